@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The C kernels are always compiled optimised: a debug build of the engine would otherwise spend
+// minutes in -O0 dot products, which makes the end-to-end tests useless as a feedback loop.
+let kernelFlags: [CSetting] = [.unsafeFlags(["-O3", "-fno-math-errno"])]
+
+let package = Package(
+    name: "slm",
+    products: [
+        .executable(name: "slm", targets: ["slm"]),
+        .library(name: "SLMCore", targets: ["SLMCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(
+            name: "CSLMKernels",
+            cSettings: kernelFlags
+        ),
+        .target(
+            name: "SLMCore",
+            dependencies: ["CSLMKernels"]
+        ),
+        .executableTarget(
+            name: "slm",
+            dependencies: [
+                "SLMCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "SLMCoreTests",
+            dependencies: ["SLMCore", "CSLMKernels"],
+            resources: [.copy("Fixtures")]
+        ),
+    ],
+    // Language mode 5: the engine hands raw pointers to its own worker threads, which the
+    // Swift 6 checker cannot prove safe; the pool's discipline (fork/join) is what keeps it so.
+    swiftLanguageModes: [.v5]
+)

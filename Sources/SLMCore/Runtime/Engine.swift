@@ -1,0 +1,76 @@
+/// A loaded model: the mapped GGUF, its architecture, its tokenizer and the worker pool. Read-only
+/// after loading; each conversation gets its own `InferenceState` from `makeState`.
+public final class Engine: @unchecked Sendable {
+    /// Default context when the user gives none: the model's own, capped so a small board does
+    /// not reserve a KV cache for 128k positions.
+    public static let defaultMaxContext = 4096
+    /// Tokens per forward pass during prompt processing.
+    public static let promptBatch = 64
+
+    public let file: GGUFFile
+    public let model: any LanguageModel
+    public let tokenizer: Tokenizer
+    public let pool: ThreadPool
+
+    public init(modelPath: String, threads: Int) throws {
+        file = try GGUFFile(path: modelPath)
+        model = try ModelRegistry.load(file)
+        tokenizer = try Tokenizer(vocabulary: TokenizerVocabulary(gguf: file))
+        guard tokenizer.vocabularySize <= model.vocabularySize else {
+            throw ModelError.invalidHyperparameter(key: "tokenizer.ggml.tokens", value: "\(tokenizer.vocabularySize) tokens",
+                                                   reason: "more tokens than the model's \(model.vocabularySize) output rows")
+        }
+        pool = ThreadPool(threads: threads)
+        file.prefetchTensorData()
+    }
+
+    public func defaultContextLength() -> Int { min(model.trainedContextLength, Self.defaultMaxContext) }
+
+    public func makeState(contextLength: Int? = nil) throws -> InferenceState {
+        let n = contextLength ?? defaultContextLength()
+        guard n >= 8 else { throw ModelError.contextTooSmall(requested: n, minimum: 8) }
+        return try model.makeState(contextLength: n, maxBatch: Self.promptBatch)
+    }
+
+    /// Feeds `tokens` to the model starting at `state.position` and returns the logits after the
+    /// last one (vocabularySize floats).
+    public func evaluate(_ tokens: [Int32], state: InferenceState, into logits: inout [Float]) throws {
+        guard !tokens.isEmpty else { throw ModelError.emptyInput }
+        guard state.position + tokens.count <= state.contextLength else {
+            throw ModelError.contextFull(contextLength: state.contextLength, needed: state.position + tokens.count)
+        }
+        if logits.count != model.vocabularySize { logits = [Float](repeating: 0, count: model.vocabularySize) }
+        try tokens.withUnsafeBufferPointer { all in
+            try logits.withUnsafeMutableBufferPointer { out in
+                var start = 0
+                while start < all.count {
+                    let end = min(all.count, start + Self.promptBatch)
+                    try model.forward(UnsafeBufferPointer(rebasing: all[start..<end]), state: state, pool: pool,
+                                      allLogits: false, logits: out.baseAddress!)
+                    start = end
+                }
+            }
+        }
+    }
+
+    /// Logits at every position of `tokens` from an empty context: (tokens.count, vocabularySize).
+    public func logitsAtEveryPosition(_ tokens: [Int32], state: InferenceState) throws -> [[Float]] {
+        state.reset()
+        let vocab = model.vocabularySize
+        var rows: [[Float]] = []
+        var chunk = [Float](repeating: 0, count: Self.promptBatch * vocab)
+        var start = 0
+        while start < tokens.count {
+            let end = min(tokens.count, start + Self.promptBatch)
+            try tokens.withUnsafeBufferPointer { all in
+                try chunk.withUnsafeMutableBufferPointer { out in
+                    try model.forward(UnsafeBufferPointer(rebasing: all[start..<end]), state: state, pool: pool,
+                                      allLogits: true, logits: out.baseAddress!)
+                }
+            }
+            for t in 0..<(end - start) { rows.append(Array(chunk[(t * vocab)..<((t + 1) * vocab)])) }
+            start = end
+        }
+        return rows
+    }
+}

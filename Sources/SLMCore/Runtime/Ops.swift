@@ -1,0 +1,152 @@
+import CSLMKernels
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The small per-token operations of a transformer, written to match ggml's numerics (double
+/// accumulation where ggml uses it) so logits agree with llama.cpp as closely as possible.
+public enum Ops {
+    /// y = x / sqrt(mean(x²) + eps) * weight, over one row of `count` floats. In-place safe.
+    public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>?, eps: Float,
+                               count: Int, into y: UnsafeMutablePointer<Float>) {
+        var sum: Double = 0
+        for i in 0..<count { sum += Double(x[i] * x[i]) }
+        let scale = 1 / (Float(sum / Double(count)) + eps).squareRoot()
+        if let weight {
+            for i in 0..<count { y[i] = (x[i] * scale) * weight[i] }
+        } else {
+            for i in 0..<count { y[i] = x[i] * scale }
+        }
+    }
+
+    /// Softmax over `count` floats in place.
+    public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        var maximum = -Float.infinity
+        for i in 0..<count where x[i] > maximum { maximum = x[i] }
+        var sum: Double = 0
+        for i in 0..<count {
+            let e = expf(x[i] - maximum)
+            x[i] = e
+            sum += Double(e)
+        }
+        let inverse = Float(1 / sum)
+        for i in 0..<count { x[i] *= inverse }
+    }
+
+    /// gate = silu(gate) * up, elementwise over `count` floats (SwiGLU).
+    public static func swiglu(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count {
+            let g = gate[i]
+            gate[i] = g / (1 + expf(-g)) * up[i]
+        }
+    }
+
+    /// Precomputed RoPE angles for one position: cos/sin of pos·θᵢ for i in 0..<dims/2, with
+    /// θᵢ = base^(-2i/dims) / factorᵢ. Computed the way ggml does (θ advanced by repeated
+    /// multiplication in Float) so rotations round like llama.cpp's.
+    public static func ropeAngles(position: Int, dimensions: Int, base: Float, frequencyScale: Float,
+                                  frequencyFactors: UnsafePointer<Float>?,
+                                  cos cosOut: UnsafeMutablePointer<Float>, sin sinOut: UnsafeMutablePointer<Float>) {
+        let thetaScale = powf(base, -2 / Float(dimensions))
+        var thetaBase = Float(position)
+        for i in 0..<(dimensions / 2) {
+            let factor = frequencyFactors?[i] ?? 1
+            let theta = frequencyScale * (thetaBase / factor)
+            cosOut[i] = cosf(theta)
+            sinOut[i] = sinf(theta)
+            thetaBase *= thetaScale
+        }
+    }
+
+    /// Rotates adjacent pairs (x[2i], x[2i+1]) of each head (ggml's "normal" RoPE mode, used by
+    /// llama-family GGUFs whose Q/K weights the converter permuted accordingly).
+    public static func ropeAdjacentPairs(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, rotaryDims: Int,
+                                         cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+        for h in 0..<heads {
+            let v = x + h * headDim
+            for i in 0..<(rotaryDims / 2) {
+                let a = v[2 * i], b = v[2 * i + 1]
+                v[2 * i] = a * cos[i] - b * sin[i]
+                v[2 * i + 1] = a * sin[i] + b * cos[i]
+            }
+        }
+    }
+
+    /// out[t] = W · input[t] for `tokens` rows: quantizes the activations once into the format the
+    /// weight type dots with, then splits W's rows across the pool.
+    /// input: (tokens, W.columns) with `inputStride` floats per row;
+    /// output: (tokens, W.rows) with `outputStride` floats per row.
+    public static func linear(_ w: WeightMatrix, input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                              output: UnsafeMutablePointer<Float>, outputStride: Int,
+                              state: InferenceState, pool: ThreadPool) {
+        let act = quantizeActivations(for: w, input: input, inputStride: inputStride, tokens: tokens, state: state)
+        multiply(w, activations: act, tokens: tokens, output: output, outputStride: outputStride, state: state, pool: pool)
+    }
+
+    /// Quantizes `tokens` rows for weights of `w`'s type into the state's activation buffer.
+    @discardableResult
+    static func quantizeActivations(for w: WeightMatrix, input: UnsafePointer<Float>, inputStride: Int,
+                                    tokens: Int, state: InferenceState) -> UnsafeRawPointer {
+        let activationType = Int32(w.type.activationType.rawValue)
+        let base = state.activations.base
+        for t in 0..<tokens {
+            slm_quantize_row(activationType, input + t * inputStride, base + t * state.activationRowBytes, Int64(w.columns))
+        }
+        return UnsafeRawPointer(base)
+    }
+
+    /// Matmul against activations already quantized by `quantizeActivations` for the same type
+    /// and column count (so Q, K and V can share one quantization).
+    static func multiply(_ w: WeightMatrix, activations: UnsafeRawPointer, tokens: Int,
+                         output: UnsafeMutablePointer<Float>, outputStride: Int,
+                         state: InferenceState, pool: ThreadPool) {
+        let type = Int32(w.type.rawValue)
+        let rowBytes = state.activationRowBytes
+        pool.parallelFor(w.rows) { rows in
+            if tokens == 1 {
+                slm_matvec(type, w.data, w.rowBytes, Int64(w.columns), activations, output,
+                           Int64(rows.lowerBound), Int64(rows.upperBound))
+            } else {
+                slm_matmul(type, w.data, w.rowBytes, Int64(w.columns), activations, rowBytes, Int64(tokens),
+                           output, Int64(outputStride), Int64(rows.lowerBound), Int64(rows.upperBound))
+            }
+        }
+    }
+
+    /// Causal attention with grouped KV heads for a batch of `tokens` queries at positions
+    /// `start ..< start + tokens`, whose keys and values are already in the cache.
+    /// query: (tokens, heads * headDim) with RoPE applied; output: (tokens, heads * headDim).
+    static func attention(layer: Int, query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                          tokens: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
+                          state: InferenceState, pool: ThreadPool) {
+        let groupSize = heads / kvHeads
+        let queryWidth = heads * headDim
+        let contextLength = state.contextLength
+        let scoreBase = state.scores.floats()
+        pool.parallelFor(tokens * heads) { jobs in
+            for job in jobs {
+                let t = job / heads, h = job % heads
+                let kvHead = h / groupSize
+                let q = query + t * queryWidth + h * headDim
+                let positions = start + t + 1
+                let scores = scoreBase + job * contextLength
+                for p in 0..<positions {
+                    let k = state.keyRow(layer: layer, position: p) + kvHead * headDim
+                    var dot: Float = 0
+                    for d in 0..<headDim { dot += q[d] * k[d] }
+                    scores[p] = dot * scale
+                }
+                softmax(scores, count: positions)
+                let out = output + t * queryWidth + h * headDim
+                out.update(repeating: 0, count: headDim)
+                for p in 0..<positions {
+                    let v = state.valueRow(layer: layer, position: p) + kvHead * headDim
+                    let weight = scores[p]
+                    for d in 0..<headDim { out[d] += weight * v[d] }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import SLMCore
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Print a GGUF file's metadata and tensor table.")
+
+    @Argument(help: "GGUF model file.")
+    var model: String
+
+    @Option(name: .customLong("max-array"), help: "Array items to show per key (0 = all).")
+    var maxArray: Int = 8
+
+    @Flag(name: .customLong("no-tensors"), help: "Print only the metadata.")
+    var noTensors = false
+
+    func run() throws {
+        let file: GGUFFile
+        do {
+            file = try GGUFFile(path: model)
+        } catch {
+            throw Console.fail(error)
+        }
+        var out = "file: \(file.path)\n"
+        out += "GGUF version \(file.version), \(file.metadata.count) metadata keys, \(file.tensors.count) tensors, "
+        out += "alignment \(file.alignment), data at offset \(file.dataOffset)\n\n"
+        let keyWidth = file.metadataKeys.map(\.count).max() ?? 0
+        for key in file.metadataKeys {
+            guard let value = file.metadata[key] else { continue }
+            out += pad(key, keyWidth) + "  " + pad(value.typeName, 12) + "  " + render(value) + "\n"
+        }
+        Console.out(out)
+        guard !noTensors else { return }
+
+        out = "\n"
+        let nameWidth = file.tensors.map(\.name.count).max() ?? 4
+        out += pad("tensor", nameWidth) + "  " + pad("type", 6) + "  " + pad("shape", 20) + "  " + pad("bytes", 12) + "  offset\n"
+        var total = 0
+        for t in file.tensors {
+            let shape = "[" + t.dimensions.map(String.init).joined(separator: ", ") + "]"
+            out += pad(t.name, nameWidth) + "  " + pad(t.type.description, 6) + "  " + pad(shape, 20) + "  "
+                + pad("\(t.byteCount)", 12) + "  \(t.fileOffset)\n"
+            total += t.byteCount
+        }
+        out += "\n\(file.tensors.count) tensors, \(total) bytes of tensor data\n"
+        Console.out(out)
+    }
+
+    private func render(_ value: GGUFValue) -> String {
+        switch value {
+        case .string(let s): return quote(s, limit: 200)
+        case .array(let items):
+            let shown = maxArray == 0 ? items[...] : items.prefix(maxArray)
+            var text = "[" + shown.map(render).joined(separator: ", ")
+            if shown.count < items.count { text += ", … (\(items.count) items)" }
+            return text + "]"
+        case .uint8(let v): return "\(v)"
+        case .int8(let v): return "\(v)"
+        case .uint16(let v): return "\(v)"
+        case .int16(let v): return "\(v)"
+        case .uint32(let v): return "\(v)"
+        case .int32(let v): return "\(v)"
+        case .uint64(let v): return "\(v)"
+        case .int64(let v): return "\(v)"
+        case .float32(let v): return "\(v)"
+        case .float64(let v): return "\(v)"
+        case .bool(let v): return "\(v)"
+        }
+    }
+
+    /// A one-line, escaped rendering of a string, shortened past `limit` characters.
+    private func quote(_ s: String, limit: Int) -> String {
+        var text = "\""
+        var count = 0
+        for ch in s.unicodeScalars {
+            if count >= limit {
+                text += "…"
+                break
+            }
+            switch ch {
+            case "\n": text += "\\n"
+            case "\t": text += "\\t"
+            case "\r": text += "\\r"
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            default:
+                if ch.value < 0x20 { text += "\\u{\(String(ch.value, radix: 16))}" } else { text.unicodeScalars.append(ch) }
+            }
+            count += 1
+        }
+        return text + "\""
+    }
+
+    private func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+    }
+}

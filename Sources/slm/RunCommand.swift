@@ -1,0 +1,156 @@
+import ArgumentParser
+import SLMCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Generate a continuation of a prompt.",
+        discussion: """
+            Only the generated text goes to standard output, streamed as it is produced; the \
+            statistics (prompt tokens, time to first token, tokens per second) go to standard error.
+            Sampling defaults are llama.cpp's: --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05. \
+            Use --temp 0 for greedy (deterministic) output.
+            """)
+
+    @Option(name: .shortAndLong, help: "GGUF model file (default: $SLM_MODEL, else the cached SmolLM2-135M).")
+    var model: String?
+
+    @Option(name: .shortAndLong, help: "The prompt.")
+    var prompt: String?
+
+    @Option(name: .shortAndLong, help: "Read the prompt from a file instead.")
+    var file: String?
+
+    @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Tokens to generate; -1 = until end of text or a full context.")
+    var nPredict: Int = -1
+
+    @Option(name: .customLong("temp"), help: "Temperature; 0 = greedy.")
+    var temperature: Float = 0.8
+
+    @Option(name: .customLong("top-k"), help: "Keep the K most likely tokens (0 = off).")
+    var topK: Int = 40
+
+    @Option(name: .customLong("top-p"), help: "Keep the smallest set with cumulative probability ≥ P (1 = off).")
+    var topP: Float = 0.95
+
+    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than P × the most likely one (0 = off).")
+    var minP: Float = 0.05
+
+    @Option(name: .customLong("repeat-penalty"), help: "Penalise recently seen tokens (1 = off).")
+    var repeatPenalty: Float = 1.0
+
+    @Option(name: .customLong("repeat-last-n"), help: "How many recent tokens the repeat penalty considers.")
+    var repeatLastN: Int = 64
+
+    @Option(name: .shortAndLong, help: "Random seed (default: a fresh random seed, printed with the stats).")
+    var seed: UInt64?
+
+    @Option(name: .shortAndLong, help: "Worker threads (default: all online cores).")
+    var threads: Int?
+
+    @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context length in tokens (default: min(model's, 4096)).")
+    var contextLength: Int?
+
+    @Flag(name: .customLong("no-stats"), help: "Do not print statistics to standard error.")
+    var noStats = false
+
+    func validate() throws {
+        if (prompt == nil) == (file == nil) { throw ValidationError("give exactly one of -p PROMPT or -f FILE") }
+        if nPredict < -1 { throw ValidationError("-n must be -1 or ≥ 0") }
+        if let threads, threads < 1 || threads > ThreadPool.maxThreads {
+            throw ValidationError("-t must be between 1 and \(ThreadPool.maxThreads)")
+        }
+        if let contextLength, contextLength < 8 { throw ValidationError("-c must be at least 8") }
+    }
+
+    func run() throws {
+        do {
+            try generate()
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            throw Console.fail(error)
+        }
+    }
+
+    private func generate() throws {
+        let promptText = try file.map(readTextFile) ?? prompt!
+        var sampling = SamplingParameters()
+        sampling.temperature = temperature
+        sampling.topK = topK
+        sampling.topP = topP
+        sampling.minP = minP
+        sampling.repeatPenalty = repeatPenalty
+        sampling.repeatLastN = repeatLastN
+        sampling.seed = seed ?? freshSeed()
+        if let problem = sampling.validationError() { throw ValidationError(problem) }
+
+        let loadStart = MonotonicClock.now()
+        let engine = try Engine(modelPath: try DefaultModel.resolve(model), threads: threads ?? onlineCores())
+        let state = try engine.makeState(contextLength: contextLength)
+        let loadSeconds = MonotonicClock.now() - loadStart
+
+        var request = GenerationRequest(prompt: promptText)
+        request.maxTokens = nPredict < 0 ? nil : nPredict
+        request.sampling = sampling
+        let stats = try engine.generate(request, state: state) { text in
+            Console.out(text)
+            return true
+        }
+        if !noStats {
+            Console.err("\n")
+            Console.err("load: \(format(loadSeconds * 1000, 0)) ms, context \(state.contextLength), threads \(engine.pool.effectiveCount), seed \(sampling.seed)\n")
+            Console.err("prompt: \(stats.promptTokens) tokens in \(format(stats.promptSeconds * 1000, 1)) ms (\(format(stats.promptTokensPerSecond, 1)) tokens/s)\n")
+            Console.err("time to first token: \(format(stats.timeToFirstToken * 1000, 1)) ms\n")
+            Console.err("generated: \(stats.generatedTokens) tokens, \(format(stats.generationTokensPerSecond, 2)) tokens/s (stop: \(stats.stopReason.rawValue))\n")
+        }
+    }
+}
+
+func readTextFile(_ path: String) throws -> String {
+    guard let f = fopen(path, "rb") else {
+        throw ValidationError("cannot open \(path): \(String(cString: strerror(errno)))")
+    }
+    defer { fclose(f) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = fread(&buffer, 1, buffer.count, f)
+        if n > 0 { bytes.append(contentsOf: buffer[0..<n]) }
+        if n < buffer.count { break }
+    }
+    if ferror(f) != 0 { throw ValidationError("cannot read \(path)") }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+func onlineCores() -> Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+func freshSeed() -> UInt64 {
+    var seed: UInt64 = 0
+    if getrandom(&seed, MemoryLayout<UInt64>.size, 0) != MemoryLayout<UInt64>.size {
+        seed = UInt64(bitPattern: Int64(MonotonicClock.now() * 1e9))
+    }
+    return seed
+}
+
+/// Fixed-point formatting without Foundation.
+func format(_ value: Double, _ decimals: Int) -> String {
+    guard value.isFinite else { return "\(value)" }
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    var text = "\(Int(rounded))"
+    if decimals > 0 {
+        var fraction = Int(((abs(rounded) - abs(Double(Int(rounded)))) * scale).rounded())
+        if rounded < 0 && Int(rounded) == 0 { text = "-0" }
+        var digits = ""
+        for _ in 0..<decimals { digits = "\(fraction % 10)" + digits; fraction /= 10 }
+        text += "." + digits
+    }
+    return text
+}
