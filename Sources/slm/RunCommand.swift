@@ -132,10 +132,11 @@ func onlineCores() -> Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
 func freshSeed() -> UInt64 {
     var seed: UInt64 = 0
-    if getrandom(&seed, MemoryLayout<UInt64>.size, 0) != MemoryLayout<UInt64>.size {
-        seed = UInt64(bitPattern: Int64(MonotonicClock.now() * 1e9))
+    if let f = fopen("/dev/urandom", "rb") {
+        defer { fclose(f) }
+        if fread(&seed, MemoryLayout<UInt64>.size, 1, f) == 1 { return seed }
     }
-    return seed
+    return UInt64(bitPattern: Int64(MonotonicClock.now() * 1e9))
 }
 
 /// Fixed-point formatting without Foundation.

@@ -119,11 +119,14 @@ public final class ThreadPool: @unchecked Sendable {
                 return
             }
             seen = generation
-            let body = job
+            var body = job
             let count = effectiveCount
             pthread_mutex_unlock(&mutex)
 
             body?(index, count)
+            // Drop our reference before reporting done: `run` checks that the closure it lent
+            // (withoutActuallyEscaping) is no longer referenced once every worker has finished.
+            body = nil
 
             pthread_mutex_lock(&mutex)
             pending -= 1

@@ -1,0 +1,314 @@
+// Scalar dot kernels, one per (weight, activation) format pair, and the dispatch point.
+//
+// Quantized pairs accumulate exact integer products per block and scale once per block, as
+// ggml's generic kernels do, so results agree with llama.cpp to float rounding. The loops are
+// shaped (fixed trip counts, independent lanes) so that -O3 auto-vectorizes them.
+#include "kernels_internal.h"
+
+// Float accumulations use this many independent partial sums so the loop vectorizes without
+// reassociation flags, then reduce pairwise.
+#define SLM_FLOAT_LANES 16
+
+static inline float reduce_lanes(const float *acc) {
+    float t[SLM_FLOAT_LANES / 2];
+    for (int l = 0; l < SLM_FLOAT_LANES / 2; ++l) t[l] = acc[l] + acc[l + SLM_FLOAT_LANES / 2];
+    for (int l = 0; l < 4; ++l) t[l] += t[l + 4];
+    return (t[0] + t[2]) + (t[1] + t[3]);
+}
+
+float slm_vec_dot_f32_f32_generic(int64_t n, const void *w, const void *a) {
+    const float *SLM_RESTRICT x = (const float *)w;
+    const float *SLM_RESTRICT y = (const float *)a;
+    float acc[SLM_FLOAT_LANES] = {0};
+    int64_t i = 0;
+    for (; i + SLM_FLOAT_LANES <= n; i += SLM_FLOAT_LANES) {
+        for (int l = 0; l < SLM_FLOAT_LANES; ++l) acc[l] += x[i + l] * y[i + l];
+    }
+    float sum = reduce_lanes(acc);
+    for (; i < n; ++i) sum += x[i] * y[i];
+    return sum;
+}
+
+float slm_vec_dot_f16_f16_generic(int64_t n, const void *w, const void *a) {
+    const uint16_t *SLM_RESTRICT x = (const uint16_t *)w;
+    const uint16_t *SLM_RESTRICT y = (const uint16_t *)a;
+    float acc[SLM_FLOAT_LANES] = {0};
+    int64_t i = 0;
+    for (; i + SLM_FLOAT_LANES <= n; i += SLM_FLOAT_LANES) {
+        for (int l = 0; l < SLM_FLOAT_LANES; ++l) acc[l] += slm_h2f(x[i + l]) * slm_h2f(y[i + l]);
+    }
+    float sum = reduce_lanes(acc);
+    for (; i < n; ++i) sum += slm_h2f_scale(x[i]) * slm_h2f_scale(y[i]);
+    return sum;
+}
+
+float slm_vec_dot_bf16_bf16_generic(int64_t n, const void *w, const void *a) {
+    const uint16_t *SLM_RESTRICT x = (const uint16_t *)w;
+    const uint16_t *SLM_RESTRICT y = (const uint16_t *)a;
+    float acc[SLM_FLOAT_LANES] = {0};
+    int64_t i = 0;
+    for (; i + SLM_FLOAT_LANES <= n; i += SLM_FLOAT_LANES) {
+        for (int l = 0; l < SLM_FLOAT_LANES; ++l) acc[l] += slm_bf2f(x[i + l]) * slm_bf2f(y[i + l]);
+    }
+    float sum = reduce_lanes(acc);
+    for (; i < n; ++i) sum += slm_bf2f(x[i]) * slm_bf2f(y[i]);
+    return sum;
+}
+
+// ---- 32-element blocks ------------------------------------------------------------------------
+
+float slm_vec_dot_q4_0_q8_0_generic(int64_t n, const void *w, const void *a) {
+    const slm_block_q4_0 *SLM_RESTRICT x = (const slm_block_q4_0 *)w;
+    const slm_block_q8_0 *SLM_RESTRICT y = (const slm_block_q8_0 *)a;
+    const int64_t nb = n / SLM_QK8_0;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        int isum = 0;
+        for (int j = 0; j < 16; ++j) {
+            isum += ((x[i].qs[j] & 0x0f) - 8) * y[i].qs[j] + ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + 16];
+        }
+        sum += (float)isum * slm_h2f_scale(x[i].d) * slm_h2f_scale(y[i].d);
+    }
+    return sum;
+}
+
+float slm_vec_dot_q4_1_q8_1_generic(int64_t n, const void *w, const void *a) {
+    const slm_block_q4_1 *SLM_RESTRICT x = (const slm_block_q4_1 *)w;
+    const slm_block_q8_1 *SLM_RESTRICT y = (const slm_block_q8_1 *)a;
+    const int64_t nb = n / SLM_QK8_1;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        int isum = 0;
+        for (int j = 0; j < 16; ++j) {
+            isum += (x[i].qs[j] & 0x0f) * y[i].qs[j] + (x[i].qs[j] >> 4) * y[i].qs[j + 16];
+        }
+        // sum_j (d q_j + m) * (d_a a_j) = d d_a sum q_j a_j + m * s, with s = d_a sum a_j.
+        sum += (slm_h2f_scale(x[i].d) * slm_h2f_scale(y[i].d)) * (float)isum + slm_h2f_scale(x[i].m) * slm_h2f_scale(y[i].s);
+    }
+    return sum;
+}
+
+// Q5 blocks: element j (j < 16) is the low nibble of qs[j], element j + 16 the high nibble; the
+// fifth bit of element e is bit e of the little-endian 32-bit qh, i.e. bit (e % 8) of qh[e / 8].
+// q5_spread[b] holds, in byte lane k (little-endian), 0x10 if bit k of b is set, else 0: replicate
+// b into all lanes, keep bit k in lane k, add 0x7f (a set lane becomes 0x80, no carry leaves a
+// lane), keep the top bits and shift them down to 0x10.
+#define Q5_SPREAD(b) \
+    (((((uint64_t)(b) * 0x0101010101010101ull) & 0x8040201008040201ull) + 0x7f7f7f7f7f7f7f7full) \
+      & 0x8080808080808080ull) >> 3
+#define Q5_S4(b) Q5_SPREAD(b), Q5_SPREAD(b + 1), Q5_SPREAD(b + 2), Q5_SPREAD(b + 3)
+#define Q5_S16(b) Q5_S4(b), Q5_S4(b + 4), Q5_S4(b + 8), Q5_S4(b + 12)
+#define Q5_S64(b) Q5_S16(b), Q5_S16(b + 16), Q5_S16(b + 32), Q5_S16(b + 48)
+static const uint64_t q5_spread[256] = {Q5_S64(0), Q5_S64(64), Q5_S64(128), Q5_S64(192)};
+
+// Integer dot of one Q5 block (values v in 0..31) with 32 activations.
+static inline int q5_dot_u(const uint8_t *SLM_RESTRICT qs, const uint8_t *SLM_RESTRICT qh,
+                           const int8_t *SLM_RESTRICT q8) {
+    int isum = 0;
+    for (int k = 0; k < 2; ++k) {
+        const uint8_t *SLM_RESTRICT h_lo = (const uint8_t *)&q5_spread[qh[k]];
+        const uint8_t *SLM_RESTRICT h_hi = (const uint8_t *)&q5_spread[qh[k + 2]];
+        for (int l = 0; l < 8; ++l) {
+            const int j = 8 * k + l;
+            isum += ((qs[j] & 0x0f) | h_lo[l]) * q8[j] + ((qs[j] >> 4) | h_hi[l]) * q8[j + 16];
+        }
+    }
+    return isum;
+}
+
+static inline int i8_sum32(const int8_t *SLM_RESTRICT a) {
+    int s = 0;
+    for (int j = 0; j < 32; ++j) s += a[j];
+    return s;
+}
+
+// Q5_0 values are v - 16: sum (v - 16) a = sum v a - 16 sum a.
+float slm_vec_dot_q5_0_q8_0_generic(int64_t n, const void *w, const void *a) {
+    const slm_block_q5_0 *SLM_RESTRICT x = (const slm_block_q5_0 *)w;
+    const slm_block_q8_0 *SLM_RESTRICT y = (const slm_block_q8_0 *)a;
+    const int64_t nb = n / SLM_QK8_0;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        const int isum = q5_dot_u(x[i].qs, x[i].qh, y[i].qs) - 16 * i8_sum32(y[i].qs);
+        sum += (slm_h2f_scale(x[i].d) * slm_h2f_scale(y[i].d)) * (float)isum;
+    }
+    return sum;
+}
+
+float slm_vec_dot_q5_1_q8_1_generic(int64_t n, const void *w, const void *a) {
+    const slm_block_q5_1 *SLM_RESTRICT x = (const slm_block_q5_1 *)w;
+    const slm_block_q8_1 *SLM_RESTRICT y = (const slm_block_q8_1 *)a;
+    const int64_t nb = n / SLM_QK8_1;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        const int isum = q5_dot_u(x[i].qs, x[i].qh, y[i].qs);
+        sum += (slm_h2f_scale(x[i].d) * slm_h2f_scale(y[i].d)) * (float)isum + slm_h2f_scale(x[i].m) * slm_h2f_scale(y[i].s);
+    }
+    return sum;
+}
+
+float slm_vec_dot_q8_0_q8_0_generic(int64_t n, const void *w, const void *a) {
+    const slm_block_q8_0 *SLM_RESTRICT x = (const slm_block_q8_0 *)w;
+    const slm_block_q8_0 *SLM_RESTRICT y = (const slm_block_q8_0 *)a;
+    const int64_t nb = n / SLM_QK8_0;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        int isum = 0;
+        for (int j = 0; j < SLM_QK8_0; ++j) {
+            isum += x[i].qs[j] * y[i].qs[j];
+        }
+        sum += (float)isum * (slm_h2f_scale(x[i].d) * slm_h2f_scale(y[i].d));
+    }
+    return sum;
+}
+
+// ---- 256-element super-blocks against Q8_K -----------------------------------------------------
+//
+// The integer products are accumulated per lane (element index mod 8) and each super-block adds
+// d * lane_sum[l] to a float lane; the lanes are added at the end. This is ggml's generic
+// ordering of the float operations, so these kernels give the same floats as ggml's scalar code.
+// Integer bound per lane and super-block: 32 elements * |sc| <= 127 * |q| <= 63 * |a| <= 128,
+// far below 2^31.
+#define SLM_K_LANES 8
+
+static inline float k_finish(const float *lanes, float sum) {
+    for (int l = 0; l < SLM_K_LANES; ++l) sum += lanes[l];
+    return sum;
+}
+
+// Per-byte-position sums -> the 8 lanes (position p is lane p % 8).
+static inline void k_fold_lanes(const int32_t *SLM_RESTRICT pos, int32_t *SLM_RESTRICT acc) {
+    for (int l = 0; l < SLM_K_LANES; ++l) acc[l] = pos[l] + pos[l + 8] + pos[l + 16] + pos[l + 24];
+}
+
+// sum over the 16 groups of 16 activations of bsums[g] * mins[g / 2] (the min term of Q4_K/Q5_K).
+static inline int k_min_term(const int16_t *SLM_RESTRICT bsums, const uint8_t *SLM_RESTRICT mn) {
+    int s = 0;
+    for (int g = 0; g < 16; ++g) s += bsums[g] * mn[g / 2];
+    return s;
+}
+
+float slm_vec_dot_q4_K_q8_K_generic(int64_t n, const void *w, const void *a) {
+    const slm_block_q4_K *SLM_RESTRICT x = (const slm_block_q4_K *)w;
+    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
+    const int64_t nb = n / SLM_QK_K;
+    float lanes[SLM_K_LANES] = {0};
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        uint8_t sc[8], mn[8];
+        slm_unpack_k_scales(x[i].scales, sc, mn);
+        const uint8_t *SLM_RESTRICT q = x[i].qs;
+        const int8_t *SLM_RESTRICT q8 = y[i].qs;
+        // Chunk c: 32 bytes, low nibbles = sub-block 2c (elements 64c..), high = 2c + 1 (64c + 32..).
+        // Accumulate per byte position (elements 64c + p and 64c + 32 + p are in lane p % 8).
+        int32_t pos[32] = {0};
+        for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
+            const int s_lo = sc[2 * c], s_hi = sc[2 * c + 1];
+            for (int p = 0; p < 32; ++p) {
+                pos[p] += s_lo * ((q[p] & 0x0f) * q8[p]) + s_hi * ((q[p] >> 4) * q8[32 + p]);
+            }
+        }
+        int32_t acc[SLM_K_LANES];
+        k_fold_lanes(pos, acc);
+        const float d = slm_h2f_scale(x[i].d) * y[i].d;
+        for (int l = 0; l < SLM_K_LANES; ++l) lanes[l] += d * (float)acc[l];
+        const float dmin = slm_h2f_scale(x[i].dmin) * y[i].d;
+        sum -= dmin * (float)k_min_term(y[i].bsums, mn);
+    }
+    return k_finish(lanes, sum);
+}
+
+float slm_vec_dot_q5_K_q8_K_generic(int64_t n, const void *w, const void *a) {
+    const slm_block_q5_K *SLM_RESTRICT x = (const slm_block_q5_K *)w;
+    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
+    const int64_t nb = n / SLM_QK_K;
+    float lanes[SLM_K_LANES] = {0};
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        uint8_t sc[8], mn[8];
+        slm_unpack_k_scales(x[i].scales, sc, mn);
+        const uint8_t *SLM_RESTRICT q = x[i].qs;
+        const uint8_t *SLM_RESTRICT qh = x[i].qh;
+        const int8_t *SLM_RESTRICT q8 = y[i].qs;
+        // As Q4_K; the fifth bit of byte position p in chunk c is bit 2c (low) / 2c + 1 (high) of
+        // qh[p]. Accumulate per byte position (p and 64c + p share lane p % 8), then fold.
+        int32_t pos[32] = {0};
+        for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
+            const int s_lo = sc[2 * c], s_hi = sc[2 * c + 1];
+            const uint8_t m_lo = (uint8_t)(1u << (2 * c)), m_hi = (uint8_t)(2u << (2 * c));
+            for (int p = 0; p < 32; ++p) {
+                const int lo = (q[p] & 0x0f) | ((qh[p] & m_lo) ? 16 : 0);
+                const int hi = (q[p] >> 4) | ((qh[p] & m_hi) ? 16 : 0);
+                pos[p] += s_lo * (lo * q8[p]) + s_hi * (hi * q8[32 + p]);
+            }
+        }
+        int32_t acc[SLM_K_LANES];
+        k_fold_lanes(pos, acc);
+        const float d = slm_h2f_scale(x[i].d) * y[i].d;
+        for (int l = 0; l < SLM_K_LANES; ++l) lanes[l] += d * (float)acc[l];
+        const float dmin = slm_h2f_scale(x[i].dmin) * y[i].d;
+        sum -= dmin * (float)k_min_term(y[i].bsums, mn);
+    }
+    return k_finish(lanes, sum);
+}
+
+// Q6_K: per half of 128 elements, byte position p < 32 gives elements p, p + 32 (low nibbles of
+// ql[p], ql[p + 32]) and p + 64, p + 96 (their high nibbles), with top bits from qh[p] at shifts
+// 0, 2, 4, 6; values are u - 32. Each 16 elements share scales[element / 16].
+float slm_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *a) {
+    const slm_block_q6_K *SLM_RESTRICT x = (const slm_block_q6_K *)w;
+    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
+    const int64_t nb = n / SLM_QK_K;
+    float lanes[SLM_K_LANES] = {0};
+    for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t *SLM_RESTRICT ql = x[i].ql;
+        const uint8_t *SLM_RESTRICT qh = x[i].qh;
+        const int8_t *SLM_RESTRICT sc = x[i].scales;
+        const int8_t *SLM_RESTRICT q8 = y[i].qs;
+        int32_t acc[SLM_K_LANES] = {0};
+        for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, q8 += 128) {
+            for (int k = 0; k < 32; k += SLM_K_LANES) {
+                const int g = k / 16;  // 16-element group within each 32-element quarter
+                const int s0 = sc[g], s1 = sc[2 + g], s2 = sc[4 + g], s3 = sc[6 + g];
+                for (int l = 0; l < SLM_K_LANES; ++l) {
+                    const int p = k + l;
+                    const int v0 = ((ql[p] & 0x0f) | (((qh[p] >> 0) & 3) << 4)) - 32;
+                    const int v1 = ((ql[p + 32] & 0x0f) | (((qh[p] >> 2) & 3) << 4)) - 32;
+                    const int v2 = ((ql[p] >> 4) | (((qh[p] >> 4) & 3) << 4)) - 32;
+                    const int v3 = ((ql[p + 32] >> 4) | (((qh[p] >> 6) & 3) << 4)) - 32;
+                    acc[l] += s0 * (v0 * q8[p]) + s1 * (v1 * q8[p + 32]) + s2 * (v2 * q8[p + 64]) +
+                              s3 * (v3 * q8[p + 96]);
+                }
+            }
+        }
+        const float d = slm_h2f_scale(x[i].d) * y[i].d;
+        for (int l = 0; l < SLM_K_LANES; ++l) lanes[l] += d * (float)acc[l];
+    }
+    return k_finish(lanes, 0.0f);
+}
+
+// ---- dispatch -----------------------------------------------------------------------------------
+
+// The single dispatch point: today every entry is the scalar twin; SIMD variants will be selected
+// here (once, from CPU features) without touching callers.
+slm_vec_dot_fn slm_vec_dot_kernel(int type) {
+    switch (type) {
+    case SLM_TYPE_F32: return slm_vec_dot_f32_f32_generic;
+    case SLM_TYPE_F16: return slm_vec_dot_f16_f16_generic;
+    case SLM_TYPE_BF16: return slm_vec_dot_bf16_bf16_generic;
+    case SLM_TYPE_Q4_0: return slm_vec_dot_q4_0_q8_0_generic;
+    case SLM_TYPE_Q4_1: return slm_vec_dot_q4_1_q8_1_generic;
+    case SLM_TYPE_Q5_0: return slm_vec_dot_q5_0_q8_0_generic;
+    case SLM_TYPE_Q5_1: return slm_vec_dot_q5_1_q8_1_generic;
+    case SLM_TYPE_Q8_0: return slm_vec_dot_q8_0_q8_0_generic;
+    case SLM_TYPE_Q4_K: return slm_vec_dot_q4_K_q8_K_generic;
+    case SLM_TYPE_Q5_K: return slm_vec_dot_q5_K_q8_K_generic;
+    case SLM_TYPE_Q6_K: return slm_vec_dot_q6_K_q8_K_generic;
+    default: return NULL;
+    }
+}
+
+float slm_vec_dot(int type, int64_t n, const void *weight_row, const void *activation_row) {
+    const slm_vec_dot_fn fn = slm_vec_dot_kernel(type);
+    return fn ? fn(n, weight_row, activation_row) : NAN;
+}

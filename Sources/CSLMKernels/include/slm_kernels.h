@@ -1,0 +1,238 @@
+// slm_kernels.h — quantized tensor formats and scalar compute kernels for slm.
+//
+// Every block layout below is bit-exact with GGUF / ggml (little-endian hosts only), so weight
+// tensors can be used straight from the mapped file. Half-precision fields are stored as raw
+// uint16_t bit patterns; use slm_fp16_to_fp32 to read them.
+//
+// Conventions for all row functions:
+//   - n is the number of elements and must be a multiple of slm_type_block_elements(type);
+//     a trailing partial block is ignored.
+//   - An unknown or unsupported type never crashes: dequantize fills dst with NaN,
+//     vec_dot / matvec / matmul produce NaN, quantize writes nothing.
+#ifndef SLM_KERNELS_H
+#define SLM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Type ids are GGUF's ggml_type numbers.
+typedef enum slm_tensor_type {
+    SLM_TYPE_F32 = 0,
+    SLM_TYPE_F16 = 1,
+    SLM_TYPE_Q4_0 = 2,
+    SLM_TYPE_Q4_1 = 3,
+    SLM_TYPE_Q5_0 = 6,
+    SLM_TYPE_Q5_1 = 7,
+    SLM_TYPE_Q8_0 = 8,
+    SLM_TYPE_Q8_1 = 9,
+    SLM_TYPE_Q2_K = 10,
+    SLM_TYPE_Q3_K = 11,
+    SLM_TYPE_Q4_K = 12,
+    SLM_TYPE_Q5_K = 13,
+    SLM_TYPE_Q6_K = 14,
+    SLM_TYPE_Q8_K = 15,
+    SLM_TYPE_BF16 = 30,
+} slm_tensor_type;
+
+// Elements per block.
+#define SLM_QK4_0 32
+#define SLM_QK4_1 32
+#define SLM_QK5_0 32
+#define SLM_QK5_1 32
+#define SLM_QK8_0 32
+#define SLM_QK8_1 32
+#define SLM_QK_K 256
+#define SLM_K_SCALE_SIZE 12
+
+// ---------------------------------------------------------------------------------------------
+// Block layouts. Field order and sizes are those of GGUF; the asserts pin the byte sizes.
+// ---------------------------------------------------------------------------------------------
+
+// value = d * (q - 8), q in 0..15; element j in the low nibble of qs[j], element j+16 in the high one.
+typedef struct slm_block_q4_0 {
+    uint16_t d;
+    uint8_t qs[SLM_QK4_0 / 2];
+} slm_block_q4_0;
+
+// value = d * q + m, q in 0..15, nibble order as Q4_0.
+typedef struct slm_block_q4_1 {
+    uint16_t d;
+    uint16_t m;
+    uint8_t qs[SLM_QK4_1 / 2];
+} slm_block_q4_1;
+
+// value = d * (q - 16), q in 0..31; bit 4 of element j is bit j of the little-endian word qh.
+typedef struct slm_block_q5_0 {
+    uint16_t d;
+    uint8_t qh[4];
+    uint8_t qs[SLM_QK5_0 / 2];
+} slm_block_q5_0;
+
+// value = d * q + m, q in 0..31, bits as Q5_0.
+typedef struct slm_block_q5_1 {
+    uint16_t d;
+    uint16_t m;
+    uint8_t qh[4];
+    uint8_t qs[SLM_QK5_1 / 2];
+} slm_block_q5_1;
+
+// value = d * q.
+typedef struct slm_block_q8_0 {
+    uint16_t d;
+    int8_t qs[SLM_QK8_0];
+} slm_block_q8_0;
+
+// value = d * q; s = d * sum(q) (both fp16), used to fold in the weight's min of Q4_1 / Q5_1.
+typedef struct slm_block_q8_1 {
+    uint16_t d;
+    uint16_t s;
+    int8_t qs[SLM_QK8_1];
+} slm_block_q8_1;
+
+// 16 sub-blocks of 16; value = d * sc * q - dmin * m (4-bit sc and m packed in scales).
+typedef struct slm_block_q2_K {
+    uint8_t scales[SLM_QK_K / 16];
+    uint8_t qs[SLM_QK_K / 4];
+    uint16_t d;
+    uint16_t dmin;
+} slm_block_q2_K;
+
+// 16 sub-blocks of 16; 2 low bits in qs, high bit in hmask, 6-bit scales.
+typedef struct slm_block_q3_K {
+    uint8_t hmask[SLM_QK_K / 8];
+    uint8_t qs[SLM_QK_K / 4];
+    uint8_t scales[12];
+    uint16_t d;
+} slm_block_q3_K;
+
+// 8 sub-blocks of 32; value = d * sc * q - dmin * m, 6-bit sc and m packed in scales.
+typedef struct slm_block_q4_K {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[SLM_K_SCALE_SIZE];
+    uint8_t qs[SLM_QK_K / 2];
+} slm_block_q4_K;
+
+// As Q4_K with a fifth bit per element in qh.
+typedef struct slm_block_q5_K {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[SLM_K_SCALE_SIZE];
+    uint8_t qh[SLM_QK_K / 8];
+    uint8_t qs[SLM_QK_K / 2];
+} slm_block_q5_K;
+
+// 16 sub-blocks of 16; value = d * scales[i] * (q - 32), q in 0..63 (4 bits in ql, 2 in qh).
+typedef struct slm_block_q6_K {
+    uint8_t ql[SLM_QK_K / 2];
+    uint8_t qh[SLM_QK_K / 4];
+    int8_t scales[SLM_QK_K / 16];
+    uint16_t d;
+} slm_block_q6_K;
+
+// Activation format of the K-quants: float scale, bsums[i] = sum of qs[16*i ..< 16*i+16].
+typedef struct slm_block_q8_K {
+    float d;
+    int8_t qs[SLM_QK_K];
+    int16_t bsums[SLM_QK_K / 16];
+} slm_block_q8_K;
+
+_Static_assert(sizeof(slm_block_q4_0) == 18, "slm_block_q4_0 size");
+_Static_assert(sizeof(slm_block_q4_1) == 20, "slm_block_q4_1 size");
+_Static_assert(sizeof(slm_block_q5_0) == 22, "slm_block_q5_0 size");
+_Static_assert(sizeof(slm_block_q5_1) == 24, "slm_block_q5_1 size");
+_Static_assert(sizeof(slm_block_q8_0) == 34, "slm_block_q8_0 size");
+_Static_assert(sizeof(slm_block_q8_1) == 36, "slm_block_q8_1 size");
+_Static_assert(sizeof(slm_block_q2_K) == 84, "slm_block_q2_K size");
+_Static_assert(sizeof(slm_block_q3_K) == 110, "slm_block_q3_K size");
+_Static_assert(sizeof(slm_block_q4_K) == 144, "slm_block_q4_K size");
+_Static_assert(sizeof(slm_block_q5_K) == 176, "slm_block_q5_K size");
+_Static_assert(sizeof(slm_block_q6_K) == 210, "slm_block_q6_K size");
+_Static_assert(sizeof(slm_block_q8_K) == 292, "slm_block_q8_K size");
+
+// ---------------------------------------------------------------------------------------------
+// Type traits
+// ---------------------------------------------------------------------------------------------
+
+// 1 for the types usable as weights (dequantize + dot): F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1,
+// Q8_0, Q4_K, Q5_K, Q6_K.
+int slm_type_is_supported(int type);
+// Elements per block (1 for F32/F16/BF16, 32, or 256); 0 for an unknown type id.
+int64_t slm_type_block_elements(int type);
+// Bytes per block; 0 for an unknown type id.
+int64_t slm_type_block_bytes(int type);
+// "Q4_1" etc., "unknown" otherwise.
+const char *slm_type_name(int type);
+// Format the activations are quantized to before dotting with a weight of this type
+// (ggml's vec_dot_type); -1 for a type that is not a supported weight type.
+int slm_type_activation_type(int type);
+// Bytes of a row of n elements (n a multiple of the block size); 0 for an unknown type.
+size_t slm_row_bytes(int type, int64_t n);
+
+// ---------------------------------------------------------------------------------------------
+// Scalar conversions
+// ---------------------------------------------------------------------------------------------
+
+// IEEE half <-> float, round-to-nearest-even (as F16C); NaN stays NaN (quiet bit set on narrowing).
+float slm_fp16_to_fp32(uint16_t h);
+uint16_t slm_fp32_to_fp16(float f);
+// bfloat16 <-> float, round-to-nearest-even; NaN forced quiet (as ggml).
+float slm_bf16_to_fp32(uint16_t h);
+uint16_t slm_fp32_to_bf16(float f);
+
+void slm_f16_row_to_f32(const uint16_t *src, float *dst, int64_t n);
+void slm_f32_row_to_f16(const float *src, uint16_t *dst, int64_t n);
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+// ---------------------------------------------------------------------------------------------
+
+// All supported weight types, plus Q8_0, Q8_1 (d * q) and Q8_K.
+void slm_dequantize_row(int type, const void *src, float *dst, int64_t n);
+
+// Activation formats: F32 (copy), F16, BF16, Q8_0, Q8_1, Q8_K. Numerically the same as ggml's
+// quantize_row_*_ref (a Q8_K block of zeros also gets zero bsums).
+void slm_quantize_row(int activation_type, const float *src, void *dst, int64_t n);
+
+// Dot of one weight row with one activation row in slm_type_activation_type(type) format.
+float slm_vec_dot(int type, int64_t n, const void *weight_row, const void *activation_row);
+
+// The dot kernel of one (weight, activation) pair. slm_vec_dot dispatches through
+// slm_vec_dot_kernel, the single place where SIMD variants are chosen; NULL if unsupported.
+typedef float (*slm_vec_dot_fn)(int64_t n, const void *weight_row, const void *activation_row);
+slm_vec_dot_fn slm_vec_dot_kernel(int type);
+
+// Scalar reference kernels (the "_generic" twins of any SIMD kernels).
+float slm_vec_dot_f32_f32_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_f16_f16_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_bf16_bf16_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q4_0_q8_0_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q4_1_q8_1_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q5_0_q8_0_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q5_1_q8_1_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q8_0_q8_0_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q4_K_q8_K_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q5_K_q8_K_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *a);
+
+// y[r] = dot(weight row r, activation) for r in [row_begin, row_end).
+// row_stride = bytes between weight rows; y is indexed by absolute row number.
+void slm_matvec(int type, const void *weight, size_t row_stride, int64_t n_cols,
+                const void *activation, float *y, int64_t row_begin, int64_t row_end);
+
+// Batched: activations are n_tokens rows of act_row_bytes each (already quantized);
+// out[t * out_row_stride + r] = dot(weight row r, activation t) for r in [row_begin, row_end).
+// Each weight row is read once per call (weight rows outer, tokens inner).
+void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,
+                const void *activations, size_t act_row_bytes, int64_t n_tokens,
+                float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // SLM_KERNELS_H
