@@ -21,7 +21,7 @@ static void dequant_q4_0(const void *src, float *SLM_RESTRICT y, int64_t n) {
     const slm_block_q4_0 *SLM_RESTRICT b = (const slm_block_q4_0 *)src;
     const int64_t nb = n / SLM_QK4_0;
     for (int64_t i = 0; i < nb; ++i, y += SLM_QK4_0) {
-        const float d = slm_h2f(b[i].d);
+        const float d = slm_h2f_fast(b[i].d);
         for (int j = 0; j < SLM_QK4_0 / 2; ++j) {
             y[j] = (float)((b[i].qs[j] & 0x0f) - 8) * d;
             y[j + SLM_QK4_0 / 2] = (float)((b[i].qs[j] >> 4) - 8) * d;
@@ -33,8 +33,8 @@ static void dequant_q4_1(const void *src, float *SLM_RESTRICT y, int64_t n) {
     const slm_block_q4_1 *SLM_RESTRICT b = (const slm_block_q4_1 *)src;
     const int64_t nb = n / SLM_QK4_1;
     for (int64_t i = 0; i < nb; ++i, y += SLM_QK4_1) {
-        const float d = slm_h2f(b[i].d);
-        const float m = slm_h2f(b[i].m);
+        const float d = slm_h2f_fast(b[i].d);
+        const float m = slm_h2f_fast(b[i].m);
         for (int j = 0; j < SLM_QK4_1 / 2; ++j) {
             y[j] = (float)(b[i].qs[j] & 0x0f) * d + m;
             y[j + SLM_QK4_1 / 2] = (float)(b[i].qs[j] >> 4) * d + m;
@@ -50,7 +50,7 @@ static void dequant_q5_0(const void *src, float *SLM_RESTRICT y, int64_t n) {
     const slm_block_q5_0 *SLM_RESTRICT b = (const slm_block_q5_0 *)src;
     const int64_t nb = n / SLM_QK5_0;
     for (int64_t i = 0; i < nb; ++i, y += SLM_QK5_0) {
-        const float d = slm_h2f(b[i].d);
+        const float d = slm_h2f_fast(b[i].d);
         const uint32_t qh = load_qh(b[i].qh);
         for (int j = 0; j < SLM_QK5_0 / 2; ++j) {
             const int lo = (int)((b[i].qs[j] & 0x0f) | (((qh >> j) & 1u) << 4)) - 16;
@@ -65,8 +65,8 @@ static void dequant_q5_1(const void *src, float *SLM_RESTRICT y, int64_t n) {
     const slm_block_q5_1 *SLM_RESTRICT b = (const slm_block_q5_1 *)src;
     const int64_t nb = n / SLM_QK5_1;
     for (int64_t i = 0; i < nb; ++i, y += SLM_QK5_1) {
-        const float d = slm_h2f(b[i].d);
-        const float m = slm_h2f(b[i].m);
+        const float d = slm_h2f_fast(b[i].d);
+        const float m = slm_h2f_fast(b[i].m);
         const uint32_t qh = load_qh(b[i].qh);
         for (int j = 0; j < SLM_QK5_1 / 2; ++j) {
             const int lo = (int)((b[i].qs[j] & 0x0f) | (((qh >> j) & 1u) << 4));
@@ -81,7 +81,7 @@ static void dequant_q8_0(const void *src, float *SLM_RESTRICT y, int64_t n) {
     const slm_block_q8_0 *SLM_RESTRICT b = (const slm_block_q8_0 *)src;
     const int64_t nb = n / SLM_QK8_0;
     for (int64_t i = 0; i < nb; ++i, y += SLM_QK8_0) {
-        const float d = slm_h2f(b[i].d);
+        const float d = slm_h2f_fast(b[i].d);
         for (int j = 0; j < SLM_QK8_0; ++j) {
             y[j] = (float)b[i].qs[j] * d;
         }
@@ -92,7 +92,7 @@ static void dequant_q8_1(const void *src, float *SLM_RESTRICT y, int64_t n) {
     const slm_block_q8_1 *SLM_RESTRICT b = (const slm_block_q8_1 *)src;
     const int64_t nb = n / SLM_QK8_1;
     for (int64_t i = 0; i < nb; ++i, y += SLM_QK8_1) {
-        const float d = slm_h2f(b[i].d);
+        const float d = slm_h2f_fast(b[i].d);
         for (int j = 0; j < SLM_QK8_1; ++j) {
             y[j] = (float)b[i].qs[j] * d;
         }
@@ -116,8 +116,8 @@ static void dequant_q4_K(const void *src, float *SLM_RESTRICT y, int64_t n) {
     const slm_block_q4_K *SLM_RESTRICT b = (const slm_block_q4_K *)src;
     const int64_t nb = n / SLM_QK_K;
     for (int64_t i = 0; i < nb; ++i) {
-        const float d = slm_h2f(b[i].d);
-        const float dmin = slm_h2f(b[i].dmin);
+        const float d = slm_h2f_fast(b[i].d);
+        const float dmin = slm_h2f_fast(b[i].dmin);
         uint8_t sc[8], mn[8];
         slm_unpack_k_scales(b[i].scales, sc, mn);
         const uint8_t *q = b[i].qs;
@@ -138,8 +138,8 @@ static void dequant_q5_K(const void *src, float *SLM_RESTRICT y, int64_t n) {
     const slm_block_q5_K *SLM_RESTRICT b = (const slm_block_q5_K *)src;
     const int64_t nb = n / SLM_QK_K;
     for (int64_t i = 0; i < nb; ++i) {
-        const float d = slm_h2f(b[i].d);
-        const float dmin = slm_h2f(b[i].dmin);
+        const float d = slm_h2f_fast(b[i].d);
+        const float dmin = slm_h2f_fast(b[i].dmin);
         uint8_t sc[8], mn[8];
         slm_unpack_k_scales(b[i].scales, sc, mn);
         const uint8_t *q = b[i].qs;
@@ -164,7 +164,7 @@ static void dequant_q6_K(const void *src, float *SLM_RESTRICT y, int64_t n) {
     const slm_block_q6_K *SLM_RESTRICT b = (const slm_block_q6_K *)src;
     const int64_t nb = n / SLM_QK_K;
     for (int64_t i = 0; i < nb; ++i) {
-        const float d = slm_h2f(b[i].d);
+        const float d = slm_h2f_fast(b[i].d);
         const uint8_t *ql = b[i].ql;
         const uint8_t *qh = b[i].qh;
         const int8_t *sc = b[i].scales;

@@ -1,8 +1,9 @@
 // Scalar dot kernels, one per (weight, activation) format pair, and the dispatch point.
 //
-// Quantized pairs accumulate exact integer products per block and scale once per block, as
-// ggml's generic kernels do, so results agree with llama.cpp to float rounding. The loops are
-// shaped (fixed trip counts, independent lanes) so that -O3 auto-vectorizes them.
+// Quantized pairs accumulate exact integer products per block and apply the scales once per block
+// in the same order of float operations as ggml's generic (scalar) kernels, so on the same
+// inputs they return the same floats. The loops are shaped (fixed trip counts, independent lanes,
+// narrow integer types where values allow) so that -O3 auto-vectorizes them.
 #include "kernels_internal.h"
 
 // Float accumulations use this many independent partial sums so the loop vectorizes without
@@ -35,10 +36,10 @@ float slm_vec_dot_f16_f16_generic(int64_t n, const void *w, const void *a) {
     float acc[SLM_FLOAT_LANES] = {0};
     int64_t i = 0;
     for (; i + SLM_FLOAT_LANES <= n; i += SLM_FLOAT_LANES) {
-        for (int l = 0; l < SLM_FLOAT_LANES; ++l) acc[l] += slm_h2f(x[i + l]) * slm_h2f(y[i + l]);
+        for (int l = 0; l < SLM_FLOAT_LANES; ++l) acc[l] += slm_h2f_row(x[i + l]) * slm_h2f_row(y[i + l]);
     }
     float sum = reduce_lanes(acc);
-    for (; i < n; ++i) sum += slm_h2f_scale(x[i]) * slm_h2f_scale(y[i]);
+    for (; i < n; ++i) sum += slm_h2f_row(x[i]) * slm_h2f_row(y[i]);
     return sum;
 }
 
@@ -67,7 +68,7 @@ float slm_vec_dot_q4_0_q8_0_generic(int64_t n, const void *w, const void *a) {
         for (int j = 0; j < 16; ++j) {
             isum += ((x[i].qs[j] & 0x0f) - 8) * y[i].qs[j] + ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + 16];
         }
-        sum += (float)isum * slm_h2f_scale(x[i].d) * slm_h2f_scale(y[i].d);
+        sum += (float)isum * slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d);
     }
     return sum;
 }
@@ -83,7 +84,8 @@ float slm_vec_dot_q4_1_q8_1_generic(int64_t n, const void *w, const void *a) {
             isum += (x[i].qs[j] & 0x0f) * y[i].qs[j] + (x[i].qs[j] >> 4) * y[i].qs[j + 16];
         }
         // sum_j (d q_j + m) * (d_a a_j) = d d_a sum q_j a_j + m * s, with s = d_a sum a_j.
-        sum += (slm_h2f_scale(x[i].d) * slm_h2f_scale(y[i].d)) * (float)isum + slm_h2f_scale(x[i].m) * slm_h2f_scale(y[i].s);
+        const float dd = slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d);
+        sum += dd * (float)isum + slm_h2f_fast(x[i].m) * slm_h2f_fast(y[i].s);
     }
     return sum;
 }
@@ -130,7 +132,7 @@ float slm_vec_dot_q5_0_q8_0_generic(int64_t n, const void *w, const void *a) {
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         const int isum = q5_dot_u(x[i].qs, x[i].qh, y[i].qs) - 16 * i8_sum32(y[i].qs);
-        sum += (slm_h2f_scale(x[i].d) * slm_h2f_scale(y[i].d)) * (float)isum;
+        sum += (slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d)) * (float)isum;
     }
     return sum;
 }
@@ -142,7 +144,8 @@ float slm_vec_dot_q5_1_q8_1_generic(int64_t n, const void *w, const void *a) {
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         const int isum = q5_dot_u(x[i].qs, x[i].qh, y[i].qs);
-        sum += (slm_h2f_scale(x[i].d) * slm_h2f_scale(y[i].d)) * (float)isum + slm_h2f_scale(x[i].m) * slm_h2f_scale(y[i].s);
+        const float dd = slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d);
+        sum += dd * (float)isum + slm_h2f_fast(x[i].m) * slm_h2f_fast(y[i].s);
     }
     return sum;
 }
@@ -157,28 +160,36 @@ float slm_vec_dot_q8_0_q8_0_generic(int64_t n, const void *w, const void *a) {
         for (int j = 0; j < SLM_QK8_0; ++j) {
             isum += x[i].qs[j] * y[i].qs[j];
         }
-        sum += (float)isum * (slm_h2f_scale(x[i].d) * slm_h2f_scale(y[i].d));
+        sum += (float)isum * (slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d));
     }
     return sum;
 }
 
 // ---- 256-element super-blocks against Q8_K -----------------------------------------------------
 //
-// The integer products are accumulated per lane (element index mod 8) and each super-block adds
-// d * lane_sum[l] to a float lane; the lanes are added at the end. This is ggml's generic
-// ordering of the float operations, so these kernels give the same floats as ggml's scalar code.
-// Integer bound per lane and super-block: 32 elements * |sc| <= 127 * |q| <= 63 * |a| <= 128,
-// far below 2^31.
+// Each super-block is first unpacked to 256 signed bytes (loops shaped like dequantization, which
+// vectorize), then multiplied with the activations. Integer products are accumulated per lane
+// (element index mod 8); each super-block then adds d * lane_sum[l] to a float lane and the lanes
+// are added at the end: ggml's generic ordering of the float operations, so these kernels give
+// the same floats as ggml's scalar code.
 #define SLM_K_LANES 8
+
+// acc[l] += scale * (sum of the products in lane l) over len <= 32 elements (a multiple of 8).
+// A lane gets at most 4 products with |v| <= 31 (Q4_K / Q5_K) or 2 with |v| <= 32 (Q6_K), and
+// |a| <= 128, so lane sums fit in 16 bits; saying so lets SSE2 / NEON use 16-bit multiplies.
+// Per super-block, |acc| <= 8 sub-blocks * 63 * 15872 (or 16 * 128 * 8192) < 2^31.
+static inline void k_lane_dot(int32_t *SLM_RESTRICT acc, int16_t scale, const int8_t *SLM_RESTRICT v,
+                              const int8_t *SLM_RESTRICT a, int len) {
+    int16_t lane[SLM_K_LANES] = {0};
+    for (int k = 0; k < len; k += SLM_K_LANES) {
+        for (int l = 0; l < SLM_K_LANES; ++l) lane[l] = (int16_t)(lane[l] + v[k + l] * a[k + l]);
+    }
+    for (int l = 0; l < SLM_K_LANES; ++l) acc[l] += scale * lane[l];
+}
 
 static inline float k_finish(const float *lanes, float sum) {
     for (int l = 0; l < SLM_K_LANES; ++l) sum += lanes[l];
     return sum;
-}
-
-// Per-byte-position sums -> the 8 lanes (position p is lane p % 8).
-static inline void k_fold_lanes(const int32_t *SLM_RESTRICT pos, int32_t *SLM_RESTRICT acc) {
-    for (int l = 0; l < SLM_K_LANES; ++l) acc[l] = pos[l] + pos[l + 8] + pos[l + 16] + pos[l + 24];
 }
 
 // sum over the 16 groups of 16 activations of bsums[g] * mins[g / 2] (the min term of Q4_K/Q5_K).
@@ -188,31 +199,60 @@ static inline int k_min_term(const int16_t *SLM_RESTRICT bsums, const uint8_t *S
     return s;
 }
 
+// Q4_K / Q5_K: 4 chunks of 64 elements; byte p of chunk c holds element 64c + p (low nibble,
+// sub-block 2c) and 64c + 32 + p (high nibble, sub-block 2c + 1). Q5_K's fifth bits are bit 2c
+// and 2c + 1 of qh[p].
+static inline void unpack_q4_K(const uint8_t *SLM_RESTRICT q, int8_t *SLM_RESTRICT v) {
+    for (int c = 0; c < 4; ++c, q += 32, v += 64) {
+        for (int p = 0; p < 32; ++p) {
+            v[p] = (int8_t)(q[p] & 0x0f);
+            v[p + 32] = (int8_t)(q[p] >> 4);
+        }
+    }
+}
+
+static inline void unpack_q5_K(const uint8_t *SLM_RESTRICT q, const uint8_t *SLM_RESTRICT qh,
+                               int8_t *SLM_RESTRICT v) {
+    for (int c = 0; c < 4; ++c, q += 32, v += 64) {
+        const uint8_t m_lo = (uint8_t)(1u << (2 * c)), m_hi = (uint8_t)(2u << (2 * c));
+        for (int p = 0; p < 32; ++p) {
+            v[p] = (int8_t)((q[p] & 0x0f) | ((qh[p] & m_lo) ? 16 : 0));
+            v[p + 32] = (int8_t)((q[p] >> 4) | ((qh[p] & m_hi) ? 16 : 0));
+        }
+    }
+}
+
+// Q6_K: per half of 128 elements, byte position p < 32 gives elements p, p + 32 (low nibbles of
+// ql[p], ql[p + 32]) and p + 64, p + 96 (their high nibbles), with top bits from qh[p] at shifts
+// 0, 2, 4, 6; values are u - 32.
+static inline void unpack_q6_K(const uint8_t *SLM_RESTRICT ql, const uint8_t *SLM_RESTRICT qh,
+                               int8_t *SLM_RESTRICT v) {
+    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, v += 128) {
+        for (int p = 0; p < 32; ++p) {
+            v[p] = (int8_t)(((ql[p] & 0x0f) | (((qh[p] >> 0) & 3) << 4)) - 32);
+            v[p + 32] = (int8_t)(((ql[p + 32] & 0x0f) | (((qh[p] >> 2) & 3) << 4)) - 32);
+            v[p + 64] = (int8_t)(((ql[p] >> 4) | (((qh[p] >> 4) & 3) << 4)) - 32);
+            v[p + 96] = (int8_t)(((ql[p + 32] >> 4) | (((qh[p] >> 6) & 3) << 4)) - 32);
+        }
+    }
+}
+
 float slm_vec_dot_q4_K_q8_K_generic(int64_t n, const void *w, const void *a) {
     const slm_block_q4_K *SLM_RESTRICT x = (const slm_block_q4_K *)w;
     const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
     const int64_t nb = n / SLM_QK_K;
     float lanes[SLM_K_LANES] = {0};
     float sum = 0.0f;
+    int8_t v[SLM_QK_K];
     for (int64_t i = 0; i < nb; ++i) {
         uint8_t sc[8], mn[8];
         slm_unpack_k_scales(x[i].scales, sc, mn);
-        const uint8_t *SLM_RESTRICT q = x[i].qs;
-        const int8_t *SLM_RESTRICT q8 = y[i].qs;
-        // Chunk c: 32 bytes, low nibbles = sub-block 2c (elements 64c..), high = 2c + 1 (64c + 32..).
-        // Accumulate per byte position (elements 64c + p and 64c + 32 + p are in lane p % 8).
-        int32_t pos[32] = {0};
-        for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
-            const int s_lo = sc[2 * c], s_hi = sc[2 * c + 1];
-            for (int p = 0; p < 32; ++p) {
-                pos[p] += s_lo * ((q[p] & 0x0f) * q8[p]) + s_hi * ((q[p] >> 4) * q8[32 + p]);
-            }
-        }
-        int32_t acc[SLM_K_LANES];
-        k_fold_lanes(pos, acc);
-        const float d = slm_h2f_scale(x[i].d) * y[i].d;
+        unpack_q4_K(x[i].qs, v);
+        int32_t acc[SLM_K_LANES] = {0};
+        for (int j = 0; j < 8; ++j) k_lane_dot(acc, (int16_t)sc[j], v + 32 * j, y[i].qs + 32 * j, 32);
+        const float d = slm_h2f_fast(x[i].d) * y[i].d;
         for (int l = 0; l < SLM_K_LANES; ++l) lanes[l] += d * (float)acc[l];
-        const float dmin = slm_h2f_scale(x[i].dmin) * y[i].d;
+        const float dmin = slm_h2f_fast(x[i].dmin) * y[i].d;
         sum -= dmin * (float)k_min_term(y[i].bsums, mn);
     }
     return k_finish(lanes, sum);
@@ -224,64 +264,32 @@ float slm_vec_dot_q5_K_q8_K_generic(int64_t n, const void *w, const void *a) {
     const int64_t nb = n / SLM_QK_K;
     float lanes[SLM_K_LANES] = {0};
     float sum = 0.0f;
+    int8_t v[SLM_QK_K];
     for (int64_t i = 0; i < nb; ++i) {
         uint8_t sc[8], mn[8];
         slm_unpack_k_scales(x[i].scales, sc, mn);
-        const uint8_t *SLM_RESTRICT q = x[i].qs;
-        const uint8_t *SLM_RESTRICT qh = x[i].qh;
-        const int8_t *SLM_RESTRICT q8 = y[i].qs;
-        // As Q4_K; the fifth bit of byte position p in chunk c is bit 2c (low) / 2c + 1 (high) of
-        // qh[p]. Accumulate per byte position (p and 64c + p share lane p % 8), then fold.
-        int32_t pos[32] = {0};
-        for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
-            const int s_lo = sc[2 * c], s_hi = sc[2 * c + 1];
-            const uint8_t m_lo = (uint8_t)(1u << (2 * c)), m_hi = (uint8_t)(2u << (2 * c));
-            for (int p = 0; p < 32; ++p) {
-                const int lo = (q[p] & 0x0f) | ((qh[p] & m_lo) ? 16 : 0);
-                const int hi = (q[p] >> 4) | ((qh[p] & m_hi) ? 16 : 0);
-                pos[p] += s_lo * (lo * q8[p]) + s_hi * (hi * q8[32 + p]);
-            }
-        }
-        int32_t acc[SLM_K_LANES];
-        k_fold_lanes(pos, acc);
-        const float d = slm_h2f_scale(x[i].d) * y[i].d;
+        unpack_q5_K(x[i].qs, x[i].qh, v);
+        int32_t acc[SLM_K_LANES] = {0};
+        for (int j = 0; j < 8; ++j) k_lane_dot(acc, (int16_t)sc[j], v + 32 * j, y[i].qs + 32 * j, 32);
+        const float d = slm_h2f_fast(x[i].d) * y[i].d;
         for (int l = 0; l < SLM_K_LANES; ++l) lanes[l] += d * (float)acc[l];
-        const float dmin = slm_h2f_scale(x[i].dmin) * y[i].d;
+        const float dmin = slm_h2f_fast(x[i].dmin) * y[i].d;
         sum -= dmin * (float)k_min_term(y[i].bsums, mn);
     }
     return k_finish(lanes, sum);
 }
 
-// Q6_K: per half of 128 elements, byte position p < 32 gives elements p, p + 32 (low nibbles of
-// ql[p], ql[p + 32]) and p + 64, p + 96 (their high nibbles), with top bits from qh[p] at shifts
-// 0, 2, 4, 6; values are u - 32. Each 16 elements share scales[element / 16].
 float slm_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *a) {
     const slm_block_q6_K *SLM_RESTRICT x = (const slm_block_q6_K *)w;
     const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
     const int64_t nb = n / SLM_QK_K;
     float lanes[SLM_K_LANES] = {0};
+    int8_t v[SLM_QK_K];
     for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t *SLM_RESTRICT ql = x[i].ql;
-        const uint8_t *SLM_RESTRICT qh = x[i].qh;
-        const int8_t *SLM_RESTRICT sc = x[i].scales;
-        const int8_t *SLM_RESTRICT q8 = y[i].qs;
+        unpack_q6_K(x[i].ql, x[i].qh, v);
         int32_t acc[SLM_K_LANES] = {0};
-        for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, q8 += 128) {
-            for (int k = 0; k < 32; k += SLM_K_LANES) {
-                const int g = k / 16;  // 16-element group within each 32-element quarter
-                const int s0 = sc[g], s1 = sc[2 + g], s2 = sc[4 + g], s3 = sc[6 + g];
-                for (int l = 0; l < SLM_K_LANES; ++l) {
-                    const int p = k + l;
-                    const int v0 = ((ql[p] & 0x0f) | (((qh[p] >> 0) & 3) << 4)) - 32;
-                    const int v1 = ((ql[p + 32] & 0x0f) | (((qh[p] >> 2) & 3) << 4)) - 32;
-                    const int v2 = ((ql[p] >> 4) | (((qh[p] >> 4) & 3) << 4)) - 32;
-                    const int v3 = ((ql[p + 32] >> 4) | (((qh[p] >> 6) & 3) << 4)) - 32;
-                    acc[l] += s0 * (v0 * q8[p]) + s1 * (v1 * q8[p + 32]) + s2 * (v2 * q8[p + 64]) +
-                              s3 * (v3 * q8[p + 96]);
-                }
-            }
-        }
-        const float d = slm_h2f_scale(x[i].d) * y[i].d;
+        for (int g = 0; g < 16; ++g) k_lane_dot(acc, x[i].scales[g], v + 16 * g, y[i].qs + 16 * g, 16);
+        const float d = slm_h2f_fast(x[i].d) * y[i].d;
         for (int l = 0; l < SLM_K_LANES; ++l) lanes[l] += d * (float)acc[l];
     }
     return k_finish(lanes, 0.0f);
@@ -289,9 +297,22 @@ float slm_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *a) {
 
 // ---- dispatch -----------------------------------------------------------------------------------
 
-// The single dispatch point: today every entry is the scalar twin; SIMD variants will be selected
-// here (once, from CPU features) without touching callers.
+// The single dispatch point: a SIMD variant when the CPU has one for the type (decided from CPU
+// features at run time, so one binary runs on any machine of its architecture), else the
+// scalar twin.
 slm_vec_dot_fn slm_vec_dot_kernel(int type) {
+    if (!slm_force_generic) {
+        const slm_vec_dot_fn simd = slm_vec_dot_kernel_avx2(type);
+        if (simd) return simd;
+    }
+    return slm_vec_dot_kernel_generic(type);
+}
+
+int slm_force_generic = 0;
+
+void slm_set_force_generic(int force) { slm_force_generic = force != 0; }
+
+slm_vec_dot_fn slm_vec_dot_kernel_generic(int type) {
     switch (type) {
     case SLM_TYPE_F32: return slm_vec_dot_f32_f32_generic;
     case SLM_TYPE_F16: return slm_vec_dot_f16_f16_generic;

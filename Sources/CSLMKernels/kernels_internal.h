@@ -16,15 +16,17 @@
 
 #define SLM_RESTRICT __restrict
 
+extern int slm_force_generic __attribute__((visibility("hidden")));
+
 SLM_INLINE uint32_t slm_bits_of(float f) {
     uint32_t u;
-    memcpy(&u, &f, sizeof u);
+    __builtin_memcpy(&u, &f, sizeof u);
     return u;
 }
 
 SLM_INLINE float slm_float_of(uint32_t u) {
     float f;
-    memcpy(&f, &u, sizeof f);
+    __builtin_memcpy(&f, &u, sizeof f);
     return f;
 }
 
@@ -42,17 +44,28 @@ SLM_INLINE float slm_h2f(uint16_t h) {
     return slm_float_of((mag < 0x0400u ? sub : normal) | sign);
 }
 
-// Half -> float for a single scale field, in fewer operations than slm_h2f: with exponent and
-// mantissa moved into float position, multiplying by 2^112 rebiases normal halves and turns half
-// subnormals (float denormals at that point) into the right normal floats, exactly. Only
-// infinity / NaN need a separate result. (Assumes denormals are not flushed, the C default.)
-SLM_INLINE float slm_h2f_scale(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    const uint32_t shifted = (uint32_t)(h & 0x7fffu) << 13;
-    const float finite = slm_float_of(sign | shifted) * 0x1p112f;
-    const float special = slm_float_of(sign | shifted | 0x7f800000u);
-    return (h & 0x7c00u) == 0x7c00u ? special : finite;
+// Half -> float for block scales, where speed matters. aarch64 converts in hardware; elsewhere
+// a 65536-entry table (256 KB, filled once at load time) beats any bit manipulation: a block
+// kernel needs two to four scale conversions per 32 elements.
+#if defined(__aarch64__)
+SLM_INLINE float slm_h2f_fast(uint16_t h) {
+    __fp16 v;
+    __builtin_memcpy(&v, &h, sizeof v);
+    return (float)v;
 }
+#else
+#define SLM_HAVE_FP16_TABLE 1
+extern float slm_fp16_table[1 << 16] __attribute__((visibility("hidden")));
+SLM_INLINE float slm_h2f_fast(uint16_t h) { return slm_fp16_table[h]; }
+#endif
+
+// Half -> float inside loops over whole rows: hardware where available, else the select-only
+// slm_h2f (vectorizes; a table would mean one scattered load per element).
+#if defined(__aarch64__)
+#define slm_h2f_row slm_h2f_fast
+#else
+#define slm_h2f_row slm_h2f
+#endif
 
 // Float -> half, round to nearest, ties to even.
 SLM_INLINE uint16_t slm_f2h(float f) {
@@ -102,6 +115,37 @@ SLM_INLINE void slm_unpack_k_scales(const uint8_t *SLM_RESTRICT packed, uint8_t 
         sc[j + 4] = (uint8_t)((packed[j + 8] & 0x0f) | ((packed[j] >> 6) << 4));
         mn[j + 4] = (uint8_t)((packed[j + 8] >> 4) | ((packed[j + 4] >> 6) << 4));
     }
+}
+
+// e^x by the fast approximation llama.cpp's CPU backend also uses (see activation.c); callers
+// compiled for FMA get the fused operations it is defined with.
+// Constants of the approximation: round-to-int bias 1.5 * 2^23; log2(e); ln(2) split in a high
+// and a low part; polynomial coefficients of e^b on |b| <= ln(2) / 2.
+#define EXP_SHIFT 0x1.8p23f
+#define EXP_LOG2E 0x1.715476p+0f
+#define EXP_LN2_HI 0x1.62e4p-1f
+#define EXP_LN2_LO 0x1.7f7d1cp-20f
+#define EXP_C5 0x1.0e4020p-7f
+#define EXP_C4 0x1.573e2ep-5f
+#define EXP_C3 0x1.555e66p-3f
+#define EXP_C2 0x1.fffdb6p-2f
+#define EXP_C1 0x1.ffffecp-1f
+
+SLM_INLINE float slm_exp_approx(float x) {
+    const float z = fmaf(x, EXP_LOG2E, EXP_SHIFT);
+    const float n = z - EXP_SHIFT;                        // round(x * log2 e)
+    const float b = fmaf(-n, EXP_LN2_LO, fmaf(-n, EXP_LN2_HI, x));  // x - n ln 2
+    const uint32_t e = slm_bits_of(z) << 23;              // n in the exponent field
+    const float k = slm_float_of(e + slm_bits_of(1.0f));  // 2^n
+    const float u = b * b;
+    const float j = fmaf(fmaf(fmaf(EXP_C5, b, EXP_C4), u, fmaf(EXP_C3, b, EXP_C2)), u, EXP_C1 * b);  // e^b - 1
+    if (!(fabsf(n) > 126.0f)) return fmaf(k, j, k);
+    // 2^n would overflow the exponent field: split it into two factors, saturating past 192.
+    const uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
+    const float s1 = slm_float_of(g + 0x7f000000u);
+    const float s2 = slm_float_of(e - g);
+    if (fabsf(n) > 192.0f) return s1 * s1;
+    return fmaf(s2, j, s2) * s1;
 }
 
 #endif // SLM_KERNELS_INTERNAL_H

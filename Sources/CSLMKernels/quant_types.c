@@ -69,6 +69,17 @@ size_t slm_row_bytes(int type, int64_t n) {
     return (size_t)(n / t->block_elements) * (size_t)t->block_bytes;
 }
 
+#ifdef SLM_HAVE_FP16_TABLE
+float slm_fp16_table[1 << 16];
+
+// Runs when the library is loaded (before any kernel can be called), so no per-call check.
+__attribute__((constructor)) static void slm_fp16_table_init(void) {
+    for (uint32_t h = 0; h < (1u << 16); ++h) {
+        slm_fp16_table[h] = slm_h2f((uint16_t)h);
+    }
+}
+#endif
+
 float slm_fp16_to_fp32(uint16_t h) { return slm_h2f(h); }
 uint16_t slm_fp32_to_fp16(float f) { return slm_f2h(f); }
 float slm_bf16_to_fp32(uint16_t h) { return slm_bf2f(h); }
@@ -76,7 +87,7 @@ uint16_t slm_fp32_to_bf16(float f) { return slm_f2bf(f); }
 
 void slm_f16_row_to_f32(const uint16_t *SLM_RESTRICT src, float *SLM_RESTRICT dst, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
-        dst[i] = slm_h2f(src[i]);
+        dst[i] = slm_h2f_row(src[i]);
     }
 }
 

@@ -1,25 +1,25 @@
-// Float rows -> activation formats. Numerically the same as ggml's quantize_row_*_ref:
-// Q8_0 / Q8_1 round half away from zero (roundf), Q8_K rounds half to even.
+// Float rows -> activation formats. Q8_0 / Q8_1 follow ggml's vectorised quantizers (the ones
+// llama.cpp actually runs on x86): inverse scale 127 / amax and rounding half to even. Q8_K
+// follows ggml's reference quantizer (also half to even), which x86 uses as is.
 #include "kernels_internal.h"
 
-// roundf (half away from zero) for |v| < 2^23 without a libm call, so the loops vectorize:
-// truncate, then v - trunc(v) is exact and decides the step away from zero.
-static inline int round_away(float v) {
-    const int t = (int)v;
-    const float frac = v - (float)t;
-    return t + (frac >= 0.5f) - (frac <= -0.5f);
+// Round to nearest, ties to even, for |v| well below 2^22: adding 1.5 * 2^23 pushes the
+// fraction out of the mantissa, so the FPU's default rounding does the work.
+static inline int round_even(float v) {
+    const float shifted = v + 12582912.0f;
+    return (int)(slm_bits_of(shifted) & 0x007fffffu) - 0x00400000;
 }
 
-// Scale of a 32-element Q8 block: amax / 127, and its inverse (0 for an all-zero block).
+// Scale of a 32-element Q8 block: amax / 127, and the inverse as 127 / amax (not 1 / d: the two
+// differ in the last bit, which moves borderline values to the other integer).
 static inline float q8_block_scale(const float *SLM_RESTRICT x, float *SLM_RESTRICT inv) {
     float amax = 0.0f;
     for (int j = 0; j < 32; ++j) {
         const float a = fabsf(x[j]);
         amax = a > amax ? a : amax;
     }
-    const float d = amax / 127.0f;
-    *inv = d != 0.0f ? 1.0f / d : 0.0f;
-    return d;
+    *inv = amax != 0.0f ? 127.0f / amax : 0.0f;
+    return amax / 127.0f;
 }
 
 static void quantize_q8_0(const float *SLM_RESTRICT x, void *dst, int64_t n) {
@@ -30,7 +30,7 @@ static void quantize_q8_0(const float *SLM_RESTRICT x, void *dst, int64_t n) {
         const float d = q8_block_scale(x, &id);
         y[i].d = slm_f2h(d);
         for (int j = 0; j < SLM_QK8_0; ++j) {
-            y[i].qs[j] = (int8_t)round_away(x[j] * id);
+            y[i].qs[j] = (int8_t)round_even(x[j] * id);
         }
     }
 }
@@ -43,20 +43,13 @@ static void quantize_q8_1(const float *SLM_RESTRICT x, void *dst, int64_t n) {
         const float d = q8_block_scale(x, &id);
         int sum = 0;
         for (int j = 0; j < SLM_QK8_1; ++j) {
-            const int8_t q = (int8_t)round_away(x[j] * id);
+            const int8_t q = (int8_t)round_even(x[j] * id);
             y[i].qs[j] = q;
             sum += q;
         }
         y[i].d = slm_f2h(d);
         y[i].s = slm_f2h((float)sum * d);
     }
-}
-
-// Round to nearest, ties to even, for |v| well below 2^22: adding 1.5 * 2^23 pushes the
-// fraction out of the mantissa, so the FPU's default rounding does the work.
-static inline int round_even(float v) {
-    const float shifted = v + 12582912.0f;
-    return (int)(slm_bits_of(shifted) & 0x007fffffu) - 0x00400000;
 }
 
 static void quantize_q8_K(const float *SLM_RESTRICT x, void *dst, int64_t n) {

@@ -271,7 +271,7 @@ final class GGUFReaderTests: XCTestCase {
                     bytes.removeSubrange(at..<min(bytes.count, at + 1 + Int(random.next() % 16)))
                 }
             }
-            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
             do {
                 let f = try GGUFFile(path: path)
                 // Whatever loads must be safe to read end to end.

@@ -144,7 +144,7 @@ final class LlamaEndToEndTests: XCTestCase {
         XCTAssertEqual(a, b, "same seed, same output")
         XCTAssertTrue(statsA.generatedTokens == 24 || statsA.stopReason == .endOfGeneration)
         var differs = false
-        for seed in 1...4 where try run(seed: seed).0 != a { differs = true }
+        for seed: UInt64 in 1...4 where try run(seed: seed).0 != a { differs = true }
         XCTAssertTrue(differs, "different seeds should give different samples")
     }
 

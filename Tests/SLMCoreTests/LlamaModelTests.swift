@@ -177,12 +177,13 @@ final class LlamaModelTests: XCTestCase {
             position += size
         }
         XCTAssertEqual(state.position, tokens.count)
-        // Q8 activations round each input to 8 bits, so quantized weights get a looser bound.
+        // The KV cache holds F16 (as llama.cpp's does), so even F32 weights see ~1e-3 relative
+        // rounding in attention; Q8 activations round each input to 8 bits on top of that.
         XCTAssertLessThan(worst, tolerance, "max |logit − reference| = \(worst)", file: file, line: line)
     }
 
     func testF32TiedOutputMatchesReference() throws {
-        try check(Config(), tolerance: 1e-3)
+        try check(Config(), tolerance: 1e-2)
     }
 
     func testF32SeparateOutputMatchesReference() throws {
@@ -190,7 +191,7 @@ final class LlamaModelTests: XCTestCase {
         c.tiedOutput = false
         c.heads = 8
         c.kvHeads = 8   // plain multi-head attention
-        try check(c, tolerance: 1e-3)
+        try check(c, tolerance: 1e-2)
     }
 
     func testQ8_0WeightsMatchReference() throws {

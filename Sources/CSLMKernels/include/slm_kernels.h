@@ -205,6 +205,11 @@ float slm_vec_dot(int type, int64_t n, const void *weight_row, const void *activ
 // slm_vec_dot_kernel, the single place where SIMD variants are chosen; NULL if unsupported.
 typedef float (*slm_vec_dot_fn)(int64_t n, const void *weight_row, const void *activation_row);
 slm_vec_dot_fn slm_vec_dot_kernel(int type);
+// The scalar twins only, and the SIMD table of this CPU (NULL where it has no variant); for tests.
+slm_vec_dot_fn slm_vec_dot_kernel_generic(int type);
+slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type);
+// Makes slm_vec_dot_kernel return the scalar twins (tests, and `SLM_FORCE_GENERIC` debugging).
+void slm_set_force_generic(int force);
 
 // Scalar reference kernels (the "_generic" twins of any SIMD kernels).
 float slm_vec_dot_f32_f32_generic(int64_t n, const void *w, const void *a);
@@ -230,6 +235,33 @@ void slm_matvec(int type, const void *weight, size_t row_stride, int64_t n_cols,
 void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,
                 const void *activations, size_t act_row_bytes, int64_t n_tokens,
                 float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end);
+
+// ---- Activations (activation.c) ----
+// out[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + e^-x). out may alias gate.
+void slm_swiglu(const float *gate, const float *up, float *out, int64_t n);
+void slm_swiglu_generic(const float *gate, const float *up, float *out, int64_t n);
+
+// ---- Rotary position embedding (rope.c) ----
+// Rotates the pairs (x[2i], x[2i+1]), i < rotary_dims / 2, of each of `heads` heads of `head_dim`
+// floats by the angles whose cosines and sines are given (rotary_dims / 2 each).
+void slm_rope_adjacent(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                       const float *cos_table, const float *sin_table);
+void slm_rope_adjacent_generic(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                               const float *cos_table, const float *sin_table);
+
+// ---- Attention over an F16 KV cache (attention.c) ----
+enum { SLM_ATTENTION_F32 = 0, SLM_ATTENTION_F16_ACCUMULATE = 1 };
+// Bytes of scratch one slm_attention_head call needs (per concurrent caller).
+size_t slm_attention_scratch_bytes(int64_t head_dim);
+// out = softmax(scale * K·q) · V for one query head over positions 0..<n_positions.
+// keys/values: F16 rows, `key_stride`/`value_stride` elements apart (the head's slice of each
+// cached position). mode: SLM_ATTENTION_F32 or SLM_ATTENTION_F16_ACCUMULATE (see attention.c).
+void slm_attention_head(const float *query, const uint16_t *keys, int64_t key_stride,
+                        const uint16_t *values, int64_t value_stride, int64_t n_positions,
+                        int64_t head_dim, float scale, int mode, float *out, void *scratch);
+void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_t key_stride,
+                                const uint16_t *values, int64_t value_stride, int64_t n_positions,
+                                int64_t head_dim, float scale, int mode, float *out, void *scratch);
 
 #ifdef __cplusplus
 }

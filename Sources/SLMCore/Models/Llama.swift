@@ -128,7 +128,7 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
                             "att": qWidth, "gate": h.feedForwardLength, "up": h.feedForwardLength,
                             "rope": h.rotaryDims, "last": h.embeddingLength],
             maxActivationColumns: max(h.embeddingLength, h.feedForwardLength, qWidth),
-            heads: h.heads)
+            heads: h.heads, headDim: h.headDim)
         return try InferenceState(shape: shape, contextLength: contextLength, maxBatch: maxBatch)
     }
 
@@ -190,8 +190,7 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
                                       cos: row, sin: row + h.rotaryDims / 2)
                 Ops.ropeAdjacentPairs(k + t * kvWidth, heads: h.kvHeads, headDim: h.headDim, rotaryDims: h.rotaryDims,
                                       cos: row, sin: row + h.rotaryDims / 2)
-                state.keyRow(layer: index, position: start + t).update(from: k + t * kvWidth, count: kvWidth)
-                state.valueRow(layer: index, position: start + t).update(from: v + t * kvWidth, count: kvWidth)
+                state.storeKeyValue(layer: index, position: start + t, key: k + t * kvWidth, value: v + t * kvWidth)
             }
             Ops.attention(layer: index, query: q, output: att, tokens: n, start: start, heads: h.heads,
                           kvHeads: h.kvHeads, headDim: h.headDim, scale: scale, state: state, pool: pool)

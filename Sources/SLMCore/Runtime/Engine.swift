@@ -40,6 +40,9 @@ public final class Engine: @unchecked Sendable {
             throw ModelError.contextFull(contextLength: state.contextLength, needed: state.position + tokens.count)
         }
         if logits.count != model.vocabularySize { logits = [Float](repeating: 0, count: model.vocabularySize) }
+        // The attention numerics follow the size of the whole request, as llama.cpp's do for a
+        // prompt it processes in one batch, even though slm feeds it in chunks.
+        state.attentionMode = AttentionMode.forBatch(of: tokens.count)
         try tokens.withUnsafeBufferPointer { all in
             try logits.withUnsafeMutableBufferPointer { out in
                 var start = 0
@@ -56,6 +59,7 @@ public final class Engine: @unchecked Sendable {
     /// Logits at every position of `tokens` from an empty context: (tokens.count, vocabularySize).
     public func logitsAtEveryPosition(_ tokens: [Int32], state: InferenceState) throws -> [[Float]] {
         state.reset()
+        state.attentionMode = AttentionMode.forBatch(of: tokens.count)
         let vocab = model.vocabularySize
         var rows: [[Float]] = []
         var chunk = [Float](repeating: 0, count: Self.promptBatch * vocab)

@@ -1,3 +1,4 @@
+import CSLMKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -26,6 +27,25 @@ final class AnonymousBuffer: @unchecked Sendable {
     }
 }
 
+/// How attention sums over the cache. llama.cpp's CPU flash attention keeps an F16 accumulator
+/// for decode and small batches and an F32 one for prompt batches of 64 or more tokens; slm
+/// follows the same split so that its greedy output matches llama.cpp's.
+public enum AttentionMode: Sendable {
+    case f32
+    case f16Accumulate
+
+    /// llama.cpp's switch point (its flash-attention query tile).
+    public static let wideBatchThreshold = 64
+
+    public static func forBatch(of tokens: Int) -> AttentionMode {
+        tokens >= wideBatchThreshold ? .f32 : .f16Accumulate
+    }
+
+    var kernelMode: Int32 {
+        self == .f32 ? Int32(SLM_ATTENTION_F32) : Int32(SLM_ATTENTION_F16_ACCUMULATE)
+    }
+}
+
 /// The sizes an architecture needs for its per-conversation state.
 public struct StateShape: Sendable {
     public var layers: Int
@@ -36,22 +56,24 @@ public struct StateShape: Sendable {
     public var scratchWidths: [String: Int]
     /// Largest activation row (elements) that will be quantized for a matmul.
     public var maxActivationColumns: Int
-    /// Floats of attention scores one worker needs (≥ context length).
+    /// Query heads and their size, for the attention scratch.
     public var heads: Int
+    public var headDim: Int
 
     public init(layers: Int, keyWidth: Int, valueWidth: Int, scratchWidths: [String: Int],
-                maxActivationColumns: Int, heads: Int) {
+                maxActivationColumns: Int, heads: Int, headDim: Int) {
         self.layers = layers
         self.keyWidth = keyWidth
         self.valueWidth = valueWidth
         self.scratchWidths = scratchWidths
         self.maxActivationColumns = maxActivationColumns
         self.heads = heads
+        self.headDim = headDim
     }
 }
 
-/// One conversation's mutable state: the KV cache (F32 for now; layout (layer, position, width)),
-/// scratch activations, and how many positions are filled.
+/// One conversation's mutable state: the KV cache (F16, as llama.cpp keeps it by default; layout
+/// (layer, position, width)), scratch activations, and how many positions are filled.
 public final class InferenceState: @unchecked Sendable {
     public let contextLength: Int
     public let maxBatch: Int
@@ -59,41 +81,53 @@ public final class InferenceState: @unchecked Sendable {
     /// Positions already in the KV cache; the next token goes here.
     public internal(set) var position = 0
 
-    let keys: AnonymousBuffer      // (layers, contextLength, keyWidth)
-    let values: AnonymousBuffer    // (layers, contextLength, valueWidth)
+    let keys: AnonymousBuffer      // (layers, contextLength, keyWidth) F16
+    let values: AnonymousBuffer    // (layers, contextLength, valueWidth) F16
+    /// How attention accumulates for the current forward pass; see `slm_attention_head`.
+    public var attentionMode = AttentionMode.f16Accumulate
     private var scratch: [String: AnonymousBuffer] = [:]
     /// Quantized activations, (maxBatch, row bytes of maxActivationColumns in the widest format).
     let activations: AnonymousBuffer
     let activationRowBytes: Int
-    /// Attention scores, one contextLength-long row per (batch token, head).
-    let scores: AnonymousBuffer
+    /// Attention scratch, `attentionScratchBytes` per (batch token, head).
+    let attentionScratch: AnonymousBuffer
+    let attentionScratchBytes: Int
 
     init(shape: StateShape, contextLength: Int, maxBatch: Int) throws {
         self.shape = shape
         self.contextLength = contextLength
         self.maxBatch = maxBatch
         let floatSize = MemoryLayout<Float>.size
-        keys = try AnonymousBuffer(byteCount: shape.layers * contextLength * shape.keyWidth * floatSize)
-        values = try AnonymousBuffer(byteCount: shape.layers * contextLength * shape.valueWidth * floatSize)
+        let halfSize = MemoryLayout<UInt16>.size
+        keys = try AnonymousBuffer(byteCount: shape.layers * contextLength * shape.keyWidth * halfSize)
+        values = try AnonymousBuffer(byteCount: shape.layers * contextLength * shape.valueWidth * halfSize)
         for (name, width) in shape.scratchWidths {
             scratch[name] = try AnonymousBuffer(byteCount: maxBatch * width * floatSize)
         }
         // F32 activations are the widest format any weight type dots with.
         activationRowBytes = (shape.maxActivationColumns * floatSize + 63) / 64 * 64
         activations = try AnonymousBuffer(byteCount: maxBatch * activationRowBytes)
-        scores = try AnonymousBuffer(byteCount: maxBatch * shape.heads * contextLength * floatSize)
+        attentionScratchBytes = (Int(slm_attention_scratch_bytes(Int64(shape.headDim))) + 63) / 64 * 64
+        attentionScratch = try AnonymousBuffer(byteCount: maxBatch * shape.heads * attentionScratchBytes)
     }
 
     public func makeState() {}
 
     func buffer(_ name: String) -> UnsafeMutablePointer<Float> { scratch[name]!.floats() }
 
-    func keyRow(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        keys.floats(at: ((layer * contextLength + position) * shape.keyWidth) * MemoryLayout<Float>.size)
+    /// First cached key of `layer` (position 0); rows are `shape.keyWidth` halves apart.
+    func keyBase(layer: Int) -> UnsafeMutablePointer<UInt16> {
+        (keys.base + layer * contextLength * shape.keyWidth * 2).assumingMemoryBound(to: UInt16.self)
     }
 
-    func valueRow(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        values.floats(at: ((layer * contextLength + position) * shape.valueWidth) * MemoryLayout<Float>.size)
+    func valueBase(layer: Int) -> UnsafeMutablePointer<UInt16> {
+        (values.base + layer * contextLength * shape.valueWidth * 2).assumingMemoryBound(to: UInt16.self)
+    }
+
+    /// Rounds one position's key and value to F16 into the cache.
+    func storeKeyValue(layer: Int, position: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
+        slm_f32_row_to_f16(key, keyBase(layer: layer) + position * shape.keyWidth, Int64(shape.keyWidth))
+        slm_f32_row_to_f16(value, valueBase(layer: layer) + position * shape.valueWidth, Int64(shape.valueWidth))
     }
 
     /// Forgets every position from `newPosition` on (the cache rows are simply overwritten later).

@@ -21,26 +21,9 @@ public enum Ops {
         }
     }
 
-    /// Softmax over `count` floats in place.
-    public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        var maximum = -Float.infinity
-        for i in 0..<count where x[i] > maximum { maximum = x[i] }
-        var sum: Double = 0
-        for i in 0..<count {
-            let e = expf(x[i] - maximum)
-            x[i] = e
-            sum += Double(e)
-        }
-        let inverse = Float(1 / sum)
-        for i in 0..<count { x[i] *= inverse }
-    }
-
     /// gate = silu(gate) * up, elementwise over `count` floats (SwiGLU).
     public static func swiglu(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count {
-            let g = gate[i]
-            gate[i] = g / (1 + expf(-g)) * up[i]
-        }
+        slm_swiglu(gate, up, gate, Int64(count))
     }
 
     /// Precomputed RoPE angles for one position: cos/sin of pos·θᵢ for i in 0..<dims/2, with
@@ -64,14 +47,7 @@ public enum Ops {
     /// llama-family GGUFs whose Q/K weights the converter permuted accordingly).
     public static func ropeAdjacentPairs(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, rotaryDims: Int,
                                          cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
-        for h in 0..<heads {
-            let v = x + h * headDim
-            for i in 0..<(rotaryDims / 2) {
-                let a = v[2 * i], b = v[2 * i + 1]
-                v[2 * i] = a * cos[i] - b * sin[i]
-                v[2 * i + 1] = a * sin[i] + b * cos[i]
-            }
-        }
+        slm_rope_adjacent(x, Int64(heads), Int64(headDim), Int64(rotaryDims), cos, sin)
     }
 
     /// out[t] = W · input[t] for `tokens` rows: quantizes the activations once into the format the
@@ -123,29 +99,19 @@ public enum Ops {
                           state: InferenceState, pool: ThreadPool) {
         let groupSize = heads / kvHeads
         let queryWidth = heads * headDim
-        let contextLength = state.contextLength
-        let scoreBase = state.scores.floats()
+        let keyBase = state.keyBase(layer: layer), valueBase = state.valueBase(layer: layer)
+        let keyStride = Int64(state.shape.keyWidth), valueStride = Int64(state.shape.valueWidth)
+        let mode = state.attentionMode.kernelMode
+        let scratch = state.attentionScratch.base
+        let scratchBytes = state.attentionScratchBytes
         pool.parallelFor(tokens * heads) { jobs in
             for job in jobs {
                 let t = job / heads, h = job % heads
-                let kvHead = h / groupSize
-                let q = query + t * queryWidth + h * headDim
-                let positions = start + t + 1
-                let scores = scoreBase + job * contextLength
-                for p in 0..<positions {
-                    let k = state.keyRow(layer: layer, position: p) + kvHead * headDim
-                    var dot: Float = 0
-                    for d in 0..<headDim { dot += q[d] * k[d] }
-                    scores[p] = dot * scale
-                }
-                softmax(scores, count: positions)
-                let out = output + t * queryWidth + h * headDim
-                out.update(repeating: 0, count: headDim)
-                for p in 0..<positions {
-                    let v = state.valueRow(layer: layer, position: p) + kvHead * headDim
-                    let weight = scores[p]
-                    for d in 0..<headDim { out[d] += weight * v[d] }
-                }
+                let kvOffset = (h / groupSize) * headDim
+                slm_attention_head(query + t * queryWidth + h * headDim,
+                                   keyBase + kvOffset, keyStride, valueBase + kvOffset, valueStride,
+                                   Int64(start + t + 1), Int64(headDim), scale, mode,
+                                   output + t * queryWidth + h * headDim, scratch + job * scratchBytes)
             }
         }
     }

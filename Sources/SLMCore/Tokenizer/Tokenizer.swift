@@ -62,9 +62,8 @@ public final class Tokenizer: Sendable {
         var out: [Int32] = []
         out.reserveCapacity(text.utf8.count / 3 + 2)
         if addSpecial, vocabulary.addBOS, let bos = vocabulary.bos { out.append(bos) }
-        var bytes = Array(text.utf8)
-        bytes.withUnsafeMutableBufferPointer { mutable in
-            let buf = UnsafeBufferPointer(mutable)
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBufferPointer { buf in
             let fragments: [TextFragment] = specials.isEmpty
                 ? (buf.isEmpty ? [] : [.text(0..<buf.count)])
                 : specials.partition(buf, parseSpecial: parseSpecial)

@@ -133,7 +133,7 @@ final class TemporaryDirectory {
 
     func write(_ bytes: [UInt8], name: String) -> String {
         let file = path + "/" + name
-        FileManager.default.createFile(atPath: file, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: file, contents: Data(bytes))
         return file
     }
 }

@@ -1,0 +1,156 @@
+// Attention of one query head over a KV cache stored as F16 rows, with an online softmax.
+//
+// Two numeric modes, because llama.cpp's CPU flash attention (our reference) uses two and the
+// small models we run are sensitive enough that rounding differences flip greedy choices:
+//  - SLM_ATTENTION_F16_ACCUMULATE (decode and batches under 64 tokens): the query is rounded to
+//    F16, scores use libm's expf, and the weighted sum of V is kept in an F16 accumulator that is
+//    rescaled whenever a new maximum appears.
+//  - SLM_ATTENTION_F32 (prompt batches of 64+ tokens): F32 query and accumulator; positions are
+//    taken in tiles of 64: one running maximum update per tile, weights from the fast exp
+//    approximation, the tile's weights summed 8 lanes at a time.
+// Every multiply-add is fused (fmaf), as vector code does; the same source is compiled once
+// generic and once for AVX2+FMA, where fmaf is one instruction.
+#include "kernels_internal.h"
+
+#define ATTENTION_TILE 64
+
+// Q·K for one position in the F16 mode: 32 strided partial sums folded like an 8-lane reduction.
+SLM_INLINE float dot_f16_f16(const uint16_t *SLM_RESTRICT a, const uint16_t *SLM_RESTRICT b, int64_t n) {
+    float acc[32] = {0};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int j = 0; j < 32; j++) acc[j] = fmaf(slm_h2f(a[i + j]), slm_h2f(b[i + j]), acc[j]);
+    }
+    for (int j = 0; j < 8; j++) {
+        acc[j] += acc[16 + j];
+        acc[8 + j] += acc[24 + j];
+        acc[j] += acc[8 + j];
+    }
+    float t[4];
+    for (int j = 0; j < 4; j++) t[j] = acc[j] + acc[4 + j];
+    double sum = (double)((t[0] + t[1]) + (t[2] + t[3]));
+    for (; i < n; i++) sum += (double)(slm_h2f(a[i]) * slm_h2f(b[i]));
+    return (float)sum;
+}
+
+SLM_INLINE void attention_f16_accumulate(const float *query, const uint16_t *keys, int64_t key_stride,
+                                         const uint16_t *values, int64_t value_stride, int64_t n_positions,
+                                         int64_t head_dim, float scale, float *out, void *scratch) {
+    uint16_t *q16 = (uint16_t *)scratch;
+    uint16_t *acc16 = q16 + head_dim;
+    float max_score = -INFINITY, sum = 0.0f;
+    for (int64_t d = 0; d < head_dim; d++) {
+        q16[d] = slm_f2h(query[d]);
+        acc16[d] = 0;
+    }
+    for (int64_t p = 0; p < n_positions; p++) {
+        const uint16_t *v = values + p * value_stride;
+        const float s = dot_f16_f16(keys + p * key_stride, q16, head_dim) * scale;
+        float rescale = 1.0f, weight = 1.0f;
+        if (s > max_score) {
+            rescale = expf(max_score - s);
+            max_score = s;
+            for (int64_t d = 0; d < head_dim; d++) acc16[d] = slm_f2h(slm_h2f(acc16[d]) * rescale);
+        } else {
+            weight = expf(s - max_score);
+        }
+        for (int64_t d = 0; d < head_dim; d++) acc16[d] = slm_f2h(fmaf(slm_h2f(v[d]), weight, slm_h2f(acc16[d])));
+        sum = fmaf(sum, rescale, weight);
+    }
+    const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+    for (int64_t d = 0; d < head_dim; d++) out[d] = slm_h2f(acc16[d]) * inv;
+}
+
+SLM_INLINE void attention_f32(const float *query, const uint16_t *keys, int64_t key_stride,
+                              const uint16_t *values, int64_t value_stride, int64_t n_positions,
+                              int64_t head_dim, float scale, float *out, void *scratch) {
+    float *acc = (float *)scratch;
+    float weights[ATTENTION_TILE];
+    float max_score = -INFINITY, sum = 0.0f;
+    for (int64_t d = 0; d < head_dim; d++) acc[d] = 0.0f;
+    for (int64_t tile = 0; tile < n_positions; tile += ATTENTION_TILE) {
+        const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
+        float tile_max = -INFINITY;
+        for (int64_t t = 0; t < ATTENTION_TILE; t++) {
+            float s = -INFINITY;
+            if (t < count) {
+                const uint16_t *k = keys + (tile + t) * key_stride;
+                s = 0.0f;
+                for (int64_t d = 0; d < head_dim; d++) s = fmaf(query[d], slm_h2f(k[d]), s);
+                s *= scale;
+            }
+            weights[t] = s;
+            tile_max = s > tile_max ? s : tile_max;
+        }
+        const float new_max = fmaxf(max_score, tile_max);
+        if (new_max > max_score) {
+            const float rescale = expf(max_score - new_max);
+            for (int64_t d = 0; d < head_dim; d++) acc[d] *= rescale;
+            sum *= rescale;
+        }
+        max_score = new_max;
+        double tile_sum = 0.0;
+        for (int64_t t = 0; t < ATTENTION_TILE; t += 8) {
+            float lane[8];
+            for (int l = 0; l < 8; l++) lane[l] = weights[t + l] = slm_exp_approx(weights[t + l] - new_max);
+            float h[4];
+            for (int l = 0; l < 4; l++) h[l] = lane[4 + l] + lane[l];
+            tile_sum += (double)((h[0] + h[2]) + (h[1] + h[3]));
+        }
+        sum = (float)((double)sum + tile_sum);
+        for (int64_t t = 0; t < count; t++) {
+            const uint16_t *v = values + (tile + t) * value_stride;
+            for (int64_t d = 0; d < head_dim; d++) acc[d] = fmaf(slm_h2f(v[d]), weights[t], acc[d]);
+        }
+    }
+    const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+    for (int64_t d = 0; d < head_dim; d++) out[d] = acc[d] * inv;
+}
+
+size_t slm_attention_scratch_bytes(int64_t head_dim) {
+    // F32 accumulator, or F16 query + F16 accumulator.
+    return (size_t)head_dim * 4 + 64;
+}
+
+void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_t key_stride,
+                                const uint16_t *values, int64_t value_stride, int64_t n_positions,
+                                int64_t head_dim, float scale, int mode, float *out, void *scratch) {
+    if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
+    } else {
+        attention_f32(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
+    }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+// The same code with fused multiply-adds as instructions instead of libm calls.
+__attribute__((target("avx2,fma,f16c")))
+static void slm_attention_head_fma(const float *query, const uint16_t *keys, int64_t key_stride,
+                                   const uint16_t *values, int64_t value_stride, int64_t n_positions,
+                                   int64_t head_dim, float scale, int mode, float *out, void *scratch) {
+    if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
+    } else {
+        attention_f32(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
+    }
+}
+
+static int cpu_has_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+#endif
+
+void slm_attention_head(const float *query, const uint16_t *keys, int64_t key_stride,
+                        const uint16_t *values, int64_t value_stride, int64_t n_positions,
+                        int64_t head_dim, float scale, int mode, float *out, void *scratch) {
+#if defined(__x86_64__) || defined(__i386__)
+    static int fma = -1;
+    if (fma < 0) fma = cpu_has_fma();
+    if (fma && !slm_force_generic) {
+        slm_attention_head_fma(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, mode, out, scratch);
+        return;
+    }
+#endif
+    slm_attention_head_generic(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, mode, out, scratch);
+}
