@@ -33,17 +33,12 @@ SLM_INLINE float dot_f16_f16(const uint16_t *SLM_RESTRICT a, const uint16_t *SLM
     return (float)sum;
 }
 
-SLM_INLINE void attention_f16_accumulate(const float *query, const uint16_t *keys, int64_t key_stride,
-                                         const uint16_t *values, int64_t value_stride, int64_t n_positions,
-                                         int64_t head_dim, float scale, float *out, void *scratch) {
-    uint16_t *q16 = (uint16_t *)scratch;
-    uint16_t *acc16 = q16 + head_dim;
-    float max_score = -INFINITY, sum = 0.0f;
-    for (int64_t d = 0; d < head_dim; d++) {
-        q16[d] = slm_f2h(query[d]);
-        acc16[d] = 0;
-    }
-    for (int64_t p = 0; p < n_positions; p++) {
+// Runs positions [begin, end) into a running (max, sum, F16 accumulator).
+SLM_INLINE void f16_accumulate_range(const uint16_t *q16, const uint16_t *keys, int64_t key_stride,
+                                     const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                     int64_t head_dim, float scale, float *max_io, float *sum_io, uint16_t *acc16) {
+    float max_score = *max_io, sum = *sum_io;
+    for (int64_t p = begin; p < end; p++) {
         const uint16_t *v = values + p * value_stride;
         const float s = dot_f16_f16(keys + p * key_stride, q16, head_dim) * scale;
         float rescale = 1.0f, weight = 1.0f;
@@ -56,6 +51,27 @@ SLM_INLINE void attention_f16_accumulate(const float *query, const uint16_t *key
         }
         for (int64_t d = 0; d < head_dim; d++) acc16[d] = slm_f2h(fmaf(slm_h2f(v[d]), weight, slm_h2f(acc16[d])));
         sum = fmaf(sum, rescale, weight);
+    }
+    *max_io = max_score;
+    *sum_io = sum;
+}
+
+SLM_INLINE void attention_f16_accumulate(const float *query, const uint16_t *keys, int64_t key_stride,
+                                         const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                         int64_t head_dim, float scale, float *out, float *partial, void *scratch) {
+    uint16_t *q16 = (uint16_t *)scratch;
+    uint16_t *acc16 = q16 + head_dim;
+    float max_score = -INFINITY, sum = 0.0f;
+    for (int64_t d = 0; d < head_dim; d++) {
+        q16[d] = slm_f2h(query[d]);
+        acc16[d] = 0;
+    }
+    f16_accumulate_range(q16, keys, key_stride, values, value_stride, begin, end, head_dim, scale, &max_score, &sum, acc16);
+    if (partial) {
+        partial[0] = max_score;
+        partial[1] = sum;
+        for (int64_t d = 0; d < head_dim; d++) partial[2 + d] = slm_h2f(acc16[d]);
+        return;
     }
     const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
     for (int64_t d = 0; d < head_dim; d++) out[d] = slm_h2f(acc16[d]) * inv;
@@ -116,11 +132,55 @@ void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_
                                 const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                 int64_t head_dim, float scale, int mode, float *out, void *scratch) {
     if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
-        attention_f16_accumulate(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, out, NULL, scratch);
     } else {
         attention_f32(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
     }
 }
+
+SLM_INLINE void merge_partials(const float *partials, int64_t count, int64_t head_dim, float *out) {
+    const int64_t stride = 2 + head_dim;
+    float max_score = -INFINITY, sum = 0.0f;
+    for (int64_t d = 0; d < head_dim; d++) out[d] = 0.0f;
+    for (int64_t c = 0; c < count; c++) {
+        const float *part = partials + c * stride;
+        if (part[1] == 0.0f) continue;  // a slice with no visible positions
+        const float new_max = fmaxf(max_score, part[0]);
+        const float scale_old = expf(max_score - new_max);
+        const float scale_new = expf(part[0] - new_max);
+        for (int64_t d = 0; d < head_dim; d++) out[d] = fmaf(out[d], scale_old, part[2 + d] * scale_new);
+        sum = fmaf(sum, scale_old, part[1] * scale_new);
+        max_score = new_max;
+    }
+    if (sum != 0.0f) {
+        const float inv = 1.0f / sum;
+        for (int64_t d = 0; d < head_dim; d++) out[d] *= inv;
+    }
+}
+
+void slm_attention_partial_generic(const float *query, const uint16_t *keys, int64_t key_stride,
+                                   const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                   int64_t head_dim, float scale, float *partial, void *scratch) {
+    attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, NULL, partial, scratch);
+}
+
+void slm_attention_merge_generic(const float *partials, int64_t count, int64_t head_dim, float *out) {
+    merge_partials(partials, count, head_dim, out);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2,fma,f16c")))
+static void attention_partial_fma(const float *query, const uint16_t *keys, int64_t key_stride,
+                                  const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                  int64_t head_dim, float scale, float *partial, void *scratch) {
+    attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, NULL, partial, scratch);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static void attention_merge_fma(const float *partials, int64_t count, int64_t head_dim, float *out) {
+    merge_partials(partials, count, head_dim, out);
+}
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 // The same code with fused multiply-adds as instructions instead of libm calls.
@@ -129,7 +189,7 @@ static void slm_attention_head_fma(const float *query, const uint16_t *keys, int
                                    const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                    int64_t head_dim, float scale, int mode, float *out, void *scratch) {
     if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
-        attention_f16_accumulate(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, out, NULL, scratch);
     } else {
         attention_f32(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
     }
@@ -141,13 +201,43 @@ static int cpu_has_fma(void) {
 }
 #endif
 
+static int use_fma(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    static int fma = -1;
+    if (fma < 0) fma = cpu_has_fma();
+    return fma && !slm_force_generic;
+#else
+    return 0;
+#endif
+}
+
+void slm_attention_partial(const float *query, const uint16_t *keys, int64_t key_stride,
+                           const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                           int64_t head_dim, float scale, float *partial, void *scratch) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_fma()) {
+        attention_partial_fma(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, partial, scratch);
+        return;
+    }
+#endif
+    slm_attention_partial_generic(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, partial, scratch);
+}
+
+void slm_attention_merge(const float *partials, int64_t count, int64_t head_dim, float *out) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_fma()) {
+        attention_merge_fma(partials, count, head_dim, out);
+        return;
+    }
+#endif
+    slm_attention_merge_generic(partials, count, head_dim, out);
+}
+
 void slm_attention_head(const float *query, const uint16_t *keys, int64_t key_stride,
                         const uint16_t *values, int64_t value_stride, int64_t n_positions,
                         int64_t head_dim, float scale, int mode, float *out, void *scratch) {
 #if defined(__x86_64__) || defined(__i386__)
-    static int fma = -1;
-    if (fma < 0) fma = cpu_has_fma();
-    if (fma && !slm_force_generic) {
+    if (use_fma()) {
         slm_attention_head_fma(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, mode, out, scratch);
         return;
     }

@@ -259,6 +259,18 @@ size_t slm_attention_scratch_bytes(int64_t head_dim);
 void slm_attention_head(const float *query, const uint16_t *keys, int64_t key_stride,
                         const uint16_t *values, int64_t value_stride, int64_t n_positions,
                         int64_t head_dim, float scale, int mode, float *out, void *scratch);
+// Split attention for one query over a long cache, for spreading it across threads: each call
+// runs positions [begin, end) in the F16-accumulate mode and writes (max, sum, acc[head_dim])
+// (2 + head_dim floats) to `partial`; slm_attention_merge combines `count` such partials, in
+// order, into the normalised output.
+void slm_attention_partial(const float *query, const uint16_t *keys, int64_t key_stride,
+                           const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                           int64_t head_dim, float scale, float *partial, void *scratch);
+void slm_attention_merge(const float *partials, int64_t count, int64_t head_dim, float *out);
+void slm_attention_partial_generic(const float *query, const uint16_t *keys, int64_t key_stride,
+                                   const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                   int64_t head_dim, float scale, float *partial, void *scratch);
+void slm_attention_merge_generic(const float *partials, int64_t count, int64_t head_dim, float *out);
 void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_t key_stride,
                                 const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                 int64_t head_dim, float scale, int mode, float *out, void *scratch);

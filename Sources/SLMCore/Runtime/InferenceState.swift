@@ -36,6 +36,9 @@ public enum AttentionMode: Sendable {
 
     /// llama.cpp's switch point (its flash-attention query tile).
     public static let wideBatchThreshold = 64
+    /// Decode splits the cache across workers from this many (granule-rounded) positions on.
+    public static let splitThreshold = 512
+    public static let splitGranule = 256
 
     public static func forBatch(of tokens: Int) -> AttentionMode {
         tokens >= wideBatchThreshold ? .f32 : .f16Accumulate
@@ -108,12 +111,28 @@ public final class InferenceState: @unchecked Sendable {
         activationRowBytes = (shape.maxActivationColumns * floatSize + 63) / 64 * 64
         activations = try AnonymousBuffer(byteCount: maxBatch * activationRowBytes)
         attentionScratchBytes = (Int(slm_attention_scratch_bytes(Int64(shape.headDim))) + 63) / 64 * 64
-        attentionScratch = try AnonymousBuffer(byteCount: maxBatch * shape.heads * attentionScratchBytes)
+        // One slot per (batch token, head), which also covers one per worker for split decode.
+        attentionScratch = try AnonymousBuffer(byteCount: max(maxBatch * shape.heads, ThreadPool.maxThreads) * attentionScratchBytes)
     }
 
     public func makeState() {}
 
     func buffer(_ name: String) -> UnsafeMutablePointer<Float> { scratch[name]!.floats() }
+
+    /// Split attention's partial results, (heads, workers, 2 + headDim) floats; grown on first use.
+    private var partials: UnsafeMutablePointer<Float>?
+    private var partialsCount = 0
+
+    func attentionPartials(count: Int) -> UnsafeMutablePointer<Float> {
+        if let partials, partialsCount >= count { return partials }
+        partials?.deallocate()
+        let fresh = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        partials = fresh
+        partialsCount = count
+        return fresh
+    }
+
+    deinit { partials?.deallocate() }
 
     /// First cached key of `layer` (position 0); rows are `shape.keyWidth` halves apart.
     func keyBase(layer: Int) -> UnsafeMutablePointer<UInt16> {

@@ -104,6 +104,36 @@ public enum Ops {
         let mode = state.attentionMode.kernelMode
         let scratch = state.attentionScratch.base
         let scratchBytes = state.attentionScratchBytes
+
+        // One query over a long cache: few heads would leave workers idle, so split the cache
+        // into one contiguous slice per worker instead (all heads each), then merge the partial
+        // softmaxes in slice order. Slices are cut from the cache length rounded up to whole
+        // 256-position granules, as llama.cpp's CPU backend cuts them, so results agree with it.
+        let workers = pool.effectiveCount
+        let visible = start + 1
+        let granules = (visible + AttentionMode.splitGranule - 1) / AttentionMode.splitGranule * AttentionMode.splitGranule
+        if tokens == 1, workers > 1, state.attentionMode == .f16Accumulate, granules >= AttentionMode.splitThreshold {
+            let sliceLength = (granules + workers - 1) / workers
+            let partialStride = 2 + headDim
+            let partials = state.attentionPartials(count: workers * heads * partialStride)
+            pool.run { worker, _ in
+                let begin = min(visible, worker * sliceLength)
+                let end = min(visible, begin + sliceLength)
+                for h in 0..<heads {
+                    let kvOffset = (h / groupSize) * headDim
+                    slm_attention_partial(query + h * headDim, keyBase + kvOffset, keyStride, valueBase + kvOffset,
+                                          valueStride, Int64(begin), Int64(end), Int64(headDim), scale,
+                                          partials + (h * workers + worker) * partialStride,
+                                          scratch + worker * scratchBytes)
+                }
+            }
+            for h in 0..<heads {
+                slm_attention_merge(partials + h * workers * partialStride, Int64(workers), Int64(headDim),
+                                    output + h * headDim)
+            }
+            return
+        }
+
         pool.parallelFor(tokens * heads) { jobs in
             for job in jobs {
                 let t = job / heads, h = job % heads
