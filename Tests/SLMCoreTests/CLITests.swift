@@ -1,0 +1,133 @@
+import Foundation
+import XCTest
+
+/// The `slm` executable as a user runs it: what goes to stdout and stderr, exit codes, and
+/// errors on bad input.
+final class CLITests: XCTestCase {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The `slm` binary built next to the test bundle (swift build --build-tests builds both).
+    func slmBinary() throws -> String {
+        if let path = ProcessInfo.processInfo.environment["SLM_BINARY"] { return path }
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("slm").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        throw XCTSkip("slm binary not found next to \(dir.path); build it with `swift build --build-tests`")
+    }
+
+    func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try slmBinary())
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes before waiting, so a full pipe can never block the child.
+        final class Box: @unchecked Sendable { var data = Data() }
+        let errBox = Box()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        let errData = errBox.data
+        return Result(status: process.terminationStatus,
+                      stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    func testRunStreamsOnlyTheContinuationToStdout() throws {
+        let model = try TestModels.smolLM2()
+        struct Golden: Decodable {
+            struct Generation: Decodable { let name: String; let prompt: String; let text: String }
+            let generations: [Generation]
+        }
+        let golden = try JSONDecoder().decode(Golden.self, from: try TestModels.fixture("goldens/smollm2-135m-q4_1.json"))
+        let capital = try XCTUnwrap(golden.generations.first { $0.name == "capital" })
+        let r = try run(["run", "-m", model, "-p", capital.prompt, "-n", "48", "--temp", "0", "-t", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, capital.text, "stdout must hold exactly llama.cpp's greedy continuation")
+        for field in ["prompt: 5 tokens", "time to first token", "tokens/s", "stop: max-tokens"] {
+            XCTAssertTrue(r.stderr.contains(field), "stderr lacks '\(field)': \(r.stderr)")
+        }
+
+        let quiet = try run(["run", "-m", model, "-p", capital.prompt, "-n", "4", "--temp", "0", "--no-stats"])
+        XCTAssertEqual(quiet.status, 0)
+        XCTAssertTrue(quiet.stderr.isEmpty, quiet.stderr)
+        XCTAssertTrue(capital.text.hasPrefix(quiet.stdout))
+    }
+
+    func testRunReadsThePromptFromAFile() throws {
+        let model = try TestModels.smolLM2()
+        let dir = TemporaryDirectory()
+        let file = dir.write(Array("The capital of France is".utf8), name: "prompt.txt")
+        let fromFile = try run(["run", "-m", model, "-f", file, "-n", "8", "--temp", "0", "--no-stats"])
+        let inline = try run(["run", "-m", model, "-p", "The capital of France is", "-n", "8", "--temp", "0", "--no-stats"])
+        XCTAssertEqual(fromFile.status, 0, fromFile.stderr)
+        XCTAssertEqual(fromFile.stdout, inline.stdout)
+    }
+
+    func testSeedMakesSamplingReproducible() throws {
+        let model = try TestModels.smolLM2()
+        let args = ["run", "-m", model, "-p", "Once upon a time", "-n", "16", "--temp", "1.0", "--seed", "1234", "--no-stats"]
+        let a = try run(args), b = try run(args)
+        XCTAssertEqual(a.status, 0, a.stderr)
+        XCTAssertEqual(a.stdout, b.stdout)
+    }
+
+    func testBadInputGivesAClearErrorAndExitStatus() throws {
+        let dir = TemporaryDirectory()
+        let missing = try run(["run", "-m", dir.path + "/nope.gguf", "-p", "hi"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("nope.gguf") && missing.stderr.contains("cannot open"), missing.stderr)
+
+        let corrupt = dir.write(Array("this is not a model".utf8), name: "corrupt.gguf")
+        let bad = try run(["run", "-m", corrupt, "-p", "hi"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("not a GGUF file"), bad.stderr)
+        XCTAssertTrue(bad.stdout.isEmpty)
+
+        let inspect = try run(["inspect", corrupt])
+        XCTAssertEqual(inspect.status, 1)
+        XCTAssertTrue(inspect.stderr.contains("corrupt.gguf"), inspect.stderr)
+
+        for args in [["run", "-p", "x", "--top-p", "2"], ["run", "-p", "x", "-c", "2"], ["run"], ["run", "-p", "x", "-f", "y"]] {
+            let r = try run(args)
+            XCTAssertNotEqual(r.status, 0, "\(args) should fail")
+            XCTAssertFalse(r.stderr.isEmpty, "\(args) should explain")
+        }
+    }
+
+    func testInspectPrintsMetadataAndTensorTable() throws {
+        let model = try TestModels.smolLM2()
+        let r = try run(["inspect", model])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for expected in ["GGUF version 3", "general.architecture", "\"llama\"", "tokenizer.ggml.tokens", "(49152 items)",
+                         "blk.0.attn_q.weight", "Q4_1", "token_embd.weight", "Q8_0", "272 tensors"] {
+            XCTAssertTrue(r.stdout.contains(expected), "inspect output lacks '\(expected)'")
+        }
+    }
+
+    func testHelpEverywhere() throws {
+        for args in [["--help"], ["run", "--help"], ["inspect", "--help"]] {
+            let r = try run(args)
+            XCTAssertEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stdout.contains("USAGE"), "\(args): \(r.stdout)")
+        }
+        let run = try self.run(["run", "--help"])
+        for option in ["--n-predict", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--seed", "--threads", "--ctx-size"] {
+            XCTAssertTrue(run.stdout.contains(option), "run --help lacks \(option)")
+        }
+    }
+}
