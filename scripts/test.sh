@@ -5,13 +5,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="/opt/swift/usr/bin:$PATH"
-export SLM_TEST_MODEL="$(scripts/fetch-model.sh)"
+SLM_TEST_MODEL="$(scripts/fetch-model.sh)"
+export SLM_TEST_MODEL
+
 swift build -c release -Xswiftc -enable-testing --build-tests
-swift test -c release -Xswiftc -enable-testing --skip-build 2>&1 | tee /tmp/slm-test-$$.log | grep -v '^Test Case .* passed' || true
-# tee hides swift test's status: take it from the summary lines instead.
-if grep -qE "with [1-9][0-9]* failures?|error: " /tmp/slm-test-$$.log || ! grep -q "Executed" /tmp/slm-test-$$.log; then
-    rm -f /tmp/slm-test-$$.log
-    echo "tests FAILED" >&2
+
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0  # pipefail: non-zero if swift test fails
+# All tests are XCTest; passing-case lines are dropped to keep the log readable.
+swift test -c release -Xswiftc -enable-testing --skip-build --disable-swift-testing 2>&1 \
+    | tee "$log" | grep -v "^Test Case '.*' passed" || status=$?
+
+# Close with one plain summary line taken from XCTest's overall count.
+summary="$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1 || true)"
+if [[ -z "$summary" ]]; then
+    echo "error: no test summary found" >&2
     exit 1
 fi
-rm -f /tmp/slm-test-$$.log
+executed="$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")"
+failed="$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")"
+echo "$((executed - failed)) passed, $failed failed"
+if ((failed > 0 || status != 0 || executed == 0)); then
+    exit 1
+fi

@@ -124,8 +124,9 @@ SLM_INLINE void attention_f32(const float *query, const uint16_t *keys, int64_t 
 }
 
 size_t slm_attention_scratch_bytes(int64_t head_dim) {
-    // F32 accumulator, or F16 query + F16 accumulator.
-    return (size_t)head_dim * 4 + 64;
+    // F32 accumulator plus a transposed tile of keys (head_dim x 64 floats), or F16 query + F16
+    // accumulator.
+    return (size_t)head_dim * 4 + (size_t)head_dim * ATTENTION_TILE * 4 + 64;
 }
 
 void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_t key_stride,
@@ -169,10 +170,152 @@ void slm_attention_merge_generic(const float *partials, int64_t count, int64_t h
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx2,fma,f16c")))
+#include <immintrin.h>
+#define SLM_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+// Vector versions of the two modes for head sizes that are multiples of 32: the same operations
+// in the same order as the portable code above (one FMA per element and step, F16 conversions
+// rounding to nearest even), eight lanes at a time, so they produce identical bits.
+
+SLM_AVX2 static inline float dot_f16_f16_avx2(const uint16_t *a, const uint16_t *b, int64_t n) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n; i += 32) {
+        for (int j = 0; j < 4; j++) {
+            const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i + 8 * j)));
+            const __m256 y = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + i + 8 * j)));
+            acc[j] = _mm256_fmadd_ps(x, y, acc[j]);
+        }
+    }
+    acc[0] = _mm256_add_ps(acc[0], acc[2]);
+    acc[1] = _mm256_add_ps(acc[1], acc[3]);
+    acc[0] = _mm256_add_ps(acc[0], acc[1]);
+    const __m128 t = _mm_add_ps(_mm256_castps256_ps128(acc[0]), _mm256_extractf128_ps(acc[0], 1));
+    const __m128 pairs = _mm_hadd_ps(t, t);
+    return (float)(double)_mm_cvtss_f32(_mm_hadd_ps(pairs, pairs));
+}
+
+SLM_AVX2 static void f16_accumulate_range_avx2(const uint16_t *q16, const uint16_t *keys, int64_t key_stride,
+                                               const uint16_t *values, int64_t value_stride, int64_t begin,
+                                               int64_t end, int64_t head_dim, float scale, float *max_io,
+                                               float *sum_io, uint16_t *acc16) {
+    float max_score = *max_io, sum = *sum_io;
+    for (int64_t p = begin; p < end; p++) {
+        const uint16_t *v = values + p * value_stride;
+        const float s = dot_f16_f16_avx2(keys + p * key_stride, q16, head_dim) * scale;
+        float rescale = 1.0f, weight = 1.0f;
+        if (s > max_score) {
+            rescale = expf(max_score - s);
+            max_score = s;
+            const __m256 r = _mm256_set1_ps(rescale);
+            for (int64_t d = 0; d < head_dim; d += 8) {
+                const __m256 a = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d))), r);
+                _mm_storeu_si128((__m128i *)(acc16 + d), _mm256_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT));
+            }
+        } else {
+            weight = expf(s - max_score);
+        }
+        const __m256 w = _mm256_set1_ps(weight);
+        for (int64_t d = 0; d < head_dim; d += 8) {
+            const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d)));
+            const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
+            _mm_storeu_si128((__m128i *)(acc16 + d), _mm256_cvtps_ph(_mm256_fmadd_ps(x, w, a), _MM_FROUND_TO_NEAREST_INT));
+        }
+        sum = fmaf(sum, rescale, weight);
+    }
+    *max_io = max_score;
+    *sum_io = sum;
+}
+
+SLM_AVX2 static void attention_f16_avx2(const float *query, const uint16_t *keys, int64_t key_stride,
+                                        const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                        int64_t head_dim, float scale, float *out, float *partial, void *scratch) {
+    uint16_t *q16 = (uint16_t *)scratch;
+    uint16_t *acc16 = q16 + head_dim;
+    float max_score = -INFINITY, sum = 0.0f;
+    for (int64_t d = 0; d < head_dim; d += 8) {
+        _mm_storeu_si128((__m128i *)(q16 + d), _mm256_cvtps_ph(_mm256_loadu_ps(query + d), _MM_FROUND_TO_NEAREST_INT));
+        _mm_storeu_si128((__m128i *)(acc16 + d), _mm_setzero_si128());
+    }
+    f16_accumulate_range_avx2(q16, keys, key_stride, values, value_stride, begin, end, head_dim, scale, &max_score, &sum, acc16);
+    if (partial) {
+        partial[0] = max_score;
+        partial[1] = sum;
+        for (int64_t d = 0; d < head_dim; d += 8) {
+            _mm256_storeu_ps(partial + 2 + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d))));
+        }
+        return;
+    }
+    const __m256 inv = _mm256_set1_ps(sum == 0.0f ? 0.0f : 1.0f / sum);
+    for (int64_t d = 0; d < head_dim; d += 8) {
+        _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d))), inv));
+    }
+}
+
+// F32 mode: the keys of a tile are widened and transposed once, (head_dim, 64), so each
+// position's score is still one sequential FMA chain over the head, computed 8 positions at once.
+SLM_AVX2 static void attention_f32_avx2(const float *query, const uint16_t *keys, int64_t key_stride,
+                                        const uint16_t *values, int64_t value_stride, int64_t n_positions,
+                                        int64_t head_dim, float scale, float *out, float *acc, float *keys_t) {
+    float weights[ATTENTION_TILE];
+    float max_score = -INFINITY, sum = 0.0f;
+    for (int64_t d = 0; d < head_dim; d++) acc[d] = 0.0f;
+    for (int64_t tile = 0; tile < n_positions; tile += ATTENTION_TILE) {
+        const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
+        const int64_t lanes = (count + 7) & ~(int64_t)7;
+        for (int64_t t = 0; t < lanes; t++) {
+            const uint16_t *k = keys + (tile + (t < count ? t : 0)) * key_stride;
+            for (int64_t d = 0; d < head_dim; d++) keys_t[d * ATTENTION_TILE + t] = slm_h2f(k[d]);
+        }
+        const __m256 vscale = _mm256_set1_ps(scale);
+        for (int64_t t = 0; t < lanes; t += 8) {
+            __m256 s = _mm256_setzero_ps();
+            for (int64_t d = 0; d < head_dim; d++) {
+                s = _mm256_fmadd_ps(_mm256_set1_ps(query[d]), _mm256_loadu_ps(keys_t + d * ATTENTION_TILE + t), s);
+            }
+            _mm256_storeu_ps(weights + t, _mm256_mul_ps(s, vscale));
+        }
+        float tile_max = -INFINITY;
+        for (int64_t t = 0; t < ATTENTION_TILE; t++) {
+            if (t >= count) weights[t] = -INFINITY;
+            tile_max = weights[t] > tile_max ? weights[t] : tile_max;
+        }
+        const float new_max = fmaxf(max_score, tile_max);
+        if (new_max > max_score) {
+            const float rescale = expf(max_score - new_max);
+            for (int64_t d = 0; d < head_dim; d++) acc[d] *= rescale;
+            sum *= rescale;
+        }
+        max_score = new_max;
+        double tile_sum = 0.0;
+        for (int64_t t = 0; t < ATTENTION_TILE; t += 8) {
+            float lane[8];
+            for (int l = 0; l < 8; l++) lane[l] = weights[t + l] = slm_exp_approx(weights[t + l] - new_max);
+            float h[4];
+            for (int l = 0; l < 4; l++) h[l] = lane[4 + l] + lane[l];
+            tile_sum += (double)((h[0] + h[2]) + (h[1] + h[3]));
+        }
+        sum = (float)((double)sum + tile_sum);
+        for (int64_t t = 0; t < count; t++) {
+            const uint16_t *v = values + (tile + t) * value_stride;
+            const __m256 w = _mm256_set1_ps(weights[t]);
+            for (int64_t d = 0; d < head_dim; d += 8) {
+                const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
+                _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(x, w, _mm256_loadu_ps(acc + d)));
+            }
+        }
+    }
+    const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+    for (int64_t d = 0; d < head_dim; d++) out[d] = acc[d] * inv;
+}
+
+SLM_AVX2
 static void attention_partial_fma(const float *query, const uint16_t *keys, int64_t key_stride,
                                   const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
                                   int64_t head_dim, float scale, float *partial, void *scratch) {
+    if (head_dim % 32 == 0) {
+        attention_f16_avx2(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, NULL, partial, scratch);
+        return;
+    }
     attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, NULL, partial, scratch);
 }
 
@@ -188,6 +331,16 @@ __attribute__((target("avx2,fma,f16c")))
 static void slm_attention_head_fma(const float *query, const uint16_t *keys, int64_t key_stride,
                                    const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                    int64_t head_dim, float scale, int mode, float *out, void *scratch) {
+    if (head_dim % 32 == 0) {
+        if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
+            attention_f16_avx2(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, out, NULL, scratch);
+        } else {
+            float *acc = (float *)scratch;
+            attention_f32_avx2(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, acc,
+                               acc + head_dim);
+        }
+        return;
+    }
     if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
         attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, out, NULL, scratch);
     } else {

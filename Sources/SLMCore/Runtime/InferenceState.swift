@@ -92,7 +92,7 @@ public final class InferenceState: @unchecked Sendable {
     /// Quantized activations, (maxBatch, row bytes of maxActivationColumns in the widest format).
     let activations: AnonymousBuffer
     let activationRowBytes: Int
-    /// Attention scratch, `attentionScratchBytes` per (batch token, head).
+    /// Attention scratch, `attentionScratchBytes` per worker thread.
     let attentionScratch: AnonymousBuffer
     let attentionScratchBytes: Int
 
@@ -111,8 +111,8 @@ public final class InferenceState: @unchecked Sendable {
         activationRowBytes = (shape.maxActivationColumns * floatSize + 63) / 64 * 64
         activations = try AnonymousBuffer(byteCount: maxBatch * activationRowBytes)
         attentionScratchBytes = (Int(slm_attention_scratch_bytes(Int64(shape.headDim))) + 63) / 64 * 64
-        // One slot per (batch token, head), which also covers one per worker for split decode.
-        attentionScratch = try AnonymousBuffer(byteCount: max(maxBatch * shape.heads, ThreadPool.maxThreads) * attentionScratchBytes)
+        // One slot per worker; pages of unused slots are never touched.
+        attentionScratch = try AnonymousBuffer(byteCount: ThreadPool.maxThreads * attentionScratchBytes)
     }
 
     public func makeState() {}

@@ -134,14 +134,14 @@ public enum Ops {
             return
         }
 
-        pool.parallelFor(tokens * heads) { jobs in
-            for job in jobs {
+        pool.run { worker, workerCount in
+            for job in ThreadPool.chunk(tokens * heads, index: worker, of: workerCount) {
                 let t = job / heads, h = job % heads
                 let kvOffset = (h / groupSize) * headDim
                 slm_attention_head(query + t * queryWidth + h * headDim,
                                    keyBase + kvOffset, keyStride, valueBase + kvOffset, valueStride,
                                    Int64(start + t + 1), Int64(headDim), scale, mode,
-                                   output + t * queryWidth + h * headDim, scratch + job * scratchBytes)
+                                   output + t * queryWidth + h * headDim, scratch + worker * scratchBytes)
             }
         }
     }

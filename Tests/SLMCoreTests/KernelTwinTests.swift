@@ -1,0 +1,567 @@
+import CSLMKernels
+import Foundation
+@testable import SLMCore
+import XCTest
+
+/// Every SIMD kernel against its scalar `_generic` twin (DESIGN.md: "Every SIMD kernel has a
+/// scalar _generic twin and a test against it"), plus each against a Double reference.
+///
+/// Hermetic: all inputs come from `SeededGenerator` with fixed seeds. Where a twin is built from
+/// the same C source (SwiGLU's tail, RoPE, attention) the only difference is fmaf as a libm call
+/// versus one FMA instruction, both exactly rounded, so the outputs must be bit-identical. The
+/// AVX2 dot kernels sum the per-block float terms in a different order (eight lanes, then a tree)
+/// than the scalar loop, so they are compared with a tolerance.
+final class KernelTwinTests: XCTestCase {
+    // MARK: - Tolerances
+
+    /// |avx2 - generic| / B for the quantized dot kernels, B = sum_i |w_i * a_i| in Double over the
+    /// dequantized rows (for Q4_1 plus sum_b |m_b * s_b|, see `dotMagnitude`). Both kernels compute
+    /// every block's integer dot exactly; they differ only in the order the nb = n / 32 float
+    /// block terms are rounded and added. Each addition errs by at most 2^-24 of a partial sum
+    /// bounded by B, so the difference is a few ulp-of-B in practice (random rounding errors grow
+    /// like sqrt(nb): ~1e-7 for n = 4096); 1e-5 leaves room without hiding an indexing bug, which
+    /// would be off by a whole term (~B / nb >= 3e-3 of B here).
+    static let dotTwinRelativeTolerance = 1e-5
+    /// slm_swiglu vs exact x / (1 + e^-x) * up in Double, relative, for |x| < 80: the fast exp is
+    /// good to ~2 ulp and 1 + e, the division and the product add 0.5 ulp each, ~4 ulp = 2.4e-7 in
+    /// all; beyond |x| ~ 87 e^-x leaves the float range, so the bound is only claimed below 80.
+    static let swigluReferenceRelativeTolerance = 1e-6
+    /// Rotated pair vs the Double rotation with the same (float) cos/sin, absolute, per unit of
+    /// |x0| + |x1|: fma(x0, c, -(x1 * s)) rounds twice (product, then sum), each <= 2^-24 of a
+    /// value bounded by |x0| + |x1|, i.e. <= 1.2e-7 of it; 1e-6 is 8x that.
+    static let ropeReferenceTolerance = 1e-6
+    /// F32 attention vs Double softmax attention on the same F16-rounded K/V, absolute, with
+    /// q, k, v ~ N(0, 1): scores are float dots (error ~ sqrt(head_dim) ulp of |s| ~ 1e-6),
+    /// weights come from the fast exp (~2 ulp), the output is a convex combination of |v| <~ 4.
+    /// Observed errors are ~1e-7; 1e-5 is what the design asks of the F32 mode.
+    static let attentionF32Tolerance = 1e-5
+    /// F16-accumulate attention vs the Double reference (with the query rounded to F16 as the mode
+    /// specifies), absolute: the weighted sum of V is held in F16 (11-bit significand), rounded
+    /// at every position and at every rescale. With acc ~ a few units the rounding step is
+    /// ~2e-3 and the errors partly cancel over positions before being divided by the weight sum.
+    static let attentionF16Tolerance = 5e-3
+    /// Split (partial + merge) vs one slm_attention_head F16 call over the whole range, absolute:
+    /// each slice restarts its F16 accumulator, so the rounding sequence differs; both are within
+    /// `attentionF16Tolerance` of the exact value, and in practice far closer to each other.
+    static let splitTolerance = 5e-3
+
+    override func tearDown() {
+        for (k, v) in probeMax.sorted(by: { $0.key < $1.key }) { print("PROBE \(k): \(v)") }; probeMax = [:]
+        slm_set_force_generic(0)
+        super.tearDown()
+    }
+
+    // MARK: - 1. Quantized dot: AVX2 vs generic
+
+    static let dotSizes = [32, 64, 576, 1536, 4096]
+    static let dotRowsPerSize = 6
+
+    func testVecDotAVX2MatchesGeneric() throws {
+        var random = SeededGenerator(seed: 0xD07_2024)
+        var compared = 0
+        for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q8_0].map(id) {
+            let name = String(cString: slm_type_name(type))
+            guard let simd = slm_vec_dot_kernel_avx2(type) else {
+                throw XCTSkip("this CPU has no AVX2+FMA+F16C variant of the \(name) dot kernel")
+            }
+            let generic = try XCTUnwrap(slm_vec_dot_kernel_generic(type), name)
+            let actType = slm_type_activation_type(type)
+            for n in Self.dotSizes {
+                for row in 0..<Self.dotRowsPerSize {
+                    let weights = randomWeightRow(type, n: n, &random)
+                    let x = (0..<n).map { _ in Float(uniform(-1, 1, &random)) * (row == 0 ? 1 : blockMagnitude(&random)) }
+                    let act = quantize(actType, x)
+                    let bound = dotMagnitude(type: type, weights: weights, activations: act, n: n)
+                    XCTAssertGreaterThan(bound, 0)
+                    let (got, want) = weights.withUnsafeBytes { w in
+                        act.withUnsafeBytes { a in
+                            (simd(Int64(n), w.baseAddress, a.baseAddress), generic(Int64(n), w.baseAddress, a.baseAddress))
+                        }
+                    }
+                    let what = "\(name) n=\(n) row=\(row): avx2 \(got), generic \(want), bound \(bound)"
+                    XCTAssertTrue(got.isFinite && want.isFinite, what)
+                    let err = abs(Double(got) - Double(want)) / bound
+                    XCTAssertLessThanOrEqual(err, Self.dotTwinRelativeTolerance, what)
+                    probe["dot \(name) n=\(n)", err] // PROBE
+                    compared += 1
+                }
+            }
+        }
+        XCTAssertEqual(compared, 3 * Self.dotSizes.count * Self.dotRowsPerSize)
+    }
+
+    /// One valid weight row: Q8_0 by quantizing random floats, Q4_0 / Q4_1 built block by block
+    /// from random nibbles and fp16 scales (d over two decades; Q4_1's min between -15 d and 0, the
+    /// range a quantizer produces).
+    private func randomWeightRow(_ type: Int32, n: Int, _ random: inout SeededGenerator) -> [UInt8] {
+        let blockBytes = Int(slm_type_block_bytes(type))
+        var bytes = [UInt8](repeating: 0, count: slm_row_bytes(type, Int64(n)))
+        switch type {
+        case id(SLM_TYPE_Q8_0):
+            var x = [Float](repeating: 0, count: n)
+            for b in 0..<(n / 32) {
+                let magnitude = blockMagnitude(&random)
+                for j in 0..<32 { x[b * 32 + j] = Float(uniform(-1, 1, &random)) * magnitude }
+            }
+            return quantize(type, x)
+        case id(SLM_TYPE_Q4_0):
+            for b in 0..<(n / 32) {
+                let base = b * blockBytes
+                let d = Float(uniform(0.002, 0.2, &random)) * (random.next() & 1 == 0 ? 1 : -1)
+                putHalf(&bytes, base, d)
+                for j in 0..<16 { bytes[base + 2 + j] = UInt8(truncatingIfNeeded: random.next()) }
+            }
+        case id(SLM_TYPE_Q4_1):
+            for b in 0..<(n / 32) {
+                let base = b * blockBytes
+                let d = Float(uniform(0.002, 0.2, &random))
+                putHalf(&bytes, base, d)
+                putHalf(&bytes, base + 2, -d * Float(uniform(0, 15, &random)))
+                for j in 0..<16 { bytes[base + 4 + j] = UInt8(truncatingIfNeeded: random.next()) }
+            }
+        default:
+            XCTFail("no generator for type \(type)")
+        }
+        return bytes
+    }
+
+    /// B of `dotTwinRelativeTolerance`: sum_i |w_i a_i| over the dequantized rows. Q4_1's kernels
+    /// add the weight minimum as a separate float term m * s per block (s = the activation block
+    /// sum, fp16), which can cancel against the d * q part; rounding is relative to those terms,
+    /// so their magnitude sum_b |m_b s_b| is added to B.
+    private func dotMagnitude(type: Int32, weights: [UInt8], activations: [UInt8], n: Int) -> Double {
+        let actType = slm_type_activation_type(type)
+        let w = dequantize(type, weights, n: n)
+        let a = dequantize(actType, activations, n: n)
+        var bound = 0.0
+        for i in 0..<n { bound += abs(Double(w[i]) * Double(a[i])) }
+        if type == id(SLM_TYPE_Q4_1) {
+            let wBlock = Int(slm_type_block_bytes(type)), aBlock = Int(slm_type_block_bytes(actType))
+            for b in 0..<(n / 32) {
+                let m = Double(getHalf(weights, b * wBlock + 2)), s = Double(getHalf(activations, b * aBlock + 2))
+                bound += abs(m * s)
+            }
+        }
+        return bound
+    }
+
+    // MARK: - 2. SwiGLU
+
+    func testSwiGLUMatchesGenericBitForBit() {
+        var random = SeededGenerator(seed: 0x5_1_1_0)
+        for n in [1, 7, 8, 9, 15, 16, 31, 257, 1001] {
+            let gate = (0..<n).map { _ in Float(uniform(-30, 30, &random)) }
+            let up = (0..<n).map { _ in Float(uniform(-2, 2, &random)) }
+            assertSwiGLUTwins(gate: gate, up: up, "random n=\(n)")
+        }
+
+        // Edge cases, each placed both in the 8-wide body and in the scalar tail: every shift
+        // 0..<8 of random prefix moves them across lanes and across the body/tail boundary.
+        let edges: [Float] = [
+            0, -0.0, 1e-30, -1e-30, .leastNonzeroMagnitude, 88, -88, 100, -100, 1000, -1000,
+            87.3, -87.3, 87.4, -87.4,  // |round(x log2 e)| crosses 126: the exp's slow path
+            133, -133, 133.2, -133.2,  // crosses 192: the exp saturates
+            .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .infinity, -.infinity, .nan,
+        ]
+        for shift in 0..<8 {
+            let gate = (0..<shift).map { _ in Float(uniform(-30, 30, &random)) } + edges
+            let up = (0..<gate.count).map { _ in Float(uniform(0.5, 2, &random)) * (random.next() & 1 == 0 ? 1 : -1) }
+            let out = assertSwiGLUTwins(gate: gate, up: up, "edges shift=\(shift)")
+            for (i, x) in gate.enumerated() where i >= shift {
+                let what = "swiglu(\(x)) * \(up[i]) = \(out[i])"
+                if x.isNaN {
+                    XCTAssertTrue(out[i].isNaN, what)
+                } else if x == .infinity {
+                    XCTAssertEqual(out[i], up[i] * .infinity, what)
+                } else if x.isFinite && x <= -100 {
+                    XCTAssertEqual(out[i], 0, what)  // e^-x overflows: x / inf = -0
+                } else if abs(x) <= 1000 {
+                    XCTAssertTrue(out[i].isFinite, what)
+                }
+            }
+        }
+    }
+
+    func testSwiGLUMatchesDoubleReference() {
+        var random = SeededGenerator(seed: 0x5_1_1_1)
+        let fixed: [Float] = [0, -0.0, 1e-20, -1e-20, 0.5, -0.5, 1, -1, 20, -20, 79.9, -79.9]
+        let n = 4003
+        let gate = fixed + (0..<(n - fixed.count)).map { _ in Float(uniform(-80, 80, &random)) }
+        // |up| >= 0.1 keeps the product (>= 1e-35 at x = -80) a normal float.
+        let up = (0..<n).map { _ in Float(uniform(0.1, 3, &random)) * (random.next() & 1 == 0 ? 1 : -1) }
+        var out = [Float](repeating: .nan, count: n)
+        slm_swiglu(gate, up, &out, Int64(n))
+        var worst = 0.0
+        for i in 0..<n {
+            let x = Double(gate[i])
+            let exact = x / (1 + exp(-x)) * Double(up[i])
+            let what = "swiglu(\(gate[i])) * \(up[i]): got \(out[i]), exact \(exact)"
+            if exact == 0 {
+                XCTAssertEqual(out[i], 0, what)
+                continue
+            }
+            let rel = abs(Double(out[i]) - exact) / abs(exact)
+            worst = max(worst, rel)
+            XCTAssertLessThanOrEqual(rel, Self.swigluReferenceRelativeTolerance, what)
+        }
+        XCTAssertLessThanOrEqual(worst, Self.swigluReferenceRelativeTolerance)
+        probe["swiglu rel", worst] // PROBE
+    }
+
+    /// slm_swiglu (SIMD where available) and slm_swiglu_generic agree bit for bit (NaN == NaN),
+    /// and the documented aliasing out == gate gives the same bits. Returns the output.
+    @discardableResult
+    private func assertSwiGLUTwins(gate: [Float], up: [Float], _ what: String) -> [Float] {
+        let n = gate.count
+        var simd = [Float](repeating: 12345, count: n), generic = [Float](repeating: -12345, count: n)
+        slm_swiglu(gate, up, &simd, Int64(n))
+        slm_swiglu_generic(gate, up, &generic, Int64(n))
+        assertSameBits(simd, generic, "swiglu \(what)")
+        let aliased = UnsafeMutableBufferPointer<Float>.allocate(capacity: n)
+        defer { aliased.deallocate() }
+        _ = aliased.initialize(from: gate)
+        slm_swiglu(aliased.baseAddress, up, aliased.baseAddress, Int64(n))
+        assertSameBits(Array(aliased), simd, "swiglu aliased \(what)")
+        return simd
+    }
+
+    // MARK: - 3. RoPE
+
+    func testRopeMatchesGenericAndDoubleRotation() {
+        var random = SeededGenerator(seed: 0x2_0_9_E)
+        let shapes: [(heads: Int, headDim: Int, rotaryDims: Int)] = [
+            (1, 64, 64), (3, 64, 64), (4, 128, 128), (2, 128, 64), (5, 64, 32), (2, 6, 6), (1, 2, 2),
+        ]
+        for shape in shapes {
+            for position in [0, 1, 7, 300, 4095, 32767] {
+                let half = shape.rotaryDims / 2
+                var cosTable = [Float](), sinTable = [Float]()
+                for i in 0..<half {
+                    let theta = Double(position) * pow(10000, -2 * Double(i) / Double(shape.rotaryDims))
+                    cosTable.append(Float(cos(theta)))
+                    sinTable.append(Float(sin(theta)))
+                }
+                let x = (0..<(shape.heads * shape.headDim)).map { _ in Float(gaussian(&random)) * 3 }
+                var simd = x, generic = x
+                slm_rope_adjacent(&simd, Int64(shape.heads), Int64(shape.headDim), Int64(shape.rotaryDims), cosTable, sinTable)
+                slm_rope_adjacent_generic(&generic, Int64(shape.heads), Int64(shape.headDim), Int64(shape.rotaryDims), cosTable, sinTable)
+                let what = "rope heads=\(shape.heads) head_dim=\(shape.headDim) rotary=\(shape.rotaryDims) pos=\(position)"
+                assertSameBits(simd, generic, what)
+                for h in 0..<shape.heads {
+                    let v = h * shape.headDim
+                    for i in 0..<half {
+                        let x0 = Double(x[v + 2 * i]), x1 = Double(x[v + 2 * i + 1])
+                        let c = Double(cosTable[i]), s = Double(sinTable[i])
+                        let limit = Self.ropeReferenceTolerance * (abs(x0) + abs(x1))
+                        XCTAssertLessThanOrEqual(abs(Double(simd[v + 2 * i]) - (x0 * c - x1 * s)), limit, "\(what) h=\(h) i=\(i)")
+                        probe["rope", max(abs(Double(simd[v + 2 * i]) - (x0 * c - x1 * s)), abs(Double(simd[v + 2 * i + 1]) - (x0 * s + x1 * c))) / (abs(x0) + abs(x1))] // PROBE
+                        XCTAssertLessThanOrEqual(abs(Double(simd[v + 2 * i + 1]) - (x0 * s + x1 * c)), limit, "\(what) h=\(h) i=\(i)")
+                    }
+                    // Dimensions past rotary_dims are not touched.
+                    for d in shape.rotaryDims..<shape.headDim {
+                        XCTAssertEqual(simd[v + d].bitPattern, x[v + d].bitPattern, "\(what) h=\(h) d=\(d)")
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: - 4. Attention over an F16 cache
+
+    static let attentionHeadDims = [64, 128, 80]
+    static let attentionPositions = [1, 7, 64, 65, 300]
+
+    func testAttentionHeadMatchesGenericAndDoubleReference() {
+        var random = SeededGenerator(seed: 0xA77E_0001)
+        let modes: [(Int32, String, Double)] = [
+            (Int32(SLM_ATTENTION_F32), "F32", Self.attentionF32Tolerance),
+            (Int32(SLM_ATTENTION_F16_ACCUMULATE), "F16", Self.attentionF16Tolerance),
+        ]
+        var cases = 0
+        for headDim in Self.attentionHeadDims {
+            for positions in Self.attentionPositions {
+                let cache = KVCache(headDim: headDim, positions: positions, &random)
+                let query = (0..<headDim).map { _ in Float(gaussian(&random)) }
+                let scale = 1 / Float(headDim).squareRoot()
+                for (mode, modeName, tolerance) in modes {
+                    let what = "attention \(modeName) head_dim=\(headDim) n=\(positions)"
+                    let simd = cache.head(slm_attention_head, query: query, scale: scale, mode: mode, what)
+                    let generic = cache.head(slm_attention_head_generic, query: query, scale: scale, mode: mode, what)
+                    assertSameBits(simd, generic, what)
+                    // The F16 mode rounds the query to F16 by design: so does its reference.
+                    let q = mode == Int32(SLM_ATTENTION_F16_ACCUMULATE) ? query.map(roundToHalf) : query
+                    let reference = cache.reference(query: q, scale: scale)
+                    for d in 0..<headDim {
+                        XCTAssertEqual(Double(simd[d]), reference[d], accuracy: tolerance, "\(what) d=\(d)")
+                        probe["attn \(modeName) hd=\(headDim) n=\(positions)", abs(Double(simd[d]) - reference[d])] // PROBE
+                    }
+                    cases += 1
+                }
+            }
+        }
+        XCTAssertEqual(cases, 2 * Self.attentionHeadDims.count * Self.attentionPositions.count)
+    }
+
+    // MARK: - 5. Split attention
+
+    func testSplitAttentionMatchesWholeHead() {
+        var random = SeededGenerator(seed: 0xA77E_0002)
+        let f16 = Int32(SLM_ATTENTION_F16_ACCUMULATE)
+        for headDim in Self.attentionHeadDims {
+            for positions in Self.attentionPositions {
+                let cache = KVCache(headDim: headDim, positions: positions, &random)
+                let query = (0..<headDim).map { _ in Float(gaussian(&random)) }
+                let scale = 1 / Float(headDim).squareRoot()
+                let whole = cache.head(slm_attention_head, query: query, scale: scale, mode: f16, "whole")
+                let reference = cache.reference(query: query.map(roundToHalf), scale: scale)
+                // Thirds, and an uneven random cut.
+                let cutA = Int(random.next() % UInt64(positions + 1))
+                let cutB = cutA + Int(random.next() % UInt64(positions - cutA + 1))
+                for (a, b) in [(positions / 3, 2 * positions / 3), (cutA, cutB)] {
+                    let what = "split head_dim=\(headDim) n=\(positions) [0,\(a)) [\(a),\(b)) [\(b),\(positions))"
+                    let slices = [(0, a), (a, b), (b, positions)]
+                    let partials = slices.map { cache.partial(slm_attention_partial, query: query, scale: scale, $0.0, $0.1, what) }
+                    for (slice, p) in zip(slices, partials) {
+                        let generic = cache.partial(slm_attention_partial_generic, query: query, scale: scale, slice.0, slice.1, what)
+                        assertSameBits(p, generic, "\(what) partial twin \(slice)")
+                    }
+                    let merged = merge(slm_attention_merge, partials, headDim: headDim)
+                    assertSameBits(merged, merge(slm_attention_merge_generic, partials, headDim: headDim), "\(what) merge twin")
+                    for d in 0..<headDim {
+                        XCTAssertEqual(Double(merged[d]), Double(whole[d]), accuracy: Self.splitTolerance, "\(what) d=\(d)")
+                        XCTAssertEqual(Double(merged[d]), reference[d], accuracy: Self.attentionF16Tolerance, "\(what) d=\(d) vs Double")
+                        probe["split-vs-whole hd=\(headDim) n=\(positions)", abs(Double(merged[d]) - Double(whole[d]))] // PROBE
+                        probe["split-vs-ref", abs(Double(merged[d]) - reference[d])] // PROBE
+                    }
+                }
+
+                // Empty slices (begin == end) contribute nothing, wherever they sit.
+                let cut = positions / 2
+                let left = cache.partial(slm_attention_partial, query: query, scale: scale, 0, cut, "left")
+                let right = cache.partial(slm_attention_partial, query: query, scale: scale, cut, positions, "right")
+                let two = merge(slm_attention_merge, [left, right], headDim: headDim)
+                for at in [0, cut, positions] {
+                    let empty = cache.partial(slm_attention_partial, query: query, scale: scale, at, at, "empty")
+                    XCTAssertEqual(empty[1], 0, "empty slice at \(at) has weight sum 0")
+                    let what = "empty slice [\(at),\(at)) head_dim=\(headDim) n=\(positions)"
+                    assertSameBits(merge(slm_attention_merge, [empty, left, right], headDim: headDim), two, "\(what) first")
+                    assertSameBits(merge(slm_attention_merge, [left, empty, right], headDim: headDim), two, "\(what) middle")
+                    assertSameBits(merge(slm_attention_merge, [left, right, empty], headDim: headDim), two, "\(what) last")
+                }
+
+                // One slice over everything is exactly slm_attention_head in the F16 mode.
+                let full = cache.partial(slm_attention_partial, query: query, scale: scale, 0, positions, "full")
+                assertSameBits(merge(slm_attention_merge, [full], headDim: headDim), whole,
+                               "single full slice head_dim=\(headDim) n=\(positions)")
+            }
+        }
+    }
+
+    private func merge(_ fn: (UnsafePointer<Float>?, Int64, Int64, UnsafeMutablePointer<Float>?) -> Void,
+                       _ partials: [[Float]], headDim: Int) -> [Float] {
+        let flat = partials.flatMap { $0 }
+        XCTAssertEqual(flat.count, partials.count * (2 + headDim))
+        var out = [Float](repeating: .nan, count: headDim)
+        fn(flat, Int64(partials.count), Int64(headDim), &out)
+        return out
+    }
+
+    // MARK: - 6. Dispatch
+
+    func testForceGenericSelectsScalarTwins() {
+        let types = [SLM_TYPE_F32, SLM_TYPE_F16, SLM_TYPE_BF16, SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0,
+                     SLM_TYPE_Q5_1, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K].map(id)
+        slm_set_force_generic(1)
+        for t in types {
+            let name = String(cString: slm_type_name(t))
+            XCTAssertNotNil(address(slm_vec_dot_kernel_generic(t)), name)
+            XCTAssertEqual(address(slm_vec_dot_kernel(t)), address(slm_vec_dot_kernel_generic(t)), "forced: \(name)")
+        }
+        slm_set_force_generic(0)
+        var simdTypes = 0
+        for t in types {
+            let name = String(cString: slm_type_name(t))
+            let expected = address(slm_vec_dot_kernel_avx2(t)) ?? address(slm_vec_dot_kernel_generic(t))
+            XCTAssertEqual(address(slm_vec_dot_kernel(t)), expected, "restored: \(name)")
+            if let simd = address(slm_vec_dot_kernel_avx2(t)) {
+                XCTAssertNotEqual(simd, address(slm_vec_dot_kernel_generic(t)), name)
+                simdTypes += 1
+            }
+        }
+        // On an AVX2 machine the restored dispatch really is the SIMD table again.
+        if slm_vec_dot_kernel_avx2(id(SLM_TYPE_Q4_0)) != nil {
+            XCTAssertEqual(simdTypes, 3)
+        }
+        // Unsupported types stay NULL either way.
+        for force: Int32 in [1, 0] {
+            slm_set_force_generic(force)
+            XCTAssertNil(address(slm_vec_dot_kernel(id(SLM_TYPE_Q2_K))))
+            XCTAssertNil(address(slm_vec_dot_kernel(99)))
+        }
+    }
+
+    private func address(_ fn: slm_vec_dot_fn?) -> UInt? {
+        fn.map { UInt(bitPattern: unsafeBitCast($0, to: UnsafeRawPointer.self)) }
+    }
+
+    // MARK: - Helpers
+
+    private func id(_ t: slm_tensor_type) -> Int32 { Int32(t.rawValue) }
+
+    private func quantize(_ type: Int32, _ x: [Float]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: slm_row_bytes(type, Int64(x.count)))
+        slm_quantize_row(type, x, &out, Int64(x.count))
+        return out
+    }
+
+    private func dequantize(_ type: Int32, _ bytes: [UInt8], n: Int) -> [Float] {
+        var out = [Float](repeating: .nan, count: n)
+        bytes.withUnsafeBytes { slm_dequantize_row(type, $0.baseAddress, &out, Int64(n)) }
+        return out
+    }
+
+    private func putHalf(_ bytes: inout [UInt8], _ at: Int, _ value: Float) {
+        let h = slm_fp32_to_fp16(value)
+        bytes[at] = UInt8(h & 0xff)
+        bytes[at + 1] = UInt8(h >> 8)
+    }
+
+    private func getHalf(_ bytes: [UInt8], _ at: Int) -> Float {
+        slm_fp16_to_fp32(UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8)
+    }
+
+    /// Per-block magnitude spread over two decades, so blocks of very different scale are summed.
+    private func blockMagnitude(_ random: inout SeededGenerator) -> Float {
+        Float(pow(10, uniform(-1, 1, &random)))
+    }
+
+    private func assertSameBits(_ got: [Float], _ want: [Float], _ what: String,
+                                file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(got.count, want.count, what, file: file, line: line)
+        var mismatches = 0
+        for i in 0..<min(got.count, want.count) {
+            let g = got[i], w = want[i]
+            if g.bitPattern == w.bitPattern || (g.isNaN && w.isNaN) { continue }
+            mismatches += 1
+            if mismatches <= 3 {
+                XCTFail("\(what) [\(i)]: \(g) (0x\(String(g.bitPattern, radix: 16))) vs \(w) (0x\(String(w.bitPattern, radix: 16)))",
+                        file: file, line: line)
+            }
+        }
+        XCTAssertEqual(mismatches, 0, "\(what): elements differing in bits", file: file, line: line)
+    }
+}
+
+// MARK: - Random data
+
+private func uniform(_ low: Double, _ high: Double, _ random: inout SeededGenerator) -> Double {
+    low + (high - low) * random.nextUnit()
+}
+
+/// N(0, 1) by Box-Muller.
+private func gaussian(_ random: inout SeededGenerator) -> Double {
+    let u1 = 1 - random.nextUnit(), u2 = random.nextUnit()  // u1 in (0, 1]
+    return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+}
+
+private func roundToHalf(_ x: Float) -> Float { slm_fp16_to_fp32(slm_fp32_to_fp16(x)) }
+
+/// One query head's slice of an F16 KV cache, laid out the way the engine lays it out: each
+/// position's row holds several heads, so the strides exceed head_dim and the slice starts at an
+/// offset. Keys hold 3 heads (ours is head 1), values 4 heads (ours is head 2), so the two strides
+/// also differ. Every other head is filled with F16 NaN: reading outside the slice poisons the
+/// output.
+private struct KVCache {
+    static let keyHeads = 3, keyHead = 1
+    static let valueHeads = 4, valueHead = 2
+    static let nanHalf: UInt16 = 0x7e00
+
+    let headDim: Int
+    let positions: Int
+    var keyStride: Int { Self.keyHeads * headDim }
+    var valueStride: Int { Self.valueHeads * headDim }
+    var keys: [UInt16]  // (positions, keyHeads * headDim)
+    var values: [UInt16]  // (positions, valueHeads * headDim)
+
+    init(headDim: Int, positions: Int, _ random: inout SeededGenerator) {
+        self.headDim = headDim
+        self.positions = positions
+        keys = [UInt16](repeating: Self.nanHalf, count: positions * Self.keyHeads * headDim)
+        values = [UInt16](repeating: Self.nanHalf, count: positions * Self.valueHeads * headDim)
+        for p in 0..<positions {
+            let k = (0..<headDim).map { _ in Float(gaussian(&random)) }
+            let v = (0..<headDim).map { _ in Float(gaussian(&random)) }
+            let keyAt = p * Self.keyHeads * headDim + Self.keyHead * headDim
+            let valueAt = p * Self.valueHeads * headDim + Self.valueHead * headDim
+            keys.withUnsafeMutableBufferPointer { slm_f32_row_to_f16(k, $0.baseAddress! + keyAt, Int64(headDim)) }
+            values.withUnsafeMutableBufferPointer { slm_f32_row_to_f16(v, $0.baseAddress! + valueAt, Int64(headDim)) }
+        }
+    }
+
+    func key(_ p: Int, _ d: Int) -> Double {
+        Double(slm_fp16_to_fp32(keys[p * keyStride + Self.keyHead * headDim + d]))
+    }
+
+    func value(_ p: Int, _ d: Int) -> Double {
+        Double(slm_fp16_to_fp32(values[p * valueStride + Self.valueHead * headDim + d]))
+    }
+
+    /// softmax(scale * K q) V in Double over the F16-rounded cache.
+    func reference(query: [Float], scale: Float) -> [Double] {
+        var scores = [Double](repeating: 0, count: positions)
+        for p in 0..<positions {
+            var s = 0.0
+            for d in 0..<headDim { s += Double(query[d]) * key(p, d) }
+            scores[p] = s * Double(scale)
+        }
+        let top = scores.max() ?? 0
+        let weights = scores.map { exp($0 - top) }
+        let total = weights.reduce(0, +)
+        return (0..<headDim).map { d in
+            (0..<positions).reduce(0.0) { $0 + weights[$1] * value($1, d) } / total
+        }
+    }
+
+    typealias HeadFn = (UnsafePointer<Float>?, UnsafePointer<UInt16>?, Int64, UnsafePointer<UInt16>?, Int64, Int64,
+                        Int64, Float, Int32, UnsafeMutablePointer<Float>?, UnsafeMutableRawPointer?) -> Void
+    typealias PartialFn = (UnsafePointer<Float>?, UnsafePointer<UInt16>?, Int64, UnsafePointer<UInt16>?, Int64, Int64,
+                           Int64, Int64, Float, UnsafeMutablePointer<Float>?, UnsafeMutableRawPointer?) -> Void
+
+    func head(_ fn: HeadFn, query: [Float], scale: Float, mode: Int32, _ what: String) -> [Float] {
+        var out = [Float](repeating: .nan, count: headDim)
+        withCache { k, v, scratch in
+            fn(query, k, Int64(keyStride), v, Int64(valueStride), Int64(positions), Int64(headDim), scale, mode, &out, scratch)
+        }
+        return out
+    }
+
+    func partial(_ fn: PartialFn, query: [Float], scale: Float, _ begin: Int, _ end: Int, _ what: String) -> [Float] {
+        var out = [Float](repeating: .nan, count: 2 + headDim)
+        withCache { k, v, scratch in
+            fn(query, k, Int64(keyStride), v, Int64(valueStride), Int64(begin), Int64(end), Int64(headDim), scale, &out, scratch)
+        }
+        return out
+    }
+
+    /// Pointers to the head's slice of the cache, and exactly slm_attention_scratch_bytes of
+    /// scratch followed by a guard band that must come back untouched.
+    private func withCache(_ body: (UnsafePointer<UInt16>, UnsafePointer<UInt16>, UnsafeMutableRawPointer) -> Void) {
+        let scratchBytes = slm_attention_scratch_bytes(Int64(headDim))
+        let guardBytes = 64, guardByte: UInt8 = 0xA5
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes + guardBytes, alignment: 64)
+        defer { scratch.deallocate() }
+        scratch.initializeMemory(as: UInt8.self, repeating: guardByte, count: scratchBytes + guardBytes)
+        keys.withUnsafeBufferPointer { k in
+            values.withUnsafeBufferPointer { v in
+                body(k.baseAddress! + Self.keyHead * headDim, v.baseAddress! + Self.valueHead * headDim, scratch)
+            }
+        }
+        let guardBand = UnsafeRawBufferPointer(start: scratch + scratchBytes, count: guardBytes)
+        XCTAssertTrue(guardBand.allSatisfy { $0 == guardByte }, "attention wrote past its \(scratchBytes) scratch bytes")
+    }
+}
+
+// PROBE
+nonisolated(unsafe) var probeMax: [String: Double] = [:]
+struct Probe { subscript(_ k: String, _ v: Double) -> Void { get { probeMax[k] = max(probeMax[k] ?? 0, v) } } }
+let probe = Probe()
