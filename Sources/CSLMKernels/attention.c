@@ -77,6 +77,29 @@ SLM_INLINE void attention_f16_accumulate(const float *query, const uint16_t *key
     for (int64_t d = 0; d < head_dim; d++) out[d] = slm_h2f(acc16[d]) * inv;
 }
 
+// Folds one tile's scores (in `weights`, masked ones -inf) into the running max and sum: rescales
+// the accumulator when the max grows, turns the scores into weights e^(s - max) in place, and adds
+// them to the sum eight lanes at a time, as a vector reduction would.
+SLM_INLINE void tile_softmax(float *weights, float tile_max, float *max_io, float *sum_io, float *acc,
+                             int64_t head_dim) {
+    const float new_max = fmaxf(*max_io, tile_max);
+    if (new_max > *max_io) {
+        const float rescale = expf(*max_io - new_max);
+        for (int64_t d = 0; d < head_dim; d++) acc[d] *= rescale;
+        *sum_io *= rescale;
+    }
+    *max_io = new_max;
+    double tile_sum = 0.0;
+    for (int64_t t = 0; t < ATTENTION_TILE; t += 8) {
+        float lane[8];
+        for (int l = 0; l < 8; l++) lane[l] = weights[t + l] = slm_exp_approx(weights[t + l] - new_max);
+        float h[4];
+        for (int l = 0; l < 4; l++) h[l] = lane[4 + l] + lane[l];
+        tile_sum += (double)((h[0] + h[2]) + (h[1] + h[3]));
+    }
+    *sum_io = (float)((double)*sum_io + tile_sum);
+}
+
 SLM_INLINE void attention_f32(const float *query, const uint16_t *keys, int64_t key_stride,
                               const uint16_t *values, int64_t value_stride, int64_t n_positions,
                               int64_t head_dim, float scale, float *out, void *scratch) {
@@ -98,22 +121,7 @@ SLM_INLINE void attention_f32(const float *query, const uint16_t *keys, int64_t 
             weights[t] = s;
             tile_max = s > tile_max ? s : tile_max;
         }
-        const float new_max = fmaxf(max_score, tile_max);
-        if (new_max > max_score) {
-            const float rescale = expf(max_score - new_max);
-            for (int64_t d = 0; d < head_dim; d++) acc[d] *= rescale;
-            sum *= rescale;
-        }
-        max_score = new_max;
-        double tile_sum = 0.0;
-        for (int64_t t = 0; t < ATTENTION_TILE; t += 8) {
-            float lane[8];
-            for (int l = 0; l < 8; l++) lane[l] = weights[t + l] = slm_exp_approx(weights[t + l] - new_max);
-            float h[4];
-            for (int l = 0; l < 4; l++) h[l] = lane[4 + l] + lane[l];
-            tile_sum += (double)((h[0] + h[2]) + (h[1] + h[3]));
-        }
-        sum = (float)((double)sum + tile_sum);
+        tile_softmax(weights, tile_max, &max_score, &sum, acc, head_dim);
         for (int64_t t = 0; t < count; t++) {
             const uint16_t *v = values + (tile + t) * value_stride;
             for (int64_t d = 0; d < head_dim; d++) acc[d] = fmaf(slm_h2f(v[d]), weights[t], acc[d]);
@@ -279,22 +287,7 @@ SLM_AVX2 static void attention_f32_avx2(const float *query, const uint16_t *keys
             if (t >= count) weights[t] = -INFINITY;
             tile_max = weights[t] > tile_max ? weights[t] : tile_max;
         }
-        const float new_max = fmaxf(max_score, tile_max);
-        if (new_max > max_score) {
-            const float rescale = expf(max_score - new_max);
-            for (int64_t d = 0; d < head_dim; d++) acc[d] *= rescale;
-            sum *= rescale;
-        }
-        max_score = new_max;
-        double tile_sum = 0.0;
-        for (int64_t t = 0; t < ATTENTION_TILE; t += 8) {
-            float lane[8];
-            for (int l = 0; l < 8; l++) lane[l] = weights[t + l] = slm_exp_approx(weights[t + l] - new_max);
-            float h[4];
-            for (int l = 0; l < 4; l++) h[l] = lane[4 + l] + lane[l];
-            tile_sum += (double)((h[0] + h[2]) + (h[1] + h[3]));
-        }
-        sum = (float)((double)sum + tile_sum);
+        tile_softmax(weights, tile_max, &max_score, &sum, acc, head_dim);
         for (int64_t t = 0; t < count; t++) {
             const uint16_t *v = values + (tile + t) * value_stride;
             const __m256 w = _mm256_set1_ps(weights[t]);
