@@ -13,6 +13,19 @@
 
 #define SLM_AVX2 __attribute__((target("avx2,fma,f16c")))
 
+// Two F16 block fields -> floats in lanes 0 and 1. Going through a zero-extending 32-bit move
+// (rather than a scalar convert, which inserts into a live register) keeps each block's scale
+// conversion independent of the previous block's accumulator.
+SLM_AVX2 static inline __m128 h2f_pair(uint16_t lo, uint16_t hi) {
+    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)lo | (uint32_t)hi << 16)));
+}
+
+// d_w * d_a as a broadcast vector.
+SLM_AVX2 static inline __m256 block_scale(uint16_t dw, uint16_t da) {
+    const __m128 both = h2f_pair(dw, da);
+    return _mm256_broadcastss_ps(_mm_mul_ss(both, _mm_movehdup_ps(both)));
+}
+
 SLM_AVX2 static inline float hsum8(__m256 v) {
     __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));
@@ -43,14 +56,16 @@ SLM_AVX2 static float slm_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *w, const
     const slm_block_q8_1 *SLM_RESTRICT y = (const slm_block_q8_1 *)a;
     const int64_t nb = n / SLM_QK8_1;
     __m256 acc = _mm256_setzero_ps();
-    float offsets = 0.0f;  // sum of m * s: the weights' block minimum times the activation sums
+    __m128 offsets = _mm_setzero_ps();  // lane 0: sum of m * s, the weights' block minimum times the activation sums
     for (int64_t i = 0; i < nb; ++i) {
-        offsets += slm_h2f_fast(x[i].m) * slm_h2f_fast(y[i].s);
-        const __m256 scale = _mm256_set1_ps(slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d));
+        const __m128 dm = h2f_pair(x[i].d, x[i].m);  // (d_w, m)
+        const __m128 ds = h2f_pair(y[i].d, y[i].s);  // (d_a, s)
+        offsets = _mm_fmadd_ss(_mm_movehdup_ps(dm), _mm_movehdup_ps(ds), offsets);
+        const __m256 scale = _mm256_broadcastss_ps(_mm_mul_ss(dm, ds));
         const __m256 lanes = dot_u8_s8_lanes(unpack_nibbles(x[i].qs), _mm256_loadu_si256((const __m256i *)y[i].qs));
         acc = _mm256_fmadd_ps(scale, lanes, acc);
     }
-    return hsum8(acc) + offsets;
+    return hsum8(acc) + _mm_cvtss_f32(offsets);
 }
 
 SLM_AVX2 static float slm_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
@@ -59,7 +74,7 @@ SLM_AVX2 static float slm_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *w, const
     const int64_t nb = n / SLM_QK8_0;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-        const __m256 scale = _mm256_set1_ps(slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d));
+        const __m256 scale = block_scale(x[i].d, y[i].d);
         // Q4_0 stores q + 8: recentre to [-8, 7] and use the signed-by-signed product.
         const __m256i q = _mm256_sub_epi8(unpack_nibbles(x[i].qs), _mm256_set1_epi8(8));
         acc = _mm256_fmadd_ps(scale, dot_s8_s8_lanes(q, _mm256_loadu_si256((const __m256i *)y[i].qs)), acc);
@@ -73,7 +88,7 @@ SLM_AVX2 static float slm_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *w, const
     const int64_t nb = n / SLM_QK8_0;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-        const __m256 scale = _mm256_set1_ps(slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d));
+        const __m256 scale = block_scale(x[i].d, y[i].d);
         const __m256 lanes = dot_s8_s8_lanes(_mm256_loadu_si256((const __m256i *)x[i].qs),
                                              _mm256_loadu_si256((const __m256i *)y[i].qs));
         acc = _mm256_fmadd_ps(scale, lanes, acc);

@@ -16,12 +16,21 @@ void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,
     const slm_vec_dot_fn dot = slm_vec_dot_kernel(type);
     const uint8_t *w = (const uint8_t *)weight;
     const uint8_t *act = (const uint8_t *)activations;
-    // Weight rows outer, tokens inner: one weight row (a few hundred bytes to a few KB) stays in
-    // L1 while every token uses it, so the weights stream from memory once per call.
-    for (int64_t r = row_begin; r < row_end; ++r) {
-        const void *wr = w + (size_t)r * row_stride;
-        for (int64_t t = 0; t < n_tokens; ++t) {
-            out[t * out_row_stride + r] = dot ? dot(n_cols, wr, act + (size_t)t * act_row_bytes) : NAN;
+    // Blocks of rows x tokens small enough that both the weight rows and the activations of a
+    // block stay in L1 while every pair is computed; weights are then read from memory once per
+    // call and activations from L1 instead of L2.
+    enum { ROW_BLOCK = 16, TOKEN_BLOCK = 16 };
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += ROW_BLOCK) {
+        const int64_t r1 = r0 + ROW_BLOCK < row_end ? r0 + ROW_BLOCK : row_end;
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += TOKEN_BLOCK) {
+            const int64_t t1 = t0 + TOKEN_BLOCK < n_tokens ? t0 + TOKEN_BLOCK : n_tokens;
+            for (int64_t t = t0; t < t1; ++t) {
+                const void *a = act + (size_t)t * act_row_bytes;
+                float *o = out + t * out_row_stride;
+                for (int64_t r = r0; r < r1; ++r) {
+                    o[r] = dot ? dot(n_cols, w + (size_t)r * row_stride, a) : NAN;
+                }
+            }
         }
     }
 }
