@@ -134,8 +134,10 @@ public enum Ops {
             return
         }
 
+        // Later tokens attend to more positions: deal the (token, head) jobs out round-robin so
+        // every worker gets a similar mix of short and long ones.
         pool.run { worker, workerCount in
-            for job in ThreadPool.chunk(tokens * heads, index: worker, of: workerCount) {
+            for job in stride(from: worker, to: tokens * heads, by: workerCount) {
                 let t = job / heads, h = job % heads
                 let kvOffset = (h / groupSize) * headDim
                 slm_attention_head(query + t * queryWidth + h * headDim,
