@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -7,20 +8,29 @@ import Musl
 /// A fixed set of persistent worker threads for fork/join data parallelism: `run` hands the same
 /// body to every worker (plus the calling thread, which is worker 0) and returns when all are done.
 ///
-/// Workers sleep on a condition variable between jobs. Pinning to cores and a spin-then-park
-/// barrier belong to the kernels issue; this pool keeps the interface they will sit behind.
+/// Decode calls `run` a few hundred times per token with sub-millisecond jobs, so a condition
+/// variable wake-up (tens of microseconds) per call would dominate. Workers therefore spin on an
+/// atomic job counter for a while after each job and only then park on the condition variable;
+/// the caller spins on the completion count the same way. Pinning to big cores belongs to the
+/// kernels issue.
 public final class ThreadPool: @unchecked Sendable {
     /// Upper bound on `threads`; more than this on an edge board is a configuration mistake.
     public static let maxThreads = 256
+    /// Spin iterations before a worker parks (~50-100 µs): long enough to bridge the gap between
+    /// the operations of one forward pass, short enough not to burn a core between tokens.
+    static let spinLimit = 20_000
 
     public let threadCount: Int
+    /// Workers actually running (≤ threadCount if thread creation failed).
+    public private(set) var effectiveCount = 1
 
+    private let generation = Atomic<UInt64>(0)
+    private let pending = Atomic<Int>(0)
     private var mutex = pthread_mutex_t()
     private var workReady = pthread_cond_t()
-    private var workDone = pthread_cond_t()
-    private var generation: UInt64 = 0
-    private var pending = 0
     private var shuttingDown = false
+    /// The current job; written before `generation` is bumped (release) and read after it is
+    /// seen (acquire).
     private var job: ((Int, Int) -> Void)?
     private var workers: [pthread_t] = []
 
@@ -29,7 +39,6 @@ public final class ThreadPool: @unchecked Sendable {
         threadCount = min(max(threads, 1), Self.maxThreads)
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&workReady, nil)
-        pthread_cond_init(&workDone, nil)
         for index in 1..<threadCount {
             let context = Unmanaged.passRetained(WorkerContext(pool: self, index: index)).toOpaque()
             var thread = pthread_t()
@@ -48,17 +57,14 @@ public final class ThreadPool: @unchecked Sendable {
         effectiveCount = workers.count + 1
     }
 
-    /// Workers actually running (≤ threadCount if thread creation failed).
-    public private(set) var effectiveCount = 1
-
     deinit {
         pthread_mutex_lock(&mutex)
         shuttingDown = true
+        generation.add(1, ordering: .releasing)
         pthread_cond_broadcast(&workReady)
         pthread_mutex_unlock(&mutex)
         for t in workers { pthread_join(t, nil) }
         pthread_cond_destroy(&workReady)
-        pthread_cond_destroy(&workDone)
         pthread_mutex_destroy(&mutex)
     }
 
@@ -71,19 +77,22 @@ public final class ThreadPool: @unchecked Sendable {
             return
         }
         withoutActuallyEscaping(body) { escapable in
-            pthread_mutex_lock(&mutex)
             job = escapable
-            pending = count - 1
-            generation &+= 1
+            pending.store(count - 1, ordering: .relaxed)
+            // Bump under the mutex so a worker checking before it parks cannot miss the wake-up.
+            pthread_mutex_lock(&mutex)
+            generation.add(1, ordering: .releasing)
             pthread_cond_broadcast(&workReady)
             pthread_mutex_unlock(&mutex)
 
             escapable(0, count)
 
-            pthread_mutex_lock(&mutex)
-            while pending > 0 { pthread_cond_wait(&workDone, &mutex) }
+            var spins = 0
+            while pending.load(ordering: .acquiring) > 0 {
+                spins += 1
+                if spins > Self.spinLimit { sched_yield() }
+            }
             job = nil
-            pthread_mutex_unlock(&mutex)
         }
     }
 
@@ -112,31 +121,32 @@ public final class ThreadPool: @unchecked Sendable {
     private func workerLoop(index: Int) {
         var seen: UInt64 = 0
         while true {
-            pthread_mutex_lock(&mutex)
-            while generation == seen && !shuttingDown { pthread_cond_wait(&workReady, &mutex) }
-            if shuttingDown {
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen && spins < Self.spinLimit { spins += 1 }
+            if generation.load(ordering: .acquiring) == seen {
+                pthread_mutex_lock(&mutex)
+                while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&workReady, &mutex) }
                 pthread_mutex_unlock(&mutex)
-                return
             }
-            seen = generation
-            var body = job
-            let count = effectiveCount
+            seen = generation.load(ordering: .acquiring)
+            pthread_mutex_lock(&mutex)
+            let stop = shuttingDown
             pthread_mutex_unlock(&mutex)
+            if stop { return }
 
-            body?(index, count)
+            var body = job
+            body?(index, effectiveCount)
             // Drop our reference before reporting done: `run` checks that the closure it lent
             // (withoutActuallyEscaping) is no longer referenced once every worker has finished.
             body = nil
-
-            pthread_mutex_lock(&mutex)
-            pending -= 1
-            if pending == 0 { pthread_cond_signal(&workDone) }
-            pthread_mutex_unlock(&mutex)
+            pending.subtract(1, ordering: .releasing)
         }
     }
 
     private final class WorkerContext {
-        let pool: ThreadPool
+        // Unretained: the pool's deinit joins every worker before the pool's memory goes away,
+        // and a strong reference here would keep the pool (and its threads) alive forever.
+        unowned(unsafe) let pool: ThreadPool
         let index: Int
         init(pool: ThreadPool, index: Int) {
             self.pool = pool

@@ -1,0 +1,56 @@
+import XCTest
+@testable import SLMCore
+
+final class ThreadPoolTests: XCTestCase {
+    func testEveryWorkerRunsEveryJobOnce() {
+        let pool = ThreadPool(threads: 4)
+        XCTAssertEqual(pool.effectiveCount, 4)
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: 4)
+        defer { counts.deallocate() }
+        counts.initialize(repeating: 0, count: 4)
+        for _ in 0..<2000 {
+            pool.run { worker, total in
+                XCTAssertEqual(total, 4)
+                counts[worker] += 1
+            }
+        }
+        XCTAssertEqual((0..<4).map { counts[$0] }, [2000, 2000, 2000, 2000])
+    }
+
+    func testParallelForCoversTheRangeExactlyOnce() {
+        let pool = ThreadPool(threads: 3)
+        for count in [0, 1, 2, 3, 7, 100, 1001] {
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+            hits.initialize(repeating: 0, count: max(count, 1))
+            pool.parallelFor(count) { range in
+                for i in range { hits[i] += 1 }
+            }
+            XCTAssertTrue((0..<count).allSatisfy { hits[$0] == 1 }, "count \(count)")
+            hits.deallocate()
+        }
+    }
+
+    func testChunksPartitionTheRange() {
+        for count in [0, 5, 64, 1000] {
+            for parts in 1...7 {
+                let ranges = (0..<parts).map { ThreadPool.chunk(count, index: $0, of: parts) }
+                XCTAssertEqual(ranges.map(\.count).reduce(0, +), count)
+                XCTAssertEqual(ranges.first?.lowerBound, 0)
+                for (a, b) in zip(ranges, ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
+                XCTAssertLessThanOrEqual((ranges.map(\.count).max() ?? 0) - (ranges.map(\.count).min() ?? 0), 1)
+            }
+        }
+    }
+
+    /// Pools are created and destroyed with their engines; destroying one must stop and join its
+    /// threads, including ones parked after spinning.
+    func testPoolsShutDownCleanly() {
+        for i in 0..<50 {
+            let pool = ThreadPool(threads: 3)
+            if i % 2 == 0 { usleep(2000) }  // let the workers park first
+            pool.run { _, _ in }
+        }
+        XCTAssertEqual(ThreadPool(threads: 0).effectiveCount, 1)
+        XCTAssertEqual(ThreadPool(threads: 100_000).threadCount, ThreadPool.maxThreads)
+    }
+}
