@@ -345,17 +345,13 @@ static int cpu_has_fma(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
-#endif
 
 static int use_fma(void) {
-#if defined(__x86_64__) || defined(__i386__)
     static int fma = -1;
     if (fma < 0) fma = cpu_has_fma();
     return fma && !slm_force_generic;
-#else
-    return 0;
-#endif
 }
+#endif
 
 void slm_attention_partial(const float *query, const uint16_t *keys, int64_t key_stride,
                            const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
