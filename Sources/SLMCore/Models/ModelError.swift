@@ -8,6 +8,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case contextFull(contextLength: Int, needed: Int)
     case tokenOutOfRange(token: Int32, vocabularySize: Int)
     case emptyInput
+    case allocationFailed(bytes: Int, reason: String)
 
     public var description: String {
         switch self {
@@ -20,6 +21,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
         case .contextFull(let c, let n): return "context full: \(n) tokens needed, context length is \(c) (raise -c)"
         case .tokenOutOfRange(let t, let v): return "token id \(t) is outside the vocabulary (size \(v))"
         case .emptyInput: return "no input tokens"
+        case .allocationFailed(let b, let r): return "cannot allocate \(b) bytes: \(r) (try a smaller -c)"
         }
     }
 }

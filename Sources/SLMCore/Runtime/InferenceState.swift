@@ -15,7 +15,7 @@ final class AnonymousBuffer: @unchecked Sendable {
         self.byteCount = max(byteCount, 1)
         let p = mmap(nil, self.byteCount, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         guard let p, p != MAP_FAILED else {
-            throw ModelError.unsupportedFeature("cannot allocate \(byteCount) bytes: \(String(cString: strerror(errno)))")
+            throw ModelError.allocationFailed(bytes: byteCount, reason: String(cString: strerror(errno)))
         }
         base = p
     }
