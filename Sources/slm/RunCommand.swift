@@ -92,6 +92,9 @@ struct RunCommand: ParsableCommand {
 
         let loadStart = MonotonicClock.now()
         let engine = try Engine(modelPath: try DefaultModel.resolve(model), threads: threads ?? onlineCores())
+        if let contextLength, contextLength > engine.model.trainedContextLength {
+            Console.err("warning: -c \(contextLength) exceeds the model's trained context (\(engine.model.trainedContextLength)); quality may drop past it\n")
+        }
         let state = try engine.makeState(contextLength: contextLength)
         let loadSeconds = MonotonicClock.now() - loadStart
 
