@@ -131,10 +131,58 @@ SLM_INLINE void attention_f32(const float *query, const uint16_t *keys, int64_t 
     for (int64_t d = 0; d < head_dim; d++) out[d] = acc[d] * inv;
 }
 
+// Keys of one KV head widened to F32 and laid out per 64-position tile as (head_dim, 64):
+// keys_t[(p / 64) * head_dim * 64 + d * 64 + p % 64] = key[p][d].
+void slm_attention_transpose_keys(const uint16_t *keys, int64_t key_stride, int64_t begin, int64_t end,
+                                  int64_t head_dim, float *keys_t) {
+    for (int64_t p = begin; p < end; p++) {
+        const uint16_t *k = keys + p * key_stride;
+        float *tile = keys_t + (p / ATTENTION_TILE) * head_dim * ATTENTION_TILE + p % ATTENTION_TILE;
+        for (int64_t d = 0; d < head_dim; d++) tile[d * ATTENTION_TILE] = slm_h2f(k[d]);
+    }
+}
+
+// The F32 mode over keys already transposed by slm_attention_transpose_keys: same operations and
+// order as attention_f32, without converting the keys again for every query.
+SLM_INLINE void attention_f32_transposed(const float *query, const float *keys_t, const uint16_t *values,
+                                         int64_t value_stride, int64_t n_positions, int64_t head_dim, float scale,
+                                         float *out, float *acc) {
+    float weights[ATTENTION_TILE];
+    float max_score = -INFINITY, sum = 0.0f;
+    for (int64_t d = 0; d < head_dim; d++) acc[d] = 0.0f;
+    for (int64_t tile = 0; tile < n_positions; tile += ATTENTION_TILE) {
+        const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
+        const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
+        float tile_max = -INFINITY;
+        for (int64_t t = 0; t < ATTENTION_TILE; t++) {
+            float s = -INFINITY;
+            if (t < count) {
+                s = 0.0f;
+                for (int64_t d = 0; d < head_dim; d++) s = fmaf(query[d], kt[d * ATTENTION_TILE + t], s);
+                s *= scale;
+            }
+            weights[t] = s;
+            tile_max = s > tile_max ? s : tile_max;
+        }
+        tile_softmax(weights, tile_max, &max_score, &sum, acc, head_dim);
+        for (int64_t t = 0; t < count; t++) {
+            const uint16_t *v = values + (tile + t) * value_stride;
+            for (int64_t d = 0; d < head_dim; d++) acc[d] = fmaf(slm_h2f(v[d]), weights[t], acc[d]);
+        }
+    }
+    const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+    for (int64_t d = 0; d < head_dim; d++) out[d] = acc[d] * inv;
+}
+
+void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const uint16_t *values,
+                                               int64_t value_stride, int64_t n_positions, int64_t head_dim,
+                                               float scale, float *out, void *scratch) {
+    attention_f32_transposed(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, (float *)scratch);
+}
+
 size_t slm_attention_scratch_bytes(int64_t head_dim) {
-    // F32 accumulator plus a transposed tile of keys (head_dim x 64 floats), or F16 query + F16
-    // accumulator.
-    return (size_t)head_dim * 4 + (size_t)head_dim * ATTENTION_TILE * 4 + 64;
+    // F32 accumulator, or F16 query + F16 accumulator.
+    return (size_t)head_dim * 4 + 64;
 }
 
 void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_t key_stride,
@@ -259,32 +307,29 @@ SLM_AVX2 static void attention_f16_avx2(const float *query, const uint16_t *keys
     }
 }
 
-// F32 mode: the keys of a tile are widened and transposed once, (head_dim, 64), so each
-// position's score is still one sequential FMA chain over the head, computed 8 positions at once.
-SLM_AVX2 static void attention_f32_avx2(const float *query, const uint16_t *keys, int64_t key_stride,
-                                        const uint16_t *values, int64_t value_stride, int64_t n_positions,
-                                        int64_t head_dim, float scale, float *out, float *acc, float *keys_t) {
+// F32 mode over transposed keys: each position's score is still one sequential FMA chain over the
+// head, computed for 8 positions at once.
+SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const float *keys_t, const uint16_t *values,
+                                                   int64_t value_stride, int64_t n_positions, int64_t head_dim,
+                                                   float scale, float *out, float *acc) {
     float weights[ATTENTION_TILE];
     float max_score = -INFINITY, sum = 0.0f;
     for (int64_t d = 0; d < head_dim; d++) acc[d] = 0.0f;
+    const __m256 vscale = _mm256_set1_ps(scale);
     for (int64_t tile = 0; tile < n_positions; tile += ATTENTION_TILE) {
         const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
         const int64_t lanes = (count + 7) & ~(int64_t)7;
-        for (int64_t t = 0; t < lanes; t++) {
-            const uint16_t *k = keys + (tile + (t < count ? t : 0)) * key_stride;
-            for (int64_t d = 0; d < head_dim; d++) keys_t[d * ATTENTION_TILE + t] = slm_h2f(k[d]);
-        }
-        const __m256 vscale = _mm256_set1_ps(scale);
+        const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
         for (int64_t t = 0; t < lanes; t += 8) {
             __m256 s = _mm256_setzero_ps();
             for (int64_t d = 0; d < head_dim; d++) {
-                s = _mm256_fmadd_ps(_mm256_set1_ps(query[d]), _mm256_loadu_ps(keys_t + d * ATTENTION_TILE + t), s);
+                s = _mm256_fmadd_ps(_mm256_set1_ps(query[d]), _mm256_loadu_ps(kt + d * ATTENTION_TILE + t), s);
             }
             _mm256_storeu_ps(weights + t, _mm256_mul_ps(s, vscale));
         }
         float tile_max = -INFINITY;
         for (int64_t t = 0; t < ATTENTION_TILE; t++) {
-            if (t >= count) weights[t] = -INFINITY;
+            if (t >= count) weights[t] = -INFINITY;  // lanes past the last position hold stale keys
             tile_max = weights[t] > tile_max ? weights[t] : tile_max;
         }
         tile_softmax(weights, tile_max, &max_score, &sum, acc, head_dim);
@@ -299,6 +344,16 @@ SLM_AVX2 static void attention_f32_avx2(const float *query, const uint16_t *keys
     }
     const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
     for (int64_t d = 0; d < head_dim; d++) out[d] = acc[d] * inv;
+}
+
+SLM_AVX2 static void attention_f32_transposed_fma(const float *query, const float *keys_t, const uint16_t *values,
+                                                  int64_t value_stride, int64_t n_positions, int64_t head_dim,
+                                                  float scale, float *out, void *scratch) {
+    if (head_dim % 8 == 0) {
+        attention_f32_transposed_avx2(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, (float *)scratch);
+    } else {
+        attention_f32_transposed(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, (float *)scratch);
+    }
 }
 
 SLM_AVX2
@@ -324,14 +379,8 @@ __attribute__((target("avx2,fma,f16c")))
 static void slm_attention_head_fma(const float *query, const uint16_t *keys, int64_t key_stride,
                                    const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                    int64_t head_dim, float scale, int mode, float *out, void *scratch) {
-    if (head_dim % 32 == 0) {
-        if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
-            attention_f16_avx2(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, out, NULL, scratch);
-        } else {
-            float *acc = (float *)scratch;
-            attention_f32_avx2(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, acc,
-                               acc + head_dim);
-        }
+    if (mode == SLM_ATTENTION_F16_ACCUMULATE && head_dim % 32 == 0) {
+        attention_f16_avx2(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, out, NULL, scratch);
         return;
     }
     if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
@@ -373,6 +422,18 @@ void slm_attention_merge(const float *partials, int64_t count, int64_t head_dim,
     }
 #endif
     slm_attention_merge_generic(partials, count, head_dim, out);
+}
+
+void slm_attention_head_f32_transposed(const float *query, const float *keys_t, const uint16_t *values,
+                                       int64_t value_stride, int64_t n_positions, int64_t head_dim, float scale,
+                                       float *out, void *scratch) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_fma()) {
+        attention_f32_transposed_fma(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, scratch);
+        return;
+    }
+#endif
+    slm_attention_head_f32_transposed_generic(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, scratch);
 }
 
 void slm_attention_head(const float *query, const uint16_t *keys, int64_t key_stride,

@@ -271,6 +271,18 @@ void slm_attention_partial_generic(const float *query, const uint16_t *keys, int
                                    const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
                                    int64_t head_dim, float scale, float *partial, void *scratch);
 void slm_attention_merge_generic(const float *partials, int64_t count, int64_t head_dim, float *out);
+// The F32 mode for many queries over the same cache: transpose each KV head's keys once
+// (positions [begin, end) into `keys_t`, laid out per 64-position tile as (head_dim, 64) floats,
+// so keys_t needs ceil(end / 64) * 64 * head_dim floats), then run every query against it. Same
+// results, bit for bit, as slm_attention_head in SLM_ATTENTION_F32 mode.
+void slm_attention_transpose_keys(const uint16_t *keys, int64_t key_stride, int64_t begin, int64_t end,
+                                  int64_t head_dim, float *keys_t);
+void slm_attention_head_f32_transposed(const float *query, const float *keys_t, const uint16_t *values,
+                                       int64_t value_stride, int64_t n_positions, int64_t head_dim, float scale,
+                                       float *out, void *scratch);
+void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const uint16_t *values,
+                                               int64_t value_stride, int64_t n_positions, int64_t head_dim,
+                                               float scale, float *out, void *scratch);
 void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_t key_stride,
                                 const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                 int64_t head_dim, float scale, int mode, float *out, void *scratch);

@@ -111,6 +111,8 @@ public final class InferenceState: @unchecked Sendable {
         activationRowBytes = (shape.maxActivationColumns * floatSize + 63) / 64 * 64
         activations = try AnonymousBuffer(byteCount: maxBatch * activationRowBytes)
         attentionScratchBytes = (Int(slm_attention_scratch_bytes(Int64(shape.headDim))) + 63) / 64 * 64
+        let paddedContext = (contextLength + 63) / 64 * 64
+        transposedKeys = try AnonymousBuffer(byteCount: shape.keyWidth * paddedContext * floatSize)
         // One slot per worker; pages of unused slots are never touched.
         attentionScratch = try AnonymousBuffer(byteCount: ThreadPool.maxThreads * attentionScratchBytes)
     }
@@ -118,6 +120,10 @@ public final class InferenceState: @unchecked Sendable {
     public func makeState() {}
 
     func buffer(_ name: String) -> UnsafeMutablePointer<Float> { scratch[name]!.floats() }
+
+    /// Keys of one layer widened and transposed for F32-mode attention, (kvHeads, tiles of 64
+    /// positions, headDim, 64) floats; rebuilt per layer, so one buffer serves all layers.
+    let transposedKeys: AnonymousBuffer
 
     /// Split attention's partial results, (heads, workers, 2 + headDim) floats; grown on first use.
     private var partials: UnsafeMutablePointer<Float>?

@@ -134,6 +134,32 @@ public enum Ops {
             return
         }
 
+        // Prompt batches: widen and transpose each KV head's keys once per layer, instead of once
+        // per query token and head.
+        if state.attentionMode == .f32 {
+            let visible = start + tokens
+            let paddedVisible = (visible + 63) / 64 * 64
+            let keysT = state.transposedKeys.floats()
+            pool.parallelFor(kvHeads) { range in
+                for kv in range {
+                    slm_attention_transpose_keys(keyBase + kv * headDim, keyStride, 0, Int64(visible), Int64(headDim),
+                                                 keysT + kv * paddedVisible * headDim)
+                }
+            }
+            pool.run { worker, workerCount in
+                for job in stride(from: worker, to: tokens * heads, by: workerCount) {
+                    let t = job / heads, h = job % heads
+                    let kv = h / groupSize
+                    slm_attention_head_f32_transposed(query + t * queryWidth + h * headDim,
+                                                      keysT + kv * paddedVisible * headDim,
+                                                      valueBase + kv * headDim, valueStride, Int64(start + t + 1),
+                                                      Int64(headDim), scale, output + t * queryWidth + h * headDim,
+                                                      scratch + worker * scratchBytes)
+                }
+            }
+            return
+        }
+
         // Later tokens attend to more positions: deal the (token, head) jobs out round-robin so
         // every worker gets a similar mix of short and long ones.
         pool.run { worker, workerCount in
