@@ -301,6 +301,25 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertEqual(cases, 2 * Self.attentionHeadDims.count * Self.attentionPositions.count)
     }
 
+    /// Prompt batches transpose the keys once and run every query against them: that must give
+    /// exactly the F32-mode result of slm_attention_head, SIMD and generic alike.
+    func testTransposedF32AttentionMatchesHeadBitForBit() {
+        var random = SeededGenerator(seed: 0xA77E_0003)
+        for headDim in Self.attentionHeadDims {
+            for positions in Self.attentionPositions {
+                let cache = KVCache(headDim: headDim, positions: positions, &random)
+                let query = (0..<headDim).map { _ in Float(gaussian(&random)) }
+                let scale = 1 / Float(headDim).squareRoot()
+                let what = "transposed F32 head_dim=\(headDim) n=\(positions)"
+                let want = cache.head(slm_attention_head, query: query, scale: scale, mode: Int32(SLM_ATTENTION_F32), what)
+                let simd = cache.transposed(slm_attention_head_f32_transposed, query: query, scale: scale)
+                let generic = cache.transposed(slm_attention_head_f32_transposed_generic, query: query, scale: scale)
+                assertSameBits(simd, want, what)
+                assertSameBits(generic, want, what + " (generic)")
+            }
+        }
+    }
+
     // MARK: - 5. Split attention
 
     func testSplitAttentionMatchesWholeHead() {
@@ -536,6 +555,25 @@ private struct KVCache {
         var out = [Float](repeating: .nan, count: 2 + headDim)
         withCache { k, v, scratch in
             fn(query, k, Int64(keyStride), v, Int64(valueStride), Int64(begin), Int64(end), Int64(headDim), scale, &out, scratch)
+        }
+        return out
+    }
+
+    typealias TransposedFn = (UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<UInt16>?, Int64, Int64, Int64,
+                              Float, UnsafeMutablePointer<Float>?, UnsafeMutableRawPointer?) -> Void
+
+    /// Transposes the keys (in two calls, as prompt chunks do) and runs `fn` over them.
+    func transposed(_ fn: TransposedFn, query: [Float], scale: Float) -> [Float] {
+        var out = [Float](repeating: .nan, count: headDim)
+        // Stale NaNs past the last position must not leak into the result.
+        var keysT = [Float](repeating: .nan, count: (positions + 63) / 64 * 64 * headDim)
+        withCache { k, v, scratch in
+            keysT.withUnsafeMutableBufferPointer { t in
+                let half = positions / 2
+                slm_attention_transpose_keys(k, Int64(keyStride), 0, Int64(half), Int64(headDim), t.baseAddress!)
+                slm_attention_transpose_keys(k, Int64(keyStride), Int64(half), Int64(positions), Int64(headDim), t.baseAddress!)
+                fn(query, t.baseAddress!, v, Int64(valueStride), Int64(positions), Int64(headDim), scale, &out, scratch)
+            }
         }
         return out
     }
