@@ -82,6 +82,54 @@ SLM_AVX2 static float slm_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *w, const
     return hsum8(acc);
 }
 
+// The 32 fifth bits of a Q5 block (bit j of the little-endian qh is element j) as 32 bytes:
+// 0xFF where the bit is set, 0 where it is clear.
+SLM_AVX2 static inline __m256i expand_bits(const uint8_t *qh) {
+    uint32_t bits;
+    memcpy(&bits, qh, sizeof bits);
+    // Byte j gets qh byte j / 8, then keeps only bit j % 8.
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
+                                               _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                                                 0x0101010101010101, 0x0000000000000000));
+    const __m256i lane_bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, lane_bit), lane_bit);
+}
+
+SLM_AVX2 static float slm_vec_dot_q5_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
+    const slm_block_q5_0 *SLM_RESTRICT x = (const slm_block_q5_0 *)w;
+    const slm_block_q8_0 *SLM_RESTRICT y = (const slm_block_q8_0 *)a;
+    const int64_t nb = n / SLM_QK5_0;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+        const __m256 scale = block_scale(x[i].d, y[i].d);
+        // q - 16 as a signed byte: a set fifth bit gives the nibble itself, a clear one the nibble
+        // with the top four bits set (nibble - 16).
+        const __m256i clear = _mm256_andnot_si256(expand_bits(x[i].qh), _mm256_set1_epi8((char)0xF0));
+        const __m256i q = _mm256_or_si256(unpack_nibbles(x[i].qs), clear);
+        acc = _mm256_fmadd_ps(scale, dot_s8_s8_lanes(q, _mm256_loadu_si256((const __m256i *)y[i].qs)), acc);
+    }
+    return hsum8(acc);
+}
+
+SLM_AVX2 static float slm_vec_dot_q5_1_q8_1_avx2(int64_t n, const void *w, const void *a) {
+    const slm_block_q5_1 *SLM_RESTRICT x = (const slm_block_q5_1 *)w;
+    const slm_block_q8_1 *SLM_RESTRICT y = (const slm_block_q8_1 *)a;
+    const int64_t nb = n / SLM_QK5_1;
+    __m256 acc = _mm256_setzero_ps();
+    __m128 offsets = _mm_setzero_ps();  // lane 0: sum of m * s
+    for (int64_t i = 0; i < nb; ++i) {
+        const __m128 dm = h2f_pair(x[i].d, x[i].m);
+        const __m128 ds = h2f_pair(y[i].d, y[i].s);
+        offsets = _mm_fmadd_ss(_mm_movehdup_ps(dm), _mm_movehdup_ps(ds), offsets);
+        const __m256 scale = _mm256_broadcastss_ps(_mm_mul_ss(dm, ds));
+        // q in 0..31: the nibble plus 16 where the fifth bit is set.
+        const __m256i high = _mm256_and_si256(expand_bits(x[i].qh), _mm256_set1_epi8(0x10));
+        const __m256i q = _mm256_or_si256(unpack_nibbles(x[i].qs), high);
+        acc = _mm256_fmadd_ps(scale, dot_u8_s8_lanes(q, _mm256_loadu_si256((const __m256i *)y[i].qs)), acc);
+    }
+    return hsum8(acc) + _mm_cvtss_f32(offsets);
+}
+
 SLM_AVX2 static float slm_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
     const slm_block_q8_0 *SLM_RESTRICT x = (const slm_block_q8_0 *)w;
     const slm_block_q8_0 *SLM_RESTRICT y = (const slm_block_q8_0 *)a;
@@ -110,6 +158,8 @@ slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
     switch (type) {
     case SLM_TYPE_Q4_0: return slm_vec_dot_q4_0_q8_0_avx2;
     case SLM_TYPE_Q4_1: return slm_vec_dot_q4_1_q8_1_avx2;
+    case SLM_TYPE_Q5_0: return slm_vec_dot_q5_0_q8_0_avx2;
+    case SLM_TYPE_Q5_1: return slm_vec_dot_q5_1_q8_1_avx2;
     case SLM_TYPE_Q8_0: return slm_vec_dot_q8_0_q8_0_avx2;
     default: return NULL;
     }

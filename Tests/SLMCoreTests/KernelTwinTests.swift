@@ -15,7 +15,7 @@ final class KernelTwinTests: XCTestCase {
     // MARK: - Tolerances
 
     /// |avx2 - generic| / B for the quantized dot kernels, B = sum_i |w_i * a_i| in Double over the
-    /// dequantized rows (for Q4_1 plus sum_b |m_b * s_b|, see `dotMagnitude`). Both kernels compute
+    /// dequantized rows (for Q4_1 / Q5_1 plus sum_b |m_b * s_b|, see `dotMagnitude`). Both kernels compute
     /// every block's integer dot exactly; they differ only in the order the nb = n / 32 float
     /// block terms are rounded and added. Each addition errs by at most 2^-24 of a partial sum
     /// bounded by B, so the difference is a few ulp of B in practice (observed <= 6e-8 here; the
@@ -60,7 +60,7 @@ final class KernelTwinTests: XCTestCase {
     func testVecDotAVX2MatchesGeneric() throws {
         var random = SeededGenerator(seed: 0xD07_2024)
         var compared = 0
-        for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q8_0].map(id) {
+        for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0, SLM_TYPE_Q5_1, SLM_TYPE_Q8_0].map(id) {
             let name = String(cString: slm_type_name(type))
             guard let simd = slm_vec_dot_kernel_avx2(type) else {
                 throw XCTSkip("this CPU has no AVX2+FMA+F16C variant of the \(name) dot kernel")
@@ -87,10 +87,10 @@ final class KernelTwinTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(compared, 3 * Self.dotSizes.count * Self.dotRowsPerSize)
+        XCTAssertEqual(compared, 5 * Self.dotSizes.count * Self.dotRowsPerSize)
     }
 
-    /// One valid weight row: Q8_0 by quantizing random floats, Q4_0 / Q4_1 built block by block
+    /// One valid weight row: Q8_0 by quantizing random floats, Q4_x / Q5_x built block by block
     /// from random nibbles and fp16 scales (d over two decades; Q4_1's min between -15 d and 0, the
     /// range a quantizer produces).
     private func randomWeightRow(_ type: Int32, n: Int, _ random: inout SeededGenerator) -> [UInt8] {
@@ -119,6 +119,16 @@ final class KernelTwinTests: XCTestCase {
                 putHalf(&bytes, base + 2, -d * Float(uniform(0, 15, &random)))
                 for j in 0..<16 { bytes[base + 4 + j] = UInt8(truncatingIfNeeded: random.next()) }
             }
+        case id(SLM_TYPE_Q5_0), id(SLM_TYPE_Q5_1):
+            let hasMin = type == id(SLM_TYPE_Q5_1)
+            let qhAt = hasMin ? 4 : 2
+            for b in 0..<(n / 32) {
+                let base = b * blockBytes
+                let d = Float(uniform(0.002, 0.2, &random)) * (hasMin || random.next() & 1 == 0 ? 1 : -1)
+                putHalf(&bytes, base, d)
+                if hasMin { putHalf(&bytes, base + 2, -d * Float(uniform(0, 31, &random))) }
+                for j in 0..<(4 + 16) { bytes[base + qhAt + j] = UInt8(truncatingIfNeeded: random.next()) }
+            }
         default:
             XCTFail("no generator for type \(type)")
         }
@@ -135,7 +145,7 @@ final class KernelTwinTests: XCTestCase {
         let a = dequantize(actType, activations, n: n)
         var bound = 0.0
         for i in 0..<n { bound += abs(Double(w[i]) * Double(a[i])) }
-        if type == id(SLM_TYPE_Q4_1) {
+        if type == id(SLM_TYPE_Q4_1) || type == id(SLM_TYPE_Q5_1) {
             let wBlock = Int(slm_type_block_bytes(type)), aBlock = Int(slm_type_block_bytes(actType))
             for b in 0..<(n / 32) {
                 let m = Double(getHalf(weights, b * wBlock + 2)), s = Double(getHalf(activations, b * aBlock + 2))
@@ -406,7 +416,7 @@ final class KernelTwinTests: XCTestCase {
         }
         // On an AVX2 machine the restored dispatch really is the SIMD table again.
         if slm_vec_dot_kernel_avx2(id(SLM_TYPE_Q4_0)) != nil {
-            XCTAssertEqual(simdTypes, 3)
+            XCTAssertEqual(simdTypes, 5)
         }
         // Unsupported types stay NULL either way.
         for force: Int32 in [1, 0] {
