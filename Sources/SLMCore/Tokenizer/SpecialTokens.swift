@@ -16,6 +16,9 @@ struct TokenAttributes: OptionSet, Sendable {
     static let control = TokenAttributes(rawValue: 1 << 4)
     static let userDefined = TokenAttributes(rawValue: 1 << 5)
     static let byte = TokenAttributes(rawValue: 1 << 6)
+    /// When matched in text, whitespace just before / after the token is dropped (Phi-3).
+    static let lstrip = TokenAttributes(rawValue: 1 << 7)
+    static let rstrip = TokenAttributes(rawValue: 1 << 8)
 
     init(rawValue: UInt16) { self.rawValue = rawValue }
 
@@ -51,6 +54,8 @@ struct SpecialTokenMatcher: Sendable {
         var id: Int32
         var bytes: [UInt8]
         var alwaysMatched: Bool
+        var lstrip: Bool
+        var rstrip: Bool
     }
 
     /// Longest first; equal lengths by id (llama.cpp leaves that order unspecified).
@@ -61,7 +66,8 @@ struct SpecialTokenMatcher: Sendable {
         for (i, attr) in attributes.enumerated()
         where !attr.isDisjoint(with: [.control, .userDefined, .unknown]) {
             let alwaysMatched = attr.isDisjoint(with: [.control, .unknown])
-            list.append(Candidate(id: Int32(i), bytes: Array(tokens[i].utf8), alwaysMatched: alwaysMatched))
+            list.append(Candidate(id: Int32(i), bytes: Array(tokens[i].utf8), alwaysMatched: alwaysMatched,
+                                  lstrip: attr.contains(.lstrip), rstrip: attr.contains(.rstrip)))
         }
         list.sort { $0.bytes.count != $1.bytes.count ? $0.bytes.count > $1.bytes.count : $0.id < $1.id }
         candidates = list
@@ -84,10 +90,17 @@ struct SpecialTokenMatcher: Sendable {
                 }
                 var start = range.lowerBound
                 while let at = Self.find(needle, in: bytes, start..<range.upperBound) {
-                    if at > start { next.append(.text(start..<at)) }
+                    var leftEnd = at
+                    if candidate.lstrip {
+                        while leftEnd > start && Self.isSpace(bytes[leftEnd - 1]) { leftEnd -= 1 }
+                    }
+                    if leftEnd > start { next.append(.text(start..<leftEnd)) }
                     next.append(.token(candidate.id))
                     changed = true
                     start = at + needle.count
+                    if candidate.rstrip {
+                        while start < range.upperBound && Self.isSpace(bytes[start]) { start += 1 }
+                    }
                 }
                 if start < range.upperBound { next.append(.text(start..<range.upperBound)) }
             }
@@ -95,6 +108,9 @@ struct SpecialTokenMatcher: Sendable {
         }
         return fragments
     }
+
+    /// C's `isspace` in the "C" locale, which llama.cpp uses for the strip attributes.
+    private static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (0x09...0x0D).contains(b) }
 
     /// First occurrence of `needle` in `bytes[range]`. memchr finds candidate first bytes quickly:
     /// this scan runs once per special token over the whole prompt, and some vocabularies have

@@ -1,14 +1,25 @@
-/// Text ⇄ token ids for a byte-level BPE vocabulary, matching llama.cpp token for token.
+/// Text ⇄ token ids for a byte-level BPE or a SentencePiece vocabulary, matching llama.cpp token
+/// for token.
 ///
-/// Encoding runs the pipeline of this folder: special tokens are cut out (`SpecialTokens`), the
-/// rest is split into pre-tokens (`PreTokenizer`), and each pre-token's bytes are merged
-/// (`BPE`). Decoding maps each id back to its bytes (`ByteLevel`). Immutable after `init`, so one
+/// Encoding runs the pipeline of this folder: special tokens are cut out (`SpecialTokens`); for
+/// BPE the rest is split into pre-tokens (`PreTokenizer`) and each pre-token's bytes are merged
+/// (`BPE`), for SentencePiece each piece of text is merged by scores (`SentencePiece`). Decoding
+/// maps each id back to its bytes (`ByteLevel` or "▁" → " "). Immutable after `init`, so one
 /// instance serves any number of threads.
 public final class Tokenizer: Sendable {
     public let vocabulary: TokenizerVocabulary
 
-    private let preTokenizer: PreTokenizer
-    private let bpe: BPEMerges
+    private enum Algorithm: Sendable {
+        case bpe(PreTokenizer, BPEMerges)
+        case sentencePiece(SentencePiece)
+    }
+    private let algorithm: Algorithm
+    /// Token text (UTF-8 bytes; byte-level alphabet for those vocabularies) -> id.
+    private let tokenIDs: [[UInt8]: Int32]
+    private let ignoreMerges: Bool
+    private let cleanSpaces: Bool
+    /// Gemma 4: spaces become "▁" before splitting, and a run of newlines that is a token stays whole.
+    private let escapeSpaces: Bool
     private let specials: SpecialTokenMatcher
     private let attributes: [TokenAttributes]
     /// Bytes of each token as rendered with special tokens shown (llama.cpp's piece cache).
@@ -31,26 +42,53 @@ public final class Tokenizer: Sendable {
 
     public init(vocabulary v: TokenizerVocabulary) throws(TokenizerError) {
         vocabulary = v
-        preTokenizer = PreTokenizer(rules: try PreTokenizerRules(name: v.pre))
         guard v.tokenTypes.count >= v.tokens.count else {
             throw .invalidValue(key: "tokenizer.ggml.token_type",
                                 reason: "\(v.tokenTypes.count) types for \(v.tokens.count) tokens")
         }
+        guard v.scores.count >= v.tokens.count else {
+            throw .invalidValue(key: "tokenizer.ggml.scores",
+                                reason: "\(v.scores.count) scores for \(v.tokens.count) tokens")
+        }
 
-        var ids: [String: Int32] = [:]
+        var ids: [[UInt8]: Int32] = [:]
         ids.reserveCapacity(v.count)
-        for (i, text) in v.tokens.enumerated() { ids[text] = Int32(i) }
-        bpe = try BPEMerges(vocabulary: v, tokenIDs: ids)
+        for (i, text) in v.tokens.enumerated() { ids[Array(text.utf8)] = Int32(i) }
+        tokenIDs = ids
+        switch v.model {
+        case "gpt2":
+            let rules = try PreTokenizerRules(name: v.pre)
+            algorithm = .bpe(PreTokenizer(rules: rules), try BPEMerges(vocabulary: v, tokenIDs: ids))
+            ignoreMerges = rules.ignoreMerges
+            cleanSpaces = rules.cleanSpaces
+            escapeSpaces = false
+        case "gemma4":
+            let rules = try PreTokenizerRules(name: "gemma4")
+            algorithm = .bpe(PreTokenizer(rules: rules),
+                             try BPEMerges(vocabulary: v, tokenIDs: ids, byteLevel: false))
+            ignoreMerges = false
+            cleanSpaces = rules.cleanSpaces
+            escapeSpaces = true
+        case "llama":
+            algorithm = .sentencePiece(SentencePiece(vocabulary: v, tokenIDs: ids))
+            ignoreMerges = false
+            cleanSpaces = false
+            escapeSpaces = false
+        default:
+            throw .unsupportedModel(v.model, supported: TokenizerVocabulary.supportedModels)
+        }
+        let spm = v.model != "gpt2"  // texts with "▁" for spaces
 
         var attrs = v.tokenTypes.prefix(v.count).map(TokenAttributes.init(tokenType:))
         let derived = Self.deriveSpecials(v, &attrs)
+        Self.applyStripRules(v, &attrs)
         attributes = attrs
         (eot, eom) = (derived.eot, derived.eom)
         (fimPre, fimSuf, fimMid) = (derived.fim[0], derived.fim[1], derived.fim[2])
         (fimPad, fimRep, fimSep) = (derived.fim[3], derived.fim[4], derived.fim[5])
         endOfGeneration = derived.endOfGeneration
         specials = SpecialTokenMatcher(tokens: v.tokens, attributes: attrs)
-        pieces = (0..<v.count).map { Self.render(v.tokens[$0], attrs[$0]) }
+        pieces = (0..<v.count).map { Self.render(v.tokens[$0], attrs[$0], sentencePiece: spm) }
     }
 
     // MARK: - Encoding
@@ -67,18 +105,63 @@ public final class Tokenizer: Sendable {
             let fragments: [TextFragment] = specials.isEmpty
                 ? (buf.isEmpty ? [] : [.text(0..<buf.count)])
                 : specials.partition(buf, parseSpecial: parseSpecial)
-            var words: [Range<Int>] = []
-            var scalars = PreTokenizer.Scalars()
-            var scratch = BPEMerges.Scratch()
-            for fragment in fragments {
-                switch fragment {
-                case .token(let id):
-                    out.append(id)
-                case .text(let range):
-                    words.removeAll(keepingCapacity: true)
-                    preTokenizer.split(buf, range, into: &words, scratch: &scalars)
-                    for word in words {
-                        bpe.encode(UnsafeBufferPointer(rebasing: buf[word]), into: &out, scratch: &scratch)
+            switch algorithm {
+            case .bpe(let preTokenizer, let bpe):
+                var words: [Range<Int>] = []
+                var scalars = PreTokenizer.Scalars()
+                var scratch = BPEMerges.Scratch()
+                for fragment in fragments {
+                    switch fragment {
+                    case .token(let id):
+                        out.append(id)
+                    case .text(let range) where escapeSpaces:
+                        var escaped: [UInt8] = []
+                        escaped.reserveCapacity(range.count + 16)
+                        for b in buf[range] {
+                            if b == 0x20 { escaped.append(contentsOf: SentencePiece.spaceMark) } else { escaped.append(b) }
+                        }
+                        escaped.withUnsafeBufferPointer { e in
+                            words.removeAll(keepingCapacity: true)
+                            preTokenizer.split(e, 0..<e.count, into: &words, scratch: &scalars)
+                            for word in words {
+                                let bytes = UnsafeBufferPointer(rebasing: e[word])
+                                // A run of newlines that is a token is not merged piecewise.
+                                if bytes.allSatisfy({ $0 == 0x0A }),
+                                   let id = tokenIDs[Array(bytes)] {
+                                    out.append(id)
+                                    continue
+                                }
+                                bpe.encode(bytes, into: &out, scratch: &scratch)
+                            }
+                        }
+                    case .text(let range):
+                        words.removeAll(keepingCapacity: true)
+                        preTokenizer.split(buf, range, into: &words, scratch: &scalars)
+                        for word in words {
+                            let bytes = UnsafeBufferPointer(rebasing: buf[word])
+                            // Llama 3: a pre-token that is a token skips the merges.
+                            if ignoreMerges, let id = tokenIDs[Array(ByteLevel.encode(bytes).utf8)] {
+                                out.append(id)
+                                continue
+                            }
+                            bpe.encode(bytes, into: &out, scratch: &scratch)
+                        }
+                    }
+                }
+            case .sentencePiece(let spm):
+                // A space goes before the text at the start and after each special token.
+                var afterSpecial = true
+                var scratch = SentencePiece.Scratch()
+                for fragment in fragments {
+                    switch fragment {
+                    case .token(let id):
+                        out.append(id)
+                        afterSpecial = true
+                    case .text(let range):
+                        spm.encode(UnsafeBufferPointer(rebasing: buf[range]),
+                                   prefixSpace: vocabulary.addSpacePrefix && afterSpecial,
+                                   into: &out, scratch: &scratch)
+                        afterSpecial = false
                     }
                 }
             }
@@ -101,12 +184,20 @@ public final class Tokenizer: Sendable {
     /// The text of `ids`. With `special` (the default, as in llama.cpp's `common_detokenize`)
     /// control tokens appear as their text, so `decode(encode(s, …, parseSpecial: true)) == s`;
     /// pass false to drop them, e.g. for text shown to a user. Invalid UTF-8 (a sequence cut
-    /// at either end of `ids`) becomes U+FFFD. Ids out of range are skipped.
+    /// at either end of `ids`) becomes U+FFFD. Ids out of range are skipped. With
+    /// `addSpacePrefix` (SentencePiece), the first token loses one leading space, as in llama.cpp.
     public func decode(_ ids: [Int32], special: Bool = true) -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(ids.count * 4)
-        for id in ids { bytes.append(contentsOf: piece(id, special: special)) }
-        if preTokenizer.rules.cleanSpaces { Self.cleanSpaces(&bytes) }
+        for (i, id) in ids.enumerated() {
+            let p = piece(id, special: special)
+            if i == 0 && vocabulary.addSpacePrefix && p.first == 0x20 {
+                bytes.append(contentsOf: p.dropFirst())
+            } else {
+                bytes.append(contentsOf: p)
+            }
+        }
+        if cleanSpaces { Self.cleanSpaces(&bytes) }
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -218,12 +309,25 @@ public final class Tokenizer: Sendable {
         return (eot, eom, fim, eog)
     }
 
+    /// llama.cpp's per-model strip rules: for Phi-3 (by `general.name`), whitespace after a
+    /// special token matched in text is dropped, except after <unk>, <s> and <|endoftext|>.
+    private static func applyStripRules(_ v: TokenizerVocabulary, _ attrs: inout [TokenAttributes]) {
+        guard let name = v.modelName?.lowercased(), name.contains("phi-3") || name.contains("phi3") else { return }
+        for i in attrs.indices where !attrs[i].isDisjoint(with: [.control, .userDefined, .unknown]) {
+            attrs[i].insert(.rstrip)
+        }
+        for (i, text) in v.tokens.enumerated() {
+            if text == "</s>" { attrs[i].insert(.rstrip) }
+            if text == "<unk>" || text == "<s>" || text == "<|endoftext|>" { attrs[i].remove(.rstrip) }
+        }
+    }
+
     /// A token's bytes with special tokens shown: control, unknown and user-defined tokens as
-    /// their literal text, normal tokens through the byte-level alphabet, byte tokens ("<0x0A>")
-    /// as their byte, anything else (unused, undefined) as nothing.
-    private static func render(_ text: String, _ attr: TokenAttributes) -> [UInt8] {
+    /// their literal text, normal tokens through the byte-level alphabet (SentencePiece: "▁" as a
+    /// space), byte tokens ("<0x0A>") as their byte, anything else (unused, undefined) as nothing.
+    private static func render(_ text: String, _ attr: TokenAttributes, sentencePiece: Bool) -> [UInt8] {
         if !attr.isDisjoint(with: [.control, .unknown, .userDefined]) { return Array(text.utf8) }
-        if attr.contains(.normal) { return ByteLevel.decode(text) }
+        if attr.contains(.normal) { return sentencePiece ? SentencePiece.unescape(text) : ByteLevel.decode(text) }
         if attr.contains(.byte) {
             let u = Array(text.utf8)
             if u.count == 6, u[0] == 0x3C, u[1] == 0x30, u[2] == 0x78, u[5] == 0x3E,  // <0x..>

@@ -11,10 +11,12 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         public static let byte: Int32 = 6
     }
 
-    /// Tokenizer families this engine implements (`tokenizer.ggml.model`).
-    public static let supportedModels = ["gpt2"]
+    /// Tokenizer families this engine implements (`tokenizer.ggml.model`): "gpt2" is byte-level
+    /// BPE, "llama" is SentencePiece (scores, `▁` for spaces, `<0xXX>` byte fallback).
+    /// "gemma4" is BPE over raw UTF-8 with "▁" for spaces and `<0xXX>` byte fallback.
+    public static let supportedModels = ["gpt2", "llama", "gemma4"]
 
-    /// `tokenizer.ggml.model`, e.g. "gpt2" (byte-level BPE).
+    /// `tokenizer.ggml.model`, e.g. "gpt2" (byte-level BPE) or "llama" (SentencePiece).
     public var model: String
     /// `tokenizer.ggml.pre`, e.g. "smollm"; "default" when the file has none (as llama.cpp does).
     public var pre: String
@@ -22,8 +24,13 @@ public struct TokenizerVocabulary: Sendable, Equatable {
     public var tokens: [String]
     /// One GGUF token type per token (see `TokenType`).
     public var tokenTypes: [Int32]
-    /// Merge rules "left right", highest priority first.
+    /// Merge rules "left right", highest priority first (BPE only).
     public var merges: [String]
+    /// One score per token (`tokenizer.ggml.scores`): SentencePiece merges the pair whose
+    /// result scores highest. Zeros when the file has none.
+    public var scores: [Float]
+    /// SentencePiece: a space is put before the text (and taken off the first piece on decode).
+    public var addSpacePrefix: Bool
     public var bos: Int32?
     public var eos: Int32?
     /// End of turn (e.g. `<|im_end|>`). Like the other ids here, only what the file says:
@@ -43,24 +50,32 @@ public struct TokenizerVocabulary: Sendable, Equatable {
     /// Whether `encode(addSpecial: true)` puts `bos` first / `eos` last.
     public var addBOS: Bool
     public var addEOS: Bool
+    /// `general.name`: llama.cpp keys a few per-model special-token rules on it (Phi-3).
+    public var modelName: String?
 
     public var count: Int { tokens.count }
 
     /// Builds a vocabulary in code (tests, synthetic models). Validates everything `Tokenizer`
-    /// relies on, so a vocabulary that exists is one that can be used.
+    /// relies on, so a vocabulary that exists is one that can be used. `addSpacePrefix` defaults
+    /// to what llama.cpp assumes for the model (on for "llama").
     public init(
         model: String = "gpt2", pre: String = "smollm",
-        tokens: [String], tokenTypes: [Int32]? = nil, merges: [String],
+        tokens: [String], tokenTypes: [Int32]? = nil, merges: [String] = [],
+        scores: [Float]? = nil, addSpacePrefix: Bool? = nil,
         bos: Int32? = nil, eos: Int32? = nil, eot: Int32? = nil, eom: Int32? = nil,
         unk: Int32? = nil, pad: Int32? = nil,
         fimPre: Int32? = nil, fimSuf: Int32? = nil, fimMid: Int32? = nil,
         fimPad: Int32? = nil, fimRep: Int32? = nil, fimSep: Int32? = nil,
-        addBOS: Bool = false, addEOS: Bool = false
+        addBOS: Bool = false, addEOS: Bool = false, modelName: String? = nil
     ) throws(TokenizerError) {
         guard Self.supportedModels.contains(model) else {
             throw .unsupportedModel(model, supported: Self.supportedModels)
         }
-        _ = try PreTokenizerRules(name: pre)
+        if model == "gpt2" { _ = try PreTokenizerRules(name: pre) }
+        if let scores, scores.count < tokens.count {
+            throw .invalidValue(key: "tokenizer.ggml.scores",
+                                reason: "\(scores.count) scores for \(tokens.count) tokens")
+        }
         let types = tokenTypes ?? Array(repeating: TokenType.normal, count: tokens.count)
         guard types.count >= tokens.count else {
             throw .invalidValue(key: "tokenizer.ggml.token_type",
@@ -84,6 +99,8 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         self.tokens = tokens.enumerated().map { $0.element.isEmpty ? "[EMPTY_\($0.offset)]" : $0.element }
         self.tokenTypes = Array(types.prefix(tokens.count))
         self.merges = merges
+        self.scores = scores.map { Array($0.prefix(tokens.count)) } ?? Array(repeating: 0, count: tokens.count)
+        self.addSpacePrefix = addSpacePrefix ?? (model == "llama")
         self.bos = bos
         self.eos = eos
         self.eot = eot
@@ -98,6 +115,7 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         self.fimSep = fimSep
         self.addBOS = addBOS
         self.addEOS = addEOS
+        self.modelName = modelName
     }
 
     /// Reads `tokenizer.ggml.*` from a GGUF file.
@@ -108,8 +126,12 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         guard Self.supportedModels.contains(model) else {
             throw .unsupportedModel(model, supported: Self.supportedModels)
         }
+        let spm = model == "llama"
         let pre: String
-        if gguf.value("tokenizer.ggml.pre") == nil {
+        if model == "gemma4" {
+            pre = "gemma4"  // llama.cpp's choice, whatever the file says
+        } else if gguf.value("tokenizer.ggml.pre") == nil || spm {
+            // llama.cpp ignores the name for SentencePiece vocabularies.
             pre = "default"
         } else if let name = gguf.string("tokenizer.ggml.pre") {
             pre = name
@@ -119,8 +141,19 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         guard let tokens = gguf.stringArray("tokenizer.ggml.tokens") else {
             throw Self.missingOrInvalid(gguf, "tokenizer.ggml.tokens", expected: "an array of strings")
         }
-        guard let merges = gguf.stringArray("tokenizer.ggml.merges") else {
-            throw Self.missingOrInvalid(gguf, "tokenizer.ggml.merges", expected: "an array of strings")
+        var merges: [String] = []
+        if !spm || gguf.value("tokenizer.ggml.merges") != nil {
+            guard let m = gguf.stringArray("tokenizer.ggml.merges") else {
+                throw Self.missingOrInvalid(gguf, "tokenizer.ggml.merges", expected: "an array of strings")
+            }
+            merges = m
+        }
+        var scores: [Float]? = nil
+        if gguf.value("tokenizer.ggml.scores") != nil {
+            guard let s = gguf.floatArray("tokenizer.ggml.scores") else {
+                throw .invalidValue(key: "tokenizer.ggml.scores", reason: "not an array of numbers")
+            }
+            scores = s
         }
         var types: [Int32]? = nil
         if gguf.value("tokenizer.ggml.token_type") != nil {
@@ -131,8 +164,9 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         }
 
         // Special ids: a byte-level BPE file without them falls back to id 11, as llama.cpp does
-        // (a GPT-2-era convention). Ids out of range are ignored rather than fatal, also as
-        // llama.cpp does: some converters write a pad id one past the end of the vocabulary.
+        // (a GPT-2-era convention), SentencePiece to <unk> 0, <s> 1, </s> 2. Ids out of range are
+        // ignored rather than fatal, also as llama.cpp does: some converters write a pad id one
+        // past the end of the vocabulary.
         func special(_ key: String, default fallback: Int32?) throws(TokenizerError) -> Int32? {
             let valid = { (id: Int) -> Bool in id >= 0 && id < tokens.count }
             let base = fallback.flatMap { valid(Int($0)) ? $0 : nil }
@@ -149,8 +183,9 @@ public struct TokenizerVocabulary: Sendable, Equatable {
             }
             return b
         }
-        let bos = try special("bos_token_id", default: 11)
-        let eos = try special("eos_token_id", default: 11)
+        let gemma4 = model == "gemma4"
+        let bos = try special("bos_token_id", default: gemma4 ? nil : spm ? 1 : 11)
+        let eos = try special("eos_token_id", default: gemma4 ? nil : spm ? 2 : 11)
         // The older key names (prefix_/suffix_/middle_token_id) win, as llama.cpp reads them last.
         func fim(_ old: String, _ new: String) throws(TokenizerError) -> Int32? {
             if let id = try special(old, default: nil) { return id }
@@ -159,21 +194,28 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         let fimPre = try fim("prefix_token_id", "fim_pre_token_id")
         let fimSuf = try fim("suffix_token_id", "fim_suf_token_id")
         let fimMid = try fim("middle_token_id", "fim_mid_token_id")
-        let addBOS = try flag("add_bos_token") ?? false
+        // Without the key, BOS is added for SentencePiece and for the pre-tokenizers llama.cpp
+        // says so for (Llama 3).
+        let bosByDefault = spm || ((try? PreTokenizerRules(name: pre))?.addBOSByDefault ?? false)
+        // Gemma 4 always gets BOS (llama.cpp overrides the file).
+        let fileAddBOS = try flag("add_bos_token")
+        let addBOS = gemma4 || (fileAddBOS ?? bosByDefault)
         let addEOS = try flag("add_eos_token") ?? false
         try self.init(
             model: model, pre: pre, tokens: tokens, tokenTypes: types, merges: merges,
+            scores: scores, addSpacePrefix: try flag("add_space_prefix"),
             bos: bos, eos: eos,
             eot: try special("eot_token_id", default: nil),
             eom: try special("eom_token_id", default: nil),
-            unk: try special("unknown_token_id", default: nil),
+            unk: try special("unknown_token_id", default: spm ? 0 : nil),
             pad: try special("padding_token_id", default: nil),
             fimPre: fimPre, fimSuf: fimSuf, fimMid: fimMid,
             fimPad: try special("fim_pad_token_id", default: nil),
             fimRep: try special("fim_rep_token_id", default: nil),
             fimSep: try special("fim_sep_token_id", default: nil),
             // Asking for a BOS/EOS the file lacks is a converter bug; llama.cpp would assert.
-            addBOS: addBOS && bos != nil, addEOS: addEOS && eos != nil)
+            addBOS: addBOS && bos != nil, addEOS: addEOS && eos != nil,
+            modelName: gguf.string("general.name"))
     }
 
     private static func missingOrInvalid(_ gguf: GGUFFile, _ key: String, expected: String) -> TokenizerError {

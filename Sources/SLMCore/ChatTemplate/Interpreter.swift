@@ -1,0 +1,544 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// Interpreter: walks the tree with a stack of scopes (for-loop bodies and macros get their own,
+// as in jinja2, so `set` inside a loop does not leak out — which is what `namespace()` is for).
+
+enum Flow { case normal, breakLoop, continueLoop }
+
+final class Interpreter {
+    /// Largest rendering produced (bytes of UTF-8); a runaway template stops with an error.
+    static let maxOutputBytes = 1 << 24
+    /// Deepest macro call nesting.
+    static let maxCallDepth = 64
+    /// Most loop iterations over a whole rendering (a `range(10**9)` stops with an error).
+    static let maxIterations = 1 << 22
+    /// Deepest expression evaluation (long `a + b + …` or `x|f|g|…` chains nest too).
+    static let maxExpressionDepth = 256
+
+    var scopes: [OrderedDict]
+    var output = ""
+    var outputBytes = 0
+    var line = 0
+    var callDepth = 0
+    var iterations = 0
+    var evalDepth = 0
+    let now: Int
+
+    init(globals: OrderedDict, now: Int) {
+        scopes = [globals, OrderedDict()]
+        self.now = now
+    }
+
+    func fail(_ message: String) -> ChatTemplateError { ChatTemplateError(.runtime, message, line: line) }
+
+    func lookup(_ name: String) -> Value {
+        for scope in scopes.reversed() { if let v = scope[name] { return v } }
+        return .undefined(name)
+    }
+
+    func assign(_ name: String, _ value: Value) { scopes[scopes.count - 1][name] = value }
+
+    func write(_ s: String) throws {
+        outputBytes += s.utf8.count
+        if outputBytes > Interpreter.maxOutputBytes {
+            throw ChatTemplateError(.limit, "rendering is larger than \(Interpreter.maxOutputBytes) bytes", line: line)
+        }
+        output += s
+    }
+
+    // MARK: statements
+
+    func execute(_ body: [Stmt]) throws -> Flow {
+        for stmt in body {
+            let flow = try execute(stmt)
+            if flow != .normal { return flow }
+        }
+        return .normal
+    }
+
+    func execute(_ stmt: Stmt) throws -> Flow {
+        switch stmt {
+        case .text(let t):
+            try write(t)
+        case .output(let e):
+            let v = try eval(e)
+            try write(v.text)
+        case .ifChain(let branches, let otherwise):
+            for (cond, body) in branches where try eval(cond).truthy {
+                return try execute(body)
+            }
+            return try execute(otherwise)
+        case let .forLoop(targets, iterableExpr, condition, body, otherwise, l):
+            line = l
+            return try runFor(targets: targets, iterable: try eval(iterableExpr), condition: condition, body: body, otherwise: otherwise)
+        case let .set(target, e, l):
+            let v = try eval(e)
+            line = l
+            switch target {
+            case .names(let names):
+                if names.count == 1 { assign(names[0], v) }
+                else {
+                    let items = try iterate(v)
+                    guard items.count == names.count else { throw fail("cannot unpack \(items.count) values into \(names.count) names") }
+                    for (n, item) in zip(names, items) { assign(n, item) }
+                }
+            case .attribute(let object, let attr):
+                guard case .namespace(let ns) = lookup(object) else {
+                    throw fail("'{% set \(object).\(attr) %}' needs '\(object)' to be a namespace()")
+                }
+                ns.dict[attr] = v
+            }
+        case let .setBlock(name, body, l):
+            line = l
+            let saved = output, savedBytes = outputBytes
+            output = ""
+            let flow = try execute(body)
+            let captured = output
+            output = saved
+            outputBytes = savedBytes
+            assign(name, .string(captured))
+            return flow
+        case let .macro(name, params, body, l):
+            line = l
+            assign(name, .function(makeMacro(name: name, params: params, body: body)))
+        case let .callBlock(callExpr, params, body, l):
+            line = l
+            let caller = makeMacro(name: "caller", params: params, body: body)
+            scopes.append(OrderedDict([("caller", .function(caller))]))
+            defer { scopes.removeLast() }
+            try write(try eval(callExpr).text)
+        case let .filterBlock(name, argExprs, kwargExprs, body, l):
+            line = l
+            let saved = output, savedBytes = outputBytes
+            output = ""
+            _ = try execute(body)
+            let captured = output
+            output = saved
+            outputBytes = savedBytes
+            let args = try argExprs.map { try eval($0) }
+            let kwargs = try kwargExprs.map { ($0.0, try eval($0.1)) }
+            line = l
+            try write(try applyFilter(name, .string(captured), args, kwargs).text)
+        case .breakLoop(let l):
+            line = l
+            return .breakLoop
+        case .continueLoop(let l):
+            line = l
+            return .continueLoop
+        }
+        return .normal
+    }
+
+    private func runFor(targets: [String], iterable: Value, condition: Expr?, body: [Stmt], otherwise: [Stmt]) throws -> Flow {
+        var items = try iterate(iterable)
+        scopes.append(OrderedDict())
+        defer { scopes.removeLast() }
+        let bind = { (item: Value) throws in
+            if targets.count == 1 { self.assign(targets[0], item) }
+            else {
+                let parts = try self.iterate(item)
+                guard parts.count == targets.count else { throw self.fail("cannot unpack \(parts.count) values into \(targets.count) loop variables") }
+                for (n, p) in zip(targets, parts) { self.assign(n, p) }
+            }
+        }
+        if let condition {
+            var kept: [Value] = []
+            for item in items {
+                try bind(item)
+                if try eval(condition).truthy { kept.append(item) }
+            }
+            items = kept
+        }
+        if items.isEmpty { return try execute(otherwise) }
+        let n = items.count
+        for (index, item) in items.enumerated() {
+            iterations += 1
+            if iterations > Interpreter.maxIterations {
+                throw ChatTemplateError(.limit, "more than \(Interpreter.maxIterations) loop iterations", line: line)
+            }
+            try bind(item)
+            var loop = OrderedDict()
+            loop["index"] = .int(index + 1)
+            loop["index0"] = .int(index)
+            loop["revindex"] = .int(n - index)
+            loop["revindex0"] = .int(n - index - 1)
+            loop["first"] = .bool(index == 0)
+            loop["last"] = .bool(index == n - 1)
+            loop["length"] = .int(n)
+            loop["depth"] = .int(1)
+            loop["depth0"] = .int(0)
+            loop["previtem"] = index > 0 ? items[index - 1] : .undefined("loop.previtem")
+            loop["nextitem"] = index < n - 1 ? items[index + 1] : .undefined("loop.nextitem")
+            loop["cycle"] = .function(Function("loop.cycle") { args, _ in
+                args.isEmpty ? .none : args[index % args.count]
+            })
+            assign("loop", .dict(loop))
+            let flow = try execute(body)
+            if flow == .breakLoop { break }
+        }
+        return .normal
+    }
+
+    private func makeMacro(name: String, params: [MacroParameter], body: [Stmt]) -> Function {
+        Function(name) { [unowned self] args, kwargs in
+            self.callDepth += 1
+            defer { self.callDepth -= 1 }
+            if self.callDepth > Interpreter.maxCallDepth {
+                throw ChatTemplateError(.limit, "macro calls nested deeper than \(Interpreter.maxCallDepth)", line: self.line)
+            }
+            var frame = OrderedDict()
+            var extra: [Value] = []
+            for (i, a) in args.enumerated() {
+                if i < params.count { frame[params[i].name] = a } else { extra.append(a) }
+            }
+            var extraKw = OrderedDict()
+            for (k, v) in kwargs {
+                if params.contains(where: { $0.name == k }) { frame[k] = v } else { extraKw[k] = v }
+            }
+            let savedScopes = self.scopes
+            let savedOutput = self.output, savedBytes = self.outputBytes
+            // A macro sees the template's globals and top-level names, not the caller's locals.
+            self.scopes = Array(savedScopes.prefix(2))
+            if let caller = savedScopes.last?["caller"] { frame["caller"] = caller }
+            self.scopes.append(frame)
+            defer {
+                self.scopes = savedScopes
+                self.output = savedOutput
+                self.outputBytes = savedBytes
+            }
+            for p in params where self.scopes[self.scopes.count - 1][p.name] == nil {
+                self.assign(p.name, try p.defaultValue.map { try self.eval($0) } ?? .undefined(p.name))
+            }
+            self.assign("varargs", .list(extra))
+            self.assign("kwargs", .dict(extraKw))
+            self.output = ""
+            _ = try self.execute(body)
+            return .string(self.output)
+        }
+    }
+
+    // MARK: expressions
+
+    func eval(_ e: Expr) throws -> Value {
+        evalDepth += 1
+        defer { evalDepth -= 1 }
+        if evalDepth > Interpreter.maxExpressionDepth {
+            throw ChatTemplateError(.limit, "expression nested deeper than \(Interpreter.maxExpressionDepth)", line: e.line)
+        }
+        return try evalNode(e)
+    }
+
+    private func evalNode(_ e: Expr) throws -> Value {
+        line = e.line
+        switch e.kind {
+        case .literal(let v): return v
+        case .name(let n): return lookup(n)
+        case .list(let items): return .list(try items.map { try eval($0) })
+        case .tuple(let items): return .list(try items.map { try eval($0) })
+        case .dict(let pairs):
+            var d = OrderedDict()
+            for (k, v) in pairs {
+                let key = try eval(k)
+                guard case .string(let ks) = key else { throw fail("dict keys must be strings, got \(key.typeName)") }
+                d[ks] = try eval(v)
+            }
+            return .dict(d)
+        case .attribute(let base, let name):
+            return try attribute(of: try eval(base), name)
+        case .index(let base, let indexExpr):
+            let b = try eval(base)
+            let idx = try eval(indexExpr)
+            line = e.line
+            return try subscriptValue(b, idx)
+        case let .slice(base, a, b, c):
+            let v = try eval(base)
+            let start = try a.map { try eval($0) }, stop = try b.map { try eval($0) }, step = try c.map { try eval($0) }
+            line = e.line
+            return try slice(v, start, stop, step)
+        case let .call(callee, argExprs, kwargExprs):
+            let f = try eval(callee)
+            let args = try argExprs.map { try eval($0) }
+            let kwargs = try kwargExprs.map { ($0.0, try eval($0.1)) }
+            line = e.line
+            guard case .function(let fn) = f else {
+                if case .undefined(let n) = f { throw fail("'\(n)' is undefined and cannot be called") }
+                throw fail("\(f.typeName) is not callable")
+            }
+            do {
+                return try fn.body(args, kwargs)
+            } catch var err as ChatTemplateError {
+                if err.line == 0 { err.line = e.line }
+                throw err
+            }
+        case let .filter(base, name, argExprs, kwargExprs):
+            let v = try eval(base)
+            let args = try argExprs.map { try eval($0) }
+            let kwargs = try kwargExprs.map { ($0.0, try eval($0.1)) }
+            line = e.line
+            return try applyFilter(name, v, args, kwargs)
+        case let .test(base, name, argExprs, negated):
+            let v = try eval(base)
+            let args = try argExprs.map { try eval($0) }
+            line = e.line
+            let r = try applyTest(name, v, args)
+            return .bool(negated ? !r : r)
+        case let .unary(op, operand):
+            let v = try eval(operand)
+            line = e.line
+            switch op {
+            case "not": return .bool(!v.truthy)
+            case "-":
+                switch v {
+                case .int(let i): return .int(0 &- i)
+                case .double(let d): return .double(-d)
+                case .bool(let b): return .int(b ? -1 : 0)
+                default: throw fail("bad operand type for unary -: \(v.typeName)")
+                }
+            default:
+                switch v {
+                case .int, .double: return v
+                case .bool(let b): return .int(b ? 1 : 0)
+                default: throw fail("bad operand type for unary +: \(v.typeName)")
+                }
+            }
+        case let .binary(op, l, r):
+            let a = try eval(l)
+            let b = try eval(r)
+            line = e.line
+            return try binary(op, a, b)
+        case let .and(l, r):
+            let a = try eval(l)
+            return a.truthy ? try eval(r) : a
+        case let .or(l, r):
+            let a = try eval(l)
+            return a.truthy ? a : try eval(r)
+        case let .conditional(cond, then, other):
+            if try eval(cond).truthy { return try eval(then) }
+            return try other.map { try eval($0) } ?? .undefined("else")
+        }
+    }
+
+    func iterate(_ v: Value) throws -> [Value] {
+        switch v {
+        case .undefined: return []
+        case .list(let l): return l
+        case .dict(let d): return d.keys.map { .string($0) }
+        case .namespace(let n): return n.dict.keys.map { .string($0) }
+        case .string(let s): return s.unicodeScalars.map { .string(String($0)) }
+        default: throw fail("\(v.typeName) is not iterable")
+        }
+    }
+
+    func attribute(of v: Value, _ name: String) throws -> Value {
+        switch v {
+        case .dict(let d):
+            if let m = dictMethod(d, name) { return .function(m) }
+            return d[name] ?? .undefined(name)
+        case .namespace(let n):
+            return n.dict[name] ?? .undefined(name)
+        case .string(let s):
+            if let m = stringMethod(s, name) { return .function(m) }
+            return .undefined(name)
+        case .list(let l):
+            if let m = listMethod(l, name) { return .function(m) }
+            return .undefined(name)
+        default:
+            return .undefined(name)
+        }
+    }
+
+    func subscriptValue(_ b: Value, _ idx: Value) throws -> Value {
+        switch (b, idx) {
+        case let (.list(l), .int(i)):
+            let j = i < 0 ? i + l.count : i
+            return j >= 0 && j < l.count ? l[j] : .undefined("[\(i)]")
+        case let (.string(s), .int(i)):
+            let u = Array(s.unicodeScalars)
+            let j = i < 0 ? i + u.count : i
+            return j >= 0 && j < u.count ? .string(String(u[j])) : .undefined("[\(i)]")
+        case let (.dict(d), .string(k)):
+            return d[k] ?? (dictMethod(d, k).map { .function($0) } ?? .undefined(k))
+        case let (.namespace(n), .string(k)):
+            return n.dict[k] ?? .undefined(k)
+        case (_, .string(let k)):
+            return try attribute(of: b, k)
+        default:
+            return .undefined("[\(idx.repr)]")
+        }
+    }
+
+    func slice(_ v: Value, _ start: Value?, _ stop: Value?, _ step: Value?) throws -> Value {
+        func intOrNil(_ x: Value?) throws -> Int? {
+            guard let x else { return nil }
+            switch x {
+            case .none, .undefined: return nil
+            case .int(let i): return i
+            case .bool(let b): return b ? 1 : 0
+            default: throw fail("slice indices must be integers, got \(x.typeName)")
+            }
+        }
+        let st = try intOrNil(step) ?? 1
+        guard st != 0 else { throw fail("slice step cannot be zero") }
+        func indices(_ n: Int) throws -> [Int] {
+            var a = try intOrNil(start), b = try intOrNil(stop)
+            if st > 0 {
+                var lo = a ?? 0, hi = b ?? n
+                if lo < 0 { lo = max(0, lo + n) }
+                if hi < 0 { hi = max(0, hi + n) }
+                lo = min(lo, n); hi = min(hi, n)
+                return lo < hi ? Array(stride(from: lo, to: hi, by: st)) : []
+            } else {
+                if let x = a { a = x < 0 ? max(-1, x + n) : min(x, n - 1) }
+                if let y = b { b = y < 0 ? max(-1, y + n) : min(y, n - 1) }
+                let hi = a ?? n - 1, lo = b ?? -1
+                return hi > lo ? Array(stride(from: hi, to: lo, by: st)) : []
+            }
+        }
+        switch v {
+        case .list(let l): return .list(try indices(l.count).map { l[$0] })
+        case .string(let s):
+            let u = Array(s.unicodeScalars)
+            var out = String.UnicodeScalarView()
+            for i in try indices(u.count) { out.append(u[i]) }
+            return .string(String(out))
+        case .undefined: return v
+        default: throw fail("\(v.typeName) cannot be sliced")
+        }
+    }
+
+    func equal(_ a: Value, _ b: Value) -> Bool {
+        switch (a, b) {
+        case (.undefined, .undefined), (.none, .none): return true
+        case let (.string(x), .string(y)): return x == y
+        case let (.list(x), .list(y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
+        case let (.dict(x), .dict(y)):
+            return x.count == y.count && x.keys.allSatisfy { k in y[k].map { equal(x[k] ?? .none, $0) } ?? false }
+        case let (.namespace(x), .namespace(y)): return x === y
+        case let (.function(x), .function(y)): return x === y
+        default:
+            if let x = number(a), let y = number(b) { return x == y }
+            return false
+        }
+    }
+
+    func number(_ v: Value) -> Double? {
+        switch v {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        case .bool(let b): return b ? 1 : 0
+        default: return nil
+        }
+    }
+
+    func integer(_ v: Value) -> Int? {
+        switch v {
+        case .int(let i): return i
+        case .bool(let b): return b ? 1 : 0
+        default: return nil
+        }
+    }
+
+    func contains(_ container: Value, _ item: Value) throws -> Bool {
+        switch container {
+        case .undefined: return false
+        case .string(let s):
+            guard case .string(let sub) = item else { throw fail("'in <string>' requires a string on the left, got \(item.typeName)") }
+            return sub.isEmpty || s.contains(sub)
+        case .list(let l): return l.contains { equal($0, item) }
+        case .dict(let d):
+            if case .string(let k) = item { return d[k] != nil }
+            return false
+        case .namespace(let n):
+            if case .string(let k) = item { return n.dict[k] != nil }
+            return false
+        default: throw fail("argument of type \(container.typeName) is not iterable ('in')")
+        }
+    }
+
+    func compare(_ a: Value, _ b: Value) throws -> Int {
+        if case .string(let x) = a, case .string(let y) = b {
+            // Python compares by code point.
+            return x.unicodeScalars.lexicographicallyPrecedes(y.unicodeScalars) { $0.value < $1.value } ? -1 : (x == y ? 0 : 1)
+        }
+        if let x = number(a), let y = number(b) { return x < y ? -1 : (x == y ? 0 : 1) }
+        throw fail("cannot compare \(a.typeName) with \(b.typeName)")
+    }
+
+    func binary(_ op: String, _ a: Value, _ b: Value) throws -> Value {
+        switch op {
+        case "==": return .bool(equal(a, b))
+        case "!=": return .bool(!equal(a, b))
+        case "<": return .bool(try compare(a, b) < 0)
+        case ">": return .bool(try compare(a, b) > 0)
+        case "<=": return .bool(try compare(a, b) <= 0)
+        case ">=": return .bool(try compare(a, b) >= 0)
+        case "in": return .bool(try contains(b, a))
+        case "not in": return .bool(!(try contains(b, a)))
+        case "~": return .string(a.text + b.text)
+        default: break
+        }
+        if case .undefined(let n) = a { throw fail("'\(n)' is undefined (operator '\(op)')") }
+        if case .undefined(let n) = b { throw fail("'\(n)' is undefined (operator '\(op)')") }
+        switch (op, a, b) {
+        case let ("+", .string(x), .string(y)): return .string(x + y)
+        case let ("+", .list(x), .list(y)): return .list(x + y)
+        case let ("*", .string(x), .int(n)), let ("*", .int(n), .string(x)):
+            guard n <= Interpreter.maxOutputBytes / max(1, x.utf8.count) else { throw ChatTemplateError(.limit, "string repetition too large", line: line) }
+            return .string(String(repeating: x, count: max(0, n)))
+        case let ("*", .list(x), .int(n)), let ("*", .int(n), .list(x)):
+            guard n <= Interpreter.maxIterations / max(1, x.count) else { throw ChatTemplateError(.limit, "list repetition too large", line: line) }
+            return .list(Array([[Value]](repeating: x, count: max(0, n)).joined()))
+        default: break
+        }
+        if let x = integer(a), let y = integer(b) {
+            switch op {
+            case "+": let (r, o) = x.addingReportingOverflow(y); if !o { return .int(r) }
+            case "-": let (r, o) = x.subtractingReportingOverflow(y); if !o { return .int(r) }
+            case "*": let (r, o) = x.multipliedReportingOverflow(by: y); if !o { return .int(r) }
+            case "//":
+                guard y != 0 else { throw fail("integer division by zero") }
+                if x == Int.min && y == -1 { break }
+                var q = x / y
+                if (x % y != 0) && ((x < 0) != (y < 0)) { q -= 1 }
+                return .int(q)
+            case "%":
+                guard y != 0 else { throw fail("integer modulo by zero") }
+                if x == Int.min && y == -1 { return .int(0) }
+                var r = x % y
+                if r != 0 && ((r < 0) != (y < 0)) { r += y }
+                return .int(r)
+            case "**":
+                if y >= 0 {
+                    var r = 1, o = false
+                    for _ in 0..<min(y, 64) where !o { (r, o) = r.multipliedReportingOverflow(by: x) }
+                    if !o && (y <= 64 || x == 0 || x == 1) { return .int(r) }
+                }
+            default: break
+            }
+        }
+        guard let x = number(a), let y = number(b) else {
+            throw fail("unsupported operand types for '\(op)': \(a.typeName) and \(b.typeName)")
+        }
+        switch op {
+        case "+": return .double(x + y)
+        case "-": return .double(x - y)
+        case "*": return .double(x * y)
+        case "/":
+            guard y != 0 else { throw fail("division by zero") }
+            return .double(x / y)
+        case "//":
+            guard y != 0 else { throw fail("division by zero") }
+            return .double((x / y).rounded(.down))
+        case "%":
+            guard y != 0 else { throw fail("modulo by zero") }
+            let r = fmod(x, y)
+            return .double(r != 0 && ((r < 0) != (y < 0)) ? r + y : r)
+        case "**": return .double(pow(x, y))
+        default: throw fail("unsupported operator '\(op)'")
+        }
+    }
+}
