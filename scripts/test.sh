@@ -3,10 +3,13 @@
 # Tests run in release mode: the end-to-end tests decode hundreds of tokens with the real model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --for-tests
 export PATH="/opt/swift/usr/bin:$PATH"
 SLM_TEST_MODEL="$(scripts/fetch-model.sh)"
 export SLM_TEST_MODEL
+SLM_TEST_MODEL_GEMMA3="$(scripts/fetch-model.sh gemma3)"
+SLM_TEST_MODEL_QWEN25CODER="$(scripts/fetch-model.sh qwen25coder)"
+export SLM_TEST_MODEL_GEMMA3 SLM_TEST_MODEL_QWEN25CODER
 
 swift build -c release -Xswiftc -enable-testing --build-tests
 
