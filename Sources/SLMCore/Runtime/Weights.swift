@@ -30,8 +30,8 @@ public struct WeightMatrix: @unchecked Sendable {
 public struct WeightVector: @unchecked Sendable {
     public let name: String
     public let values: UnsafeBufferPointer<Float>
-    /// Keeps a converted copy alive; nil when `values` points into the mapping.
-    private let storage: [Float]?
+    /// Owns a converted copy; nil when `values` points into the mapping.
+    private let storage: ConvertedValues?
 
     public init(name: String, type: TensorType, data: UnsafeRawPointer, count: Int) {
         self.name = name
@@ -39,11 +39,22 @@ public struct WeightVector: @unchecked Sendable {
             values = UnsafeBufferPointer(start: data.assumingMemoryBound(to: Float.self), count: count)
             storage = nil
         } else {
-            var copy = [Float](repeating: 0, count: count)
-            copy.withUnsafeMutableBufferPointer { slm_dequantize_row(Int32(type.rawValue), data, $0.baseAddress!, Int64(count)) }
-            storage = copy
-            values = copy.withUnsafeBufferPointer { $0 }
+            let converted = ConvertedValues(count: count)
+            slm_dequantize_row(Int32(type.rawValue), data, converted.pointer, Int64(count))
+            storage = converted
+            values = UnsafeBufferPointer(start: converted.pointer, count: count)
         }
+    }
+
+    /// Heap memory with a stable address for the converted floats (an array's buffer pointer
+    /// must not outlive the closure that lends it).
+    private final class ConvertedValues: @unchecked Sendable {
+        let pointer: UnsafeMutablePointer<Float>
+        init(count: Int) {
+            pointer = .allocate(capacity: max(count, 1))
+            pointer.initialize(repeating: 0, count: max(count, 1))
+        }
+        deinit { pointer.deallocate() }
     }
 }
 
