@@ -39,11 +39,22 @@ public final class Engine: @unchecked Sendable {
         guard state.position + tokens.count <= state.contextLength else {
             throw ModelError.contextFull(contextLength: state.contextLength, needed: state.position + tokens.count)
         }
+        try evaluateChunk(tokens[...], ofRequestSized: tokens.count, state: state, into: &logits)
+    }
+
+    /// Feeds a part of a request of `requestSize` tokens, so a caller can interleave a long prompt
+    /// with other work (one `promptBatch` at a time) and still get the numerics of one call.
+    public func evaluateChunk(_ chunk: ArraySlice<Int32>, ofRequestSized requestSize: Int, state: InferenceState,
+                              into logits: inout [Float]) throws {
+        guard !chunk.isEmpty else { throw ModelError.emptyInput }
+        guard state.position + chunk.count <= state.contextLength else {
+            throw ModelError.contextFull(contextLength: state.contextLength, needed: state.position + chunk.count)
+        }
         if logits.count != model.vocabularySize { logits = [Float](repeating: 0, count: model.vocabularySize) }
         // The attention numerics follow the size of the whole request, as llama.cpp's do for a
         // prompt it processes in one batch, even though slm feeds it in chunks.
-        state.attentionMode = AttentionMode.forBatch(of: tokens.count)
-        try tokens.withUnsafeBufferPointer { all in
+        state.attentionMode = AttentionMode.forBatch(of: requestSize)
+        try chunk.withUnsafeBufferPointer { all in
             try logits.withUnsafeMutableBufferPointer { out in
                 var start = 0
                 while start < all.count {
