@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "slm", targets: ["slm"]),
         .library(name: "SLMCore", targets: ["SLMCore"]),
+        .library(name: "SLMStore", targets: ["SLMStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -23,10 +24,20 @@ let package = Package(
             name: "SLMCore",
             dependencies: ["CSLMKernels"]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "SLMStore",
+            dependencies: ["SLMCore", "CSQLite"]
+        ),
         .executableTarget(
             name: "slm",
             dependencies: [
                 "SLMCore",
+                "SLMStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -34,6 +45,10 @@ let package = Package(
             name: "SLMCoreTests",
             dependencies: ["SLMCore", "CSLMKernels"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "SLMStoreTests",
+            dependencies: ["SLMStore", "SLMCore"]
         ),
     ],
     // Language mode 5: the engine hands raw pointers to its own worker threads, which the
