@@ -36,6 +36,10 @@ struct LocalChat {
         }
         if printStats { Console.err("resume: \(format(resumeSeconds * 1000, 1)) ms\n") }
 
+        defer {
+            // A new conversation the user never wrote to is not kept.
+            if conversation == nil, chat.chat.messages.isEmpty { try? store.deleteConversation(id, owner: StoreLocation.owner) }
+        }
         let interactive = isatty(STDIN_FILENO) != 0
         var reader = LineReader()
         while true {

@@ -186,7 +186,7 @@ final class ConversationStoreTests: XCTestCase {
         // A database that may not grow by more than a few pages stands in for a full disk.
         let pages = try store.withDatabase { try $0.integer("PRAGMA page_count") ?? 0 }
         try store.withDatabase { try $0.execute("PRAGMA max_page_count = \(pages + 2)") }
-        let big = String(repeating: "full disk ", count: 2000)  // 20 KB: more than two pages
+        let big = String(repeating: "full disk ", count: 20_000)  // 200 KB: more than two 64 KiB pages
         var diskFull: StoreError? = nil
         do {
             try store.appendTurn(to: c.id, owner: alice, user: big, userTokens: 1, assistant: big, assistantTokens: 1, cancelled: false)
@@ -194,7 +194,7 @@ final class ConversationStoreTests: XCTestCase {
             diskFull = error
         }
         guard case .diskFull = diskFull else { return XCTFail("expected diskFull, got \(String(describing: diskFull))") }
-        XCTAssertThrowsError(try store.saveSnapshot(SnapshotStoreTests.fakeSnapshot(identity: "m", tokens: 4000), conversation: c.id, owner: alice)) {
+        XCTAssertThrowsError(try store.saveSnapshot(SnapshotStoreTests.fakeSnapshot(identity: "m", tokens: 10_000), conversation: c.id, owner: alice)) {
             guard case .diskFull = $0 as? StoreError else { return XCTFail("\($0)") }
         }
         XCTAssertEqual(try store.messages(of: c.id, owner: alice).map(\.content), ["before", "fine"], "the failed turn left nothing behind")
