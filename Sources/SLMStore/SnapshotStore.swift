@@ -20,9 +20,13 @@ extension ConversationStore {
                 try db.run("DELETE FROM snapshots WHERE conversation_id = ?", [.integer(id)])
                 guard bytes.count <= snapshotBudgetBytes else { return }
                 try evict(toFit: bytes.count)
-                try db.run("INSERT INTO snapshots (conversation_id, model_identity, token_count, byte_count, last_used_at, data) VALUES (?, ?, ?, ?, ?, ?)",
-                           [.integer(id), .text(snapshot.modelIdentity), .integer(Int64(snapshot.tokens.count)),
-                            .integer(Int64(bytes.count)), .integer(now), .blob(bytes)])
+                let insert = try db.prepare("INSERT INTO snapshots (conversation_id, model_identity, token_count, byte_count, last_used_at, data) VALUES (?, ?, ?, ?, ?, ?)",
+                                            [.integer(id), .text(snapshot.modelIdentity), .integer(Int64(snapshot.tokens.count)),
+                                             .integer(Int64(bytes.count)), .integer(now)])
+                try bytes.withUnsafeBytes { raw in
+                    try insert.bindBorrowedBlob(6, raw)
+                    while try insert.step() {}
+                }
             }
         }
     }
