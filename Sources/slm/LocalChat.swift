@@ -63,8 +63,8 @@ struct LocalChat {
             do {
                 try turn(text, chat: chat)
             } catch let error as StoreError {
-                // The turn could not be stored: say so and stop, rather than chat on unsaved.
-                Console.err("\nerror: \(error)\n")
+                // The turn could not be stored (disk full…): stop rather than chat on unsaved;
+                // the command prints the error.
                 throw error
             } catch {
                 // The model refused the message (e.g. the context is full): nothing was stored.
