@@ -33,6 +33,10 @@ struct LocalChat {
         } else {
             let how = chat.resumedFromSnapshot ? "KV snapshot of \(session.cachedTokens.count) tokens" : "history, re-run on the next message"
             Console.err("conversation \(id): \(chat.chat.messages.count) messages resumed from the \(how)\n")
+            let createdWith = try store.conversation(id, owner: StoreLocation.owner).modelIdentity
+            if createdWith != engine.file.modelIdentity {
+                Console.err("note: the conversation was started with another model (\(createdWith)); this one is \(engine.file.modelIdentity)\n")
+            }
         }
         if printStats { Console.err("resume: \(format(resumeSeconds * 1000, 1)) ms\n") }
 
