@@ -10,6 +10,9 @@ let package = Package(
     products: [
         .executable(name: "slm", targets: ["slm"]),
         .library(name: "SLMCore", targets: ["SLMCore"]),
+        // libslm: `make lib` renames these to libslm.so / libslm.a (the CLI owns the name `slm`).
+        .library(name: "SLMCABI", type: .dynamic, targets: ["SLMCABI"]),
+        .library(name: "SLMCABIStatic", type: .static, targets: ["SLMCABI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -22,6 +25,16 @@ let package = Package(
         .target(
             name: "SLMCore",
             dependencies: ["CSLMKernels"]
+        ),
+        // The public C header, imported by SLMCABI (include/module.modulemap).
+        .systemLibrary(name: "CSLMHeader", path: "include"),
+        .target(
+            name: "SLMCABI",
+            dependencies: ["SLMCore", "CSLMHeader"],
+            // libslm.so carries the Swift runtime, so C programs run where no toolchain is installed.
+            // lld, not the default gold: gold leaves local Swift metadata symbols in .dynsym, and
+            // the library must list only the slm_ functions there.
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-use-ld=lld"])]
         ),
         .executableTarget(
             name: "slm",
