@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "slm", targets: ["slm"]),
         .library(name: "SLMCore", targets: ["SLMCore"]),
+        .library(name: "SLMStore", targets: ["SLMStore"]),
         // libslm: `make lib` renames these to libslm.so / libslm.a (the CLI owns the name `slm`).
         .library(name: "SLMCABI", type: .dynamic, targets: ["SLMCABI"]),
         .library(name: "SLMCABIStatic", type: .static, targets: ["SLMCABI"]),
@@ -26,11 +27,20 @@ let package = Package(
             name: "SLMCore",
             dependencies: ["CSLMKernels"]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "SLMStore",
+            dependencies: ["SLMCore", "CSQLite"]
+        ),
         // The public C header, imported by SLMCABI (include/module.modulemap).
         .systemLibrary(name: "CSLMHeader", path: "include"),
         .target(
             name: "SLMCABI",
-            dependencies: ["SLMCore", "CSLMHeader"],
+            dependencies: ["SLMCore", "SLMStore", "CSLMHeader"],
             // libslm.so carries the Swift runtime, so C programs run where no toolchain is installed.
             // lld, not the default gold: gold leaves local Swift metadata symbols in .dynsym, and
             // the library must list only the slm_ functions there.
@@ -40,6 +50,7 @@ let package = Package(
             name: "slm",
             dependencies: [
                 "SLMCore",
+                "SLMStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -47,6 +58,10 @@ let package = Package(
             name: "SLMCoreTests",
             dependencies: ["SLMCore", "CSLMKernels"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "SLMStoreTests",
+            dependencies: ["SLMStore", "SLMCore"]
         ),
     ],
     // Language mode 5: the engine hands raw pointers to its own worker threads, which the

@@ -8,7 +8,7 @@
 # toolchain's static runtime archives to link it. Instead its objects, swiftrt.o (which registers
 # the Swift metadata sections) and the runtime archive members they need are pre-linked into one
 # relocatable object whose only global symbols are the slm_ functions: the archive is
-# self-contained and links with `-lstdc++ -lm -ldl -lpthread` (slm.pc's Libs.private).
+# self-contained and links with system libraries only (slm.pc's Libs.private: sqlite3, libstdc++…).
 #
 # Env: SWIFT_FLAGS (extra `swift build` flags, e.g. "-Xswiftc -enable-testing" to share the test
 # build), OUT, PREFIX (written into slm.pc; default /usr/local).
@@ -61,5 +61,7 @@ rm -f "$OUT/libslm.a"
 ar rcs "$OUT/libslm.a" "$work/libslm.o"
 echo "libslm.a: runtime archives folded in: ${archives[*]##*/}; system libraries left: ${system[*]:-none}" >&2
 
-sed -e "s|@PREFIX@|$PREFIX|" -e "s|@VERSION@|$version|" include/slm.pc.in >"$OUT/slm.pc"
+# libstdc++: the Swift runtime is C++ (the toolchain's static-stdlib-args.lnk adds it the same way).
+libs_private="$(printf '%s\n' "${system[@]}" -lstdc++ -lm -ldl -lpthread | awk '!seen[$0]++' | tr '\n' ' ')"
+sed -e "s|@PREFIX@|$PREFIX|" -e "s|@VERSION@|$version|" -e "s|@LIBS_PRIVATE@|${libs_private% }|" include/slm.pc.in >"$OUT/slm.pc"
 ls -l "$OUT"/libslm.so.* "$OUT"/libslm.a >&2
