@@ -33,8 +33,8 @@ check-abi: lib
 # Installs the libraries, header, pkg-config file and binaries (slm, and slmd with its systemd
 # units when the daemon exists in this tree). DESTDIR is honoured for packaging.
 install: lib
-	swift build -c release $(SWIFT_FLAGS) --static-swift-stdlib --product slm
-	@if grep -q '"slmd"' Package.swift; then swift build -c release $(SWIFT_FLAGS) --static-swift-stdlib --product slmd; fi
+	swift build -c release $(SWIFT_FLAGS) --product slm
+	@if grep -q '"slmd"' Package.swift; then swift build -c release $(SWIFT_FLAGS) --product slmd; fi
 	install -d "$(DESTDIR)$(PREFIX)/lib/pkgconfig" "$(DESTDIR)$(PREFIX)/include" "$(DESTDIR)$(PREFIX)/bin"
 	install -m 755 $(LIBSLM)/libslm.so.1 "$(DESTDIR)$(PREFIX)/lib/"
 	ln -sf libslm.so.1 "$(DESTDIR)$(PREFIX)/lib/libslm.so"

@@ -52,7 +52,12 @@ let package = Package(
                 "SLMCore",
                 "SLMStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // No Swift runtime needed where it is installed. A link flag here, unlike
+            // `--static-swift-stdlib`, leaves the compile commands alone: `make install` reuses the
+            // test build instead of recompiling everything. The archives named are what
+            // ArgumentParser's FoundationEssentials needs, which only that flag would add.
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--start-group", "-lFoundationEssentials", "-l_FoundationCollections", "-l_FoundationCShims", "-Xlinker", "--end-group"])]
         ),
         .testTarget(
             name: "SLMCoreTests",

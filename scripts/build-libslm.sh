@@ -38,7 +38,11 @@ swift build -c release "${flags[@]}" --product SLMCABI \
 swift build -c release "${flags[@]}" --product SLMCABIStatic
 bin="$(swift build -c release "${flags[@]}" --show-bin-path)"
 
-cp "$bin/libSLMCABI.so" "$OUT/libslm.so.$abi"
+# Installed without debug info (valgrind 3.19 and other older tools cannot read clang's DWARF 5;
+# boards want the smaller file); the unstripped twins stay in $OUT/debug for debugging.
+mkdir -p "$OUT/debug"
+cp "$bin/libSLMCABI.so" "$OUT/debug/libslm.so.$abi"
+objcopy --strip-debug "$OUT/debug/libslm.so.$abi" "$OUT/libslm.so.$abi"
 ln -sf "libslm.so.$abi" "$OUT/libslm.so"
 
 # The static archive: one pre-linked object.
@@ -57,7 +61,9 @@ for lib in "${runtime[@]}" -ldispatch -lBlocksRuntime; do
 done
 ld -r -o "$work/slm.o" "$work"/*.o "$toolchain_lib/$arch/swiftrt.o" --start-group "${archives[@]}" --end-group
 objcopy --keep-global-symbols="$symbols" "$work/slm.o" "$work/libslm.o"
-rm -f "$OUT/libslm.a"
+rm -f "$OUT/libslm.a" "$OUT/debug/libslm.a"
+ar rcs "$OUT/debug/libslm.a" "$work/libslm.o"
+objcopy --strip-debug "$work/libslm.o"
 ar rcs "$OUT/libslm.a" "$work/libslm.o"
 echo "libslm.a: runtime archives folded in: ${archives[*]##*/}; system libraries left: ${system[*]:-none}" >&2
 
