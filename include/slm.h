@@ -75,7 +75,7 @@ typedef enum slm_status {
 } slm_status;
 /* SLM_ERR_INVALID_ARGUMENT: a NULL or out-of-range argument, or a session already in a call.
  * SLM_ERR_IO: a file cannot be opened or read.        SLM_ERR_FORMAT: a malformed GGUF file.
- * SLM_ERR_UNSUPPORTED: a valid model slm cannot run (architecture, tensor type, tokenizer).
+ * SLM_ERR_UNSUPPORTED: a valid model slm cannot run (architecture, tensor type, tokenizer, chat template).
  * SLM_ERR_NO_MEMORY: an allocation or mlock failed.   SLM_ERR_CONTEXT_FULL: the context is full.
  * SLM_ERR_CANCELLED: slm_session_cancel ended the call. SLM_ERR_STORE: the conversation store failed.
  * SLM_ERR_INTERNAL: a bug in slm; please report it with slm_last_error(). */

@@ -72,7 +72,14 @@ if [[ -x "$prefix/bin/slmd" ]]; then
     cat "$tmp/socket.out" >&2
     ((status == 0)) && grep -q "Paris" "$tmp/socket.out" || { cat "$tmp/slmd.log" >&2; exit 1; }
 else
-    step "socket_client: built; slmd is not in this tree, so it was not run"
+    # No daemon in this tree: check the client against a stand-in speaking protocol v1.
+    step "socket_client against a stand-in for slmd (Tests/c-api/fake_slmd.py)"
+    python3 Tests/c-api/fake_slmd.py "$tmp/fake.sock" "The capital of France is" &
+    fake_pid=$!
+    for _ in $(seq 100); do [[ -S "$tmp/fake.sock" ]] && break; sleep 0.1; done
+    "$ex/socket_client" "$tmp/fake.sock" "The capital of France is" 4 >"$tmp/socket.out" 2>/dev/null
+    wait "$fake_pid"
+    printf ' Paris.\n"Caf\xc3\xa9" \xf0\x9f\x99\x82\n' | cmp - "$tmp/socket.out"
 fi
 
 step "greedy slm_generate == slm run --temp 0 on the foundation goldens"

@@ -1,5 +1,6 @@
 import CSLMHeader
 import SLMCore
+import SLMStore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -50,10 +51,19 @@ func status(for error: any Error) -> slm_status {
         case .missingKey, .invalidValue, .badMergeLine: return SLM_ERR_FORMAT
         case .tokenOutOfRange: return SLM_ERR_INVALID_ARGUMENT
         }
+    case is ChatTemplateError:
+        return SLM_ERR_UNSUPPORTED  // the model's chat template uses what slm cannot render
+    case is JSONParseError:
+        return SLM_ERR_FORMAT
     case is SnapshotError:
         return SLM_ERR_STORE
+    case let e as StoreError:
+        switch e {
+        case .tooLarge, .invalidText: return SLM_ERR_INVALID_ARGUMENT
+        case .notFound, .diskFull, .newerSchema, .busy, .sqlite, .io: return SLM_ERR_STORE
+        }
     default:
-        return storeStatus(for: error) ?? SLM_ERR_INTERNAL
+        return SLM_ERR_INTERNAL
     }
 }
 

@@ -42,15 +42,6 @@ final class AttachedConversation {
     }
 }
 
-/// Status codes of the store's errors (nil: not a store error). Part of `status(for:)`.
-func storeStatus(for error: any Error) -> slm_status? {
-    guard let error = error as? StoreError else { return nil }
-    switch error {
-    case .tooLarge, .invalidText: return SLM_ERR_INVALID_ARGUMENT
-    case .notFound, .diskFull, .newerSchema, .busy, .sqlite, .io: return SLM_ERR_STORE
-    }
-}
-
 /// Conversations belong to the Unix user running the program, as they do in slmd.
 private func currentOwner() -> OwnerID { OwnerID(getuid()) }
 
