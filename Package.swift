@@ -11,6 +11,9 @@ let package = Package(
         .executable(name: "slm", targets: ["slm"]),
         .library(name: "SLMCore", targets: ["SLMCore"]),
         .library(name: "SLMStore", targets: ["SLMStore"]),
+        // libslm: `make lib` renames these to libslm.so / libslm.a (the CLI owns the name `slm`).
+        .library(name: "SLMCABI", type: .dynamic, targets: ["SLMCABI"]),
+        .library(name: "SLMCABIStatic", type: .static, targets: ["SLMCABI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,13 +36,28 @@ let package = Package(
             name: "SLMStore",
             dependencies: ["SLMCore", "CSQLite"]
         ),
+        // The public C header, imported by SLMCABI (include/module.modulemap).
+        .systemLibrary(name: "CSLMHeader", path: "include"),
+        .target(
+            name: "SLMCABI",
+            dependencies: ["SLMCore", "SLMStore", "CSLMHeader"],
+            // libslm.so carries the Swift runtime, so C programs run where no toolchain is installed.
+            // lld, not the default gold: gold leaves local Swift metadata symbols in .dynsym, and
+            // the library must list only the slm_ functions there.
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-use-ld=lld"])]
+        ),
         .executableTarget(
             name: "slm",
             dependencies: [
                 "SLMCore",
                 "SLMStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // No Swift runtime needed where it is installed. A link flag here, unlike
+            // `--static-swift-stdlib`, leaves the compile commands alone: `make install` reuses the
+            // test build instead of recompiling everything. The archives named are what
+            // ArgumentParser's FoundationEssentials needs, which only that flag would add.
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--start-group", "-lFoundationEssentials", "-l_FoundationCollections", "-l_FoundationCShims", "-Xlinker", "--end-group"])]
         ),
         .testTarget(
             name: "SLMCoreTests",

@@ -11,7 +11,7 @@ python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 command -v cc >/dev/null || need_apt+=(gcc)
 command -v make >/dev/null || need_apt+=(make)
 # Later issues add libuv1-dev and libsqlite3-dev here; check with dpkg so reruns stay offline.
-for pkg in pkg-config libsqlite3-dev; do
+for pkg in pkg-config libsqlite3-dev valgrind g++; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then

@@ -20,6 +20,12 @@ status=0  # pipefail: non-zero if swift test fails
 swift test -c release -Xswiftc -enable-testing --skip-build --disable-swift-testing 2>&1 \
     | tee "$log" | grep -v "^Test Case '.*' passed" || status=$?
 
+# The C library (libslm): install to a temporary prefix, build and run the C examples and tests,
+# valgrind, greedy slm_generate == slm run. Reuses the test build above (same Swift flags).
+c_api_status=0
+SWIFT_FLAGS="-Xswiftc -enable-testing" bash scripts/test-c-api.sh || c_api_status=$?
+((c_api_status == 0)) || echo "error: the C library test (scripts/test-c-api.sh) failed" >&2
+
 # Close with one plain summary line taken from XCTest's overall count.
 summary="$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1 || true)"
 if [[ -z "$summary" ]]; then
@@ -29,6 +35,6 @@ fi
 executed="$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")"
 failed="$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")"
 echo "$((executed - failed)) passed, $failed failed"
-if ((failed > 0 || status != 0 || executed == 0)); then
+if ((failed > 0 || status != 0 || executed == 0 || c_api_status != 0)); then
     exit 1
 fi

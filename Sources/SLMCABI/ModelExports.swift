@@ -1,0 +1,116 @@
+import CSLMHeader
+import SLMCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// Library information, status names and models: slm_abi_version … slm_tokenize in slm.h.
+
+/// Longest text `slm_tokenize` accepts; keeps every count inside the int32 the ABI returns.
+let maxTokenizeBytes = 64 << 20
+
+@_cdecl("slm_abi_version")
+public func exportedABIVersion() -> UInt32 { UInt32(SLM_ABI_VERSION) }
+
+private let versionCString = UnsafePointer(strdup(EngineVersion.string)!)
+
+@_cdecl("slm_version")
+public func exportedVersion() -> UnsafePointer<CChar> { versionCString }
+
+@_cdecl("slm_status_string")
+public func exportedStatusString(_ status: slm_status) -> UnsafePointer<CChar> {
+    let name: StaticString
+    switch status {
+    case SLM_OK: name = "SLM_OK"
+    case SLM_ERR_INVALID_ARGUMENT: name = "SLM_ERR_INVALID_ARGUMENT"
+    case SLM_ERR_IO: name = "SLM_ERR_IO"
+    case SLM_ERR_FORMAT: name = "SLM_ERR_FORMAT"
+    case SLM_ERR_UNSUPPORTED: name = "SLM_ERR_UNSUPPORTED"
+    case SLM_ERR_NO_MEMORY: name = "SLM_ERR_NO_MEMORY"
+    case SLM_ERR_CONTEXT_FULL: name = "SLM_ERR_CONTEXT_FULL"
+    case SLM_ERR_CANCELLED: name = "SLM_ERR_CANCELLED"
+    case SLM_ERR_STORE: name = "SLM_ERR_STORE"
+    case SLM_ERR_INTERNAL: name = "SLM_ERR_INTERNAL"
+    default: name = "SLM_ERR_UNKNOWN"
+    }
+    return UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+@_cdecl("slm_last_error")
+public func exportedLastError() -> UnsafePointer<CChar> { LastError.current }
+
+@_cdecl("slm_model_default_params")
+public func exportedModelDefaultParams() -> slm_model_params {
+    slm_model_params(n_threads: 0, cpus: nil, n_cpus: 0, context_length: 0, use_mlock: false)
+}
+
+/// Worker threads for `slm_model_params`.
+/// PINNING: when the CPU-list/pinning type lands in SLMCore (branch `perf`), "0 = one per big
+/// core" and `cpus` (pin one worker per listed CPU) are wired here; until then 0 means one per
+/// online core and the CPU list is validated and only sets the thread count.
+func workerThreads(_ params: slm_model_params) throws -> Int {
+    if params.n_threads < 0 || Int(params.n_threads) > ThreadPool.maxThreads {
+        throw CAPIError.invalidArgument("n_threads must be 0 (automatic) or 1...\(ThreadPool.maxThreads), got \(params.n_threads)")
+    }
+    if params.n_cpus > 0 && params.cpus == nil { throw CAPIError.invalidArgument("n_cpus is \(params.n_cpus) but cpus is NULL") }
+    if params.n_cpus > ThreadPool.maxThreads { throw CAPIError.invalidArgument("n_cpus must be at most \(ThreadPool.maxThreads)") }
+    let cpus = params.cpus.map { Array(UnsafeBufferPointer(start: $0, count: params.n_cpus)) } ?? []
+    if let bad = cpus.first(where: { $0 < 0 }) { throw CAPIError.invalidArgument("CPU id \(bad) is negative") }
+    if params.n_threads > 0 { return Int(params.n_threads) }
+    if !cpus.isEmpty { return cpus.count }
+    return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+}
+
+@_cdecl("slm_model_load")
+public func exportedModelLoad(_ path: UnsafePointer<CChar>?, _ params: UnsafePointer<slm_model_params>?,
+                              _ outModel: UnsafeMutablePointer<OpaquePointer?>?) -> slm_status {
+    exported {
+        guard let path else { throw CAPIError.invalidArgument("path is NULL") }
+        guard let outModel else { throw CAPIError.invalidArgument("out_model is NULL") }
+        let p = params?.pointee ?? exportedModelDefaultParams()
+        let threads = try workerThreads(p)
+        if p.context_length < 0 || (p.context_length > 0 && p.context_length < 8) {
+            throw CAPIError.invalidArgument("context_length must be 0 (automatic) or at least 8, got \(p.context_length)")
+        }
+        let engine = try Engine(modelPath: String(cString: path), threads: threads)
+        if p.use_mlock { try engine.file.file.lockInMemory() }
+        let model = ModelHandle(engine: engine, contextLength: p.context_length == 0 ? nil : Int(p.context_length))
+        outModel.pointee = model.retained()
+        return SLM_OK
+    }
+}
+
+@_cdecl("slm_model_free")
+public func exportedModelFree(_ model: OpaquePointer?) {
+    ModelHandle.release(model)
+}
+
+@_cdecl("slm_tokenize")
+public func exportedTokenize(_ model: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ textLength: Int,
+                             _ tokens: UnsafeMutablePointer<Int32>?, _ maxTokens: Int32,
+                             _ addSpecial: Bool, _ parseSpecial: Bool) -> Int32 {
+    var result = Int32.min
+    let status = exported {
+        guard let model = ModelHandle.borrow(model) else { throw CAPIError.invalidArgument("model is NULL") }
+        guard let text else { throw CAPIError.invalidArgument("text is NULL") }
+        if maxTokens < 0 { throw CAPIError.invalidArgument("max_tokens is negative (\(maxTokens))") }
+        if maxTokens > 0 && tokens == nil { throw CAPIError.invalidArgument("tokens is NULL but max_tokens is \(maxTokens)") }
+        if textLength > maxTokenizeBytes {
+            throw CAPIError.invalidArgument("text is \(textLength) bytes; slm_tokenize takes at most \(maxTokenizeBytes)")
+        }
+        let string = String(decoding: UnsafeRawBufferPointer(start: text, count: textLength), as: UTF8.self)
+        let ids = model.engine.tokenizer.encode(string, addSpecial: addSpecial, parseSpecial: parseSpecial)
+        if ids.count > Int(maxTokens) {
+            result = -Int32(ids.count)
+            return SLM_OK
+        }
+        if let tokens, !ids.isEmpty { ids.withUnsafeBufferPointer { tokens.update(from: $0.baseAddress!, count: ids.count) } }
+        result = Int32(ids.count)
+        return SLM_OK
+    }
+    if status != SLM_OK { return Int32.min }
+    if result < 0 { LastError.set("the token buffer holds \(maxTokens) tokens; \(-result) are needed") }
+    return result
+}

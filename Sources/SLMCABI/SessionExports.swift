@@ -1,0 +1,122 @@
+import CSLMHeader
+import SLMCore
+
+// Sampling, sessions, generation and statistics: slm_sampling_default_params … slm_session_stats.
+
+@_cdecl("slm_sampling_default_params")
+public func exportedSamplingDefaultParams() -> slm_sampling_params {
+    let d = SamplingParameters()
+    return slm_sampling_params(temperature: d.temperature, top_k: Int32(d.topK), top_p: d.topP, min_p: d.minP,
+                               repeat_penalty: d.repeatPenalty, seed: seedRandom, max_tokens: -1)
+}
+
+/// SLM_SEED_RANDOM (a macro Swift does not import): a fresh seed per call.
+let seedRandom = UInt64.max
+
+/// The engine's options for C sampling parameters (NULL = defaults).
+func generationOptions(_ params: UnsafePointer<slm_sampling_params>?) throws -> GenerationOptions {
+    let p = params?.pointee ?? exportedSamplingDefaultParams()
+    var sampling = SamplingParameters()
+    sampling.temperature = p.temperature
+    sampling.topK = Int(p.top_k)
+    sampling.topP = p.top_p
+    sampling.minP = p.min_p
+    sampling.repeatPenalty = p.repeat_penalty
+    if p.seed == seedRandom {
+        var system = SystemRandomNumberGenerator()
+        sampling.seed = system.next()
+    } else {
+        sampling.seed = p.seed
+    }
+    if let problem = sampling.validationError() { throw CAPIError.invalidArgument(problem) }
+    if p.max_tokens < -1 { throw CAPIError.invalidArgument("max_tokens must be -1 (no limit) or ≥ 0, got \(p.max_tokens)") }
+    var options = GenerationOptions()
+    options.sampling = sampling
+    options.maxTokens = p.max_tokens < 0 ? nil : Int(p.max_tokens)
+    return options
+}
+
+@_cdecl("slm_session_create")
+public func exportedSessionCreate(_ model: OpaquePointer?, _ outSession: UnsafeMutablePointer<OpaquePointer?>?) -> slm_status {
+    exported {
+        guard let model = ModelHandle.borrow(model) else { throw CAPIError.invalidArgument("model is NULL") }
+        guard let outSession else { throw CAPIError.invalidArgument("out_session is NULL") }
+        outSession.pointee = try SessionHandle(model: model).retained()
+        return SLM_OK
+    }
+}
+
+@_cdecl("slm_session_free")
+public func exportedSessionFree(_ session: OpaquePointer?) {
+    SessionHandle.release(session)
+}
+
+@_cdecl("slm_session_reset")
+public func exportedSessionReset(_ session: OpaquePointer?) -> slm_status {
+    exported {
+        guard let handle = SessionHandle.borrow(session) else { throw CAPIError.invalidArgument("session is NULL") }
+        try handle.exclusive {
+            handle.conversation = nil
+            handle.chat.reset()
+            handle.lastStats = nil
+        }
+        return SLM_OK
+    }
+}
+
+@_cdecl("slm_session_cancel")
+public func exportedSessionCancel(_ session: OpaquePointer?) {
+    SessionHandle.borrow(session)?.cancel()
+}
+
+@_cdecl("slm_generate")
+public func exportedGenerate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CChar>?,
+                             _ params: UnsafePointer<slm_sampling_params>?,
+                             _ onToken: slm_token_callback?, _ userData: UnsafeMutableRawPointer?) -> slm_status {
+    exported {
+        guard let handle = SessionHandle.borrow(session) else { throw CAPIError.invalidArgument("session is NULL") }
+        guard let prompt else { throw CAPIError.invalidArgument("prompt is NULL") }
+        if prompt.pointee == 0 { throw CAPIError.invalidArgument("prompt is empty") }
+        let options = try generationOptions(params)
+        return try handle.exclusive {
+            var request = GenerationRequest(prompt: String(cString: prompt))
+            request.addSpecial = true
+            request.parseSpecial = true
+            let tokens = handle.model.engine.promptTokens(for: request)
+            let generation = try handle.session.startGeneration(promptTokens: tokens, options: options)
+            _ = try handle.drive(generation, onToken: onToken, userData: userData)
+            return SLM_OK
+        }
+    }
+}
+
+@_cdecl("slm_chat")
+public func exportedChat(_ session: OpaquePointer?, _ userMessage: UnsafePointer<CChar>?,
+                         _ params: UnsafePointer<slm_sampling_params>?,
+                         _ onToken: slm_token_callback?, _ userData: UnsafeMutableRawPointer?) -> slm_status {
+    exported {
+        guard let handle = SessionHandle.borrow(session) else { throw CAPIError.invalidArgument("session is NULL") }
+        guard let userMessage else { throw CAPIError.invalidArgument("user_message is NULL") }
+        let options = try generationOptions(params)
+        let message = String(cString: userMessage)
+        return try handle.exclusive {
+            try handle.chatTurn(message, options: options, onToken: onToken, userData: userData)
+            return SLM_OK
+        }
+    }
+}
+
+@_cdecl("slm_session_stats")
+public func exportedSessionStats(_ session: OpaquePointer?, _ outStats: UnsafeMutablePointer<slm_stats>?) -> slm_status {
+    exported {
+        guard let handle = SessionHandle.borrow(session) else { throw CAPIError.invalidArgument("session is NULL") }
+        guard let outStats else { throw CAPIError.invalidArgument("out_stats is NULL") }
+        if let s = handle.lastStats {
+            outStats.pointee = slm_stats(prompt_tokens: Int32(s.promptTokens), generated_tokens: Int32(s.generatedTokens),
+                                         ttft_ms: s.timeToFirstToken * 1000, tokens_per_second: s.generationTokensPerSecond)
+        } else {
+            outStats.pointee = slm_stats(prompt_tokens: 0, generated_tokens: 0, ttft_ms: 0, tokens_per_second: 0)
+        }
+        return SLM_OK
+    }
+}

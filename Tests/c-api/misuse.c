@@ -1,0 +1,304 @@
+/* Misuse of the C API: every call with NULL for each pointer argument, bad values, a missing file,
+ * corrupt GGUF files, a too-small token buffer, cancel from another thread, re-entrant calls,
+ * a full context, free(NULL). Each must return its documented status with a message, and nothing
+ * may crash. Run by scripts/test-c-api.sh (also under valgrind).
+ *
+ *   misuse MODEL.gguf SCRATCH_DIR [--light]
+ *
+ * --light (used under valgrind, where each token costs seconds) skips the two parts that run the
+ * model for many tokens: filling a context by generation, and the chat turns in the store (the
+ * chat example covers those under valgrind).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <slm.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int failures = 0, checks = 0;
+
+#define CHECK(cond, ...) do { checks++; if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+    fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); } } while (0)
+
+/* The call returned `expected` and left a non-empty message. */
+#define EXPECT_STATUS(call, expected) do { slm_status s_ = (call); \
+    CHECK(s_ == (expected), "%s: got %s (%s), expected %s", #call, slm_status_string(s_), slm_last_error(), slm_status_string(expected)); \
+    if ((expected) != SLM_OK) CHECK(slm_last_error()[0] != '\0', "%s: no message", #call); \
+    else CHECK(slm_last_error()[0] == '\0', "%s: message after success: %s", #call, slm_last_error()); } while (0)
+
+static void write_file(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) { perror(path); exit(2); }
+    fwrite(data, 1, len, f);
+    fclose(f);
+}
+
+static bool count_pieces(const char *piece, size_t len, void *user_data) {
+    CHECK(piece != NULL && strlen(piece) == len, "piece is not NUL-terminated at its length");
+    (*(int *)user_data)++;
+    return true;
+}
+
+static bool stop_after_three(const char *piece, size_t len, void *user_data) {
+    (void)piece; (void)len;
+    return ++*(int *)user_data < 3;
+}
+
+struct reentry { slm_session *session; slm_status inner; int calls; };
+static bool reenter(const char *piece, size_t len, void *user_data) {
+    struct reentry *r = user_data;
+    (void)piece; (void)len;
+    if (r->calls++ == 0) {
+        r->inner = slm_generate(r->session, "again", NULL, NULL, NULL);
+        CHECK(slm_session_reset(r->session) == SLM_ERR_INVALID_ARGUMENT, "reset during a call must fail");
+    }
+    return true;
+}
+
+/* Cancel from another thread: the callback announces the first piece, the thread cancels. */
+struct canceller { slm_session *session; pthread_mutex_t lock; pthread_cond_t started_cond; int started; };
+static bool announce(const char *piece, size_t len, void *user_data) {
+    struct canceller *c = user_data;
+    (void)piece; (void)len;
+    pthread_mutex_lock(&c->lock);
+    c->started = 1;
+    pthread_cond_signal(&c->started_cond);
+    pthread_mutex_unlock(&c->lock);
+    return true;
+}
+static void *cancel_when_started(void *arg) {
+    struct canceller *c = arg;
+    pthread_mutex_lock(&c->lock);
+    while (!c->started) pthread_cond_wait(&c->started_cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+    slm_session_cancel(c->session);
+    return NULL;
+}
+
+static void *error_on_other_thread(void *arg) {
+    (void)arg;
+    CHECK(slm_last_error()[0] == '\0', "another thread's error leaked into this thread: %s", slm_last_error());
+    slm_model *m = NULL;
+    CHECK(slm_model_load(NULL, NULL, &m) == SLM_ERR_INVALID_ARGUMENT, "load(NULL) on a thread");
+    return NULL;
+}
+
+static bool no_conversation(const slm_conversation *c, void *user_data) { (void)c; (void)user_data; return true; }
+static bool no_message(const slm_message *m, void *user_data) { (void)m; (void)user_data; return true; }
+
+int main(int argc, char **argv) {
+    if (argc < 3) { fprintf(stderr, "usage: %s MODEL.gguf SCRATCH_DIR\n", argv[0]); return 2; }
+    const char *model_path = argv[1];
+    const bool light = argc > 3 && strcmp(argv[3], "--light") == 0;
+    char path[4096];
+
+    /* Library information and statuses. */
+    CHECK(slm_abi_version() == SLM_ABI_VERSION, "abi %u", (unsigned)slm_abi_version());
+    CHECK(slm_version() && slm_version()[0], "version");
+    CHECK(strcmp(slm_status_string(SLM_ERR_CONTEXT_FULL), "SLM_ERR_CONTEXT_FULL") == 0, "status string");
+    CHECK(strcmp(slm_status_string((slm_status)42), "SLM_ERR_UNKNOWN") == 0, "unknown status string");
+    for (int s = 0; s >= -9; s--) CHECK(slm_status_string((slm_status)s)[0] != '\0', "status %d", s);
+    CHECK(slm_last_error() && slm_last_error()[0] == '\0', "initial last error not empty");
+
+    /* free(NULL) is a no-op; cancel(NULL) too. */
+    slm_model_free(NULL);
+    slm_session_free(NULL);
+    slm_store_close(NULL);
+    slm_session_cancel(NULL);
+
+    /* Loading: NULL pointers, bad parameters, missing and corrupt files. */
+    slm_model *model = NULL;
+    slm_model_params params = slm_model_default_params();
+    EXPECT_STATUS(slm_model_load(NULL, NULL, &model), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_model_load(model_path, NULL, NULL), SLM_ERR_INVALID_ARGUMENT);
+    params.n_threads = -1;
+    EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_ERR_INVALID_ARGUMENT);
+    params = slm_model_default_params();
+    params.context_length = 3;
+    EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_ERR_INVALID_ARGUMENT);
+    params = slm_model_default_params();
+    params.n_cpus = 2;
+    EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_ERR_INVALID_ARGUMENT);
+    int32_t negative_cpu[] = {0, -3};
+    params.cpus = negative_cpu;
+    EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_ERR_INVALID_ARGUMENT);
+    CHECK(model == NULL, "out_model written on failure");
+
+    snprintf(path, sizeof path, "%s/does-not-exist.gguf", argv[2]);
+    EXPECT_STATUS(slm_model_load(path, NULL, &model), SLM_ERR_IO);
+    CHECK(strstr(slm_last_error(), "does-not-exist.gguf") != NULL, "message names the file: %s", slm_last_error());
+    EXPECT_STATUS(slm_model_load(argv[2], NULL, &model), SLM_ERR_IO);  /* a directory */
+
+    snprintf(path, sizeof path, "%s/not-gguf.gguf", argv[2]);
+    write_file(path, "this is not a model at all", 26);
+    EXPECT_STATUS(slm_model_load(path, NULL, &model), SLM_ERR_FORMAT);
+    snprintf(path, sizeof path, "%s/truncated.gguf", argv[2]);
+    /* "GGUF", version 3, 5 tensors, 1000 metadata entries, and then the file ends. */
+    const unsigned char truncated[] = {'G', 'G', 'U', 'F', 3, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0xe8, 3, 0, 0, 0, 0, 0, 0, 7, 0};
+    write_file(path, truncated, sizeof truncated);
+    EXPECT_STATUS(slm_model_load(path, NULL, &model), SLM_ERR_FORMAT);
+    snprintf(path, sizeof path, "%s/empty.gguf", argv[2]);
+    write_file(path, "", 0);
+    EXPECT_STATUS(slm_model_load(path, NULL, &model), SLM_ERR_FORMAT);
+    CHECK(model == NULL, "out_model written on failure");
+
+    params = slm_model_default_params();
+    params.n_threads = 1;
+    params.context_length = 256;
+    EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_OK);
+    if (!model) { fprintf(stderr, "cannot load %s; stopping\n", model_path); return 1; }
+
+    /* The error message is thread-local. */
+    EXPECT_STATUS(slm_model_load(NULL, NULL, &model), SLM_ERR_INVALID_ARGUMENT);
+    pthread_t thread;
+    pthread_create(&thread, NULL, error_on_other_thread, NULL);
+    pthread_join(thread, NULL);
+    CHECK(strstr(slm_last_error(), "path") != NULL, "this thread's message changed: %s", slm_last_error());
+
+    /* Tokenize: NULLs, negative size, too-small buffer. */
+    const char *text = "The capital of France is";
+    int32_t tokens[64];
+    CHECK(slm_tokenize(NULL, text, strlen(text), tokens, 64, true, true) == INT32_MIN && slm_last_error()[0], "tokenize NULL model");
+    CHECK(slm_tokenize(model, NULL, 3, tokens, 64, true, true) == INT32_MIN && slm_last_error()[0], "tokenize NULL text");
+    CHECK(slm_tokenize(model, text, strlen(text), NULL, 4, true, true) == INT32_MIN && slm_last_error()[0], "tokenize NULL tokens");
+    CHECK(slm_tokenize(model, text, strlen(text), tokens, -1, true, true) == INT32_MIN && slm_last_error()[0], "tokenize negative max");
+    int32_t n = slm_tokenize(model, text, strlen(text), tokens, 64, true, true);
+    CHECK(n == 5 && tokens[0] == 504 && tokens[4] == 314, "tokenize: %d tokens", (int)n);
+    CHECK(slm_tokenize(model, text, strlen(text), tokens, 2, true, true) == -5 && slm_last_error()[0], "too-small buffer");
+    CHECK(slm_tokenize(model, text, strlen(text), NULL, 0, true, true) == -5, "size query");
+    CHECK(slm_tokenize(model, text, strlen(text), tokens, 5, true, true) == 5, "exact buffer");
+    CHECK(slm_tokenize(model, "", 0, NULL, 0, false, false) == 0, "empty text");
+    CHECK(slm_tokenize(model, "ab\xff", 3, tokens, 64, false, false) > 0, "invalid UTF-8 is tokenized as U+FFFD");
+
+    /* Sessions. */
+    slm_session *session = NULL;
+    EXPECT_STATUS(slm_session_create(NULL, &session), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_session_create(model, NULL), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_session_create(model, &session), SLM_OK);
+    slm_stats stats;
+    EXPECT_STATUS(slm_session_stats(NULL, &stats), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_session_stats(session, NULL), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_session_stats(session, &stats), SLM_OK);
+    CHECK(stats.prompt_tokens == 0 && stats.generated_tokens == 0, "stats before any call");
+    EXPECT_STATUS(slm_session_reset(NULL), SLM_ERR_INVALID_ARGUMENT);
+
+    slm_sampling_params sampling = slm_sampling_default_params();
+    sampling.temperature = 0;
+    sampling.max_tokens = 4;
+    int pieces = 0;
+    EXPECT_STATUS(slm_generate(NULL, text, &sampling, count_pieces, &pieces), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_generate(session, NULL, &sampling, count_pieces, &pieces), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_generate(session, "", &sampling, count_pieces, &pieces), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_chat(NULL, "hi", &sampling, count_pieces, &pieces), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_chat(session, NULL, &sampling, count_pieces, &pieces), SLM_ERR_INVALID_ARGUMENT);
+    slm_sampling_params bad = sampling;
+    bad.top_p = 0;
+    EXPECT_STATUS(slm_generate(session, text, &bad, count_pieces, &pieces), SLM_ERR_INVALID_ARGUMENT);
+    bad = sampling;
+    bad.max_tokens = -2;
+    EXPECT_STATUS(slm_generate(session, text, &bad, count_pieces, &pieces), SLM_ERR_INVALID_ARGUMENT);
+    CHECK(pieces == 0, "callback called by a failed call");
+
+    /* NULL callback and NULL params are allowed. */
+    EXPECT_STATUS(slm_generate(session, text, &sampling, NULL, NULL), SLM_OK);
+    EXPECT_STATUS(slm_session_stats(session, &stats), SLM_OK);
+    CHECK(stats.prompt_tokens == 5 && stats.generated_tokens == 4, "stats %d/%d", (int)stats.prompt_tokens, (int)stats.generated_tokens);
+
+    /* Stopping early from the callback is not an error. */
+    int seen = 0;
+    sampling.max_tokens = 20;
+    EXPECT_STATUS(slm_generate(session, text, &sampling, stop_after_three, &seen), SLM_OK);
+    CHECK(seen == 3, "callback called %d times after returning false", seen);
+
+    /* Re-entrant call from the callback: the inner one fails, the outer one finishes. */
+    struct reentry r = {session, SLM_OK, 0};
+    sampling.max_tokens = 3;
+    EXPECT_STATUS(slm_generate(session, text, &sampling, reenter, &r), SLM_OK);
+    CHECK(r.inner == SLM_ERR_INVALID_ARGUMENT, "re-entrant slm_generate returned %s", slm_status_string(r.inner));
+
+    /* Cancel from another thread. */
+    struct canceller c;
+    c.session = session;
+    c.started = 0;
+    pthread_mutex_init(&c.lock, NULL);
+    pthread_cond_init(&c.started_cond, NULL);
+    pthread_create(&thread, NULL, cancel_when_started, &c);
+    sampling.max_tokens = 40;
+    EXPECT_STATUS(slm_generate(session, "Once upon a time", &sampling, announce, &c), SLM_ERR_CANCELLED);
+    pthread_join(thread, NULL);
+    pthread_mutex_destroy(&c.lock);
+    pthread_cond_destroy(&c.started_cond);
+    EXPECT_STATUS(slm_session_stats(session, &stats), SLM_OK);
+    CHECK(stats.generated_tokens >= 1 && stats.generated_tokens < 40, "cancelled after %d tokens", (int)stats.generated_tokens);
+    /* A cancel while no call runs does not cancel the next call. */
+    slm_session_cancel(session);
+    sampling.max_tokens = 2;
+    EXPECT_STATUS(slm_generate(session, text, &sampling, NULL, NULL), SLM_OK);
+
+    /* A full context: the prompt does not fit, or generation fills it (a model with a 16-token context). */
+    slm_model *small_model = NULL;
+    slm_session *small = NULL;
+    params.context_length = 16;
+    EXPECT_STATUS(slm_model_load(model_path, &params, &small_model), SLM_OK);
+    EXPECT_STATUS(slm_session_create(small_model, &small), SLM_OK);
+    slm_model_free(small_model);  /* the session keeps the model alive */
+    char long_prompt[2048] = "";
+    for (int i = 0; i < 100; i++) strcat(long_prompt, "word ");
+    EXPECT_STATUS(slm_generate(small, long_prompt, &sampling, NULL, NULL), SLM_ERR_CONTEXT_FULL);
+    if (!light) {
+        sampling.max_tokens = -1;
+        pieces = 0;
+        EXPECT_STATUS(slm_generate(small, "1, 2, 3, 4, 5,", &sampling, count_pieces, &pieces), SLM_ERR_CONTEXT_FULL);
+        CHECK(pieces > 0, "context-full generation streamed nothing");
+        EXPECT_STATUS(slm_session_stats(small, &stats), SLM_OK);
+        CHECK(stats.prompt_tokens + stats.generated_tokens >= 15, "stopped at %d + %d tokens", (int)stats.prompt_tokens, (int)stats.generated_tokens);
+    }
+    slm_session_free(small);
+    EXPECT_STATUS(slm_session_reset(session), SLM_OK);
+
+    /* The store. */
+    slm_store *store = NULL;
+    slm_conversation_id id = 0;
+    EXPECT_STATUS(slm_store_open(NULL, &store), SLM_ERR_INVALID_ARGUMENT);
+    snprintf(path, sizeof path, "%s/store.db", argv[2]);
+    EXPECT_STATUS(slm_store_open(path, NULL), SLM_ERR_INVALID_ARGUMENT);
+    snprintf(path, sizeof path, "%s/not-a-database.db", argv[2]);
+    write_file(path, "this is not an SQLite database, not even close; it is plain text....................................................................", 128);
+    EXPECT_STATUS(slm_store_open(path, &store), SLM_ERR_STORE);
+    CHECK(store == NULL, "out_store written on failure");
+    snprintf(path, sizeof path, "%s/store.db", argv[2]);
+    EXPECT_STATUS(slm_store_open(path, &store), SLM_OK);
+    EXPECT_STATUS(slm_session_attach(NULL, store, 0, &id), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_session_attach(session, NULL, 0, &id), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_session_attach(session, store, -1, &id), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_session_attach(session, store, 987654, &id), SLM_ERR_STORE);
+    EXPECT_STATUS(slm_session_detach(NULL), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_session_detach(session), SLM_OK);
+    EXPECT_STATUS(slm_store_list(NULL, 10, 0, no_conversation, NULL), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_store_list(store, 10, 0, NULL, NULL), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_store_list(store, 0, 0, no_conversation, NULL), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_store_list(store, 10, -1, no_conversation, NULL), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_store_list(store, 10, 0, no_conversation, NULL), SLM_OK);
+    EXPECT_STATUS(slm_store_messages(NULL, 1, no_message, NULL), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_store_messages(store, 1, NULL, NULL), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_store_messages(store, 987654, no_message, NULL), SLM_ERR_STORE);
+    EXPECT_STATUS(slm_store_delete(NULL, 1), SLM_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(slm_store_delete(store, 987654), SLM_ERR_STORE);
+
+    /* A chat turn attached to a new conversation; the conversation outlives the closed handle. */
+    EXPECT_STATUS(slm_session_attach(session, store, 0, &id), SLM_OK);
+    CHECK(id > 0, "new conversation id %lld", (long long)id);
+    slm_store_close(store);
+    sampling.max_tokens = 4;
+    if (!light) EXPECT_STATUS(slm_chat(session, "Hello!", &sampling, NULL, NULL), SLM_OK);
+
+    slm_model_free(model);  /* the session keeps the model alive */
+    if (!light) EXPECT_STATUS(slm_chat(session, "And again?", &sampling, NULL, NULL), SLM_OK);
+    slm_session_free(session);
+
+    printf("misuse: %d checks, %d failures\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}

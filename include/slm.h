@@ -1,0 +1,254 @@
+/*
+ * slm.h — the slm engine as a C library (libslm.so / libslm.a).
+ *
+ * Runs small language models (GGUF files) on the CPU. C99; usable from C++ (extern "C").
+ * Link with `pkg-config --cflags --libs slm` (shared) or `pkg-config --cflags --libs --static slm`.
+ *
+ * Usage (error handling shortened):
+ *
+ *     #include <stdio.h>
+ *     #include <slm.h>
+ *
+ *     static bool print_piece(const char *piece, size_t len, void *user_data) {
+ *         (void)user_data;
+ *         fwrite(piece, 1, len, stdout);
+ *         return true;                            // false stops the generation early
+ *     }
+ *
+ *     int main(void) {
+ *         slm_model *model = NULL;
+ *         slm_session *session = NULL;
+ *         if (slm_model_load("model.gguf", NULL, &model) != SLM_OK) {
+ *             fprintf(stderr, "%s\n", slm_last_error());
+ *             return 1;
+ *         }
+ *         slm_session_create(model, &session);
+ *         slm_sampling_params sampling = slm_sampling_default_params();
+ *         sampling.max_tokens = 64;
+ *         slm_status status = slm_generate(session, "The capital of France is", &sampling,
+ *                                          print_piece, NULL);
+ *         if (status != SLM_OK) fprintf(stderr, "%s: %s\n", slm_status_string(status), slm_last_error());
+ *         slm_session_free(session);
+ *         slm_model_free(model);
+ *         return status == SLM_OK ? 0 : 1;
+ *     }
+ *
+ * Conventions (the same for every declaration below):
+ * - Fallible calls return an slm_status: SLM_OK (0) or a negative error code; the details are in
+ *   slm_last_error(). Outputs go through `out_` pointers, which are written only on SLM_OK.
+ * - Objects are opaque handles made by a *_load / *_create / *_open call and released by the
+ *   matching *_free / *_close call, which accepts NULL. Never use a handle after releasing it.
+ * - Strings passed in are UTF-8 and NUL-terminated unless a length is given; they are copied when
+ *   needed, so the caller may release them as soon as the call returns. Strings handed out are
+ *   owned by the library; their lifetime is stated at each declaration.
+ * - Threads: a handle may be used from any thread, but one session by one call at a time
+ *   (a second concurrent call on the same session fails with SLM_ERR_INVALID_ARGUMENT).
+ *   Calls on different sessions may run on different threads; generations of sessions that share
+ *   a model take turns (the model's worker threads serve one generation at a time).
+ *   slm_session_cancel is the one call meant for another thread while a call runs.
+ * - The ABI is stable within one SLM_ABI_VERSION: functions and struct layouts never change;
+ *   new functions may only come with a new version.
+ */
+#ifndef SLM_H
+#define SLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ABI version of this header; slm_abi_version() returns the library's. They must be equal. */
+#define SLM_ABI_VERSION 1
+
+/* Thread-safe; no side effects. Returns SLM_ABI_VERSION of the library that was linked. */
+uint32_t    slm_abi_version(void);
+/* Thread-safe. The library's version ("0.1.0"): a static string, never NULL, never freed. */
+const char *slm_version(void);
+
+typedef enum slm_status {
+    SLM_OK = 0, SLM_ERR_INVALID_ARGUMENT = -1, SLM_ERR_IO = -2, SLM_ERR_FORMAT = -3,
+    SLM_ERR_UNSUPPORTED = -4, SLM_ERR_NO_MEMORY = -5, SLM_ERR_CONTEXT_FULL = -6,
+    SLM_ERR_CANCELLED = -7, SLM_ERR_STORE = -8, SLM_ERR_INTERNAL = -9
+} slm_status;
+/* SLM_ERR_INVALID_ARGUMENT: a NULL or out-of-range argument, or a session already in a call.
+ * SLM_ERR_IO: a file cannot be opened or read.        SLM_ERR_FORMAT: a malformed GGUF file.
+ * SLM_ERR_UNSUPPORTED: a valid model slm cannot run (architecture, tensor type, tokenizer, chat template).
+ * SLM_ERR_NO_MEMORY: an allocation or mlock failed.   SLM_ERR_CONTEXT_FULL: the context is full.
+ * SLM_ERR_CANCELLED: slm_session_cancel ended the call. SLM_ERR_STORE: the conversation store failed.
+ * SLM_ERR_INTERNAL: a bug in slm; please report it with slm_last_error(). */
+
+/* Thread-safe. The status's name ("SLM_ERR_IO"); "SLM_ERR_UNKNOWN" for other values. */
+const char *slm_status_string(slm_status status);   /* static string, never NULL */
+/* The message of the last failed call on this thread, e.g. "model.gguf: cannot open: No such
+ * file or directory". Owned by the library. */
+const char *slm_last_error(void);                   /* thread-local; valid until the next slm_ call on this thread; "" if none */
+
+/* ---- Models ---------------------------------------------------------------------------------- */
+
+/* A loaded model: the memory-mapped weights, tokenizer and worker threads. Read-only once loaded. */
+typedef struct slm_model slm_model;
+/* One conversation's state: KV cache, chat history, statistics of its last call. */
+typedef struct slm_session slm_session;
+
+typedef struct slm_model_params {
+    int32_t        n_threads;       /* 0 = one per big core */
+    const int32_t *cpus;            /* CPU ids to pin to, or NULL = automatic */
+    size_t         n_cpus;
+    int32_t        context_length;  /* 0 = min(model, 4096) */
+    bool           use_mlock;
+} slm_model_params;
+/* Thread-safe. The defaults: n_threads 0, cpus NULL, n_cpus 0, context_length 0, use_mlock false.
+ * Start from these and change fields, so new fields of later versions get their defaults. */
+slm_model_params slm_model_default_params(void);
+/* Loads the GGUF file at `path` (UTF-8, NUL-terminated) and stores the new model in *out_model;
+ * the caller owns it and releases it with slm_model_free. `params` is read during the call only
+ * (cpus is copied). With `cpus`, n_threads 0 means one thread per listed CPU. With use_mlock, the
+ * weights are locked in RAM, or the load fails with SLM_ERR_NO_MEMORY (see RLIMIT_MEMLOCK).
+ * Errors: SLM_ERR_INVALID_ARGUMENT (NULL path/out_model, n_threads < 0 or > 256, context_length
+ * < 0 or 1..7, n_cpus without cpus, a negative CPU id), SLM_ERR_IO, SLM_ERR_FORMAT,
+ * SLM_ERR_UNSUPPORTED, SLM_ERR_NO_MEMORY. */
+slm_status slm_model_load(const char *path, const slm_model_params *params, slm_model **out_model); /* params NULL = defaults */
+/* Releases the caller's reference. Sessions made from the model keep it alive until they are
+ * freed, so the model may be freed first. Must not race with other calls that use this handle. */
+void       slm_model_free(slm_model *model);        /* NULL is a no-op */
+
+/* Tokenizes text_len bytes of `text` (UTF-8; need not be NUL-terminated; invalid bytes become
+ * U+FFFD) into `tokens` (may be NULL when max_tokens is 0, to ask for the size). add_special adds
+ * BOS/EOS as the model says; parse_special turns control-token text such as "<|im_start|>" into
+ * the token. Thread-safe on one model. Errors (INT32_MIN): NULL model or text, tokens NULL with
+ * max_tokens > 0, max_tokens < 0, text_len > 64 MiB. */
+/* Returns the token count; -(needed) if max_tokens is too small; INT32_MIN on error (see slm_last_error). */
+int32_t slm_tokenize(const slm_model *model, const char *text, size_t text_len,
+                     int32_t *tokens, int32_t max_tokens, bool add_special, bool parse_special);
+
+/* ---- Sampling -------------------------------------------------------------------------------- */
+
+/* A seed that means "a fresh random seed for each call". */
+#define SLM_SEED_RANDOM UINT64_MAX
+
+typedef struct slm_sampling_params {
+    float    temperature;     /* 0 = greedy */
+    int32_t  top_k;           /* 0 = off */
+    float    top_p;           /* 1 = off */
+    float    min_p;           /* 0 = off */
+    float    repeat_penalty;  /* 1 = off */
+    uint64_t seed;
+    int32_t  max_tokens;
+} slm_sampling_params;
+/* Thread-safe. llama.cpp's defaults: temperature 0.8, top_k 40, top_p 0.95, min_p 0.05,
+ * repeat_penalty 1 (over the last 64 tokens), seed SLM_SEED_RANDOM, max_tokens -1.
+ * seed: the same seed gives the same text. max_tokens: tokens to generate; -1 = until the model
+ * ends its text or the context is full; 0 = only process the prompt (fills the KV cache). */
+slm_sampling_params slm_sampling_default_params(void);
+
+/* ---- Sessions -------------------------------------------------------------------------------- */
+
+/* Creates a session on `model` with the model's context length; the caller owns *out_session
+ * and releases it with slm_session_free. The session keeps the model alive. Allocates the KV
+ * cache now. Errors: SLM_ERR_INVALID_ARGUMENT, SLM_ERR_NO_MEMORY. */
+slm_status slm_session_create(slm_model *model, slm_session **out_session);
+/* Releases the session (detaching it from a store). Must not race with a call on it. */
+void       slm_session_free(slm_session *session);  /* NULL is a no-op */
+/* Clears the chat history, the KV cache and the statistics, and detaches the session from its
+ * conversation (which stays in the store). Errors: SLM_ERR_INVALID_ARGUMENT (NULL, or a call runs). */
+slm_status slm_session_reset(slm_session *session); /* forget history and KV cache */
+/* Asks the call running on `session` to end at its next token; the call returns
+ * SLM_ERR_CANCELLED after streaming what it had. Safe from any thread, including from inside the
+ * callback; has no effect when no call runs (it does not cancel a later call). */
+void       slm_session_cancel(slm_session *session); /* any thread; the running call returns SLM_ERR_CANCELLED */
+
+/* Called on the calling thread with each decoded piece (valid UTF-8); return false to stop early. */
+/* `piece` is also NUL-terminated and valid only during the callback. The callback must not call
+ * slm_generate/slm_chat/slm_session_reset on the same session (they fail); stopping early by
+ * returning false ends the call with SLM_OK. */
+typedef bool (*slm_token_callback)(const char *piece, size_t piece_len, void *user_data);
+/* Generates a continuation of `prompt` (tokenized with add_special and parse_special, as
+ * `slm run` does). The KV cache of the session's earlier calls is reused as far as the new prompt
+ * starts with the same tokens; the chat history is neither used nor changed. `params` NULL =
+ * slm_sampling_default_params(). `on_token` may be NULL (the statistics still count). Blocks
+ * until the generation ends. Errors: SLM_ERR_INVALID_ARGUMENT (NULL session/prompt, an empty
+ * prompt, bad sampling values), SLM_ERR_CONTEXT_FULL (the prompt does not fit, or the context
+ * filled up while generating: the text so far was streamed), SLM_ERR_CANCELLED. */
+slm_status slm_generate(slm_session *session, const char *prompt, const slm_sampling_params *params,
+                        slm_token_callback on_token, void *user_data);        /* raw completion */
+/* Adds `user_message` to the session's history, renders the history with the model's chat template
+ * (ChatML when it has none) and streams the assistant's reply, which joins the history (also when
+ * stopped early or cancelled; not on other errors). Only the new tokens of each turn run. When the
+ * session is attached to a conversation, the turn is also stored (a cancelled reply is stored
+ * marked as such). Errors: as slm_generate, plus SLM_ERR_STORE. */
+slm_status slm_chat(slm_session *session, const char *user_message, const slm_sampling_params *params,
+                    slm_token_callback on_token, void *user_data);            /* chat template, history kept */
+
+/* Statistics of the session's last slm_generate/slm_chat call (zeros before the first, also
+ * filled after a cancelled or context-full call). ttft_ms: from the call's start to the first
+ * generated token; tokens_per_second: decode speed after the first token. */
+typedef struct slm_stats { int32_t prompt_tokens, generated_tokens; double ttft_ms, tokens_per_second; } slm_stats;
+slm_status slm_session_stats(const slm_session *session, slm_stats *out_stats); /* of the last call */
+
+/* ---- Conversation store ---------------------------------------------------------------------- */
+
+/* A SQLite database of conversations (messages and KV snapshots), owned by the calling user
+ * (getuid()). Thread-safe: one handle may serve sessions on several threads. */
+typedef struct slm_store slm_store;
+/* A conversation's id in a store (> 0). */
+typedef int64_t slm_conversation_id;
+
+/* Opens, creating and migrating it when needed, the database at `path`; the caller owns *out_store
+ * and releases it with slm_store_close. Errors: SLM_ERR_INVALID_ARGUMENT, SLM_ERR_STORE (cannot
+ * open, not a database, written by a newer slm). */
+slm_status slm_store_open(const char *path, slm_store **out_store);
+/* Releases the caller's handle. Sessions still attached keep the database open until they are
+ * reset, freed or attached elsewhere. */
+void       slm_store_close(slm_store *store);       /* NULL is a no-op */
+
+/* Binds the session to a conversation of `store`, so each slm_chat turn is stored and the next
+ * process can resume it. `conversation` 0 creates a new conversation (titled by its first message);
+ * otherwise it is resumed: its messages become the session's chat history and its KV snapshot, when
+ * one was saved for this model, restores the cache (else the next turn re-runs the history).
+ * *out_conversation (may be NULL) receives the id. Replaces an earlier attachment and the history.
+ * Errors: SLM_ERR_INVALID_ARGUMENT (NULL session/store, negative id, a call runs),
+ * SLM_ERR_STORE (no such conversation of this user, database errors). */
+slm_status slm_session_attach(slm_session *session, slm_store *store, slm_conversation_id conversation,
+                              slm_conversation_id *out_conversation);
+/* Ends the binding (keeping the in-memory history). Not attached: a no-op returning SLM_OK. */
+slm_status slm_session_detach(slm_session *session);
+
+/* One conversation, as listed. The strings are valid only during the callback. */
+typedef struct slm_conversation {
+    slm_conversation_id id;
+    const char *title;                /* UTF-8, NUL-terminated; "" when untitled */
+    int64_t     created_at_ms;        /* Unix time in milliseconds */
+    int64_t     updated_at_ms;
+    int32_t     message_count;
+} slm_conversation;
+/* Called once per listed conversation on the calling thread; return false to stop listing. */
+typedef bool (*slm_conversation_callback)(const slm_conversation *conversation, void *user_data);
+/* Lists the user's conversations, newest first (by last update), skipping `offset` and giving at
+ * most `limit` (1..1000). Errors: SLM_ERR_INVALID_ARGUMENT (NULL store/callback, limit or offset
+ * out of range), SLM_ERR_STORE. */
+slm_status slm_store_list(slm_store *store, int32_t limit, int32_t offset,
+                          slm_conversation_callback on_conversation, void *user_data);
+
+/* One stored message. The strings are valid only during the callback. */
+typedef struct slm_message {
+    const char *role;                 /* "user", "assistant" or "system" */
+    const char *content;              /* UTF-8, NUL-terminated */
+    bool        cancelled;            /* an assistant reply cut short */
+} slm_message;
+/* Called once per message, oldest first, on the calling thread; return false to stop. */
+typedef bool (*slm_message_callback)(const slm_message *message, void *user_data);
+/* Lists a conversation's messages. Errors: SLM_ERR_INVALID_ARGUMENT, SLM_ERR_STORE (not found). */
+slm_status slm_store_messages(slm_store *store, slm_conversation_id conversation,
+                              slm_message_callback on_message, void *user_data);
+/* Deletes a conversation with its messages and snapshots. Sessions attached to it fail their
+ * next turn with SLM_ERR_STORE. Errors: SLM_ERR_INVALID_ARGUMENT, SLM_ERR_STORE (not found). */
+slm_status slm_store_delete(slm_store *store, slm_conversation_id conversation);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLM_H */
