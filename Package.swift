@@ -9,6 +9,7 @@ let package = Package(
     name: "slm",
     products: [
         .executable(name: "slm", targets: ["slm"]),
+        .executable(name: "slmd", targets: ["slmd"]),
         .library(name: "SLMCore", targets: ["SLMCore"]),
     ],
     dependencies: [
@@ -23,10 +24,21 @@ let package = Package(
             name: "SLMCore",
             dependencies: ["CSLMKernels"]
         ),
+        .systemLibrary(
+            name: "CLibUV",
+            pkgConfig: "libuv",
+            providers: [.apt(["libuv1-dev"])]
+        ),
+        .target(name: "SLMProtocol"),
+        .executableTarget(
+            name: "slmd",
+            dependencies: ["SLMCore", "SLMProtocol", "CLibUV"]
+        ),
         .executableTarget(
             name: "slm",
             dependencies: [
                 "SLMCore",
+                "SLMProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -34,6 +46,14 @@ let package = Package(
             name: "SLMCoreTests",
             dependencies: ["SLMCore", "CSLMKernels"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "SLMProtocolTests",
+            dependencies: ["SLMProtocol"]
+        ),
+        .testTarget(
+            name: "SLMDaemonTests",
+            dependencies: ["SLMProtocol", "slmd", "slm"]
         ),
     ],
     // Language mode 5: the engine hands raw pointers to its own worker threads, which the
