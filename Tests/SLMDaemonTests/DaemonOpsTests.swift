@@ -1,0 +1,224 @@
+import Foundation
+import XCTest
+import SLMProtocol
+
+/// Every op and every error code of protocol v1 against a running slmd with SmolLM2.
+final class DaemonOpsTests: XCTestCase {
+    nonisolated(unsafe) static var shared: DaemonHarness?
+
+    func daemon() throws -> DaemonHarness {
+        if let d = Self.shared { return d }
+        let d = try DaemonHarness()
+        Self.shared = d
+        return d
+    }
+
+    override class func tearDown() {
+        shared?.stop()
+        shared?.removeFiles()
+        shared = nil
+        super.tearDown()
+    }
+
+    func testInfoDescribesTheModel() throws {
+        let events = try daemon().request(#"{"id":1,"op":"info"}"#)
+        XCTAssertEqual(events.count, 1)
+        let info = events[0]
+        XCTAssertEqual(info.name, "info")
+        XCTAssertEqual(info.id, .number(1))
+        XCTAssertEqual(info["protocol"], .number(1))
+        XCTAssertNotNil(info["version"]?.stringValue)
+        XCTAssertEqual(info["model"]?["architecture"], .string("llama"))
+        XCTAssertEqual(info["model"]?["context_length"], .number(1024))
+        XCTAssertEqual(info["model"]?["quantization"], .string("Q4_1"))
+        XCTAssertNotNil(info["model"]?["name"]?.stringValue)
+    }
+
+    func testStatsReportsQueueActiveTokensAndMemory() throws {
+        let d = try daemon()
+        let socket = try d.connect()
+        _ = try DaemonHarness.generate(socket, id: 1, prompt: "Hello", extra: #","max_tokens":3,"temperature":0"#)
+        let stats = try d.request(#"{"id":"s","op":"stats"}"#)[0]
+        XCTAssertEqual(stats.name, "stats")
+        XCTAssertEqual(stats.id, .string("s"))
+        XCTAssertEqual(stats["queue_depth"], .number(0))
+        XCTAssertNotNil(stats["active_requests"]?.integerValue)
+        XCTAssertGreaterThanOrEqual(stats["tokens_served"]?.integerValue ?? 0, 3)
+        XCTAssertGreaterThan(stats["rss_bytes"]?.integerValue ?? 0, 1_000_000)
+        XCTAssertGreaterThan(stats["rss_anon_bytes"]?.integerValue ?? 0, 0)
+    }
+
+    func testGenerateStreamsTokensThenDoneAndMatchesTheCLI() throws {
+        let d = try daemon()
+        let socket = try d.connect()
+        let (text, done) = try DaemonHarness.generate(socket, id: 7, prompt: "The capital of France is",
+                                                      extra: #","max_tokens":12,"temperature":0"#)
+        XCTAssertEqual(done["stop_reason"], .string("length"))
+        XCTAssertEqual(done["generated_tokens"], .number(12))
+        XCTAssertEqual(done["prompt_tokens"]?.integerValue, 5)
+        XCTAssertNotNil(done["ttft_ms"]?.numberValue)
+        XCTAssertNotNil(done["tokens_per_second"]?.numberValue)
+        XCTAssertTrue(text.hasPrefix(" Paris"), text)
+
+        // The same request through `slm ask` (the socket client) prints the same text.
+        let ask = Process()
+        ask.executableURL = URL(fileURLWithPath: DaemonHarness.slmPath)
+        ask.arguments = ["ask", "--socket", d.socketPath, "-n", "12", "--temp", "0", "--no-stats", "The capital of France is"]
+        let out = Pipe()
+        ask.standardOutput = out
+        try ask.run()
+        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        ask.waitUntilExit()
+        XCTAssertEqual(ask.terminationStatus, 0)
+        XCTAssertEqual(printed, text + "\n")
+    }
+
+    func testStopSequenceEndsWithStopReasonStop() throws {
+        let socket = try daemon().connect()
+        let (full, _) = try DaemonHarness.generate(socket, id: 1, prompt: "The capital of France is",
+                                                   extra: #","max_tokens":12,"temperature":0"#)
+        let (text, done) = try DaemonHarness.generate(socket, id: 2, prompt: "The capital of France is",
+                                                      extra: #","max_tokens":12,"temperature":0,"stop":["\n"]"#)
+        XCTAssertEqual(done["stop_reason"], .string("stop"))
+        XCTAssertEqual(text, String(full.prefix { $0 != "\n" }))
+    }
+
+    func testCancelEndsTheTargetWithCancelledAndAnswersOk() throws {
+        let socket = try daemon().connect()
+        try socket.send(#"{"id":"long","op":"generate","prompt":"Once upon a time","max_tokens":400,"temperature":0}"#)
+        // Wait for the first token so the cancel hits a running generation.
+        var sawToken = false
+        while !sawToken { sawToken = try socket.readEvent().name == "token" }
+        try socket.send(#"{"id":"c","op":"cancel","target":"long"}"#)
+        var ok = false
+        var done: Event? = nil
+        while done == nil {
+            let event = try socket.readEvent()
+            if event.id == .string("c") { XCTAssertEqual(event.name, "ok"); ok = true }
+            if event.id == .string("long") && event.name == "done" { done = event }
+        }
+        if !ok { XCTAssertEqual(try socket.readEvent().name, "ok") }
+        XCTAssertEqual(done?["stop_reason"], .string("cancelled"))
+        XCTAssertLessThan(done?["generated_tokens"]?.integerValue ?? 400, 400)
+    }
+
+    func testControlOpsAreAnsweredWhileGenerating() throws {
+        let d = try daemon()
+        let busy = try d.connect()
+        try busy.send(#"{"id":1,"op":"generate","prompt":"Write a long story.","max_tokens":200,"temperature":0}"#)
+        _ = try busy.readEvent()
+        let events = try d.request(#"{"id":2,"op":"stats"}"#)
+        XCTAssertEqual(events[0]["active_requests"], .number(1))
+        try busy.send(#"{"id":3,"op":"cancel","target":1}"#)
+        _ = try DaemonHarness.collectUntilDone(busy, id: .number(1))
+    }
+
+    func testEveryMalformedInputGetsBadRequestAndTheConnectionStaysUsable() throws {
+        let socket = try daemon().connect()
+        let cases: [(String, String, JSONValue)] = [
+            ("this is not json", "bad_request", .null),
+            (#"{"id":1,"op":"info""#, "bad_request", .null),
+            (#"[1,2]"#, "bad_request", .null),
+            (#"{"op":"info"}"#, "bad_request", .null),
+            (#"{"id":2}"#, "bad_request", .number(2)),
+            (#"{"id":3,"op":"generate"}"#, "bad_request", .number(3)),
+            (#"{"id":4,"op":"generate","prompt":42}"#, "bad_request", .number(4)),
+            (#"{"id":5,"op":"generate","prompt":"x","max_tokens":"many"}"#, "bad_request", .number(5)),
+            (#"{"id":6,"op":"generate","prompt":"x","top_p":7}"#, "bad_request", .number(6)),
+            (#"{"id":7,"op":"generate","prompt":"x","colour":"red"}"#, "bad_request", .number(7)),
+            (#"{"id":8,"op":"teleport"}"#, "unsupported", .number(8)),
+            (#"{"id":9,"op":"cancel","target":"nothing"}"#, "not_found", .number(9)),
+            (#"{"id":10,"op":"cancel"}"#, "bad_request", .number(10)),
+        ]
+        for (line, code, id) in cases {
+            try socket.send(line)
+            let event = try socket.readEvent()
+            XCTAssertEqual(event.name, "error", line)
+            XCTAssertEqual(event.code, code, line)
+            XCTAssertEqual(event.id, id, line)
+            XCTAssertFalse(event.error?.message.isEmpty ?? true)
+        }
+        // Invalid UTF-8 inside a string.
+        try socket.sendRaw(Array(#"{"id":11,"op":"generate","prompt":""#.utf8) + [0xC3, 0x28] + Array("\"}\n".utf8))
+        let utf8 = try socket.readEvent()
+        XCTAssertEqual(utf8.code, "bad_request")
+        XCTAssertTrue(utf8.error?.message.contains("UTF-8") ?? false)
+        // Still serving on the same connection.
+        try socket.send(#"{"id":12,"op":"info"}"#)
+        XCTAssertEqual(try socket.readEvent().name, "info")
+    }
+
+    func testPromptLongerThanTheContextIsTooLarge() throws {
+        let prompt = String(repeating: "word ", count: 1500)  // > 1024 tokens
+        let events = try daemon().request(#"{"id":1,"op":"generate","prompt":"\#(prompt)","max_tokens":1}"#)
+        XCTAssertEqual(events.last?.code, "too_large")
+    }
+
+    func testOversizedLineGetsTooLargeAndTheConnectionCloses() throws {
+        let d = try daemon()
+        let socket = try d.connect()
+        var line = Array(#"{"id":1,"op":"generate","prompt":""#.utf8)
+        line += [UInt8](repeating: UInt8(ascii: "a"), count: ProtocolLimits.maxLineBytes)
+        line += Array("\"}\n".utf8)
+        try? socket.sendRaw(line)  // the daemon may close before it has read everything
+        let event = try socket.readEvent()
+        XCTAssertEqual(event.code, "too_large")
+        XCTAssertEqual(event.id, .null)
+        XCTAssertThrowsError(try socket.readLine())  // closed
+        // Others are still served.
+        XCTAssertEqual(try d.request(#"{"id":2,"op":"info"}"#)[0].name, "info")
+    }
+
+    func testDuplicateIdInFlightIsBadRequest() throws {
+        let socket = try daemon().connect()
+        try socket.send(#"{"id":1,"op":"generate","prompt":"Tell me a story","max_tokens":100,"temperature":0}"#)
+        try socket.send(#"{"id":1,"op":"generate","prompt":"again","max_tokens":1}"#)
+        var sawError = false
+        while true {
+            let event = try socket.readEvent()
+            if event.name == "error" { XCTAssertEqual(event.code, "bad_request"); sawError = true
+                try socket.send(#"{"id":2,"op":"cancel","target":1}"#) }
+            if event.name == "done" { break }
+        }
+        XCTAssertTrue(sawError)
+    }
+
+    func testBusyWhenTheQueueOrTheClientLimitIsFull() throws {
+        let d = try DaemonHarness(arguments: ["--max-active", "1", "--max-queue", "0", "--max-clients", "2"])
+        defer { d.stop(); d.removeFiles() }
+        let first = try d.connect()
+        try first.send(#"{"id":1,"op":"generate","prompt":"Tell me a long story","max_tokens":300,"temperature":0}"#)
+        _ = try first.readEvent()
+        let second = try d.connect()
+        try second.send(#"{"id":2,"op":"generate","prompt":"Hi","max_tokens":2}"#)
+        XCTAssertEqual(try second.readEvent().code, "busy")
+        let third = try d.connect()
+        let refused = try third.readEvent()
+        XCTAssertEqual(refused.code, "busy")
+        XCTAssertThrowsError(try third.readLine())
+        try first.send(#"{"id":3,"op":"cancel","target":1}"#)
+        _ = try DaemonHarness.collectUntilDone(first, id: .number(1))
+    }
+
+    /// A context the machine cannot allocate: the request fails with `internal`, the daemon lives on.
+    func testAllocationFailureIsInternalAndTheDaemonKeepsServing() throws {
+        let d = try DaemonHarness(arguments: ["-c", "1048576"], wrapper: "ulimit -v 3000000;")
+        defer { d.stop(); d.removeFiles() }
+        let events = try d.request(#"{"id":1,"op":"generate","prompt":"Hi","max_tokens":2}"#)
+        XCTAssertEqual(events.last?.code, "internal", d.log)
+        XCTAssertEqual(try d.request(#"{"id":2,"op":"info"}"#)[0].name, "info")
+    }
+}
+
+extension DaemonHarness {
+    /// Reads until the `done` (or `error`) of request `id`; returns everything read.
+    @discardableResult
+    static func collectUntilDone(_ socket: LineSocket, id: JSONValue) throws -> [Event] {
+        var events: [Event] = []
+        while true {
+            let event = try socket.readEvent()
+            events.append(event)
+            if event.id == id && (event.name == "done" || event.name == "error") { return events }
+        }
+    }
+}
