@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "slm", targets: ["slm"]),
         .executable(name: "slmd", targets: ["slmd"]),
         .library(name: "SLMCore", targets: ["SLMCore"]),
+        .library(name: "SLMStore", targets: ["SLMStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,6 +26,15 @@ let package = Package(
             dependencies: ["CSLMKernels"]
         ),
         .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "SLMStore",
+            dependencies: ["SLMCore", "CSQLite"]
+        ),
+        .systemLibrary(
             name: "CLibUV",
             pkgConfig: "libuv",
             providers: [.apt(["libuv1-dev"])]
@@ -32,12 +42,13 @@ let package = Package(
         .target(name: "SLMProtocol"),
         .executableTarget(
             name: "slmd",
-            dependencies: ["SLMCore", "SLMProtocol", "CLibUV"]
+            dependencies: ["SLMCore", "SLMStore", "SLMProtocol", "CLibUV"]
         ),
         .executableTarget(
             name: "slm",
             dependencies: [
                 "SLMCore",
+                "SLMStore",
                 "SLMProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -48,12 +59,16 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
+            name: "SLMStoreTests",
+            dependencies: ["SLMStore", "SLMCore"]
+        ),
+        .testTarget(
             name: "SLMProtocolTests",
             dependencies: ["SLMProtocol"]
         ),
         .testTarget(
             name: "SLMDaemonTests",
-            dependencies: ["SLMProtocol", "slmd", "slm"]
+            dependencies: ["SLMProtocol", "SLMStore", "slmd", "slm"]
         ),
     ],
     // Language mode 5: the engine hands raw pointers to its own worker threads, which the

@@ -11,7 +11,9 @@ python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 command -v cc >/dev/null || need_apt+=(gcc)
 command -v make >/dev/null || need_apt+=(make)
 # Later issues add libuv1-dev and libsqlite3-dev here; check with dpkg so reruns stay offline.
-for pkg in pkg-config; do
+test_pkgs=()
+[[ "${1:-}" == "--for-tests" ]] && test_pkgs+=(socat)  # the daemon tests run docs/protocol.md's socat examples
+for pkg in pkg-config libsqlite3-dev libuv1-dev "${test_pkgs[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then

@@ -16,6 +16,9 @@ struct DaemonLimits {
     /// Reply bytes queued for one connection before its generations pause (a slow reader);
     /// they resume when it drops below half of this.
     var maxPendingWriteBytes = 256 * 1024
+    /// SO_SNDBUF of each client socket (0 = the kernel's default, ~200 KB): the kernel-side part
+    /// of what a slow reader can hold.
+    var socketSendBufferBytes = 0
     /// On SIGTERM/SIGINT, how long in-flight work may finish before it is cancelled.
     var shutdownGraceMilliseconds = 2000
 }
@@ -41,7 +44,8 @@ struct DaemonConfig {
     static let usage = """
         usage: slmd -m MODEL [--socket PATH] [--db PATH] [-t N] [--cpus LIST] [-c CTX]
                     [--config FILE] [--max-clients N] [--max-queue N] [--max-active N]
-                    [--max-pending-write-bytes N] [--shutdown-grace-ms N] [--log-level LEVEL]
+                    [--max-pending-write-bytes N] [--socket-send-buffer-bytes N]
+                    [--shutdown-grace-ms N] [--log-level LEVEL]
 
           -m, --model FILE      GGUF model to serve
           --socket PATH         Unix socket to listen on (default \(defaultSocketPath), mode 0660);
@@ -94,6 +98,7 @@ struct DaemonConfig {
         "--cpus": "cpus", "-c": "ctx-size", "--ctx-size": "ctx-size", "--config": "config",
         "--max-clients": "max-clients", "--max-queue": "max-queue", "--max-active": "max-active",
         "--max-pending-write-bytes": "max-pending-write-bytes", "--shutdown-grace-ms": "shutdown-grace-ms",
+        "--socket-send-buffer-bytes": "socket-send-buffer-bytes",
         "--log-level": "log-level",
     ]
 
@@ -117,7 +122,8 @@ struct DaemonConfig {
         case "max-clients": limits.maxClients = try int(1...65536)
         case "max-queue": limits.maxQueuedRequests = try int(0...65536)
         case "max-active": limits.maxActiveGenerations = try int(1...256)
-        case "max-pending-write-bytes": limits.maxPendingWriteBytes = try int(4096...1 << 30)
+        case "max-pending-write-bytes": limits.maxPendingWriteBytes = try int(1024...1 << 30)
+        case "socket-send-buffer-bytes": limits.socketSendBufferBytes = try int(0...64 << 20)
         case "shutdown-grace-ms": limits.shutdownGraceMilliseconds = try int(0...600_000)
         case "log-level":
             guard let level = LogLevel(name: value) else { throw .config("\(source): unknown log level \"\(value)\"") }

@@ -69,6 +69,8 @@ final class Daemon {
         SystemdNotify.send("READY=1\nSTATUS=serving on \(whereListening)")
         uv_run(loop, UV_RUN_DEFAULT)
         scheduler.join()
+        // A socket slmd bound itself goes with it; systemd's socket stays for the next activation.
+        if whereListening == config.socketPath { unlink(config.socketPath) }
         uv_loop_close(loop)
     }
 
@@ -86,6 +88,10 @@ final class Daemon {
             Log.warning("client without peer credentials; closed")
             uv_close(asHandle(handle)) { $0?.deallocate() }
             return
+        }
+        if config.limits.socketSendBufferBytes > 0 {
+            var size = Int32(config.limits.socketSendBufferBytes)
+            _ = uv_send_buffer_size(asHandle(handle), &size)
         }
         let connection = Connection(id: nextConnectionID, handle: handle, owner: uid)
         nextConnectionID += 1
@@ -110,8 +116,13 @@ final class Daemon {
 
     private func didRead(_ connection: Connection, count: Int) {
         if count == Int(UV_EOF.rawValue) {
-            // The client finished sending (`echo … | socat`, shutdown(SHUT_WR)): its requests in
-            // flight still get their replies, then the connection closes.
+            // End of input is either a client that went away (both directions shut: POLLHUP) —
+            // its requests are cancelled — or one that only finished sending (`echo … | socat`,
+            // shutdown(SHUT_WR)): its requests in flight still get their replies, then it closes.
+            if Self.peerHungUp(connection) {
+                close(connection)
+                return
+            }
             uv_read_stop(asStream(connection.handle))
             connection.readClosed = true
             if connection.isIdle { closeAfterFlush(connection) }
@@ -140,6 +151,14 @@ final class Daemon {
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             handleLine(line, from: connection)
         }
+    }
+
+    private static func peerHungUp(_ connection: Connection) -> Bool {
+        var fd: uv_os_fd_t = -1
+        guard uv_fileno(asHandle(connection.handle), &fd) == 0 else { return true }
+        var probe = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        guard poll(&probe, 1, 0) >= 0 else { return true }
+        return probe.revents & Int16(POLLHUP | POLLERR) != 0
     }
 
     private func refuseLongLine(_ connection: Connection) {
@@ -236,7 +255,10 @@ final class Daemon {
 
     func didWrite(_ connection: Connection, status: Int32) {
         if status < 0 && status != Int32(UV_ECANCELED.rawValue) {
+            // The reader is gone (EPIPE): stop generating for it.
             Log.debug("client \(connection.id): write: \(uvMessage(status))")
+            if !connection.closing { close(connection) }
+            return
         }
         if connection.throttled && connection.pendingWriteBytes <= config.limits.maxPendingWriteBytes / 2 {
             connection.throttled = false

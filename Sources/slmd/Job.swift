@@ -23,6 +23,9 @@ final class Job: @unchecked Sendable {
     /// Set while the client's connection has too many reply bytes queued (a slow reader).
     let paused = Atomic<Bool>(false)
 
+    /// Whether this job holds its conversation in the scheduler's busy set (under its lock).
+    var holdsConversation = false
+
     // Inference thread only.
     var generation: Generation?
     var session: Session?
@@ -34,6 +37,12 @@ final class Job: @unchecked Sendable {
         self.owner = owner
         self.kind = kind
         self.options = options
+    }
+
+    /// The stored conversation a chat turn continues (nil for generate and new conversations).
+    var conversation: Int64? {
+        if case .chat(let c, _) = kind { return c }
+        return nil
     }
 
     var isCancelRequested: Bool { cancelRequested.load(ordering: .relaxed) }

@@ -33,6 +33,9 @@ final class Scheduler: @unchecked Sendable {
     private var outbox: [Outgoing] = []
     private var stopWhenIdle = false
     private var activeCount = 0
+    /// Conversations with a turn in progress: a second turn on one waits for the first to be
+    /// stored, or it would start from a history without it.
+    private var busyConversations: Set<Int64> = []
     private var stopped = false
 
     // Inference thread only.
@@ -113,8 +116,15 @@ final class Scheduler: @unchecked Sendable {
             var admitted: [Job] = []
             let exit: Bool = monitor.locked {
                 while true {
-                    while activeCount < limits.maxActiveGenerations, !waiting.isEmpty {
-                        admitted.append(waiting.removeFirst())
+                    var index = 0
+                    while activeCount < limits.maxActiveGenerations, index < waiting.count {
+                        let job = waiting[index]
+                        if let conversation = job.conversation, !job.isCancelRequested {
+                            if busyConversations.contains(conversation) { index += 1; continue }
+                            busyConversations.insert(conversation)
+                            job.holdsConversation = true
+                        }
+                        admitted.append(waiting.remove(at: index))
                         activeCount += 1
                     }
                     let runnable = !admitted.isEmpty || active.contains { !$0.isPaused || $0.isCancelRequested }
@@ -127,20 +137,21 @@ final class Scheduler: @unchecked Sendable {
             active.append(contentsOf: admitted)
 
             var produced: [Outgoing] = []
-            var finishedCount = 0
+            var finished: [Job] = []
             var index = 0
             while index < active.count {
                 let job = active[index]
                 if job.isPaused && !job.isCancelRequested { index += 1; continue }
                 if advance(job, into: &produced) {
                     active.remove(at: index)
-                    finishedCount += 1
+                    finished.append(job)
                 } else {
                     index += 1
                 }
             }
             monitor.locked {
-                activeCount -= finishedCount
+                activeCount -= finished.count
+                for job in finished where job.holdsConversation { busyConversations.remove(job.conversation!) }
                 outbox.append(contentsOf: produced)
             }
             if !produced.isEmpty { wake() }

@@ -210,6 +210,79 @@ final class DaemonOpsTests: XCTestCase {
     }
 }
 
+extension DaemonOpsTests {
+    func testChatStoresTurnsAndConversationsOpsSeeThem() throws {
+        let d = try daemon()
+        let socket = try d.connect()
+        try socket.send(#"{"id":1,"op":"chat","message":"What is the capital of France?","max_tokens":10,"temperature":0}"#)
+        let first = try DaemonHarness.collectUntilDone(socket, id: .number(1))
+        let firstReply = first.filter { $0.name == "token" }.map { $0["text"]?.stringValue ?? "" }.joined()
+        let done = try XCTUnwrap(first.last)
+        XCTAssertEqual(done.name, "done")
+        let conversation = try XCTUnwrap(done["conversation"]?.integerValue)
+        XCTAssertFalse(firstReply.isEmpty)
+
+        try socket.send(#"{"id":2,"op":"chat","conversation":\#(conversation),"message":"And of Italy?","max_tokens":10,"temperature":0}"#)
+        let second = try DaemonHarness.collectUntilDone(socket, id: .number(2))
+        XCTAssertEqual(second.last?["conversation"]?.integerValue, conversation)
+
+        try socket.send(#"{"id":3,"op":"conversations.list"}"#)
+        let list = try socket.readEvent()
+        XCTAssertEqual(list.name, "conversations")
+        let entry = try XCTUnwrap(list["conversations"]?.arrayValue?.first { $0["id"]?.integerValue == conversation })
+        XCTAssertEqual(entry["message_count"], .number(4))
+        XCTAssertEqual(entry["title"], .string("What is the capital of France?"))
+
+        try socket.send(#"{"id":4,"op":"conversations.get","conversation":\#(conversation)}"#)
+        let got = try socket.readEvent()
+        XCTAssertEqual(got.name, "conversation")
+        let messages = try XCTUnwrap(got["messages"]?.arrayValue)
+        XCTAssertEqual(messages.map { $0["role"]?.stringValue ?? "" }, ["user", "assistant", "user", "assistant"])
+        XCTAssertEqual(messages[0]["content"], .string("What is the capital of France?"))
+        XCTAssertEqual(messages[1]["content"], .string(firstReply))
+
+        try socket.send(#"{"id":5,"op":"conversations.delete","conversation":\#(conversation)}"#)
+        XCTAssertEqual(try socket.readEvent().name, "ok")
+        try socket.send(#"{"id":6,"op":"conversations.get","conversation":\#(conversation)}"#)
+        XCTAssertEqual(try socket.readEvent().code, "not_found")
+        try socket.send(#"{"id":7,"op":"conversations.delete","conversation":\#(conversation)}"#)
+        XCTAssertEqual(try socket.readEvent().code, "not_found")
+        try socket.send(#"{"id":8,"op":"chat","conversation":987654,"message":"hello","max_tokens":2}"#)
+        XCTAssertEqual(try socket.readEvent().code, "not_found")
+        try socket.send(#"{"id":9,"op":"chat","conversation":"x","message":"hello"}"#)
+        XCTAssertEqual(try socket.readEvent().code, "bad_request")
+        try socket.send(#"{"id":10,"op":"chat"}"#)
+        XCTAssertEqual(try socket.readEvent().code, "bad_request")
+    }
+
+    /// A client under another uid cannot see a conversation (the store scopes by SO_PEERCRED uid).
+    func testAnotherUidSeesNoConversations() throws {
+        guard getuid() == 0 else { throw XCTSkip("needs root to connect as another uid") }
+        let d = try daemon()
+        let socket = try d.connect()
+        try socket.send(#"{"id":1,"op":"chat","message":"secret","max_tokens":2,"temperature":0}"#)
+        let conversation = try XCTUnwrap(DaemonHarness.collectUntilDone(socket, id: .number(1)).last?["conversation"]?.integerValue)
+        // The socket is 0660 root:root; let "nobody" in for this test only.
+        chmod(d.socketPath, 0o666)
+        defer { chmod(d.socketPath, 0o660) }
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        other.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/socat", "-", "UNIX-CONNECT:" + d.socketPath]
+        let input = Pipe(), output = Pipe()
+        other.standardInput = input
+        other.standardOutput = output
+        try other.run()
+        input.fileHandleForWriting.write(Data((#"{"id":1,"op":"conversations.get","conversation":\#(conversation)}"# + "\n" +
+                                               #"{"id":2,"op":"conversations.list"}"# + "\n").utf8))
+        try input.fileHandleForWriting.close()
+        let lines = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+        other.waitUntilExit()
+        XCTAssertEqual(lines.count, 2)
+        XCTAssertEqual(try Event(line: String(lines[0])).code, "not_found")
+        XCTAssertEqual(try Event(line: String(lines[1]))["conversations"], .array([]))
+    }
+}
+
 extension DaemonHarness {
     /// Reads until the `done` (or `error`) of request `id`; returns everything read.
     @discardableResult

@@ -1,0 +1,92 @@
+/// The database layout, versioned by `PRAGMA user_version`. A migration is appended, never edited:
+/// migration i takes a database from version i to i + 1, in one transaction.
+enum Schema {
+    static let migrations: [String] = [
+        // 0 → 1
+        """
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            owner INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            model_identity TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            message_count INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX conversations_by_owner ON conversations(owner, updated_at DESC, id DESC);
+
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            sequence INTEGER NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+            content TEXT NOT NULL,
+            token_count INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            cancelled INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (conversation_id, sequence)
+        );
+
+        -- Full-text index over message contents, kept in step with `messages` by triggers
+        -- (external content: the text is stored once, in `messages`). Messages are never updated.
+        CREATE VIRTUAL TABLE messages_fts USING fts5(
+            content, content = 'messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+        END;
+        CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+        END;
+
+        -- One KV snapshot per conversation (the latest). The blob lives in the row, so it is
+        -- written, replaced and deleted in the same transactions as the rows it belongs to. The
+        -- blob is the last column: reading the metadata never touches its overflow pages.
+        CREATE TABLE snapshots (
+            conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+            model_identity TEXT NOT NULL,
+            token_count INTEGER NOT NULL,
+            byte_count INTEGER NOT NULL,
+            last_used_at INTEGER NOT NULL,
+            data BLOB NOT NULL
+        );
+        CREATE INDEX snapshots_by_last_use ON snapshots(last_used_at, conversation_id);
+        """,
+    ]
+
+    static var currentVersion: Int { migrations.count }
+
+    /// Brings the database to `currentVersion`. A database from a newer slm is refused before
+    /// anything is written to it (not even the journal mode).
+    static func migrate(_ db: Database) throws {
+        // A connection setting, not a change to the file: waits for another process's lock.
+        try db.execute("PRAGMA busy_timeout = \(ConversationStore.busyTimeoutMilliseconds)")
+        let found = Int(try db.integer("PRAGMA user_version") ?? 0)
+        if found > currentVersion { throw StoreError.newerSchema(found: found, supported: currentVersion) }
+        try configure(db)
+        guard found < currentVersion else { return }
+        try db.transaction {
+            // Read again under the write lock: another process may have migrated meanwhile.
+            let version = Int(try db.integer("PRAGMA user_version") ?? 0)
+            if version > currentVersion { throw StoreError.newerSchema(found: version, supported: currentVersion) }
+            for step in version..<currentVersion {
+                try db.execute(migrations[step])
+            }
+            // user_version takes no bound parameter; the value is our own integer, not data.
+            try db.execute("PRAGMA user_version = \(currentVersion)")
+        }
+    }
+
+    /// Connection settings. WAL: readers never block the writer, and a commit is one append to the
+    /// log. synchronous=FULL: the log is synced at every commit, so a committed turn survives power
+    /// loss (`ConversationStore` lowers it to NORMAL only around snapshot writes, which are a cache).
+    static func configure(_ db: Database) throws {
+        try db.execute("PRAGMA journal_mode = WAL")
+        try db.execute("PRAGMA synchronous = FULL")
+        try db.execute("PRAGMA foreign_keys = ON")
+        // After a big snapshot the log is truncated back to this size at checkpoints instead of
+        // keeping its high-water mark on disk.
+        try db.execute("PRAGMA journal_size_limit = \(ConversationStore.walSizeLimitBytes)")
+    }
+}

@@ -1,0 +1,75 @@
+import SLMCore
+
+/// KV snapshots: the latest per conversation, kept within `snapshotBudgetBytes` by evicting the
+/// least recently used (saved or loaded) across the whole database. A snapshot is a cache: losing
+/// one only costs a re-prefill, so its writes are synced less strictly than turns (see `save`).
+extension ConversationStore {
+    /// Stores `snapshot` as the conversation's latest, replacing the previous one. A snapshot
+    /// larger than the whole budget is not kept (the previous one is dropped, being stale).
+    public func saveSnapshot(_ snapshot: SessionSnapshot, conversation id: ConversationID, owner: OwnerID) throws {
+        let bytes = snapshot.serialized()  // outside the lock: megabytes of copying
+        let now = Self.nowMilliseconds()
+        try locked {
+            // synchronous=NORMAL in WAL mode: the commit is atomic and the database consistent, but
+            // the last snapshot writes may be lost on power loss — a turn commit (FULL) syncs the
+            // log again anyway. This spares one fsync of megabytes per turn.
+            try db.execute("PRAGMA synchronous = NORMAL")
+            defer { try? db.execute("PRAGMA synchronous = FULL") }
+            try db.transaction {
+                _ = try fetchConversation(id, owner: owner)
+                try db.run("DELETE FROM snapshots WHERE conversation_id = ?", [.integer(id)])
+                guard bytes.count <= snapshotBudgetBytes else { return }
+                try evict(toFit: bytes.count)
+                try db.run("INSERT INTO snapshots (conversation_id, model_identity, token_count, byte_count, last_used_at, data) VALUES (?, ?, ?, ?, ?, ?)",
+                           [.integer(id), .text(snapshot.modelIdentity), .integer(Int64(snapshot.tokens.count)),
+                            .integer(Int64(bytes.count)), .integer(now), .blob(bytes)])
+            }
+        }
+    }
+
+    /// The conversation's snapshot for the model `modelIdentity`; nil when there is none, or it
+    /// belongs to another model or fails its checksum — such a snapshot is deleted, and the caller
+    /// re-runs the history instead.
+    public func loadSnapshot(conversation id: ConversationID, owner: OwnerID, modelIdentity: String) throws -> SessionSnapshot? {
+        let now = Self.nowMilliseconds()
+        return try locked {
+            try db.transaction { () throws -> SessionSnapshot? in
+                _ = try fetchConversation(id, owner: owner)
+                let row = try db.prepare("SELECT model_identity, data FROM snapshots WHERE conversation_id = ?", [.integer(id)])
+                guard try row.step() else { return nil }
+                var snapshot: SessionSnapshot? = nil
+                if row.text(0) == modelIdentity, let parsed = try? SessionSnapshot(serialized: row.blob(1)),
+                   parsed.modelIdentity == modelIdentity {
+                    snapshot = parsed
+                }
+                if snapshot == nil {
+                    try db.run("DELETE FROM snapshots WHERE conversation_id = ?", [.integer(id)])
+                } else {
+                    try db.run("UPDATE snapshots SET last_used_at = ? WHERE conversation_id = ?", [.integer(now), .integer(id)])
+                }
+                return snapshot
+            }
+        }
+    }
+
+    /// Bytes of all stored snapshots (of every owner: the budget is the disk's).
+    public func snapshotBytes() throws -> Int {
+        try locked { Int(try db.integer("SELECT COALESCE(SUM(byte_count), 0) FROM snapshots") ?? 0) }
+    }
+
+    /// Deletes least recently used snapshots until `incoming` more bytes fit the budget. Caller
+    /// holds the lock, inside a transaction.
+    private func evict(toFit incoming: Int) throws {
+        var total = Int(try db.integer("SELECT COALESCE(SUM(byte_count), 0) FROM snapshots") ?? 0)
+        guard total + incoming > snapshotBudgetBytes else { return }
+        let oldest = try db.prepare("SELECT conversation_id, byte_count FROM snapshots ORDER BY last_used_at, conversation_id")
+        var victims: [Int64] = []
+        while total + incoming > snapshotBudgetBytes, try oldest.step() {
+            victims.append(oldest.int64(0))
+            total -= oldest.int(1)
+        }
+        for victim in victims {
+            try db.run("DELETE FROM snapshots WHERE conversation_id = ?", [.integer(victim)])
+        }
+    }
+}
