@@ -30,7 +30,9 @@ final class DaemonHarness {
     static var slmPath: String { productsDirectory + "/slm" }
 
     /// `wrapper`, when given, is a shell prefix (e.g. `ulimit -v …;`) run before exec'ing slmd.
-    init(arguments: [String] = [], directory: String? = nil, wrapper: String? = nil) throws {
+    /// `launcher` runs slmd (e.g. systemd-socket-activate); `environment` is added to the daemon's.
+    init(arguments: [String] = [], directory: String? = nil, wrapper: String? = nil, launcher: [String] = [],
+         environment extra: [String: String] = [:]) throws {
         let model = try Self.modelPath()
         self.directory = directory ?? {
             let d = NSTemporaryDirectory() + "slmd-test-" + UUID().uuidString.prefix(8)
@@ -44,6 +46,9 @@ final class DaemonHarness {
         if let wrapper {
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
             process.arguments = ["-c", wrapper + " exec \"$0\" \"$@\"", Self.slmdPath] + args
+        } else if let first = launcher.first {
+            process.executableURL = URL(fileURLWithPath: first)
+            process.arguments = Array(launcher.dropFirst()) + [Self.slmdPath] + args
         } else {
             process.executableURL = URL(fileURLWithPath: Self.slmdPath)
             process.arguments = args
@@ -52,6 +57,7 @@ final class DaemonHarness {
         env.removeValue(forKey: "NOTIFY_SOCKET")
         env.removeValue(forKey: "LISTEN_FDS")
         env.removeValue(forKey: "JOURNAL_STREAM")
+        env.merge(extra) { $1 }
         process.environment = env
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
