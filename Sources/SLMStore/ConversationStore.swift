@@ -25,6 +25,8 @@ public final class ConversationStore: @unchecked Sendable {
     public static let maxListLimit = 1000
     /// How long an operation waits for another process's write lock before failing with `.busy`.
     public static let busyTimeoutMilliseconds = 5000
+    /// Page size of new databases (SQLite's largest): KV snapshots are tens of megabytes.
+    public static let pageSizeBytes = 65536
     /// Size the write-ahead log is truncated back to at checkpoints.
     public static let walSizeLimitBytes = 64 << 20
 
@@ -32,6 +34,9 @@ public final class ConversationStore: @unchecked Sendable {
     public let snapshotBudgetBytes: Int
     let db: Database
     private let lock = StoreLock()
+    /// The connection's `PRAGMA synchronous` for turns (guarded by the lock); FULL unless a
+    /// benchmark lowers it to measure what FULL costs.
+    var turnSynchronous = "FULL"
 
     /// Opens (creating if needed) and migrates the database at `path`. A database from a newer
     /// slm throws `.newerSchema` and is not modified.
@@ -172,6 +177,15 @@ public final class ConversationStore: @unchecked Sendable {
                 hits.append(SearchHit(conversation: statement.int64(0), sequence: statement.int(1), role: statement.text(2), snippet: statement.text(3)))
             }
             return hits
+        }
+    }
+
+    /// For `slm store-bench` only: commits turns with synchronous=NORMAL (false) instead of FULL,
+    /// to measure what the power-loss guarantee costs. Not for production use.
+    @_spi(Benchmarks) public func setTurnSynchronousFull(_ full: Bool) throws {
+        try lock.locked {
+            turnSynchronous = full ? "FULL" : "NORMAL"
+            try db.execute("PRAGMA synchronous = \(turnSynchronous)")
         }
     }
 

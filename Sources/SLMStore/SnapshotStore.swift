@@ -14,7 +14,7 @@ extension ConversationStore {
             // the last snapshot writes may be lost on power loss — a turn commit (FULL) syncs the
             // log again anyway. This spares one fsync of megabytes per turn.
             try db.execute("PRAGMA synchronous = NORMAL")
-            defer { try? db.execute("PRAGMA synchronous = FULL") }
+            defer { try? db.execute("PRAGMA synchronous = \(turnSynchronous)") }
             try db.transaction {
                 _ = try fetchConversation(id, owner: owner)
                 try db.run("DELETE FROM snapshots WHERE conversation_id = ?", [.integer(id)])

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SLMCore
 import SLMProtocol
 #if canImport(Glibc)
 import Glibc
@@ -109,9 +110,22 @@ func summary(_ done: Event) -> String {
     return parts.joined(separator: ", ")
 }
 
+/// 0.8 as a Float is 0.800000011920929 as a Double; send the number the user typed.
+private func decimal(_ x: Float) -> Double { Double("\(x)") ?? Double(x) }
+
+private extension String {
+    func trimmingSpaces() -> String { String(drop { $0 == " " || $0 == "\t" }) }
+}
+
 /// `slm chat --socket`: a conversation kept by slmd. Each line read from standard input is one
-/// user turn; an empty line or end of input ends the session.
-func runSocketChat(socketPath: String?, conversation: Int64?, sampling: RemoteSamplingOptions, showStats: Bool) throws {
+/// user turn; /quit, /exit or end of input ends the session.
+func runSocketChat(socketPath: String?, conversation: Int64?, options: GenerationOptions, showStats: Bool) throws {
+    let s = options.sampling
+    var samplingFields: [(String, JSONValue)] = [
+        ("temperature", .number(decimal(s.temperature))), ("top_k", .integer(s.topK)), ("top_p", .number(decimal(s.topP))),
+        ("min_p", .number(decimal(s.minP))), ("seed", .number(Double(s.seed & ((1 << 53) - 1)))),
+    ]
+    if let maxTokens = options.maxTokens { samplingFields.append(("max_tokens", .integer(maxTokens))) }
     let path = DaemonSocket.resolve(socketPath)
     let connection = try LineSocket(path: path)
     var conversationID = conversation
@@ -119,10 +133,12 @@ func runSocketChat(socketPath: String?, conversation: Int64?, sampling: RemoteSa
     let interactive = isatty(0) != 0
     while true {
         if interactive { Console.out("> ") }
-        guard let line = readLine(strippingNewline: true), !line.isEmpty else { break }
+        guard let line = readLine(strippingNewline: true) else { break }
+        if line == "/quit" || line == "/exit" { break }
+        if line.trimmingSpaces().isEmpty { continue }
         var fields: [(String, JSONValue)] = [("message", .string(line))]
         if let conversationID { fields.append(("conversation", .integer(conversationID))) }
-        let done = try streamRequest(connection, id: requestID, op: "chat", fields + sampling.fields)
+        let done = try streamRequest(connection, id: requestID, op: "chat", fields + samplingFields)
         requestID += 1
         Console.out("\n")
         if let id = done["conversation"]?.integerValue { conversationID = id }

@@ -255,6 +255,30 @@ extension DaemonOpsTests {
         XCTAssertEqual(try socket.readEvent().code, "bad_request")
     }
 
+    func testSlmChatSocketKeepsOneStoredConversation() throws {
+        let d = try daemon()
+        let chat = Process()
+        chat.executableURL = URL(fileURLWithPath: DaemonHarness.slmPath)
+        chat.arguments = ["chat", "--socket", d.socketPath, "-n", "6", "--temp", "0", "--stats"]
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        chat.standardInput = input
+        chat.standardOutput = output
+        chat.standardError = errors
+        try chat.run()
+        input.fileHandleForWriting.write(Data("What is two plus two?\nAnd three plus three?\n".utf8))
+        try input.fileHandleForWriting.close()
+        _ = output.fileHandleForReading.readDataToEndOfFile()
+        let stderrText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        chat.waitUntilExit()
+        XCTAssertEqual(chat.terminationStatus, 0, stderrText)
+        let last = try XCTUnwrap(stderrText.split(separator: "\n").last, stderrText)
+        XCTAssertTrue(last.hasPrefix("conversation "), stderrText)
+        let id = try XCTUnwrap(Int(last.dropFirst("conversation ".count)))
+        let got = try d.request(#"{"id":1,"op":"conversations.get","conversation":\#(id)}"#)[0]
+        XCTAssertEqual(got["messages"]?.arrayValue?.count, 4)
+        XCTAssertEqual(got["messages"]?.arrayValue?[2]["content"], .string("And three plus three?"))
+    }
+
     /// A client under another uid cannot see a conversation (the store scopes by SO_PEERCRED uid).
     func testAnotherUidSeesNoConversations() throws {
         guard getuid() == 0 else { throw XCTSkip("needs root to connect as another uid") }

@@ -98,4 +98,132 @@ final class ConversationStoreTests: XCTestCase {
         XCTAssertEqual(try store.search(owner: alice, query: "penguins"), [], "deleted messages leave the index")
         try assertIntact(store)
     }
+
+    func testAnotherOwnerCanNeitherSeeNorTouchAConversation() throws {
+        let store = try makeStore()
+        let c = try store.createConversation(owner: alice, title: "private", modelIdentity: "mmmmmmmmmmmmmmmm")
+        try store.appendTurn(to: c.id, owner: alice, user: "my secret plan", userTokens: 3, assistant: "noted", assistantTokens: 1, cancelled: false)
+        try store.saveSnapshot(SnapshotStoreTests.fakeSnapshot(identity: "mmmmmmmmmmmmmmmm", tokens: 4), conversation: c.id, owner: alice)
+        let before = try store.conversation(c.id, owner: alice)
+
+        func refused(_ what: String, _ body: () throws -> Void) {
+            XCTAssertThrowsError(try body(), what) { XCTAssertEqual($0 as? StoreError, .notFound(c.id), what) }
+        }
+        refused("get") { _ = try store.conversation(c.id, owner: bob) }
+        refused("messages") { _ = try store.messages(of: c.id, owner: bob) }
+        refused("append") { try store.appendTurn(to: c.id, owner: bob, user: "x", userTokens: 1, assistant: "y", assistantTokens: 1, cancelled: false) }
+        refused("rename") { try store.rename(c.id, owner: bob, title: "mine now") }
+        refused("delete") { try store.deleteConversation(c.id, owner: bob) }
+        refused("save snapshot") { try store.saveSnapshot(SnapshotStoreTests.fakeSnapshot(identity: "mmmmmmmmmmmmmmmm", tokens: 2), conversation: c.id, owner: bob) }
+        refused("load snapshot") { _ = try store.loadSnapshot(conversation: c.id, owner: bob, modelIdentity: "mmmmmmmmmmmmmmmm") }
+        XCTAssertEqual(try store.listConversations(owner: bob), [])
+        XCTAssertEqual(try store.search(owner: bob, query: "secret"), [])
+
+        // Unchanged for its owner, snapshot included.
+        XCTAssertEqual(try store.conversation(c.id, owner: alice), before)
+        XCTAssertEqual(try store.messages(of: c.id, owner: alice).map(\.content), ["my secret plan", "noted"])
+        XCTAssertEqual(try store.loadSnapshot(conversation: c.id, owner: alice, modelIdentity: "mmmmmmmmmmmmmmmm")?.tokens.count, 4)
+        XCTAssertEqual(try store.search(owner: alice, query: "secret").count, 1)
+        try assertIntact(store)
+    }
+
+    func testUnknownConversationIsNotFoundEverywhere() throws {
+        let store = try makeStore()
+        let missing: ConversationID = 42
+        func refused(_ what: String, _ body: () throws -> Void) {
+            XCTAssertThrowsError(try body(), what) { XCTAssertEqual($0 as? StoreError, .notFound(missing), what) }
+        }
+        refused("get") { _ = try store.conversation(missing, owner: alice) }
+        refused("messages") { _ = try store.messages(of: missing, owner: alice) }
+        refused("append") { try store.appendTurn(to: missing, owner: alice, user: "x", userTokens: 1, assistant: "y", assistantTokens: 1, cancelled: false) }
+        refused("rename") { try store.rename(missing, owner: alice, title: "t") }
+        refused("delete") { try store.deleteConversation(missing, owner: alice) }
+        refused("save snapshot") { try store.saveSnapshot(SnapshotStoreTests.fakeSnapshot(identity: "m", tokens: 2), conversation: missing, owner: alice) }
+        refused("load snapshot") { _ = try store.loadSnapshot(conversation: missing, owner: alice, modelIdentity: "m") }
+        try assertIntact(store)
+    }
+
+    func testOversizedAndInvalidTextIsRefusedAndNothingIsStored() throws {
+        let store = try makeStore()
+        let c = try store.createConversation(owner: alice, modelIdentity: "m")
+        let limit = ConversationStore.maxMessageBytes
+        let huge = String(repeating: "a", count: limit + 1)
+        XCTAssertThrowsError(try store.appendTurn(to: c.id, owner: alice, user: huge, userTokens: 1, assistant: "ok", assistantTokens: 1, cancelled: false)) {
+            XCTAssertEqual($0 as? StoreError, .tooLarge(what: "user message", bytes: limit + 1, limit: limit))
+        }
+        XCTAssertThrowsError(try store.appendTurn(to: c.id, owner: alice, user: "ok", userTokens: 1, assistant: huge, assistantTokens: 1, cancelled: false)) {
+            XCTAssertEqual($0 as? StoreError, .tooLarge(what: "assistant message", bytes: limit + 1, limit: limit))
+        }
+        // Exactly at the limit is fine.
+        try store.appendTurn(to: c.id, owner: alice, user: String(repeating: "b", count: limit), userTokens: 1, assistant: "ok", assistantTokens: 1, cancelled: false)
+        XCTAssertThrowsError(try store.appendTurn(to: c.id, owner: alice, user: "nul\u{0}inside", userTokens: 1, assistant: "ok", assistantTokens: 1, cancelled: false)) {
+            guard case .invalidText = $0 as? StoreError else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try store.rename(c.id, owner: alice, title: String(repeating: "t", count: ConversationStore.maxTitleBytes + 1)))
+        XCTAssertThrowsError(try store.createConversation(owner: alice, modelIdentity: "m", settings: String(repeating: " ", count: ConversationStore.maxSettingsBytes + 1)))
+        XCTAssertThrowsError(try store.search(owner: alice, query: String(repeating: "q", count: ConversationStore.maxSearchQueryBytes + 1)))
+        XCTAssertEqual(try store.conversation(c.id, owner: alice).messageCount, 2, "only the valid turn was stored")
+
+        // Bytes from outside (C strings, terminal lines) are validated before they become Strings.
+        XCTAssertEqual(try ConversationStore.validatedText(utf8: Array("héllo".utf8), what: "message"), "héllo")
+        XCTAssertThrowsError(try ConversationStore.validatedText(utf8: [0x68, 0xC3, 0x28], what: "message")) {
+            XCTAssertEqual($0 as? StoreError, .invalidText("message is not valid UTF-8"))
+        }
+        XCTAssertThrowsError(try ConversationStore.validatedText(utf8: [0xED, 0xA0, 0x80], what: "message"), "a UTF-16 surrogate is not UTF-8")
+        XCTAssertThrowsError(try ConversationStore.validatedText(utf8: [0x61, 0, 0x62], what: "message")) {
+            XCTAssertEqual($0 as? StoreError, .invalidText("message contains a NUL byte"))
+        }
+        XCTAssertThrowsError(try ConversationStore.validatedText(utf8: [UInt8](repeating: 0x61, count: 11), what: "message", limit: 10)) {
+            XCTAssertEqual($0 as? StoreError, .tooLarge(what: "message", bytes: 11, limit: 10))
+        }
+        try assertIntact(store)
+    }
+
+    func testDiskFullIsReportedRolledBackAndRecoverable() throws {
+        let store = try makeStore()
+        let c = try store.createConversation(owner: alice, modelIdentity: "m")
+        try store.appendTurn(to: c.id, owner: alice, user: "before", userTokens: 1, assistant: "fine", assistantTokens: 1, cancelled: false)
+        // A database that may not grow by more than a few pages stands in for a full disk.
+        let pages = try store.withDatabase { try $0.integer("PRAGMA page_count") ?? 0 }
+        try store.withDatabase { try $0.execute("PRAGMA max_page_count = \(pages + 2)") }
+        let big = String(repeating: "full disk ", count: 20_000)  // 200 KB: more than two 64 KiB pages
+        var diskFull: StoreError? = nil
+        do {
+            try store.appendTurn(to: c.id, owner: alice, user: big, userTokens: 1, assistant: big, assistantTokens: 1, cancelled: false)
+        } catch let error as StoreError {
+            diskFull = error
+        }
+        guard case .diskFull = diskFull else { return XCTFail("expected diskFull, got \(String(describing: diskFull))") }
+        XCTAssertThrowsError(try store.saveSnapshot(SnapshotStoreTests.fakeSnapshot(identity: "m", tokens: 10_000), conversation: c.id, owner: alice)) {
+            guard case .diskFull = $0 as? StoreError else { return XCTFail("\($0)") }
+        }
+        XCTAssertEqual(try store.messages(of: c.id, owner: alice).map(\.content), ["before", "fine"], "the failed turn left nothing behind")
+        XCTAssertEqual(try store.conversation(c.id, owner: alice).messageCount, 2)
+        try assertIntact(store)
+
+        // Space again: the store carries on.
+        try store.withDatabase { try $0.execute("PRAGMA max_page_count = 1073741823") }
+        try store.appendTurn(to: c.id, owner: alice, user: big, userTokens: 1, assistant: "after", assistantTokens: 1, cancelled: false)
+        XCTAssertEqual(try store.messages(of: c.id, owner: alice).count, 4)
+        try assertIntact(store)
+    }
+
+    func testConcurrentAppendsFromManyThreadsAreAllStored() throws {
+        let store = try makeStore()
+        let c = try store.createConversation(owner: alice, modelIdentity: "m")
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            for i in 0..<5 {
+                do {
+                    try store.appendTurn(to: c.id, owner: alice, user: "w\(worker) t\(i)", userTokens: 1,
+                                         assistant: "ok", assistantTokens: 1, cancelled: false)
+                } catch {
+                    XCTFail("\(error)")
+                }
+            }
+        }
+        let messages = try store.messages(of: c.id, owner: alice)
+        XCTAssertEqual(messages.count, 80)
+        XCTAssertEqual(messages.map(\.sequence), Array(0..<80))
+        try assertIntact(store)
+    }
 }

@@ -1,0 +1,90 @@
+import ArgumentParser
+import SLMCore
+
+struct ChatCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat",
+        abstract: "Chat with a model in the terminal; the conversation is stored and can be resumed.",
+        discussion: """
+            Each line read from standard input is one user message; the reply streams to standard \
+            output. Works with a pipe as well as a terminal. Every finished turn is committed to the \
+            conversation database before the next line is read, then the model's KV cache is saved \
+            with it, so resuming a conversation (--conversation ID, see `slm conversations list`) \
+            does not run its history again. Ctrl-C during a reply cuts it short (stored, marked \
+            cancelled); /quit or end of input ends the chat.
+            """)
+
+    @Option(name: .shortAndLong, help: "GGUF model file (default: $SLM_MODEL, else the cached SmolLM2-135M).")
+    var model: String?
+
+    @Option(name: .customLong("db"), help: "Conversation database (default: $XDG_DATA_HOME/slm/conversations.db or ~/.local/share/slm/conversations.db).")
+    var database: String?
+
+    @Option(name: .customLong("conversation"), help: "Resume this conversation instead of starting a new one.")
+    var conversation: Int64?
+
+    @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Most tokens per reply.")
+    var maxReplyTokens: Int = 512
+
+    @Option(name: .customLong("temp"), help: "Temperature; 0 = greedy.")
+    var temperature: Float = 0.8
+
+    @Option(name: .customLong("top-k"), help: "Keep the K most likely tokens (0 = off).")
+    var topK: Int = 40
+
+    @Option(name: .customLong("top-p"), help: "Keep the smallest set with cumulative probability ≥ P (1 = off).")
+    var topP: Float = 0.95
+
+    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than P × the most likely one (0 = off).")
+    var minP: Float = 0.05
+
+    @Option(name: .shortAndLong, help: "Random seed (default: a fresh random seed).")
+    var seed: UInt64?
+
+    @Option(name: .shortAndLong, help: "Worker threads (default: all online cores).")
+    var threads: Int?
+
+    @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context length in tokens (default: min(model's, 4096)).")
+    var contextLength: Int?
+
+    @Flag(name: .customLong("stats"), help: "Print resume and per-turn timings to standard error.")
+    var stats = false
+
+    @Option(name: .long, help: "Chat through a running slmd on this socket instead (it keeps the conversation; -m, --db, -t, -c are not used).")
+    var socket: String?
+
+    func validate() throws {
+        if maxReplyTokens < 1 { throw ValidationError("-n must be at least 1") }
+        if let threads, threads < 1 || threads > ThreadPool.maxThreads {
+            throw ValidationError("-t must be between 1 and \(ThreadPool.maxThreads)")
+        }
+        if let contextLength, contextLength < 8 { throw ValidationError("-c must be at least 8") }
+    }
+
+    func run() throws {
+        do {
+            var sampling = SamplingParameters()
+            sampling.temperature = temperature
+            sampling.topK = topK
+            sampling.topP = topP
+            sampling.minP = minP
+            sampling.seed = seed ?? freshSeed()
+            if let problem = sampling.validationError() { throw ValidationError(problem) }
+            var options = GenerationOptions()
+            options.sampling = sampling
+            options.maxTokens = maxReplyTokens
+            if let socket {
+                try runSocketChat(socketPath: socket, conversation: conversation, options: options, showStats: stats)
+                return
+            }
+            let chat = LocalChat(modelPath: try DefaultModel.resolve(model), databasePath: try StoreLocation.resolve(database),
+                                 conversation: conversation, options: options, threads: threads ?? onlineCores(),
+                                 contextLength: contextLength, printStats: stats)
+            try chat.run()
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            throw Console.fail(error)
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import SLMCore
+import SLMStore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `slm chat` running the model in this process: reads user lines from stdin, streams replies to
+/// stdout, stores every turn through `PersistentChat`.
+struct LocalChat {
+    var modelPath: String
+    var databasePath: String
+    var conversation: Int64?
+    var options: GenerationOptions
+    var threads: Int
+    var contextLength: Int?
+    var printStats: Bool
+
+    func run() throws {
+        let store = try ConversationStore(path: databasePath)
+        defer { store.close() }
+        let engine = try Engine(modelPath: modelPath, threads: threads)
+        let session = try Session(engine: engine, contextLength: contextLength)
+
+        let resumeStart = MonotonicClock.now()
+        let chat = try PersistentChat(store: store, session: session, owner: StoreLocation.owner, conversation: conversation)
+        let resumeSeconds = MonotonicClock.now() - resumeStart
+        let id = chat.conversationID
+        if conversation == nil {
+            Console.err("conversation \(id) (new)\n")
+        } else {
+            let how = chat.resumedFromSnapshot ? "KV snapshot of \(session.cachedTokens.count) tokens" : "history, re-run on the next message"
+            Console.err("conversation \(id): \(chat.chat.messages.count) messages resumed from the \(how)\n")
+        }
+        if printStats { Console.err("resume: \(format(resumeSeconds * 1000, 1)) ms\n") }
+
+        defer {
+            // A new conversation the user never wrote to is not kept.
+            if conversation == nil, chat.chat.messages.isEmpty { try? store.deleteConversation(id, owner: StoreLocation.owner) }
+        }
+        let interactive = isatty(STDIN_FILENO) != 0
+        var reader = LineReader()
+        while true {
+            if interactive { Console.out("> ") }
+            guard let line = reader.next() else { break }
+            let text: String
+            switch line {
+            case .tooLong(let bytes):
+                Console.err("error: \(StoreError.tooLarge(what: "message", bytes: bytes, limit: LineReader.maxLineBytes))\n")
+                continue
+            case .text(let bytes):
+                do {
+                    text = try ConversationStore.validatedText(utf8: bytes, what: "message")
+                } catch {
+                    Console.err("error: \(error)\n")
+                    continue
+                }
+            }
+            if text.allSatisfy(\.isWhitespace) { continue }
+            if text == "/quit" || text == "/exit" { break }
+            do {
+                try turn(text, chat: chat)
+            } catch let error as StoreError {
+                // The turn could not be stored: say so and stop, rather than chat on unsaved.
+                Console.err("\nerror: \(error)\n")
+                throw error
+            } catch {
+                // The model refused the message (e.g. the context is full): nothing was stored.
+                Console.err("\nerror: \(error)\n")
+            }
+        }
+    }
+
+    private func turn(_ message: String, chat: PersistentChat) throws {
+        let generation = try chat.startTurn(userMessage: message, options: options)
+        var finalStats: GenerationStats
+        CancelOnInterrupt.arm()
+        defer { CancelOnInterrupt.disarm() }
+        stepping: while true {
+            if CancelOnInterrupt.wasInterrupted { generation.cancel() }
+            switch try generation.step() {
+            case .text(let piece):
+                if !piece.isEmpty { Console.out(piece) }
+            case .finished(let tail, let stats):
+                Console.out(tail)
+                finalStats = stats
+                break stepping
+            }
+        }
+        Console.out("\n")
+        try chat.finishTurn(generation)
+        if finalStats.stopReason == .cancelled { Console.err("(reply cut short; stored as cancelled)\n") }
+        if let problem = chat.lastSnapshotError { Console.err("warning: KV snapshot not saved: \(problem)\n") }
+        if printStats {
+            Console.err("prompt: \(finalStats.promptTokens) tokens (\(generation.reusedPromptTokens) reused from the cache), time to first token \(format(finalStats.timeToFirstToken * 1000, 1)) ms; \(finalStats.generatedTokens) tokens at \(format(finalStats.generationTokensPerSecond, 1)) tokens/s\n")
+        }
+    }
+}
+
+/// Ctrl-C while a reply is produced cuts that reply short instead of killing slm; outside a
+/// reply it keeps its usual meaning. The handler only sets an atomic flag, which the step loop reads.
+enum CancelOnInterrupt {
+    private static let interrupted = Atomic<Bool>(false)
+
+    static func arm() {
+        interrupted.store(false, ordering: .relaxed)
+        signal(SIGINT) { _ in CancelOnInterrupt.interrupted.store(true, ordering: .relaxed) }
+    }
+
+    static func disarm() { signal(SIGINT, SIG_DFL) }
+
+    static var wasInterrupted: Bool { interrupted.load(ordering: .relaxed) }
+}
