@@ -281,7 +281,7 @@ final class Daemon {
         Log.notice("signal \(signal): shutting down (grace \(config.limits.shutdownGraceMilliseconds) ms)")
         SystemdNotify.send("STOPPING=1")
         if uv_is_closing(asHandle(listener)) == 0 { uv_close(asHandle(listener), nil) }
-        for handle in signals { uv_signal_stop(handle) }
+        // The signal handlers stay: a second SIGTERM/SIGINT cancels at once instead of killing.
         scheduler.stopWhenDone()
         uv_timer_start(timer, { Daemon.from($0!.pointee.loop).cancelEverything() },
                        UInt64(config.limits.shutdownGraceMilliseconds), 0)
