@@ -255,6 +255,23 @@ extension DaemonOpsTests {
         XCTAssertEqual(try socket.readEvent().code, "bad_request")
     }
 
+    func testClientThatDisconnectsHasItsGenerationCancelled() throws {
+        let d = try daemon()
+        let before = try d.request(#"{"id":"s","op":"stats"}"#)[0]["tokens_served"]?.integerValue ?? 0
+        do {
+            let socket = try d.connect()
+            try socket.send(#"{"id":1,"op":"generate","prompt":"Once upon a time, in a land far away,","max_tokens":500,"temperature":0}"#)
+            XCTAssertEqual(try socket.readEvent().name, "token")
+        }  // closed here, mid-generation
+        var stats = try d.request(#"{"id":"s","op":"stats"}"#)[0]
+        for _ in 0..<500 where stats["active_requests"] != .number(0) {
+            usleep(10_000)
+            stats = try d.request(#"{"id":"s","op":"stats"}"#)[0]
+        }
+        XCTAssertEqual(stats["active_requests"], .number(0))
+        XCTAssertLessThan((stats["tokens_served"]?.integerValue ?? 0) - before, 500, "the generation ran to its end")
+    }
+
     func testSlmChatSocketKeepsOneStoredConversation() throws {
         let d = try daemon()
         let chat = Process()
