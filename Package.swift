@@ -9,6 +9,7 @@ let package = Package(
     name: "slm",
     products: [
         .executable(name: "slm", targets: ["slm"]),
+        .executable(name: "slmd", targets: ["slmd"]),
         .library(name: "SLMCore", targets: ["SLMCore"]),
         .library(name: "SLMStore", targets: ["SLMStore"]),
         // libslm: `make lib` renames these to libslm.so / libslm.a (the CLI owns the name `slm`).
@@ -46,11 +47,22 @@ let package = Package(
             // the library must list only the slm_ functions there.
             linkerSettings: [.unsafeFlags(["-static-stdlib", "-use-ld=lld"])]
         ),
+        .systemLibrary(
+            name: "CLibUV",
+            pkgConfig: "libuv",
+            providers: [.apt(["libuv1-dev"])]
+        ),
+        .target(name: "SLMProtocol"),
+        .executableTarget(
+            name: "slmd",
+            dependencies: ["SLMCore", "SLMStore", "SLMProtocol", "CLibUV"]
+        ),
         .executableTarget(
             name: "slm",
             dependencies: [
                 "SLMCore",
                 "SLMStore",
+                "SLMProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // No Swift runtime needed where it is installed. A link flag here, unlike
@@ -67,6 +79,14 @@ let package = Package(
         .testTarget(
             name: "SLMStoreTests",
             dependencies: ["SLMStore", "SLMCore"]
+        ),
+        .testTarget(
+            name: "SLMProtocolTests",
+            dependencies: ["SLMProtocol"]
+        ),
+        .testTarget(
+            name: "SLMDaemonTests",
+            dependencies: ["SLMProtocol", "SLMStore", "slmd", "slm"]
         ),
     ],
     // Language mode 5: the engine hands raw pointers to its own worker threads, which the

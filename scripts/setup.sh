@@ -10,8 +10,11 @@ command -v python3 >/dev/null || need_apt+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 command -v cc >/dev/null || need_apt+=(gcc)
 command -v make >/dev/null || need_apt+=(make)
-# Later issues add libuv1-dev and libsqlite3-dev here; check with dpkg so reruns stay offline.
-for pkg in pkg-config libsqlite3-dev valgrind g++; do
+# Checked with dpkg so reruns stay offline.
+test_pkgs=()
+# The daemon tests run docs/protocol.md's socat examples; the C API tests build C++ and run valgrind.
+[[ "${1:-}" == "--for-tests" ]] && test_pkgs+=(socat valgrind g++)
+for pkg in pkg-config libsqlite3-dev libuv1-dev "${test_pkgs[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then

@@ -50,6 +50,9 @@ struct ChatCommand: ParsableCommand {
     @Flag(name: .customLong("stats"), help: "Print resume and per-turn timings to standard error.")
     var stats = false
 
+    @Option(name: .long, help: "Chat through a running slmd on this socket instead (it keeps the conversation; -m, --db, -t, -c are not used).")
+    var socket: String?
+
     func validate() throws {
         if maxReplyTokens < 1 { throw ValidationError("-n must be at least 1") }
         if let threads, threads < 1 || threads > ThreadPool.maxThreads {
@@ -70,6 +73,10 @@ struct ChatCommand: ParsableCommand {
             var options = GenerationOptions()
             options.sampling = sampling
             options.maxTokens = maxReplyTokens
+            if let socket {
+                try runSocketChat(socketPath: socket, conversation: conversation, options: options, showStats: stats)
+                return
+            }
             let chat = LocalChat(modelPath: try DefaultModel.resolve(model), databasePath: try StoreLocation.resolve(database),
                                  conversation: conversation, options: options, threads: threads ?? onlineCores(),
                                  contextLength: contextLength, printStats: stats)

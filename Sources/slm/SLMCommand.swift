@@ -13,7 +13,8 @@ struct SLMCommand: ParsableCommand {
         abstract: "Run small language models (GGUF) on edge devices.",
         version: SLMVersion.string,
         subcommands: [RunCommand.self, InspectCommand.self, TokenizeCommand.self, DetokenizeCommand.self, TemplateCommand.self,
-                      ChatCommand.self, ConversationsCommand.self, StoreCrashChildCommand.self, StoreBenchCommand.self])
+                      ChatCommand.self, ConversationsCommand.self, StoreCrashChildCommand.self, StoreBenchCommand.self,
+                      AskCommand.self])
 }
 
 enum SLMVersion {

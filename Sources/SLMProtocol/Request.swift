@@ -1,0 +1,213 @@
+/// Protocol v1 constants shared by the daemon and its clients.
+public enum ProtocolLimits {
+    public static let version = 1
+    /// The longest request line, newline excluded. Longer: `too_large`, then the connection closes
+    /// (the rest of the line cannot be told apart from the next request).
+    public static let maxLineBytes = 1 << 20
+    public static let maxStopSequences = 16
+    public static let maxStopSequenceBytes = 256
+    public static let maxListLimit = 500
+}
+
+/// A request's `id`: whatever string or number the client chose, echoed in every reply.
+public enum RequestID: Hashable, Sendable, CustomStringConvertible {
+    case string(String)
+    case number(Double)
+
+    public var json: JSONValue {
+        switch self {
+        case .string(let s): return .string(s)
+        case .number(let n): return .number(n)
+        }
+    }
+
+    public var description: String { json.serialized }
+}
+
+/// The sampling fields of `generate` and `chat`; nil = the daemon's default.
+public struct SamplingFields: Sendable, Equatable {
+    public var temperature: Double?
+    public var topK: Int?
+    public var topP: Double?
+    public var minP: Double?
+    public var repeatPenalty: Double?
+    public var repeatLastN: Int?
+    public var seed: UInt64?
+    public var maxTokens: Int?
+    public var stop: [String] = []
+
+    public init() {}
+
+    static let fieldNames: Set<String> = ["temperature", "top_k", "top_p", "min_p", "repeat_penalty",
+                                          "repeat_last_n", "seed", "max_tokens", "stop"]
+}
+
+public enum Operation: Sendable, Equatable {
+    case info
+    case stats
+    case generate(prompt: String, SamplingFields)
+    /// `conversation` nil: start a new one.
+    case chat(conversation: Int64?, message: String, SamplingFields)
+    case cancel(target: RequestID)
+    case listConversations(limit: Int, offset: Int)
+    case getConversation(Int64)
+    case deleteConversation(Int64)
+
+    public var name: String {
+        switch self {
+        case .info: return "info"
+        case .stats: return "stats"
+        case .generate: return "generate"
+        case .chat: return "chat"
+        case .cancel: return "cancel"
+        case .listConversations: return "conversations.list"
+        case .getConversation: return "conversations.get"
+        case .deleteConversation: return "conversations.delete"
+        }
+    }
+}
+
+public struct Request: Sendable, Equatable {
+    public var id: RequestID
+    public var op: Operation
+
+    public init(id: RequestID, op: Operation) {
+        self.id = id
+        self.op = op
+    }
+
+    /// Decodes one request line (without its newline).
+    public static func decode(_ line: [UInt8]) throws(RequestError) -> Request {
+        let value: JSONValue
+        do { value = try JSONParser.parse(line) } catch { throw RequestError(id: nil, error: error) }
+        guard case .object = value else { throw RequestError(id: nil, error: .notAnObject) }
+        var id: RequestID? = nil
+        do {
+            let fields = FieldReader(value)
+            id = try fields.requestID("id")
+            return Request(id: id!, op: try decodeOperation(fields))
+        } catch {
+            throw RequestError(id: id, error: error)
+        }
+    }
+
+    private static func decodeOperation(_ f: FieldReader) throws(ProtocolError) -> Operation {
+        let op = try f.string("op")
+        let allowed: Set<String>
+        let operation: Operation
+        switch op {
+        case "info":
+            allowed = []
+            operation = .info
+        case "stats":
+            allowed = []
+            operation = .stats
+        case "generate":
+            allowed = SamplingFields.fieldNames.union(["prompt"])
+            operation = .generate(prompt: try f.string("prompt"), try sampling(f))
+        case "chat":
+            allowed = SamplingFields.fieldNames.union(["message", "conversation"])
+            operation = .chat(conversation: try f.optionalConversation("conversation"), message: try f.string("message"),
+                              try sampling(f))
+        case "cancel":
+            allowed = ["target"]
+            operation = .cancel(target: try f.requestID("target"))
+        case "conversations.list":
+            allowed = ["limit", "offset"]
+            let limit = try f.optionalInt("limit", in: 1...ProtocolLimits.maxListLimit) ?? 50
+            let offset = try f.optionalInt("offset", in: 0...Int(Int32.max)) ?? 0
+            operation = .listConversations(limit: limit, offset: offset)
+        case "conversations.get":
+            allowed = ["conversation"]
+            operation = .getConversation(try f.conversation("conversation"))
+        case "conversations.delete":
+            allowed = ["conversation"]
+            operation = .deleteConversation(try f.conversation("conversation"))
+        default:
+            throw .unknownOp(op)
+        }
+        for key in f.keys where key != "id" && key != "op" && !allowed.contains(key) {
+            throw .unknownField(key)
+        }
+        return operation
+    }
+
+    private static func sampling(_ f: FieldReader) throws(ProtocolError) -> SamplingFields {
+        var s = SamplingFields()
+        s.temperature = try f.optionalNumber("temperature")
+        s.topK = try f.optionalInt("top_k", in: 0...Int(Int32.max))
+        s.topP = try f.optionalNumber("top_p")
+        s.minP = try f.optionalNumber("min_p")
+        s.repeatPenalty = try f.optionalNumber("repeat_penalty")
+        s.repeatLastN = try f.optionalInt("repeat_last_n", in: 0...Int(Int32.max))
+        if let seed = try f.optionalInt("seed", in: 0...Int(JSONLimits.maxExactInteger)) { s.seed = UInt64(seed) }
+        s.maxTokens = try f.optionalInt("max_tokens", in: 0...Int(Int32.max))
+        if let stops = f["stop"] {
+            guard case .array(let items) = stops else { throw .wrongType(field: "stop", expected: "an array of strings") }
+            guard items.count <= ProtocolLimits.maxStopSequences else {
+                throw .invalidValue(field: "stop", reason: "at most \(ProtocolLimits.maxStopSequences) stop sequences")
+            }
+            for item in items {
+                guard case .string(let text) = item else { throw .wrongType(field: "stop", expected: "an array of strings") }
+                guard !text.isEmpty, text.utf8.count <= ProtocolLimits.maxStopSequenceBytes else {
+                    throw .invalidValue(field: "stop", reason: "each stop sequence must be 1 to \(ProtocolLimits.maxStopSequenceBytes) bytes")
+                }
+                s.stop.append(text)
+            }
+        }
+        return s
+    }
+}
+
+/// Typed access to a request object's fields, each failure naming the field.
+struct FieldReader {
+    let fields: [(String, JSONValue)]
+
+    init(_ value: JSONValue) { fields = value.objectValue ?? [] }
+
+    var keys: [String] { fields.map(\.0) }
+    subscript(key: String) -> JSONValue? { fields.first { $0.0 == key }?.1 }
+
+    func requestID(_ key: String) throws(ProtocolError) -> RequestID {
+        switch self[key] {
+        case nil: throw .missingField(key)
+        case .string(let s)?: return .string(s)
+        case .number(let n)?: return .number(n)
+        default: throw .wrongType(field: key, expected: "a string or a number")
+        }
+    }
+
+    func string(_ key: String) throws(ProtocolError) -> String {
+        guard let value = self[key] else { throw .missingField(key) }
+        guard case .string(let s) = value else { throw .wrongType(field: key, expected: "a string") }
+        return s
+    }
+
+    func optionalNumber(_ key: String) throws(ProtocolError) -> Double? {
+        guard let value = self[key], value != .null else { return nil }
+        guard case .number(let n) = value else { throw .wrongType(field: key, expected: "a number") }
+        return n
+    }
+
+    func optionalInt(_ key: String, in range: ClosedRange<Int>) throws(ProtocolError) -> Int? {
+        guard let value = self[key], value != .null else { return nil }
+        guard case .number = value else { throw .wrongType(field: key, expected: "an integer") }
+        guard let n = value.integerValue else { throw .wrongType(field: key, expected: "an integer") }
+        guard n >= Int64(range.lowerBound) && n <= Int64(range.upperBound) else {
+            throw .invalidValue(field: key, reason: "must be between \(range.lowerBound) and \(range.upperBound)")
+        }
+        return Int(n)
+    }
+
+    func conversation(_ key: String) throws(ProtocolError) -> Int64 {
+        guard let value = self[key] else { throw .missingField(key) }
+        guard let n = value.integerValue, n >= 1 else { throw .wrongType(field: key, expected: "a positive integer conversation id") }
+        return n
+    }
+
+    func optionalConversation(_ key: String) throws(ProtocolError) -> Int64? {
+        guard let value = self[key], value != .null else { return nil }
+        guard let n = value.integerValue, n >= 1 else { throw .wrongType(field: key, expected: "a positive integer conversation id") }
+        return n
+    }
+}

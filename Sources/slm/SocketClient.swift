@@ -1,0 +1,148 @@
+import ArgumentParser
+import SLMCore
+import SLMProtocol
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Where slmd listens when --socket is not given: $SLMD_SOCKET, else the systemd unit's path.
+enum DaemonSocket {
+    static let defaultPath = "/run/slmd/slmd.sock"
+
+    static func resolve(_ given: String?) -> String {
+        if let given { return given }
+        if let env = getenv("SLMD_SOCKET"), env.pointee != 0 { return String(cString: env) }
+        return defaultPath
+    }
+}
+
+/// Sampling options shared by `slm ask` and `slm chat --socket`; unset ones take the daemon's defaults.
+struct RemoteSamplingOptions: ParsableArguments {
+    @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Tokens to generate (default: until end of text).")
+    var maxTokens: Int?
+    @Option(name: .customLong("temp"), help: "Temperature; 0 = greedy.")
+    var temperature: Double?
+    @Option(name: .customLong("top-k")) var topK: Int?
+    @Option(name: .customLong("top-p")) var topP: Double?
+    @Option(name: .customLong("min-p")) var minP: Double?
+    @Option(name: .customLong("repeat-penalty")) var repeatPenalty: Double?
+    @Option(name: .shortAndLong, help: "Random seed.") var seed: UInt64?
+    @Option(name: .customLong("stop"), help: "Stop before this text (repeatable).") var stop: [String] = []
+
+    var fields: [(String, JSONValue)] {
+        var f: [(String, JSONValue)] = []
+        if let maxTokens { f.append(("max_tokens", .integer(maxTokens))) }
+        if let temperature { f.append(("temperature", .number(temperature))) }
+        if let topK { f.append(("top_k", .integer(topK))) }
+        if let topP { f.append(("top_p", .number(topP))) }
+        if let minP { f.append(("min_p", .number(minP))) }
+        if let repeatPenalty { f.append(("repeat_penalty", .number(repeatPenalty))) }
+        if let seed { f.append(("seed", .number(Double(seed)))) }
+        if !stop.isEmpty { f.append(("stop", .array(stop.map { .string($0) }))) }
+        return f
+    }
+}
+
+/// Sends one request and streams its `token` texts to stdout until `done`; returns the `done` event.
+func streamRequest(_ socket: LineSocket, id: Int, op: String, _ fields: [(String, JSONValue)]) throws -> Event {
+    let request = JSONValue.object([("id", .integer(id)), ("op", .string(op))] + fields)
+    try socket.send(request.serialized)
+    while true {
+        let event = try socket.readEvent()
+        switch event.name {
+        case "token": Console.out(event["text"]?.stringValue ?? "")
+        case "done": return event
+        case "error":
+            let (code, message) = event.error!
+            throw ValidationError("slmd: \(code): \(message)")
+        default: continue
+        }
+    }
+}
+
+struct AskCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ask",
+        abstract: "Send a prompt to a running slmd and stream the reply.",
+        discussion: """
+            Sends a `generate` request (the prompt as is); with --chat a `chat` request instead: the \
+            prompt goes through the model's chat template and the exchange is stored as a new \
+            conversation, whose id goes to standard error.
+            """)
+
+    @Option(name: .long, help: "slmd's socket (default: $SLMD_SOCKET, else \(DaemonSocket.defaultPath)).")
+    var socket: String?
+    @Flag(name: .long, help: "Ask through the chat template and store the conversation.")
+    var chat = false
+    @Flag(name: .customLong("no-stats"), help: "Do not print statistics to standard error.")
+    var noStats = false
+    @OptionGroup var sampling: RemoteSamplingOptions
+    @Argument(help: "The prompt.")
+    var prompt: String
+
+    func run() throws {
+        let path = DaemonSocket.resolve(socket)
+        do {
+            let connection = try LineSocket(path: path)
+            let done = try streamRequest(connection, id: 1, op: chat ? "chat" : "generate",
+                                         [(chat ? "message" : "prompt", .string(prompt))] + sampling.fields)
+            Console.out("\n")
+            if !noStats { Console.err(summary(done) + "\n") }
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            throw Console.fail(error)
+        }
+    }
+}
+
+/// One stats line from a `done` event.
+func summary(_ done: Event) -> String {
+    var parts: [String] = []
+    if let c = done["conversation"]?.integerValue { parts.append("conversation \(c)") }
+    parts.append("prompt \(done["prompt_tokens"]?.integerValue ?? 0) tokens")
+    parts.append("generated \(done["generated_tokens"]?.integerValue ?? 0) tokens")
+    parts.append("\(format(done["tokens_per_second"]?.numberValue ?? 0, 2)) tokens/s")
+    parts.append("ttft \(format(done["ttft_ms"]?.numberValue ?? 0, 1)) ms")
+    parts.append("stop: \(done["stop_reason"]?.stringValue ?? "?")")
+    return parts.joined(separator: ", ")
+}
+
+/// 0.8 as a Float is 0.800000011920929 as a Double; send the number the user typed.
+private func decimal(_ x: Float) -> Double { Double("\(x)") ?? Double(x) }
+
+private extension String {
+    func trimmingSpaces() -> String { String(drop { $0 == " " || $0 == "\t" }) }
+}
+
+/// `slm chat --socket`: a conversation kept by slmd. Each line read from standard input is one
+/// user turn; /quit, /exit or end of input ends the session.
+func runSocketChat(socketPath: String?, conversation: Int64?, options: GenerationOptions, showStats: Bool) throws {
+    let s = options.sampling
+    var samplingFields: [(String, JSONValue)] = [
+        ("temperature", .number(decimal(s.temperature))), ("top_k", .integer(s.topK)), ("top_p", .number(decimal(s.topP))),
+        ("min_p", .number(decimal(s.minP))), ("seed", .number(Double(s.seed & ((1 << 53) - 1)))),
+    ]
+    if let maxTokens = options.maxTokens { samplingFields.append(("max_tokens", .integer(maxTokens))) }
+    let path = DaemonSocket.resolve(socketPath)
+    let connection = try LineSocket(path: path)
+    var conversationID = conversation
+    var requestID = 1
+    let interactive = isatty(0) != 0
+    while true {
+        if interactive { Console.out("> ") }
+        guard let line = readLine(strippingNewline: true) else { break }
+        if line == "/quit" || line == "/exit" { break }
+        if line.trimmingSpaces().isEmpty { continue }
+        var fields: [(String, JSONValue)] = [("message", .string(line))]
+        if let conversationID { fields.append(("conversation", .integer(conversationID))) }
+        let done = try streamRequest(connection, id: requestID, op: "chat", fields + samplingFields)
+        requestID += 1
+        Console.out("\n")
+        if let id = done["conversation"]?.integerValue { conversationID = id }
+        if showStats { Console.err(summary(done) + "\n") }
+    }
+    if let conversationID { Console.err("conversation \(conversationID)\n") }
+}

@@ -1,0 +1,91 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CLibUV
+import SLMProtocol
+
+/// One client on the loop thread: splits what it sends into lines, queues what it is sent, and
+/// tracks its requests in flight. Lives in `Daemon.connections` from accept until its handle's
+/// close callback.
+final class Connection {
+    let id: UInt64
+    let handle: UnsafeMutablePointer<uv_pipe_t>
+    let owner: UInt32
+    /// Bytes of a line not yet ended by a newline (at most `ProtocolLimits.maxLineBytes`).
+    var partialLine: [UInt8] = []
+    /// Reply bytes handed to libuv and not yet written to the socket.
+    var pendingWriteBytes = 0
+    /// Whether this connection's generations are paused because of `pendingWriteBytes`.
+    var throttled = false
+    /// Requests in flight by id (generate and chat); the scheduler reports their last line.
+    var jobs: [RequestID: Job] = [:]
+    /// Store queries whose replies are still to come.
+    var pendingQueries = 0
+    var isIdle: Bool { jobs.isEmpty && pendingQueries == 0 }
+    /// The client shut down its sending side; close once its requests are answered.
+    var readClosed = false
+    /// Closing: no more reads, no more replies.
+    var closing = false
+
+    init(id: UInt64, handle: UnsafeMutablePointer<uv_pipe_t>, owner: UInt32) {
+        self.id = id
+        self.handle = handle
+        self.owner = owner
+    }
+
+    static func from(_ handle: UnsafeMutableRawPointer?) -> Connection? {
+        guard let data = handle?.assumingMemoryBound(to: uv_handle_t.self).pointee.data else { return nil }
+        return Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
+    }
+
+    /// Hands `text` to libuv; the write callback gives the bytes back to `pendingWriteBytes`.
+    func send(_ text: String) {
+        guard !closing, !text.isEmpty else { return }
+        let count = text.utf8.count
+        let write = WriteRequest(count: count, connection: self)
+        var copied = 0
+        var text = text
+        text.withUTF8 { utf8 in
+            write.bytes.initialize(from: utf8.baseAddress!, count: utf8.count)
+            copied = utf8.count
+        }
+        var buffer = uv_buf_init(UnsafeMutableRawPointer(write.bytes).assumingMemoryBound(to: CChar.self), UInt32(copied))
+        write.request.pointee.data = Unmanaged.passRetained(write).toOpaque()
+        let rc = uv_write(write.request, asStream(handle), &buffer, 1, onWritten)
+        if rc < 0 {
+            Unmanaged<WriteRequest>.fromOpaque(write.request.pointee.data).release()
+            Log.debug("client \(id): write failed: \(uvMessage(rc))")
+            return
+        }
+        pendingWriteBytes += copied
+    }
+}
+
+/// A reply buffer and its libuv request, freed by the write callback.
+final class WriteRequest {
+    let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
+    let bytes: UnsafeMutablePointer<UInt8>
+    let count: Int
+    let connection: Connection
+
+    init(count: Int, connection: Connection) {
+        bytes = .allocate(capacity: max(count, 1))
+        self.count = count
+        self.connection = connection
+    }
+
+    deinit {
+        bytes.deallocate()
+        request.deallocate()
+    }
+}
+
+private func onWritten(_ request: UnsafeMutablePointer<uv_write_t>?, _ status: Int32) {
+    guard let request, let data = request.pointee.data else { return }
+    let write = Unmanaged<WriteRequest>.fromOpaque(data).takeRetainedValue()
+    let connection = write.connection
+    connection.pendingWriteBytes -= write.count
+    Daemon.from(request.pointee.handle.pointee.loop).didWrite(connection, status: status)
+}

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import SLMCore
+import SLMProtocol
+
+/// Request lines to actions, on the loop thread. Control ops are answered here at once; `generate`
+/// and `chat` become scheduler jobs; conversation queries go to the store's work threads.
+extension Daemon {
+    func handleLine(_ line: [UInt8], from connection: Connection) {
+        let request: Request
+        do {
+            request = try Request.decode(line)
+        } catch {
+            Log.debug("client \(connection.id): \(error.error)")
+            connection.send(Reply.error(error))
+            return
+        }
+        let id = request.id
+        switch request.op {
+        case .info:
+            connection.send(Reply.line(id: id, event: "info", infoFields))
+        case .stats:
+            connection.send(Reply.line(id: id, event: "stats", statsFields()))
+        case .generate(let prompt, let fields):
+            submit(.generate(prompt: prompt), fields: fields, id: id, connection: connection)
+        case .chat(let conversation, let message, let fields):
+            guard store != nil else {
+                connection.send(Reply.error(id: id, code: .unsupported, message: "this daemon runs without a conversation store"))
+                return
+            }
+            submit(.chat(conversation: conversation, message: message), fields: fields, id: id, connection: connection)
+        case .cancel(let target):
+            guard let job = connection.jobs[target] else {
+                connection.send(Reply.error(id: id, code: .notFound, message: "no request \(target) in flight on this connection"))
+                return
+            }
+            job.cancelRequested.store(true, ordering: .relaxed)
+            job.paused.store(false, ordering: .relaxed)
+            scheduler.poke()
+            connection.send(Reply.ok(id: id))
+        case .listConversations, .getConversation, .deleteConversation:
+            guard let store else {
+                connection.send(Reply.error(id: id, code: .unsupported, message: "this daemon runs without a conversation store"))
+                return
+            }
+            connection.pendingQueries += 1
+            store.perform(request.op, id: id, owner: connection.owner, connection: connection.id, daemon: self)
+        }
+    }
+
+    /// Called by the store with a finished query's reply.
+    func deliver(_ text: String, to connectionID: UInt64) {
+        guard let connection = connections[connectionID] else { return }
+        connection.pendingQueries -= 1
+        connection.send(text)
+        if connection.readClosed && connection.isIdle { closeAfterFlush(connection) }
+    }
+
+    private func submit(_ kind: Job.Kind, fields: SamplingFields, id: RequestID, connection: Connection) {
+        if connection.jobs[id] != nil {
+            connection.send(Reply.error(id: id, code: .badRequest, message: "a request with id \(id) is already in flight on this connection"))
+            return
+        }
+        let options: GenerationOptions
+        do {
+            options = try generationOptions(fields, randomSeed: randomSeed)
+        } catch {
+            connection.send(Reply.error(id: id, code: error.code, message: error.description))
+            return
+        }
+        let job = Job(connection: connection.id, id: id, owner: connection.owner, kind: kind, options: options)
+        if connection.throttled { job.paused.store(true, ordering: .relaxed) }
+        switch scheduler.submit(job) {
+        case .accepted:
+            connection.jobs[id] = job
+        case .queueFull:
+            connection.send(Reply.error(id: id, code: .busy, message: "the request queue is full (\(config.limits.maxQueuedRequests) waiting); retry later"))
+        case .stopping:
+            connection.send(Reply.error(id: id, code: .busy, message: "the daemon is shutting down"))
+        }
+    }
+
+    func statsFields() -> [(String, JSONValue)] {
+        let (queued, active) = scheduler.counts
+        let memory = ProcessStatus.current()
+        return [
+            ("queue_depth", .integer(queued)),
+            ("active_requests", .integer(active)),
+            ("clients", .integer(connections.count)),
+            ("tokens_served", .integer(scheduler.tokensServed.load(ordering: .relaxed))),
+            ("rss_bytes", .integer(memory.residentBytes)),
+            ("rss_anon_bytes", .integer(memory.anonymousBytes)),
+        ]
+    }
+
+    func modelInfo() -> [(String, JSONValue)] {
+        let file = engine.file
+        let path = file.path
+        let baseName = path.split(separator: "/").last.map(String.init) ?? path
+        let name = file.string("general.name") ?? baseName
+        let architecture = (try? file.architecture()) ?? "unknown"
+        return [
+            ("protocol", .integer(ProtocolLimits.version)),
+            ("version", .string(Daemon.version)),
+            ("model", .object([
+                ("name", .string(name)),
+                ("architecture", .string(architecture)),
+                ("context_length", .integer(config.contextLength ?? engine.defaultContextLength())),
+                ("trained_context_length", .integer(engine.model.trainedContextLength)),
+                ("quantization", .string(dominantTensorType(file))),
+                ("file", .string(baseName)),
+            ])),
+            ("limits", .object([
+                ("max_line_bytes", .integer(ProtocolLimits.maxLineBytes)),
+                ("max_clients", .integer(config.limits.maxClients)),
+                ("max_queued_requests", .integer(config.limits.maxQueuedRequests)),
+                ("max_active_generations", .integer(config.limits.maxActiveGenerations)),
+            ])),
+        ]
+    }
+
+    /// The tensor type holding most of the weight bytes ("Q4_1"): what people mean by a model's quantization.
+    private func dominantTensorType(_ file: GGUFFile) -> String {
+        var bytes: [String: Int] = [:]
+        for tensor in file.tensors { bytes[tensor.type.description, default: 0] += tensor.byteCount }
+        return bytes.max { $0.value < $1.value }?.key ?? "unknown"
+    }
+}
+
+/// A fresh seed for requests that give none.
+func randomSeed() -> UInt64 {
+    var seed: UInt64 = 0
+    if let f = fopen("/dev/urandom", "rb") {
+        defer { fclose(f) }
+        if fread(&seed, MemoryLayout<UInt64>.size, 1, f) == 1 { return seed }
+    }
+    return UInt64(UInt(bitPattern: time(nil))) &* 0x9E37_79B9_7F4A_7C15
+}

@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CLibUV
+import SLMCore
+import SLMProtocol
+import SLMStore
+
+/// The conversation store as the daemon uses it: `chat` turns on the inference thread (through
+/// `PersistentChat`), `conversations.*` queries on libuv's work threads, so neither the loop nor
+/// a generation waits for SQLite's fsync. Every query is scoped to the client's uid.
+final class StoreAccess {
+    let store: ConversationStore
+    let chatBackend: ChatBackend?
+    /// Queries run one at a time, in arrival order, so a client's `get` then `delete` happen in
+    /// that order. Loop thread only.
+    private var pending: [StoreQuery] = []
+    private var running = false
+
+    init(store: ConversationStore) {
+        self.store = store
+        chatBackend = StoreChatBackend(store: store)
+    }
+
+    static func open(config: DaemonConfig, engine: Engine) throws(DaemonError) -> StoreAccess? {
+        Listener.ensureParentDirectory(config.databasePath)
+        do {
+            let store = try ConversationStore(path: config.databasePath)
+            Log.info("conversation store \(config.databasePath)")
+            return StoreAccess(store: store)
+        } catch {
+            throw .store("\(config.databasePath): \(error)")
+        }
+    }
+
+    func close() { store.close() }
+
+    /// Runs a `conversations.*` op off the loop; its reply goes back through `Daemon.deliver`.
+    func perform(_ op: Operation, id: RequestID, owner: UInt32, connection: UInt64, daemon: Daemon) {
+        let store = self.store
+        let query = StoreQuery(connection: connection, id: id) {
+            do {
+                switch op {
+                case .listConversations(let limit, let offset):
+                    let list = try store.listConversations(owner: owner, limit: limit, offset: offset)
+                    return Reply.line(id: id, event: "conversations", [("conversations", .array(list.map(Self.summary)))])
+                case .getConversation(let conversation):
+                    let meta = try store.conversation(conversation, owner: owner)
+                    let messages = try store.messages(of: conversation, owner: owner)
+                    return Reply.line(id: id, event: "conversation", [
+                        ("conversation", Self.summary(meta)),
+                        ("messages", .array(messages.map(Self.message))),
+                    ])
+                case .deleteConversation(let conversation):
+                    try store.deleteConversation(conversation, owner: owner)
+                    return Reply.ok(id: id)
+                default:
+                    return Reply.error(id: id, code: .internal, message: "\(op.name) is not a store query")
+                }
+            } catch {
+                let (code, message) = classify(error)
+                if code == .internal { Log.error("\(op.name): \(error)") }
+                return Reply.error(id: id, code: code, message: message)
+            }
+        }
+        pending.append(query)
+        startNext(daemon)
+    }
+
+    private func startNext(_ daemon: Daemon) {
+        guard !running, !pending.isEmpty else { return }
+        let query = pending.removeFirst()
+        running = true
+        query.request.pointee.data = Unmanaged.passRetained(query).toOpaque()
+        let rc = uv_queue_work(daemon.loop, query.request, { request in
+            let query = Unmanaged<StoreQuery>.fromOpaque(request!.pointee.data).takeUnretainedValue()
+            query.reply = query.work()
+        }, { request, _ in
+            let query = Unmanaged<StoreQuery>.fromOpaque(request!.pointee.data).takeRetainedValue()
+            let daemon = Daemon.from(request!.pointee.loop)
+            daemon.store?.running = false
+            daemon.deliver(query.reply, to: query.connection)
+            daemon.store?.startNext(daemon)
+        })
+        if rc < 0 {
+            Unmanaged<StoreQuery>.fromOpaque(query.request.pointee.data).release()
+            running = false
+            daemon.deliver(Reply.error(id: query.id, code: .internal, message: "uv_queue_work: \(uvMessage(rc))"), to: query.connection)
+            startNext(daemon)
+        }
+    }
+
+    static func summary(_ c: Conversation) -> JSONValue {
+        .object([
+            ("id", .integer(c.id)),
+            ("title", .string(c.title)),
+            ("created_at", .integer(c.createdAt)),
+            ("updated_at", .integer(c.updatedAt)),
+            ("message_count", .integer(c.messageCount)),
+        ])
+    }
+
+    static func message(_ m: StoredMessage) -> JSONValue {
+        .object([
+            ("role", .string(m.role)),
+            ("content", .string(m.content)),
+            ("tokens", .integer(m.tokenCount)),
+            ("created_at", .integer(m.createdAt)),
+            ("cancelled", .bool(m.cancelled)),
+        ])
+    }
+}
+
+/// A store query and its reply, owned by libuv between queue and completion.
+final class StoreQuery {
+    let request = UnsafeMutablePointer<uv_work_t>.allocate(capacity: 1)
+    let connection: UInt64
+    let id: RequestID
+    let work: () -> String
+    var reply = ""
+
+    init(connection: UInt64, id: RequestID, work: @escaping () -> String) {
+        self.connection = connection
+        self.id = id
+        self.work = work
+    }
+
+    deinit { request.deallocate() }
+}
+
+/// Chat turns bound to stored conversations.
+final class StoreChatBackend: ChatBackend, @unchecked Sendable {
+    let store: ConversationStore
+
+    init(store: ConversationStore) { self.store = store }
+
+    func startTurn(session: Session, owner: UInt32, conversation: Int64?, message: String,
+                   options: GenerationOptions) throws -> (ChatTurn, Generation) {
+        let chat = try PersistentChat(store: store, session: session, owner: owner, conversation: conversation)
+        let generation = try chat.startTurn(userMessage: message, options: options)
+        return (StoredTurn(chat: chat), generation)
+    }
+}
+
+final class StoredTurn: ChatTurn {
+    let chat: PersistentChat
+
+    init(chat: PersistentChat) { self.chat = chat }
+
+    var conversationID: Int64 { chat.conversationID }
+
+    func finish(_ generation: Generation) throws {
+        try chat.finishTurn(generation)
+        if let problem = chat.lastSnapshotError { Log.warning("conversation \(chat.conversationID): KV snapshot not saved: \(problem)") }
+    }
+}
+
+/// Which protocol error a store failure is.
+func classifyStoreError(_ error: any Error) -> (ErrorCode, String)? {
+    guard let e = error as? StoreError else { return nil }
+    switch e {
+    case .notFound: return (.notFound, "\(e)")
+    case .tooLarge: return (.tooLarge, "\(e)")
+    case .invalidText: return (.badRequest, "\(e)")
+    case .busy: return (.busy, "\(e)")
+    case .diskFull, .newerSchema, .sqlite, .io: return (.internal, "\(e)")
+    }
+}

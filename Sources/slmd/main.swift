@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import SLMCore
+
+/// slmd: serves one model to local clients over a Unix socket (protocol in docs/protocol.md).
+/// Exit status: 0 after a clean SIGTERM/SIGINT shutdown, 2 for usage errors, 1 otherwise.
+func main() -> Int32 {
+    let config: DaemonConfig
+    do {
+        config = try DaemonConfig.parse(Array(CommandLine.arguments.dropFirst()))
+    } catch {
+        if case .usage(let problem) = error {
+            if let problem { fputs("slmd: \(problem)\n", stderr) }
+            fputs(DaemonConfig.usage + "\n", problem == nil ? stdout : stderr)
+            return problem == nil ? 0 : 2
+        }
+        fputs("slmd: \(error)\n", stderr)
+        return 2
+    }
+    Log.threshold = config.logLevel
+    // A client that disconnects while we write must not kill the daemon.
+    signal(SIGPIPE, SIG_IGN)
+
+    let threads = config.threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    if let cpus = config.cpus {
+        // TODO(perf merge): pin the engine's worker threads to these CPUs (SLMCore CPU list).
+        Log.notice("--cpus \(cpus.cpus.map(String.init).joined(separator: ",")) accepted; pinning is not wired yet")
+    }
+    let engine: Engine
+    do {
+        let start = MonotonicClock.now()
+        engine = try Engine(modelPath: config.modelPath!, threads: threads)
+        Log.info("model \(config.modelPath!) loaded in \(Int((MonotonicClock.now() - start) * 1000)) ms, \(engine.pool.effectiveCount) threads")
+    } catch {
+        Log.error("cannot load the model \(config.modelPath!): \(error)")
+        return 1
+    }
+    do {
+        let store = try StoreAccess.open(config: config, engine: engine)
+        let daemon = try Daemon(config: config, engine: engine, store: store)
+        try daemon.run()
+        store?.close()
+    } catch {
+        Log.error("\(error)")
+        return 1
+    }
+    Log.notice("stopped")
+    return 0
+}
+
+exit(main())

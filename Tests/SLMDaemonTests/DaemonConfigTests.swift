@@ -1,0 +1,46 @@
+import Foundation
+import XCTest
+import SLMProtocol
+
+/// The config file sets what the command line sets; mistakes stop slmd with a clear message.
+final class DaemonConfigTests: XCTestCase {
+    func testConfigFileSetsLimitsAndTheCommandLineOverridesIt() throws {
+        let directory = NSTemporaryDirectory() + "slmd-config-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let config = directory + "/slmd.conf"
+        try """
+            # slmd settings
+            max-clients = 3
+            max_active = 2
+            max-queue = 5
+            log-level = debug
+
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let d = try DaemonHarness(arguments: ["--config", config, "--max-queue", "7"], directory: directory)
+        defer { d.stop(); d.removeFiles() }
+        let limits = try XCTUnwrap(d.request(#"{"id":1,"op":"info"}"#)[0]["limits"])
+        XCTAssertEqual(limits["max_clients"], .number(3))
+        XCTAssertEqual(limits["max_active_generations"], .number(2))
+        XCTAssertEqual(limits["max_queued_requests"], .number(7))
+    }
+
+    func testBadSettingsExitWithStatus2AndSayWhy() throws {
+        let model = try DaemonHarness.modelPath()
+        for (arguments, expected) in [(["-m", model, "--max-clients", "lots"], "max-clients must be an integer"),
+                                      (["-m", model, "--bogus", "1"], "unknown option --bogus"),
+                                      (["--socket", "/tmp/x.sock"], "no model"),
+                                      (["-m", model, "--cpus", "3-1"], "cpus: cannot parse")] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: DaemonHarness.slmdPath)
+            p.arguments = arguments
+            let errors = Pipe()
+            p.standardError = errors
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 2, "\(arguments)")
+            XCTAssertTrue(text.contains(expected), "\(arguments): \(text)")
+        }
+    }
+}
