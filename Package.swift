@@ -86,7 +86,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SLMDaemonTests",
-            dependencies: ["SLMProtocol", "SLMStore", "slmd", "slm"]
+            // Not on the executables: their static-runtime link flags would reach the test bundle,
+            // which links Foundation. `swift build --build-tests` builds them; tests run the binaries.
+            dependencies: ["SLMProtocol", "SLMStore"]
         ),
     ],
     // Language mode 5: the engine hands raw pointers to its own worker threads, which the
