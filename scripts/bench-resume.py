@@ -72,6 +72,15 @@ def main():
             page_size = c.execute("PRAGMA page_size").fetchone()[0]
             pages = c.execute("PRAGMA page_count").fetchone()[0]
         file_bytes = os.path.getsize(base)
+        # The same database without its snapshot, compacted: what the messages (and FTS index) cost.
+        bare = os.path.join(tmp, "bare.db")
+        shutil.copy(base, bare)
+        c = sqlite3.connect(bare, isolation_level=None)
+        c.execute("DELETE FROM snapshots")
+        c.execute("VACUUM")
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        c.close()
+        bare_bytes = os.path.getsize(bare)
 
         rows = {"snapshot": [], "re-prefill": []}
         identical = True
@@ -103,7 +112,8 @@ def main():
         per_k = 1000 / snap_tokens
         print(f"store size per 1,000 tokens of conversation: messages {msg_bytes * per_k / 1024:.1f} KiB of text, "
               f"snapshot {snap_bytes * per_k / 1024 / 1024:.1f} MiB; database file {file_bytes / 1024 / 1024:.1f} MiB "
-              f"({pages} pages of {page_size} bytes) for {snap_tokens} tokens")
+              f"({pages} pages of {page_size} bytes) for {snap_tokens} tokens; without the snapshot, vacuumed: "
+              f"{bare_bytes / 1024:.0f} KiB (pages of {page_size} bytes, mostly fixed cost of one page per table and index)")
         if not identical:
             sys.exit(1)
     finally:

@@ -43,9 +43,9 @@ public final class PersistentChat: @unchecked Sendable {
                     // session is left empty and the history is re-run.
                     lastSnapshotError = error
                 }
-            } else {
-                session.reset()
             }
+            // Without a snapshot the session keeps whatever it caches: the next turn reuses the
+            // part that matches the history (none, for a fresh session) and runs the rest.
         } else {
             conversationID = try store.createConversation(owner: owner, modelIdentity: identity).id
             needsTitle = true

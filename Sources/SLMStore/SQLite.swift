@@ -149,6 +149,14 @@ final class Statement {
         }
     }
 
+    /// Binds a blob without copying it: only valid while `bytes` is alive, so the statement must
+    /// be stepped inside the same `withUnsafeBytes` (used for megabyte KV snapshots).
+    func bindBorrowedBlob(_ index: Int32, _ bytes: UnsafeRawBufferPointer) throws(StoreError) {
+        let rc = sqlite3_bind_blob64(handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
+                                     sqlite3_uint64(bytes.count), nil)  // nil = SQLITE_STATIC
+        if rc != SQLITE_OK { throw database.lastError(rc) }
+    }
+
     /// Advances; true while there is a row to read.
     func step() throws(StoreError) -> Bool {
         let rc = sqlite3_step(handle)

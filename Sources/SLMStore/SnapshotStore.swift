@@ -20,36 +20,48 @@ extension ConversationStore {
                 try db.run("DELETE FROM snapshots WHERE conversation_id = ?", [.integer(id)])
                 guard bytes.count <= snapshotBudgetBytes else { return }
                 try evict(toFit: bytes.count)
-                try db.run("INSERT INTO snapshots (conversation_id, model_identity, token_count, byte_count, last_used_at, data) VALUES (?, ?, ?, ?, ?, ?)",
-                           [.integer(id), .text(snapshot.modelIdentity), .integer(Int64(snapshot.tokens.count)),
-                            .integer(Int64(bytes.count)), .integer(now), .blob(bytes)])
+                let insert = try db.prepare("INSERT INTO snapshots (conversation_id, model_identity, token_count, byte_count, last_used_at, data) VALUES (?, ?, ?, ?, ?, ?)",
+                                            [.integer(id), .text(snapshot.modelIdentity), .integer(Int64(snapshot.tokens.count)),
+                                             .integer(Int64(bytes.count)), .integer(now)])
+                try bytes.withUnsafeBytes { raw in
+                    try insert.bindBorrowedBlob(6, raw)
+                    while try insert.step() {}
+                }
             }
         }
     }
 
     /// The conversation's snapshot for the model `modelIdentity`; nil when there is none, or it
     /// belongs to another model or fails its checksum — such a snapshot is deleted, and the caller
-    /// re-runs the history instead.
+    /// re-runs the history instead. The megabytes are verified outside the lock, so other
+    /// threads' turns are not held up meanwhile.
     public func loadSnapshot(conversation id: ConversationID, owner: OwnerID, modelIdentity: String) throws -> SessionSnapshot? {
-        let now = Self.nowMilliseconds()
-        return try locked {
-            try db.transaction { () throws -> SessionSnapshot? in
+        let stored = try locked { () throws -> (identity: String, version: Int64, data: [UInt8])? in
+            try db.transaction {
                 _ = try fetchConversation(id, owner: owner)
-                let row = try db.prepare("SELECT model_identity, data FROM snapshots WHERE conversation_id = ?", [.integer(id)])
+                let row = try db.prepare("SELECT model_identity, last_used_at, data FROM snapshots WHERE conversation_id = ?", [.integer(id)])
                 guard try row.step() else { return nil }
-                var snapshot: SessionSnapshot? = nil
-                if row.text(0) == modelIdentity, let parsed = try? SessionSnapshot(serialized: row.blob(1)),
-                   parsed.modelIdentity == modelIdentity {
-                    snapshot = parsed
-                }
-                if snapshot == nil {
-                    try db.run("DELETE FROM snapshots WHERE conversation_id = ?", [.integer(id)])
-                } else {
-                    try db.run("UPDATE snapshots SET last_used_at = ? WHERE conversation_id = ?", [.integer(now), .integer(id)])
-                }
-                return snapshot
+                // Only the identity is needed to refuse another model's snapshot.
+                return (row.text(0), row.int64(1), row.text(0) == modelIdentity ? row.blob(2) : [])
             }
         }
+        guard let stored else { return nil }
+        var snapshot: SessionSnapshot? = nil
+        if stored.identity == modelIdentity, let parsed = try? SessionSnapshot(serialized: stored.data), parsed.modelIdentity == modelIdentity {
+            snapshot = parsed
+        }
+        let now = Self.nowMilliseconds()
+        try locked {
+            // `last_used_at` tells whether the row is still the one read: a snapshot saved
+            // meanwhile by another thread is neither deleted nor touched here.
+            if snapshot == nil {
+                try db.run("DELETE FROM snapshots WHERE conversation_id = ? AND last_used_at = ?", [.integer(id), .integer(stored.version)])
+            } else {
+                try db.run("UPDATE snapshots SET last_used_at = ? WHERE conversation_id = ? AND last_used_at = ?",
+                           [.integer(max(now, stored.version)), .integer(id), .integer(stored.version)])
+            }
+        }
+        return snapshot
     }
 
     /// Bytes of all stored snapshots (of every owner: the budget is the disk's).

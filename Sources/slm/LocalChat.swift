@@ -33,6 +33,10 @@ struct LocalChat {
         } else {
             let how = chat.resumedFromSnapshot ? "KV snapshot of \(session.cachedTokens.count) tokens" : "history, re-run on the next message"
             Console.err("conversation \(id): \(chat.chat.messages.count) messages resumed from the \(how)\n")
+            let createdWith = try store.conversation(id, owner: StoreLocation.owner).modelIdentity
+            if createdWith != engine.file.modelIdentity {
+                Console.err("note: the conversation was started with another model (\(createdWith)); this one is \(engine.file.modelIdentity)\n")
+            }
         }
         if printStats { Console.err("resume: \(format(resumeSeconds * 1000, 1)) ms\n") }
 
@@ -63,8 +67,8 @@ struct LocalChat {
             do {
                 try turn(text, chat: chat)
             } catch let error as StoreError {
-                // The turn could not be stored: say so and stop, rather than chat on unsaved.
-                Console.err("\nerror: \(error)\n")
+                // The turn could not be stored (disk full…): stop rather than chat on unsaved;
+                // the command prints the error.
                 throw error
             } catch {
                 // The model refused the message (e.g. the context is full): nothing was stored.

@@ -54,6 +54,20 @@ struct StoreBenchCommand: ParsableCommand {
             Console.out("snapshot: \(snapshotTokens) tokens, \(snapshot.serialized().count) bytes\n")
             report("saveSnapshot", saves)
             report("loadSnapshot", loads)
+
+            // What `slm chat` does per turn: commit the turn (FULL), then save the snapshot
+            // (NORMAL). The next FULL commit also syncs the snapshot's pages still in the log.
+            var cycleTurns: [Double] = [], cycleSaves: [Double] = []
+            for _ in 0..<snapshots {
+                var start = MonotonicClock.now()
+                try store.appendTurn(to: c.id, owner: owner, user: user, userTokens: 70, assistant: reply, assistantTokens: 250, cancelled: false)
+                cycleTurns.append(MonotonicClock.now() - start)
+                start = MonotonicClock.now()
+                try store.saveSnapshot(snapshot, conversation: c.id, owner: owner)
+                cycleSaves.append(MonotonicClock.now() - start)
+            }
+            report("per turn: appendTurn (FULL) after a snapshot save", cycleTurns)
+            report("per turn: saveSnapshot after appendTurn", cycleSaves)
         } catch {
             throw Console.fail(error)
         }

@@ -136,6 +136,20 @@ final class PersistentChatTests: XCTestCase {
         XCTAssertLessThan(stored[1].tokenCount, 200)
         XCTAssertEqual(chat.chat.messages.last?.content, generation.text)
 
+        // A disk with room for one more 64 KiB page: enough for the turn, not for a snapshot ~14
+        // tokens (~5 pages) larger than the one it replaces. The turn is stored, the
+        // snapshot error is reported, not thrown.
+        let pages = try store.withDatabase { try $0.integer("PRAGMA page_count") ?? 0 }
+        try store.withDatabase { try $0.execute("PRAGMA max_page_count = \(pages + 1)") }
+        let next = try chat.startTurn(userMessage: "Go on.", options: greedy(4))
+        try next.run { _ in true }
+        try chat.finishTurn(next)
+        guard case .diskFull = chat.lastSnapshotError as? StoreError else {
+            return XCTFail("expected a diskFull snapshot error, got \(String(describing: chat.lastSnapshotError))")
+        }
+        XCTAssertEqual(try store.messages(of: chat.conversationID, owner: owner).count, 4)
+        try store.withDatabase { try $0.execute("PRAGMA max_page_count = 1073741823") }
+
         // An oversized message is refused before the model runs.
         XCTAssertThrowsError(try chat.startTurn(userMessage: String(repeating: "x", count: ConversationStore.maxMessageBytes + 1), options: greedy(4))) {
             guard case .tooLarge = $0 as? StoreError else { return XCTFail("\($0)") }

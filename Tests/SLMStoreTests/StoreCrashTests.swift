@@ -76,4 +76,47 @@ final class StoreCrashTests: XCTestCase {
         print("crash test: \(Self.kills) SIGKILLs (\(killsAfterACommit) after at least one reported commit), \(reported.count) reported turns all present, integrity ok every time, \(String(format: "%.1f", seconds)) s")
         XCTAssertGreaterThan(killsAfterACommit, Self.kills / 4, "most kills should land while turns are being written")
     }
+
+    /// Two processes appending to the same conversation at once (as `slm chat` and the daemon
+    /// may): WAL and the busy timeout serialise them; every turn is stored whole, in one order.
+    func testTwoProcessesAppendingAtOnceLoseNothing() throws {
+        let binary = try slmBinary()
+        let directory = NSTemporaryDirectory() + "slm-two-writers-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/conversations.db"
+        let owner = getuid()
+        let conversation = try {
+            let store = try ConversationStore(path: path)
+            defer { store.close() }
+            return try store.createConversation(owner: owner, modelIdentity: "crashtest0000000").id
+        }()
+        let turns = 40
+        let writers = try ["a", "b"].map { tag -> (Process, Pipe) in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["store-crash-child", "--db", path, "--conversation", "\(conversation)", "--tag", tag, "--turns", "\(turns)"]
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            return (process, out)
+        }
+        var reported = Set<String>()
+        for (process, out) in writers {
+            let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 0)
+            reported.formUnion(output.split(separator: "\n").map(String.init))
+        }
+        XCTAssertEqual(reported.count, 2 * turns)
+        let store = try ConversationStore(path: path)
+        let messages = try store.messages(of: conversation, owner: owner)
+        XCTAssertEqual(messages.count, 4 * turns)
+        XCTAssertEqual(messages.map(\.sequence), Array(0..<(4 * turns)))
+        for (i, m) in messages.enumerated() { XCTAssertEqual(m.role, i % 2 == 0 ? "user" : "assistant") }
+        for pair in stride(from: 0, to: messages.count, by: 2) {
+            XCTAssertTrue(messages[pair + 1].content.hasPrefix("reply to \(messages[pair].content):"), "a turn's halves stay together")
+        }
+        XCTAssertEqual(Set(messages.filter { $0.role == "user" }.map(\.content)), reported)
+    }
 }
