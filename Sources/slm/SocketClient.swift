@@ -45,6 +45,13 @@ struct RemoteSamplingOptions: ParsableArguments {
     }
 }
 
+/// An `error` event from slmd: printed as `error: slmd: CODE: MESSAGE`, exit status 1.
+struct DaemonReplyError: Error, CustomStringConvertible {
+    var code: String
+    var message: String
+    var description: String { "slmd: \(code): \(message)" }
+}
+
 /// Sends one request and streams its `token` texts to stdout until `done`; returns the `done` event.
 func streamRequest(_ socket: LineSocket, id: Int, op: String, _ fields: [(String, JSONValue)]) throws -> Event {
     let request = JSONValue.object([("id", .integer(id)), ("op", .string(op))] + fields)
@@ -56,7 +63,7 @@ func streamRequest(_ socket: LineSocket, id: Int, op: String, _ fields: [(String
         case "done": return event
         case "error":
             let (code, message) = event.error!
-            throw ValidationError("slmd: \(code): \(message)")
+            throw DaemonReplyError(code: code, message: message)
         default: continue
         }
     }
