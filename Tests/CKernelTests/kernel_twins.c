@@ -7,7 +7,9 @@
 // TABLES is a comma-separated list of the SIMD tables this CPU must offer (avx2, neon,
 // neon_dotprod, or "none"); the run fails if the dispatch finds a different set, which checks
 // the run-time CPU detection (e.g. no SDOT under qemu's cortex-a53). Prints one line per
-// (table, type) and ends with "kernel_twins: P passed, F failed"; exits 1 on any failure.
+// (table, type) and ends with "kernel_twins: P passed, F failed" (counting cases: one per
+// (table, type), per type for the matrix shapes and the NEON copies, plus dispatch and the CPU
+// detection); exits 1 on any failure.
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -156,15 +158,28 @@ static double float_terms(int type, int64_t n) {
 }
 
 // ---- Checks -------------------------------------------------------------------------------------
+// A case is one (table, type) comparison, one type's matrix shapes, ... ; it fails if any of its
+// checks fails. The counts printed at the end are cases, like a test runner's.
 static int passed = 0, failed = 0;
+static int case_failures = 0;
 
 static void check(int ok, const char *what) {
-    if (ok) {
-        ++passed;
-    } else {
-        ++failed;
-        printf("FAIL %s\n", what);
+    if (!ok) {
+        ++case_failures;
+        if (case_failures <= 5) printf("FAIL %s\n", what);
     }
+}
+
+static void begin_case(void) { case_failures = 0; }
+
+// Ends a case; returns 1 if it passed.
+static int end_case(void) {
+    if (case_failures == 0) {
+        ++passed;
+        return 1;
+    }
+    ++failed;
+    return 0;
 }
 
 typedef struct simd_table {
@@ -252,6 +267,7 @@ static double check_dots(const simd_table *t, int type, slm_vec_dot_fn simd, slm
 // any tile: each output within tolerance of the generic dot of its (row, token), and nothing
 // outside [row_begin, row_end) written.
 static void check_matrix(int type, int64_t n) {
+    begin_case();
     const int act_type = slm_type_activation_type(type);
     const size_t wbytes = slm_row_bytes(type, n), abytes = slm_row_bytes(act_type, n);
     const slm_vec_dot_fn generic = slm_vec_dot_kernel_generic(type);
@@ -305,12 +321,14 @@ static void check_matrix(int type, int64_t n) {
         }
         free(w);
     }
+    end_case();
 }
 
 // The two NEON copies give the same bits (same lanes, same float operations).
 static void check_neon_copies(int type) {
     const slm_vec_dot_fn plain = slm_vec_dot_kernel_neon(type), sdot = slm_vec_dot_kernel_neon_dotprod(type);
     if (!plain || !sdot) return;
+    begin_case();
     const int64_t *sizes;
     int count;
     sizes_of(type, &sizes, &count);
@@ -327,11 +345,13 @@ static void check_neon_copies(int type) {
         check(ulps <= NEON_COPIES_MAX_ULPS, what);
         free_row(r);
     }
+    end_case();
 }
 
 // slm_vec_dot_kernel picks the first table that has the type (AVX2, then SDOT, then plain NEON),
 // the generic twin when forced or when no table has it.
 static void check_dispatch(void) {
+    begin_case();
     for (int i = 0; i < TYPE_COUNT; ++i) {
         const int type = weight_types[i];
         slm_vec_dot_fn want = NULL;
@@ -346,6 +366,7 @@ static void check_dispatch(void) {
         check(slm_vec_dot_kernel(type) == slm_vec_dot_kernel_generic(type), what);
         slm_set_force_generic(0);
     }
+    end_case();
 }
 
 int main(int argc, char **argv) {
@@ -368,9 +389,11 @@ int main(int argc, char **argv) {
     if (!found[0]) strcpy(found, "none");
     printf("SIMD tables on this CPU: %s\n", found);
     if (expect) {
+        begin_case();
         char what[160];
         snprintf(what, sizeof what, "expected SIMD tables %s, found %s", expect, found);
         check(strcmp(expect, found) == 0, what);
+        end_case();
     }
 
     for (int t = 0; t < TABLE_COUNT; ++t) {
@@ -378,14 +401,14 @@ int main(int argc, char **argv) {
             const int type = weight_types[i];
             const slm_vec_dot_fn simd = tables[t].lookup(type), generic = slm_vec_dot_kernel_generic(type);
             if (!tables[t].lookup(SLM_TYPE_Q8_0)) continue;  // table absent on this CPU
+            begin_case();
             char what[96];
             snprintf(what, sizeof what, "%s has a %s kernel", tables[t].name, slm_type_name(type));
             check(simd != NULL && generic != NULL && simd != generic, what);
-            if (!simd || !generic) continue;
-            const int before = failed;
-            const double worst = check_dots(&tables[t], type, simd, generic);
+            const double worst = simd && generic ? check_dots(&tables[t], type, simd, generic) : 0;
+            const int ok = end_case();
             printf("%-12s %-5s %s  worst |diff| / tolerance = %.3f\n", tables[t].name, slm_type_name(type),
-                   failed == before ? "ok  " : "FAIL", worst);
+                   ok ? "ok  " : "FAIL", worst);
         }
     }
     for (int i = 0; i < TYPE_COUNT; ++i) check_neon_copies(weight_types[i]);
