@@ -1,11 +1,12 @@
 // AVX2 + FMA dot products (x86-64), chosen at run time by slm_vec_dot_kernel. Each has a scalar
 // `_generic` twin in dot.c and a test against it.
 //
-// Shape of every kernel: per 32-element block, integer products are summed exactly into eight
-// 32-bit lanes (lane l holds elements 4l..4l+3), converted to float and accumulated with one FMA
-// per block into eight float lanes; the lanes are folded at the end (upper half onto lower, then
-// pairwise). This is also how llama.cpp's x86 kernels order the float operations, so the two
-// engines round identically on the same file.
+// Shape of the 32-element block kernels: per block, integer products are summed exactly into
+// eight 32-bit lanes (lane l holds elements 4l..4l+3), converted to float and accumulated with one
+// FMA per block into eight float lanes; the lanes are folded at the end (upper half onto lower,
+// then pairwise). This is also how llama.cpp's x86 kernels order the float operations, so the two
+// engines round identically on the same file. Q4_0 and Q4_K follow llama.cpp's repacked kernels
+// instead, and the K-quants and float rows have their own orders (see each).
 #include "kernels_internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -31,6 +32,14 @@ SLM_AVX2 static inline float hsum8(__m256 v) {
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));
     r = _mm_add_ss(r, _mm_movehdup_ps(r));
     return _mm_cvtss_f32(r);
+}
+
+// Sum of the eight int32 lanes.
+SLM_AVX2 static inline int hsum_i32x8(__m256i v) {
+    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xb1));
+    return _mm_cvtsi128_si32(r);
 }
 
 // Unsigned bytes times signed bytes, summed in groups of four into eight int32 lanes, as floats.
@@ -68,18 +77,23 @@ SLM_AVX2 static float slm_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *w, const
     return hsum8(acc) + _mm_cvtss_f32(offsets);
 }
 
+// Q4_0 is the exception to the eight-float-lane shape: llama.cpp repacks Q4_0 weights (row count
+// divisible by 8) into interleaved groups whose gemv adds one FMA per block into a scalar sum per
+// output, so this kernel does the same: exact integer block sum, then fma(sum, d_w * d_a, acc).
 SLM_AVX2 static float slm_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
     const slm_block_q4_0 *SLM_RESTRICT x = (const slm_block_q4_0 *)w;
     const slm_block_q8_0 *SLM_RESTRICT y = (const slm_block_q8_0 *)a;
     const int64_t nb = n / SLM_QK8_0;
-    __m256 acc = _mm256_setzero_ps();
+    float sum = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
-        const __m256 scale = block_scale(x[i].d, y[i].d);
         // Q4_0 stores q + 8: recentre to [-8, 7] and use the signed-by-signed product.
         const __m256i q = _mm256_sub_epi8(unpack_nibbles(x[i].qs), _mm256_set1_epi8(8));
-        acc = _mm256_fmadd_ps(scale, dot_s8_s8_lanes(q, _mm256_loadu_si256((const __m256i *)y[i].qs)), acc);
+        const __m256i y8 = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(y8, q));
+        const int isum = hsum_i32x8(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+        sum = fmaf((float)isum, slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d), sum);
     }
-    return hsum8(acc);
+    return sum;
 }
 
 // The 32 fifth bits of a Q5 block (bit j of the little-endian qh is element j) as 32 bytes:
@@ -153,14 +167,6 @@ SLM_AVX2 static float slm_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *w, const
 //         the block's integer sum) and a second for the mins, subtracted at the end.
 //   Q5_K, Q6_K: the plain dot kernels: eight int32 lanes per super-block (lane l = bytes 4l..4l+3
 //         of each 32-byte chunk), one FMA per super-block into eight float lanes, folded at the end.
-
-// Sum of the eight int32 lanes.
-SLM_AVX2 static inline int hsum_i32x8(__m256i v) {
-    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
-    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xb1));
-    return _mm_cvtsi128_si32(r);
-}
 
 // sum_j mins[j] * (bsums[2j] + bsums[2j + 1]): the min term of Q4_K / Q5_K, exact.
 SLM_AVX2 static inline __m128i k_min_products(const int16_t *bsums, const uint8_t *mn) {
