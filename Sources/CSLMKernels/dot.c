@@ -310,6 +310,12 @@ slm_vec_dot_fn slm_vec_dot_kernel(int type) {
     return slm_vec_dot_kernel_generic(type);
 }
 
+// The batch variant of the dispatch point: llama.cpp's batch order where it has one (x86 only).
+slm_vec_dot_fn slm_vec_dot_kernel_for_batch(int type, int64_t n_tokens, int64_t token) {
+    const slm_vec_dot_fn batch = slm_force_generic ? NULL : slm_vec_dot_kernel_avx2_for_batch(type, n_tokens, token);
+    return batch ? batch : slm_vec_dot_kernel(type);
+}
+
 int slm_force_generic = 0;
 
 void slm_set_force_generic(int force) { slm_force_generic = force != 0; }

@@ -211,6 +211,35 @@ SLM_AVX2 static float slm_vec_dot_q4_K_q8_K_avx2(int64_t n, const void *w, const
     return sum - sum_mins;
 }
 
+// The same products in the order of llama.cpp's repacked Q4_K gemm, which it runs on each full
+// group of 4 tokens of a batch (the remaining tokens go through the gemv order above): one FMA per
+// 64-element chunk (two sub-blocks) instead of per super-block, for the scales and for the mins.
+// Chosen by slm_vec_dot_kernel_for_batch.
+SLM_AVX2 static float slm_vec_dot_q4_K_q8_K_batch_avx2(int64_t n, const void *w, const void *a) {
+    const slm_block_q4_K *SLM_RESTRICT x = (const slm_block_q4_K *)w;
+    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
+    const int64_t nb = n / SLM_QK_K;
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    float sum = 0.0f, sum_mins = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        uint8_t sc[8], mn[8];
+        slm_unpack_k_scales(x[i].scales, sc, mn);
+        const float d = slm_h2f_fast(x[i].d) * y[i].d;
+        const float dmin = slm_h2f_fast(x[i].dmin) * y[i].d;
+        for (int c = 0; c < 4; ++c) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            const __m256i lanes = _mm256_add_epi32(
+                scaled_lanes(_mm256_and_si256(q, low4), y[i].qs + 64 * c, sc[2 * c]),
+                scaled_lanes(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), y[i].qs + 64 * c + 32, sc[2 * c + 1]));
+            const int16_t *bs = y[i].bsums + 4 * c;
+            const int mins = mn[2 * c] * (bs[0] + bs[1]) + mn[2 * c + 1] * (bs[2] + bs[3]);
+            sum = fmaf((float)hsum_i32x8(lanes), d, sum);
+            sum_mins = fmaf((float)mins, dmin, sum_mins);
+        }
+    }
+    return sum - sum_mins;
+}
+
 SLM_AVX2 static float slm_vec_dot_q5_K_q8_K_avx2(int64_t n, const void *w, const void *a) {
     const slm_block_q5_K *SLM_RESTRICT x = (const slm_block_q5_K *)w;
     const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
@@ -242,44 +271,100 @@ SLM_AVX2 static float slm_vec_dot_q5_K_q8_K_avx2(int64_t n, const void *w, const
     return hsum8(acc) + sum_mins;
 }
 
+// Exact integer sum of a Q6_K super-block (values u - 32): the eight lanes of the dot kernel.
+SLM_AVX2 static inline __m256i q6_K_block_lanes(const slm_block_q6_K *x, const slm_block_q8_K *y) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), low2 = _mm256_set1_epi8(0x03);
+    const __m128i scales = _mm_loadu_si128((const __m128i *)x->scales);
+    const __m256i bsums = _mm256_loadu_si256((const __m256i *)y->bsums);
+    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, _mm256_cvtepi8_epi16(scales)), 5);
+    __m256i lanes = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+        const uint8_t *ql = x->ql + 64 * half;
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * half));
+        // Chunk k of this half (elements 32k..32k+31) takes its top two bits from qh bits 2k, 2k + 1.
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, low2), 4)),
+            _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), low2), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), low2), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), low2), 4)),
+        };
+        for (int k = 0; k < 4; ++k) {
+            // Bytes 0..15 of the chunk are sub-block 2s, bytes 16..31 sub-block 2s + 1.
+            const int s = 4 * half + k;
+            const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(x->scales[2 * s + 1]), _mm_set1_epi16(x->scales[2 * s]));
+            const __m256i pairs = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(y->qs + 32 * s)));
+            lanes = _mm256_add_epi32(lanes, _mm256_madd_epi16(scale, pairs));
+        }
+    }
+    return _mm256_sub_epi32(lanes, offset);
+}
+
 // Q6_K values are u - 32 with u in 0..63: the unsigned u are multiplied, and 32 * scale * bsum
 // is subtracted per lane (lane l: activation groups 2l and 2l + 1).
 SLM_AVX2 static float slm_vec_dot_q6_K_q8_K_avx2(int64_t n, const void *w, const void *a) {
     const slm_block_q6_K *SLM_RESTRICT x = (const slm_block_q6_K *)w;
     const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
     const int64_t nb = n / SLM_QK_K;
-    const __m256i low4 = _mm256_set1_epi8(0x0f), low2 = _mm256_set1_epi8(0x03);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
         const float d = y[i].d * slm_h2f_fast(x[i].d);
-        const __m128i scales = _mm_loadu_si128((const __m128i *)x[i].scales);
-        const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
-        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, _mm256_cvtepi8_epi16(scales)), 5);
-        __m256i lanes = _mm256_setzero_si256();
-        for (int half = 0; half < 2; ++half) {
-            const uint8_t *ql = x[i].ql + 64 * half;
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i h = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * half));
-            // Chunk k of this half (elements 32k..32k+31) takes its top two bits from qh bits 2k, 2k + 1.
-            const __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, low2), 4)),
-                _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), low2), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), low2), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), low2), 4)),
-            };
-            for (int k = 0; k < 4; ++k) {
-                // Bytes 0..15 of the chunk are sub-block 2s, bytes 16..31 sub-block 2s + 1.
-                const int s = 4 * half + k;
-                const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(x[i].scales[2 * s + 1]), _mm_set1_epi16(x[i].scales[2 * s]));
-                const __m256i pairs = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(y[i].qs + 32 * s)));
-                lanes = _mm256_add_epi32(lanes, _mm256_madd_epi16(scale, pairs));
-            }
-        }
-        lanes = _mm256_sub_epi32(lanes, offset);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q6_K_block_lanes(&x[i], &y[i])), acc);
     }
     return hsum8(acc);
+}
+
+// ---- K-quants in the order of llama.cpp's tiled batch kernel ------------------------------------
+//
+// For 8 or more tokens llama.cpp multiplies Q5_K / Q6_K weights (those it does not repack) with
+// its tiled kernel: per output and super-block, the exact integer sum is scaled by the weight's d
+// alone (a rounded product; the min term is subtracted from it with one fused step), and the
+// result goes into the output with one FMA by the activation's d.
+
+// Exact integer sums of a Q5_K super-block: scales times products, and mins times bsums.
+SLM_AVX2 static inline int q5_K_block_sum(const slm_block_q5_K *x, const int8_t *q8, const uint8_t *sc) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), bit4 = _mm256_set1_epi8(0x10);
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)x->qh);
+    __m256i lanes = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
+        const __m256i h_lo = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c), 4), bit4);
+        const __m256i h_hi = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c + 1), 4), bit4);
+        const __m256i q_lo = _mm256_or_si256(_mm256_and_si256(q, low4), h_lo);
+        const __m256i q_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), h_hi);
+        lanes = _mm256_add_epi32(lanes, _mm256_add_epi32(scaled_lanes(q_lo, q8 + 64 * c, sc[2 * c]),
+                                                         scaled_lanes(q_hi, q8 + 64 * c + 32, sc[2 * c + 1])));
+    }
+    return hsum_i32x8(lanes);
+}
+
+SLM_AVX2 static float slm_vec_dot_q5_K_q8_K_tiled_avx2(int64_t n, const void *w, const void *a) {
+    const slm_block_q5_K *SLM_RESTRICT x = (const slm_block_q5_K *)w;
+    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
+    const int64_t nb = n / SLM_QK_K;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        uint8_t sc[8], mn[8];
+        slm_unpack_k_scales(x[i].scales, sc, mn);
+        const int isum = q5_K_block_sum(&x[i], y[i].qs, sc);
+        const int msum = hsum_i32x4(k_min_products(y[i].bsums, mn));
+        const float block = fmaf(-slm_h2f_fast(x[i].dmin), (float)msum, slm_h2f_fast(x[i].d) * (float)isum);
+        sum = fmaf(block, y[i].d, sum);
+    }
+    return sum;
+}
+
+SLM_AVX2 static float slm_vec_dot_q6_K_q8_K_tiled_avx2(int64_t n, const void *w, const void *a) {
+    const slm_block_q6_K *SLM_RESTRICT x = (const slm_block_q6_K *)w;
+    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
+    const int64_t nb = n / SLM_QK_K;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        const float block = slm_h2f_fast(x[i].d) * (float)hsum_i32x8(q6_K_block_lanes(&x[i], &y[i]));
+        sum = fmaf(block, y[i].d, sum);
+    }
+    return sum;
 }
 
 // ---- float rows ---------------------------------------------------------------------------------
@@ -359,6 +444,20 @@ static int slm_cpu_has_avx2_fma(void) {
     return cached;
 }
 
+// llama.cpp's routing on an AVX2 CPU (repack.cpp, tiled.cpp): repacked Q4_K weights go through
+// its gemm for each full group of 4 tokens; Q5_K / Q6_K through the tiled kernel when a batch has
+// 8 or more tokens. (Q4_K weights with a row count not divisible by 8 are not repacked and take
+// the tiled kernel too; every Q4_K matrix of the models we know has rows divisible by 8.)
+slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int64_t token) {
+    if (!slm_cpu_has_avx2_fma()) return NULL;
+    switch (type) {
+    case SLM_TYPE_Q4_K: return token < n_tokens - n_tokens % 4 ? slm_vec_dot_q4_K_q8_K_batch_avx2 : NULL;
+    case SLM_TYPE_Q5_K: return n_tokens >= 8 ? slm_vec_dot_q5_K_q8_K_tiled_avx2 : NULL;
+    case SLM_TYPE_Q6_K: return n_tokens >= 8 ? slm_vec_dot_q6_K_q8_K_tiled_avx2 : NULL;
+    default: return NULL;
+    }
+}
+
 slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
     if (!slm_cpu_has_avx2_fma()) return NULL;
     switch (type) {
@@ -381,6 +480,13 @@ slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
 
 slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
     (void)type;
+    return NULL;
+}
+
+slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int64_t token) {
+    (void)type;
+    (void)n_tokens;
+    (void)token;
     return NULL;
 }
 

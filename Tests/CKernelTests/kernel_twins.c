@@ -187,8 +187,13 @@ typedef struct simd_table {
     slm_vec_dot_fn (*lookup)(int type);
 } simd_table;
 
+// llama.cpp's batch orders (slm_vec_dot_kernel_for_batch): the kernels for token 0 of an
+// 8-token batch, for the types that have one (NULL for the others).
+static slm_vec_dot_fn avx2_batch_table(int type) { return slm_vec_dot_kernel_avx2_for_batch(type, 8, 0); }
+
 static const simd_table tables[] = {
     {"avx2", slm_vec_dot_kernel_avx2},
+    {"avx2_batch", avx2_batch_table},
     {"neon", slm_vec_dot_kernel_neon},
     {"neon_dotprod", slm_vec_dot_kernel_neon_dotprod},
 };
@@ -362,8 +367,15 @@ static void check_dispatch(void) {
         char what[96];
         snprintf(what, sizeof what, "dispatch %s", slm_type_name(type));
         check(slm_vec_dot_kernel(type) == want, what);
+        // The batch routing: one token and the leftover tokens of a batch use the plain kernel;
+        // the forced-generic switch covers it too.
+        check(slm_vec_dot_kernel_for_batch(type, 1, 0) == want, what);
+        check(slm_vec_dot_kernel_for_batch(type, 7, 6) == want, what);
+        slm_vec_dot_fn batch = slm_vec_dot_kernel_avx2_for_batch(type, 8, 0);
+        check(slm_vec_dot_kernel_for_batch(type, 8, 0) == (batch ? batch : want), what);
         slm_set_force_generic(1);
         check(slm_vec_dot_kernel(type) == slm_vec_dot_kernel_generic(type), what);
+        check(slm_vec_dot_kernel_for_batch(type, 8, 0) == slm_vec_dot_kernel_generic(type), what);
         slm_set_force_generic(0);
     }
     end_case();
@@ -382,7 +394,7 @@ int main(int argc, char **argv) {
 
     char found[64] = "";
     for (int t = 0; t < TABLE_COUNT; ++t) {
-        if (!tables[t].lookup(SLM_TYPE_Q8_0)) continue;
+        if (!tables[t].lookup(SLM_TYPE_Q8_0) || strstr(tables[t].name, "_batch")) continue;
         if (found[0]) strcat(found, ",");
         strcat(found, tables[t].name);
     }
@@ -400,7 +412,8 @@ int main(int argc, char **argv) {
         for (int i = 0; i < TYPE_COUNT; ++i) {
             const int type = weight_types[i];
             const slm_vec_dot_fn simd = tables[t].lookup(type), generic = slm_vec_dot_kernel_generic(type);
-            if (!tables[t].lookup(SLM_TYPE_Q8_0)) continue;  // table absent on this CPU
+            if (!tables[t].lookup(SLM_TYPE_Q8_0) && !tables[t].lookup(SLM_TYPE_Q4_K)) continue;  // absent on this CPU
+            if (!simd && strstr(tables[t].name, "_batch")) continue;  // no batch order for this type
             begin_case();
             char what[96];
             snprintf(what, sizeof what, "%s has a %s kernel", tables[t].name, slm_type_name(type));

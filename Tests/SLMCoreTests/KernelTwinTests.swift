@@ -70,12 +70,37 @@ final class KernelTwinTests: XCTestCase {
     static let dotRowsPerSize = 4
 
     func testVecDotAVX2MatchesGeneric() throws {
-        var random = SeededGenerator(seed: 0xD07_2024)
+        try assertKernelsMatchGeneric(seed: 0xD07_2024, types: Self.allWeightTypes.map(id), "avx2") { type in
+            slm_vec_dot_kernel_avx2(type)
+        }
+    }
+
+    /// The kernels in llama.cpp's batch orders (Q4_K's repacked gemm, Q5_K / Q6_K's tiled kernel),
+    /// which slm_vec_dot_kernel_for_batch picks for batches, against the same generic twins.
+    func testVecDotAVX2BatchOrdersMatchGeneric() throws {
+        let batchTypes = [SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K].map(id)
+        try assertKernelsMatchGeneric(seed: 0xBA7C_4, types: batchTypes, "avx2 batch order") { type in
+            slm_vec_dot_kernel_avx2_for_batch(type, 8, 0)
+        }
+        // Which tokens take them: Q4_K full groups of 4, Q5_K / Q6_K batches of 8 or more.
+        let q4K = id(SLM_TYPE_Q4_K), q6K = id(SLM_TYPE_Q6_K)
+        XCTAssertNotNil(slm_vec_dot_kernel_avx2_for_batch(q4K, 5, 3))
+        XCTAssertNil(slm_vec_dot_kernel_avx2_for_batch(q4K, 5, 4))
+        XCTAssertNil(slm_vec_dot_kernel_avx2_for_batch(q4K, 3, 0))
+        XCTAssertNil(slm_vec_dot_kernel_avx2_for_batch(q6K, 7, 0))
+        XCTAssertNotNil(slm_vec_dot_kernel_avx2_for_batch(q6K, 8, 7))
+        XCTAssertNil(slm_vec_dot_kernel_avx2_for_batch(id(SLM_TYPE_Q8_0), 64, 0))
+        XCTAssertEqual(address(slm_vec_dot_kernel_for_batch(q4K, 1, 0)), address(slm_vec_dot_kernel(q4K)))
+    }
+
+    private func assertKernelsMatchGeneric(seed: UInt64, types: [Int32], _ variant: String,
+                                           _ lookup: (Int32) -> slm_vec_dot_fn?) throws {
+        var random = SeededGenerator(seed: seed)
         var compared = 0, expected = 0
-        for type in Self.allWeightTypes.map(id) {
+        for type in types {
             let name = String(cString: slm_type_name(type))
-            guard let simd = slm_vec_dot_kernel_avx2(type) else {
-                throw XCTSkip("this CPU has no AVX2+FMA+F16C variant of the \(name) dot kernel")
+            guard let simd = lookup(type) else {
+                throw XCTSkip("this CPU has no \(variant) variant of the \(name) dot kernel (AVX2+FMA+F16C)")
             }
             let generic = try XCTUnwrap(slm_vec_dot_kernel_generic(type), name)
             let sizes = try XCTUnwrap(Self.dotSizes[slm_type_block_elements(type)], name)
@@ -91,7 +116,7 @@ final class KernelTwinTests: XCTestCase {
                         }
                     }
                     let tolerance = dotTolerance(type: type, n: n, bound: bound)
-                    let what = "\(name) n=\(n) row=\(row): avx2 \(got), generic \(want), tolerance \(tolerance)"
+                    let what = "\(name) n=\(n) row=\(row): \(variant) \(got), generic \(want), tolerance \(tolerance)"
                     XCTAssertTrue(got.isFinite && want.isFinite, what)
                     XCTAssertLessThanOrEqual(abs(Double(got) - Double(want)), tolerance, what)
                     compared += 1

@@ -1,8 +1,8 @@
 // Compares slm's dot kernels with llama.cpp's CPU backend, matrix by matrix, on the weights of a
 // real GGUF file: for each 2D weight, W · X with X = `tokens` rows of fixed pseudo-random
 // activations, computed by ggml (weights placed in the CPU_REPACK buffer where llama.cpp puts
-// them, i.e. when the repack buffer accepts the tensor) and by slm_matvec / slm_matmul through
-// the dispatch. Prints, per type, how many matrices came out bit-identical, and the largest
+// them) and by slm's dot kernels, each token through the kernel slm_vec_dot_kernel_for_batch
+// chooses for it. Prints, per type, how many matrices came out bit-identical, and the largest
 // difference relative to the matrix's largest output. Built and run by scripts/compare-kernels-with-llama-cpp.sh; one thread
 // (ggml's sums do not depend on the thread count). Exit status 0 even on differences: this
 // measures, it does not assert.
@@ -102,10 +102,10 @@ int main(int argc, char **argv) {
         const size_t act_bytes = slm_row_bytes(act_type, cols), row_bytes = slm_row_bytes(type, cols);
         uint8_t *act = malloc(act_bytes * (size_t)tokens);
         for (int t = 0; t < tokens; ++t) slm_quantize_row(act_type, x + t * cols, act + t * act_bytes, cols);
-        if (tokens == 1) {
-            slm_matvec(type, weights, row_bytes, cols, act, got, 0, rows);
-        } else {
-            slm_matmul(type, weights, row_bytes, cols, act, act_bytes, tokens, got, rows, 0, rows);
+        // Each token through the kernel slm_vec_dot_kernel_for_batch picks for it.
+        for (int t = 0; t < tokens; ++t) {
+            const slm_vec_dot_fn dot = slm_vec_dot_kernel_for_batch(type, tokens, t);
+            for (int64_t r = 0; r < rows; ++r) got[t * rows + r] = dot(cols, weights + r * row_bytes, act + t * act_bytes);
         }
         // Differences relative to the matrix's largest output (an element-wise ratio would blow
         // up on outputs near zero).

@@ -212,6 +212,13 @@ slm_vec_dot_fn slm_vec_dot_kernel_generic(int type);
 slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type);
 slm_vec_dot_fn slm_vec_dot_kernel_neon(int type);
 slm_vec_dot_fn slm_vec_dot_kernel_neon_dotprod(int type);
+// The dot kernel for token `token` of a batch of n_tokens activation rows multiplied by the same
+// weights: the same products as slm_vec_dot_kernel(type), summed in the order llama.cpp's CPU
+// backend uses for that token of such a batch where it differs from its one-token order (on
+// x86-64 AVX2: Q4_K in full groups of 4 tokens, Q5_K / Q6_K in batches of 8 or more); else
+// slm_vec_dot_kernel(type). Same CPU detection and forced-generic rule.
+slm_vec_dot_fn slm_vec_dot_kernel_for_batch(int type, int64_t n_tokens, int64_t token);
+slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int64_t token);
 // Makes slm_vec_dot_kernel return the scalar twins (tests, and `SLM_FORCE_GENERIC` debugging).
 void slm_set_force_generic(int force);
 
