@@ -37,6 +37,19 @@ fi
 scripts/fetch-model.sh >/dev/null
 [[ "${1:-}" == "--for-tests" ]] || exit 0
 
+# The aarch64 cross compiler and qemu: the C kernel tests run the NEON kernels without a board
+# (scripts/test-arm-kernels.sh).
+need_apt=()
+for pkg in gcc-aarch64-linux-gnu qemu-user-static; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if ((${#need_apt[@]})); then
+    echo "installing Debian packages: ${need_apt[*]}" >&2
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
+fi
+
 # Gemma-3-270M (SentencePiece) and Qwen2.5-Coder-0.5B (qwen2 BPE): tokenizer and chat-template tests.
 scripts/fetch-model.sh gemma3 >/dev/null
 scripts/fetch-model.sh qwen25coder >/dev/null

@@ -34,7 +34,19 @@ if [[ -z "$summary" ]]; then
 fi
 executed="$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")"
 failed="$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")"
-echo "$((executed - failed)) passed, $failed failed"
-if ((failed > 0 || status != 0 || executed == 0 || c_api_status != 0)); then
+
+# The C kernel twin tests, natively and for aarch64 under qemu; their checks count in the total.
+c_status=0
+scripts/test-arm-kernels.sh 2>&1 | tee "$log" || c_status=$?
+c_counts="$(grep -E '^C kernel tests: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1 || true)"
+if [[ -z "$c_counts" ]]; then
+    echo "error: no C kernel test summary found" >&2
+    exit 1
+fi
+c_passed="$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$c_counts")"
+c_failed="$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$c_counts")"
+
+echo "$((executed - failed + c_passed)) passed, $((failed + c_failed)) failed"
+if ((failed > 0 || status != 0 || executed == 0 || c_failed > 0 || c_status != 0 || c_api_status != 0)); then
     exit 1
 fi

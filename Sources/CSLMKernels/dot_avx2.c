@@ -1,11 +1,12 @@
 // AVX2 + FMA dot products (x86-64), chosen at run time by slm_vec_dot_kernel. Each has a scalar
 // `_generic` twin in dot.c and a test against it.
 //
-// Shape of every kernel: per 32-element block, integer products are summed exactly into eight
-// 32-bit lanes (lane l holds elements 4l..4l+3), converted to float and accumulated with one FMA
-// per block into eight float lanes; the lanes are folded at the end (upper half onto lower, then
-// pairwise). This is also how llama.cpp's x86 kernels order the float operations, so the two
-// engines round identically on the same file.
+// Shape of the 32-element block kernels: per block, integer products are summed exactly into
+// eight 32-bit lanes (lane l holds elements 4l..4l+3), converted to float and accumulated with one
+// FMA per block into eight float lanes; the lanes are folded at the end (upper half onto lower,
+// then pairwise). This is also how llama.cpp's x86 kernels order the float operations, so the two
+// engines round identically on the same file. Q4_0 and Q4_K follow llama.cpp's repacked kernels
+// instead, and the K-quants and float rows have their own orders (see each).
 #include "kernels_internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -31,6 +32,14 @@ SLM_AVX2 static inline float hsum8(__m256 v) {
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));
     r = _mm_add_ss(r, _mm_movehdup_ps(r));
     return _mm_cvtss_f32(r);
+}
+
+// Sum of the eight int32 lanes.
+SLM_AVX2 static inline int hsum_i32x8(__m256i v) {
+    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xb1));
+    return _mm_cvtsi128_si32(r);
 }
 
 // Unsigned bytes times signed bytes, summed in groups of four into eight int32 lanes, as floats.
@@ -68,18 +77,23 @@ SLM_AVX2 static float slm_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *w, const
     return hsum8(acc) + _mm_cvtss_f32(offsets);
 }
 
+// Q4_0 is the exception to the eight-float-lane shape: llama.cpp repacks Q4_0 weights (row count
+// divisible by 8) into interleaved groups whose gemv adds one FMA per block into a scalar sum per
+// output, so this kernel does the same: exact integer block sum, then fma(sum, d_w * d_a, acc).
 SLM_AVX2 static float slm_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
     const slm_block_q4_0 *SLM_RESTRICT x = (const slm_block_q4_0 *)w;
     const slm_block_q8_0 *SLM_RESTRICT y = (const slm_block_q8_0 *)a;
     const int64_t nb = n / SLM_QK8_0;
-    __m256 acc = _mm256_setzero_ps();
+    float sum = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
-        const __m256 scale = block_scale(x[i].d, y[i].d);
         // Q4_0 stores q + 8: recentre to [-8, 7] and use the signed-by-signed product.
         const __m256i q = _mm256_sub_epi8(unpack_nibbles(x[i].qs), _mm256_set1_epi8(8));
-        acc = _mm256_fmadd_ps(scale, dot_s8_s8_lanes(q, _mm256_loadu_si256((const __m256i *)y[i].qs)), acc);
+        const __m256i y8 = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(y8, q));
+        const int isum = hsum_i32x8(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+        sum = fmaf((float)isum, slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d), sum);
     }
-    return hsum8(acc);
+    return sum;
 }
 
 // The 32 fifth bits of a Q5 block (bit j of the little-endian qh is element j) as 32 bytes:
@@ -144,6 +158,283 @@ SLM_AVX2 static float slm_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *w, const
     return hsum8(acc);
 }
 
+// ---- 256-element super-blocks against Q8_K ------------------------------------------------------
+//
+// Integer products are exact here too; what has to match llama.cpp is where the float roundings
+// happen, and that differs by type, because llama.cpp runs different kernels for them on x86:
+//   Q4_K: weights are repacked into interleaved 8-row groups and run by a gemv/gemm kernel whose
+//         accumulation, per output, is one FMA per super-block into a scalar sum (d_w * d_a times
+//         the block's integer sum) and a second for the mins, subtracted at the end.
+//   Q5_K, Q6_K: the plain dot kernels: eight int32 lanes per super-block (lane l = bytes 4l..4l+3
+//         of each 32-byte chunk), one FMA per super-block into eight float lanes, folded at the end.
+
+// sum_j mins[j] * (bsums[2j] + bsums[2j + 1]): the min term of Q4_K / Q5_K, exact.
+SLM_AVX2 static inline __m128i k_min_products(const int16_t *bsums, const uint8_t *mn) {
+    const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums), _mm_loadu_si128((const __m128i *)(bsums + 8)));
+    return _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn)), pairs);
+}
+
+SLM_AVX2 static inline int hsum_i32x4(__m128i r) {
+    r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xb1));
+    return _mm_cvtsi128_si32(r);
+}
+
+// 32 unsigned weights (< 64) times 32 activations, summed in pairs of int16 then, times the
+// sub-block scale, into eight int32 lanes (lane l = bytes 4l..4l+3).
+SLM_AVX2 static inline __m256i scaled_lanes(__m256i q, const int8_t *a, int scale) {
+    const __m256i pairs = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)a));
+    return _mm256_madd_epi16(_mm256_set1_epi16((short)scale), pairs);
+}
+
+SLM_AVX2 static float slm_vec_dot_q4_K_q8_K_avx2(int64_t n, const void *w, const void *a) {
+    const slm_block_q4_K *SLM_RESTRICT x = (const slm_block_q4_K *)w;
+    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
+    const int64_t nb = n / SLM_QK_K;
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    float sum = 0.0f, sum_mins = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        uint8_t sc[8], mn[8];
+        slm_unpack_k_scales(x[i].scales, sc, mn);
+        __m256i lanes = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+            // 32 bytes: low nibbles are sub-block 2c, high nibbles sub-block 2c + 1.
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            lanes = _mm256_add_epi32(lanes, scaled_lanes(_mm256_and_si256(q, low4), y[i].qs + 64 * c, sc[2 * c]));
+            lanes = _mm256_add_epi32(lanes, scaled_lanes(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), y[i].qs + 64 * c + 32, sc[2 * c + 1]));
+        }
+        const float d = slm_h2f_fast(x[i].d) * y[i].d;
+        const float dmin = slm_h2f_fast(x[i].dmin) * y[i].d;
+        sum = fmaf((float)hsum_i32x8(lanes), d, sum);
+        sum_mins = fmaf((float)hsum_i32x4(k_min_products(y[i].bsums, mn)), dmin, sum_mins);
+    }
+    return sum - sum_mins;
+}
+
+// The same products in the order of llama.cpp's repacked Q4_K gemm, which it runs on each full
+// group of 4 tokens of a batch (the remaining tokens go through the gemv order above): one FMA per
+// 64-element chunk (two sub-blocks) instead of per super-block, for the scales and for the mins.
+// Chosen by slm_vec_dot_kernel_for_batch.
+SLM_AVX2 static float slm_vec_dot_q4_K_q8_K_batch_avx2(int64_t n, const void *w, const void *a) {
+    const slm_block_q4_K *SLM_RESTRICT x = (const slm_block_q4_K *)w;
+    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
+    const int64_t nb = n / SLM_QK_K;
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    float sum = 0.0f, sum_mins = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        uint8_t sc[8], mn[8];
+        slm_unpack_k_scales(x[i].scales, sc, mn);
+        const float d = slm_h2f_fast(x[i].d) * y[i].d;
+        const float dmin = slm_h2f_fast(x[i].dmin) * y[i].d;
+        for (int c = 0; c < 4; ++c) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            const __m256i lanes = _mm256_add_epi32(
+                scaled_lanes(_mm256_and_si256(q, low4), y[i].qs + 64 * c, sc[2 * c]),
+                scaled_lanes(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), y[i].qs + 64 * c + 32, sc[2 * c + 1]));
+            const int16_t *bs = y[i].bsums + 4 * c;
+            const int mins = mn[2 * c] * (bs[0] + bs[1]) + mn[2 * c + 1] * (bs[2] + bs[3]);
+            sum = fmaf((float)hsum_i32x8(lanes), d, sum);
+            sum_mins = fmaf((float)mins, dmin, sum_mins);
+        }
+    }
+    return sum - sum_mins;
+}
+
+SLM_AVX2 static float slm_vec_dot_q5_K_q8_K_avx2(int64_t n, const void *w, const void *a) {
+    const slm_block_q5_K *SLM_RESTRICT x = (const slm_block_q5_K *)w;
+    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
+    const int64_t nb = n / SLM_QK_K;
+    const __m256i low4 = _mm256_set1_epi8(0x0f), bit4 = _mm256_set1_epi8(0x10);
+    __m256 acc = _mm256_setzero_ps();
+    float sum_mins = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        uint8_t sc[8], mn[8];
+        slm_unpack_k_scales(x[i].scales, sc, mn);
+        const float d = y[i].d * slm_h2f_fast(x[i].d);
+        const float dmin = -y[i].d * slm_h2f_fast(x[i].dmin);
+        sum_mins = fmaf(dmin, (float)hsum_i32x4(k_min_products(y[i].bsums, mn)), sum_mins);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        __m256i lanes = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            // Fifth bits: bit 2c of qh[p] for the low nibbles, bit 2c + 1 for the high ones,
+            // moved to bit 4 of the same byte (16-bit shifts; the mask drops what crossed bytes).
+            const __m256i h_lo = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c), 4), bit4);
+            const __m256i h_hi = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c + 1), 4), bit4);
+            const __m256i q_lo = _mm256_or_si256(_mm256_and_si256(q, low4), h_lo);
+            const __m256i q_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), h_hi);
+            lanes = _mm256_add_epi32(lanes, _mm256_add_epi32(scaled_lanes(q_lo, y[i].qs + 64 * c, sc[2 * c]),
+                                                             scaled_lanes(q_hi, y[i].qs + 64 * c + 32, sc[2 * c + 1])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc);
+    }
+    return hsum8(acc) + sum_mins;
+}
+
+// Exact integer sum of a Q6_K super-block (values u - 32): the eight lanes of the dot kernel.
+SLM_AVX2 static inline __m256i q6_K_block_lanes(const slm_block_q6_K *x, const slm_block_q8_K *y) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), low2 = _mm256_set1_epi8(0x03);
+    const __m128i scales = _mm_loadu_si128((const __m128i *)x->scales);
+    const __m256i bsums = _mm256_loadu_si256((const __m256i *)y->bsums);
+    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, _mm256_cvtepi8_epi16(scales)), 5);
+    __m256i lanes = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+        const uint8_t *ql = x->ql + 64 * half;
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * half));
+        // Chunk k of this half (elements 32k..32k+31) takes its top two bits from qh bits 2k, 2k + 1.
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, low2), 4)),
+            _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), low2), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), low2), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), low2), 4)),
+        };
+        for (int k = 0; k < 4; ++k) {
+            // Bytes 0..15 of the chunk are sub-block 2s, bytes 16..31 sub-block 2s + 1.
+            const int s = 4 * half + k;
+            const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(x->scales[2 * s + 1]), _mm_set1_epi16(x->scales[2 * s]));
+            const __m256i pairs = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(y->qs + 32 * s)));
+            lanes = _mm256_add_epi32(lanes, _mm256_madd_epi16(scale, pairs));
+        }
+    }
+    return _mm256_sub_epi32(lanes, offset);
+}
+
+// Q6_K values are u - 32 with u in 0..63: the unsigned u are multiplied, and 32 * scale * bsum
+// is subtracted per lane (lane l: activation groups 2l and 2l + 1).
+SLM_AVX2 static float slm_vec_dot_q6_K_q8_K_avx2(int64_t n, const void *w, const void *a) {
+    const slm_block_q6_K *SLM_RESTRICT x = (const slm_block_q6_K *)w;
+    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
+    const int64_t nb = n / SLM_QK_K;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = y[i].d * slm_h2f_fast(x[i].d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q6_K_block_lanes(&x[i], &y[i])), acc);
+    }
+    return hsum8(acc);
+}
+
+// ---- K-quants in the order of llama.cpp's tiled batch kernel ------------------------------------
+//
+// For 8 or more tokens llama.cpp multiplies Q5_K / Q6_K weights (those it does not repack) with
+// its tiled kernel: per output and super-block, the exact integer sum is scaled by the weight's d
+// alone (a rounded product; the min term is subtracted from it with one fused step), and the
+// result goes into the output with one FMA by the activation's d.
+
+// Exact integer sums of a Q5_K super-block: scales times products, and mins times bsums.
+SLM_AVX2 static inline int q5_K_block_sum(const slm_block_q5_K *x, const int8_t *q8, const uint8_t *sc) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), bit4 = _mm256_set1_epi8(0x10);
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)x->qh);
+    __m256i lanes = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
+        const __m256i h_lo = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c), 4), bit4);
+        const __m256i h_hi = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * c + 1), 4), bit4);
+        const __m256i q_lo = _mm256_or_si256(_mm256_and_si256(q, low4), h_lo);
+        const __m256i q_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), h_hi);
+        lanes = _mm256_add_epi32(lanes, _mm256_add_epi32(scaled_lanes(q_lo, q8 + 64 * c, sc[2 * c]),
+                                                         scaled_lanes(q_hi, q8 + 64 * c + 32, sc[2 * c + 1])));
+    }
+    return hsum_i32x8(lanes);
+}
+
+SLM_AVX2 static float slm_vec_dot_q5_K_q8_K_tiled_avx2(int64_t n, const void *w, const void *a) {
+    const slm_block_q5_K *SLM_RESTRICT x = (const slm_block_q5_K *)w;
+    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
+    const int64_t nb = n / SLM_QK_K;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        uint8_t sc[8], mn[8];
+        slm_unpack_k_scales(x[i].scales, sc, mn);
+        const int isum = q5_K_block_sum(&x[i], y[i].qs, sc);
+        const int msum = hsum_i32x4(k_min_products(y[i].bsums, mn));
+        const float block = fmaf(-slm_h2f_fast(x[i].dmin), (float)msum, slm_h2f_fast(x[i].d) * (float)isum);
+        sum = fmaf(block, y[i].d, sum);
+    }
+    return sum;
+}
+
+SLM_AVX2 static float slm_vec_dot_q6_K_q8_K_tiled_avx2(int64_t n, const void *w, const void *a) {
+    const slm_block_q6_K *SLM_RESTRICT x = (const slm_block_q6_K *)w;
+    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
+    const int64_t nb = n / SLM_QK_K;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        const float block = slm_h2f_fast(x[i].d) * (float)hsum_i32x8(q6_K_block_lanes(&x[i], &y[i]));
+        sum = fmaf(block, y[i].d, sum);
+    }
+    return sum;
+}
+
+// ---- float rows ---------------------------------------------------------------------------------
+//
+// llama.cpp's x86 order: four accumulators of eight lanes over steps of 32 elements, folded
+// (0 + 2, 1 + 3, then 0 + 1), the two halves added, then two horizontal adds; the tail after
+// the last full step is added one product at a time (F16 / BF16 in double, as ggml does).
+
+SLM_AVX2 static inline float fold4_hadd(__m256 s0, __m256 s1, __m256 s2, __m256 s3) {
+    s0 = _mm256_add_ps(s0, s2);
+    s1 = _mm256_add_ps(s1, s3);
+    s0 = _mm256_add_ps(s0, s1);
+    const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+    const __m128 t1 = _mm_hadd_ps(t0, t0);
+    return _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+}
+
+SLM_AVX2 static float slm_vec_dot_f32_f32_avx2(int64_t n, const void *w, const void *a) {
+    const float *SLM_RESTRICT x = (const float *)w;
+    const float *SLM_RESTRICT y = (const float *)a;
+    __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int j = 0; j < 4; ++j) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * j), _mm256_loadu_ps(y + i + 8 * j), s[j]);
+    }
+    float sum = fold4_hadd(s[0], s[1], s[2], s[3]);
+    for (; i < n; ++i) sum = fmaf(x[i], y[i], sum);
+    return sum;
+}
+
+SLM_AVX2 static inline __m256 load_f16x8(const uint16_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+SLM_AVX2 static float slm_vec_dot_f16_f16_avx2(int64_t n, const void *w, const void *a) {
+    const uint16_t *SLM_RESTRICT x = (const uint16_t *)w;
+    const uint16_t *SLM_RESTRICT y = (const uint16_t *)a;
+    __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int j = 0; j < 4; ++j) s[j] = _mm256_fmadd_ps(load_f16x8(x + i + 8 * j), load_f16x8(y + i + 8 * j), s[j]);
+    }
+    double sum = fold4_hadd(s[0], s[1], s[2], s[3]);
+    for (; i < n; ++i) sum += (double)(slm_h2f(x[i]) * slm_h2f(y[i]));
+    return (float)sum;
+}
+
+SLM_AVX2 static inline __m256 load_bf16x8(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+SLM_AVX2 static float slm_vec_dot_bf16_bf16_avx2(int64_t n, const void *w, const void *a) {
+    const uint16_t *SLM_RESTRICT x = (const uint16_t *)w;
+    const uint16_t *SLM_RESTRICT y = (const uint16_t *)a;
+    __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int j = 0; j < 4; ++j) s[j] = _mm256_fmadd_ps(load_bf16x8(x + i + 8 * j), load_bf16x8(y + i + 8 * j), s[j]);
+    }
+    // BF16 folds as (0 + 2) + (1 + 3), then halves, then the usual two pairwise steps.
+    const __m256 s02 = _mm256_add_ps(s[0], s[2]), s13 = _mm256_add_ps(s[1], s[3]);
+    const __m256 all = _mm256_add_ps(s02, s13);
+    __m128 g = _mm_add_ps(_mm256_extractf128_ps(all, 1), _mm256_castps256_ps128(all));
+    g = _mm_add_ps(g, _mm_movehl_ps(g, g));
+    g = _mm_add_ss(g, _mm_movehdup_ps(g));
+    double sum = _mm_cvtss_f32(g);
+    for (; i < n; ++i) sum += (double)(slm_bf2f(x[i]) * slm_bf2f(y[i]));
+    return (float)sum;
+}
+
 static int slm_cpu_has_avx2_fma(void) {
     static int cached = -1;
     if (cached < 0) {
@@ -151,6 +442,20 @@ static int slm_cpu_has_avx2_fma(void) {
         cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     }
     return cached;
+}
+
+// llama.cpp's routing on an AVX2 CPU (repack.cpp, tiled.cpp): repacked Q4_K weights go through
+// its gemm for each full group of 4 tokens; Q5_K / Q6_K through the tiled kernel when a batch has
+// 8 or more tokens. (Q4_K weights with a row count not divisible by 8 are not repacked and take
+// the tiled kernel too; every Q4_K matrix of the models we know has rows divisible by 8.)
+slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int64_t token) {
+    if (!slm_cpu_has_avx2_fma()) return NULL;
+    switch (type) {
+    case SLM_TYPE_Q4_K: return token < n_tokens - n_tokens % 4 ? slm_vec_dot_q4_K_q8_K_batch_avx2 : NULL;
+    case SLM_TYPE_Q5_K: return n_tokens >= 8 ? slm_vec_dot_q5_K_q8_K_tiled_avx2 : NULL;
+    case SLM_TYPE_Q6_K: return n_tokens >= 8 ? slm_vec_dot_q6_K_q8_K_tiled_avx2 : NULL;
+    default: return NULL;
+    }
 }
 
 slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
@@ -161,6 +466,12 @@ slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
     case SLM_TYPE_Q5_0: return slm_vec_dot_q5_0_q8_0_avx2;
     case SLM_TYPE_Q5_1: return slm_vec_dot_q5_1_q8_1_avx2;
     case SLM_TYPE_Q8_0: return slm_vec_dot_q8_0_q8_0_avx2;
+    case SLM_TYPE_Q4_K: return slm_vec_dot_q4_K_q8_K_avx2;
+    case SLM_TYPE_Q5_K: return slm_vec_dot_q5_K_q8_K_avx2;
+    case SLM_TYPE_Q6_K: return slm_vec_dot_q6_K_q8_K_avx2;
+    case SLM_TYPE_F32: return slm_vec_dot_f32_f32_avx2;
+    case SLM_TYPE_F16: return slm_vec_dot_f16_f16_avx2;
+    case SLM_TYPE_BF16: return slm_vec_dot_bf16_bf16_avx2;
     default: return NULL;
     }
 }
@@ -169,6 +480,13 @@ slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
 
 slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
     (void)type;
+    return NULL;
+}
+
+slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int64_t token) {
+    (void)type;
+    (void)n_tokens;
+    (void)token;
     return NULL;
 }
 

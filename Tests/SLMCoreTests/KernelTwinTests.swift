@@ -14,15 +14,17 @@ import XCTest
 final class KernelTwinTests: XCTestCase {
     // MARK: - Tolerances
 
-    /// |avx2 - generic| / B for the quantized dot kernels, B = sum_i |w_i * a_i| in Double over the
-    /// dequantized rows (for Q4_1 / Q5_1 plus sum_b |m_b * s_b|, see `dotMagnitude`). Both kernels compute
-    /// every block's integer dot exactly; they differ only in the order the nb = n / 32 float
-    /// block terms are rounded and added. Each addition errs by at most 2^-24 of a partial sum
-    /// bounded by B, so the difference is a few ulp of B in practice (observed <= 6e-8 here; the
-    /// worst case grows with nb, ~nb * 2^-24 = 8e-6 for n = 4096); 1e-5 covers that without
-    /// hiding an indexing or scale bug, which would be off by a whole term (~B / nb >= 8e-3 of
-    /// B here) or by an fp16 rounding of a scale (~1e-4).
-    static let dotTwinRelativeTolerance = 1e-5
+    /// SIMD vs generic dot kernels, relative to B = sum_i |w_i * a_i| in Double over the dequantized
+    /// rows (for types with a minimum — Q4_1, Q5_1, Q4_K, Q5_K — the scale part and the min part
+    /// counted apart, since the kernels add them as separate float terms that can cancel; see
+    /// `dotMagnitude`). Both kernels compute every block's integer dot exactly (quantized types)
+    /// or the same products (float types); they differ only in the order T float terms are rounded
+    /// and added (`floatTerms`). Each rounding is at most 2^-24 of a partial sum bounded by B, and
+    /// independent roundings grow like sqrt(T), so the bound is
+    /// `dotTwinRoundingSigmas` * 2^-24 * sqrt(T) * B (observed <= 0.2 of it). An indexing or scale
+    /// bug is off by about a whole term, ~B / T, above the bound for every T tested; the same
+    /// tolerance is used by the C twin test (Tests/CKernelTests/kernel_twins.c).
+    static let dotTwinRoundingSigmas = 8.0
     /// slm_swiglu vs exact x / (1 + e^-x) * up in Double, relative, for |x| < 80: the fast exp is
     /// good to ~2 ulp and 1 + e, the division and the product add 0.5 ulp each, ~4 ulp = 2.4e-7 in
     /// all; beyond |x| ~ 87 e^-x leaves the float range, so the bound is only claimed below 80.
@@ -52,26 +54,60 @@ final class KernelTwinTests: XCTestCase {
         super.tearDown()
     }
 
-    // MARK: - 1. Quantized dot: AVX2 vs generic
+    // MARK: - 1. Dot kernels: AVX2 vs generic
 
-    static let dotSizes = [32, 64, 576, 1536, 4096]
-    static let dotRowsPerSize = 6
+    static let allWeightTypes = [SLM_TYPE_F32, SLM_TYPE_F16, SLM_TYPE_BF16, SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0,
+                                 SLM_TYPE_Q5_1, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K]
+    /// The largest K tested: an embedding width beyond any edge model's.
+    static let largestK = 65536
+    /// Per block size: the smallest K (one block, one element), odd tails for the float rows
+    /// (not a multiple of any vector step), real model widths, and `largestK`.
+    static let dotSizes: [Int64: [Int]] = [
+        1: [1, 7, 31, 33, 100, 576, 4096 + 17, largestK + 5],
+        32: [32, 96, 576, 1536, 4096, largestK],
+        256: [256, 768, 2304, 4864, largestK],
+    ]
+    static let dotRowsPerSize = 4
 
     func testVecDotAVX2MatchesGeneric() throws {
-        var random = SeededGenerator(seed: 0xD07_2024)
-        var compared = 0
-        for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0, SLM_TYPE_Q5_1, SLM_TYPE_Q8_0].map(id) {
+        try assertKernelsMatchGeneric(seed: 0xD07_2024, types: Self.allWeightTypes.map(id), "avx2") { type in
+            slm_vec_dot_kernel_avx2(type)
+        }
+    }
+
+    /// The kernels in llama.cpp's batch orders (Q4_K's repacked gemm, Q5_K / Q6_K's tiled kernel),
+    /// which slm_vec_dot_kernel_for_batch picks for batches, against the same generic twins.
+    func testVecDotAVX2BatchOrdersMatchGeneric() throws {
+        let batchTypes = [SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K].map(id)
+        try assertKernelsMatchGeneric(seed: 0xBA7C_4, types: batchTypes, "avx2 batch order") { type in
+            slm_vec_dot_kernel_avx2_for_batch(type, 8, 0)
+        }
+        // Which tokens take them: Q4_K full groups of 4, Q5_K / Q6_K batches of 8 or more.
+        let q4K = id(SLM_TYPE_Q4_K), q6K = id(SLM_TYPE_Q6_K)
+        XCTAssertNotNil(slm_vec_dot_kernel_avx2_for_batch(q4K, 5, 3))
+        XCTAssertNil(slm_vec_dot_kernel_avx2_for_batch(q4K, 5, 4))
+        XCTAssertNil(slm_vec_dot_kernel_avx2_for_batch(q4K, 3, 0))
+        XCTAssertNil(slm_vec_dot_kernel_avx2_for_batch(q6K, 7, 0))
+        XCTAssertNotNil(slm_vec_dot_kernel_avx2_for_batch(q6K, 8, 7))
+        XCTAssertNil(slm_vec_dot_kernel_avx2_for_batch(id(SLM_TYPE_Q8_0), 64, 0))
+        XCTAssertEqual(address(slm_vec_dot_kernel_for_batch(q4K, 1, 0)), address(slm_vec_dot_kernel(q4K)))
+    }
+
+    private func assertKernelsMatchGeneric(seed: UInt64, types: [Int32], _ variant: String,
+                                           _ lookup: (Int32) -> slm_vec_dot_fn?) throws {
+        var random = SeededGenerator(seed: seed)
+        var compared = 0, expected = 0
+        for type in types {
             let name = String(cString: slm_type_name(type))
-            guard let simd = slm_vec_dot_kernel_avx2(type) else {
-                throw XCTSkip("this CPU has no AVX2+FMA+F16C variant of the \(name) dot kernel")
+            guard let simd = lookup(type) else {
+                throw XCTSkip("this CPU has no \(variant) variant of the \(name) dot kernel (AVX2+FMA+F16C)")
             }
             let generic = try XCTUnwrap(slm_vec_dot_kernel_generic(type), name)
-            let actType = slm_type_activation_type(type)
-            for n in Self.dotSizes {
+            let sizes = try XCTUnwrap(Self.dotSizes[slm_type_block_elements(type)], name)
+            expected += sizes.count * Self.dotRowsPerSize
+            for n in sizes {
                 for row in 0..<Self.dotRowsPerSize {
-                    let weights = randomWeightRow(type, n: n, &random)
-                    let x = (0..<n).map { _ in Float(uniform(-1, 1, &random)) * (row == 0 ? 1 : blockMagnitude(&random)) }
-                    let act = quantize(actType, x)
+                    let (weights, act) = randomDotRows(type, n: n, uniformScale: row == 0, &random)
                     let bound = dotMagnitude(type: type, weights: weights, activations: act, n: n)
                     XCTAssertGreaterThan(bound, 0)
                     let (got, want) = weights.withUnsafeBytes { w in
@@ -79,55 +115,161 @@ final class KernelTwinTests: XCTestCase {
                             (simd(Int64(n), w.baseAddress, a.baseAddress), generic(Int64(n), w.baseAddress, a.baseAddress))
                         }
                     }
-                    let what = "\(name) n=\(n) row=\(row): avx2 \(got), generic \(want), bound \(bound)"
+                    let tolerance = dotTolerance(type: type, n: n, bound: bound)
+                    let what = "\(name) n=\(n) row=\(row): \(variant) \(got), generic \(want), tolerance \(tolerance)"
                     XCTAssertTrue(got.isFinite && want.isFinite, what)
-                    let err = abs(Double(got) - Double(want)) / bound
-                    XCTAssertLessThanOrEqual(err, Self.dotTwinRelativeTolerance, what)
+                    XCTAssertLessThanOrEqual(abs(Double(got) - Double(want)), tolerance, what)
                     compared += 1
                 }
             }
         }
-        XCTAssertEqual(compared, 5 * Self.dotSizes.count * Self.dotRowsPerSize)
+        XCTAssertEqual(compared, expected)
     }
 
-    /// One valid weight row: Q8_0 by quantizing random floats, Q4_x / Q5_x built block by block
-    /// from random nibbles and fp16 scales (d over two decades; Q4_1's min between -15 d and 0, the
-    /// range a quantizer produces).
+    /// slm_matvec / slm_matmul through the dispatch (the SIMD kernels here) over row ranges and
+    /// token counts that are not multiples of any tile, starting at an odd row: every output
+    /// within the twin tolerance of the generic dot of its (row, token), nothing outside the
+    /// range written.
+    func testMatvecAndMatmulOddShapesMatchGeneric() throws {
+        var random = SeededGenerator(seed: 0x0DD_5A9E)
+        let rowBegin = 3
+        for type in Self.allWeightTypes.map(id) {
+            let name = String(cString: slm_type_name(type))
+            let generic = try XCTUnwrap(slm_vec_dot_kernel_generic(type), name)
+            let block = Int(slm_type_block_elements(type))
+            let n = block == 1 ? 33 : 3 * block
+            let actType = slm_type_activation_type(type)
+            let rowBytes = slm_row_bytes(type, Int64(n)), actBytes = slm_row_bytes(actType, Int64(n))
+            for rows in [1, 7, 17] {
+                let total = rowBegin + rows + 2
+                var weights = [UInt8]()
+                for _ in 0..<total { weights += randomWeightRow(type, n: n, &random) }
+                for tokens in [1, 3, 5] {
+                    var acts = [UInt8]()
+                    for _ in 0..<tokens {
+                        acts += quantize(actType, (0..<n).map { _ in Float(uniform(-1, 1, &random)) * blockMagnitude(&random) })
+                    }
+                    let stride = total + 1
+                    var out = [Float](repeating: .nan, count: stride * tokens)
+                    weights.withUnsafeBytes { w in
+                        acts.withUnsafeBytes { a in
+                            if tokens == 1 {
+                                slm_matvec(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, &out,
+                                           Int64(rowBegin), Int64(rowBegin + rows))
+                            } else {
+                                slm_matmul(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
+                                           &out, Int64(stride), Int64(rowBegin), Int64(rowBegin + rows))
+                            }
+                        }
+                    }
+                    for t in 0..<tokens {
+                        for r in 0..<stride {
+                            let got = out[t * stride + r]
+                            let what = "\(name) rows=\(rows) tokens=\(tokens) row \(r) token \(t): \(got)"
+                            guard r >= rowBegin && r < rowBegin + rows else {
+                                XCTAssertTrue(got.isNaN, "\(what) written outside the row range")
+                                continue
+                            }
+                            let w = Array(weights[(r * rowBytes)..<((r + 1) * rowBytes)])
+                            let a = Array(acts[(t * actBytes)..<((t + 1) * actBytes)])
+                            let want = w.withUnsafeBytes { wp in a.withUnsafeBytes { generic(Int64(n), wp.baseAddress, $0.baseAddress) } }
+                            let tolerance = dotTolerance(type: type, n: n, bound: dotMagnitude(type: type, weights: w, activations: a, n: n))
+                            XCTAssertLessThanOrEqual(abs(Double(got) - Double(want)), tolerance, "\(what) vs generic \(want)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A weight row and a matching activation row (quantized to the type's activation format).
+    /// Activation blocks vary in magnitude over two decades, except with `uniformScale`.
+    private func randomDotRows(_ type: Int32, n: Int, uniformScale: Bool,
+                               _ random: inout SeededGenerator) -> ([UInt8], [UInt8]) {
+        let weights = randomWeightRow(type, n: n, &random)
+        var x = [Float](repeating: 0, count: n)
+        var magnitude: Float = 1
+        for i in 0..<n {
+            if i % 32 == 0 && !uniformScale { magnitude = blockMagnitude(&random) }
+            x[i] = Float(uniform(-1, 1, &random)) * magnitude
+        }
+        return (weights, quantize(slm_type_activation_type(type), x))
+    }
+
+    /// Float terms whose summation order differs between the twins: one per element (float rows),
+    /// per block (32-element blocks), per super-block and lane of the generic K-quant kernels.
+    private func floatTerms(type: Int32, n: Int) -> Double {
+        switch slm_type_block_elements(type) {
+        case 1: return Double(n)
+        case 256: return 8 * Double(n / 256) + 2
+        default: return Double(n / 32) + 1
+        }
+    }
+
+    private func dotTolerance(type: Int32, n: Int, bound: Double) -> Double {
+        Self.dotTwinRoundingSigmas * 0x1p-24 * floatTerms(type: type, n: n).squareRoot() * bound
+    }
+
+    /// One valid weight row: the float types and Q8_0 from random floats; the other quantized
+    /// types built block by block from random bytes and plausible fp16 scales (d over two decades,
+    /// signed where the format allows; Q4_1's min between -15 d and 0, the range a quantizer
+    /// produces; K-quant super-block scales small enough for 6-bit sub-scales).
     private func randomWeightRow(_ type: Int32, n: Int, _ random: inout SeededGenerator) -> [UInt8] {
         let blockBytes = Int(slm_type_block_bytes(type))
+        let blocks = n / Int(slm_type_block_elements(type))
         var bytes = [UInt8](repeating: 0, count: slm_row_bytes(type, Int64(n)))
+        func randomBytes(_ at: Int, _ count: Int) {
+            for j in 0..<count { bytes[at + j] = UInt8(truncatingIfNeeded: random.next()) }
+        }
         switch type {
-        case id(SLM_TYPE_Q8_0):
+        case id(SLM_TYPE_Q8_0), id(SLM_TYPE_F32), id(SLM_TYPE_F16), id(SLM_TYPE_BF16):
             var x = [Float](repeating: 0, count: n)
-            for b in 0..<(n / 32) {
-                let magnitude = blockMagnitude(&random)
-                for j in 0..<32 { x[b * 32 + j] = Float(uniform(-1, 1, &random)) * magnitude }
+            var magnitude: Float = 1
+            for i in 0..<n {
+                if i % 32 == 0 { magnitude = blockMagnitude(&random) }
+                x[i] = Float(uniform(-1, 1, &random)) * magnitude
             }
             return quantize(type, x)
         case id(SLM_TYPE_Q4_0):
-            for b in 0..<(n / 32) {
+            for b in 0..<blocks {
                 let base = b * blockBytes
                 let d = Float(uniform(0.002, 0.2, &random)) * (random.next() & 1 == 0 ? 1 : -1)
                 putHalf(&bytes, base, d)
-                for j in 0..<16 { bytes[base + 2 + j] = UInt8(truncatingIfNeeded: random.next()) }
+                randomBytes(base + 2, 16)
             }
         case id(SLM_TYPE_Q4_1):
-            for b in 0..<(n / 32) {
+            for b in 0..<blocks {
                 let base = b * blockBytes
                 let d = Float(uniform(0.002, 0.2, &random))
                 putHalf(&bytes, base, d)
                 putHalf(&bytes, base + 2, -d * Float(uniform(0, 15, &random)))
-                for j in 0..<16 { bytes[base + 4 + j] = UInt8(truncatingIfNeeded: random.next()) }
+                randomBytes(base + 4, 16)
             }
         case id(SLM_TYPE_Q5_0), id(SLM_TYPE_Q5_1):
             let hasMin = type == id(SLM_TYPE_Q5_1)
             let qhAt = hasMin ? 4 : 2
-            for b in 0..<(n / 32) {
+            for b in 0..<blocks {
                 let base = b * blockBytes
                 let d = Float(uniform(0.002, 0.2, &random)) * (hasMin || random.next() & 1 == 0 ? 1 : -1)
                 putHalf(&bytes, base, d)
                 if hasMin { putHalf(&bytes, base + 2, -d * Float(uniform(0, 31, &random))) }
-                for j in 0..<(4 + 16) { bytes[base + qhAt + j] = UInt8(truncatingIfNeeded: random.next()) }
+                randomBytes(base + qhAt, 4 + 16)
+            }
+        case id(SLM_TYPE_Q4_K), id(SLM_TYPE_Q5_K):
+            // d, dmin, then 12 bytes of packed 6-bit scales and mins, then (Q5_K) qh and qs.
+            for b in 0..<blocks {
+                let base = b * blockBytes
+                let d = Float(uniform(0.002, 0.2, &random)) / 50
+                putHalf(&bytes, base, d)
+                putHalf(&bytes, base + 2, d * Float(uniform(0, 1, &random)))
+                randomBytes(base + 4, blockBytes - 4)
+            }
+        case id(SLM_TYPE_Q6_K):
+            // ql, qh, 16 signed scales, then d at the end.
+            for b in 0..<blocks {
+                let base = b * blockBytes
+                randomBytes(base, blockBytes - 2)
+                putHalf(&bytes, base + blockBytes - 2, Float(uniform(0.002, 0.2, &random)) / 100 * (random.next() & 1 == 0 ? 1 : -1))
             }
         default:
             XCTFail("no generator for type \(type)")
@@ -135,22 +277,28 @@ final class KernelTwinTests: XCTestCase {
         return bytes
     }
 
-    /// B of `dotTwinRelativeTolerance`: sum_i |w_i a_i| over the dequantized rows. Q4_1's kernels
-    /// add the weight minimum as a separate float term m * s per block (s = the activation block
-    /// sum, fp16), which can cancel against the d * q part; rounding is relative to those terms,
-    /// so their magnitude sum_b |m_b s_b| is added to B.
+    /// B of the tolerance: sum_i |w_i a_i| over the dequantized rows. Types with a minimum
+    /// (d * q + m for Q4_1 / Q5_1, d * sc * q - dmin * m for Q4_K / Q5_K) are dequantized twice,
+    /// once with the min field zeroed and once with d zeroed, and both parts counted: the kernels
+    /// round them as separate float terms, so the error scales with their magnitudes, not with
+    /// that of their (possibly cancelling) sum.
     private func dotMagnitude(type: Int32, weights: [UInt8], activations: [UInt8], n: Int) -> Double {
-        let actType = slm_type_activation_type(type)
-        let w = dequantize(type, weights, n: n)
-        let a = dequantize(actType, activations, n: n)
-        var bound = 0.0
-        for i in 0..<n { bound += abs(Double(w[i]) * Double(a[i])) }
-        if type == id(SLM_TYPE_Q4_1) || type == id(SLM_TYPE_Q5_1) {
-            let wBlock = Int(slm_type_block_bytes(type)), aBlock = Int(slm_type_block_bytes(actType))
-            for b in 0..<(n / 32) {
-                let m = Double(getHalf(weights, b * wBlock + 2)), s = Double(getHalf(activations, b * aBlock + 2))
-                bound += abs(m * s)
+        let a = dequantize(slm_type_activation_type(type), activations, n: n)
+        let hasMin = [SLM_TYPE_Q4_1, SLM_TYPE_Q5_1, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K].map(id).contains(type)
+        var parts = [weights]
+        if hasMin {
+            let blockBytes = Int(slm_type_block_bytes(type))
+            var scalePart = weights, minPart = weights
+            for base in stride(from: 0, to: weights.count, by: blockBytes) {
+                scalePart[base + 2] = 0; scalePart[base + 3] = 0  // min (or dmin) = 0
+                minPart[base] = 0; minPart[base + 1] = 0  // d = 0
             }
+            parts = [scalePart, minPart]
+        }
+        var bound = 0.0
+        for part in parts {
+            let w = dequantize(type, part, n: n)
+            for i in 0..<n { bound += abs(Double(w[i]) * Double(a[i])) }
         }
         return bound
     }
@@ -407,16 +555,17 @@ final class KernelTwinTests: XCTestCase {
         var simdTypes = 0
         for t in types {
             let name = String(cString: slm_type_name(t))
-            let expected = address(slm_vec_dot_kernel_avx2(t)) ?? address(slm_vec_dot_kernel_generic(t))
+            let expected = address(slm_vec_dot_kernel_avx2(t)) ?? address(slm_vec_dot_kernel_neon_dotprod(t))
+                ?? address(slm_vec_dot_kernel_neon(t)) ?? address(slm_vec_dot_kernel_generic(t))
             XCTAssertEqual(address(slm_vec_dot_kernel(t)), expected, "restored: \(name)")
             if let simd = address(slm_vec_dot_kernel_avx2(t)) {
                 XCTAssertNotEqual(simd, address(slm_vec_dot_kernel_generic(t)), name)
                 simdTypes += 1
             }
         }
-        // On an AVX2 machine the restored dispatch really is the SIMD table again.
+        // On an AVX2 machine the restored dispatch really is the SIMD table again, for every type.
         if slm_vec_dot_kernel_avx2(id(SLM_TYPE_Q4_0)) != nil {
-            XCTAssertEqual(simdTypes, 5)
+            XCTAssertEqual(simdTypes, types.count)
         }
         // Unsupported types stay NULL either way.
         for force: Int32 in [1, 0] {
@@ -450,10 +599,6 @@ final class KernelTwinTests: XCTestCase {
         let h = slm_fp32_to_fp16(value)
         bytes[at] = UInt8(h & 0xff)
         bytes[at + 1] = UInt8(h >> 8)
-    }
-
-    private func getHalf(_ bytes: [UInt8], _ at: Int) -> Float {
-        slm_fp16_to_fp32(UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8)
     }
 
     /// Per-block magnitude spread over two decades, so blocks of very different scale are summed.

@@ -205,9 +205,20 @@ float slm_vec_dot(int type, int64_t n, const void *weight_row, const void *activ
 // slm_vec_dot_kernel, the single place where SIMD variants are chosen; NULL if unsupported.
 typedef float (*slm_vec_dot_fn)(int64_t n, const void *weight_row, const void *activation_row);
 slm_vec_dot_fn slm_vec_dot_kernel(int type);
-// The scalar twins only, and the SIMD table of this CPU (NULL where it has no variant); for tests.
+// The scalar twins only, and each SIMD table of this CPU (NULL where the CPU or the build's
+// architecture has no such variant); for tests. x86-64: AVX2+FMA+F16C. aarch64: plain NEON
+// (every aarch64 CPU) and NEON with the dot-product instructions (HWCAP_ASIMDDP).
 slm_vec_dot_fn slm_vec_dot_kernel_generic(int type);
 slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type);
+slm_vec_dot_fn slm_vec_dot_kernel_neon(int type);
+slm_vec_dot_fn slm_vec_dot_kernel_neon_dotprod(int type);
+// The dot kernel for token `token` of a batch of n_tokens activation rows multiplied by the same
+// weights: the same products as slm_vec_dot_kernel(type), summed in the order llama.cpp's CPU
+// backend uses for that token of such a batch where it differs from its one-token order (on
+// x86-64 AVX2: Q4_K in full groups of 4 tokens, Q5_K / Q6_K in batches of 8 or more); else
+// slm_vec_dot_kernel(type). Same CPU detection and forced-generic rule.
+slm_vec_dot_fn slm_vec_dot_kernel_for_batch(int type, int64_t n_tokens, int64_t token);
+slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int64_t token);
 // Makes slm_vec_dot_kernel return the scalar twins (tests, and `SLM_FORCE_GENERIC` debugging).
 void slm_set_force_generic(int force);
 

@@ -1,0 +1,436 @@
+// Every SIMD dot kernel of this CPU against its scalar `_generic` twin, for every weight type,
+// in plain C so that it can be cross-compiled and run under qemu (scripts/test-arm-kernels.sh)
+// as well as natively. Hermetic: all inputs come from a fixed-seed generator.
+//
+//   kernel_twins [--expect TABLES]
+//
+// TABLES is a comma-separated list of the SIMD tables this CPU must offer (avx2, neon,
+// neon_dotprod, or "none"); the run fails if the dispatch finds a different set, which checks
+// the run-time CPU detection (e.g. no SDOT under qemu's cortex-a53). Prints one line per
+// (table, type) and ends with "kernel_twins: P passed, F failed" (counting cases: one per
+// (table, type), per type for the matrix shapes and the NEON copies, plus dispatch and the CPU
+// detection); exits 1 on any failure.
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slm_kernels.h"
+
+// ---- Tolerances ---------------------------------------------------------------------------------
+//
+// Both kernels of a pair compute every block's integer dot exactly (quantized types) or the same
+// exact products (float types, up to FMA fusing); they differ in how the float terms are grouped
+// and rounded. Errors are measured relative to B = sum_i |w_i * a_i| over the dequantized rows
+// (for types with a minimum term, the scale part and the min part counted separately, since they
+// can cancel). With T float terms summed in different orders, each rounding is at most 2^-24 of
+// a partial sum bounded by B; independent roundings grow like sqrt(T), so the bound used is
+//     |simd - generic| <= TWIN_ROUNDING_SIGMAS * 2^-24 * sqrt(T) * B.
+// A dropped or misplaced block, a wrong scale or a missed tail element is off by about one
+// whole term, B / T, which stays above this bound for every shape tested (T <= 65536).
+#define TWIN_ROUNDING_SIGMAS 8.0
+#define TWIN_EPSILON 0x1p-24
+// The plain-NEON and SDOT copies put the same integers in the same lanes: exactly equal.
+#define NEON_COPIES_MAX_ULPS 0
+
+// ---- Shapes -------------------------------------------------------------------------------------
+// Smallest K: one block (one element for float rows); largest: an embedding width beyond any
+// edge model's. Float rows also get tails that are not a multiple of any vector step.
+#define LARGEST_K 65536
+static const int64_t float_sizes[] = {1, 7, 15, 16, 17, 31, 32, 33, 63, 100, 576, 4096 + 17, LARGEST_K, LARGEST_K + 5};
+static const int64_t block32_sizes[] = {32, 64, 96, 576, 1536, 4096, LARGEST_K};
+static const int64_t block256_sizes[] = {256, 512, 768, 2304, 4864, LARGEST_K};
+#define ROWS_PER_SIZE 4
+// Row ranges for slm_matvec / slm_matmul that are not multiples of any tile, with odd offsets.
+static const int64_t matrix_rows[] = {1, 7, 17, 33};
+static const int64_t matrix_tokens[] = {1, 3, 5, 17};
+#define MATRIX_ROW_BEGIN 3
+
+// ---- Random data --------------------------------------------------------------------------------
+static uint64_t rng_state = 0x5EED2024C0FFEEull;
+
+static uint64_t rng_next(void) {  // splitmix64
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double uniform(double lo, double hi) { return lo + (hi - lo) * (double)(rng_next() >> 11) * 0x1p-53; }
+
+// Per-block magnitude over two decades, so blocks of very different scale are summed.
+static float block_magnitude(void) { return (float)pow(10.0, uniform(-1, 1)); }
+
+static void put_half(uint8_t *p, float v) {
+    const uint16_t h = slm_fp32_to_fp16(v);
+    memcpy(p, &h, 2);
+}
+
+// Shape of a test row: random, all-maximal quant bytes with same-sign activations (the largest
+// integer sums the lane widths must hold), or activations of zero (Q8 blocks with d = 0).
+enum row_kind { ROW_RANDOM, ROW_EXTREME, ROW_ZERO_ACTIVATIONS };
+
+static void random_floats(float *x, int64_t n, enum row_kind kind) {
+    for (int64_t b = 0; b < n; b += 32) {
+        const float m = block_magnitude();
+        for (int64_t j = b; j < n && j < b + 32; ++j) {
+            x[j] = kind == ROW_EXTREME ? m : kind == ROW_ZERO_ACTIVATIONS ? 0.0f : (float)uniform(-1, 1) * m;
+        }
+    }
+}
+
+// One valid weight row of `type`. Quantized rows are built from random bytes with plausible fp16
+// scales (signed where the format allows); Q8_0 and the float types from random floats.
+static void random_weights(int type, int64_t n, uint8_t *row, enum row_kind kind) {
+    const int64_t block_bytes = slm_type_block_bytes(type);
+    const int64_t nb = n / slm_type_block_elements(type);
+    const uint8_t fill = kind == ROW_EXTREME ? 0xff : 0;
+    if (type == SLM_TYPE_F32 || type == SLM_TYPE_F16 || type == SLM_TYPE_BF16 || type == SLM_TYPE_Q8_0) {
+        float *x = malloc((size_t)n * sizeof *x);
+        random_floats(x, n, kind == ROW_EXTREME ? ROW_EXTREME : ROW_RANDOM);
+        slm_quantize_row(type, x, row, n);
+        free(x);
+        return;
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+        uint8_t *p = row + b * block_bytes;
+        for (int64_t k = 0; k < block_bytes; ++k) p[k] = fill ? fill : (uint8_t)rng_next();
+        const float d = (float)uniform(0.002, 0.2);
+        const float sign = (rng_next() & 1) ? 1.0f : -1.0f;
+        switch (type) {
+        case SLM_TYPE_Q4_0: case SLM_TYPE_Q5_0: put_half(p, d * sign); break;
+        case SLM_TYPE_Q4_1: put_half(p, d); put_half(p + 2, -d * (float)uniform(0, 15)); break;
+        case SLM_TYPE_Q5_1: put_half(p, d); put_half(p + 2, -d * (float)uniform(0, 31)); break;
+        case SLM_TYPE_Q4_K: case SLM_TYPE_Q5_K:
+            put_half(p, d * 0.02f);
+            put_half(p + 2, d * 0.02f * (float)uniform(0, 1));
+            break;
+        case SLM_TYPE_Q6_K: put_half(p + offsetof(slm_block_q6_K, d), d * 0.01f * sign); break;
+        default: break;
+        }
+    }
+}
+
+// ---- Reference magnitude ------------------------------------------------------------------------
+
+// Zeroes the fp16 field at `offset` of every block (to split a row into its scale and min parts).
+static void zero_field(uint8_t *row, int type, int64_t n, size_t offset) {
+    const int64_t block_bytes = slm_type_block_bytes(type);
+    for (int64_t b = 0; b < n / slm_type_block_elements(type); ++b) memset(row + b * block_bytes + offset, 0, 2);
+}
+
+// B of the tolerance: sum_i |w_i a_i|; for types with a min, the d part and the min part apart.
+static double dot_magnitude(int type, int64_t n, const uint8_t *w, const uint8_t *act) {
+    const size_t bytes = slm_row_bytes(type, n);
+    float *wf = malloc((size_t)n * sizeof *wf), *af = malloc((size_t)n * sizeof *af);
+    slm_dequantize_row(slm_type_activation_type(type), act, af, n);
+    size_t min_offset = 0;
+    switch (type) {
+    case SLM_TYPE_Q4_1: case SLM_TYPE_Q5_1: case SLM_TYPE_Q4_K: case SLM_TYPE_Q5_K: min_offset = 2; break;
+    default: break;
+    }
+    double bound = 0;
+    if (min_offset == 0) {
+        slm_dequantize_row(type, w, wf, n);
+        for (int64_t i = 0; i < n; ++i) bound += fabs((double)wf[i] * af[i]);
+    } else {
+        uint8_t *part = malloc(bytes);
+        for (int which = 0; which < 2; ++which) {
+            memcpy(part, w, bytes);
+            zero_field(part, type, n, which == 0 ? min_offset : 0);  // d part, then min part
+            slm_dequantize_row(type, part, wf, n);
+            for (int64_t i = 0; i < n; ++i) bound += fabs((double)wf[i] * af[i]);
+        }
+        free(part);
+    }
+    free(wf);
+    free(af);
+    return bound;
+}
+
+// Float terms whose summation order differs between the twins (see the tolerance above).
+static double float_terms(int type, int64_t n) {
+    const int64_t block = slm_type_block_elements(type);
+    if (block == 1) return (double)n;
+    if (block == 256) return 8.0 * (double)(n / 256) + 2.0;  // the generic twin's 8 lanes, plus mins
+    return (double)(n / block) + 1.0;
+}
+
+// ---- Checks -------------------------------------------------------------------------------------
+// A case is one (table, type) comparison, one type's matrix shapes, ... ; it fails if any of its
+// checks fails. The counts printed at the end are cases, like a test runner's.
+static int passed = 0, failed = 0;
+static int case_failures = 0;
+
+static void check(int ok, const char *what) {
+    if (!ok) {
+        ++case_failures;
+        if (case_failures <= 5) printf("FAIL %s\n", what);
+    }
+}
+
+static void begin_case(void) { case_failures = 0; }
+
+// Ends a case; returns 1 if it passed.
+static int end_case(void) {
+    if (case_failures == 0) {
+        ++passed;
+        return 1;
+    }
+    ++failed;
+    return 0;
+}
+
+typedef struct simd_table {
+    const char *name;
+    slm_vec_dot_fn (*lookup)(int type);
+} simd_table;
+
+// llama.cpp's batch orders (slm_vec_dot_kernel_for_batch): the kernels for token 0 of an
+// 8-token batch, for the types that have one (NULL for the others).
+static slm_vec_dot_fn avx2_batch_table(int type) { return slm_vec_dot_kernel_avx2_for_batch(type, 8, 0); }
+
+static const simd_table tables[] = {
+    {"avx2", slm_vec_dot_kernel_avx2},
+    {"avx2_batch", avx2_batch_table},
+    {"neon", slm_vec_dot_kernel_neon},
+    {"neon_dotprod", slm_vec_dot_kernel_neon_dotprod},
+};
+#define TABLE_COUNT (int)(sizeof tables / sizeof tables[0])
+
+static const int weight_types[] = {
+    SLM_TYPE_F32, SLM_TYPE_F16, SLM_TYPE_BF16, SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0,
+    SLM_TYPE_Q5_1, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K,
+};
+#define TYPE_COUNT (int)(sizeof weight_types / sizeof weight_types[0])
+
+static void sizes_of(int type, const int64_t **sizes, int *count) {
+    switch (slm_type_block_elements(type)) {
+    case 1: *sizes = float_sizes; *count = (int)(sizeof float_sizes / sizeof *float_sizes); break;
+    case 32: *sizes = block32_sizes; *count = (int)(sizeof block32_sizes / sizeof *block32_sizes); break;
+    default: *sizes = block256_sizes; *count = (int)(sizeof block256_sizes / sizeof *block256_sizes); break;
+    }
+}
+
+// A weight row and its activation row, generated together.
+typedef struct test_row {
+    uint8_t *w, *act;
+    double bound;
+} test_row;
+
+static test_row make_row(int type, int64_t n, enum row_kind kind) {
+    test_row r;
+    const int act_type = slm_type_activation_type(type);
+    r.w = malloc(slm_row_bytes(type, n));
+    r.act = malloc(slm_row_bytes(act_type, n));
+    random_weights(type, n, r.w, kind);
+    float *x = malloc((size_t)n * sizeof *x);
+    random_floats(x, n, kind);
+    slm_quantize_row(act_type, x, r.act, n);
+    free(x);
+    r.bound = dot_magnitude(type, n, r.w, r.act);
+    return r;
+}
+
+static void free_row(test_row r) {
+    free(r.w);
+    free(r.act);
+}
+
+static double tolerance(int type, int64_t n, double bound) {
+    return TWIN_ROUNDING_SIGMAS * TWIN_EPSILON * sqrt(float_terms(type, n)) * bound;
+}
+
+// SIMD vs generic dot for every size of the type; returns the worst error / tolerance.
+static double check_dots(const simd_table *t, int type, slm_vec_dot_fn simd, slm_vec_dot_fn generic) {
+    const int64_t *sizes;
+    int count;
+    sizes_of(type, &sizes, &count);
+    double worst = 0;
+    for (int s = 0; s < count; ++s) {
+        const int64_t n = sizes[s];
+        for (int k = 0; k < ROWS_PER_SIZE + 2; ++k) {
+            const enum row_kind kind = k == ROWS_PER_SIZE ? ROW_EXTREME : k == ROWS_PER_SIZE + 1 ? ROW_ZERO_ACTIVATIONS : ROW_RANDOM;
+            test_row r = make_row(type, n, kind);
+            const float got = simd(n, r.w, r.act), want = generic(n, r.w, r.act);
+            const double tol = tolerance(type, n, r.bound);
+            const double err = fabs((double)got - (double)want);
+            char what[256];
+            snprintf(what, sizeof what, "%s %s n=%lld row=%d: simd %.9g generic %.9g |diff| %.3g > tol %.3g",
+                     t->name, slm_type_name(type), (long long)n, k, got, want, err, tol);
+            check(isfinite(got) && isfinite(want) && err <= tol, what);
+            if (kind == ROW_ZERO_ACTIVATIONS) check(got == 0.0f && want == 0.0f, what);
+            if (tol > 0 && err / tol > worst) worst = err / tol;
+            free_row(r);
+        }
+    }
+    return worst;
+}
+
+// slm_matvec and slm_matmul through the dispatch, over row ranges that are not multiples of
+// any tile: each output within tolerance of the generic dot of its (row, token), and nothing
+// outside [row_begin, row_end) written.
+static void check_matrix(int type, int64_t n) {
+    begin_case();
+    const int act_type = slm_type_activation_type(type);
+    const size_t wbytes = slm_row_bytes(type, n), abytes = slm_row_bytes(act_type, n);
+    const slm_vec_dot_fn generic = slm_vec_dot_kernel_generic(type);
+    for (size_t ri = 0; ri < sizeof matrix_rows / sizeof *matrix_rows; ++ri) {
+        const int64_t rows = matrix_rows[ri], total = MATRIX_ROW_BEGIN + rows + 2;
+        uint8_t *w = malloc(wbytes * (size_t)total);
+        for (int64_t r = 0; r < total; ++r) random_weights(type, n, w + r * wbytes, ROW_RANDOM);
+        for (size_t ti = 0; ti < sizeof matrix_tokens / sizeof *matrix_tokens; ++ti) {
+            const int64_t tokens = matrix_tokens[ti];
+            uint8_t *act = malloc(abytes * (size_t)tokens);
+            float *x = malloc((size_t)n * sizeof *x);
+            for (int64_t t = 0; t < tokens; ++t) {
+                random_floats(x, n, ROW_RANDOM);
+                slm_quantize_row(act_type, x, act + t * abytes, n);
+            }
+            free(x);
+            const int64_t stride = total + 1;  // output row stride wider than the weight rows
+            float *out = malloc(sizeof(float) * (size_t)(stride * tokens));
+            for (int64_t i = 0; i < stride * tokens; ++i) out[i] = NAN;
+            if (tokens == 1) {
+                slm_matvec(type, w, wbytes, n, act, out, MATRIX_ROW_BEGIN, MATRIX_ROW_BEGIN + rows);
+            } else {
+                slm_matmul(type, w, wbytes, n, act, abytes, tokens, out, stride, MATRIX_ROW_BEGIN, MATRIX_ROW_BEGIN + rows);
+            }
+            int ok = 1;
+            char what[256] = "";
+            for (int64_t t = 0; t < tokens && ok; ++t) {
+                for (int64_t r = 0; r < stride && ok; ++r) {
+                    const float got = out[t * stride + r];
+                    if (r < MATRIX_ROW_BEGIN || r >= MATRIX_ROW_BEGIN + rows) {
+                        if (!isnan(got)) {
+                            ok = 0;
+                            snprintf(what, sizeof what, "%s matrix rows=%lld tokens=%lld: wrote row %lld outside the range",
+                                     slm_type_name(type), (long long)rows, (long long)tokens, (long long)r);
+                        }
+                        continue;
+                    }
+                    const uint8_t *wr = w + r * wbytes, *ar = act + t * abytes;
+                    const float want = generic(n, wr, ar);
+                    const double tol = tolerance(type, n, dot_magnitude(type, n, wr, ar));
+                    if (!(fabs((double)got - want) <= tol)) {
+                        ok = 0;
+                        snprintf(what, sizeof what, "%s matrix rows=%lld tokens=%lld row %lld token %lld: %.9g vs generic %.9g",
+                                 slm_type_name(type), (long long)rows, (long long)tokens, (long long)r, (long long)t, got, want);
+                    }
+                }
+            }
+            check(ok, what);
+            free(out);
+            free(act);
+        }
+        free(w);
+    }
+    end_case();
+}
+
+// The two NEON copies give the same bits (same lanes, same float operations).
+static void check_neon_copies(int type) {
+    const slm_vec_dot_fn plain = slm_vec_dot_kernel_neon(type), sdot = slm_vec_dot_kernel_neon_dotprod(type);
+    if (!plain || !sdot) return;
+    begin_case();
+    const int64_t *sizes;
+    int count;
+    sizes_of(type, &sizes, &count);
+    for (int s = 0; s < count; ++s) {
+        test_row r = make_row(type, sizes[s], ROW_RANDOM);
+        const float a = plain(sizes[s], r.w, r.act), b = sdot(sizes[s], r.w, r.act);
+        uint32_t ua, ub;
+        memcpy(&ua, &a, 4);
+        memcpy(&ub, &b, 4);
+        const int64_t ulps = (int64_t)ua > (int64_t)ub ? (int64_t)ua - ub : (int64_t)ub - ua;
+        char what[160];
+        snprintf(what, sizeof what, "neon vs neon_dotprod %s n=%lld: %.9g vs %.9g", slm_type_name(type),
+                 (long long)sizes[s], a, b);
+        check(ulps <= NEON_COPIES_MAX_ULPS, what);
+        free_row(r);
+    }
+    end_case();
+}
+
+// slm_vec_dot_kernel picks the first table that has the type (AVX2, then SDOT, then plain NEON),
+// the generic twin when forced or when no table has it.
+static void check_dispatch(void) {
+    begin_case();
+    for (int i = 0; i < TYPE_COUNT; ++i) {
+        const int type = weight_types[i];
+        slm_vec_dot_fn want = NULL;
+        const slm_vec_dot_fn order[3] = {slm_vec_dot_kernel_avx2(type), slm_vec_dot_kernel_neon_dotprod(type),
+                                         slm_vec_dot_kernel_neon(type)};
+        for (int k = 0; k < 3 && !want; ++k) want = order[k];
+        if (!want) want = slm_vec_dot_kernel_generic(type);
+        char what[96];
+        snprintf(what, sizeof what, "dispatch %s", slm_type_name(type));
+        check(slm_vec_dot_kernel(type) == want, what);
+        // The batch routing: one token and the leftover tokens of a batch use the plain kernel;
+        // the forced-generic switch covers it too.
+        check(slm_vec_dot_kernel_for_batch(type, 1, 0) == want, what);
+        check(slm_vec_dot_kernel_for_batch(type, 7, 6) == want, what);
+        slm_vec_dot_fn batch = slm_vec_dot_kernel_avx2_for_batch(type, 8, 0);
+        check(slm_vec_dot_kernel_for_batch(type, 8, 0) == (batch ? batch : want), what);
+        slm_set_force_generic(1);
+        check(slm_vec_dot_kernel(type) == slm_vec_dot_kernel_generic(type), what);
+        check(slm_vec_dot_kernel_for_batch(type, 8, 0) == slm_vec_dot_kernel_generic(type), what);
+        slm_set_force_generic(0);
+    }
+    end_case();
+}
+
+int main(int argc, char **argv) {
+    const char *expect = NULL;
+    for (int i = 1; i < argc; ++i) {
+        if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc) {
+            expect = argv[++i];
+        } else {
+            fprintf(stderr, "usage: %s [--expect avx2|neon,neon_dotprod|none]\n", argv[0]);
+            return 2;
+        }
+    }
+
+    char found[64] = "";
+    for (int t = 0; t < TABLE_COUNT; ++t) {
+        if (!tables[t].lookup(SLM_TYPE_Q8_0) || strstr(tables[t].name, "_batch")) continue;
+        if (found[0]) strcat(found, ",");
+        strcat(found, tables[t].name);
+    }
+    if (!found[0]) strcpy(found, "none");
+    printf("SIMD tables on this CPU: %s\n", found);
+    if (expect) {
+        begin_case();
+        char what[160];
+        snprintf(what, sizeof what, "expected SIMD tables %s, found %s", expect, found);
+        check(strcmp(expect, found) == 0, what);
+        end_case();
+    }
+
+    for (int t = 0; t < TABLE_COUNT; ++t) {
+        for (int i = 0; i < TYPE_COUNT; ++i) {
+            const int type = weight_types[i];
+            const slm_vec_dot_fn simd = tables[t].lookup(type), generic = slm_vec_dot_kernel_generic(type);
+            if (!tables[t].lookup(SLM_TYPE_Q8_0) && !tables[t].lookup(SLM_TYPE_Q4_K)) continue;  // absent on this CPU
+            if (!simd && strstr(tables[t].name, "_batch")) continue;  // no batch order for this type
+            begin_case();
+            char what[96];
+            snprintf(what, sizeof what, "%s has a %s kernel", tables[t].name, slm_type_name(type));
+            check(simd != NULL && generic != NULL && simd != generic, what);
+            const double worst = simd && generic ? check_dots(&tables[t], type, simd, generic) : 0;
+            const int ok = end_case();
+            printf("%-12s %-5s %s  worst |diff| / tolerance = %.3f\n", tables[t].name, slm_type_name(type),
+                   ok ? "ok  " : "FAIL", worst);
+        }
+    }
+    for (int i = 0; i < TYPE_COUNT; ++i) check_neon_copies(weight_types[i]);
+    for (int i = 0; i < TYPE_COUNT; ++i) {
+        const int type = weight_types[i];
+        check_matrix(type, slm_type_block_elements(type) == 1 ? 33 : slm_type_block_elements(type) * 3);
+    }
+    check_dispatch();
+
+    printf("kernel_twins: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

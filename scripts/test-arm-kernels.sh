@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The C kernel twin test (Tests/CKernelTests/kernel_twins.c: every SIMD dot kernel against its
+# scalar twin) on every architecture we ship, without a board:
+#   x86-64 native                 AVX2 vs generic (when this CPU has AVX2+FMA+F16C)
+#   aarch64 armv8-a, qemu max     NEON and NEON+SDOT vs generic (dispatch must find both)
+#   aarch64 armv8-a, cortex-a53   NEON vs generic (no SDOT: dispatch must not offer it)
+#   aarch64 armv8.2-a+dotprod     NEON and NEON+SDOT, built with SDOT as the baseline
+# The armv8.2-a build is run only on qemu's default CPU: its baseline lets the compiler use
+# SDOT anywhere, so it is not meant for a CPU without it.
+# Needs gcc-aarch64-linux-gnu and qemu-user-static (installed here when missing).
+# Last line: "C kernel tests: P passed, F failed" (check counts summed over the runs); exits 1 on
+# any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pkg in gcc-aarch64-linux-gnu qemu-user-static; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if ((${#need_apt[@]})); then
+    echo "installing Debian packages: ${need_apt[*]}" >&2
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
+fi
+
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+sources=(Sources/CSLMKernels/*.c Tests/CKernelTests/kernel_twins.c)
+# The kernels' own flags (Package.swift) plus warnings; no -march beyond each run's baseline.
+cflags=(-std=gnu11 -O3 -fno-math-errno -Wall -Wextra -ISources/CSLMKernels/include -ISources/CSLMKernels)
+
+passed=0
+failed=0
+status=0
+# run NAME EXPECTED_TABLES COMMAND...: runs one build, adds its counts to the totals.
+run() {
+    local name="$1" expect="$2"
+    shift 2
+    local log="$out/$name.log" rc=0
+    "$@" --expect "$expect" >"$log" 2>&1 || rc=$?
+    local counts
+    counts="$(grep -E '^kernel_twins: [0-9]+ passed, [0-9]+ failed$' "$log" || true)"
+    if [[ -z "$counts" ]]; then
+        echo "$name: no result line (exit $rc)"
+        tail -5 "$log"
+        failed=$((failed + 1))
+        status=1
+        return
+    fi
+    local p f
+    p="$(sed -E 's/^kernel_twins: ([0-9]+) passed.*/\1/' <<<"$counts")"
+    f="$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$counts")"
+    passed=$((passed + p))
+    failed=$((failed + f))
+    ((rc == 0)) || status=1
+    echo "$name: $p passed, $f failed"
+    grep -E '^FAIL' "$log" | head -10 || true
+}
+
+if [[ "$(uname -m)" == x86_64 ]]; then
+    cc "${cflags[@]}" "${sources[@]}" -lm -o "$out/x86"
+    expect_x86=none
+    grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && grep -qw f16c /proc/cpuinfo && expect_x86=avx2
+    run "x86-64 native" "$expect_x86" "$out/x86"
+fi
+
+# The two cross builds at once (the machine has two cores).
+aarch64-linux-gnu-gcc "${cflags[@]}" -static -march=armv8-a "${sources[@]}" -lm -o "$out/armv8-a" &
+aarch64-linux-gnu-gcc "${cflags[@]}" -static -march=armv8.2-a+dotprod "${sources[@]}" -lm -o "$out/armv8.2-a" &
+wait %1 && wait %2
+run "aarch64 armv8-a on qemu max" neon,neon_dotprod qemu-aarch64-static "$out/armv8-a"
+run "aarch64 armv8-a on qemu cortex-a53" neon qemu-aarch64-static -cpu cortex-a53 "$out/armv8-a"
+run "aarch64 armv8.2-a+dotprod on qemu max" neon,neon_dotprod qemu-aarch64-static "$out/armv8.2-a"
+
+echo "C kernel tests: $passed passed, $failed failed"
+((status == 0 && failed == 0))
