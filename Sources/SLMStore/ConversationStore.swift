@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -240,11 +241,18 @@ public final class ConversationStore: @unchecked Sendable {
             .joined(separator: " ")
     }
 
+    /// Strictly increasing within the process, so "newest first" is well defined even when two
+    /// changes fall in the same millisecond.
     static func nowMilliseconds() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+        let wall = Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+        return lastStamp.withLock { last in
+            last = max(wall, last + 1)
+            return last
+        }
     }
+    private static let lastStamp = Mutex<Int64>(0)
 }
 
 extension Substring {
