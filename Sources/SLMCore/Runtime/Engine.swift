@@ -12,7 +12,16 @@ public final class Engine: @unchecked Sendable {
     public let tokenizer: Tokenizer
     public let pool: ThreadPool
 
-    public init(modelPath: String, threads: Int) throws {
+    /// - Parameters:
+    ///   - threads: worker threads; nil = one per CPU in `cpus`.
+    ///   - cpus: CPUs to pin the workers to (checked against the machine); nil = the big cores
+    ///     (`CPUTopology.bigCores`).
+    public convenience init(modelPath: String, threads: Int? = nil, cpus: [Int]? = nil) throws {
+        let placement = try CPUTopology.current().workerCPUs(threads: threads, requested: cpus)
+        try self.init(modelPath: modelPath, pool: ThreadPool(threads: placement.count, cpus: placement))
+    }
+
+    public init(modelPath: String, pool: ThreadPool) throws {
         file = try GGUFFile(path: modelPath)
         model = try ModelRegistry.load(file)
         tokenizer = try Tokenizer(vocabulary: TokenizerVocabulary(gguf: file))
@@ -20,7 +29,7 @@ public final class Engine: @unchecked Sendable {
             throw ModelError.invalidHyperparameter(key: "tokenizer.ggml.tokens", value: "\(tokenizer.vocabularySize) tokens",
                                                    reason: "more tokens than the model's \(model.vocabularySize) output rows")
         }
-        pool = ThreadPool(threads: threads)
+        self.pool = pool
         file.prefetchTensorData()
     }
 
