@@ -32,12 +32,15 @@ struct BenchCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .customLong("output")], help: "Output format: md or json.")
     var output: OutputFormat = .md
 
+    @Flag(name: .customLong("bandwidth"), help: "Measure memory read bandwidth instead (sum a 1 GiB buffer with the worker threads); no model needed.")
+    var bandwidth = false
+
     func validate() throws {
         for (flag, value) in [("-p", promptTokens), ("-n", generatedTokens)]
         where value < 0 || value > Engine.maxBenchmarkTokens {
             throw ValidationError("\(flag) must be between 0 and \(Engine.maxBenchmarkTokens)")
         }
-        if promptTokens == 0 && generatedTokens == 0 { throw ValidationError("-p and -n are both 0: nothing to measure") }
+        if promptTokens == 0 && generatedTokens == 0 && !bandwidth { throw ValidationError("-p and -n are both 0: nothing to measure") }
         if repetitions < 1 || repetitions > Self.maxRepetitions {
             throw ValidationError("-r must be between 1 and \(Self.maxRepetitions)")
         }
@@ -57,6 +60,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     private func measure() throws {
+        if bandwidth { return try measureBandwidth() }
         let path = try DefaultModel.resolve(model)
         let engine = try placement.makeEngine(modelPath: path)
         var tests: [BenchmarkTest] = []
@@ -70,7 +74,23 @@ struct BenchCommand: ParsableCommand {
             results.append(result)
             if output == .md { Console.out(tableRow(result, engine: engine, modelPath: path, cpus: cpus)) }
         }
-        if output == .json { Console.out(json(results)) }
+        if output == .json { Console.out(json(results, weightBytes: engine.weightBytesPerToken)) }
+    }
+
+    private func measureBandwidth() throws {
+        let cpus = try CPUTopology.current().workerCPUs(threads: placement.threads, requested: placement.cpuList.map(CPUTopology.parseList))
+        let pool = ThreadPool(threads: cpus.count, cpus: cpus)
+        let samples = try MemoryBandwidth.measureRead(repeats: repetitions, pool: pool).map { $0 / 1e9 }
+        let result = BenchmarkResult(test: BenchmarkTest(.prompt, tokens: 0), threads: pool.effectiveCount, tokensPerSecond: samples)
+        switch output {
+        case .md:
+            Console.out("| test | threads | cpus | GB/s |\n| --- | ---: | --- | ---: |\n")
+            Console.out("| memory read, \(MemoryBandwidth.defaultBytes >> 20) MiB | \(result.threads) | \(CPUTopology.format(cpus)) "
+                        + "| \(format(result.mean, 2)) ± \(format(result.standardDeviation, 2)) |\n")
+        case .json:
+            Console.out("[\n  {\"test\": \"read_bandwidth\", \"threads\": \(result.threads), \"gbps_mean\": \(format(result.mean, 3)), "
+                        + "\"gbps_sd\": \(format(result.standardDeviation, 3))}\n]\n")
+        }
     }
 
     private var tableHeader: String {
@@ -86,10 +106,14 @@ struct BenchCommand: ParsableCommand {
             + "| \(r.threads) | \(cpus) | \(r.test.name) | \(format(r.mean, 2)) ± \(format(r.standardDeviation, 2)) |\n"
     }
 
-    private func json(_ results: [BenchmarkResult]) -> String {
+    /// One object per test; tg rows also carry the weight bytes a token reads (for the
+    /// bandwidth ceiling).
+    private func json(_ results: [BenchmarkResult], weightBytes: Int) -> String {
         let items = results.map { r in
             "  {\"test\": \"\(r.test.name)\", \"threads\": \(r.threads), \"tps_mean\": \(format(r.mean, 3)), "
-                + "\"tps_sd\": \(format(r.standardDeviation, 3)), \"samples\": ["
+                + "\"tps_sd\": \(format(r.standardDeviation, 3)), "
+                + (r.test.kind == .generation ? "\"weight_bytes_per_token\": \(weightBytes), " : "")
+                + "\"samples\": ["
                 + r.tokensPerSecond.map { format($0, 3) }.joined(separator: ", ") + "]}"
         }
         return "[\n" + items.joined(separator: ",\n") + "\n]\n"

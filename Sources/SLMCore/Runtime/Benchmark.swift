@@ -20,6 +20,12 @@ public struct BenchmarkResult: Sendable {
     public var threads: Int
     public var tokensPerSecond: [Double]
 
+    public init(test: BenchmarkTest, threads: Int, tokensPerSecond: [Double]) {
+        self.test = test
+        self.threads = threads
+        self.tokensPerSecond = tokensPerSecond
+    }
+
     public var mean: Double { tokensPerSecond.isEmpty ? 0 : tokensPerSecond.reduce(0, +) / Double(tokensPerSecond.count) }
     /// Sample standard deviation (n - 1), 0 for a single repeat, as llama-bench reports it.
     public var standardDeviation: Double {
@@ -82,5 +88,17 @@ struct SplitMix64 {
         z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
         z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
         return z ^ (z >> 31)
+    }
+}
+
+extension Engine {
+    /// Bytes of weights one decode step reads: every tensor once, except that a token embedding
+    /// with a separate output matrix contributes a single row (it is only indexed, not multiplied).
+    public var weightBytesPerToken: Int {
+        let hasOutput = file.tensor(named: "output.weight") != nil
+        return file.tensors.reduce(0) { total, t in
+            if hasOutput && t.name == "token_embd.weight" { return total + t.byteCount / max(t.rowCount, 1) }
+            return total + t.byteCount
+        }
     }
 }
