@@ -139,14 +139,20 @@ public struct CPUTopology: Sendable, Equatable {
     /// Pins the calling thread to one CPU; false when the kernel refuses (e.g. a cgroup limit)
     /// or the C library has no affinity calls.
     @discardableResult
-    public static func pinCurrentThread(to cpu: Int) -> Bool {
-        guard cpu >= 0, cpu < maskWords * 64, let setAffinity = AffinityCalls.shared.set else { return false }
+    public static func pinCurrentThread(to cpu: Int) -> Bool { pinCurrentThread(toAnyOf: [cpu]) }
+
+    /// Lets the calling thread run on any of `cpus` (e.g. `available`, to undo a pin).
+    @discardableResult
+    public static func pinCurrentThread(toAnyOf cpus: [Int]) -> Bool {
+        guard let setAffinity = AffinityCalls.shared.set, !cpus.isEmpty,
+              cpus.allSatisfy({ $0 >= 0 && $0 < maskWords * 64 }) else { return false }
         var mask = [UInt64](repeating: 0, count: maskWords)
-        mask[cpu / 64] |= 1 << UInt64(cpu % 64)
+        for cpu in cpus { mask[cpu / 64] |= 1 << UInt64(cpu % 64) }
         return mask.withUnsafeBytes { setAffinity(pthread_self(), $0.count, $0.baseAddress!) } == 0
     }
 
-    /// CPUs in this process's affinity mask (taskset, cgroups), nil if the kernel will not say.
+    /// CPUs the calling thread may run on (for the process: its affinity mask from taskset or
+    /// cgroups, as the main thread starts with it), nil if the kernel will not say.
     static func affinityMask() -> [Int]? {
         guard let getAffinity = AffinityCalls.shared.get else { return nil }
         var mask = [UInt64](repeating: 0, count: maskWords)
