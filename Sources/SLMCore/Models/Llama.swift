@@ -216,6 +216,10 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         }
 
         // Only the rows whose logits are wanted go through the final norm and the output matrix.
+        if !allLogits && !state.logitsNeeded {
+            state.position = start + n
+            return
+        }
         let firstOut = allLogits ? 0 : n - 1
         let outRows = n - firstOut
         for t in firstOut..<n {

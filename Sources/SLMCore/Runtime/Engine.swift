@@ -52,11 +52,13 @@ public final class Engine: @unchecked Sendable {
         // The attention numerics follow the size of the whole request, as llama.cpp's do for a
         // prompt it processes in one batch, even though slm feeds it in chunks.
         state.attentionMode = AttentionMode.forBatch(of: tokens.count)
+        defer { state.logitsNeeded = true }
         try tokens.withUnsafeBufferPointer { all in
             try logits.withUnsafeMutableBufferPointer { out in
                 var start = 0
                 while start < all.count {
                     let end = min(all.count, start + Self.promptBatch)
+                    state.logitsNeeded = end == all.count
                     try model.forward(UnsafeBufferPointer(rebasing: all[start..<end]), state: state, pool: pool,
                                       allLogits: false, logits: out.baseAddress!)
                     start = end
