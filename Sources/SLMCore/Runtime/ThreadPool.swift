@@ -32,7 +32,7 @@ public final class ThreadPool: @unchecked Sendable {
     private let failedPins = Atomic<Int>(0)
     /// The thread last pinned as worker 0; another caller gets pinned on its first `run`.
     private var pinnedCaller: pthread_t?
-    /// Next chunk to hand out in `parallelFor`.
+    /// Next chunk to hand out in `parallelForDynamic`.
     private let nextChunk = Atomic<Int>(0)
 
     private let generation = Atomic<UInt64>(0)
