@@ -105,11 +105,13 @@ typedef struct slm_model_params {
 slm_model_params slm_model_default_params(void);
 /* Loads the GGUF file at `path` (UTF-8, NUL-terminated) and stores the new model in *out_model;
  * the caller owns it and releases it with slm_model_free. `params` is read during the call only
- * (cpus is copied). With `cpus`, n_threads 0 means one thread per listed CPU. With use_mlock, the
- * weights are locked in RAM, or the load fails with SLM_ERR_NO_MEMORY (see RLIMIT_MEMLOCK).
+ * (cpus is copied). Each worker thread is pinned to one CPU: those in `cpus`, else the big cores
+ * (highest cpuinfo_max_freq; all cores when equal). n_threads 0 means one thread per such CPU;
+ * a smaller n_threads uses the first ones, a larger one shares them round-robin. With use_mlock,
+ * the weights are locked in RAM, or the load fails with SLM_ERR_NO_MEMORY (see RLIMIT_MEMLOCK).
  * Errors: SLM_ERR_INVALID_ARGUMENT (NULL path/out_model, n_threads < 0 or > 256, context_length
- * < 0 or 1..7, n_cpus without cpus, a negative CPU id), SLM_ERR_IO, SLM_ERR_FORMAT,
- * SLM_ERR_UNSUPPORTED, SLM_ERR_NO_MEMORY. */
+ * < 0 or 1..7, n_cpus without cpus, a negative CPU id or one this process may not run on),
+ * SLM_ERR_IO, SLM_ERR_FORMAT, SLM_ERR_UNSUPPORTED, SLM_ERR_NO_MEMORY. */
 slm_status slm_model_load(const char *path, const slm_model_params *params, slm_model **out_model); /* params NULL = defaults */
 /* Releases the caller's reference. Sessions made from the model keep it alive until they are
  * freed, so the model may be freed first. Must not race with other calls that use this handle. */

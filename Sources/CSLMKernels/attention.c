@@ -320,7 +320,25 @@ SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const flo
         const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
         const int64_t lanes = (count + 7) & ~(int64_t)7;
         const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
-        for (int64_t t = 0; t < lanes; t += 8) {
+        // Four groups of 8 positions at once: each chain is latency-bound (one FMA per head
+        // element), so independent chains in flight multiply throughput without reordering any.
+        int64_t t = 0;
+        for (; t + 32 <= lanes; t += 32) {
+            __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+            for (int64_t d = 0; d < head_dim; d++) {
+                const __m256 q = _mm256_set1_ps(query[d]);
+                const float *k = kt + d * ATTENTION_TILE + t;
+                s0 = _mm256_fmadd_ps(q, _mm256_loadu_ps(k), s0);
+                s1 = _mm256_fmadd_ps(q, _mm256_loadu_ps(k + 8), s1);
+                s2 = _mm256_fmadd_ps(q, _mm256_loadu_ps(k + 16), s2);
+                s3 = _mm256_fmadd_ps(q, _mm256_loadu_ps(k + 24), s3);
+            }
+            _mm256_storeu_ps(weights + t, _mm256_mul_ps(s0, vscale));
+            _mm256_storeu_ps(weights + t + 8, _mm256_mul_ps(s1, vscale));
+            _mm256_storeu_ps(weights + t + 16, _mm256_mul_ps(s2, vscale));
+            _mm256_storeu_ps(weights + t + 24, _mm256_mul_ps(s3, vscale));
+        }
+        for (; t < lanes; t += 8) {
             __m256 s = _mm256_setzero_ps();
             for (int64_t d = 0; d < head_dim; d++) {
                 s = _mm256_fmadd_ps(_mm256_set1_ps(query[d]), _mm256_loadu_ps(kt + d * ATTENTION_TILE + t), s);
@@ -333,6 +351,20 @@ SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const flo
             tile_max = weights[t] > tile_max ? weights[t] : tile_max;
         }
         tile_softmax(weights, tile_max, &max_score, &sum, acc, head_dim);
+        if (head_dim == 64) {
+            // The whole accumulator in registers for the common head size (same FMAs, same order).
+            __m256 a[8];
+            for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(acc + 8 * j);
+            for (int64_t p = 0; p < count; p++) {
+                const uint16_t *v = values + (tile + p) * value_stride;
+                const __m256 w = _mm256_set1_ps(weights[p]);
+                for (int j = 0; j < 8; j++) {
+                    a[j] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * j))), w, a[j]);
+                }
+            }
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps(acc + 8 * j, a[j]);
+            continue;
+        }
         for (int64_t t = 0; t < count; t++) {
             const uint16_t *v = values + (tile + t) * value_stride;
             const __m256 w = _mm256_set1_ps(weights[t]);

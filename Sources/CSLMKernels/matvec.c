@@ -10,25 +10,44 @@ void slm_matvec(int type, const void *weight, size_t row_stride, int64_t n_cols,
     }
 }
 
+slm_matmul_tile_fn slm_matmul_tile_kernel(int type) {
+    return slm_force_generic ? NULL : slm_matmul_tile_kernel_avx2(type);
+}
+
 void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,
                 const void *activations, size_t act_row_bytes, int64_t n_tokens,
                 float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end) {
     const slm_vec_dot_fn dot = slm_vec_dot_kernel(type);
+    const slm_matmul_tile_fn tile = dot ? slm_matmul_tile_kernel(type) : NULL;
     const uint8_t *w = (const uint8_t *)weight;
     const uint8_t *act = (const uint8_t *)activations;
     // Blocks of rows x tokens small enough that both the weight rows and the activations of a
-    // block stay in L1 while every pair is computed; weights are then read from memory once per
-    // call and activations from L1 instead of L2.
+    // block stay in L1 (or L2 for the widest rows) while every pair is computed; weights are then
+    // read from memory once per call. Inside a block, whole tiles go through the tile kernel
+    // and the ragged edges pair by pair (the same bits either way).
     enum { ROW_BLOCK = 16, TOKEN_BLOCK = 16 };
     for (int64_t r0 = row_begin; r0 < row_end; r0 += ROW_BLOCK) {
         const int64_t r1 = r0 + ROW_BLOCK < row_end ? r0 + ROW_BLOCK : row_end;
+        const int64_t tiled_rows = tile ? (r1 - r0) / SLM_MATMUL_TILE_ROWS * SLM_MATMUL_TILE_ROWS : 0;
         for (int64_t t0 = 0; t0 < n_tokens; t0 += TOKEN_BLOCK) {
             const int64_t t1 = t0 + TOKEN_BLOCK < n_tokens ? t0 + TOKEN_BLOCK : n_tokens;
+            const int64_t tiled_tokens = tile ? (t1 - t0) / SLM_MATMUL_TILE_TOKENS * SLM_MATMUL_TILE_TOKENS : 0;
+            for (int64_t t = t0; t < t0 + tiled_tokens; t += SLM_MATMUL_TILE_TOKENS) {
+                for (int64_t r = r0; r < r0 + tiled_rows; r += SLM_MATMUL_TILE_ROWS) {
+                    tile(n_cols, w + (size_t)r * row_stride, row_stride, act + (size_t)t * act_row_bytes,
+                         act_row_bytes, out + t * out_row_stride + r, out_row_stride);
+                }
+            }
             for (int64_t t = t0; t < t1; ++t) {
+                // llama.cpp sums some types in another order inside a batch than for one token;
+                // follow it per token so prompt logits match its own.
+                const slm_vec_dot_fn pair_dot = dot ? slm_vec_dot_kernel_for_batch(type, n_tokens, t) : NULL;
                 const void *a = act + (size_t)t * act_row_bytes;
                 float *o = out + t * out_row_stride;
-                for (int64_t r = r0; r < r1; ++r) {
-                    o[r] = dot ? dot(n_cols, w + (size_t)r * row_stride, a) : NAN;
+                // Rows the tiles did not cover for this token: all of them past the tiled tokens.
+                const int64_t first = t < t0 + tiled_tokens ? r0 + tiled_rows : r0;
+                for (int64_t r = first; r < r1; ++r) {
+                    o[r] = pair_dot ? pair_dot(n_cols, w + (size_t)r * row_stride, a) : NAN;
                 }
             }
         }

@@ -46,21 +46,22 @@ public func exportedModelDefaultParams() -> slm_model_params {
     slm_model_params(n_threads: 0, cpus: nil, n_cpus: 0, context_length: 0, use_mlock: false)
 }
 
-/// Worker threads for `slm_model_params`.
-/// PINNING: when the CPU-list/pinning type lands in SLMCore (branch `perf`), "0 = one per big
-/// core" and `cpus` (pin one worker per listed CPU) are wired here; until then 0 means one per
-/// online core and the CPU list is validated and only sets the thread count.
-func workerThreads(_ params: slm_model_params) throws -> Int {
+/// The CPUs the worker threads are pinned to for `slm_model_params`, one entry per thread: the
+/// listed CPUs (or the big cores when none are listed), `n_threads` of them round-robin when set.
+func workerPlacement(_ params: slm_model_params) throws -> [Int] {
     if params.n_threads < 0 || Int(params.n_threads) > ThreadPool.maxThreads {
         throw CAPIError.invalidArgument("n_threads must be 0 (automatic) or 1...\(ThreadPool.maxThreads), got \(params.n_threads)")
     }
     if params.n_cpus > 0 && params.cpus == nil { throw CAPIError.invalidArgument("n_cpus is \(params.n_cpus) but cpus is NULL") }
-    if params.n_cpus > ThreadPool.maxThreads { throw CAPIError.invalidArgument("n_cpus must be at most \(ThreadPool.maxThreads)") }
-    let cpus = params.cpus.map { Array(UnsafeBufferPointer(start: $0, count: params.n_cpus)) } ?? []
+    if params.n_cpus > CPUTopology.maxListLength { throw CAPIError.invalidArgument("n_cpus must be at most \(CPUTopology.maxListLength)") }
+    let cpus = params.cpus.map { Array(UnsafeBufferPointer(start: $0, count: params.n_cpus)).map(Int.init) } ?? []
     if let bad = cpus.first(where: { $0 < 0 }) { throw CAPIError.invalidArgument("CPU id \(bad) is negative") }
-    if params.n_threads > 0 { return Int(params.n_threads) }
-    if !cpus.isEmpty { return cpus.count }
-    return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    do {
+        return try CPUTopology.current().workerCPUs(threads: params.n_threads > 0 ? Int(params.n_threads) : nil,
+                                                    requested: cpus.isEmpty ? nil : cpus)
+    } catch {
+        throw CAPIError.invalidArgument("cpus: \(error)")
+    }
 }
 
 @_cdecl("slm_model_load")
@@ -70,11 +71,11 @@ public func exportedModelLoad(_ path: UnsafePointer<CChar>?, _ params: UnsafePoi
         guard let path else { throw CAPIError.invalidArgument("path is NULL") }
         guard let outModel else { throw CAPIError.invalidArgument("out_model is NULL") }
         let p = params?.pointee ?? exportedModelDefaultParams()
-        let threads = try workerThreads(p)
+        let placement = try workerPlacement(p)
         if p.context_length < 0 || (p.context_length > 0 && p.context_length < 8) {
             throw CAPIError.invalidArgument("context_length must be 0 (automatic) or at least 8, got \(p.context_length)")
         }
-        let engine = try Engine(modelPath: String(cString: path), threads: threads)
+        let engine = try Engine(modelPath: String(cString: path), pool: ThreadPool(threads: placement.count, cpus: placement))
         if p.use_mlock { try engine.file.file.lockInMemory() }
         let model = ModelHandle(engine: engine, contextLength: p.context_length == 0 ? nil : Int(p.context_length))
         outModel.pointee = model.retained()

@@ -41,8 +41,7 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Random seed (default: a fresh random seed).")
     var seed: UInt64?
 
-    @Option(name: .shortAndLong, help: "Worker threads (default: all online cores).")
-    var threads: Int?
+    @OptionGroup var placement: ThreadOptions
 
     @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context length in tokens (default: min(model's, 4096)).")
     var contextLength: Int?
@@ -50,14 +49,11 @@ struct ChatCommand: ParsableCommand {
     @Flag(name: .customLong("stats"), help: "Print resume and per-turn timings to standard error.")
     var stats = false
 
-    @Option(name: .long, help: "Chat through a running slmd on this socket instead (it keeps the conversation; -m, --db, -t, -c are not used).")
+    @Option(name: .long, help: "Chat through a running slmd on this socket instead (it keeps the conversation; -m, --db, -t, --cpus, -c are not used).")
     var socket: String?
 
     func validate() throws {
         if maxReplyTokens < 1 { throw ValidationError("-n must be at least 1") }
-        if let threads, threads < 1 || threads > ThreadPool.maxThreads {
-            throw ValidationError("-t must be between 1 and \(ThreadPool.maxThreads)")
-        }
         if let contextLength, contextLength < 8 { throw ValidationError("-c must be at least 8") }
     }
 
@@ -78,7 +74,7 @@ struct ChatCommand: ParsableCommand {
                 return
             }
             let chat = LocalChat(modelPath: try DefaultModel.resolve(model), databasePath: try StoreLocation.resolve(database),
-                                 conversation: conversation, options: options, threads: threads ?? onlineCores(),
+                                 conversation: conversation, options: options, placement: placement,
                                  contextLength: contextLength, printStats: stats)
             try chat.run()
         } catch let error as ValidationError {

@@ -4,10 +4,13 @@ import SLMCore
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Print a GGUF file's metadata and tensor table.")
+        abstract: "Print a GGUF file's metadata and tensor table, or with --cpus the CPUs slm would run on.")
 
     @Argument(help: "GGUF model file.")
-    var model: String
+    var model: String?
+
+    @Flag(name: .customLong("cpus"), help: "Print the CPUs the worker threads would be pinned to by default, and why.")
+    var cpus = false
 
     @Option(name: .customLong("max-array"), help: "Array items to show per key (0 = all).")
     var maxArray: Int = 8
@@ -15,7 +18,13 @@ struct InspectCommand: ParsableCommand {
     @Flag(name: .customLong("no-tensors"), help: "Print only the metadata.")
     var noTensors = false
 
+    func validate() throws {
+        if model == nil && !cpus { throw ValidationError("give a GGUF file, or --cpus") }
+    }
+
     func run() throws {
+        if cpus { printCPUChoice() }
+        guard let model else { return }
         let file: GGUFFile
         do {
             file = try GGUFFile(path: model)
@@ -45,6 +54,19 @@ struct InspectCommand: ParsableCommand {
         }
         out += "\n\(file.tensors.count) tensors, \(total) bytes of tensor data\n"
         Console.out(out)
+    }
+
+    private func printCPUChoice() {
+        let topology = CPUTopology.current()
+        let choice = topology.bigCores()
+        var out = "available CPUs: \(CPUTopology.format(topology.available))\n"
+        for cpu in topology.available {
+            let frequency = topology.maxFrequencyKHz[cpu].map { "\($0 / 1000) MHz" } ?? "unknown"
+            out += "  cpu\(cpu): max frequency \(frequency)\n"
+        }
+        out += "default: \(choice.cpus.count) threads pinned to CPUs \(CPUTopology.format(choice.cpus))\n"
+        out += "why: \(choice.reason)\n"
+        Console.out(out + (model == nil ? "" : "\n"))
     }
 
     private func render(_ value: GGUFValue) -> String {

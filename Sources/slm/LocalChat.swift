@@ -14,14 +14,14 @@ struct LocalChat {
     var databasePath: String
     var conversation: Int64?
     var options: GenerationOptions
-    var threads: Int
+    var placement: ThreadOptions
     var contextLength: Int?
     var printStats: Bool
 
     func run() throws {
         let store = try ConversationStore(path: databasePath)
         defer { store.close() }
-        let engine = try Engine(modelPath: modelPath, threads: threads)
+        let engine = try placement.makeEngine(modelPath: modelPath)
         let session = try Session(engine: engine, contextLength: contextLength)
 
         let resumeStart = MonotonicClock.now()

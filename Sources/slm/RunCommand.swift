@@ -50,8 +50,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Random seed (default: a fresh random seed, printed with the stats).")
     var seed: UInt64?
 
-    @Option(name: .shortAndLong, help: "Worker threads (default: all online cores).")
-    var threads: Int?
+    @OptionGroup var placement: ThreadOptions
 
     @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context length in tokens (default: min(model's, 4096)).")
     var contextLength: Int?
@@ -65,9 +64,6 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         if (prompt == nil) == (file == nil) { throw ValidationError("give exactly one of -p PROMPT or -f FILE") }
         if nPredict < -1 { throw ValidationError("-n must be -1 or ≥ 0") }
-        if let threads, threads < 1 || threads > ThreadPool.maxThreads {
-            throw ValidationError("-t must be between 1 and \(ThreadPool.maxThreads)")
-        }
         if let contextLength, contextLength < 8 { throw ValidationError("-c must be at least 8") }
     }
 
@@ -94,7 +90,7 @@ struct RunCommand: ParsableCommand {
         if let problem = sampling.validationError() { throw ValidationError(problem) }
 
         let loadStart = MonotonicClock.now()
-        let engine = try Engine(modelPath: try DefaultModel.resolve(model), threads: threads ?? onlineCores())
+        let engine = try placement.makeEngine(modelPath: try DefaultModel.resolve(model))
         if let contextLength, contextLength > engine.model.trainedContextLength {
             Console.err("warning: -c \(contextLength) exceeds the model's trained context (\(engine.model.trainedContextLength)); quality may drop past it\n")
         }
@@ -118,7 +114,7 @@ struct RunCommand: ParsableCommand {
         }
         if !noStats {
             Console.err("\n")
-            Console.err("load: \(format(loadSeconds * 1000, 0)) ms, context \(state.contextLength), threads \(engine.pool.effectiveCount), seed \(sampling.seed)\n")
+            Console.err("load: \(format(loadSeconds * 1000, 0)) ms, context \(state.contextLength), threads \(engine.pool.effectiveCount) (CPUs \(engine.pool.cpus.map { CPUTopology.format($0) } ?? "unpinned")), seed \(sampling.seed)\n")
             Console.err("prompt: \(stats.promptTokens) tokens in \(format(stats.promptSeconds * 1000, 1)) ms (\(format(stats.promptTokensPerSecond, 1)) tokens/s)\n")
             Console.err("time to first token: \(format(stats.timeToFirstToken * 1000, 1)) ms\n")
             Console.err("generated: \(stats.generatedTokens) tokens, \(format(stats.generationTokensPerSecond, 2)) tokens/s (stop: \(stats.stopReason.rawValue))\n")
@@ -141,8 +137,6 @@ func readTextFile(_ path: String) throws -> String {
     if ferror(f) != 0 { throw ValidationError("cannot read \(path)") }
     return String(decoding: bytes, as: UTF8.self)
 }
-
-func onlineCores() -> Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
 func freshSeed() -> UInt64 {
     var seed: UInt64 = 0

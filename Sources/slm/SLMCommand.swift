@@ -12,7 +12,7 @@ struct SLMCommand: ParsableCommand {
         commandName: "slm",
         abstract: "Run small language models (GGUF) on edge devices.",
         version: SLMVersion.string,
-        subcommands: [RunCommand.self, InspectCommand.self, TokenizeCommand.self, DetokenizeCommand.self, TemplateCommand.self,
+        subcommands: [RunCommand.self, BenchCommand.self, InspectCommand.self, TokenizeCommand.self, DetokenizeCommand.self, TemplateCommand.self,
                       ChatCommand.self, ConversationsCommand.self, StoreCrashChildCommand.self, StoreBenchCommand.self,
                       AskCommand.self])
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SLMCore
 
 /// Limits that keep one client from taking the daemon's memory or time; all settable in the
 /// config file (and the main ones on the command line).
@@ -35,8 +36,8 @@ struct DaemonConfig {
     var socketPath = defaultSocketPath
     var databasePath = defaultDatabasePath
     var threads: Int?
-    /// The `--cpus` list as given ("0-3,6"); see `CPUList`.
-    var cpus: CPUList?
+    /// The `--cpus` list ("0-3,6"), expanded; nil = the big cores (`slm inspect --cpus`).
+    var cpus: [Int]?
     var contextLength: Int?
     var logLevel = LogLevel.info
     var limits = DaemonLimits()
@@ -51,8 +52,8 @@ struct DaemonConfig {
           --socket PATH         Unix socket to listen on (default \(defaultSocketPath), mode 0660);
                                 ignored under systemd socket activation (LISTEN_FDS)
           --db PATH             conversation database (default \(defaultDatabasePath))
-          -t, --threads N       engine worker threads (default: all online cores)
-          --cpus LIST           CPUs for the worker threads, e.g. 0-3 or 4,5,6,7
+          -t, --threads N       engine worker threads (default: one per CPU of --cpus, else one per big core)
+          --cpus LIST           CPUs to pin the worker threads to, e.g. 0-3 or 4,5,6,7 (default: the big cores)
           -c, --ctx-size N      context length per conversation (default: min(model's, 4096))
           --config FILE         key = value settings (same names without the dashes, e.g.
                                 max-clients = 16); command-line options override the file
@@ -116,8 +117,11 @@ struct DaemonConfig {
         case "db": databasePath = value
         case "threads": threads = try int(1...256)
         case "cpus":
-            guard let list = CPUList(parsing: value) else { throw .config("\(source): cpus: cannot parse \"\(value)\" (expected e.g. 0-3,6)") }
-            cpus = list
+            do {
+                cpus = try CPUTopology.parseList(value)
+            } catch {
+                throw .config("\(source): cpus: \(error)")
+            }
         case "ctx-size": contextLength = try int(8...1 << 20)
         case "max-clients": limits.maxClients = try int(1...65536)
         case "max-queue": limits.maxQueuedRequests = try int(0...65536)
@@ -149,26 +153,6 @@ struct DaemonConfig {
             pairs.append((String(text[..<eq]).trimmed(), String(text[text.index(after: eq)...]).trimmed()))
         }
         return pairs
-    }
-}
-
-/// A CPU list such as `0-3,6`.
-/// TODO(perf merge): replace with SLMCore's CPU-list type from branch `perf` and pass it to the
-/// engine's thread pool (pinning); until then the list is parsed, logged and not applied.
-struct CPUList: Equatable {
-    var cpus: [Int]
-
-    init?(parsing text: String) {
-        var result: [Int] = []
-        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
-            guard bounds.count == 1 || bounds.count == 2,
-                  let low = Int(bounds[0].trimmed()), let high = Int(bounds[bounds.count - 1].trimmed()),
-                  low >= 0, low <= high, high < 4096 else { return nil }
-            result.append(contentsOf: low...high)
-        }
-        guard !result.isEmpty else { return nil }
-        cpus = result
     }
 }
 

@@ -24,16 +24,18 @@ func main() -> Int32 {
     // A client that disconnects while we write must not kill the daemon.
     signal(SIGPIPE, SIG_IGN)
 
-    let threads = config.threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-    if let cpus = config.cpus {
-        // TODO(perf merge): pin the engine's worker threads to these CPUs (SLMCore CPU list).
-        Log.notice("--cpus \(cpus.cpus.map(String.init).joined(separator: ",")) accepted; pinning is not wired yet")
-    }
     let engine: Engine
     do {
         let start = MonotonicClock.now()
-        engine = try Engine(modelPath: config.modelPath!, threads: threads)
-        Log.info("model \(config.modelPath!) loaded in \(Int((MonotonicClock.now() - start) * 1000)) ms, \(engine.pool.effectiveCount) threads")
+        let placement: [Int]
+        do {
+            placement = try CPUTopology.current().workerCPUs(threads: config.threads, requested: config.cpus)
+        } catch {
+            Log.error("--cpus: \(error)")
+            return 2
+        }
+        engine = try Engine(modelPath: config.modelPath!, pool: ThreadPool(threads: placement.count, cpus: placement))
+        Log.info("model \(config.modelPath!) loaded in \(Int((MonotonicClock.now() - start) * 1000)) ms, \(engine.pool.effectiveCount) threads pinned to CPUs \(engine.pool.cpus.map { CPUTopology.format($0) } ?? "none")")
     } catch {
         Log.error("cannot load the model \(config.modelPath!): \(error)")
         return 1

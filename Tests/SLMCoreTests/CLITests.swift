@@ -109,6 +109,40 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// `slm bench -o json` is what scripts/compare-llama-cpp.sh parses: one object per test with
+    /// llama-bench's test names. Tiny sizes; the numbers themselves are not checked.
+    func testBenchPrintsOneJSONObjectPerTest() throws {
+        let model = try TestModels.smolLM2()
+        let r = try run(["bench", "-m", model, "-p", "8", "-n", "3", "-r", "2", "-t", "2", "-o", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]], r.stdout)
+        XCTAssertEqual(rows.map { $0["test"] as? String }, ["pp8", "tg3"])
+        for row in rows {
+            XCTAssertEqual(row["threads"] as? Int, 2)
+            XCTAssertGreaterThan(try XCTUnwrap(row["tps_mean"] as? Double), 0)
+            XCTAssertGreaterThanOrEqual(try XCTUnwrap(row["tps_sd"] as? Double), 0)
+            XCTAssertEqual((row["samples"] as? [Double])?.count, 2)
+        }
+        XCTAssertGreaterThan(try XCTUnwrap(rows[1]["weight_bytes_per_token"] as? Int), 50_000_000)
+
+        let table = try run(["bench", "-m", model, "-p", "4", "-n", "0", "-r", "1", "-t", "1"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertTrue(table.stdout.contains("| pp4 |"), table.stdout)
+        XCTAssertFalse(table.stdout.contains("tg"), table.stdout)
+    }
+
+    func testCPUListsAreCheckedWithClearErrors() throws {
+        for (args, message) in [(["bench", "--cpus", "3-1"], "descending"), (["bench", "--cpus", "0,x"], "not a CPU number"),
+                                (["run", "-p", "x", "--cpus", "4095"], "not available"), (["bench", "-t", "0"], "-t must be")] {
+            let r = try run(args)
+            XCTAssertNotEqual(r.status, 0, "\(args) should fail")
+            XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
+        }
+        let inspect = try run(["inspect", "--cpus"])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        for field in ["available CPUs:", "default:", "why:"] { XCTAssertTrue(inspect.stdout.contains(field), inspect.stdout) }
+    }
+
     func testInspectPrintsMetadataAndTensorTable() throws {
         let model = try TestModels.smolLM2()
         let r = try run(["inspect", model])

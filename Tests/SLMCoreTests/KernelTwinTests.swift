@@ -182,6 +182,46 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    // MARK: - 1b. Matmul tiles: bit-identical to the pair-by-pair dots
+
+    /// slm_matmul through the AVX2 tiles (2 rows x 4 tokens) must give exactly the bits of
+    /// slm_vec_dot for every pair (prompt logits then equal decode's and llama.cpp's), including
+    /// ragged edges: row and token counts that are not multiples of the tile, the smallest K
+    /// (one block) and a row range that starts at an odd row.
+    func testMatmulTilesEqualPairByPairDotsBitForBit() throws {
+        var random = SeededGenerator(seed: 0x7113_2026)
+        for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q8_0].map(id) {
+            let name = String(cString: slm_type_name(type))
+            guard slm_matmul_tile_kernel(type) != nil else { throw XCTSkip("no matmul tile for \(name) on this CPU") }
+            let actType = slm_type_activation_type(type)
+            for (n, rows, tokens) in [(32, 2, 4), (576, 5, 9), (1536, 18, 17), (96, 33, 3), (64, 4, 64)] {
+                let rowBytes = slm_row_bytes(type, Int64(n)), actBytes = slm_row_bytes(actType, Int64(n))
+                var weights: [UInt8] = []
+                for _ in 0..<rows { weights += randomWeightRow(type, n: n, &random) }
+                var acts: [UInt8] = []
+                for _ in 0..<tokens { acts += quantize(actType, (0..<n).map { _ in Float(uniform(-1, 1, &random)) * blockMagnitude(&random) }) }
+                let begin = rows > 2 ? 1 : 0
+                var out = [Float](repeating: -7, count: tokens * rows)
+                var want = out
+                weights.withUnsafeBytes { w in
+                    acts.withUnsafeBytes { a in
+                        slm_matmul(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
+                                   &out, Int64(rows), Int64(begin), Int64(rows))
+                        for t in 0..<tokens {
+                            for r in begin..<rows {
+                                want[t * rows + r] = slm_vec_dot(type, Int64(n), w.baseAddress! + r * rowBytes, a.baseAddress! + t * actBytes)
+                            }
+                        }
+                    }
+                }
+                for i in 0..<out.count where out[i].bitPattern != want[i].bitPattern {
+                    XCTFail("\(name) n=\(n) rows=\(rows) tokens=\(tokens): token \(i / rows) row \(i % rows): tile \(out[i]), dot \(want[i])")
+                    break
+                }
+            }
+        }
+    }
+
     /// A weight row and a matching activation row (quantized to the type's activation format).
     /// Activation blocks vary in magnitude over two decades, except with `uniformScale`.
     private func randomDotRows(_ type: Int32, n: Int, uniformScale: Bool,

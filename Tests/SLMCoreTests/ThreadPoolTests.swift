@@ -42,6 +42,37 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
+    func testDynamicChunksCoverTheRangeExactlyOnce() {
+        let pool = ThreadPool(threads: 3)
+        for (count, grain) in [(0, 4), (1, 4), (10, 3), (100, 16), (1001, 7), (5, 100)] {
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+            hits.initialize(repeating: 0, count: max(count, 1))
+            pool.parallelForDynamic(count, grain: grain) { range in
+                XCTAssertLessThanOrEqual(range.count, grain)
+                for i in range { hits[i] += 1 }
+            }
+            XCTAssertTrue((0..<count).allSatisfy { hits[$0] == 1 }, "count \(count) grain \(grain)")
+            hits.deallocate()
+        }
+    }
+
+    /// Pinned workers run on their CPU (where the kernel allows pinning at all).
+    func testPinnedWorkersRunOnTheirCPU() throws {
+        let available = CPUTopology.current().available
+        let cpu = available.last!
+        // The calling thread becomes worker 0 and stays pinned: undo that for the other tests.
+        defer { CPUTopology.pinCurrentThread(toAnyOf: available) }
+        let pool = ThreadPool(threads: 2, cpus: [cpu])
+        XCTAssertEqual(pool.cpus, [cpu, cpu])
+        let masks = UnsafeMutablePointer<[Int]?>.allocate(capacity: 2)
+        masks.initialize(repeating: nil, count: 2)
+        defer { masks.deinitialize(count: 2); masks.deallocate() }
+        pool.run { worker, _ in masks[worker] = CPUTopology.affinityMask() }
+        if pool.unpinnedWorkers > 0 { throw XCTSkip("the kernel refused pinning here") }
+        XCTAssertEqual(masks[0], [cpu])
+        XCTAssertEqual(masks[1], [cpu])
+    }
+
     /// Pools are created and destroyed with their engines; destroying one must stop and join its
     /// threads, including ones parked after spinning.
     func testPoolsShutDownCleanly() {

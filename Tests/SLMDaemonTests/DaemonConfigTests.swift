@@ -29,7 +29,8 @@ final class DaemonConfigTests: XCTestCase {
         for (arguments, expected) in [(["-m", model, "--max-clients", "lots"], "max-clients must be an integer"),
                                       (["-m", model, "--bogus", "1"], "unknown option --bogus"),
                                       (["--socket", "/tmp/x.sock"], "no model"),
-                                      (["-m", model, "--cpus", "3-1"], "cpus: cannot parse")] {
+                                      (["-m", model, "--cpus", "3-1"], "range 3-1 is descending"),
+                                      (["-m", model, "--cpus", "4000"], "CPU 4000 not available to this process")] {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: DaemonHarness.slmdPath)
             p.arguments = arguments

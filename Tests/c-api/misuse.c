@@ -125,6 +125,10 @@ int main(int argc, char **argv) {
     int32_t negative_cpu[] = {0, -3};
     params.cpus = negative_cpu;
     EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_ERR_INVALID_ARGUMENT);
+    int32_t missing_cpu[] = {0, 4000};  /* no such CPU: refused, not silently unpinned */
+    params.cpus = missing_cpu;
+    EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(slm_last_error(), "4000") != NULL, "message names the CPU: %s", slm_last_error());
     CHECK(model == NULL, "out_model written on failure");
 
     snprintf(path, sizeof path, "%s/does-not-exist.gguf", argv[2]);

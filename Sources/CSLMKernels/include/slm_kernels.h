@@ -247,6 +247,19 @@ void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,
                 const void *activations, size_t act_row_bytes, int64_t n_tokens,
                 float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end);
 
+// A tile of slm_matmul: SLM_MATMUL_TILE_ROWS consecutive weight rows (from `weight`, row_stride
+// apart) times SLM_MATMUL_TILE_TOKENS consecutive activation rows (from `activations`,
+// act_row_bytes apart), written to out[t * out_row_stride + r] for the tile's own t and r.
+// Bit-identical to slm_vec_dot of each pair. NULL where this CPU or type has none (slm_matmul then
+// computes pair by pair); SIMD only, its scalar twin is that pair-by-pair loop.
+#define SLM_MATMUL_TILE_ROWS 2
+#define SLM_MATMUL_TILE_TOKENS 4
+typedef void (*slm_matmul_tile_fn)(int64_t n_cols, const uint8_t *weight, size_t row_stride,
+                                   const uint8_t *activations, size_t act_row_bytes, float *out,
+                                   int64_t out_row_stride);
+slm_matmul_tile_fn slm_matmul_tile_kernel(int type);
+slm_matmul_tile_fn slm_matmul_tile_kernel_avx2(int type);
+
 // ---- Activations (activation.c) ----
 // out[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + e^-x). out may alias gate.
 void slm_swiglu(const float *gate, const float *up, float *out, int64_t n);

@@ -174,16 +174,10 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
                 Ops.rmsNorm(x + t * dim, weight: layer.attentionNorm.values.baseAddress, eps: h.rmsEpsilon,
                             count: dim, into: xn + t * dim)
             }
-            let act = Ops.quantizeActivations(for: layer.query, input: xn, inputStride: dim, tokens: n, state: state)
-            Ops.multiply(layer.query, activations: act, tokens: n, output: q, outputStride: qWidth, state: state, pool: pool)
-            if layer.key.type.activationType != layer.query.type.activationType {
-                Ops.quantizeActivations(for: layer.key, input: xn, inputStride: dim, tokens: n, state: state)
-            }
-            Ops.multiply(layer.key, activations: act, tokens: n, output: k, outputStride: kvWidth, state: state, pool: pool)
-            if layer.value.type.activationType != layer.key.type.activationType {
-                Ops.quantizeActivations(for: layer.value, input: xn, inputStride: dim, tokens: n, state: state)
-            }
-            Ops.multiply(layer.value, activations: act, tokens: n, output: v, outputStride: kvWidth, state: state, pool: pool)
+            Ops.linearFused(.init(weight: layer.query, output: q, outputStride: qWidth),
+                            .init(weight: layer.key, output: k, outputStride: kvWidth),
+                            .init(weight: layer.value, output: v, outputStride: kvWidth),
+                            input: xn, inputStride: dim, tokens: n, state: state, pool: pool)
             for t in 0..<n {
                 let row = angles + t * h.rotaryDims
                 Ops.ropeAdjacentPairs(q + t * qWidth, heads: h.heads, headDim: h.headDim, rotaryDims: h.rotaryDims,
@@ -203,12 +197,9 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
                 Ops.rmsNorm(x + t * dim, weight: layer.ffnNorm.values.baseAddress, eps: h.rmsEpsilon,
                             count: dim, into: xn + t * dim)
             }
-            let ffnAct = Ops.quantizeActivations(for: layer.gate, input: xn, inputStride: dim, tokens: n, state: state)
-            Ops.multiply(layer.gate, activations: ffnAct, tokens: n, output: gate, outputStride: ffn, state: state, pool: pool)
-            if layer.up.type.activationType != layer.gate.type.activationType {
-                Ops.quantizeActivations(for: layer.up, input: xn, inputStride: dim, tokens: n, state: state)
-            }
-            Ops.multiply(layer.up, activations: ffnAct, tokens: n, output: up, outputStride: ffn, state: state, pool: pool)
+            Ops.linearFused(.init(weight: layer.gate, output: gate, outputStride: ffn),
+                            .init(weight: layer.up, output: up, outputStride: ffn),
+                            input: xn, inputStride: dim, tokens: n, state: state, pool: pool)
             for t in 0..<n { Ops.swiglu(gate + t * ffn, up + t * ffn, count: ffn) }
             Ops.linear(layer.down, input: gate, inputStride: ffn, tokens: n, output: xn, outputStride: dim,
                        state: state, pool: pool)
@@ -216,6 +207,10 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         }
 
         // Only the rows whose logits are wanted go through the final norm and the output matrix.
+        if !allLogits && !state.logitsNeeded {
+            state.position = start + n
+            return
+        }
         let firstOut = allLogits ? 0 : n - 1
         let outRows = n - firstOut
         for t in firstOut..<n {

@@ -12,7 +12,16 @@ public final class Engine: @unchecked Sendable {
     public let tokenizer: Tokenizer
     public let pool: ThreadPool
 
-    public init(modelPath: String, threads: Int) throws {
+    /// - Parameters:
+    ///   - threads: worker threads; nil = one per CPU in `cpus`.
+    ///   - cpus: CPUs to pin the workers to (checked against the machine); nil = the big cores
+    ///     (`CPUTopology.bigCores`).
+    public convenience init(modelPath: String, threads: Int? = nil, cpus: [Int]? = nil) throws {
+        let placement = try CPUTopology.current().workerCPUs(threads: threads, requested: cpus)
+        try self.init(modelPath: modelPath, pool: ThreadPool(threads: placement.count, cpus: placement))
+    }
+
+    public init(modelPath: String, pool: ThreadPool) throws {
         file = try GGUFFile(path: modelPath)
         model = try ModelRegistry.load(file)
         tokenizer = try Tokenizer(vocabulary: TokenizerVocabulary(gguf: file))
@@ -20,7 +29,7 @@ public final class Engine: @unchecked Sendable {
             throw ModelError.invalidHyperparameter(key: "tokenizer.ggml.tokens", value: "\(tokenizer.vocabularySize) tokens",
                                                    reason: "more tokens than the model's \(model.vocabularySize) output rows")
         }
-        pool = ThreadPool(threads: threads)
+        self.pool = pool
         file.prefetchTensorData()
     }
 
@@ -54,11 +63,13 @@ public final class Engine: @unchecked Sendable {
         // The attention numerics follow the size of the whole request, as llama.cpp's do for a
         // prompt it processes in one batch, even though slm feeds it in chunks.
         state.attentionMode = AttentionMode.forBatch(of: requestSize)
+        defer { state.logitsNeeded = true }
         try chunk.withUnsafeBufferPointer { all in
             try logits.withUnsafeMutableBufferPointer { out in
                 var start = 0
                 while start < all.count {
                     let end = min(all.count, start + Self.promptBatch)
+                    state.logitsNeeded = end == all.count
                     try model.forward(UnsafeBufferPointer(rebasing: all[start..<end]), state: state, pool: pool,
                                       allLogits: false, logits: out.baseAddress!)
                     start = end

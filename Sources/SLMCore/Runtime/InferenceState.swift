@@ -88,6 +88,10 @@ public final class InferenceState: @unchecked Sendable {
     let values: AnonymousBuffer    // (layers, contextLength, valueWidth) F16
     /// How attention accumulates for the current forward pass; see `slm_attention_head`.
     public var attentionMode = AttentionMode.f16Accumulate
+    /// False while the engine feeds the first chunks of a long prompt, whose logits nobody reads:
+    /// a model may then skip its output layer (for a small model, a tied 49k-row output matrix
+    /// is ~20 % of a forward pass's weights).
+    public var logitsNeeded = true
     private var scratch: [String: AnonymousBuffer] = [:]
     /// Quantized activations, (maxBatch, row bytes of maxActivationColumns in the widest format).
     let activations: AnonymousBuffer

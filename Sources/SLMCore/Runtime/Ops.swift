@@ -91,6 +91,52 @@ public enum Ops {
         }
     }
 
+    /// One matrix of a fused multiply: W and where its (tokens, W.rows) output goes.
+    struct MatmulTarget {
+        let weight: WeightMatrix
+        let output: UnsafeMutablePointer<Float>
+        let outputStride: Int
+    }
+
+    /// Several matrices over the same input in one parallel section (Q, K and V; gate and up):
+    /// their rows are split across the workers as one list, so there is one barrier instead of
+    /// one per matrix, and no worker idles while another finishes a small matrix. Quantizes the
+    /// input once when all share an activation format, else falls back to one multiply each.
+    /// Row results are the same as `linear`'s (each row is computed independently).
+    static func linearFused(_ a: MatmulTarget, _ b: MatmulTarget, _ c: MatmulTarget? = nil,
+                            input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                            state: InferenceState, pool: ThreadPool) {
+        let format = a.weight.type.activationType
+        guard b.weight.type.activationType == format, c.map({ $0.weight.type.activationType == format }) ?? true,
+              b.weight.columns == a.weight.columns, c.map({ $0.weight.columns == a.weight.columns }) ?? true else {
+            for t in [a, b] + (c.map { [$0] } ?? []) {
+                linear(t.weight, input: input, inputStride: inputStride, tokens: tokens, output: t.output,
+                       outputStride: t.outputStride, state: state, pool: pool)
+            }
+            return
+        }
+        let act = quantizeActivations(for: a.weight, input: input, inputStride: inputStride, tokens: tokens, state: state)
+        let rowsA = a.weight.rows, rowsAB = rowsA + b.weight.rows
+        let total = rowsAB + (c?.weight.rows ?? 0)
+        let rowBytes = state.activationRowBytes
+        func part(_ t: MatmulTarget, _ offset: Int, _ rows: Range<Int>) {
+            let lo = max(rows.lowerBound, offset) - offset, hi = min(rows.upperBound, offset + t.weight.rows) - offset
+            guard lo < hi else { return }
+            let type = Int32(t.weight.type.rawValue)
+            if tokens == 1 {
+                slm_matvec(type, t.weight.data, t.weight.rowBytes, Int64(t.weight.columns), act, t.output, Int64(lo), Int64(hi))
+            } else {
+                slm_matmul(type, t.weight.data, t.weight.rowBytes, Int64(t.weight.columns), act, rowBytes, Int64(tokens),
+                           t.output, Int64(t.outputStride), Int64(lo), Int64(hi))
+            }
+        }
+        pool.parallelFor(total) { rows in
+            part(a, 0, rows)
+            part(b, rowsA, rows)
+            if let c { part(c, rowsAB, rows) }
+        }
+    }
+
     /// Causal attention with grouped KV heads for a batch of `tokens` queries at positions
     /// `start ..< start + tokens`, whose keys and values are already in the cache.
     /// query: (tokens, heads * headDim) with RoPE applied; output: (tokens, heads * headDim).

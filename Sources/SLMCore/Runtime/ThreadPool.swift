@@ -11,8 +11,9 @@ import Musl
 /// Decode calls `run` a few hundred times per token with sub-millisecond jobs, so a condition
 /// variable wake-up (tens of microseconds) per call would dominate. Workers therefore spin on an
 /// atomic job counter for a while after each job and only then park on the condition variable;
-/// the caller spins on the completion count the same way. Pinning to big cores belongs to the
-/// kernels issue.
+/// the caller spins on the completion count the same way. With `cpus`, worker i is pinned to
+/// `cpus[i]` (the calling thread, worker 0, on its first `run`), so the scheduler cannot park two
+/// workers on one core or move one to a little core mid-token.
 public final class ThreadPool: @unchecked Sendable {
     /// Upper bound on `threads`; more than this on an edge board is a configuration mistake.
     public static let maxThreads = 256
@@ -23,6 +24,16 @@ public final class ThreadPool: @unchecked Sendable {
     public let threadCount: Int
     /// Workers actually running (≤ threadCount if thread creation failed).
     public private(set) var effectiveCount = 1
+    /// The CPU of each worker (index 0: the calling thread), or nil when unpinned.
+    public let cpus: [Int]?
+    /// Workers whose pinning the kernel refused (they run unpinned).
+    public var unpinnedWorkers: Int { failedPins.load(ordering: .relaxed) }
+
+    private let failedPins = Atomic<Int>(0)
+    /// The thread last pinned as worker 0; another caller gets pinned on its first `run`.
+    private var pinnedCaller: pthread_t?
+    /// Next chunk to hand out in `parallelForDynamic`.
+    private let nextChunk = Atomic<Int>(0)
 
     private let generation = Atomic<UInt64>(0)
     private let pending = Atomic<Int>(0)
@@ -34,9 +45,14 @@ public final class ThreadPool: @unchecked Sendable {
     private var job: ((Int, Int) -> Void)?
     private var workers: [pthread_t] = []
 
-    /// - Parameter threads: total workers including the caller; clamped to 1...maxThreads.
-    public init(threads: Int) {
-        threadCount = min(max(threads, 1), Self.maxThreads)
+    /// - Parameters:
+    ///   - threads: total workers including the caller; clamped to 1...maxThreads.
+    ///   - cpus: CPU per worker (see `CPUTopology.workerCPUs`), used round-robin if shorter;
+    ///     nil leaves placement to the scheduler.
+    public init(threads: Int, cpus: [Int]? = nil) {
+        let count = min(max(threads, 1), Self.maxThreads)
+        threadCount = count
+        self.cpus = cpus.flatMap { list in list.isEmpty ? nil : (0..<count).map { list[$0 % list.count] } }
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&workReady, nil)
         for index in 1..<threadCount {
@@ -44,6 +60,7 @@ public final class ThreadPool: @unchecked Sendable {
             var thread = pthread_t()
             let rc = pthread_create(&thread, nil, { raw in
                 let ctx = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                ctx.pool.pin(worker: ctx.index)
                 ctx.pool.workerLoop(index: ctx.index)
                 return nil
             }, context)
@@ -72,6 +89,10 @@ public final class ThreadPool: @unchecked Sendable {
     /// Not reentrant: one `run` at a time per pool.
     public func run(_ body: (Int, Int) -> Void) {
         let count = effectiveCount
+        if cpus != nil, pinnedCaller.map({ pthread_equal($0, pthread_self()) == 0 }) ?? true {
+            pinnedCaller = pthread_self()
+            pin(worker: 0)
+        }
         if count == 1 {
             body(0, 1)
             return
@@ -110,12 +131,38 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` over `0..<count` in chunks of `grain` items (the last may be shorter) that
+    /// workers take in order as they become free, so a worker the OS interrupted, or a slower
+    /// core, holds up the others by at most one chunk.
+    public func parallelForDynamic(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+        if count <= 0 { return }
+        let grain = max(1, grain)
+        let chunks = (count + grain - 1) / grain
+        if effectiveCount == 1 || chunks == 1 {
+            body(0..<count)
+            return
+        }
+        nextChunk.store(0, ordering: .relaxed)
+        run { _, _ in
+            while true {
+                let c = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue
+                if c >= chunks { return }
+                body((c * grain)..<min(count, (c + 1) * grain))
+            }
+        }
+    }
+
     /// The `index`-th of `parts` near-equal contiguous slices of `0..<count`.
     public static func chunk(_ count: Int, index: Int, of parts: Int) -> Range<Int> {
         guard index < parts else { return count..<count }
         let base = count / parts, extra = count % parts
         let start = index * base + min(index, extra)
         return start..<(start + base + (index < extra ? 1 : 0))
+    }
+
+    private func pin(worker index: Int) {
+        guard let cpus else { return }
+        if !CPUTopology.pinCurrentThread(to: cpus[index]) { failedPins.add(1, ordering: .relaxed) }
     }
 
     private func workerLoop(index: Int) {

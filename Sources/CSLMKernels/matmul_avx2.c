@@ -1,0 +1,187 @@
+// AVX2 + FMA matmul tiles (x86-64) for prompt batches: 2 weight rows x 4 tokens per call, so each
+// unpacked weight block serves four tokens and each activation block two rows, instead of one
+// dot product re-reading and re-unpacking both per pair.
+//
+// Bit-identical to slm_vec_dot (dot_avx2.c) for every (row, token): each of the 8 pairs keeps its
+// own eight-lane accumulator and receives exactly the same operations in the same order (exact
+// integer lane sums, the same d_w * d_a product, one FMA per block, the same final fold). Only
+// which values are computed once and shared changes, so prompt logits stay equal to decode's and
+// to llama.cpp's. The scalar twin is the per-pair loop in slm_matmul (matvec.c).
+#include "kernels_internal.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define SLM_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define TILE_ROWS SLM_MATMUL_TILE_ROWS
+#define TILE_TOKENS SLM_MATMUL_TILE_TOKENS
+
+SLM_AVX2 static inline __m128 h2f_pair(uint16_t lo, uint16_t hi) {
+    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)lo | (uint32_t)hi << 16)));
+}
+
+// Four F16 values (one per token) -> four floats.
+SLM_AVX2 static inline __m128 h2f_quad(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
+    const uint64_t packed = (uint64_t)a | (uint64_t)b << 16 | (uint64_t)c << 32 | (uint64_t)d << 48;
+    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)packed));
+}
+
+SLM_AVX2 static inline float hsum8(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+SLM_AVX2 static inline __m256 dot_u8_s8_lanes(__m256i u, __m256i s) {
+    const __m256i pairs = _mm256_maddubs_epi16(u, s);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+SLM_AVX2 static inline __m256i unpack_nibbles(const uint8_t *qs) {
+    const __m128i packed = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i both = _mm256_insertf128_si256(_mm256_castsi128_si256(packed), _mm_srli_epi16(packed, 4), 1);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+}
+
+// Activation block i of token t.
+#define ACT(type, t, i) (((const type *)(act + (size_t)(t) * act_row_bytes))[i])
+
+SLM_AVX2 static void tile_q4_1(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                               size_t act_row_bytes, float *out, int64_t out_stride) {
+    const slm_block_q4_1 *x0 = (const slm_block_q4_1 *)w;
+    const slm_block_q4_1 *x1 = (const slm_block_q4_1 *)(w + row_stride);
+    const int64_t nb = n / SLM_QK4_1;
+    __m256 acc[TILE_ROWS][TILE_TOKENS];
+    for (int r = 0; r < TILE_ROWS; ++r)
+        for (int t = 0; t < TILE_TOKENS; ++t) acc[r][t] = _mm256_setzero_ps();
+    // Lane t: sum over blocks of m_w * s_a for token t, one fused step per block (as the dot).
+    __m128 off0 = _mm_setzero_ps(), off1 = _mm_setzero_ps();
+    float scale[TILE_ROWS * TILE_TOKENS] __attribute__((aligned(16)));
+    for (int64_t i = 0; i < nb; ++i) {
+        const __m128 dm0 = h2f_pair(x0[i].d, x0[i].m), dm1 = h2f_pair(x1[i].d, x1[i].m);
+        const __m128 da = h2f_quad(ACT(slm_block_q8_1, 0, i).d, ACT(slm_block_q8_1, 1, i).d,
+                                   ACT(slm_block_q8_1, 2, i).d, ACT(slm_block_q8_1, 3, i).d);
+        const __m128 sa = h2f_quad(ACT(slm_block_q8_1, 0, i).s, ACT(slm_block_q8_1, 1, i).s,
+                                   ACT(slm_block_q8_1, 2, i).s, ACT(slm_block_q8_1, 3, i).s);
+        _mm_store_ps(scale, _mm_mul_ps(_mm_broadcastss_ps(dm0), da));
+        _mm_store_ps(scale + 4, _mm_mul_ps(_mm_broadcastss_ps(dm1), da));
+        off0 = _mm_fmadd_ps(_mm_permute_ps(dm0, 0x55), sa, off0);
+        off1 = _mm_fmadd_ps(_mm_permute_ps(dm1, 0x55), sa, off1);
+        const __m256i q0 = unpack_nibbles(x0[i].qs), q1 = unpack_nibbles(x1[i].qs);
+        for (int t = 0; t < TILE_TOKENS; ++t) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_1, t, i).qs);
+            acc[0][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + t), dot_u8_s8_lanes(q0, a), acc[0][t]);
+            acc[1][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + 4 + t), dot_u8_s8_lanes(q1, a), acc[1][t]);
+        }
+    }
+    float offsets[TILE_ROWS * TILE_TOKENS] __attribute__((aligned(16)));
+    _mm_store_ps(offsets, off0);
+    _mm_store_ps(offsets + 4, off1);
+    for (int t = 0; t < TILE_TOKENS; ++t) {
+        out[t * out_stride] = hsum8(acc[0][t]) + offsets[t];
+        out[t * out_stride + 1] = hsum8(acc[1][t]) + offsets[4 + t];
+    }
+}
+
+// Eight int32 vectors -> one vector whose lane k is the sum of all lanes of v[k] (exact: integer).
+SLM_AVX2 static inline __m256i hsum_i32_transposed(const __m256i v[8]) {
+    const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    // a holds v0..v3's partial sums per 128-bit half, b v4..v7's; fold the halves together.
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// Q4_0 follows its dot's order (llama.cpp's repacked gemv/gemm): per block an exact integer sum
+// for each pair, then one fma(sum, d_w * d_a, acc) per pair. The eight pairs share one vector:
+// lane 4 r + t is (row r, token t).
+SLM_AVX2 static void tile_q4_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                               size_t act_row_bytes, float *out, int64_t out_stride) {
+    const slm_block_q4_0 *x0 = (const slm_block_q4_0 *)w;
+    const slm_block_q4_0 *x1 = (const slm_block_q4_0 *)(w + row_stride);
+    const int64_t nb = n / SLM_QK4_0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+        const __m128 d = h2f_pair(x0[i].d, x1[i].d);
+        const __m128 da = h2f_quad(ACT(slm_block_q8_0, 0, i).d, ACT(slm_block_q8_0, 1, i).d,
+                                   ACT(slm_block_q8_0, 2, i).d, ACT(slm_block_q8_0, 3, i).d);
+        const __m256 scale = _mm256_set_m128(_mm_mul_ps(_mm_broadcastss_ps(_mm_movehdup_ps(d)), da),
+                                             _mm_mul_ps(_mm_broadcastss_ps(d), da));
+        // Signed-by-signed as the dot does it: |q| times a with q's sign moved onto it.
+        const __m256i q0 = _mm256_sub_epi8(unpack_nibbles(x0[i].qs), _mm256_set1_epi8(8));
+        const __m256i q1 = _mm256_sub_epi8(unpack_nibbles(x1[i].qs), _mm256_set1_epi8(8));
+        const __m256i abs0 = _mm256_sign_epi8(q0, q0), abs1 = _mm256_sign_epi8(q1, q1);
+        __m256i lanes[8];
+        for (int t = 0; t < TILE_TOKENS; ++t) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_0, t, i).qs);
+            lanes[t] = _mm256_madd_epi16(_mm256_maddubs_epi16(abs0, _mm256_sign_epi8(a, q0)), ones);
+            lanes[4 + t] = _mm256_madd_epi16(_mm256_maddubs_epi16(abs1, _mm256_sign_epi8(a, q1)), ones);
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_transposed(lanes)), scale, acc);
+    }
+    float sums[TILE_ROWS * TILE_TOKENS] __attribute__((aligned(32)));
+    _mm256_store_ps(sums, acc);
+    for (int t = 0; t < TILE_TOKENS; ++t) {
+        out[t * out_stride] = sums[t];
+        out[t * out_stride + 1] = sums[4 + t];
+    }
+}
+
+SLM_AVX2 static void tile_q8_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                               size_t act_row_bytes, float *out, int64_t out_stride) {
+    const slm_block_q8_0 *x0 = (const slm_block_q8_0 *)w;
+    const slm_block_q8_0 *x1 = (const slm_block_q8_0 *)(w + row_stride);
+    const int64_t nb = n / SLM_QK8_0;
+    __m256 acc[TILE_ROWS][TILE_TOKENS];
+    for (int r = 0; r < TILE_ROWS; ++r)
+        for (int t = 0; t < TILE_TOKENS; ++t) acc[r][t] = _mm256_setzero_ps();
+    float scale[TILE_ROWS * TILE_TOKENS] __attribute__((aligned(16)));
+    for (int64_t i = 0; i < nb; ++i) {
+        const __m128 d = h2f_pair(x0[i].d, x1[i].d);
+        const __m128 da = h2f_quad(ACT(slm_block_q8_0, 0, i).d, ACT(slm_block_q8_0, 1, i).d,
+                                   ACT(slm_block_q8_0, 2, i).d, ACT(slm_block_q8_0, 3, i).d);
+        _mm_store_ps(scale, _mm_mul_ps(_mm_broadcastss_ps(d), da));
+        _mm_store_ps(scale + 4, _mm_mul_ps(_mm_broadcastss_ps(_mm_movehdup_ps(d)), da));
+        const __m256i q0 = _mm256_loadu_si256((const __m256i *)x0[i].qs);
+        const __m256i q1 = _mm256_loadu_si256((const __m256i *)x1[i].qs);
+        const __m256i abs0 = _mm256_sign_epi8(q0, q0), abs1 = _mm256_sign_epi8(q1, q1);
+        for (int t = 0; t < TILE_TOKENS; ++t) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_0, t, i).qs);
+            acc[0][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + t), dot_u8_s8_lanes(abs0, _mm256_sign_epi8(a, q0)), acc[0][t]);
+            acc[1][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + 4 + t), dot_u8_s8_lanes(abs1, _mm256_sign_epi8(a, q1)), acc[1][t]);
+        }
+    }
+    for (int t = 0; t < TILE_TOKENS; ++t) {
+        out[t * out_stride] = hsum8(acc[0][t]);
+        out[t * out_stride + 1] = hsum8(acc[1][t]);
+    }
+}
+
+static int cpu_has_avx2_fma(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    }
+    return cached;
+}
+
+slm_matmul_tile_fn slm_matmul_tile_kernel_avx2(int type) {
+    if (!cpu_has_avx2_fma()) return NULL;
+    switch (type) {
+    case SLM_TYPE_Q4_0: return tile_q4_0;
+    case SLM_TYPE_Q4_1: return tile_q4_1;
+    case SLM_TYPE_Q8_0: return tile_q8_0;
+    default: return NULL;
+    }
+}
+
+#else
+
+slm_matmul_tile_fn slm_matmul_tile_kernel_avx2(int type) {
+    (void)type;
+    return NULL;
+}
+
+#endif
