@@ -144,19 +144,22 @@ void slm_attention_transpose_keys(const uint16_t *keys, int64_t key_stride, int6
 
 // The F32 mode over keys already transposed by slm_attention_transpose_keys: same operations and
 // order as attention_f32, without converting the keys again for every query.
+// Positions before `begin` (a sliding window's start) are masked like those past the end: tiles
+// wholly before it are skipped and the rest of its tile scores -inf, as llama.cpp masks them.
 SLM_INLINE void attention_f32_transposed(const float *query, const float *keys_t, const uint16_t *values,
-                                         int64_t value_stride, int64_t n_positions, int64_t head_dim, float scale,
-                                         float *out, float *acc) {
+                                         int64_t value_stride, int64_t begin, int64_t n_positions,
+                                         int64_t head_dim, float scale, float *out, float *acc) {
     float weights[ATTENTION_TILE];
     float max_score = -INFINITY, sum = 0.0f;
     for (int64_t d = 0; d < head_dim; d++) acc[d] = 0.0f;
-    for (int64_t tile = 0; tile < n_positions; tile += ATTENTION_TILE) {
+    for (int64_t tile = begin / ATTENTION_TILE * ATTENTION_TILE; tile < n_positions; tile += ATTENTION_TILE) {
         const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
+        const int64_t first = begin > tile ? begin - tile : 0;
         const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
         float tile_max = -INFINITY;
         for (int64_t t = 0; t < ATTENTION_TILE; t++) {
             float s = -INFINITY;
-            if (t < count) {
+            if (t >= first && t < count) {
                 s = 0.0f;
                 for (int64_t d = 0; d < head_dim; d++) s = fmaf(query[d], kt[d * ATTENTION_TILE + t], s);
                 s *= scale;
@@ -165,7 +168,7 @@ SLM_INLINE void attention_f32_transposed(const float *query, const float *keys_t
             tile_max = s > tile_max ? s : tile_max;
         }
         tile_softmax(weights, tile_max, &max_score, &sum, acc, head_dim);
-        for (int64_t t = 0; t < count; t++) {
+        for (int64_t t = first; t < count; t++) {
             const uint16_t *v = values + (tile + t) * value_stride;
             for (int64_t d = 0; d < head_dim; d++) acc[d] = fmaf(slm_h2f(v[d]), weights[t], acc[d]);
         }
@@ -174,10 +177,17 @@ SLM_INLINE void attention_f32_transposed(const float *query, const float *keys_t
     for (int64_t d = 0; d < head_dim; d++) out[d] = acc[d] * inv;
 }
 
+void slm_attention_head_f32_window_generic(const float *query, const float *keys_t, const uint16_t *values,
+                                           int64_t value_stride, int64_t begin, int64_t n_positions,
+                                           int64_t head_dim, float scale, float *out, void *scratch) {
+    attention_f32_transposed(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale, out,
+                             (float *)scratch);
+}
+
 void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const uint16_t *values,
                                                int64_t value_stride, int64_t n_positions, int64_t head_dim,
                                                float scale, float *out, void *scratch) {
-    attention_f32_transposed(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, (float *)scratch);
+    attention_f32_transposed(query, keys_t, values, value_stride, 0, n_positions, head_dim, scale, out, (float *)scratch);
 }
 
 size_t slm_attention_scratch_bytes(int64_t head_dim) {
@@ -310,14 +320,15 @@ SLM_AVX2 static void attention_f16_avx2(const float *query, const uint16_t *keys
 // F32 mode over transposed keys: each position's score is still one sequential FMA chain over the
 // head, computed for 8 positions at once.
 SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const float *keys_t, const uint16_t *values,
-                                                   int64_t value_stride, int64_t n_positions, int64_t head_dim,
-                                                   float scale, float *out, float *acc) {
+                                                   int64_t value_stride, int64_t begin, int64_t n_positions,
+                                                   int64_t head_dim, float scale, float *out, float *acc) {
     float weights[ATTENTION_TILE];
     float max_score = -INFINITY, sum = 0.0f;
     for (int64_t d = 0; d < head_dim; d++) acc[d] = 0.0f;
     const __m256 vscale = _mm256_set1_ps(scale);
-    for (int64_t tile = 0; tile < n_positions; tile += ATTENTION_TILE) {
+    for (int64_t tile = begin / ATTENTION_TILE * ATTENTION_TILE; tile < n_positions; tile += ATTENTION_TILE) {
         const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
+        const int64_t first = begin > tile ? begin - tile : 0;
         const int64_t lanes = (count + 7) & ~(int64_t)7;
         const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
         for (int64_t t = 0; t < lanes; t += 8) {
@@ -329,11 +340,11 @@ SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const flo
         }
         float tile_max = -INFINITY;
         for (int64_t t = 0; t < ATTENTION_TILE; t++) {
-            if (t >= count) weights[t] = -INFINITY;  // lanes past the last position hold stale keys
+            if (t >= count || t < first) weights[t] = -INFINITY;  // stale keys, or outside the window
             tile_max = weights[t] > tile_max ? weights[t] : tile_max;
         }
         tile_softmax(weights, tile_max, &max_score, &sum, acc, head_dim);
-        for (int64_t t = 0; t < count; t++) {
+        for (int64_t t = first; t < count; t++) {
             const uint16_t *v = values + (tile + t) * value_stride;
             const __m256 w = _mm256_set1_ps(weights[t]);
             for (int64_t d = 0; d < head_dim; d += 8) {
@@ -347,12 +358,14 @@ SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const flo
 }
 
 SLM_AVX2 static void attention_f32_transposed_fma(const float *query, const float *keys_t, const uint16_t *values,
-                                                  int64_t value_stride, int64_t n_positions, int64_t head_dim,
-                                                  float scale, float *out, void *scratch) {
+                                                  int64_t value_stride, int64_t begin, int64_t n_positions,
+                                                  int64_t head_dim, float scale, float *out, void *scratch) {
     if (head_dim % 8 == 0) {
-        attention_f32_transposed_avx2(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, (float *)scratch);
+        attention_f32_transposed_avx2(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale, out,
+                                      (float *)scratch);
     } else {
-        attention_f32_transposed(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, (float *)scratch);
+        attention_f32_transposed(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale, out,
+                                 (float *)scratch);
     }
 }
 
@@ -429,11 +442,25 @@ void slm_attention_head_f32_transposed(const float *query, const float *keys_t, 
                                        float *out, void *scratch) {
 #if defined(__x86_64__) || defined(__i386__)
     if (use_fma()) {
-        attention_f32_transposed_fma(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, scratch);
+        attention_f32_transposed_fma(query, keys_t, values, value_stride, 0, n_positions, head_dim, scale, out, scratch);
         return;
     }
 #endif
     slm_attention_head_f32_transposed_generic(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, scratch);
+}
+
+void slm_attention_head_f32_window(const float *query, const float *keys_t, const uint16_t *values,
+                                   int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
+                                   float scale, float *out, void *scratch) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_fma()) {
+        attention_f32_transposed_fma(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale, out,
+                                     scratch);
+        return;
+    }
+#endif
+    slm_attention_head_f32_window_generic(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale,
+                                          out, scratch);
 }
 
 void slm_attention_head(const float *query, const uint16_t *keys, int64_t key_stride,

@@ -240,6 +240,13 @@ void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,
 // out[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + e^-x). out may alias gate.
 void slm_swiglu(const float *gate, const float *up, float *out, int64_t n);
 void slm_swiglu_generic(const float *gate, const float *up, float *out, int64_t n);
+// GELU, tanh approximation, rounded through F16 as llama.cpp's CPU backend does (gelu.c).
+// out may alias x / gate.
+void slm_gelu(const float *x, float *out, int64_t n);
+void slm_gelu_generic(const float *x, float *out, int64_t n);
+// out[i] = gelu(gate[i]) * up[i] (GeGLU).
+void slm_geglu(const float *gate, const float *up, float *out, int64_t n);
+void slm_geglu_generic(const float *gate, const float *up, float *out, int64_t n);
 
 // ---- Rotary position embedding (rope.c) ----
 // Rotates the pairs (x[2i], x[2i+1]), i < rotary_dims / 2, of each of `heads` heads of `head_dim`
@@ -248,6 +255,12 @@ void slm_rope_adjacent(float *x, int64_t heads, int64_t head_dim, int64_t rotary
                        const float *cos_table, const float *sin_table);
 void slm_rope_adjacent_generic(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
                                const float *cos_table, const float *sin_table);
+// The same rotation on split halves (x[i], x[i + rotary_dims / 2]) (ggml's NEOX mode, used by
+// Qwen2, Gemma, Phi, StableLM). Dimensions from rotary_dims to head_dim are left unchanged.
+void slm_rope_neox(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                   const float *cos_table, const float *sin_table);
+void slm_rope_neox_generic(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                           const float *cos_table, const float *sin_table);
 
 // ---- Attention over an F16 KV cache (attention.c) ----
 enum { SLM_ATTENTION_F32 = 0, SLM_ATTENTION_F16_ACCUMULATE = 1 };
@@ -283,6 +296,15 @@ void slm_attention_head_f32_transposed(const float *query, const float *keys_t, 
 void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const uint16_t *values,
                                                int64_t value_stride, int64_t n_positions, int64_t head_dim,
                                                float scale, float *out, void *scratch);
+// The transposed F32 mode for a sliding window: only positions [begin, n_positions) are visible.
+// Tiles stay aligned to absolute positions (multiples of 64), as in llama.cpp, so for begin = 0 the
+// result is that of slm_attention_head_f32_transposed.
+void slm_attention_head_f32_window(const float *query, const float *keys_t, const uint16_t *values,
+                                   int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
+                                   float scale, float *out, void *scratch);
+void slm_attention_head_f32_window_generic(const float *query, const float *keys_t, const uint16_t *values,
+                                           int64_t value_stride, int64_t begin, int64_t n_positions,
+                                           int64_t head_dim, float scale, float *out, void *scratch);
 void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_t key_stride,
                                 const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                 int64_t head_dim, float scale, int mode, float *out, void *scratch);

@@ -4,6 +4,8 @@ public enum ModelRegistry {
 
     public static let constructors: [(architecture: String, make: Constructor)] = [
         ("llama", { try LlamaModel(file: $0) }),
+        (Qwen2.architecture, Qwen2.load),
+        (Gemma3.architecture, Gemma3.load),
     ]
 
     public static var supportedArchitectures: [String] { constructors.map(\.architecture) }

@@ -40,14 +40,15 @@ public final class Engine: @unchecked Sendable {
             throw ModelError.contextFull(contextLength: state.contextLength, needed: state.position + tokens.count)
         }
         if logits.count != model.vocabularySize { logits = [Float](repeating: 0, count: model.vocabularySize) }
-        // The attention numerics follow the size of the whole request, as llama.cpp's do for a
-        // prompt it processes in one batch, even though slm feeds it in chunks.
-        state.attentionMode = AttentionMode.forBatch(of: tokens.count)
+        // The attention numerics follow the size of the whole request (up to llama.cpp's
+        // micro-batch), as llama.cpp's do for a prompt it processes in one batch, even though slm
+        // feeds it in chunks.
         try tokens.withUnsafeBufferPointer { all in
             try logits.withUnsafeMutableBufferPointer { out in
                 var start = 0
                 while start < all.count {
                     let end = min(all.count, start + Self.promptBatch)
+                    state.attentionMode = AttentionMode.forToken(at: start, ofRequest: all.count)
                     try model.forward(UnsafeBufferPointer(rebasing: all[start..<end]), state: state, pool: pool,
                                       allLogits: false, logits: out.baseAddress!)
                     start = end
@@ -59,13 +60,13 @@ public final class Engine: @unchecked Sendable {
     /// Logits at every position of `tokens` from an empty context: (tokens.count, vocabularySize).
     public func logitsAtEveryPosition(_ tokens: [Int32], state: InferenceState) throws -> [[Float]] {
         state.reset()
-        state.attentionMode = AttentionMode.forBatch(of: tokens.count)
         let vocab = model.vocabularySize
         var rows: [[Float]] = []
         var chunk = [Float](repeating: 0, count: Self.promptBatch * vocab)
         var start = 0
         while start < tokens.count {
             let end = min(tokens.count, start + Self.promptBatch)
+            state.attentionMode = AttentionMode.forToken(at: start, ofRequest: tokens.count)
             try tokens.withUnsafeBufferPointer { all in
                 try chunk.withUnsafeMutableBufferPointer { out in
                     try model.forward(UnsafeBufferPointer(rebasing: all[start..<end]), state: state, pool: pool,

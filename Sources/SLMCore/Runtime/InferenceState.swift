@@ -44,6 +44,17 @@ public enum AttentionMode: Sendable {
         tokens >= wideBatchThreshold ? .f32 : .f16Accumulate
     }
 
+    /// llama.cpp's physical batch (n_ubatch): a longer request is computed in pieces of this many
+    /// tokens, each choosing its own mode.
+    public static let referenceMicroBatch = 512
+
+    /// The mode llama.cpp uses for the token at `offset` of a request of `count` tokens: that of
+    /// the micro-batch the token falls in.
+    public static func forToken(at offset: Int, ofRequest count: Int) -> AttentionMode {
+        let microBatchStart = offset / referenceMicroBatch * referenceMicroBatch
+        return forBatch(of: min(referenceMicroBatch, count - microBatchStart))
+    }
+
     var kernelMode: Int32 {
         self == .f32 ? Int32(SLM_ATTENTION_F32) : Int32(SLM_ATTENTION_F16_ACCUMULATE)
     }

@@ -94,9 +94,13 @@ public enum Ops {
     /// Causal attention with grouped KV heads for a batch of `tokens` queries at positions
     /// `start ..< start + tokens`, whose keys and values are already in the cache.
     /// query: (tokens, heads * headDim) with RoPE applied; output: (tokens, heads * headDim).
+    /// `window` > 0 is a sliding window: the query at position p sees positions p - window + 1 ... p
+    /// (llama.cpp's standard SWA mask); 0 means the whole causal prefix.
     static func attention(layer: Int, query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                           tokens: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
-                          state: InferenceState, pool: ThreadPool) {
+                          window: Int = 0, state: InferenceState, pool: ThreadPool) {
+        /// First position the query at `position` may see.
+        func firstVisible(_ position: Int) -> Int { window > 0 ? max(0, position - window + 1) : 0 }
         let groupSize = heads / kvHeads
         let queryWidth = heads * headDim
         let keyBase = state.keyBase(layer: layer), valueBase = state.valueBase(layer: layer)
@@ -116,9 +120,11 @@ public enum Ops {
             let sliceLength = (granules + workers - 1) / workers
             let partialStride = 2 + headDim
             let partials = state.attentionPartials(count: workers * heads * partialStride)
+            let first = firstVisible(start)
             pool.run { worker, _ in
-                let begin = min(visible, worker * sliceLength)
-                let end = min(visible, begin + sliceLength)
+                let sliceBegin = min(visible, worker * sliceLength)
+                let end = min(visible, sliceBegin + sliceLength)
+                let begin = min(end, max(sliceBegin, first))
                 for h in 0..<heads {
                     let kvOffset = (h / groupSize) * headDim
                     slm_attention_partial(query + h * headDim, keyBase + kvOffset, keyStride, valueBase + kvOffset,
@@ -150,6 +156,15 @@ public enum Ops {
                 for job in stride(from: worker, to: tokens * heads, by: workerCount) {
                     let t = job / heads, h = job % heads
                     let kv = h / groupSize
+                    if window > 0 {
+                        slm_attention_head_f32_window(query + t * queryWidth + h * headDim,
+                                                      keysT + kv * paddedVisible * headDim,
+                                                      valueBase + kv * headDim, valueStride,
+                                                      Int64(firstVisible(start + t)), Int64(start + t + 1),
+                                                      Int64(headDim), scale, output + t * queryWidth + h * headDim,
+                                                      scratch + worker * scratchBytes)
+                        continue
+                    }
                     slm_attention_head_f32_transposed(query + t * queryWidth + h * headDim,
                                                       keysT + kv * paddedVisible * headDim,
                                                       valueBase + kv * headDim, valueStride, Int64(start + t + 1),
@@ -165,10 +180,13 @@ public enum Ops {
         pool.run { worker, workerCount in
             for job in stride(from: worker, to: tokens * heads, by: workerCount) {
                 let t = job / heads, h = job % heads
+                // This mode takes positions one at a time, so a window is just a later first row.
+                let first = firstVisible(start + t)
                 let kvOffset = (h / groupSize) * headDim
                 slm_attention_head(query + t * queryWidth + h * headDim,
-                                   keyBase + kvOffset, keyStride, valueBase + kvOffset, valueStride,
-                                   Int64(start + t + 1), Int64(headDim), scale, mode,
+                                   keyBase + first * Int(keyStride) + kvOffset, keyStride,
+                                   valueBase + first * Int(valueStride) + kvOffset, valueStride,
+                                   Int64(start + t + 1 - first), Int64(headDim), scale, mode,
                                    output + t * queryWidth + h * headDim, scratch + worker * scratchBytes)
             }
         }
