@@ -10,8 +10,6 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
     let outputNorm: Norm                    // (dim)
     let output: Projection                  // (vocab, dim); the embedding itself when tied
     let layers: [DecoderLayer]
-    /// Per-frequency divisors of each RoPE table, kept alive for the tables' pointers.
-    private let ropeFactors: [[Float]?]
 
     var architecture: String { config.architecture }
     var vocabularySize: Int { config.vocabularySize }
@@ -25,7 +23,6 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
         self.outputNorm = outputNorm
         self.output = output
         self.layers = layers
-        self.ropeFactors = config.ropeTables.map(\.factors)
     }
 
     func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
@@ -66,7 +63,7 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
         if let s = c.embeddingScale { Ops.scale(x, by: s, count: n * dim) }
         for (i, table) in c.ropeTables.enumerated() {
             let angles = state.buffer("rope\(i)") // (n, rotaryDims): cos then sin halves per token
-            ropeFactors[i]?.withUnsafeBufferPointer { factors in
+            table.factors(contextLength: state.contextLength)?.withUnsafeBufferPointer { factors in
                 fillAngles(angles, table: table, factors: factors.baseAddress, start: start, tokens: n)
             } ?? fillAngles(angles, table: table, factors: nil, start: start, tokens: n)
         }

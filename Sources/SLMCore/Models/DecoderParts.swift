@@ -52,12 +52,22 @@ enum QKVProjection: Sendable {
 }
 
 /// One rotary-embedding table: frequency base, linear scale, optional per-frequency divisors
-/// (LongRoPE) and a magnitude factor applied to cos/sin (ggml's attn_factor).
+/// and a magnitude factor applied to cos/sin (ggml's attn_factor). LongRoPE files carry two sets
+/// of divisors: the long ones apply when the context exceeds the original training context, as
+/// llama.cpp chooses them.
 struct RopeTable: Sendable, Equatable {
     var base: Float
     var frequencyScale: Float = 1
     var factors: [Float]? = nil         // (rotaryDims / 2)
+    var longFactors: [Float]? = nil     // (rotaryDims / 2)
+    var originalContext = 0
     var magnitude: Float = 1
+
+    /// The divisors for a state of `contextLength` positions.
+    func factors(contextLength: Int) -> [Float]? {
+        if let longFactors, contextLength > originalContext { return longFactors }
+        return factors
+    }
 }
 
 /// Which pairs RoPE rotates: adjacent (llama's "normal" mode) or split halves (NEOX mode).
