@@ -192,7 +192,38 @@ def phi3():
     return m
 
 
-FAMILIES = [("llama-output", llama_separate_output), ("stablelm", stablelm), ("phi2", phi2), ("phi3", phi3)]
+def gemma2():
+    """Gemma 2: pre- and post-norms, GeGLU, attention and final soft-capping (small caps so they
+    bite), a 16-token sliding window on layer 0 (every other layer), layer 1 global."""
+    m = Model("synthetic gemma2", "gemma2", SEED + 5)
+    m.key("add_head_count_kv", KV_HEADS)
+    m.key("add_layer_norm_rms_eps", 1e-6)
+    m.key("add_key_length", HEAD_DIM)
+    m.key("add_value_length", HEAD_DIM)
+    m.key("add_rope_freq_base", 10000.0)
+    m.key("add_attn_logit_softcapping", 2.0)
+    m.key("add_final_logit_softcapping", 3.0)
+    m.key("add_sliding_window", 16)
+    m.matrix("token_embd.weight", VOCAB, DIM, scale=0.3)
+    for i in range(LAYERS):
+        p = f"blk.{i}."
+        norm(m, p + "attn_norm", False)
+        m.matrix(p + "attn_q.weight", DIM, DIM, scale=4.0 / np.sqrt(DIM))
+        m.matrix(p + "attn_k.weight", KV_HEADS * HEAD_DIM, DIM, scale=4.0 / np.sqrt(DIM))
+        m.matrix(p + "attn_v.weight", KV_HEADS * HEAD_DIM, DIM)
+        m.matrix(p + "attn_output.weight", DIM, DIM)
+        norm(m, p + "post_attention_norm", False)
+        norm(m, p + "ffn_norm", False)
+        m.matrix(p + "ffn_gate.weight", FFN, DIM)
+        m.matrix(p + "ffn_up.weight", FFN, DIM)
+        m.matrix(p + "ffn_down.weight", DIM, FFN)
+        norm(m, p + "post_ffw_norm", False)
+    norm(m, "output_norm", False)
+    return m
+
+
+FAMILIES = [("llama-output", llama_separate_output), ("stablelm", stablelm), ("phi2", phi2), ("phi3", phi3),
+            ("gemma2", gemma2)]
 
 
 def main():

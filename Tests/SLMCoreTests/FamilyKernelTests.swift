@@ -102,9 +102,9 @@ final class FamilyKernelTests: XCTestCase {
                 for begin in Set([0, 1, 63, 64, 100, positions - 1]) where begin < positions {
                     var simd = [Float](repeating: .nan, count: headDim), generic = simd
                     slm_attention_head_f32_window(query, keysT, values, Int64(headDim), Int64(begin), Int64(positions),
-                                                  Int64(headDim), scale, &simd, scratch)
+                                                  Int64(headDim), scale, 0, &simd, scratch)
                     slm_attention_head_f32_window_generic(query, keysT, values, Int64(headDim), Int64(begin),
-                                                          Int64(positions), Int64(headDim), scale, &generic, scratch)
+                                                          Int64(positions), Int64(headDim), scale, 0, &generic, scratch)
                     let what = "window head_dim=\(headDim) n=\(positions) begin=\(begin)"
                     XCTAssertEqual(simd.map(\.bitPattern), generic.map(\.bitPattern), what)
                     if begin == 0 { XCTAssertEqual(simd.map(\.bitPattern), whole.map(\.bitPattern), what) }
@@ -122,6 +122,62 @@ final class FamilyKernelTests: XCTestCase {
                         }
                         XCTAssertEqual(Double(simd[d]), acc / total, accuracy: Self.attentionF32Tolerance, "\(what) d=\(d)")
                     }
+                }
+            }
+        }
+    }
+
+    /// Soft-capped attention (Gemma 2), both modes: SIMD == generic bit for bit and the result is
+    /// softmax over cap·tanh(scale·q·k). The F16 mode is checked through a one-slice merge, as
+    /// Ops.attention runs it, with the F16 tolerance of KernelTwinTests (query rounded to F16).
+    func testSoftcappedAttentionMatchesGenericAndReference() {
+        var random = SeededGenerator(seed: 0xA77E_0006)
+        let cap: Float = 2
+        let f16Tolerance = 5e-3
+        for headDim in [64, 256] {
+            for positions in [1, 65, 300] {
+                let keys = (0..<(positions * headDim)).map { _ in slm_fp32_to_fp16(Float(random.nextUnit() * 4 - 2)) }
+                let values = (0..<(positions * headDim)).map { _ in slm_fp32_to_fp16(Float(random.nextUnit() * 4 - 2)) }
+                let query = (0..<headDim).map { _ in Float(random.nextUnit() * 2 - 1) }
+                let scale = 1 / Float(headDim).squareRoot() / cap
+                let begin = positions / 3
+                var keysT = [Float](repeating: .nan, count: (positions + 63) / 64 * 64 * headDim)
+                slm_attention_transpose_keys(keys, Int64(headDim), 0, Int64(positions), Int64(headDim), &keysT)
+                let scratch = UnsafeMutableRawPointer.allocate(byteCount: slm_attention_scratch_bytes(Int64(headDim)), alignment: 64)
+                defer { scratch.deallocate() }
+                var f32 = [Float](repeating: .nan, count: headDim), f32Generic = f32
+                slm_attention_head_f32_window(query, keysT, values, Int64(headDim), Int64(begin), Int64(positions),
+                                              Int64(headDim), scale, cap, &f32, scratch)
+                slm_attention_head_f32_window_generic(query, keysT, values, Int64(headDim), Int64(begin), Int64(positions),
+                                                      Int64(headDim), scale, cap, &f32Generic, scratch)
+                var partial = [Float](repeating: .nan, count: 2 + headDim), partialGeneric = partial
+                slm_attention_partial_capped(query, keys, Int64(headDim), values, Int64(headDim), Int64(begin),
+                                             Int64(positions), Int64(headDim), scale, cap, &partial, scratch)
+                slm_attention_partial_capped_generic(query, keys, Int64(headDim), values, Int64(headDim), Int64(begin),
+                                                     Int64(positions), Int64(headDim), scale, cap, &partialGeneric, scratch)
+                var f16 = [Float](repeating: .nan, count: headDim)
+                slm_attention_merge(partial, 1, Int64(headDim), &f16)
+                let what = "capped head_dim=\(headDim) n=\(positions)"
+                XCTAssertEqual(f32.map(\.bitPattern), f32Generic.map(\.bitPattern), what + " F32")
+                XCTAssertEqual(partial.map(\.bitPattern), partialGeneric.map(\.bitPattern), what + " F16")
+                func reference(_ q: [Float]) -> [Double] {
+                    let scores = (begin..<positions).map { p in
+                        Double(cap) * tanh(Double(scale) * (0..<headDim).reduce(0.0) {
+                            $0 + Double(q[$1]) * Double(slm_fp16_to_fp32(keys[p * headDim + $1]))
+                        })
+                    }
+                    let top = scores.max()!
+                    let weights = scores.map { exp($0 - top) }
+                    let total = weights.reduce(0, +)
+                    return (0..<headDim).map { d in
+                        zip(begin..<positions, weights).reduce(0.0) { $0 + $1.1 * Double(slm_fp16_to_fp32(values[$1.0 * headDim + d])) } / total
+                    }
+                }
+                let exact = reference(query)
+                let exactHalfQuery = reference(query.map { slm_fp16_to_fp32(slm_fp32_to_fp16($0)) })
+                for d in 0..<headDim {
+                    XCTAssertEqual(Double(f32[d]), exact[d], accuracy: Self.attentionF32Tolerance, "\(what) F32 d=\(d)")
+                    XCTAssertEqual(Double(f16[d]), exactHalfQuery[d], accuracy: f16Tolerance, "\(what) F16 d=\(d)")
                 }
             }
         }

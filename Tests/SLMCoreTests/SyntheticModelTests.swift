@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import SLMCore
 
-/// Architectures without a small real model here (stablelm, phi2, phi3, llama with a separate
+/// Architectures without a small real model here (stablelm, phi2, phi3, gemma2, llama with a separate
 /// output matrix), checked on tiny random-weight GGUFs (scripts/make-synthetic-models.py, written
 /// into the cache by scripts/setup.sh --for-tests) against llama.cpp's logits at every position of
 /// a 64-token input (Fixtures/goldens/synthetic-logits.json, scripts/make-synthetic-goldens.sh).
@@ -74,4 +74,6 @@ final class SyntheticModelTests: XCTestCase {
     func testPhi2Q8_0() throws { try check("phi2-q8_0", architecture: "phi2") }
     func testPhi3F32() throws { try check("phi3-f32", architecture: "phi3") }
     func testPhi3Q8_0() throws { try check("phi3-q8_0", architecture: "phi3") }
+    func testGemma2F32() throws { try check("gemma2-f32", architecture: "gemma2") }
+    func testGemma2Q8_0() throws { try check("gemma2-q8_0", architecture: "gemma2") }
 }

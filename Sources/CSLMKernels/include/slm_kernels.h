@@ -280,6 +280,17 @@ void slm_attention_partial(const float *query, const uint16_t *keys, int64_t key
                            const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
                            int64_t head_dim, float scale, float *partial, void *scratch);
 void slm_attention_merge(const float *partials, int64_t count, int64_t head_dim, float *out);
+// slm_attention_partial with attention-logit soft-capping (Gemma 2): each score s = scale·(q·k)
+// becomes softcap·tanh(s), as in llama.cpp's flash attention (which divides its scale by the cap
+// first; callers pass that divided scale). softcap 0 is slm_attention_partial. A single partial
+// merged with slm_attention_merge gives exactly slm_attention_head's F16-mode result.
+void slm_attention_partial_capped(const float *query, const uint16_t *keys, int64_t key_stride,
+                                  const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                  int64_t head_dim, float scale, float softcap, float *partial, void *scratch);
+void slm_attention_partial_capped_generic(const float *query, const uint16_t *keys, int64_t key_stride,
+                                          const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                          int64_t head_dim, float scale, float softcap, float *partial,
+                                          void *scratch);
 void slm_attention_partial_generic(const float *query, const uint16_t *keys, int64_t key_stride,
                                    const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
                                    int64_t head_dim, float scale, float *partial, void *scratch);
@@ -297,14 +308,15 @@ void slm_attention_head_f32_transposed_generic(const float *query, const float *
                                                int64_t value_stride, int64_t n_positions, int64_t head_dim,
                                                float scale, float *out, void *scratch);
 // The transposed F32 mode for a sliding window: only positions [begin, n_positions) are visible.
-// Tiles stay aligned to absolute positions (multiples of 64), as in llama.cpp, so for begin = 0 the
-// result is that of slm_attention_head_f32_transposed.
+// Tiles stay aligned to absolute positions (multiples of 64), as in llama.cpp, so for begin = 0 and
+// softcap 0 the result is that of slm_attention_head_f32_transposed. softcap != 0 caps the scores
+// as slm_attention_partial_capped does.
 void slm_attention_head_f32_window(const float *query, const float *keys_t, const uint16_t *values,
                                    int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
-                                   float scale, float *out, void *scratch);
+                                   float scale, float softcap, float *out, void *scratch);
 void slm_attention_head_f32_window_generic(const float *query, const float *keys_t, const uint16_t *values,
                                            int64_t value_stride, int64_t begin, int64_t n_positions,
-                                           int64_t head_dim, float scale, float *out, void *scratch);
+                                           int64_t head_dim, float scale, float softcap, float *out, void *scratch);
 void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_t key_stride,
                                 const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                 int64_t head_dim, float scale, int mode, float *out, void *scratch);

@@ -164,8 +164,9 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
             state.storeKeyValue(layer: index, position: start + t, key: kt, value: v + t * kvWidth)
         }
         Ops.attention(layer: index, query: q, output: att, tokens: n, start: start, heads: c.heads,
-                      kvHeads: c.kvHeads, headDim: c.headDim, scale: c.attentionScale, window: layer.window,
-                      state: state, pool: pool)
+                      kvHeads: c.kvHeads, headDim: c.headDim,
+                      scale: c.attentionSoftcap.map { c.attentionScale / $0 } ?? c.attentionScale,
+                      window: layer.window, softcap: c.attentionSoftcap ?? 0, state: state, pool: pool)
         Ops.linear(layer.attentionOutput.weight, input: att, inputStride: qWidth, tokens: n,
                    output: output, outputStride: dim, state: state, pool: pool)
         layer.attentionOutput.addBias(output, tokens: n, stride: dim)

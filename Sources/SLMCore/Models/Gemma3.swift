@@ -72,7 +72,8 @@ enum Gemma3 {
     }
 
     /// Which layers use the sliding window (all false when the file sets no window).
-    static func slidingWindowLayers(_ keys: ArchitectureKeys, blocks: Int, window: Int) throws -> [Bool] {
+    static func slidingWindowLayers(_ keys: ArchitectureKeys, blocks: Int, window: Int,
+                                    defaultPeriod: Int = defaultSlidingWindowPeriod) throws -> [Bool] {
         guard window > 0 else { return Array(repeating: false, count: blocks) }
         let patternKey = "attention.sliding_window_pattern"
         if let flags = keys.file.array(keys.name(patternKey)) {
@@ -83,7 +84,7 @@ enum Gemma3 {
             }
             return Array(values.prefix(blocks))
         }
-        let period = keys.int(patternKey) ?? defaultSlidingWindowPeriod
+        let period = keys.int(patternKey) ?? defaultPeriod
         guard period >= 0 else {
             throw ModelError.invalidHyperparameter(key: keys.name(patternKey), value: "\(period)", reason: "must not be negative")
         }

@@ -6,6 +6,7 @@ public enum ModelRegistry {
         ("llama", { try LlamaModel(file: $0) }),
         (Qwen2.architecture, Qwen2.load),
         (Gemma3.architecture, Gemma3.load),
+        (Gemma2.architecture, Gemma2.load),
         (Phi3.architecture, Phi3.load),
         (StableLM.architecture, StableLM.load),
         (Phi2.architecture, Phi2.load),

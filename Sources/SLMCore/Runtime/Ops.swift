@@ -95,10 +95,11 @@ public enum Ops {
     /// `start ..< start + tokens`, whose keys and values are already in the cache.
     /// query: (tokens, heads * headDim) with RoPE applied; output: (tokens, heads * headDim).
     /// `window` > 0 is a sliding window: the query at position p sees positions p - window + 1 ... p
-    /// (llama.cpp's standard SWA mask); 0 means the whole causal prefix.
+    /// (llama.cpp's standard SWA mask); 0 means the whole causal prefix. `softcap` > 0 caps every
+    /// score s = scale·(q·k) to softcap·tanh(s) (Gemma 2; pass the scale already divided by the cap).
     static func attention(layer: Int, query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                           tokens: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
-                          window: Int = 0, state: InferenceState, pool: ThreadPool) {
+                          window: Int = 0, softcap: Float = 0, state: InferenceState, pool: ThreadPool) {
         /// First position the query at `position` may see.
         func firstVisible(_ position: Int) -> Int { window > 0 ? max(0, position - window + 1) : 0 }
         let groupSize = heads / kvHeads
@@ -127,9 +128,10 @@ public enum Ops {
                 let begin = min(end, max(sliceBegin, first))
                 for h in 0..<heads {
                     let kvOffset = (h / groupSize) * headDim
-                    slm_attention_partial(query + h * headDim, keyBase + kvOffset, keyStride, valueBase + kvOffset,
-                                          valueStride, Int64(begin), Int64(end), Int64(headDim), scale,
-                                          partials + (h * workers + worker) * partialStride,
+                    slm_attention_partial_capped(query + h * headDim, keyBase + kvOffset, keyStride,
+                                                 valueBase + kvOffset, valueStride, Int64(begin), Int64(end),
+                                                 Int64(headDim), scale, softcap,
+                                                 partials + (h * workers + worker) * partialStride,
                                           scratch + worker * scratchBytes)
                 }
             }
@@ -156,12 +158,13 @@ public enum Ops {
                 for job in stride(from: worker, to: tokens * heads, by: workerCount) {
                     let t = job / heads, h = job % heads
                     let kv = h / groupSize
-                    if window > 0 {
+                    if window > 0 || softcap != 0 {
                         slm_attention_head_f32_window(query + t * queryWidth + h * headDim,
                                                       keysT + kv * paddedVisible * headDim,
                                                       valueBase + kv * headDim, valueStride,
                                                       Int64(firstVisible(start + t)), Int64(start + t + 1),
-                                                      Int64(headDim), scale, output + t * queryWidth + h * headDim,
+                                                      Int64(headDim), scale, softcap,
+                                                      output + t * queryWidth + h * headDim,
                                                       scratch + worker * scratchBytes)
                         continue
                     }
@@ -177,12 +180,23 @@ public enum Ops {
 
         // Later tokens attend to more positions: deal the (token, head) jobs out round-robin so
         // every worker gets a similar mix of short and long ones.
+        let cappedPartials = softcap != 0 ? state.attentionPartials(count: ThreadPool.maxThreads * (2 + headDim)) : nil
         pool.run { worker, workerCount in
             for job in stride(from: worker, to: tokens * heads, by: workerCount) {
                 let t = job / heads, h = job % heads
                 // This mode takes positions one at a time, so a window is just a later first row.
                 let first = firstVisible(start + t)
                 let kvOffset = (h / groupSize) * headDim
+                if let cappedPartials {
+                    // One capped partial over the visible range, normalised by a one-slice merge:
+                    // the same bits as the uncapped kernel's own normalisation.
+                    let partial = cappedPartials + worker * (2 + headDim)
+                    slm_attention_partial_capped(query + t * queryWidth + h * headDim, keyBase + kvOffset, keyStride,
+                                                 valueBase + kvOffset, valueStride, Int64(first), Int64(start + t + 1),
+                                                 Int64(headDim), scale, softcap, partial, scratch + worker * scratchBytes)
+                    slm_attention_merge(partial, 1, Int64(headDim), output + t * queryWidth + h * headDim)
+                    continue
+                }
                 slm_attention_head(query + t * queryWidth + h * headDim,
                                    keyBase + first * Int(keyStride) + kvOffset, keyStride,
                                    valueBase + first * Int(valueStride) + kvOffset, valueStride,
