@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Regenerates the llama.cpp golden file for the default model:
-#   Tests/SLMCoreTests/Fixtures/goldens/smollm2-135m-q4_1.json
+# Regenerates a llama.cpp golden file for one of the test models:
+#   smollm2      (default) Tests/SLMCoreTests/Fixtures/goldens/smollm2-135m-q4_1.json, prompts.json
+#   gemma3       Tests/SLMCoreTests/Fixtures/goldens/gemma3-270m-q4_k_m.json, prompts-gemma3.json
+#   qwen25coder  Tests/SLMCoreTests/Fixtures/goldens/qwen25coder-0.5b-q4_k_m.json, prompts-qwen25coder.json
 #
 # Steps: build the reference llama.cpp (scripts/build-llama-cpp.sh), fetch the model
 # (scripts/fetch-model.sh), compile scripts/golden/slm_golden.c against the build's libllama into the
-# cache (never into the repo), run it on the prompts in scripts/golden/prompts.json, and write the JSON.
+# cache (never into the repo), run it on the model's prompts in scripts/golden/, and write the JSON.
 #
-#   scripts/make-goldens.sh            # regenerate
-#   scripts/make-goldens.sh --check    # also compare two generations with llama-simple's output
+#   scripts/make-goldens.sh [MODEL]            # regenerate
+#   scripts/make-goldens.sh [MODEL] --check    # also compare two generations with llama-simple's output
 #
 # Env: SLM_CACHE (default ~/.cache/slm), SLM_GOLDEN_OUT (default: the path above).
 set -euo pipefail
@@ -15,8 +17,16 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SLM_CACHE="${SLM_CACHE:-$HOME/.cache/slm}"
 export SLM_CACHE
-OUT="${SLM_GOLDEN_OUT:-$ROOT/Tests/SLMCoreTests/Fixtures/goldens/smollm2-135m-q4_1.json}"
-PROMPTS="$ROOT/scripts/golden/prompts.json"
+MODEL_KEY=smollm2
+if [[ $# -gt 0 && "$1" != --* ]]; then MODEL_KEY="$1"; shift; fi
+case "$MODEL_KEY" in
+    smollm2)     GOLDEN=smollm2-135m-q4_1.json;       PROMPTS_FILE=prompts.json;             FETCH_ARG=() ;;
+    gemma3)      GOLDEN=gemma3-270m-q4_k_m.json;      PROMPTS_FILE=prompts-gemma3.json;      FETCH_ARG=(gemma3) ;;
+    qwen25coder) GOLDEN=qwen25coder-0.5b-q4_k_m.json; PROMPTS_FILE=prompts-qwen25coder.json; FETCH_ARG=(qwen25coder) ;;
+    *) echo "make-goldens: unknown model '$MODEL_KEY' (smollm2, gemma3, qwen25coder)" >&2; exit 2 ;;
+esac
+OUT="${SLM_GOLDEN_OUT:-$ROOT/Tests/SLMCoreTests/Fixtures/goldens/$GOLDEN}"
+PROMPTS="$ROOT/scripts/golden/$PROMPTS_FILE"
 N_PREDICT=48
 N_LOGITS=128
 TOP_K=32
@@ -28,7 +38,7 @@ log() { echo "make-goldens: $*" >&2; }
 
 BUILD_DIR="$("$ROOT/scripts/build-llama-cpp.sh")"
 LLAMA_DIR="$(dirname "$BUILD_DIR")"
-MODEL="$("$ROOT/scripts/fetch-model.sh")"
+MODEL="$("$ROOT/scripts/fetch-model.sh" "${FETCH_ARG[@]}")"
 log "llama.cpp build: $BUILD_DIR"
 log "model: $MODEL"
 
@@ -45,7 +55,7 @@ if [[ ! -x "$TOOL" || "$SRC" -nt "$TOOL" || "$BUILD_DIR/bin/libllama.so" -nt "$T
 fi
 
 # prompts.json -> NUL-separated (name, text) pairs for the tool; the logits text is "__logits__".
-INPUT="$TOOL_DIR/prompts.bin"
+INPUT="$TOOL_DIR/prompts-$MODEL_KEY.bin"
 python3 - "$PROMPTS" "$INPUT" <<'PY'
 import json, sys
 src, dst = sys.argv[1:3]

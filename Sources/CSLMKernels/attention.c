@@ -36,11 +36,13 @@ SLM_INLINE float dot_f16_f16(const uint16_t *SLM_RESTRICT a, const uint16_t *SLM
 // Runs positions [begin, end) into a running (max, sum, F16 accumulator).
 SLM_INLINE void f16_accumulate_range(const uint16_t *q16, const uint16_t *keys, int64_t key_stride,
                                      const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
-                                     int64_t head_dim, float scale, float *max_io, float *sum_io, uint16_t *acc16) {
+                                     int64_t head_dim, float scale, float softcap, float *max_io, float *sum_io,
+                                     uint16_t *acc16) {
     float max_score = *max_io, sum = *sum_io;
     for (int64_t p = begin; p < end; p++) {
         const uint16_t *v = values + p * value_stride;
-        const float s = dot_f16_f16(keys + p * key_stride, q16, head_dim) * scale;
+        float s = dot_f16_f16(keys + p * key_stride, q16, head_dim) * scale;
+        if (softcap != 0.0f) s = softcap * tanhf(s);
         float rescale = 1.0f, weight = 1.0f;
         if (s > max_score) {
             rescale = expf(max_score - s);
@@ -58,7 +60,8 @@ SLM_INLINE void f16_accumulate_range(const uint16_t *q16, const uint16_t *keys, 
 
 SLM_INLINE void attention_f16_accumulate(const float *query, const uint16_t *keys, int64_t key_stride,
                                          const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
-                                         int64_t head_dim, float scale, float *out, float *partial, void *scratch) {
+                                         int64_t head_dim, float scale, float softcap, float *out, float *partial,
+                                         void *scratch) {
     uint16_t *q16 = (uint16_t *)scratch;
     uint16_t *acc16 = q16 + head_dim;
     float max_score = -INFINITY, sum = 0.0f;
@@ -66,7 +69,8 @@ SLM_INLINE void attention_f16_accumulate(const float *query, const uint16_t *key
         q16[d] = slm_f2h(query[d]);
         acc16[d] = 0;
     }
-    f16_accumulate_range(q16, keys, key_stride, values, value_stride, begin, end, head_dim, scale, &max_score, &sum, acc16);
+    f16_accumulate_range(q16, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, &max_score,
+                         &sum, acc16);
     if (partial) {
         partial[0] = max_score;
         partial[1] = sum;
@@ -144,28 +148,32 @@ void slm_attention_transpose_keys(const uint16_t *keys, int64_t key_stride, int6
 
 // The F32 mode over keys already transposed by slm_attention_transpose_keys: same operations and
 // order as attention_f32, without converting the keys again for every query.
+// Positions before `begin` (a sliding window's start) are masked like those past the end: tiles
+// wholly before it are skipped and the rest of its tile scores -inf, as llama.cpp masks them.
 SLM_INLINE void attention_f32_transposed(const float *query, const float *keys_t, const uint16_t *values,
-                                         int64_t value_stride, int64_t n_positions, int64_t head_dim, float scale,
-                                         float *out, float *acc) {
+                                         int64_t value_stride, int64_t begin, int64_t n_positions,
+                                         int64_t head_dim, float scale, float softcap, float *out, float *acc) {
     float weights[ATTENTION_TILE];
     float max_score = -INFINITY, sum = 0.0f;
     for (int64_t d = 0; d < head_dim; d++) acc[d] = 0.0f;
-    for (int64_t tile = 0; tile < n_positions; tile += ATTENTION_TILE) {
+    for (int64_t tile = begin / ATTENTION_TILE * ATTENTION_TILE; tile < n_positions; tile += ATTENTION_TILE) {
         const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
+        const int64_t first = begin > tile ? begin - tile : 0;
         const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
         float tile_max = -INFINITY;
         for (int64_t t = 0; t < ATTENTION_TILE; t++) {
             float s = -INFINITY;
-            if (t < count) {
+            if (t >= first && t < count) {
                 s = 0.0f;
                 for (int64_t d = 0; d < head_dim; d++) s = fmaf(query[d], kt[d * ATTENTION_TILE + t], s);
                 s *= scale;
+                if (softcap != 0.0f) s = softcap * tanhf(s);
             }
             weights[t] = s;
             tile_max = s > tile_max ? s : tile_max;
         }
         tile_softmax(weights, tile_max, &max_score, &sum, acc, head_dim);
-        for (int64_t t = 0; t < count; t++) {
+        for (int64_t t = first; t < count; t++) {
             const uint16_t *v = values + (tile + t) * value_stride;
             for (int64_t d = 0; d < head_dim; d++) acc[d] = fmaf(slm_h2f(v[d]), weights[t], acc[d]);
         }
@@ -174,10 +182,18 @@ SLM_INLINE void attention_f32_transposed(const float *query, const float *keys_t
     for (int64_t d = 0; d < head_dim; d++) out[d] = acc[d] * inv;
 }
 
+void slm_attention_head_f32_window_generic(const float *query, const float *keys_t, const uint16_t *values,
+                                           int64_t value_stride, int64_t begin, int64_t n_positions,
+                                           int64_t head_dim, float scale, float softcap, float *out, void *scratch) {
+    attention_f32_transposed(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale, softcap, out,
+                             (float *)scratch);
+}
+
 void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const uint16_t *values,
                                                int64_t value_stride, int64_t n_positions, int64_t head_dim,
                                                float scale, float *out, void *scratch) {
-    attention_f32_transposed(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, (float *)scratch);
+    attention_f32_transposed(query, keys_t, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out,
+                             (float *)scratch);
 }
 
 size_t slm_attention_scratch_bytes(int64_t head_dim) {
@@ -189,7 +205,7 @@ void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_
                                 const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                 int64_t head_dim, float scale, int mode, float *out, void *scratch) {
     if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
-        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, out, NULL, scratch);
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out, NULL, scratch);
     } else {
         attention_f32(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
     }
@@ -218,7 +234,15 @@ SLM_INLINE void merge_partials(const float *partials, int64_t count, int64_t hea
 void slm_attention_partial_generic(const float *query, const uint16_t *keys, int64_t key_stride,
                                    const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
                                    int64_t head_dim, float scale, float *partial, void *scratch) {
-    attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, NULL, partial, scratch);
+    slm_attention_partial_capped_generic(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale,
+                                         0.0f, partial, scratch);
+}
+
+void slm_attention_partial_capped_generic(const float *query, const uint16_t *keys, int64_t key_stride,
+                                          const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                          int64_t head_dim, float scale, float softcap, float *partial,
+                                          void *scratch) {
+    attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL, partial, scratch);
 }
 
 void slm_attention_merge_generic(const float *partials, int64_t count, int64_t head_dim, float *out) {
@@ -252,12 +276,13 @@ SLM_AVX2 static inline float dot_f16_f16_avx2(const uint16_t *a, const uint16_t 
 
 SLM_AVX2 static void f16_accumulate_range_avx2(const uint16_t *q16, const uint16_t *keys, int64_t key_stride,
                                                const uint16_t *values, int64_t value_stride, int64_t begin,
-                                               int64_t end, int64_t head_dim, float scale, float *max_io,
-                                               float *sum_io, uint16_t *acc16) {
+                                               int64_t end, int64_t head_dim, float scale, float softcap,
+                                               float *max_io, float *sum_io, uint16_t *acc16) {
     float max_score = *max_io, sum = *sum_io;
     for (int64_t p = begin; p < end; p++) {
         const uint16_t *v = values + p * value_stride;
-        const float s = dot_f16_f16_avx2(keys + p * key_stride, q16, head_dim) * scale;
+        float s = dot_f16_f16_avx2(keys + p * key_stride, q16, head_dim) * scale;
+        if (softcap != 0.0f) s = softcap * tanhf(s);
         float rescale = 1.0f, weight = 1.0f;
         if (s > max_score) {
             rescale = expf(max_score - s);
@@ -284,7 +309,8 @@ SLM_AVX2 static void f16_accumulate_range_avx2(const uint16_t *q16, const uint16
 
 SLM_AVX2 static void attention_f16_avx2(const float *query, const uint16_t *keys, int64_t key_stride,
                                         const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
-                                        int64_t head_dim, float scale, float *out, float *partial, void *scratch) {
+                                        int64_t head_dim, float scale, float softcap, float *out, float *partial,
+                                        void *scratch) {
     uint16_t *q16 = (uint16_t *)scratch;
     uint16_t *acc16 = q16 + head_dim;
     float max_score = -INFINITY, sum = 0.0f;
@@ -292,7 +318,8 @@ SLM_AVX2 static void attention_f16_avx2(const float *query, const uint16_t *keys
         _mm_storeu_si128((__m128i *)(q16 + d), _mm256_cvtps_ph(_mm256_loadu_ps(query + d), _MM_FROUND_TO_NEAREST_INT));
         _mm_storeu_si128((__m128i *)(acc16 + d), _mm_setzero_si128());
     }
-    f16_accumulate_range_avx2(q16, keys, key_stride, values, value_stride, begin, end, head_dim, scale, &max_score, &sum, acc16);
+    f16_accumulate_range_avx2(q16, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap,
+                              &max_score, &sum, acc16);
     if (partial) {
         partial[0] = max_score;
         partial[1] = sum;
@@ -310,14 +337,16 @@ SLM_AVX2 static void attention_f16_avx2(const float *query, const uint16_t *keys
 // F32 mode over transposed keys: each position's score is still one sequential FMA chain over the
 // head, computed for 8 positions at once.
 SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const float *keys_t, const uint16_t *values,
-                                                   int64_t value_stride, int64_t n_positions, int64_t head_dim,
-                                                   float scale, float *out, float *acc) {
+                                                   int64_t value_stride, int64_t begin, int64_t n_positions,
+                                                   int64_t head_dim, float scale, float softcap, float *out,
+                                                   float *acc) {
     float weights[ATTENTION_TILE];
     float max_score = -INFINITY, sum = 0.0f;
     for (int64_t d = 0; d < head_dim; d++) acc[d] = 0.0f;
     const __m256 vscale = _mm256_set1_ps(scale);
-    for (int64_t tile = 0; tile < n_positions; tile += ATTENTION_TILE) {
+    for (int64_t tile = begin / ATTENTION_TILE * ATTENTION_TILE; tile < n_positions; tile += ATTENTION_TILE) {
         const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
+        const int64_t first = begin > tile ? begin - tile : 0;
         const int64_t lanes = (count + 7) & ~(int64_t)7;
         const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
         // Four groups of 8 positions at once: each chain is latency-bound (one FMA per head
@@ -347,7 +376,8 @@ SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const flo
         }
         float tile_max = -INFINITY;
         for (int64_t t = 0; t < ATTENTION_TILE; t++) {
-            if (t >= count) weights[t] = -INFINITY;  // lanes past the last position hold stale keys
+            if (softcap != 0.0f) weights[t] = softcap * tanhf(weights[t]);
+            if (t >= count || t < first) weights[t] = -INFINITY;  // stale keys, or outside the window
             tile_max = weights[t] > tile_max ? weights[t] : tile_max;
         }
         tile_softmax(weights, tile_max, &max_score, &sum, acc, head_dim);
@@ -355,7 +385,7 @@ SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const flo
             // The whole accumulator in registers for the common head size (same FMAs, same order).
             __m256 a[8];
             for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(acc + 8 * j);
-            for (int64_t p = 0; p < count; p++) {
+            for (int64_t p = first; p < count; p++) {
                 const uint16_t *v = values + (tile + p) * value_stride;
                 const __m256 w = _mm256_set1_ps(weights[p]);
                 for (int j = 0; j < 8; j++) {
@@ -365,7 +395,7 @@ SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const flo
             for (int j = 0; j < 8; j++) _mm256_storeu_ps(acc + 8 * j, a[j]);
             continue;
         }
-        for (int64_t t = 0; t < count; t++) {
+        for (int64_t t = first; t < count; t++) {
             const uint16_t *v = values + (tile + t) * value_stride;
             const __m256 w = _mm256_set1_ps(weights[t]);
             for (int64_t d = 0; d < head_dim; d += 8) {
@@ -379,24 +409,27 @@ SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const flo
 }
 
 SLM_AVX2 static void attention_f32_transposed_fma(const float *query, const float *keys_t, const uint16_t *values,
-                                                  int64_t value_stride, int64_t n_positions, int64_t head_dim,
-                                                  float scale, float *out, void *scratch) {
+                                                  int64_t value_stride, int64_t begin, int64_t n_positions,
+                                                  int64_t head_dim, float scale, float softcap, float *out,
+                                                  void *scratch) {
     if (head_dim % 8 == 0) {
-        attention_f32_transposed_avx2(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, (float *)scratch);
+        attention_f32_transposed_avx2(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale, softcap, out,
+                                      (float *)scratch);
     } else {
-        attention_f32_transposed(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, (float *)scratch);
+        attention_f32_transposed(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale, softcap, out,
+                                 (float *)scratch);
     }
 }
 
 SLM_AVX2
 static void attention_partial_fma(const float *query, const uint16_t *keys, int64_t key_stride,
                                   const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
-                                  int64_t head_dim, float scale, float *partial, void *scratch) {
+                                  int64_t head_dim, float scale, float softcap, float *partial, void *scratch) {
     if (head_dim % 32 == 0) {
-        attention_f16_avx2(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, NULL, partial, scratch);
+        attention_f16_avx2(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL, partial, scratch);
         return;
     }
-    attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, NULL, partial, scratch);
+    attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL, partial, scratch);
 }
 
 __attribute__((target("avx2,fma,f16c")))
@@ -412,11 +445,11 @@ static void slm_attention_head_fma(const float *query, const uint16_t *keys, int
                                    const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                    int64_t head_dim, float scale, int mode, float *out, void *scratch) {
     if (mode == SLM_ATTENTION_F16_ACCUMULATE && head_dim % 32 == 0) {
-        attention_f16_avx2(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, out, NULL, scratch);
+        attention_f16_avx2(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out, NULL, scratch);
         return;
     }
     if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
-        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, out, NULL, scratch);
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out, NULL, scratch);
     } else {
         attention_f32(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
     }
@@ -437,13 +470,22 @@ static int use_fma(void) {
 void slm_attention_partial(const float *query, const uint16_t *keys, int64_t key_stride,
                            const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
                            int64_t head_dim, float scale, float *partial, void *scratch) {
+    slm_attention_partial_capped(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, 0.0f,
+                                 partial, scratch);
+}
+
+void slm_attention_partial_capped(const float *query, const uint16_t *keys, int64_t key_stride,
+                                  const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                  int64_t head_dim, float scale, float softcap, float *partial, void *scratch) {
 #if defined(__x86_64__) || defined(__i386__)
     if (use_fma()) {
-        attention_partial_fma(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, partial, scratch);
+        attention_partial_fma(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap,
+                              partial, scratch);
         return;
     }
 #endif
-    slm_attention_partial_generic(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, partial, scratch);
+    slm_attention_partial_capped_generic(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale,
+                                         softcap, partial, scratch);
 }
 
 void slm_attention_merge(const float *partials, int64_t count, int64_t head_dim, float *out) {
@@ -461,11 +503,25 @@ void slm_attention_head_f32_transposed(const float *query, const float *keys_t, 
                                        float *out, void *scratch) {
 #if defined(__x86_64__) || defined(__i386__)
     if (use_fma()) {
-        attention_f32_transposed_fma(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, scratch);
+        attention_f32_transposed_fma(query, keys_t, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out, scratch);
         return;
     }
 #endif
     slm_attention_head_f32_transposed_generic(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, scratch);
+}
+
+void slm_attention_head_f32_window(const float *query, const float *keys_t, const uint16_t *values,
+                                   int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
+                                   float scale, float softcap, float *out, void *scratch) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_fma()) {
+        attention_f32_transposed_fma(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale, softcap,
+                                     out, scratch);
+        return;
+    }
+#endif
+    slm_attention_head_f32_window_generic(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale,
+                                          softcap, out, scratch);
 }
 
 void slm_attention_head(const float *query, const uint16_t *keys, int64_t key_stride,

@@ -17,6 +17,14 @@ slm_matmul_tile_fn slm_matmul_tile_kernel(int type) {
 void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,
                 const void *activations, size_t act_row_bytes, int64_t n_tokens,
                 float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end) {
+    slm_matmul_in_batch(type, weight, row_stride, n_cols, activations, act_row_bytes, n_tokens, n_tokens, 0,
+                        out, out_row_stride, row_begin, row_end);
+}
+
+void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_t n_cols,
+                         const void *activations, size_t act_row_bytes, int64_t n_tokens,
+                         int64_t batch_tokens, int64_t batch_offset,
+                         float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end) {
     const slm_vec_dot_fn dot = slm_vec_dot_kernel(type);
     const slm_matmul_tile_fn tile = dot ? slm_matmul_tile_kernel(type) : NULL;
     const uint8_t *w = (const uint8_t *)weight;
@@ -39,9 +47,11 @@ void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,
                 }
             }
             for (int64_t t = t0; t < t1; ++t) {
-                // llama.cpp sums some types in another order inside a batch than for one token;
-                // follow it per token so prompt logits match its own.
-                const slm_vec_dot_fn pair_dot = dot ? slm_vec_dot_kernel_for_batch(type, n_tokens, t) : NULL;
+                // llama.cpp sums some types in another order inside a batch than for one token,
+                // depending on the batch's size and the token's place in it; follow it per token
+                // so prompt logits match its own.
+                const slm_vec_dot_fn pair_dot =
+                    dot ? slm_vec_dot_kernel_for_batch(type, batch_tokens, batch_offset + t) : NULL;
                 const void *a = act + (size_t)t * act_row_bytes;
                 float *o = out + t * out_row_stride;
                 // Rows the tiles did not cover for this token: all of them past the tiled tokens.

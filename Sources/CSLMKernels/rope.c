@@ -20,6 +20,26 @@ SLM_INLINE void rope_pairs(float *x, int64_t heads, int64_t head_dim, int64_t ro
     }
 }
 
+// NEOX mode: element i pairs with element i + rotary_dims / 2; the same rounding as rope_pairs.
+SLM_INLINE void rope_halves(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                            const float *cos_table, const float *sin_table) {
+    const int64_t half = rotary_dims / 2;
+    for (int64_t h = 0; h < heads; h++) {
+        float *v = x + h * head_dim;
+        for (int64_t i = 0; i < half; i++) {
+            const float x0 = v[i], x1 = v[i + half];
+            const float c = cos_table[i], s = sin_table[i];
+            v[i] = fmaf(x0, c, -(x1 * s));
+            v[i + half] = fmaf(x0, s, x1 * c);
+        }
+    }
+}
+
+void slm_rope_neox_generic(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                           const float *cos_table, const float *sin_table) {
+    rope_halves(x, heads, head_dim, rotary_dims, cos_table, sin_table);
+}
+
 void slm_rope_adjacent_generic(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
                                const float *cos_table, const float *sin_table) {
     rope_pairs(x, heads, head_dim, rotary_dims, cos_table, sin_table);
@@ -30,7 +50,32 @@ __attribute__((target("fma"))) static void rope_adjacent_fma(float *x, int64_t h
                                                              int64_t rotary_dims, const float *c, const float *s) {
     rope_pairs(x, heads, head_dim, rotary_dims, c, s);
 }
+
+__attribute__((target("fma"))) static void rope_neox_fma(float *x, int64_t heads, int64_t head_dim,
+                                                         int64_t rotary_dims, const float *c, const float *s) {
+    rope_halves(x, heads, head_dim, rotary_dims, c, s);
+}
+
+static int cpu_has_fma(void) {
+    static int fma = -1;
+    if (fma < 0) {
+        __builtin_cpu_init();
+        fma = __builtin_cpu_supports("fma");
+    }
+    return fma;
+}
 #endif
+
+void slm_rope_neox(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                   const float *cos_table, const float *sin_table) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (cpu_has_fma() && !slm_force_generic) {
+        rope_neox_fma(x, heads, head_dim, rotary_dims, cos_table, sin_table);
+        return;
+    }
+#endif
+    rope_halves(x, heads, head_dim, rotary_dims, cos_table, sin_table);
+}
 
 void slm_rope_adjacent(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
                        const float *cos_table, const float *sin_table) {

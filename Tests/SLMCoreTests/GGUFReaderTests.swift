@@ -231,7 +231,8 @@ final class GGUFReaderTests: XCTestCase {
         b.set("general.architecture", .string("mamba"))
         let f = try load(b)
         XCTAssertThrowsError(try ModelRegistry.load(f)) { error in
-            XCTAssertEqual(error as? ModelError, .unsupportedArchitecture("mamba", supported: ["llama"]))
+            XCTAssertEqual(error as? ModelError, .unsupportedArchitecture(
+                "mamba", supported: ["llama", "qwen2", "gemma3", "gemma2", "phi3", "stablelm", "phi2"]))
         }
     }
 

@@ -222,6 +222,43 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// A prompt fed in chunks must sum every pair as the whole batch would: for each type (the
+    /// K-quants' batch order depends on the batch size and the token's place in it), the chunks of
+    /// a 70-token batch multiplied with slm_matmul_in_batch give the bits of one slm_matmul over
+    /// all 70, including a 6-token last chunk and a 1-token one.
+    func testChunksOfABatchEqualTheWholeBatchBitForBit() throws {
+        var random = SeededGenerator(seed: 0xC4A2_2026)
+        let n = 512, rows = 6, tokens = 70
+        for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K].map(id) {
+            let name = String(cString: slm_type_name(type))
+            let actType = slm_type_activation_type(type)
+            let rowBytes = slm_row_bytes(type, Int64(n)), actBytes = slm_row_bytes(actType, Int64(n))
+            var weights: [UInt8] = []
+            for _ in 0..<rows { weights += randomWeightRow(type, n: n, &random) }
+            var acts: [UInt8] = []
+            for _ in 0..<tokens { acts += quantize(actType, (0..<n).map { _ in Float(uniform(-1, 1, &random)) }) }
+            var whole = [Float](repeating: 0, count: tokens * rows)
+            var chunked = [Float](repeating: -7, count: tokens * rows)
+            weights.withUnsafeBytes { w in
+                acts.withUnsafeBytes { a in
+                    slm_matmul(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
+                               &whole, Int64(rows), 0, Int64(rows))
+                    for (first, count) in [(0, 64), (64, 5), (69, 1)] {
+                        chunked.withUnsafeMutableBufferPointer { out in
+                            slm_matmul_in_batch(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress! + first * actBytes,
+                                                actBytes, Int64(count), Int64(tokens), Int64(first),
+                                                out.baseAddress! + first * rows, Int64(rows), 0, Int64(rows))
+                        }
+                    }
+                }
+            }
+            for i in 0..<whole.count where whole[i].bitPattern != chunked[i].bitPattern {
+                XCTFail("\(name): token \(i / rows) row \(i % rows): chunked \(chunked[i]), whole batch \(whole[i])")
+                break
+            }
+        }
+    }
+
     /// A weight row and a matching activation row (quantized to the type's activation format).
     /// Activation blocks vary in magnitude over two decades, except with `uniformScale`.
     private func randomDotRows(_ type: Int32, n: Int, uniformScale: Bool,

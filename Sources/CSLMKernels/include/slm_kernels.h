@@ -247,6 +247,14 @@ void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,
                 const void *activations, size_t act_row_bytes, int64_t n_tokens,
                 float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end);
 
+// slm_matmul for activations that are tokens [batch_offset, batch_offset + n_tokens) of a batch
+// of batch_tokens tokens (a prompt fed in chunks): the types whose summation order depends on the
+// batch (see slm_vec_dot_kernel_for_batch) follow the whole batch, not the chunk. n_tokens may be 1.
+void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_t n_cols,
+                         const void *activations, size_t act_row_bytes, int64_t n_tokens,
+                         int64_t batch_tokens, int64_t batch_offset,
+                         float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end);
+
 // A tile of slm_matmul: SLM_MATMUL_TILE_ROWS consecutive weight rows (from `weight`, row_stride
 // apart) times SLM_MATMUL_TILE_TOKENS consecutive activation rows (from `activations`,
 // act_row_bytes apart), written to out[t * out_row_stride + r] for the tile's own t and r.
@@ -264,6 +272,13 @@ slm_matmul_tile_fn slm_matmul_tile_kernel_avx2(int type);
 // out[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + e^-x). out may alias gate.
 void slm_swiglu(const float *gate, const float *up, float *out, int64_t n);
 void slm_swiglu_generic(const float *gate, const float *up, float *out, int64_t n);
+// GELU, tanh approximation, rounded through F16 as llama.cpp's CPU backend does (gelu.c).
+// out may alias x / gate.
+void slm_gelu(const float *x, float *out, int64_t n);
+void slm_gelu_generic(const float *x, float *out, int64_t n);
+// out[i] = gelu(gate[i]) * up[i] (GeGLU).
+void slm_geglu(const float *gate, const float *up, float *out, int64_t n);
+void slm_geglu_generic(const float *gate, const float *up, float *out, int64_t n);
 
 // ---- Rotary position embedding (rope.c) ----
 // Rotates the pairs (x[2i], x[2i+1]), i < rotary_dims / 2, of each of `heads` heads of `head_dim`
@@ -272,6 +287,12 @@ void slm_rope_adjacent(float *x, int64_t heads, int64_t head_dim, int64_t rotary
                        const float *cos_table, const float *sin_table);
 void slm_rope_adjacent_generic(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
                                const float *cos_table, const float *sin_table);
+// The same rotation on split halves (x[i], x[i + rotary_dims / 2]) (ggml's NEOX mode, used by
+// Qwen2, Gemma, Phi, StableLM). Dimensions from rotary_dims to head_dim are left unchanged.
+void slm_rope_neox(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                   const float *cos_table, const float *sin_table);
+void slm_rope_neox_generic(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                           const float *cos_table, const float *sin_table);
 
 // ---- Attention over an F16 KV cache (attention.c) ----
 enum { SLM_ATTENTION_F32 = 0, SLM_ATTENTION_F16_ACCUMULATE = 1 };
@@ -291,6 +312,17 @@ void slm_attention_partial(const float *query, const uint16_t *keys, int64_t key
                            const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
                            int64_t head_dim, float scale, float *partial, void *scratch);
 void slm_attention_merge(const float *partials, int64_t count, int64_t head_dim, float *out);
+// slm_attention_partial with attention-logit soft-capping (Gemma 2): each score s = scale·(q·k)
+// becomes softcap·tanh(s), as in llama.cpp's flash attention (which divides its scale by the cap
+// first; callers pass that divided scale). softcap 0 is slm_attention_partial. A single partial
+// merged with slm_attention_merge gives exactly slm_attention_head's F16-mode result.
+void slm_attention_partial_capped(const float *query, const uint16_t *keys, int64_t key_stride,
+                                  const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                  int64_t head_dim, float scale, float softcap, float *partial, void *scratch);
+void slm_attention_partial_capped_generic(const float *query, const uint16_t *keys, int64_t key_stride,
+                                          const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                          int64_t head_dim, float scale, float softcap, float *partial,
+                                          void *scratch);
 void slm_attention_partial_generic(const float *query, const uint16_t *keys, int64_t key_stride,
                                    const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
                                    int64_t head_dim, float scale, float *partial, void *scratch);
@@ -307,6 +339,16 @@ void slm_attention_head_f32_transposed(const float *query, const float *keys_t, 
 void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const uint16_t *values,
                                                int64_t value_stride, int64_t n_positions, int64_t head_dim,
                                                float scale, float *out, void *scratch);
+// The transposed F32 mode for a sliding window: only positions [begin, n_positions) are visible.
+// Tiles stay aligned to absolute positions (multiples of 64), as in llama.cpp, so for begin = 0 and
+// softcap 0 the result is that of slm_attention_head_f32_transposed. softcap != 0 caps the scores
+// as slm_attention_partial_capped does.
+void slm_attention_head_f32_window(const float *query, const float *keys_t, const uint16_t *values,
+                                   int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
+                                   float scale, float softcap, float *out, void *scratch);
+void slm_attention_head_f32_window_generic(const float *query, const float *keys_t, const uint16_t *values,
+                                           int64_t value_stride, int64_t begin, int64_t n_positions,
+                                           int64_t head_dim, float scale, float softcap, float *out, void *scratch);
 void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_t key_stride,
                                 const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                 int64_t head_dim, float scale, int mode, float *out, void *scratch);

@@ -213,6 +213,8 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         }
         let firstOut = allLogits ? 0 : n - 1
         let outRows = n - firstOut
+        // llama.cpp, too, multiplies only the rows it outputs, as a batch of their own.
+        if !allLogits { state.batchPlacement = nil }
         for t in firstOut..<n {
             Ops.rmsNorm(x + t * dim, weight: outputNorm.values.baseAddress, eps: h.rmsEpsilon,
                         count: dim, into: xn + (t - firstOut) * dim)

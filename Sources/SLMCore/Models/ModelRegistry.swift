@@ -4,6 +4,12 @@ public enum ModelRegistry {
 
     public static let constructors: [(architecture: String, make: Constructor)] = [
         ("llama", { try LlamaModel(file: $0) }),
+        (Qwen2.architecture, Qwen2.load),
+        (Gemma3.architecture, Gemma3.load),
+        (Gemma2.architecture, Gemma2.load),
+        (Phi3.architecture, Phi3.load),
+        (StableLM.architecture, StableLM.load),
+        (Phi2.architecture, Phi2.load),
     ]
 
     public static var supportedArchitectures: [String] { constructors.map(\.architecture) }

@@ -48,28 +48,32 @@ public final class Engine: @unchecked Sendable {
         guard state.position + tokens.count <= state.contextLength else {
             throw ModelError.contextFull(contextLength: state.contextLength, needed: state.position + tokens.count)
         }
-        try evaluateChunk(tokens[...], ofRequestSized: tokens.count, state: state, into: &logits)
+        try evaluateChunk(tokens[...], at: 0, ofRequestSized: tokens.count, state: state, into: &logits)
     }
 
-    /// Feeds a part of a request of `requestSize` tokens, so a caller can interleave a long prompt
-    /// with other work (one `promptBatch` at a time) and still get the numerics of one call.
-    public func evaluateChunk(_ chunk: ArraySlice<Int32>, ofRequestSized requestSize: Int, state: InferenceState,
-                              into logits: inout [Float]) throws {
+    /// Feeds the part of a request of `requestSize` tokens that starts at `offsetInRequest`, so a
+    /// caller can interleave a long prompt with other work and still get the numerics of one
+    /// call. `offsetInRequest` must be a multiple of `promptBatch`.
+    public func evaluateChunk(_ chunk: ArraySlice<Int32>, at offsetInRequest: Int, ofRequestSized requestSize: Int,
+                              state: InferenceState, into logits: inout [Float]) throws {
         guard !chunk.isEmpty else { throw ModelError.emptyInput }
         guard state.position + chunk.count <= state.contextLength else {
             throw ModelError.contextFull(contextLength: state.contextLength, needed: state.position + chunk.count)
         }
         if logits.count != model.vocabularySize { logits = [Float](repeating: 0, count: model.vocabularySize) }
-        // The attention numerics follow the size of the whole request, as llama.cpp's do for a
-        // prompt it processes in one batch, even though slm feeds it in chunks.
-        state.attentionMode = AttentionMode.forBatch(of: requestSize)
-        defer { state.logitsNeeded = true }
+        defer {
+            state.logitsNeeded = true
+            state.batchPlacement = nil
+        }
         try chunk.withUnsafeBufferPointer { all in
             try logits.withUnsafeMutableBufferPointer { out in
                 var start = 0
                 while start < all.count {
                     let end = min(all.count, start + Self.promptBatch)
                     state.logitsNeeded = end == all.count
+                    // The numerics follow the whole request (up to llama.cpp's micro-batch), as
+                    // llama.cpp's do for a prompt it processes in one batch.
+                    state.prepareChunk(at: offsetInRequest + start, ofRequest: requestSize)
                     try model.forward(UnsafeBufferPointer(rebasing: all[start..<end]), state: state, pool: pool,
                                       allLogits: false, logits: out.baseAddress!)
                     start = end
@@ -81,13 +85,14 @@ public final class Engine: @unchecked Sendable {
     /// Logits at every position of `tokens` from an empty context: (tokens.count, vocabularySize).
     public func logitsAtEveryPosition(_ tokens: [Int32], state: InferenceState) throws -> [[Float]] {
         state.reset()
-        state.attentionMode = AttentionMode.forBatch(of: tokens.count)
         let vocab = model.vocabularySize
         var rows: [[Float]] = []
         var chunk = [Float](repeating: 0, count: Self.promptBatch * vocab)
         var start = 0
         while start < tokens.count {
             let end = min(tokens.count, start + Self.promptBatch)
+            state.prepareChunk(at: start, ofRequest: tokens.count)
+            defer { state.batchPlacement = nil }
             try tokens.withUnsafeBufferPointer { all in
                 try chunk.withUnsafeMutableBufferPointer { out in
                     try model.forward(UnsafeBufferPointer(rebasing: all[start..<end]), state: state, pool: pool,

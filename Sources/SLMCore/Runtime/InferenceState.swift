@@ -44,8 +44,41 @@ public enum AttentionMode: Sendable {
         tokens >= wideBatchThreshold ? .f32 : .f16Accumulate
     }
 
+    /// llama.cpp's physical batch (n_ubatch): a longer request is computed in pieces of this many
+    /// tokens, each choosing its own mode.
+    public static let referenceMicroBatch = 512
+
+    /// The mode llama.cpp uses for the token at `offset` of a request of `count` tokens: that of
+    /// the micro-batch the token falls in.
+    public static func forToken(at offset: Int, ofRequest count: Int) -> AttentionMode {
+        let microBatchStart = offset / referenceMicroBatch * referenceMicroBatch
+        return forBatch(of: min(referenceMicroBatch, count - microBatchStart))
+    }
+
+    /// The micro-batch llama.cpp computes the token at `offset` of a request of `count` tokens in,
+    /// and the token's place in it.
+    public static func microBatch(at offset: Int, ofRequest count: Int) -> BatchPlacement {
+        let microBatchStart = offset / referenceMicroBatch * referenceMicroBatch
+        return BatchPlacement(tokens: min(referenceMicroBatch, count - microBatchStart), offset: offset - microBatchStart)
+    }
+
     var kernelMode: Int32 {
         self == .f32 ? Int32(SLM_ATTENTION_F32) : Int32(SLM_ATTENTION_F16_ACCUMULATE)
+    }
+}
+
+/// Where the tokens of a forward pass sit in the batch llama.cpp would compute them in: some
+/// K-quant matmuls sum in an order that depends on the batch's size and the token's place in it
+/// (`slm_matmul_in_batch`), and slm feeds a long prompt in chunks smaller than that batch.
+public struct BatchPlacement: Sendable, Equatable {
+    /// Tokens in the whole batch.
+    public var tokens: Int
+    /// Index in that batch of the forward pass's first token.
+    public var offset: Int
+
+    public init(tokens: Int, offset: Int) {
+        self.tokens = tokens
+        self.offset = offset
     }
 }
 
@@ -92,6 +125,9 @@ public final class InferenceState: @unchecked Sendable {
     /// a model may then skip its output layer (for a small model, a tied 49k-row output matrix
     /// is ~20 % of a forward pass's weights).
     public var logitsNeeded = true
+    /// The batch the current forward pass's tokens belong to; nil when they are the whole batch.
+    /// A model clears it before its output layer when that runs on fewer rows.
+    public var batchPlacement: BatchPlacement?
     private var scratch: [String: AnonymousBuffer] = [:]
     /// Quantized activations, (maxBatch, row bytes of maxActivationColumns in the widest format).
     let activations: AnonymousBuffer
@@ -165,4 +201,12 @@ public final class InferenceState: @unchecked Sendable {
     }
 
     public func reset() { position = 0 }
+
+    /// Sets the attention mode and batch placement llama.cpp would use for tokens starting at
+    /// `offset` of a request of `requestSize` tokens (fed here in chunks of at most
+    /// `Engine.promptBatch`, which divides `AttentionMode.referenceMicroBatch`).
+    public func prepareChunk(at offset: Int, ofRequest requestSize: Int) {
+        attentionMode = AttentionMode.forToken(at: offset, ofRequest: requestSize)
+        batchPlacement = AttentionMode.microBatch(at: offset, ofRequest: requestSize)
+    }
 }

@@ -80,13 +80,15 @@ public enum Ops {
                          state: InferenceState, pool: ThreadPool) {
         let type = Int32(w.type.rawValue)
         let rowBytes = state.activationRowBytes
+        let batch = state.batchPlacement ?? BatchPlacement(tokens: tokens, offset: 0)
         pool.parallelFor(w.rows) { rows in
-            if tokens == 1 {
+            if batch.tokens == 1 {
                 slm_matvec(type, w.data, w.rowBytes, Int64(w.columns), activations, output,
                            Int64(rows.lowerBound), Int64(rows.upperBound))
             } else {
-                slm_matmul(type, w.data, w.rowBytes, Int64(w.columns), activations, rowBytes, Int64(tokens),
-                           output, Int64(outputStride), Int64(rows.lowerBound), Int64(rows.upperBound))
+                slm_matmul_in_batch(type, w.data, w.rowBytes, Int64(w.columns), activations, rowBytes, Int64(tokens),
+                                    Int64(batch.tokens), Int64(batch.offset),
+                                    output, Int64(outputStride), Int64(rows.lowerBound), Int64(rows.upperBound))
             }
         }
     }
@@ -119,15 +121,17 @@ public enum Ops {
         let rowsA = a.weight.rows, rowsAB = rowsA + b.weight.rows
         let total = rowsAB + (c?.weight.rows ?? 0)
         let rowBytes = state.activationRowBytes
+        let batch = state.batchPlacement ?? BatchPlacement(tokens: tokens, offset: 0)
         func part(_ t: MatmulTarget, _ offset: Int, _ rows: Range<Int>) {
             let lo = max(rows.lowerBound, offset) - offset, hi = min(rows.upperBound, offset + t.weight.rows) - offset
             guard lo < hi else { return }
             let type = Int32(t.weight.type.rawValue)
-            if tokens == 1 {
+            if batch.tokens == 1 {
                 slm_matvec(type, t.weight.data, t.weight.rowBytes, Int64(t.weight.columns), act, t.output, Int64(lo), Int64(hi))
             } else {
-                slm_matmul(type, t.weight.data, t.weight.rowBytes, Int64(t.weight.columns), act, rowBytes, Int64(tokens),
-                           t.output, Int64(t.outputStride), Int64(lo), Int64(hi))
+                slm_matmul_in_batch(type, t.weight.data, t.weight.rowBytes, Int64(t.weight.columns), act, rowBytes,
+                                    Int64(tokens), Int64(batch.tokens), Int64(batch.offset),
+                                    t.output, Int64(t.outputStride), Int64(lo), Int64(hi))
             }
         }
         pool.parallelFor(total) { rows in
@@ -140,9 +144,14 @@ public enum Ops {
     /// Causal attention with grouped KV heads for a batch of `tokens` queries at positions
     /// `start ..< start + tokens`, whose keys and values are already in the cache.
     /// query: (tokens, heads * headDim) with RoPE applied; output: (tokens, heads * headDim).
+    /// `window` > 0 is a sliding window: the query at position p sees positions p - window + 1 ... p
+    /// (llama.cpp's standard SWA mask); 0 means the whole causal prefix. `softcap` > 0 caps every
+    /// score s = scale·(q·k) to softcap·tanh(s) (Gemma 2; pass the scale already divided by the cap).
     static func attention(layer: Int, query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                           tokens: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
-                          state: InferenceState, pool: ThreadPool) {
+                          window: Int = 0, softcap: Float = 0, state: InferenceState, pool: ThreadPool) {
+        /// First position the query at `position` may see.
+        func firstVisible(_ position: Int) -> Int { window > 0 ? max(0, position - window + 1) : 0 }
         let groupSize = heads / kvHeads
         let queryWidth = heads * headDim
         let keyBase = state.keyBase(layer: layer), valueBase = state.valueBase(layer: layer)
@@ -162,14 +171,17 @@ public enum Ops {
             let sliceLength = (granules + workers - 1) / workers
             let partialStride = 2 + headDim
             let partials = state.attentionPartials(count: workers * heads * partialStride)
+            let first = firstVisible(start)
             pool.run { worker, _ in
-                let begin = min(visible, worker * sliceLength)
-                let end = min(visible, begin + sliceLength)
+                let sliceBegin = min(visible, worker * sliceLength)
+                let end = min(visible, sliceBegin + sliceLength)
+                let begin = min(end, max(sliceBegin, first))
                 for h in 0..<heads {
                     let kvOffset = (h / groupSize) * headDim
-                    slm_attention_partial(query + h * headDim, keyBase + kvOffset, keyStride, valueBase + kvOffset,
-                                          valueStride, Int64(begin), Int64(end), Int64(headDim), scale,
-                                          partials + (h * workers + worker) * partialStride,
+                    slm_attention_partial_capped(query + h * headDim, keyBase + kvOffset, keyStride,
+                                                 valueBase + kvOffset, valueStride, Int64(begin), Int64(end),
+                                                 Int64(headDim), scale, softcap,
+                                                 partials + (h * workers + worker) * partialStride,
                                           scratch + worker * scratchBytes)
                 }
             }
@@ -196,6 +208,16 @@ public enum Ops {
                 for job in stride(from: worker, to: tokens * heads, by: workerCount) {
                     let t = job / heads, h = job % heads
                     let kv = h / groupSize
+                    if window > 0 || softcap != 0 {
+                        slm_attention_head_f32_window(query + t * queryWidth + h * headDim,
+                                                      keysT + kv * paddedVisible * headDim,
+                                                      valueBase + kv * headDim, valueStride,
+                                                      Int64(firstVisible(start + t)), Int64(start + t + 1),
+                                                      Int64(headDim), scale, softcap,
+                                                      output + t * queryWidth + h * headDim,
+                                                      scratch + worker * scratchBytes)
+                        continue
+                    }
                     slm_attention_head_f32_transposed(query + t * queryWidth + h * headDim,
                                                       keysT + kv * paddedVisible * headDim,
                                                       valueBase + kv * headDim, valueStride, Int64(start + t + 1),
@@ -208,13 +230,27 @@ public enum Ops {
 
         // Later tokens attend to more positions: deal the (token, head) jobs out round-robin so
         // every worker gets a similar mix of short and long ones.
+        let cappedPartials = softcap != 0 ? state.attentionPartials(count: ThreadPool.maxThreads * (2 + headDim)) : nil
         pool.run { worker, workerCount in
             for job in stride(from: worker, to: tokens * heads, by: workerCount) {
                 let t = job / heads, h = job % heads
+                // This mode takes positions one at a time, so a window is just a later first row.
+                let first = firstVisible(start + t)
                 let kvOffset = (h / groupSize) * headDim
+                if let cappedPartials {
+                    // One capped partial over the visible range, normalised by a one-slice merge:
+                    // the same bits as the uncapped kernel's own normalisation.
+                    let partial = cappedPartials + worker * (2 + headDim)
+                    slm_attention_partial_capped(query + t * queryWidth + h * headDim, keyBase + kvOffset, keyStride,
+                                                 valueBase + kvOffset, valueStride, Int64(first), Int64(start + t + 1),
+                                                 Int64(headDim), scale, softcap, partial, scratch + worker * scratchBytes)
+                    slm_attention_merge(partial, 1, Int64(headDim), output + t * queryWidth + h * headDim)
+                    continue
+                }
                 slm_attention_head(query + t * queryWidth + h * headDim,
-                                   keyBase + kvOffset, keyStride, valueBase + kvOffset, valueStride,
-                                   Int64(start + t + 1), Int64(headDim), scale, mode,
+                                   keyBase + first * Int(keyStride) + kvOffset, keyStride,
+                                   valueBase + first * Int(valueStride) + kvOffset, valueStride,
+                                   Int64(start + t + 1 - first), Int64(headDim), scale, mode,
                                    output + t * queryWidth + h * headDim, scratch + worker * scratchBytes)
             }
         }

@@ -132,7 +132,8 @@ public final class Generation: @unchecked Sendable {
             if prefillDone < promptTokens.count {
                 let end = min(promptTokens.count, prefillDone + Engine.promptBatch)
                 let chunk = promptTokens[prefillDone..<end]
-                try engine.evaluateChunk(chunk, ofRequestSized: promptTokens.count - reusedPromptTokens,
+                try engine.evaluateChunk(chunk, at: prefillDone - reusedPromptTokens,
+                                         ofRequestSized: promptTokens.count - reusedPromptTokens,
                                          state: state, into: &logits)
                 session.didEvaluate(chunk)
                 prefillDone = end
