@@ -10,54 +10,12 @@
 #include "kernels_internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-
-#define SLM_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-// Two F16 block fields -> floats in lanes 0 and 1. Going through a zero-extending 32-bit move
-// (rather than a scalar convert, which inserts into a live register) keeps each block's scale
-// conversion independent of the previous block's accumulator.
-SLM_AVX2 static inline __m128 h2f_pair(uint16_t lo, uint16_t hi) {
-    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)lo | (uint32_t)hi << 16)));
-}
+#include "avx2_common.h"
 
 // d_w * d_a as a broadcast vector.
 SLM_AVX2 static inline __m256 block_scale(uint16_t dw, uint16_t da) {
     const __m128 both = h2f_pair(dw, da);
     return _mm256_broadcastss_ps(_mm_mul_ss(both, _mm_movehdup_ps(both)));
-}
-
-SLM_AVX2 static inline float hsum8(__m256 v) {
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
-// Sum of the eight int32 lanes.
-SLM_AVX2 static inline int hsum_i32x8(__m256i v) {
-    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
-    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xb1));
-    return _mm_cvtsi128_si32(r);
-}
-
-// Unsigned bytes times signed bytes, summed in groups of four into eight int32 lanes, as floats.
-SLM_AVX2 static inline __m256 dot_u8_s8_lanes(__m256i u, __m256i s) {
-    const __m256i pairs = _mm256_maddubs_epi16(u, s);
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-}
-
-// Signed times signed: move x's sign onto y so the unsigned-by-signed instruction applies.
-SLM_AVX2 static inline __m256 dot_s8_s8_lanes(__m256i x, __m256i y) {
-    return dot_u8_s8_lanes(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-}
-
-// 16 bytes of packed nibbles -> 32 bytes: low nibbles (elements 0..15), then high (16..31).
-SLM_AVX2 static inline __m256i unpack_nibbles(const uint8_t *qs) {
-    const __m128i packed = _mm_loadu_si128((const __m128i *)qs);
-    const __m256i both = _mm256_insertf128_si256(_mm256_castsi128_si256(packed), _mm_srli_epi16(packed, 4), 1);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
 SLM_AVX2 static float slm_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *w, const void *a) {
@@ -94,19 +52,6 @@ SLM_AVX2 static float slm_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *w, const
         sum = fmaf((float)isum, slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d), sum);
     }
     return sum;
-}
-
-// The 32 fifth bits of a Q5 block (bit j of the little-endian qh is element j) as 32 bytes:
-// 0xFF where the bit is set, 0 where it is clear.
-SLM_AVX2 static inline __m256i expand_bits(const uint8_t *qh) {
-    uint32_t bits;
-    memcpy(&bits, qh, sizeof bits);
-    // Byte j gets qh byte j / 8, then keeps only bit j % 8.
-    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
-                                               _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
-                                                                 0x0101010101010101, 0x0000000000000000));
-    const __m256i lane_bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, lane_bit), lane_bit);
 }
 
 SLM_AVX2 static float slm_vec_dot_q5_0_q8_0_avx2(int64_t n, const void *w, const void *a) {

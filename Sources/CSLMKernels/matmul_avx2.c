@@ -1,4 +1,4 @@
-// AVX2 + FMA matmul tiles (x86-64) for prompt batches: 2 weight rows x 4 tokens per call, so each
+// AVX2 + FMA matmul tiles (x86-64; Q4_0, Q4_1, Q5_0, Q8_0) for prompt batches: 2 weight rows x 4 tokens per call, so each
 // unpacked weight block serves four tokens and each activation block two rows, instead of one
 // dot product re-reading and re-unpacking both per pair.
 //
@@ -10,38 +10,15 @@
 #include "kernels_internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
+#include "avx2_common.h"
 
-#define SLM_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define TILE_ROWS SLM_MATMUL_TILE_ROWS
 #define TILE_TOKENS SLM_MATMUL_TILE_TOKENS
-
-SLM_AVX2 static inline __m128 h2f_pair(uint16_t lo, uint16_t hi) {
-    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)lo | (uint32_t)hi << 16)));
-}
 
 // Four F16 values (one per token) -> four floats.
 SLM_AVX2 static inline __m128 h2f_quad(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
     const uint64_t packed = (uint64_t)a | (uint64_t)b << 16 | (uint64_t)c << 32 | (uint64_t)d << 48;
     return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)packed));
-}
-
-SLM_AVX2 static inline float hsum8(__m256 v) {
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
-SLM_AVX2 static inline __m256 dot_u8_s8_lanes(__m256i u, __m256i s) {
-    const __m256i pairs = _mm256_maddubs_epi16(u, s);
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-}
-
-SLM_AVX2 static inline __m256i unpack_nibbles(const uint8_t *qs) {
-    const __m128i packed = _mm_loadu_si128((const __m128i *)qs);
-    const __m256i both = _mm256_insertf128_si256(_mm256_castsi128_si256(packed), _mm_srli_epi16(packed, 4), 1);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
 // Activation block i of token t.
@@ -158,6 +135,41 @@ SLM_AVX2 static void tile_q8_0(int64_t n, const uint8_t *w, size_t row_stride, c
     }
 }
 
+// Q5_0 as its dot: the block's values q - 16 as signed bytes, then the Q8_0 tile's steps.
+SLM_AVX2 static inline __m256i q5_0_values(const slm_block_q5_0 *x) {
+    const __m256i clear = _mm256_andnot_si256(expand_bits(x->qh), _mm256_set1_epi8((char)0xF0));
+    return _mm256_or_si256(unpack_nibbles(x->qs), clear);
+}
+
+SLM_AVX2 static void tile_q5_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                               size_t act_row_bytes, float *out, int64_t out_stride) {
+    const slm_block_q5_0 *x0 = (const slm_block_q5_0 *)w;
+    const slm_block_q5_0 *x1 = (const slm_block_q5_0 *)(w + row_stride);
+    const int64_t nb = n / SLM_QK5_0;
+    __m256 acc[TILE_ROWS][TILE_TOKENS];
+    for (int r = 0; r < TILE_ROWS; ++r)
+        for (int t = 0; t < TILE_TOKENS; ++t) acc[r][t] = _mm256_setzero_ps();
+    float scale[TILE_ROWS * TILE_TOKENS] __attribute__((aligned(16)));
+    for (int64_t i = 0; i < nb; ++i) {
+        const __m128 d = h2f_pair(x0[i].d, x1[i].d);
+        const __m128 da = h2f_quad(ACT(slm_block_q8_0, 0, i).d, ACT(slm_block_q8_0, 1, i).d,
+                                   ACT(slm_block_q8_0, 2, i).d, ACT(slm_block_q8_0, 3, i).d);
+        _mm_store_ps(scale, _mm_mul_ps(_mm_broadcastss_ps(d), da));
+        _mm_store_ps(scale + 4, _mm_mul_ps(_mm_broadcastss_ps(_mm_movehdup_ps(d)), da));
+        const __m256i q0 = q5_0_values(&x0[i]), q1 = q5_0_values(&x1[i]);
+        const __m256i abs0 = _mm256_sign_epi8(q0, q0), abs1 = _mm256_sign_epi8(q1, q1);
+        for (int t = 0; t < TILE_TOKENS; ++t) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_0, t, i).qs);
+            acc[0][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + t), dot_u8_s8_lanes(abs0, _mm256_sign_epi8(a, q0)), acc[0][t]);
+            acc[1][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + 4 + t), dot_u8_s8_lanes(abs1, _mm256_sign_epi8(a, q1)), acc[1][t]);
+        }
+    }
+    for (int t = 0; t < TILE_TOKENS; ++t) {
+        out[t * out_stride] = hsum8(acc[0][t]);
+        out[t * out_stride + 1] = hsum8(acc[1][t]);
+    }
+}
+
 static int cpu_has_avx2_fma(void) {
     static int cached = -1;
     if (cached < 0) {
@@ -172,6 +184,7 @@ slm_matmul_tile_fn slm_matmul_tile_kernel_avx2(int type) {
     switch (type) {
     case SLM_TYPE_Q4_0: return tile_q4_0;
     case SLM_TYPE_Q4_1: return tile_q4_1;
+    case SLM_TYPE_Q5_0: return tile_q5_0;
     case SLM_TYPE_Q8_0: return tile_q8_0;
     default: return NULL;
     }

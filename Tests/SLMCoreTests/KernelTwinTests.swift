@@ -190,7 +190,7 @@ final class KernelTwinTests: XCTestCase {
     /// (one block) and a row range that starts at an odd row.
     func testMatmulTilesEqualPairByPairDotsBitForBit() throws {
         var random = SeededGenerator(seed: 0x7113_2026)
-        for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q8_0].map(id) {
+        for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0, SLM_TYPE_Q8_0].map(id) {
             let name = String(cString: slm_type_name(type))
             guard slm_matmul_tile_kernel(type) != nil else { throw XCTSkip("no matmul tile for \(name) on this CPU") }
             let actType = slm_type_activation_type(type)
