@@ -32,13 +32,7 @@ log() { echo "build-llama-cpp: $*" >&2; }
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
-if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    sudo_cmd=()
-    [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
-    "${sudo_cmd[@]}" apt-get update >&2
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y "${missing[@]}" >&2
-fi
+if ((${#missing[@]})); then "$(dirname "$0")/apt-install.sh" "${missing[@]}"; fi
 
 # 2. Sources: download the sdist (no wheel) and extract it.
 if [[ ! -f "$LLAMA_DIR/include/llama.h" || ! -f "$LLAMA_DIR/CMakeLists.txt" ]]; then

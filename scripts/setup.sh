@@ -10,19 +10,10 @@ command -v python3 >/dev/null || need_apt+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 command -v cc >/dev/null || need_apt+=(gcc)
 command -v make >/dev/null || need_apt+=(make)
-# Checked with dpkg so reruns stay offline.
 test_pkgs=()
 # The daemon tests run docs/protocol.md's socat examples; the C API tests build C++ and run valgrind.
 [[ "${1:-}" == "--for-tests" ]] && test_pkgs+=(socat valgrind g++)
-for pkg in pkg-config libsqlite3-dev libuv1-dev "${test_pkgs[@]}"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-if ((${#need_apt[@]})); then
-    echo "installing Debian packages: ${need_apt[*]}" >&2
-    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
-fi
+scripts/apt-install.sh "${need_apt[@]}" pkg-config libsqlite3-dev libuv1-dev "${test_pkgs[@]}"
 
 if ! command -v swift >/dev/null; then
     for candidate in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
@@ -39,16 +30,7 @@ scripts/fetch-model.sh >/dev/null
 
 # The aarch64 cross compiler and qemu: the C kernel tests run the NEON kernels without a board
 # (scripts/test-arm-kernels.sh).
-need_apt=()
-for pkg in gcc-aarch64-linux-gnu qemu-user-static; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-if ((${#need_apt[@]})); then
-    echo "installing Debian packages: ${need_apt[*]}" >&2
-    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
-fi
+scripts/apt-install.sh gcc-aarch64-linux-gnu qemu-user-static
 
 # Gemma-3-270M (SentencePiece) and Qwen2.5-Coder-0.5B (qwen2 BPE): tokenizer and chat-template tests.
 scripts/fetch-model.sh gemma3 >/dev/null

@@ -13,16 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-for pkg in gcc-aarch64-linux-gnu qemu-user-static; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
-if ((${#need_apt[@]})); then
-    echo "installing Debian packages: ${need_apt[*]}" >&2
-    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
-fi
+scripts/apt-install.sh gcc-aarch64-linux-gnu qemu-user-static
 
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
