@@ -97,6 +97,8 @@ public final class Generation: @unchecked Sendable {
     private var prefillDone: Int
     /// The sampled token that still has to run through the model before the next sample.
     private var pendingToken: Int32? = nil
+    /// The one-token batch fed per decode step, reused so the token loop does not allocate.
+    private var decodeBatch: [Int32] = [0]
     private let started: Double
     private var firstTokenAt: Double? = nil
 
@@ -142,7 +144,8 @@ public final class Generation: @unchecked Sendable {
             }
             if let token = pendingToken {
                 if state.position >= state.contextLength { return finish(.contextFull) }
-                try engine.evaluate([token], state: state, into: &logits)
+                decodeBatch[0] = token
+                try engine.evaluate(decodeBatch, state: state, into: &logits)
                 session.didEvaluate(CollectionOfOne(token))
                 pendingToken = nil
             }
