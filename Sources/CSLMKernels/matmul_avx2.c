@@ -105,23 +105,30 @@ SLM_AVX2 static void tile_q4_0(int64_t n, const uint8_t *w, size_t row_stride, c
     }
 }
 
-SLM_AVX2 static void tile_q8_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
-                               size_t act_row_bytes, float *out, int64_t out_stride) {
-    const slm_block_q8_0 *x0 = (const slm_block_q8_0 *)w;
-    const slm_block_q8_0 *x1 = (const slm_block_q8_0 *)(w + row_stride);
-    const int64_t nb = n / SLM_QK8_0;
+// Weight blocks whose values load as 32 signed bytes with an F16 scale first (Q8_0, Q5_0), times
+// Q8_0 activations: the dot's per-block steps for the 8 pairs. Always inlined with a constant
+// `values`, so each type gets its own loop.
+typedef __m256i (*signed_block_values_fn)(const uint8_t *block);
+
+__attribute__((always_inline)) SLM_AVX2 static inline void tile_signed_blocks(
+    int64_t nb, size_t block_bytes, signed_block_values_fn values, const uint8_t *w, size_t row_stride,
+    const uint8_t *act, size_t act_row_bytes, float *out, int64_t out_stride) {
+    const uint8_t *x0 = w, *x1 = w + row_stride;
     __m256 acc[TILE_ROWS][TILE_TOKENS];
     for (int r = 0; r < TILE_ROWS; ++r)
         for (int t = 0; t < TILE_TOKENS; ++t) acc[r][t] = _mm256_setzero_ps();
     float scale[TILE_ROWS * TILE_TOKENS] __attribute__((aligned(16)));
     for (int64_t i = 0; i < nb; ++i) {
-        const __m128 d = h2f_pair(x0[i].d, x1[i].d);
+        const uint8_t *b0 = x0 + (size_t)i * block_bytes, *b1 = x1 + (size_t)i * block_bytes;
+        uint16_t d0, d1;  // each block's F16 scale is its first field
+        memcpy(&d0, b0, sizeof d0);
+        memcpy(&d1, b1, sizeof d1);
+        const __m128 d = h2f_pair(d0, d1);
         const __m128 da = h2f_quad(ACT(slm_block_q8_0, 0, i).d, ACT(slm_block_q8_0, 1, i).d,
                                    ACT(slm_block_q8_0, 2, i).d, ACT(slm_block_q8_0, 3, i).d);
         _mm_store_ps(scale, _mm_mul_ps(_mm_broadcastss_ps(d), da));
         _mm_store_ps(scale + 4, _mm_mul_ps(_mm_broadcastss_ps(_mm_movehdup_ps(d)), da));
-        const __m256i q0 = _mm256_loadu_si256((const __m256i *)x0[i].qs);
-        const __m256i q1 = _mm256_loadu_si256((const __m256i *)x1[i].qs);
+        const __m256i q0 = values(b0), q1 = values(b1);
         const __m256i abs0 = _mm256_sign_epi8(q0, q0), abs1 = _mm256_sign_epi8(q1, q1);
         for (int t = 0; t < TILE_TOKENS; ++t) {
             const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_0, t, i).qs);
@@ -135,39 +142,27 @@ SLM_AVX2 static void tile_q8_0(int64_t n, const uint8_t *w, size_t row_stride, c
     }
 }
 
-// Q5_0 as its dot: the block's values q - 16 as signed bytes, then the Q8_0 tile's steps.
-SLM_AVX2 static inline __m256i q5_0_values(const slm_block_q5_0 *x) {
+SLM_AVX2 static inline __m256i q8_0_values(const uint8_t *block) {
+    return _mm256_loadu_si256((const __m256i *)((const slm_block_q8_0 *)block)->qs);
+}
+
+// Q5_0 as its dot: the block's values q - 16 as signed bytes (a clear fifth bit sets the top four).
+SLM_AVX2 static inline __m256i q5_0_values(const uint8_t *block) {
+    const slm_block_q5_0 *x = (const slm_block_q5_0 *)block;
     const __m256i clear = _mm256_andnot_si256(expand_bits(x->qh), _mm256_set1_epi8((char)0xF0));
     return _mm256_or_si256(unpack_nibbles(x->qs), clear);
 }
 
+SLM_AVX2 static void tile_q8_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                               size_t act_row_bytes, float *out, int64_t out_stride) {
+    tile_signed_blocks(n / SLM_QK8_0, sizeof(slm_block_q8_0), q8_0_values, w, row_stride, act, act_row_bytes,
+                       out, out_stride);
+}
+
 SLM_AVX2 static void tile_q5_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
                                size_t act_row_bytes, float *out, int64_t out_stride) {
-    const slm_block_q5_0 *x0 = (const slm_block_q5_0 *)w;
-    const slm_block_q5_0 *x1 = (const slm_block_q5_0 *)(w + row_stride);
-    const int64_t nb = n / SLM_QK5_0;
-    __m256 acc[TILE_ROWS][TILE_TOKENS];
-    for (int r = 0; r < TILE_ROWS; ++r)
-        for (int t = 0; t < TILE_TOKENS; ++t) acc[r][t] = _mm256_setzero_ps();
-    float scale[TILE_ROWS * TILE_TOKENS] __attribute__((aligned(16)));
-    for (int64_t i = 0; i < nb; ++i) {
-        const __m128 d = h2f_pair(x0[i].d, x1[i].d);
-        const __m128 da = h2f_quad(ACT(slm_block_q8_0, 0, i).d, ACT(slm_block_q8_0, 1, i).d,
-                                   ACT(slm_block_q8_0, 2, i).d, ACT(slm_block_q8_0, 3, i).d);
-        _mm_store_ps(scale, _mm_mul_ps(_mm_broadcastss_ps(d), da));
-        _mm_store_ps(scale + 4, _mm_mul_ps(_mm_broadcastss_ps(_mm_movehdup_ps(d)), da));
-        const __m256i q0 = q5_0_values(&x0[i]), q1 = q5_0_values(&x1[i]);
-        const __m256i abs0 = _mm256_sign_epi8(q0, q0), abs1 = _mm256_sign_epi8(q1, q1);
-        for (int t = 0; t < TILE_TOKENS; ++t) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_0, t, i).qs);
-            acc[0][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + t), dot_u8_s8_lanes(abs0, _mm256_sign_epi8(a, q0)), acc[0][t]);
-            acc[1][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + 4 + t), dot_u8_s8_lanes(abs1, _mm256_sign_epi8(a, q1)), acc[1][t]);
-        }
-    }
-    for (int t = 0; t < TILE_TOKENS; ++t) {
-        out[t * out_stride] = hsum8(acc[0][t]);
-        out[t * out_stride + 1] = hsum8(acc[1][t]);
-    }
+    tile_signed_blocks(n / SLM_QK5_0, sizeof(slm_block_q5_0), q5_0_values, w, row_stride, act, act_row_bytes,
+                       out, out_stride);
 }
 
 static int cpu_has_avx2_fma(void) {
