@@ -146,11 +146,17 @@ void slm_attention_transpose_keys(const uint16_t *keys, int64_t key_stride, int6
     }
 }
 
-// The F32 mode over keys already transposed by slm_attention_transpose_keys: same operations and
-// order as attention_f32, without converting the keys again for every query.
+void slm_attention_widen_values(const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                int64_t head_dim, float *values_f32) {
+    for (int64_t p = begin; p < end; p++) slm_f16_row_to_f32(values + p * value_stride, values_f32 + p * head_dim, head_dim);
+}
+
+// The F32 mode over keys already transposed by slm_attention_transpose_keys and values widened by
+// slm_attention_widen_values: same operations and order as attention_f32, without converting the
+// keys and values again for every query.
 // Positions before `begin` (a sliding window's start) are masked like those past the end: tiles
 // wholly before it are skipped and the rest of its tile scores -inf, as llama.cpp masks them.
-SLM_INLINE void attention_f32_transposed(const float *query, const float *keys_t, const uint16_t *values,
+SLM_INLINE void attention_f32_transposed(const float *query, const float *keys_t, const float *values,
                                          int64_t value_stride, int64_t begin, int64_t n_positions,
                                          int64_t head_dim, float scale, float softcap, float *out, float *acc) {
     float weights[ATTENTION_TILE];
@@ -174,22 +180,22 @@ SLM_INLINE void attention_f32_transposed(const float *query, const float *keys_t
         }
         tile_softmax(weights, tile_max, &max_score, &sum, acc, head_dim);
         for (int64_t t = first; t < count; t++) {
-            const uint16_t *v = values + (tile + t) * value_stride;
-            for (int64_t d = 0; d < head_dim; d++) acc[d] = fmaf(slm_h2f(v[d]), weights[t], acc[d]);
+            const float *v = values + (tile + t) * value_stride;
+            for (int64_t d = 0; d < head_dim; d++) acc[d] = fmaf(v[d], weights[t], acc[d]);
         }
     }
     const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
     for (int64_t d = 0; d < head_dim; d++) out[d] = acc[d] * inv;
 }
 
-void slm_attention_head_f32_window_generic(const float *query, const float *keys_t, const uint16_t *values,
+void slm_attention_head_f32_window_generic(const float *query, const float *keys_t, const float *values,
                                            int64_t value_stride, int64_t begin, int64_t n_positions,
                                            int64_t head_dim, float scale, float softcap, float *out, void *scratch) {
     attention_f32_transposed(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale, softcap, out,
                              (float *)scratch);
 }
 
-void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const uint16_t *values,
+void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const float *values,
                                                int64_t value_stride, int64_t n_positions, int64_t head_dim,
                                                float scale, float *out, void *scratch) {
     attention_f32_transposed(query, keys_t, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out,
@@ -250,8 +256,7 @@ void slm_attention_merge_generic(const float *partials, int64_t count, int64_t h
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define SLM_AVX2 __attribute__((target("avx2,fma,f16c")))
+#include "avx2_common.h"
 
 // Vector versions of the two modes for head sizes that are multiples of 32: the same operations
 // in the same order as the portable code above (one FMA per element and step, F16 conversions
@@ -334,9 +339,30 @@ SLM_AVX2 static void attention_f16_avx2(const float *query, const uint16_t *keys
     }
 }
 
+// tile_softmax with the weights computed and summed eight lanes at a time: hsum8 folds a group
+// of eight exactly as tile_softmax does (upper half onto lower, then (0+2)+(1+3)).
+SLM_AVX2 static inline void tile_softmax_avx2(float *weights, float tile_max, float *max_io, float *sum_io, float *acc,
+                                              int64_t head_dim) {
+    const float new_max = fmaxf(*max_io, tile_max);
+    if (new_max > *max_io) {
+        const float rescale = expf(*max_io - new_max);
+        for (int64_t d = 0; d < head_dim; d++) acc[d] *= rescale;
+        *sum_io *= rescale;
+    }
+    *max_io = new_max;
+    double tile_sum = 0.0;
+    const __m256 max8 = _mm256_set1_ps(new_max);
+    for (int64_t t = 0; t < ATTENTION_TILE; t += 8) {
+        const __m256 e = exp_approx_avx2(_mm256_sub_ps(_mm256_loadu_ps(weights + t), max8));
+        _mm256_storeu_ps(weights + t, e);
+        tile_sum += (double)hsum8(e);
+    }
+    *sum_io = (float)((double)*sum_io + tile_sum);
+}
+
 // F32 mode over transposed keys: each position's score is still one sequential FMA chain over the
 // head, computed for 8 positions at once.
-SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const float *keys_t, const uint16_t *values,
+SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const float *keys_t, const float *values,
                                                    int64_t value_stride, int64_t begin, int64_t n_positions,
                                                    int64_t head_dim, float scale, float softcap, float *out,
                                                    float *acc) {
@@ -380,27 +406,24 @@ SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const flo
             if (t >= count || t < first) weights[t] = -INFINITY;  // stale keys, or outside the window
             tile_max = weights[t] > tile_max ? weights[t] : tile_max;
         }
-        tile_softmax(weights, tile_max, &max_score, &sum, acc, head_dim);
+        tile_softmax_avx2(weights, tile_max, &max_score, &sum, acc, head_dim);
         if (head_dim == 64) {
             // The whole accumulator in registers for the common head size (same FMAs, same order).
             __m256 a[8];
             for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(acc + 8 * j);
             for (int64_t p = first; p < count; p++) {
-                const uint16_t *v = values + (tile + p) * value_stride;
+                const float *v = values + (tile + p) * value_stride;
                 const __m256 w = _mm256_set1_ps(weights[p]);
-                for (int j = 0; j < 8; j++) {
-                    a[j] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * j))), w, a[j]);
-                }
+                for (int j = 0; j < 8; j++) a[j] = _mm256_fmadd_ps(_mm256_loadu_ps(v + 8 * j), w, a[j]);
             }
             for (int j = 0; j < 8; j++) _mm256_storeu_ps(acc + 8 * j, a[j]);
             continue;
         }
         for (int64_t t = first; t < count; t++) {
-            const uint16_t *v = values + (tile + t) * value_stride;
+            const float *v = values + (tile + t) * value_stride;
             const __m256 w = _mm256_set1_ps(weights[t]);
             for (int64_t d = 0; d < head_dim; d += 8) {
-                const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
-                _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(x, w, _mm256_loadu_ps(acc + d)));
+                _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(_mm256_loadu_ps(v + d), w, _mm256_loadu_ps(acc + d)));
             }
         }
     }
@@ -408,7 +431,7 @@ SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const flo
     for (int64_t d = 0; d < head_dim; d++) out[d] = acc[d] * inv;
 }
 
-SLM_AVX2 static void attention_f32_transposed_fma(const float *query, const float *keys_t, const uint16_t *values,
+SLM_AVX2 static void attention_f32_transposed_fma(const float *query, const float *keys_t, const float *values,
                                                   int64_t value_stride, int64_t begin, int64_t n_positions,
                                                   int64_t head_dim, float scale, float softcap, float *out,
                                                   void *scratch) {
@@ -498,7 +521,7 @@ void slm_attention_merge(const float *partials, int64_t count, int64_t head_dim,
     slm_attention_merge_generic(partials, count, head_dim, out);
 }
 
-void slm_attention_head_f32_transposed(const float *query, const float *keys_t, const uint16_t *values,
+void slm_attention_head_f32_transposed(const float *query, const float *keys_t, const float *values,
                                        int64_t value_stride, int64_t n_positions, int64_t head_dim, float scale,
                                        float *out, void *scratch) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -510,7 +533,7 @@ void slm_attention_head_f32_transposed(const float *query, const float *keys_t, 
     slm_attention_head_f32_transposed_generic(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, scratch);
 }
 
-void slm_attention_head_f32_window(const float *query, const float *keys_t, const uint16_t *values,
+void slm_attention_head_f32_window(const float *query, const float *keys_t, const float *values,
                                    int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
                                    float scale, float softcap, float *out, void *scratch) {
 #if defined(__x86_64__) || defined(__i386__)

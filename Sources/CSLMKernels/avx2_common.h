@@ -1,4 +1,4 @@
-// AVX2 helpers shared by dot_avx2.c and matmul_avx2.c (x86-64 only; include inside the
+// AVX2 helpers shared by the x86 kernels (dot_avx2.c, matmul_avx2.c, attention.c, activation.c) (x86-64 only; include inside the
 // architecture guard, after kernels_internal.h). The tiles must repeat the dots' operations
 // exactly, so both files build them from these same pieces.
 #ifndef SLM_AVX2_COMMON_H
@@ -59,6 +59,33 @@ SLM_AVX2 static inline __m256i expand_bits(const uint8_t *qh) {
                                                                  0x0101010101010101, 0x0000000000000000));
     const __m256i lane_bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
     return _mm256_cmpeq_epi8(_mm256_and_si256(spread, lane_bit), lane_bit);
+}
+
+// slm_exp_approx eight lanes at a time (the same operations per lane, so the same bits).
+SLM_AVX2 static inline __m256 exp_approx_avx2(__m256 x) {
+    const __m256 shift = _mm256_set1_ps(EXP_SHIFT);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(EXP_LOG2E), shift);
+    const __m256 n = _mm256_sub_ps(z, shift);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_LO), _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_HI), x));
+    const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f))));
+    const __m256 abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+    const __m256 big = _mm256_cmp_ps(abs_n, _mm256_set1_ps(126.0f), _CMP_GT_OQ);
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(EXP_C5), b, _mm256_set1_ps(EXP_C4)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(EXP_C3), b, _mm256_set1_ps(EXP_C2))),
+        u, _mm256_mul_ps(_mm256_set1_ps(EXP_C1), b));
+    const __m256 normal = _mm256_fmadd_ps(k, j, k);
+    if (!_mm256_movemask_ps(big)) return normal;
+    const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                       _mm256_set1_epi32((int)0x82000000u));
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    const __m256 huge = _mm256_cmp_ps(abs_n, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    const __m256 split = _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1);
+    const __m256 r = _mm256_blendv_ps(normal, split, big);
+    return _mm256_blendv_ps(r, _mm256_mul_ps(s1, s1), huge);
 }
 
 #endif

@@ -94,16 +94,17 @@ final class FamilyKernelTests: XCTestCase {
                 let scale = 1 / Float(headDim).squareRoot()
                 var keysT = [Float](repeating: .nan, count: (positions + 63) / 64 * 64 * headDim)
                 slm_attention_transpose_keys(keys, Int64(headDim), 0, Int64(positions), Int64(headDim), &keysT)
+                let wideValues = values.map { slm_fp16_to_fp32($0) }
                 let scratch = UnsafeMutableRawPointer.allocate(byteCount: slm_attention_scratch_bytes(Int64(headDim)), alignment: 64)
                 defer { scratch.deallocate() }
                 var whole = [Float](repeating: .nan, count: headDim)
-                slm_attention_head_f32_transposed(query, keysT, values, Int64(headDim), Int64(positions), Int64(headDim),
+                slm_attention_head_f32_transposed(query, keysT, wideValues, Int64(headDim), Int64(positions), Int64(headDim),
                                                   scale, &whole, scratch)
                 for begin in Set([0, 1, 63, 64, 100, positions - 1]) where begin < positions {
                     var simd = [Float](repeating: .nan, count: headDim), generic = simd
-                    slm_attention_head_f32_window(query, keysT, values, Int64(headDim), Int64(begin), Int64(positions),
+                    slm_attention_head_f32_window(query, keysT, wideValues, Int64(headDim), Int64(begin), Int64(positions),
                                                   Int64(headDim), scale, 0, &simd, scratch)
-                    slm_attention_head_f32_window_generic(query, keysT, values, Int64(headDim), Int64(begin),
+                    slm_attention_head_f32_window_generic(query, keysT, wideValues, Int64(headDim), Int64(begin),
                                                           Int64(positions), Int64(headDim), scale, 0, &generic, scratch)
                     let what = "window head_dim=\(headDim) n=\(positions) begin=\(begin)"
                     XCTAssertEqual(simd.map(\.bitPattern), generic.map(\.bitPattern), what)
@@ -143,12 +144,13 @@ final class FamilyKernelTests: XCTestCase {
                 let begin = positions / 3
                 var keysT = [Float](repeating: .nan, count: (positions + 63) / 64 * 64 * headDim)
                 slm_attention_transpose_keys(keys, Int64(headDim), 0, Int64(positions), Int64(headDim), &keysT)
+                let wideValues = values.map { slm_fp16_to_fp32($0) }
                 let scratch = UnsafeMutableRawPointer.allocate(byteCount: slm_attention_scratch_bytes(Int64(headDim)), alignment: 64)
                 defer { scratch.deallocate() }
                 var f32 = [Float](repeating: .nan, count: headDim), f32Generic = f32
-                slm_attention_head_f32_window(query, keysT, values, Int64(headDim), Int64(begin), Int64(positions),
+                slm_attention_head_f32_window(query, keysT, wideValues, Int64(headDim), Int64(begin), Int64(positions),
                                               Int64(headDim), scale, cap, &f32, scratch)
-                slm_attention_head_f32_window_generic(query, keysT, values, Int64(headDim), Int64(begin), Int64(positions),
+                slm_attention_head_f32_window_generic(query, keysT, wideValues, Int64(headDim), Int64(begin), Int64(positions),
                                                       Int64(headDim), scale, cap, &f32Generic, scratch)
                 var partial = [Float](repeating: .nan, count: 2 + headDim), partialGeneric = partial
                 slm_attention_partial_capped(query, keys, Int64(headDim), values, Int64(headDim), Int64(begin),

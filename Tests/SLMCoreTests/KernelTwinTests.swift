@@ -791,7 +791,7 @@ private struct KVCache {
         return out
     }
 
-    typealias TransposedFn = (UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<UInt16>?, Int64, Int64, Int64,
+    typealias TransposedFn = (UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?, Int64, Int64, Int64,
                               Float, UnsafeMutablePointer<Float>?, UnsafeMutableRawPointer?) -> Void
 
     /// Transposes the keys (in two calls, as prompt chunks do) and runs `fn` over them.
@@ -799,12 +799,19 @@ private struct KVCache {
         var out = [Float](repeating: .nan, count: headDim)
         // Stale NaNs past the last position must not leak into the result.
         var keysT = [Float](repeating: .nan, count: (positions + 63) / 64 * 64 * headDim)
+        var valuesF32 = [Float](repeating: .nan, count: positions * headDim)
         withCache { k, v, scratch in
             keysT.withUnsafeMutableBufferPointer { t in
-                let half = positions / 2
-                slm_attention_transpose_keys(k, Int64(keyStride), 0, Int64(half), Int64(headDim), t.baseAddress!)
-                slm_attention_transpose_keys(k, Int64(keyStride), Int64(half), Int64(positions), Int64(headDim), t.baseAddress!)
-                fn(query, t.baseAddress!, v, Int64(valueStride), Int64(positions), Int64(headDim), scale, &out, scratch)
+                valuesF32.withUnsafeMutableBufferPointer { wide in
+                    let half = positions / 2
+                    slm_attention_transpose_keys(k, Int64(keyStride), 0, Int64(half), Int64(headDim), t.baseAddress!)
+                    slm_attention_transpose_keys(k, Int64(keyStride), Int64(half), Int64(positions), Int64(headDim), t.baseAddress!)
+                    slm_attention_widen_values(v, Int64(valueStride), 0, Int64(half), Int64(headDim), wide.baseAddress!)
+                    slm_attention_widen_values(v, Int64(valueStride), Int64(half), Int64(positions), Int64(headDim),
+                                               wide.baseAddress!)
+                    fn(query, t.baseAddress!, wide.baseAddress!, Int64(headDim), Int64(positions), Int64(headDim), scale,
+                       &out, scratch)
+                }
             }
         }
         return out

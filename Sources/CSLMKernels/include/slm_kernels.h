@@ -330,23 +330,28 @@ void slm_attention_merge_generic(const float *partials, int64_t count, int64_t h
 // The F32 mode for many queries over the same cache: transpose each KV head's keys once
 // (positions [begin, end) into `keys_t`, laid out per 64-position tile as (head_dim, 64) floats,
 // so keys_t needs ceil(end / 64) * 64 * head_dim floats), then run every query against it. Same
-// results, bit for bit, as slm_attention_head in SLM_ATTENTION_F32 mode.
+// results, bit for bit, as slm_attention_head in SLM_ATTENTION_F32 mode. `values` are F32 rows
+// from slm_attention_widen_values, value_stride floats apart.
 void slm_attention_transpose_keys(const uint16_t *keys, int64_t key_stride, int64_t begin, int64_t end,
                                   int64_t head_dim, float *keys_t);
-void slm_attention_head_f32_transposed(const float *query, const float *keys_t, const uint16_t *values,
+// Values [begin, end) of one KV head widened to F32 rows of head_dim floats (row p at
+// values_f32 + p * head_dim), for the transposed F32 mode below, whose `values` are such rows.
+void slm_attention_widen_values(const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                int64_t head_dim, float *values_f32);
+void slm_attention_head_f32_transposed(const float *query, const float *keys_t, const float *values,
                                        int64_t value_stride, int64_t n_positions, int64_t head_dim, float scale,
                                        float *out, void *scratch);
-void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const uint16_t *values,
+void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const float *values,
                                                int64_t value_stride, int64_t n_positions, int64_t head_dim,
                                                float scale, float *out, void *scratch);
 // The transposed F32 mode for a sliding window: only positions [begin, n_positions) are visible.
 // Tiles stay aligned to absolute positions (multiples of 64), as in llama.cpp, so for begin = 0 and
 // softcap 0 the result is that of slm_attention_head_f32_transposed. softcap != 0 caps the scores
 // as slm_attention_partial_capped does.
-void slm_attention_head_f32_window(const float *query, const float *keys_t, const uint16_t *values,
+void slm_attention_head_f32_window(const float *query, const float *keys_t, const float *values,
                                    int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
                                    float scale, float softcap, float *out, void *scratch);
-void slm_attention_head_f32_window_generic(const float *query, const float *keys_t, const uint16_t *values,
+void slm_attention_head_f32_window_generic(const float *query, const float *keys_t, const float *values,
                                            int64_t value_stride, int64_t begin, int64_t n_positions,
                                            int64_t head_dim, float scale, float softcap, float *out, void *scratch);
 void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_t key_stride,

@@ -153,6 +153,7 @@ public final class InferenceState: @unchecked Sendable {
         attentionScratchBytes = (Int(slm_attention_scratch_bytes(Int64(shape.headDim))) + 63) / 64 * 64
         let paddedContext = (contextLength + 63) / 64 * 64
         transposedKeys = try AnonymousBuffer(byteCount: shape.keyWidth * paddedContext * floatSize)
+        widenedValues = try AnonymousBuffer(byteCount: shape.valueWidth * paddedContext * floatSize)
         // One slot per worker; pages of unused slots are never touched.
         attentionScratch = try AnonymousBuffer(byteCount: ThreadPool.maxThreads * attentionScratchBytes)
     }
@@ -164,6 +165,10 @@ public final class InferenceState: @unchecked Sendable {
     /// Keys of one layer widened and transposed for F32-mode attention, (kvHeads, tiles of 64
     /// positions, headDim, 64) floats; rebuilt per layer, so one buffer serves all layers.
     let transposedKeys: AnonymousBuffer
+
+    /// Values of one layer widened to F32 for F32-mode attention, (kvHeads, positions, headDim)
+    /// floats: converting them once per layer instead of once per query; one buffer for all layers.
+    let widenedValues: AnonymousBuffer
 
     /// Split attention's partial results, (heads, workers, 2 + headDim) floats; grown on first use.
     private var partials: UnsafeMutablePointer<Float>?

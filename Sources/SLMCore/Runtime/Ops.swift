@@ -192,36 +192,42 @@ public enum Ops {
             return
         }
 
-        // Prompt batches: widen and transpose each KV head's keys once per layer, instead of once
-        // per query token and head.
+        // Prompt batches: widen each KV head's keys (transposed) and values once per layer,
+        // instead of once per query token and head.
         if state.attentionMode == .f32 {
             let visible = start + tokens
             let paddedVisible = (visible + 63) / 64 * 64
             let keysT = state.transposedKeys.floats()
-            pool.parallelFor(kvHeads) { range in
-                for kv in range {
-                    slm_attention_transpose_keys(keyBase + kv * headDim, keyStride, 0, Int64(visible), Int64(headDim),
-                                                 keysT + kv * paddedVisible * headDim)
+            let valuesF32 = state.widenedValues.floats()
+            pool.parallelFor(2 * kvHeads) { range in
+                for job in range {
+                    let kv = job / 2
+                    if job % 2 == 0 {
+                        slm_attention_transpose_keys(keyBase + kv * headDim, keyStride, 0, Int64(visible), Int64(headDim),
+                                                     keysT + kv * paddedVisible * headDim)
+                    } else {
+                        slm_attention_widen_values(valueBase + kv * headDim, valueStride, 0, Int64(visible),
+                                                   Int64(headDim), valuesF32 + kv * paddedVisible * headDim)
+                    }
                 }
             }
             pool.run { worker, workerCount in
                 for job in stride(from: worker, to: tokens * heads, by: workerCount) {
                     let t = job / heads, h = job % heads
                     let kv = h / groupSize
+                    let keys = keysT + kv * paddedVisible * headDim
+                    let values = valuesF32 + kv * paddedVisible * headDim
                     if window > 0 || softcap != 0 {
-                        slm_attention_head_f32_window(query + t * queryWidth + h * headDim,
-                                                      keysT + kv * paddedVisible * headDim,
-                                                      valueBase + kv * headDim, valueStride,
+                        slm_attention_head_f32_window(query + t * queryWidth + h * headDim, keys, values, Int64(headDim),
                                                       Int64(firstVisible(start + t)), Int64(start + t + 1),
                                                       Int64(headDim), scale, softcap,
                                                       output + t * queryWidth + h * headDim,
                                                       scratch + worker * scratchBytes)
                         continue
                     }
-                    slm_attention_head_f32_transposed(query + t * queryWidth + h * headDim,
-                                                      keysT + kv * paddedVisible * headDim,
-                                                      valueBase + kv * headDim, valueStride, Int64(start + t + 1),
-                                                      Int64(headDim), scale, output + t * queryWidth + h * headDim,
+                    slm_attention_head_f32_transposed(query + t * queryWidth + h * headDim, keys, values,
+                                                      Int64(headDim), Int64(start + t + 1), Int64(headDim), scale,
+                                                      output + t * queryWidth + h * headDim,
                                                       scratch + worker * scratchBytes)
                 }
             }
