@@ -25,7 +25,8 @@ SLM_AVX2 static inline __m128 h2f_quad(uint16_t a, uint16_t b, uint16_t c, uint1
 #define ACT(type, t, i) (((const type *)(act + (size_t)(t) * act_row_bytes))[i])
 
 SLM_AVX2 static void tile_q4_1(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
-                               size_t act_row_bytes, float *out, int64_t out_stride) {
+                               size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                               int64_t out_stride) {
     const slm_block_q4_1 *x0 = (const slm_block_q4_1 *)w;
     const slm_block_q4_1 *x1 = (const slm_block_q4_1 *)(w + row_stride);
     const int64_t nb = n / SLM_QK4_1;
@@ -37,8 +38,7 @@ SLM_AVX2 static void tile_q4_1(int64_t n, const uint8_t *w, size_t row_stride, c
     float scale[TILE_ROWS * TILE_TOKENS] __attribute__((aligned(16)));
     for (int64_t i = 0; i < nb; ++i) {
         const __m128 dm0 = h2f_pair(x0[i].d, x0[i].m), dm1 = h2f_pair(x1[i].d, x1[i].m);
-        const __m128 da = h2f_quad(ACT(slm_block_q8_1, 0, i).d, ACT(slm_block_q8_1, 1, i).d,
-                                   ACT(slm_block_q8_1, 2, i).d, ACT(slm_block_q8_1, 3, i).d);
+        const __m128 da = _mm_loadu_ps(act_d + i * act_d_stride);
         const __m128 sa = h2f_quad(ACT(slm_block_q8_1, 0, i).s, ACT(slm_block_q8_1, 1, i).s,
                                    ACT(slm_block_q8_1, 2, i).s, ACT(slm_block_q8_1, 3, i).s);
         _mm_store_ps(scale, _mm_mul_ps(_mm_broadcastss_ps(dm0), da));
@@ -61,41 +61,52 @@ SLM_AVX2 static void tile_q4_1(int64_t n, const uint8_t *w, size_t row_stride, c
     }
 }
 
-// Eight int32 vectors -> one vector whose lane k is the sum of all lanes of v[k] (exact: integer).
-SLM_AVX2 static inline __m256i hsum_i32_transposed(const __m256i v[8]) {
-    const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-    const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-    // a holds v0..v3's partial sums per 128-bit half, b v4..v7's; fold the halves together.
-    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+// Eight vectors of 16 int16 -> one vector of 8 int32 whose lane k is the sum of all of v[k]'s
+// elements. Exact when every such sum, and so every partial one, fits in an int16. Adds adjacent
+// units of growing width (16, 32, 64 bits) so no multiply is spent on the reduction.
+SLM_AVX2 static inline __m256i hsum_i16_transposed(const __m256i v[8]) {
+    __m256i pairs[4], quads[2];
+    for (int k = 0; k < 4; ++k) {
+        pairs[k] = _mm256_add_epi16(_mm256_unpacklo_epi16(v[2 * k], v[2 * k + 1]),
+                                    _mm256_unpackhi_epi16(v[2 * k], v[2 * k + 1]));
+    }
+    for (int k = 0; k < 2; ++k) {
+        quads[k] = _mm256_add_epi16(_mm256_unpacklo_epi32(pairs[2 * k], pairs[2 * k + 1]),
+                                    _mm256_unpackhi_epi32(pairs[2 * k], pairs[2 * k + 1]));
+    }
+    // Each 128-bit half now holds v0..v7's sums over that half; add the halves.
+    const __m256i eights = _mm256_add_epi16(_mm256_unpacklo_epi64(quads[0], quads[1]), _mm256_unpackhi_epi64(quads[0], quads[1]));
+    const __m128i sums = _mm_add_epi16(_mm256_castsi256_si128(eights), _mm256_extracti128_si256(eights, 1));
+    return _mm256_cvtepi16_epi32(sums);
 }
 
 // Q4_0 follows its dot's order (llama.cpp's repacked gemv/gemm): per block an exact integer sum
 // for each pair, then one fma(sum, d_w * d_a, acc) per pair. The eight pairs share one vector:
-// lane 4 r + t is (row r, token t).
+// lane 4 r + t is (row r, token t). With |q| <= 8 and |a| <= 127 a whole block sums to at most
+// 32 * 8 * 127 = 32512 in magnitude, so the products stay in int16 until the reduction's end.
 SLM_AVX2 static void tile_q4_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
-                               size_t act_row_bytes, float *out, int64_t out_stride) {
+                               size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                               int64_t out_stride) {
     const slm_block_q4_0 *x0 = (const slm_block_q4_0 *)w;
     const slm_block_q4_0 *x1 = (const slm_block_q4_0 *)(w + row_stride);
     const int64_t nb = n / SLM_QK4_0;
-    const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
         const __m128 d = h2f_pair(x0[i].d, x1[i].d);
-        const __m128 da = h2f_quad(ACT(slm_block_q8_0, 0, i).d, ACT(slm_block_q8_0, 1, i).d,
-                                   ACT(slm_block_q8_0, 2, i).d, ACT(slm_block_q8_0, 3, i).d);
+        const __m128 da = _mm_loadu_ps(act_d + i * act_d_stride);
         const __m256 scale = _mm256_set_m128(_mm_mul_ps(_mm_broadcastss_ps(_mm_movehdup_ps(d)), da),
                                              _mm_mul_ps(_mm_broadcastss_ps(d), da));
         // Signed-by-signed as the dot does it: |q| times a with q's sign moved onto it.
         const __m256i q0 = _mm256_sub_epi8(unpack_nibbles(x0[i].qs), _mm256_set1_epi8(8));
         const __m256i q1 = _mm256_sub_epi8(unpack_nibbles(x1[i].qs), _mm256_set1_epi8(8));
         const __m256i abs0 = _mm256_sign_epi8(q0, q0), abs1 = _mm256_sign_epi8(q1, q1);
-        __m256i lanes[8];
+        __m256i products[8];
         for (int t = 0; t < TILE_TOKENS; ++t) {
             const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_0, t, i).qs);
-            lanes[t] = _mm256_madd_epi16(_mm256_maddubs_epi16(abs0, _mm256_sign_epi8(a, q0)), ones);
-            lanes[4 + t] = _mm256_madd_epi16(_mm256_maddubs_epi16(abs1, _mm256_sign_epi8(a, q1)), ones);
+            products[t] = _mm256_maddubs_epi16(abs0, _mm256_sign_epi8(a, q0));
+            products[4 + t] = _mm256_maddubs_epi16(abs1, _mm256_sign_epi8(a, q1));
         }
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_transposed(lanes)), scale, acc);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i16_transposed(products)), scale, acc);
     }
     float sums[TILE_ROWS * TILE_TOKENS] __attribute__((aligned(32)));
     _mm256_store_ps(sums, acc);
@@ -112,7 +123,8 @@ typedef __m256i (*signed_block_values_fn)(const uint8_t *block);
 
 __attribute__((always_inline)) SLM_AVX2 static inline void tile_signed_blocks(
     int64_t nb, size_t block_bytes, signed_block_values_fn values, const uint8_t *w, size_t row_stride,
-    const uint8_t *act, size_t act_row_bytes, float *out, int64_t out_stride) {
+    const uint8_t *act, size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                               int64_t out_stride) {
     const uint8_t *x0 = w, *x1 = w + row_stride;
     __m256 acc[TILE_ROWS][TILE_TOKENS];
     for (int r = 0; r < TILE_ROWS; ++r)
@@ -124,8 +136,7 @@ __attribute__((always_inline)) SLM_AVX2 static inline void tile_signed_blocks(
         memcpy(&d0, b0, sizeof d0);
         memcpy(&d1, b1, sizeof d1);
         const __m128 d = h2f_pair(d0, d1);
-        const __m128 da = h2f_quad(ACT(slm_block_q8_0, 0, i).d, ACT(slm_block_q8_0, 1, i).d,
-                                   ACT(slm_block_q8_0, 2, i).d, ACT(slm_block_q8_0, 3, i).d);
+        const __m128 da = _mm_loadu_ps(act_d + i * act_d_stride);
         _mm_store_ps(scale, _mm_mul_ps(_mm_broadcastss_ps(d), da));
         _mm_store_ps(scale + 4, _mm_mul_ps(_mm_broadcastss_ps(_mm_movehdup_ps(d)), da));
         const __m256i q0 = values(b0), q1 = values(b1);
@@ -154,15 +165,17 @@ SLM_AVX2 static inline __m256i q5_0_values(const uint8_t *block) {
 }
 
 SLM_AVX2 static void tile_q8_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
-                               size_t act_row_bytes, float *out, int64_t out_stride) {
+                               size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                               int64_t out_stride) {
     tile_signed_blocks(n / SLM_QK8_0, sizeof(slm_block_q8_0), q8_0_values, w, row_stride, act, act_row_bytes,
-                       out, out_stride);
+                       act_d, act_d_stride, out, out_stride);
 }
 
 SLM_AVX2 static void tile_q5_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
-                               size_t act_row_bytes, float *out, int64_t out_stride) {
+                               size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                               int64_t out_stride) {
     tile_signed_blocks(n / SLM_QK5_0, sizeof(slm_block_q5_0), q5_0_values, w, row_stride, act, act_row_bytes,
-                       out, out_stride);
+                       act_d, act_d_stride, out, out_stride);
 }
 
 static int cpu_has_avx2_fma(void) {

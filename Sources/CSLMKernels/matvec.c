@@ -1,6 +1,8 @@
 // Matrix-vector and matrix-matrix products over rows of quantized weights.
 #include "kernels_internal.h"
 
+#include <stdlib.h>
+
 void slm_matvec(int type, const void *weight, size_t row_stride, int64_t n_cols,
                 const void *activation, float *y, int64_t row_begin, int64_t row_end) {
     const slm_vec_dot_fn dot = slm_vec_dot_kernel(type);
@@ -21,14 +23,43 @@ void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,
                         out, out_row_stride, row_begin, row_end);
 }
 
+// The tiles' activation scales: d of block i of token t at [i * n_tokens + t], in a buffer each
+// thread keeps and grows, so the token loop allocates nothing once warm. Every activation format
+// the tiles take (Q8_0, Q8_1) starts its 32-element blocks with d as F16. NULL without memory.
+static const float *activation_scales(int type, const uint8_t *act, size_t act_row_bytes, int64_t n_cols,
+                                      int64_t n_tokens) {
+    static _Thread_local float *buffer;
+    static _Thread_local size_t capacity;
+    const int64_t nb = n_cols / 32;
+    const size_t count = (size_t)(nb * n_tokens);
+    if (count > capacity) {
+        float *grown = (float *)realloc(buffer, count * sizeof(float));
+        if (!grown) return NULL;
+        buffer = grown;
+        capacity = count;
+    }
+    const size_t block_bytes = (size_t)slm_type_block_bytes(slm_type_activation_type(type));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        const uint8_t *row = act + (size_t)t * act_row_bytes;
+        for (int64_t i = 0; i < nb; ++i) {
+            uint16_t d;
+            memcpy(&d, row + (size_t)i * block_bytes, sizeof d);
+            buffer[i * n_tokens + t] = slm_h2f_fast(d);
+        }
+    }
+    return buffer;
+}
+
 void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_t n_cols,
                          const void *activations, size_t act_row_bytes, int64_t n_tokens,
                          int64_t batch_tokens, int64_t batch_offset,
                          float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end) {
     const slm_vec_dot_fn dot = slm_vec_dot_kernel(type);
-    const slm_matmul_tile_fn tile = dot ? slm_matmul_tile_kernel(type) : NULL;
+    slm_matmul_tile_fn tile = dot ? slm_matmul_tile_kernel(type) : NULL;
     const uint8_t *w = (const uint8_t *)weight;
     const uint8_t *act = (const uint8_t *)activations;
+    const float *act_d = tile ? activation_scales(type, act, act_row_bytes, n_cols, n_tokens) : NULL;
+    if (!act_d) tile = NULL;  // no memory for the scales: the pair-by-pair path needs none
     // Blocks of rows x tokens small enough that both the weight rows and the activations of a
     // block stay in L1 (or L2 for the widest rows) while every pair is computed; weights are then
     // read from memory once per call. Inside a block, whole tiles go through the tile kernel
@@ -43,7 +74,7 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
             for (int64_t t = t0; t < t0 + tiled_tokens; t += SLM_MATMUL_TILE_TOKENS) {
                 for (int64_t r = r0; r < r0 + tiled_rows; r += SLM_MATMUL_TILE_ROWS) {
                     tile(n_cols, w + (size_t)r * row_stride, row_stride, act + (size_t)t * act_row_bytes,
-                         act_row_bytes, out + t * out_row_stride + r, out_row_stride);
+                         act_row_bytes, act_d + t, n_tokens, out + t * out_row_stride + r, out_row_stride);
                 }
             }
             for (int64_t t = t0; t < t1; ++t) {

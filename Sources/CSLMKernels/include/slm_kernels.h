@@ -258,13 +258,15 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
 // A tile of slm_matmul: SLM_MATMUL_TILE_ROWS consecutive weight rows (from `weight`, row_stride
 // apart) times SLM_MATMUL_TILE_TOKENS consecutive activation rows (from `activations`,
 // act_row_bytes apart), written to out[t * out_row_stride + r] for the tile's own t and r.
+// act_d[i * act_d_stride + t] is the scale d of activation block i of the tile's token t, as a
+// float (converted once per matmul instead of once per tile).
 // Bit-identical to slm_vec_dot of each pair. NULL where this CPU or type has none (slm_matmul then
 // computes pair by pair); SIMD only, its scalar twin is that pair-by-pair loop.
 #define SLM_MATMUL_TILE_ROWS 2
 #define SLM_MATMUL_TILE_TOKENS 4
 typedef void (*slm_matmul_tile_fn)(int64_t n_cols, const uint8_t *weight, size_t row_stride,
-                                   const uint8_t *activations, size_t act_row_bytes, float *out,
-                                   int64_t out_row_stride);
+                                   const uint8_t *activations, size_t act_row_bytes, const float *act_d,
+                                   int64_t act_d_stride, float *out, int64_t out_row_stride);
 slm_matmul_tile_fn slm_matmul_tile_kernel(int type);
 slm_matmul_tile_fn slm_matmul_tile_kernel_avx2(int type);
 
