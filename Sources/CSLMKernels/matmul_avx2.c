@@ -62,20 +62,12 @@ SLM_AVX2 static void tile_q4_1(int64_t n, const uint8_t *w, size_t row_stride, c
 }
 
 // Eight vectors of 16 int16 -> one vector of 8 int32 whose lane k is the sum of all of v[k]'s
-// elements. Exact when every such sum, and so every partial one, fits in an int16. Adds adjacent
-// units of growing width (16, 32, 64 bits) so no multiply is spent on the reduction.
+// elements. Exact when every such sum, and so every partial one, fits in an int16 (the adds
+// wrap, they do not saturate). Pairwise adds only: no multiply is spent on the reduction.
 SLM_AVX2 static inline __m256i hsum_i16_transposed(const __m256i v[8]) {
-    __m256i pairs[4], quads[2];
-    for (int k = 0; k < 4; ++k) {
-        pairs[k] = _mm256_add_epi16(_mm256_unpacklo_epi16(v[2 * k], v[2 * k + 1]),
-                                    _mm256_unpackhi_epi16(v[2 * k], v[2 * k + 1]));
-    }
-    for (int k = 0; k < 2; ++k) {
-        quads[k] = _mm256_add_epi16(_mm256_unpacklo_epi32(pairs[2 * k], pairs[2 * k + 1]),
-                                    _mm256_unpackhi_epi32(pairs[2 * k], pairs[2 * k + 1]));
-    }
-    // Each 128-bit half now holds v0..v7's sums over that half; add the halves.
-    const __m256i eights = _mm256_add_epi16(_mm256_unpacklo_epi64(quads[0], quads[1]), _mm256_unpackhi_epi64(quads[0], quads[1]));
+    const __m256i quads0 = _mm256_hadd_epi16(_mm256_hadd_epi16(v[0], v[1]), _mm256_hadd_epi16(v[2], v[3]));
+    const __m256i quads1 = _mm256_hadd_epi16(_mm256_hadd_epi16(v[4], v[5]), _mm256_hadd_epi16(v[6], v[7]));
+    const __m256i eights = _mm256_hadd_epi16(quads0, quads1);
     const __m128i sums = _mm_add_epi16(_mm256_castsi256_si128(eights), _mm256_extracti128_si256(eights, 1));
     return _mm256_cvtepi16_epi32(sums);
 }
