@@ -312,6 +312,99 @@ SLM_AVX2 static float slm_vec_dot_q6_K_q8_K_tiled_avx2(int64_t n, const void *w,
     return sum;
 }
 
+// ---- K-quant tiles for prompt batches ---------------------------------------------------------
+//
+// One weight row times four tokens in the batch orders above: each super-block's weights (and
+// their scale vectors) are unpacked once and shared by the four tokens, which repeat the batch
+// dots' integer sums and float steps exactly (the same bits per pair; tested against them).
+
+#define K_TILE_TOKENS 4
+
+// Activation super-block i of token t.
+#define K_ACT(t, i) (((const slm_block_q8_K *)(act + (size_t)(t) * act_row_bytes)) + (i))
+
+SLM_AVX2 static void tile_q6_K_tiled(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                     size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                                     int64_t out_stride) {
+    (void)row_stride, (void)act_d, (void)act_d_stride;
+    const slm_block_q6_K *x = (const slm_block_q6_K *)w;
+    const int64_t nb = n / SLM_QK_K;
+    const __m256i low4 = _mm256_set1_epi8(0x0f), low2 = _mm256_set1_epi8(0x03);
+    float sum[K_TILE_TOKENS] = {0};
+    for (int64_t i = 0; i < nb; ++i) {
+        // q[s]: values u (0..63) of elements 32s..32s+31; scale[s]: their two sub-block scales.
+        __m256i q[8], scale[8];
+        for (int half = 0; half < 2; ++half) {
+            const uint8_t *ql = x[i].ql + 64 * half;
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * half));
+            q[4 * half] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, low2), 4));
+            q[4 * half + 1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
+                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), low2), 4));
+            q[4 * half + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), low2), 4));
+            q[4 * half + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), low2), 4));
+        }
+        for (int s = 0; s < 8; ++s) {
+            scale[s] = _mm256_set_m128i(_mm_set1_epi16(x[i].scales[2 * s + 1]), _mm_set1_epi16(x[i].scales[2 * s]));
+        }
+        const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        const float dw = slm_h2f_fast(x[i].d);
+        for (int t = 0; t < K_TILE_TOKENS; ++t) {
+            const slm_block_q8_K *y = K_ACT(t, i);
+            const __m256i bsums = _mm256_loadu_si256((const __m256i *)y->bsums);
+            const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5);
+            __m256i lanes = _mm256_setzero_si256();
+            for (int s = 0; s < 8; ++s) {
+                const __m256i pairs = _mm256_maddubs_epi16(q[s], _mm256_loadu_si256((const __m256i *)(y->qs + 32 * s)));
+                lanes = _mm256_add_epi32(lanes, _mm256_madd_epi16(scale[s], pairs));
+            }
+            const float block = dw * (float)hsum_i32x8(_mm256_sub_epi32(lanes, offset));
+            sum[t] = fmaf(block, y->d, sum[t]);
+        }
+    }
+    for (int t = 0; t < K_TILE_TOKENS; ++t) out[t * out_stride] = sum[t];
+}
+
+SLM_AVX2 static void tile_q4_K_batch(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                     size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                                     int64_t out_stride) {
+    (void)row_stride, (void)act_d, (void)act_d_stride;
+    const slm_block_q4_K *x = (const slm_block_q4_K *)w;
+    const int64_t nb = n / SLM_QK_K;
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    float sum[K_TILE_TOKENS] = {0}, sum_mins[K_TILE_TOKENS] = {0};
+    for (int64_t i = 0; i < nb; ++i) {
+        uint8_t sc[8], mn[8];
+        slm_unpack_k_scales(x[i].scales, sc, mn);
+        // q[2c], q[2c + 1]: sub-blocks 2c and 2c + 1 (low and high nibbles of 32 bytes).
+        __m256i q[8], scale[8];
+        for (int c = 0; c < 4; ++c) {
+            const __m256i packed = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            q[2 * c] = _mm256_and_si256(packed, low4);
+            q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
+        }
+        for (int s = 0; s < 8; ++s) scale[s] = _mm256_set1_epi16((short)sc[s]);
+        const float dw = slm_h2f_fast(x[i].d), dminw = slm_h2f_fast(x[i].dmin);
+        for (int t = 0; t < K_TILE_TOKENS; ++t) {
+            const slm_block_q8_K *y = K_ACT(t, i);
+            const float d = dw * y->d, dmin = dminw * y->d;
+            for (int c = 0; c < 4; ++c) {
+                const __m256i lo = _mm256_maddubs_epi16(q[2 * c], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c)));
+                const __m256i hi = _mm256_maddubs_epi16(q[2 * c + 1], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c + 32)));
+                const __m256i lanes = _mm256_add_epi32(_mm256_madd_epi16(scale[2 * c], lo), _mm256_madd_epi16(scale[2 * c + 1], hi));
+                const int16_t *bs = y->bsums + 4 * c;
+                const int mins = mn[2 * c] * (bs[0] + bs[1]) + mn[2 * c + 1] * (bs[2] + bs[3]);
+                sum[t] = fmaf((float)hsum_i32x8(lanes), d, sum[t]);
+                sum_mins[t] = fmaf((float)mins, dmin, sum_mins[t]);
+            }
+        }
+    }
+    for (int t = 0; t < K_TILE_TOKENS; ++t) out[t * out_stride] = sum[t] - sum_mins[t];
+}
+
 // ---- float rows ---------------------------------------------------------------------------------
 //
 // llama.cpp's x86 order: four accumulators of eight lanes over steps of 32 elements, folded
@@ -403,6 +496,27 @@ slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int
     }
 }
 
+// The tiles of the batch orders above, by the same rule; *tile_tokens_end is how many of the
+// chunk's n_tokens tokens (batch tokens batch_offset...) take that order, from the first.
+slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_tokens, int64_t batch_offset,
+                                                      int64_t n_tokens, int64_t *tile_tokens_end) {
+    const slm_matmul_tile none = {NULL, 0, 0};
+    *tile_tokens_end = 0;
+    if (!slm_cpu_has_avx2_fma()) return none;
+    switch (type) {
+    case SLM_TYPE_Q4_K: {
+        const int64_t end = batch_tokens - batch_tokens % 4 - batch_offset;
+        *tile_tokens_end = end < 0 ? 0 : end > n_tokens ? n_tokens : end;
+        return (slm_matmul_tile){tile_q4_K_batch, 1, K_TILE_TOKENS};
+    }
+    case SLM_TYPE_Q6_K:
+        if (batch_tokens < 8) return none;
+        *tile_tokens_end = n_tokens;
+        return (slm_matmul_tile){tile_q6_K_tiled, 1, K_TILE_TOKENS};
+    default: return none;
+    }
+}
+
 slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
     if (!slm_cpu_has_avx2_fma()) return NULL;
     switch (type) {
@@ -426,6 +540,13 @@ slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
 slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
     (void)type;
     return NULL;
+}
+
+slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_tokens, int64_t batch_offset,
+                                                      int64_t n_tokens, int64_t *tile_tokens_end) {
+    (void)type, (void)batch_tokens, (void)batch_offset, (void)n_tokens;
+    *tile_tokens_end = 0;
+    return (slm_matmul_tile){NULL, 0, 0};
 }
 
 slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int64_t token) {

@@ -1,6 +1,6 @@
-// AVX2 + FMA matmul tiles (x86-64; Q4_0, Q4_1, Q5_0, Q8_0) for prompt batches: 2 weight rows x 4 tokens per call, so each
-// unpacked weight block serves four tokens and each activation block two rows, instead of one
-// dot product re-reading and re-unpacking both per pair.
+// AVX2 + FMA matmul tiles (x86-64; Q4_0, Q4_1, Q5_0, Q8_0) for prompt batches: 2 weight rows x 4 tokens per call
+// (Q5_0: 1 x 8), so each unpacked weight block serves several tokens and each activation block
+// several rows, instead of one dot product re-reading and re-unpacking both per pair.
 //
 // Bit-identical to slm_vec_dot (dot_avx2.c) for every (row, token): each of the 8 pairs keeps its
 // own eight-lane accumulator and receives exactly the same operations in the same order (exact
@@ -12,8 +12,9 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include "avx2_common.h"
 
-#define TILE_ROWS SLM_MATMUL_TILE_ROWS
-#define TILE_TOKENS SLM_MATMUL_TILE_TOKENS
+// Shape of the tiles below but Q5_0's (which is one row by eight tokens).
+#define TILE_ROWS 2
+#define TILE_TOKENS 4
 
 // Four F16 values (one per token) -> four floats.
 SLM_AVX2 static inline __m128 h2f_quad(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
@@ -145,6 +146,32 @@ __attribute__((always_inline)) SLM_AVX2 static inline void tile_signed_blocks(
     }
 }
 
+// The same per-pair steps for one weight row and eight tokens: for weights whose values cost
+// more to unpack than to load (Q5_0), sharing them across eight tokens beats sharing activations
+// across two rows.
+__attribute__((always_inline)) SLM_AVX2 static inline void row_signed_blocks(
+    int64_t nb, size_t block_bytes, signed_block_values_fn values, const uint8_t *w, const uint8_t *act,
+    size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out, int64_t out_stride) {
+    enum { TOKENS = 8 };
+    __m256 acc[TOKENS];
+    for (int t = 0; t < TOKENS; ++t) acc[t] = _mm256_setzero_ps();
+    float scale[TOKENS] __attribute__((aligned(32)));
+    for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t *block = w + (size_t)i * block_bytes;
+        uint16_t dw;  // the block's F16 scale is its first field
+        memcpy(&dw, block, sizeof dw);
+        const __m256 d = _mm256_broadcastss_ps(h2f_pair(dw, 0));
+        _mm256_store_ps(scale, _mm256_mul_ps(d, _mm256_loadu_ps(act_d + i * act_d_stride)));
+        const __m256i q = values(block);
+        const __m256i abs = _mm256_sign_epi8(q, q);
+        for (int t = 0; t < TOKENS; ++t) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_0, t, i).qs);
+            acc[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + t), dot_u8_s8_lanes(abs, _mm256_sign_epi8(a, q)), acc[t]);
+        }
+    }
+    for (int t = 0; t < TOKENS; ++t) out[t * out_stride] = hsum8(acc[t]);
+}
+
 SLM_AVX2 static inline __m256i q8_0_values(const uint8_t *block) {
     return _mm256_loadu_si256((const __m256i *)((const slm_block_q8_0 *)block)->qs);
 }
@@ -166,8 +193,9 @@ SLM_AVX2 static void tile_q8_0(int64_t n, const uint8_t *w, size_t row_stride, c
 SLM_AVX2 static void tile_q5_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
                                size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
                                int64_t out_stride) {
-    tile_signed_blocks(n / SLM_QK5_0, sizeof(slm_block_q5_0), q5_0_values, w, row_stride, act, act_row_bytes,
-                       act_d, act_d_stride, out, out_stride);
+    (void)row_stride;
+    row_signed_blocks(n / SLM_QK5_0, sizeof(slm_block_q5_0), q5_0_values, w, act, act_row_bytes, act_d, act_d_stride,
+                      out, out_stride);
 }
 
 static int cpu_has_avx2_fma(void) {
@@ -179,22 +207,23 @@ static int cpu_has_avx2_fma(void) {
     return cached;
 }
 
-slm_matmul_tile_fn slm_matmul_tile_kernel_avx2(int type) {
-    if (!cpu_has_avx2_fma()) return NULL;
+slm_matmul_tile slm_matmul_tile_kernel_avx2(int type) {
+    const slm_matmul_tile none = {NULL, 0, 0};
+    if (!cpu_has_avx2_fma()) return none;
     switch (type) {
-    case SLM_TYPE_Q4_0: return tile_q4_0;
-    case SLM_TYPE_Q4_1: return tile_q4_1;
-    case SLM_TYPE_Q5_0: return tile_q5_0;
-    case SLM_TYPE_Q8_0: return tile_q8_0;
-    default: return NULL;
+    case SLM_TYPE_Q4_0: return (slm_matmul_tile){tile_q4_0, TILE_ROWS, TILE_TOKENS};
+    case SLM_TYPE_Q4_1: return (slm_matmul_tile){tile_q4_1, TILE_ROWS, TILE_TOKENS};
+    case SLM_TYPE_Q5_0: return (slm_matmul_tile){tile_q5_0, 1, 8};
+    case SLM_TYPE_Q8_0: return (slm_matmul_tile){tile_q8_0, TILE_ROWS, TILE_TOKENS};
+    default: return none;
     }
 }
 
 #else
 
-slm_matmul_tile_fn slm_matmul_tile_kernel_avx2(int type) {
+slm_matmul_tile slm_matmul_tile_kernel_avx2(int type) {
     (void)type;
-    return NULL;
+    return (slm_matmul_tile){NULL, 0, 0};
 }
 
 #endif

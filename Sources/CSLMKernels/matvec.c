@@ -12,8 +12,8 @@ void slm_matvec(int type, const void *weight, size_t row_stride, int64_t n_cols,
     }
 }
 
-slm_matmul_tile_fn slm_matmul_tile_kernel(int type) {
-    return slm_force_generic ? NULL : slm_matmul_tile_kernel_avx2(type);
+slm_matmul_tile slm_matmul_tile_kernel(int type) {
+    return slm_force_generic ? (slm_matmul_tile){NULL, 0, 0} : slm_matmul_tile_kernel_avx2(type);
 }
 
 void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,
@@ -55,11 +55,23 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
                          int64_t batch_tokens, int64_t batch_offset,
                          float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end) {
     const slm_vec_dot_fn dot = slm_vec_dot_kernel(type);
-    slm_matmul_tile_fn tile = dot ? slm_matmul_tile_kernel(type) : NULL;
     const uint8_t *w = (const uint8_t *)weight;
     const uint8_t *act = (const uint8_t *)activations;
-    const float *act_d = tile ? activation_scales(type, act, act_row_bytes, n_cols, n_tokens) : NULL;
-    if (!act_d) tile = NULL;  // no memory for the scales: the pair-by-pair path needs none
+    // The tile for this type (and batch order), and the first tokens it may take.
+    slm_matmul_tile shape = {NULL, 0, 0};
+    int64_t tile_tokens_end = n_tokens;
+    const float *act_d = NULL;
+    if (dot && !slm_force_generic) {
+        shape = slm_matmul_tile_kernel(type);
+        if (shape.fn) {
+            act_d = activation_scales(type, act, act_row_bytes, n_cols, n_tokens);
+            if (!act_d) shape.fn = NULL;  // no memory for the scales: the pair-by-pair path needs none
+        } else {
+            shape = slm_matmul_tile_kernel_avx2_for_batch(type, batch_tokens, batch_offset, n_tokens, &tile_tokens_end);
+        }
+    }
+    const slm_matmul_tile_fn tile = shape.fn;
+    const int64_t tile_rows = shape.rows, tile_tokens = shape.tokens;
     // Blocks of rows x tokens small enough that both the weight rows and the activations of a
     // block stay in L1 (or L2 for the widest rows) while every pair is computed; weights are then
     // read from memory once per call. Inside a block, whole tiles go through the tile kernel
@@ -67,14 +79,16 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
     enum { ROW_BLOCK = 16, TOKEN_BLOCK = 16 };
     for (int64_t r0 = row_begin; r0 < row_end; r0 += ROW_BLOCK) {
         const int64_t r1 = r0 + ROW_BLOCK < row_end ? r0 + ROW_BLOCK : row_end;
-        const int64_t tiled_rows = tile ? (r1 - r0) / SLM_MATMUL_TILE_ROWS * SLM_MATMUL_TILE_ROWS : 0;
+        const int64_t tiled_rows = tile ? (r1 - r0) / tile_rows * tile_rows : 0;
         for (int64_t t0 = 0; t0 < n_tokens; t0 += TOKEN_BLOCK) {
             const int64_t t1 = t0 + TOKEN_BLOCK < n_tokens ? t0 + TOKEN_BLOCK : n_tokens;
-            const int64_t tiled_tokens = tile ? (t1 - t0) / SLM_MATMUL_TILE_TOKENS * SLM_MATMUL_TILE_TOKENS : 0;
-            for (int64_t t = t0; t < t0 + tiled_tokens; t += SLM_MATMUL_TILE_TOKENS) {
-                for (int64_t r = r0; r < r0 + tiled_rows; r += SLM_MATMUL_TILE_ROWS) {
+            const int64_t tile_t1 = t1 < tile_tokens_end ? t1 : tile_tokens_end;
+            const int64_t tiled_tokens = tile && tile_t1 > t0 ? (tile_t1 - t0) / tile_tokens * tile_tokens : 0;
+            for (int64_t t = t0; t < t0 + tiled_tokens; t += tile_tokens) {
+                for (int64_t r = r0; r < r0 + tiled_rows; r += tile_rows) {
                     tile(n_cols, w + (size_t)r * row_stride, row_stride, act + (size_t)t * act_row_bytes,
-                         act_row_bytes, act_d + t, n_tokens, out + t * out_row_stride + r, out_row_stride);
+                         act_row_bytes, act_d ? act_d + t : NULL, n_tokens, out + t * out_row_stride + r,
+                         out_row_stride);
                 }
             }
             for (int64_t t = t0; t < t1; ++t) {

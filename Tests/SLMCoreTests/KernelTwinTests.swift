@@ -192,7 +192,7 @@ final class KernelTwinTests: XCTestCase {
         var random = SeededGenerator(seed: 0x7113_2026)
         for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0, SLM_TYPE_Q8_0].map(id) {
             let name = String(cString: slm_type_name(type))
-            guard slm_matmul_tile_kernel(type) != nil else { throw XCTSkip("no matmul tile for \(name) on this CPU") }
+            guard slm_matmul_tile_kernel(type).fn != nil else { throw XCTSkip("no matmul tile for \(name) on this CPU") }
             let actType = slm_type_activation_type(type)
             for (n, rows, tokens) in [(32, 2, 4), (576, 5, 9), (1536, 18, 17), (96, 33, 3), (64, 4, 64)] {
                 let rowBytes = slm_row_bytes(type, Int64(n)), actBytes = slm_row_bytes(actType, Int64(n))
@@ -216,6 +216,46 @@ final class KernelTwinTests: XCTestCase {
                 }
                 for i in 0..<out.count where out[i].bitPattern != want[i].bitPattern {
                     XCTFail("\(name) n=\(n) rows=\(rows) tokens=\(tokens): token \(i / rows) row \(i % rows): tile \(out[i]), dot \(want[i])")
+                    break
+                }
+            }
+        }
+    }
+
+    /// The K-quant tiles (one row x 4 tokens in llama.cpp's batch orders) must give, for every
+    /// pair, the bits of the batch-order dot slm_vec_dot_kernel_for_batch picks for that token:
+    /// whole batches and chunks placed anywhere in one, including tokens past the last full group
+    /// of 4 (Q4_K) and batches under 8 tokens (Q6_K), where no tile applies.
+    func testKQuantTilesEqualTheirBatchDotsBitForBit() throws {
+        var random = SeededGenerator(seed: 0x4B71_2026)
+        let n = 512, rows = 7
+        for type in [SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K].map(id) {
+            let name = String(cString: slm_type_name(type))
+            let actType = slm_type_activation_type(type)
+            let rowBytes = slm_row_bytes(type, Int64(n)), actBytes = slm_row_bytes(actType, Int64(n))
+            var weights: [UInt8] = []
+            for _ in 0..<rows { weights += randomWeightRow(type, n: n, &random) }
+            // (tokens of the chunk, its offset, tokens of the batch)
+            for (tokens, offset, batch) in [(70, 0, 70), (64, 0, 70), (5, 64, 70), (9, 3, 13), (6, 0, 6), (17, 0, 17)] {
+                var acts: [UInt8] = []
+                for _ in 0..<tokens { acts += quantize(actType, (0..<n).map { _ in Float(uniform(-1, 1, &random)) }) }
+                let begin = 1
+                var out = [Float](repeating: -7, count: tokens * rows)
+                var want = out
+                weights.withUnsafeBytes { w in
+                    acts.withUnsafeBytes { a in
+                        slm_matmul_in_batch(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
+                                            Int64(batch), Int64(offset), &out, Int64(rows), Int64(begin), Int64(rows))
+                        for t in 0..<tokens {
+                            let dot = slm_vec_dot_kernel_for_batch(type, Int64(batch), Int64(offset + t))!
+                            for r in begin..<rows {
+                                want[t * rows + r] = dot(Int64(n), w.baseAddress! + r * rowBytes, a.baseAddress! + t * actBytes)
+                            }
+                        }
+                    }
+                }
+                for i in 0..<out.count where out[i].bitPattern != want[i].bitPattern {
+                    XCTFail("\(name) tokens=\(tokens) at \(offset) of \(batch): token \(i / rows) row \(i % rows): tile \(out[i]), dot \(want[i])")
                     break
                 }
             }

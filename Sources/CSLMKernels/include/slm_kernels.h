@@ -255,20 +255,27 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
                          int64_t batch_tokens, int64_t batch_offset,
                          float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end);
 
-// A tile of slm_matmul: SLM_MATMUL_TILE_ROWS consecutive weight rows (from `weight`, row_stride
-// apart) times SLM_MATMUL_TILE_TOKENS consecutive activation rows (from `activations`,
-// act_row_bytes apart), written to out[t * out_row_stride + r] for the tile's own t and r.
+// A tile of slm_matmul: `rows` consecutive weight rows (from `weight`, row_stride apart) times
+// `tokens` consecutive activation rows (from `activations`, act_row_bytes apart), written to
+// out[t * out_row_stride + r] for the tile's own t and r; each type has its own shape.
 // act_d[i * act_d_stride + t] is the scale d of activation block i of the tile's token t, as a
 // float (converted once per matmul instead of once per tile).
-// Bit-identical to slm_vec_dot of each pair. NULL where this CPU or type has none (slm_matmul then
-// computes pair by pair); SIMD only, its scalar twin is that pair-by-pair loop.
-#define SLM_MATMUL_TILE_ROWS 2
-#define SLM_MATMUL_TILE_TOKENS 4
+// Bit-identical to slm_vec_dot of each pair. fn is NULL where this CPU or type has none
+// (slm_matmul then computes pair by pair); SIMD only, its scalar twin is that pair-by-pair loop.
 typedef void (*slm_matmul_tile_fn)(int64_t n_cols, const uint8_t *weight, size_t row_stride,
                                    const uint8_t *activations, size_t act_row_bytes, const float *act_d,
                                    int64_t act_d_stride, float *out, int64_t out_row_stride);
-slm_matmul_tile_fn slm_matmul_tile_kernel(int type);
-slm_matmul_tile_fn slm_matmul_tile_kernel_avx2(int type);
+typedef struct {
+    slm_matmul_tile_fn fn;
+    int rows, tokens;
+} slm_matmul_tile;
+slm_matmul_tile slm_matmul_tile_kernel(int type);
+slm_matmul_tile slm_matmul_tile_kernel_avx2(int type);
+// The K-quant tiles of slm_vec_dot_kernel_for_batch's batch orders: for a chunk of n_tokens
+// tokens at batch_offset in a batch of batch_tokens, the tile and, in *tile_tokens_end, how many
+// of the chunk's tokens (from its first) take that order.
+slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_tokens, int64_t batch_offset,
+                                                      int64_t n_tokens, int64_t *tile_tokens_end);
 
 // ---- Activations (activation.c) ----
 // out[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + e^-x). out may alias gate.
