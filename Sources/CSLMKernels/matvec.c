@@ -1,6 +1,7 @@
 // Matrix-vector and matrix-matrix products over rows of quantized weights.
 #include "kernels_internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 void slm_matvec(int type, const void *weight, size_t row_stride, int64_t n_cols,
@@ -23,31 +24,65 @@ void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,
                         out, out_row_stride, row_begin, row_end);
 }
 
-// The tiles' activation scales: d of block i of token t at [i * n_tokens + t], in a buffer each
-// thread keeps and grows, so the token loop allocates nothing once warm. Every activation format
-// the tiles take (Q8_0, Q8_1) starts its 32-element blocks with d as F16. NULL without memory.
+// Each thread's buffer for the tiles' activation scales: kept between calls so the token loop
+// allocates nothing once warm, and freed by the key's destructor when the thread exits (pool
+// workers of a freed model or session), so nothing leaks.
+typedef struct {
+    float *values;
+    size_t capacity;
+} scale_buffer;
+
+static pthread_key_t scale_buffer_key;
+static pthread_once_t scale_buffer_once = PTHREAD_ONCE_INIT;
+static int scale_buffer_key_ok;
+
+static void free_scale_buffer(void *p) {
+    scale_buffer *buffer = (scale_buffer *)p;
+    free(buffer->values);
+    free(buffer);
+}
+
+static void make_scale_buffer_key(void) { scale_buffer_key_ok = pthread_key_create(&scale_buffer_key, free_scale_buffer) == 0; }
+
+static float *thread_scale_buffer(size_t count) {
+    pthread_once(&scale_buffer_once, make_scale_buffer_key);
+    if (!scale_buffer_key_ok) return NULL;
+    scale_buffer *buffer = (scale_buffer *)pthread_getspecific(scale_buffer_key);
+    if (!buffer) {
+        buffer = (scale_buffer *)calloc(1, sizeof *buffer);
+        if (!buffer) return NULL;
+        if (pthread_setspecific(scale_buffer_key, buffer) != 0) {
+            free(buffer);
+            return NULL;
+        }
+    }
+    if (count > buffer->capacity) {
+        float *grown = (float *)realloc(buffer->values, count * sizeof(float));
+        if (!grown) return NULL;
+        buffer->values = grown;
+        buffer->capacity = count;
+    }
+    return buffer->values;
+}
+
+// The tiles' activation scales: d of block i of token t at [i * n_tokens + t]. Every activation
+// format the tiles take (Q8_0, Q8_1) starts its 32-element blocks with d as F16. NULL without
+// memory.
 static const float *activation_scales(int type, const uint8_t *act, size_t act_row_bytes, int64_t n_cols,
                                       int64_t n_tokens) {
-    static _Thread_local float *buffer;
-    static _Thread_local size_t capacity;
     const int64_t nb = n_cols / 32;
-    const size_t count = (size_t)(nb * n_tokens);
-    if (count > capacity) {
-        float *grown = (float *)realloc(buffer, count * sizeof(float));
-        if (!grown) return NULL;
-        buffer = grown;
-        capacity = count;
-    }
+    float *scales = thread_scale_buffer((size_t)(nb * n_tokens));
+    if (!scales) return NULL;
     const size_t block_bytes = (size_t)slm_type_block_bytes(slm_type_activation_type(type));
     for (int64_t t = 0; t < n_tokens; ++t) {
         const uint8_t *row = act + (size_t)t * act_row_bytes;
         for (int64_t i = 0; i < nb; ++i) {
             uint16_t d;
             memcpy(&d, row + (size_t)i * block_bytes, sizeof d);
-            buffer[i * n_tokens + t] = slm_h2f_fast(d);
+            scales[i * n_tokens + t] = slm_h2f_fast(d);
         }
     }
-    return buffer;
+    return scales;
 }
 
 void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_t n_cols,
