@@ -113,6 +113,10 @@ SLM_AVX2 static float slm_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *w, const
 //   Q5_K, Q6_K: the plain dot kernels: eight int32 lanes per super-block (lane l = bytes 4l..4l+3
 //         of each 32-byte chunk), one FMA per super-block into eight float lanes, folded at the end.
 
+// Prompt tiles of the batch orders take this many tokens; activation super-block i of token t:
+#define K_TILE_TOKENS 4
+#define K_ACT(t, i) (((const slm_block_q8_K *)(act + (size_t)(t) * act_row_bytes)) + (i))
+
 // sum_j mins[j] * (bsums[2j] + bsums[2j + 1]): the min term of Q4_K / Q5_K, exact.
 SLM_AVX2 static inline __m128i k_min_products(const int16_t *bsums, const uint8_t *mn) {
     const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums), _mm_loadu_si128((const __m128i *)(bsums + 8)));
@@ -160,29 +164,49 @@ SLM_AVX2 static float slm_vec_dot_q4_K_q8_K_avx2(int64_t n, const void *w, const
 // group of 4 tokens of a batch (the remaining tokens go through the gemv order above): one FMA per
 // 64-element chunk (two sub-blocks) instead of per super-block, for the scales and for the mins.
 // Chosen by slm_vec_dot_kernel_for_batch.
-SLM_AVX2 static float slm_vec_dot_q4_K_q8_K_batch_avx2(int64_t n, const void *w, const void *a) {
+// The body for `tokens` activation rows (act_row_bytes apart) against one weight row: each
+// super-block's weights and scale vectors are unpacked once and shared by the tokens (the prompt
+// tile takes 4), each token's steps being exactly the one-token dot's.
+__attribute__((always_inline)) SLM_AVX2 static inline void q4_K_batch_tokens(int64_t n, const void *w, const uint8_t *act,
+                                                                            size_t act_row_bytes, int tokens, float *out,
+                                                                            int64_t out_stride) {
     const slm_block_q4_K *SLM_RESTRICT x = (const slm_block_q4_K *)w;
-    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
     const int64_t nb = n / SLM_QK_K;
     const __m256i low4 = _mm256_set1_epi8(0x0f);
-    float sum = 0.0f, sum_mins = 0.0f;
+    float sum[K_TILE_TOKENS] = {0}, sum_mins[K_TILE_TOKENS] = {0};
     for (int64_t i = 0; i < nb; ++i) {
         uint8_t sc[8], mn[8];
         slm_unpack_k_scales(x[i].scales, sc, mn);
-        const float d = slm_h2f_fast(x[i].d) * y[i].d;
-        const float dmin = slm_h2f_fast(x[i].dmin) * y[i].d;
+        // q[2c], q[2c + 1]: sub-blocks 2c and 2c + 1 (low and high nibbles of 32 bytes).
+        __m256i q[8], scale[8];
         for (int c = 0; c < 4; ++c) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
-            const __m256i lanes = _mm256_add_epi32(
-                scaled_lanes(_mm256_and_si256(q, low4), y[i].qs + 64 * c, sc[2 * c]),
-                scaled_lanes(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), y[i].qs + 64 * c + 32, sc[2 * c + 1]));
-            const int16_t *bs = y[i].bsums + 4 * c;
-            const int mins = mn[2 * c] * (bs[0] + bs[1]) + mn[2 * c + 1] * (bs[2] + bs[3]);
-            sum = fmaf((float)hsum_i32x8(lanes), d, sum);
-            sum_mins = fmaf((float)mins, dmin, sum_mins);
+            const __m256i packed = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            q[2 * c] = _mm256_and_si256(packed, low4);
+            q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
+        }
+        for (int j = 0; j < 8; ++j) scale[j] = _mm256_set1_epi16((short)sc[j]);
+        const float dw = slm_h2f_fast(x[i].d), dminw = slm_h2f_fast(x[i].dmin);
+        for (int t = 0; t < tokens; ++t) {
+            const slm_block_q8_K *y = K_ACT(t, i);
+            const float d = dw * y->d, dmin = dminw * y->d;
+            for (int c = 0; c < 4; ++c) {
+                const __m256i lo = _mm256_maddubs_epi16(q[2 * c], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c)));
+                const __m256i hi = _mm256_maddubs_epi16(q[2 * c + 1], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c + 32)));
+                const __m256i lanes = _mm256_add_epi32(_mm256_madd_epi16(scale[2 * c], lo), _mm256_madd_epi16(scale[2 * c + 1], hi));
+                const int16_t *bs = y->bsums + 4 * c;
+                const int mins = mn[2 * c] * (bs[0] + bs[1]) + mn[2 * c + 1] * (bs[2] + bs[3]);
+                sum[t] = fmaf((float)hsum_i32x8(lanes), d, sum[t]);
+                sum_mins[t] = fmaf((float)mins, dmin, sum_mins[t]);
+            }
         }
     }
-    return sum - sum_mins;
+    for (int t = 0; t < tokens; ++t) out[t * out_stride] = sum[t] - sum_mins[t];
+}
+
+SLM_AVX2 static float slm_vec_dot_q4_K_q8_K_batch_avx2(int64_t n, const void *w, const void *a) {
+    float out;
+    q4_K_batch_tokens(n, w, (const uint8_t *)a, 0, 1, &out, 1);
+    return out;
 }
 
 SLM_AVX2 static float slm_vec_dot_q5_K_q8_K_avx2(int64_t n, const void *w, const void *a) {
@@ -216,34 +240,61 @@ SLM_AVX2 static float slm_vec_dot_q5_K_q8_K_avx2(int64_t n, const void *w, const
     return hsum8(acc) + sum_mins;
 }
 
-// Exact integer sum of a Q6_K super-block (values u - 32): the eight lanes of the dot kernel.
-SLM_AVX2 static inline __m256i q6_K_block_lanes(const slm_block_q6_K *x, const slm_block_q8_K *y) {
+// Half `half` of a Q6_K super-block's values u (0..63) as four chunks of 32: q[k] holds
+// elements 32 (4 half + k) ... + 31, whose top two bits are qh bits 2k, 2k + 1.
+SLM_AVX2 static inline void q6_K_half_values(const slm_block_q6_K *x, int half, __m256i q[4]) {
     const __m256i low4 = _mm256_set1_epi8(0x0f), low2 = _mm256_set1_epi8(0x03);
+    const uint8_t *ql = x->ql + 64 * half;
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+    const __m256i h = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * half));
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, low2), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), low2), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), low2), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), low2), 4));
+}
+
+// Chunk s's two sub-block scales as int16 lanes: bytes 0..15 of a chunk are sub-block 2s, bytes
+// 16..31 sub-block 2s + 1.
+SLM_AVX2 static inline __m256i q6_K_chunk_scale(const slm_block_q6_K *x, int s) {
+    return _mm256_set_m128i(_mm_set1_epi16(x->scales[2 * s + 1]), _mm_set1_epi16(x->scales[2 * s]));
+}
+
+// 32 * scale * bsum per lane: what the unsigned values u add over the true values u - 32.
+SLM_AVX2 static inline __m256i q6_K_offset(const slm_block_q6_K *x, const slm_block_q8_K *y) {
     const __m128i scales = _mm_loadu_si128((const __m128i *)x->scales);
     const __m256i bsums = _mm256_loadu_si256((const __m256i *)y->bsums);
-    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, _mm256_cvtepi8_epi16(scales)), 5);
+    return _mm256_slli_epi32(_mm256_madd_epi16(bsums, _mm256_cvtepi8_epi16(scales)), 5);
+}
+
+// Exact integer sum of a Q6_K super-block (values u - 32): the eight lanes of the dot kernel.
+// Unpacks half a block at a time, which keeps decode's register pressure low.
+SLM_AVX2 static inline __m256i q6_K_block_lanes(const slm_block_q6_K *x, const slm_block_q8_K *y) {
     __m256i lanes = _mm256_setzero_si256();
     for (int half = 0; half < 2; ++half) {
-        const uint8_t *ql = x->ql + 64 * half;
-        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * half));
-        // Chunk k of this half (elements 32k..32k+31) takes its top two bits from qh bits 2k, 2k + 1.
-        const __m256i q[4] = {
-            _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, low2), 4)),
-            _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), low2), 4)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), low2), 4)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), low2), 4)),
-        };
+        __m256i q[4];
+        q6_K_half_values(x, half, q);
         for (int k = 0; k < 4; ++k) {
-            // Bytes 0..15 of the chunk are sub-block 2s, bytes 16..31 sub-block 2s + 1.
             const int s = 4 * half + k;
-            const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(x->scales[2 * s + 1]), _mm_set1_epi16(x->scales[2 * s]));
             const __m256i pairs = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(y->qs + 32 * s)));
-            lanes = _mm256_add_epi32(lanes, _mm256_madd_epi16(scale, pairs));
+            lanes = _mm256_add_epi32(lanes, _mm256_madd_epi16(q6_K_chunk_scale(x, s), pairs));
         }
     }
-    return _mm256_sub_epi32(lanes, offset);
+    return _mm256_sub_epi32(lanes, q6_K_offset(x, y));
+}
+
+// The same lanes from a block unpacked once for several tokens (q: both halves' chunks, scale:
+// every chunk's q6_K_chunk_scale).
+SLM_AVX2 static inline __m256i q6_K_unpacked_lanes(const slm_block_q6_K *x, const __m256i q[8], const __m256i scale[8],
+                                                   const slm_block_q8_K *y) {
+    __m256i lanes = _mm256_setzero_si256();
+    for (int s = 0; s < 8; ++s) {
+        const __m256i pairs = _mm256_maddubs_epi16(q[s], _mm256_loadu_si256((const __m256i *)(y->qs + 32 * s)));
+        lanes = _mm256_add_epi32(lanes, _mm256_madd_epi16(scale[s], pairs));
+    }
+    return _mm256_sub_epi32(lanes, q6_K_offset(x, y));
 }
 
 // Q6_K values are u - 32 with u in 0..63: the unsigned u are multiplied, and 32 * scale * bsum
@@ -300,109 +351,52 @@ SLM_AVX2 static float slm_vec_dot_q5_K_q8_K_tiled_avx2(int64_t n, const void *w,
     return sum;
 }
 
-SLM_AVX2 static float slm_vec_dot_q6_K_q8_K_tiled_avx2(int64_t n, const void *w, const void *a) {
+// The tiled order for `tokens` activation rows sharing each unpacked super-block (see
+// q4_K_batch_tokens).
+__attribute__((always_inline)) SLM_AVX2 static inline void q6_K_tiled_tokens(int64_t n, const void *w, const uint8_t *act,
+                                                                            size_t act_row_bytes, int tokens, float *out,
+                                                                            int64_t out_stride) {
     const slm_block_q6_K *SLM_RESTRICT x = (const slm_block_q6_K *)w;
-    const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
     const int64_t nb = n / SLM_QK_K;
-    float sum = 0.0f;
+    float sum[K_TILE_TOKENS] = {0};
     for (int64_t i = 0; i < nb; ++i) {
-        const float block = slm_h2f_fast(x[i].d) * (float)hsum_i32x8(q6_K_block_lanes(&x[i], &y[i]));
-        sum = fmaf(block, y[i].d, sum);
+        __m256i q[8], scale[8];
+        q6_K_half_values(&x[i], 0, q);
+        q6_K_half_values(&x[i], 1, q + 4);
+        for (int c = 0; c < 8; ++c) scale[c] = q6_K_chunk_scale(&x[i], c);
+        const float dw = slm_h2f_fast(x[i].d);
+        for (int t = 0; t < tokens; ++t) {
+            const slm_block_q8_K *y = K_ACT(t, i);
+            const float block = dw * (float)hsum_i32x8(q6_K_unpacked_lanes(&x[i], q, scale, y));
+            sum[t] = fmaf(block, y->d, sum[t]);
+        }
     }
-    return sum;
+    for (int t = 0; t < tokens; ++t) out[t * out_stride] = sum[t];
+}
+
+SLM_AVX2 static float slm_vec_dot_q6_K_q8_K_tiled_avx2(int64_t n, const void *w, const void *a) {
+    float out;
+    q6_K_tiled_tokens(n, w, (const uint8_t *)a, 0, 1, &out, 1);
+    return out;
 }
 
 // ---- K-quant tiles for prompt batches ---------------------------------------------------------
 //
-// One weight row times four tokens in the batch orders above: each super-block's weights (and
-// their scale vectors) are unpacked once and shared by the four tokens, which repeat the batch
-// dots' integer sums and float steps exactly (the same bits per pair; tested against them).
-
-#define K_TILE_TOKENS 4
-
-// Activation super-block i of token t.
-#define K_ACT(t, i) (((const slm_block_q8_K *)(act + (size_t)(t) * act_row_bytes)) + (i))
+// One weight row times K_TILE_TOKENS tokens in the batch orders above, through the same bodies as
+// the batch dots (the same bits per pair; tested against them).
 
 SLM_AVX2 static void tile_q6_K_tiled(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
                                      size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
                                      int64_t out_stride) {
     (void)row_stride, (void)act_d, (void)act_d_stride;
-    const slm_block_q6_K *x = (const slm_block_q6_K *)w;
-    const int64_t nb = n / SLM_QK_K;
-    const __m256i low4 = _mm256_set1_epi8(0x0f), low2 = _mm256_set1_epi8(0x03);
-    float sum[K_TILE_TOKENS] = {0};
-    for (int64_t i = 0; i < nb; ++i) {
-        // q[s]: values u (0..63) of elements 32s..32s+31; scale[s]: their two sub-block scales.
-        __m256i q[8], scale[8];
-        for (int half = 0; half < 2; ++half) {
-            const uint8_t *ql = x[i].ql + 64 * half;
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i h = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * half));
-            q[4 * half] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, low2), 4));
-            q[4 * half + 1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
-                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), low2), 4));
-            q[4 * half + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), low2), 4));
-            q[4 * half + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), low2), 4));
-        }
-        for (int s = 0; s < 8; ++s) {
-            scale[s] = _mm256_set_m128i(_mm_set1_epi16(x[i].scales[2 * s + 1]), _mm_set1_epi16(x[i].scales[2 * s]));
-        }
-        const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
-        const float dw = slm_h2f_fast(x[i].d);
-        for (int t = 0; t < K_TILE_TOKENS; ++t) {
-            const slm_block_q8_K *y = K_ACT(t, i);
-            const __m256i bsums = _mm256_loadu_si256((const __m256i *)y->bsums);
-            const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5);
-            __m256i lanes = _mm256_setzero_si256();
-            for (int s = 0; s < 8; ++s) {
-                const __m256i pairs = _mm256_maddubs_epi16(q[s], _mm256_loadu_si256((const __m256i *)(y->qs + 32 * s)));
-                lanes = _mm256_add_epi32(lanes, _mm256_madd_epi16(scale[s], pairs));
-            }
-            const float block = dw * (float)hsum_i32x8(_mm256_sub_epi32(lanes, offset));
-            sum[t] = fmaf(block, y->d, sum[t]);
-        }
-    }
-    for (int t = 0; t < K_TILE_TOKENS; ++t) out[t * out_stride] = sum[t];
+    q6_K_tiled_tokens(n, w, act, act_row_bytes, K_TILE_TOKENS, out, out_stride);
 }
 
 SLM_AVX2 static void tile_q4_K_batch(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
                                      size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
                                      int64_t out_stride) {
     (void)row_stride, (void)act_d, (void)act_d_stride;
-    const slm_block_q4_K *x = (const slm_block_q4_K *)w;
-    const int64_t nb = n / SLM_QK_K;
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    float sum[K_TILE_TOKENS] = {0}, sum_mins[K_TILE_TOKENS] = {0};
-    for (int64_t i = 0; i < nb; ++i) {
-        uint8_t sc[8], mn[8];
-        slm_unpack_k_scales(x[i].scales, sc, mn);
-        // q[2c], q[2c + 1]: sub-blocks 2c and 2c + 1 (low and high nibbles of 32 bytes).
-        __m256i q[8], scale[8];
-        for (int c = 0; c < 4; ++c) {
-            const __m256i packed = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
-            q[2 * c] = _mm256_and_si256(packed, low4);
-            q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
-        }
-        for (int s = 0; s < 8; ++s) scale[s] = _mm256_set1_epi16((short)sc[s]);
-        const float dw = slm_h2f_fast(x[i].d), dminw = slm_h2f_fast(x[i].dmin);
-        for (int t = 0; t < K_TILE_TOKENS; ++t) {
-            const slm_block_q8_K *y = K_ACT(t, i);
-            const float d = dw * y->d, dmin = dminw * y->d;
-            for (int c = 0; c < 4; ++c) {
-                const __m256i lo = _mm256_maddubs_epi16(q[2 * c], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c)));
-                const __m256i hi = _mm256_maddubs_epi16(q[2 * c + 1], _mm256_loadu_si256((const __m256i *)(y->qs + 64 * c + 32)));
-                const __m256i lanes = _mm256_add_epi32(_mm256_madd_epi16(scale[2 * c], lo), _mm256_madd_epi16(scale[2 * c + 1], hi));
-                const int16_t *bs = y->bsums + 4 * c;
-                const int mins = mn[2 * c] * (bs[0] + bs[1]) + mn[2 * c + 1] * (bs[2] + bs[3]);
-                sum[t] = fmaf((float)hsum_i32x8(lanes), d, sum[t]);
-                sum_mins[t] = fmaf((float)mins, dmin, sum_mins[t]);
-            }
-        }
-    }
-    for (int t = 0; t < K_TILE_TOKENS; ++t) out[t * out_stride] = sum[t] - sum_mins[t];
+    q4_K_batch_tokens(n, w, act, act_row_bytes, K_TILE_TOKENS, out, out_stride);
 }
 
 // ---- float rows ---------------------------------------------------------------------------------

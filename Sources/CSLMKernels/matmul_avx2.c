@@ -116,8 +116,7 @@ typedef __m256i (*signed_block_values_fn)(const uint8_t *block);
 
 __attribute__((always_inline)) SLM_AVX2 static inline void tile_signed_blocks(
     int64_t nb, size_t block_bytes, signed_block_values_fn values, const uint8_t *w, size_t row_stride,
-    const uint8_t *act, size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
-                               int64_t out_stride) {
+    const uint8_t *act, size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out, int64_t out_stride) {
     const uint8_t *x0 = w, *x1 = w + row_stride;
     __m256 acc[TILE_ROWS][TILE_TOKENS];
     for (int r = 0; r < TILE_ROWS; ++r)
