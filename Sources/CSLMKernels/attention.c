@@ -81,11 +81,9 @@ SLM_INLINE void attention_f16_accumulate(const float *query, const uint16_t *key
     for (int64_t d = 0; d < head_dim; d++) out[d] = slm_h2f(acc16[d]) * inv;
 }
 
-// Folds one tile's scores (in `weights`, masked ones -inf) into the running max and sum: rescales
-// the accumulator when the max grows, turns the scores into weights e^(s - max) in place, and adds
-// them to the sum eight lanes at a time, as a vector reduction would.
-SLM_INLINE void tile_softmax(float *weights, float tile_max, float *max_io, float *sum_io, float *acc,
-                             int64_t head_dim) {
+// Moves the running max up to a tile's max, rescaling the accumulator and the sum when it grows;
+// returns the new max.
+SLM_INLINE float raise_running_max(float tile_max, float *max_io, float *sum_io, float *acc, int64_t head_dim) {
     const float new_max = fmaxf(*max_io, tile_max);
     if (new_max > *max_io) {
         const float rescale = expf(*max_io - new_max);
@@ -93,6 +91,15 @@ SLM_INLINE void tile_softmax(float *weights, float tile_max, float *max_io, floa
         *sum_io *= rescale;
     }
     *max_io = new_max;
+    return new_max;
+}
+
+// Folds one tile's scores (in `weights`, masked ones -inf) into the running max and sum: rescales
+// the accumulator when the max grows, turns the scores into weights e^(s - max) in place, and adds
+// them to the sum eight lanes at a time, as a vector reduction would.
+SLM_INLINE void tile_softmax(float *weights, float tile_max, float *max_io, float *sum_io, float *acc,
+                             int64_t head_dim) {
+    const float new_max = raise_running_max(tile_max, max_io, sum_io, acc, head_dim);
     double tile_sum = 0.0;
     for (int64_t t = 0; t < ATTENTION_TILE; t += 8) {
         float lane[8];
@@ -343,13 +350,7 @@ SLM_AVX2 static void attention_f16_avx2(const float *query, const uint16_t *keys
 // of eight exactly as tile_softmax does (upper half onto lower, then (0+2)+(1+3)).
 SLM_AVX2 static inline void tile_softmax_avx2(float *weights, float tile_max, float *max_io, float *sum_io, float *acc,
                                               int64_t head_dim) {
-    const float new_max = fmaxf(*max_io, tile_max);
-    if (new_max > *max_io) {
-        const float rescale = expf(*max_io - new_max);
-        for (int64_t d = 0; d < head_dim; d++) acc[d] *= rescale;
-        *sum_io *= rescale;
-    }
-    *max_io = new_max;
+    const float new_max = raise_running_max(tile_max, max_io, sum_io, acc, head_dim);
     double tile_sum = 0.0;
     const __m256 max8 = _mm256_set1_ps(new_max);
     for (int64_t t = 0; t < ATTENTION_TILE; t += 8) {
