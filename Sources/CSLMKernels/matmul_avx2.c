@@ -1,6 +1,7 @@
 // AVX2 + FMA matmul tiles (x86-64; Q4_0, Q4_1, Q5_0, Q8_0) for prompt batches: 2 weight rows x 4 tokens per call
 // (Q5_0: 1 x 8), so each unpacked weight block serves several tokens and each activation block
-// several rows, instead of one dot product re-reading and re-unpacking both per pair.
+// several rows, instead of one dot product re-reading and re-unpacking both per pair. Q4_0 also
+// has a decode tile (8 rows x 1 token) for slm_matvec.
 //
 // Bit-identical to slm_vec_dot (dot_avx2.c) for every (row, token): each of the 8 pairs keeps its
 // own eight-lane accumulator and receives exactly the same operations in the same order (exact
@@ -107,6 +108,41 @@ SLM_AVX2 static void tile_q4_0(int64_t n, const uint8_t *w, size_t row_stride, c
         out[t * out_stride] = sums[t];
         out[t * out_stride + 1] = sums[4 + t];
     }
+}
+
+// Q4_0 decode: 8 rows x 1 token, the tile above turned on its side. Lane r of every vector is
+// row r, so one transposed reduction, one conversion and one FMA per block serve all 8 rows
+// where the dot spends a horizontal sum, a conversion and a scalar FMA per row. Same exact
+// integer block sums and the same fma(sum, d_w * d_a, acc) per row and block as the dot.
+SLM_AVX2 static void tile_q4_0_rows8(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                     size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                                     int64_t out_stride) {
+    (void)act_row_bytes, (void)out_stride;
+    enum { ROWS = 8 };
+    const slm_block_q4_0 *x[ROWS];
+    for (int r = 0; r < ROWS; ++r) x[r] = (const slm_block_q4_0 *)(w + (size_t)r * row_stride);
+    const slm_block_q8_0 *y = (const slm_block_q8_0 *)act;
+    const int64_t nb = n / SLM_QK4_0;
+    __m256 acc = _mm256_setzero_ps();
+    // The next 8 rows, prefetched a slice per block so their lines arrive while this group runs:
+    // eight rows read side by side defeat the hardware prefetcher (measured: single-thread
+    // SmolLM2 Q4_0 decode 47 -> 57 t/s with this, on Zen 1). Prefetches never fault.
+    const uint8_t *next = w + ROWS * row_stride;
+    const size_t slice = (ROWS * row_stride + (size_t)nb - 1) / (size_t)nb;
+    for (int64_t i = 0; i < nb; ++i) {
+        for (size_t o = 0; o < slice; o += 64) _mm_prefetch((const char *)next + (size_t)i * slice + o, _MM_HINT_T0);
+        const __m128i dw = _mm_set_epi16((short)x[7][i].d, (short)x[6][i].d, (short)x[5][i].d, (short)x[4][i].d,
+                                         (short)x[3][i].d, (short)x[2][i].d, (short)x[1][i].d, (short)x[0][i].d);
+        const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(dw), _mm256_broadcast_ss(act_d + i * act_d_stride));
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        __m256i products[ROWS];
+        for (int r = 0; r < ROWS; ++r) {
+            const __m256i q = _mm256_sub_epi8(unpack_nibbles(x[r][i].qs), _mm256_set1_epi8(8));
+            products[r] = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i16_transposed(products)), scale, acc);
+    }
+    _mm256_storeu_ps(out, acc);
 }
 
 // Weight blocks whose values load as 32 signed bytes with an F16 scale first (Q8_0, Q5_0), times
@@ -218,9 +254,23 @@ slm_matmul_tile slm_matmul_tile_kernel_avx2(int type) {
     }
 }
 
+slm_matmul_tile slm_matvec_tile_kernel_avx2(int type) {
+    const slm_matmul_tile none = {NULL, 0, 0};
+    if (!cpu_has_avx2_fma()) return none;
+    switch (type) {
+    case SLM_TYPE_Q4_0: return (slm_matmul_tile){tile_q4_0_rows8, 8, 1};
+    default: return none;
+    }
+}
+
 #else
 
 slm_matmul_tile slm_matmul_tile_kernel_avx2(int type) {
+    (void)type;
+    return (slm_matmul_tile){NULL, 0, 0};
+}
+
+slm_matmul_tile slm_matvec_tile_kernel_avx2(int type) {
     (void)type;
     return (slm_matmul_tile){NULL, 0, 0};
 }

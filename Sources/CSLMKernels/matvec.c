@@ -4,17 +4,36 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+static const float *activation_scales(int type, const uint8_t *act, size_t act_row_bytes, int64_t n_cols,
+                                      int64_t n_tokens);
+
 void slm_matvec(int type, const void *weight, size_t row_stride, int64_t n_cols,
                 const void *activation, float *y, int64_t row_begin, int64_t row_end) {
     const slm_vec_dot_fn dot = slm_vec_dot_kernel(type);
     const uint8_t *w = (const uint8_t *)weight;
-    for (int64_t r = row_begin; r < row_end; ++r) {
+    int64_t r = row_begin;
+    const slm_matmul_tile tile = dot ? slm_matvec_tile_kernel(type) : (slm_matmul_tile){NULL, 0, 0};
+    if (tile.fn && row_end - r >= tile.rows) {
+        const float *act_d = activation_scales(type, (const uint8_t *)activation, 0, n_cols, 1);
+        for (; act_d && r + tile.rows <= row_end; r += tile.rows) {
+            tile.fn(n_cols, w + (size_t)r * row_stride, row_stride, (const uint8_t *)activation, 0, act_d, 1, y + r, 0);
+        }
+    }
+    for (; r < row_end; ++r) {
+        // The row after next into cache while this one is summed (prefetching never faults, so
+        // running past the range or the matrix is harmless).
+        const uint8_t *ahead = w + (size_t)(r + 2) * row_stride;
+        for (size_t o = 0; o < row_stride; o += 64) __builtin_prefetch(ahead + o);
         y[r] = dot ? dot(n_cols, w + (size_t)r * row_stride, activation) : NAN;
     }
 }
 
 slm_matmul_tile slm_matmul_tile_kernel(int type) {
     return slm_force_generic ? (slm_matmul_tile){NULL, 0, 0} : slm_matmul_tile_kernel_avx2(type);
+}
+
+slm_matmul_tile slm_matvec_tile_kernel(int type) {
+    return slm_force_generic ? (slm_matmul_tile){NULL, 0, 0} : slm_matvec_tile_kernel_avx2(type);
 }
 
 void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,

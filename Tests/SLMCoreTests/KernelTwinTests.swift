@@ -222,6 +222,38 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// slm_matvec through the decode tiles (8 rows x 1 token for Q4_0) must give exactly the bits
+    /// of slm_vec_dot for every row (decode logits stay equal to llama.cpp's), including ranges
+    /// that start mid-group and leave rows for the dot, and the smallest K (one block).
+    func testMatvecTilesEqualDotsBitForBit() throws {
+        var random = SeededGenerator(seed: 0x0DEC_2026)
+        for type in [SLM_TYPE_Q4_0].map(id) {
+            let name = String(cString: slm_type_name(type))
+            guard slm_matvec_tile_kernel(type).fn != nil else { throw XCTSkip("no matvec tile for \(name) on this CPU") }
+            let actType = slm_type_activation_type(type)
+            for (n, rows, begin) in [(32, 8, 0), (576, 17, 1), (1536, 24, 0), (96, 41, 3), (64, 7, 0)] {
+                let rowBytes = slm_row_bytes(type, Int64(n))
+                var weights: [UInt8] = []
+                for _ in 0..<rows { weights += randomWeightRow(type, n: n, &random) }
+                let act = quantize(actType, (0..<n).map { _ in Float(uniform(-1, 1, &random)) * blockMagnitude(&random) })
+                var out = [Float](repeating: -7, count: rows)
+                var want = out
+                weights.withUnsafeBytes { w in
+                    act.withUnsafeBytes { a in
+                        slm_matvec(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, &out, Int64(begin), Int64(rows))
+                        for r in begin..<rows {
+                            want[r] = slm_vec_dot(type, Int64(n), w.baseAddress! + r * rowBytes, a.baseAddress)
+                        }
+                    }
+                }
+                for r in 0..<rows where out[r].bitPattern != want[r].bitPattern {
+                    XCTFail("\(name) n=\(n) rows=\(rows) begin=\(begin): row \(r): tile \(out[r]), dot \(want[r])")
+                    break
+                }
+            }
+        }
+    }
+
     /// The K-quant tiles (one row x 4 tokens in llama.cpp's batch orders) must give, for every
     /// pair, the bits of the batch-order dot slm_vec_dot_kernel_for_batch picks for that token:
     /// whole batches and chunks placed anywhere in one, including tokens past the last full group

@@ -271,6 +271,9 @@ typedef struct {
 } slm_matmul_tile;
 slm_matmul_tile slm_matmul_tile_kernel(int type);
 slm_matmul_tile slm_matmul_tile_kernel_avx2(int type);
+// Decode (one token) tiles for slm_matvec: `rows` rows x 1 token, same contract.
+slm_matmul_tile slm_matvec_tile_kernel(int type);
+slm_matmul_tile slm_matvec_tile_kernel_avx2(int type);
 // The K-quant tiles of slm_vec_dot_kernel_for_batch's batch orders: for a chunk of n_tokens
 // tokens at batch_offset in a batch of batch_tokens, the tile and, in *tile_tokens_end, how many
 // of the chunk's tokens (from its first) take that order.
