@@ -63,44 +63,47 @@ SLM_AVX2 static void tile_q4_1(int64_t n, const uint8_t *w, size_t row_stride, c
     }
 }
 
-// Eight vectors of 16 int16 -> one vector of 8 int32 whose lane k is the sum of all of v[k]'s
-// elements. Exact when every such sum, and so every partial one, fits in an int16 (the adds
-// wrap, they do not saturate). Pairwise adds only: no multiply is spent on the reduction.
-SLM_AVX2 static inline __m256i hsum_i16_transposed(const __m256i v[8]) {
+// Eight vectors of 16 int16 -> 8 int16 whose lane k is the sum of all of v[k]'s elements, modulo
+// 2^16 (the adds wrap, they do not saturate): exact once the caller's final value, after any
+// further wrapping adds, fits in an int16. Pairwise adds only: no multiply is spent on it.
+SLM_AVX2 static inline __m128i hsum_i16_transposed(const __m256i v[8]) {
     const __m256i quads0 = _mm256_hadd_epi16(_mm256_hadd_epi16(v[0], v[1]), _mm256_hadd_epi16(v[2], v[3]));
     const __m256i quads1 = _mm256_hadd_epi16(_mm256_hadd_epi16(v[4], v[5]), _mm256_hadd_epi16(v[6], v[7]));
     const __m256i eights = _mm256_hadd_epi16(quads0, quads1);
-    const __m128i sums = _mm_add_epi16(_mm256_castsi256_si128(eights), _mm256_extracti128_si256(eights, 1));
-    return _mm256_cvtepi16_epi32(sums);
+    return _mm_add_epi16(_mm256_castsi256_si128(eights), _mm256_extracti128_si256(eights, 1));
 }
 
 // Q4_0 follows its dot's order (llama.cpp's repacked gemv/gemm): per block an exact integer sum
 // for each pair, then one fma(sum, d_w * d_a, acc) per pair. The eight pairs share one vector:
-// lane 4 r + t is (row r, token t). With |q| <= 8 and |a| <= 127 a whole block sums to at most
-// 32 * 8 * 127 = 32512 in magnitude, so the products stay in int16 until the reduction's end.
+// lane 4 r + t is (row r, token t). The stored nibbles q in [0, 15] go straight into maddubs's
+// unsigned side; the block's 8 * sum(a), precomputed per token (see slm_matmul_tile_fn), is
+// subtracted once at the end: sum (q - 8) a = sum q a - 8 sum a. The int16 adds wrap, and the
+// result, at most 32 * 8 * 127 = 32512 in magnitude, fits, so it comes out exact.
 SLM_AVX2 static void tile_q4_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
                                size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
                                int64_t out_stride) {
     const slm_block_q4_0 *x0 = (const slm_block_q4_0 *)w;
     const slm_block_q4_0 *x1 = (const slm_block_q4_0 *)(w + row_stride);
     const int64_t nb = n / SLM_QK4_0;
+    const float *act_sum8 = act_d + nb * act_d_stride;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
         const __m128 d = h2f_pair(x0[i].d, x1[i].d);
         const __m128 da = _mm_loadu_ps(act_d + i * act_d_stride);
         const __m256 scale = _mm256_set_m128(_mm_mul_ps(_mm_broadcastss_ps(_mm_movehdup_ps(d)), da),
                                              _mm_mul_ps(_mm_broadcastss_ps(d), da));
-        // Signed-by-signed as the dot does it: |q| times a with q's sign moved onto it.
-        const __m256i q0 = _mm256_sub_epi8(unpack_nibbles(x0[i].qs), _mm256_set1_epi8(8));
-        const __m256i q1 = _mm256_sub_epi8(unpack_nibbles(x1[i].qs), _mm256_set1_epi8(8));
-        const __m256i abs0 = _mm256_sign_epi8(q0, q0), abs1 = _mm256_sign_epi8(q1, q1);
+        const __m128i sum8 = _mm_cvtps_epi32(_mm_loadu_ps(act_sum8 + i * act_d_stride));  // tokens 0..3
+        const __m256i q0 = unpack_nibbles(x0[i].qs), q1 = unpack_nibbles(x1[i].qs);
         __m256i products[8];
         for (int t = 0; t < TILE_TOKENS; ++t) {
             const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_0, t, i).qs);
-            products[t] = _mm256_maddubs_epi16(abs0, _mm256_sign_epi8(a, q0));
-            products[4 + t] = _mm256_maddubs_epi16(abs1, _mm256_sign_epi8(a, q1));
+            products[t] = _mm256_maddubs_epi16(q0, a);
+            products[4 + t] = _mm256_maddubs_epi16(q1, a);
         }
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i16_transposed(products)), scale, acc);
+        // Lane 4 r + t takes token t's 8 * sum(a): the low halves of the four int32 sums, twice.
+        const __m128i sum8_lanes = _mm_shuffle_epi8(sum8, _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 0, 1, 4, 5, 8, 9, 12, 13));
+        const __m128i sums = _mm_sub_epi16(hsum_i16_transposed(products), sum8_lanes);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(sums)), scale, acc);
     }
     float sums[TILE_ROWS * TILE_TOKENS] __attribute__((aligned(32)));
     _mm256_store_ps(sums, acc);
@@ -123,6 +126,7 @@ SLM_AVX2 static void tile_q4_0_rows8(int64_t n, const uint8_t *w, size_t row_str
     for (int r = 0; r < ROWS; ++r) x[r] = (const slm_block_q4_0 *)(w + (size_t)r * row_stride);
     const slm_block_q8_0 *y = (const slm_block_q8_0 *)act;
     const int64_t nb = n / SLM_QK4_0;
+    const float *act_sum8 = act_d + nb * act_d_stride;
     __m256 acc = _mm256_setzero_ps();
     // The next 8 rows, prefetched a slice per block so their lines arrive while this group runs:
     // eight rows read side by side defeat the hardware prefetcher (measured: single-thread
@@ -136,11 +140,10 @@ SLM_AVX2 static void tile_q4_0_rows8(int64_t n, const uint8_t *w, size_t row_str
         const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(dw), _mm256_broadcast_ss(act_d + i * act_d_stride));
         const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
         __m256i products[ROWS];
-        for (int r = 0; r < ROWS; ++r) {
-            const __m256i q = _mm256_sub_epi8(unpack_nibbles(x[r][i].qs), _mm256_set1_epi8(8));
-            products[r] = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(a, q));
-        }
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i16_transposed(products)), scale, acc);
+        for (int r = 0; r < ROWS; ++r) products[r] = _mm256_maddubs_epi16(unpack_nibbles(x[r][i].qs), a);
+        const __m128i eight_sum = _mm_set1_epi16((short)(int32_t)act_sum8[i * act_d_stride]);
+        const __m256i sums = _mm256_cvtepi16_epi32(_mm_sub_epi16(hsum_i16_transposed(products), eight_sum));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc);
     }
     _mm256_storeu_ps(out, acc);
 }

@@ -254,6 +254,47 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// Q4_0's tiles keep block sums in wrapping int16 (stored nibbles times activations, minus
+    /// 8 * the activations' sum): at the extremes, every weight at -8 or +7 times activations all
+    /// at +-127 (block sums of +-32512 and 28448), decode and prompt tiles still give the dot's bits.
+    func testQ4_0TilesAtExtremeBlockSums() throws {
+        let type = id(SLM_TYPE_Q4_0)
+        guard slm_matvec_tile_kernel(type).fn != nil, slm_matmul_tile_kernel(type).fn != nil else {
+            throw XCTSkip("no Q4_0 tiles on this CPU")
+        }
+        let n = 64, rows = 8, tokens = 4
+        let q8 = id(SLM_TYPE_Q8_0)
+        let rowBytes = slm_row_bytes(type, Int64(n)), actBytes = slm_row_bytes(q8, Int64(n))
+        var weights: [UInt8] = []
+        // Blocks of 18 bytes: d (F16), then 16 bytes of nibbles: all 0 (q - 8 = -8) on even rows,
+        // all 15 (+7) on odd ones.
+        for r in 0..<rows {
+            var row = [UInt8](repeating: r % 2 == 0 ? 0x00 : 0xFF, count: rowBytes)
+            for b in 0..<(n / 32) { putHalf(&row, b * 18, 0.125) }
+            weights += row
+        }
+        var acts: [UInt8] = []
+        for t in 0..<tokens { acts += quantize(q8, [Float](repeating: t % 2 == 0 ? 1 : -1, count: n)) }
+        var decode = [Float](repeating: .nan, count: rows), prompt = [Float](repeating: .nan, count: rows * tokens)
+        var want = prompt
+        weights.withUnsafeBytes { w in
+            acts.withUnsafeBytes { a in
+                slm_matvec(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, &decode, 0, Int64(rows))
+                slm_matmul(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
+                           &prompt, Int64(rows), 0, Int64(rows))
+                for t in 0..<tokens {
+                    for r in 0..<rows {
+                        want[t * rows + r] = slm_vec_dot(type, Int64(n), w.baseAddress! + r * rowBytes, a.baseAddress! + t * actBytes)
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(decode.map(\.bitPattern), Array(want[0..<rows]).map(\.bitPattern), "decode tile")
+        XCTAssertEqual(prompt.map(\.bitPattern), want.map(\.bitPattern), "prompt tile")
+        // The extremes were reached: an all -8 row times all +127 is -2 blocks * 32512 * d_w * d_a.
+        XCTAssertLessThan(want[0], 0)
+    }
+
     /// The K-quant tiles (one row x 4 tokens in llama.cpp's batch orders) must give, for every
     /// pair, the bits of the batch-order dot slm_vec_dot_kernel_for_batch picks for that token:
     /// whole batches and chunks placed anywhere in one, including tokens past the last full group

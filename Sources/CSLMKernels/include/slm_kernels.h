@@ -259,7 +259,8 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
 // `tokens` consecutive activation rows (from `activations`, act_row_bytes apart), written to
 // out[t * out_row_stride + r] for the tile's own t and r; each type has its own shape.
 // act_d[i * act_d_stride + t] is the scale d of activation block i of the tile's token t, as a
-// float (converted once per matmul instead of once per tile).
+// float (converted once per matmul instead of once per tile). For Q4_0, act_d continues with
+// 8 * (sum of the block's 32 quants) in the same layout from act_d[nb * act_d_stride], nb = n_cols / 32.
 // Bit-identical to slm_vec_dot of each pair. fn is NULL where this CPU or type has none
 // (slm_matmul then computes pair by pair); SIMD only, its scalar twin is that pair-by-pair loop.
 typedef void (*slm_matmul_tile_fn)(int64_t n_cols, const uint8_t *weight, size_t row_stride,
