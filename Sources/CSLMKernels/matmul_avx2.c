@@ -1,7 +1,7 @@
 // AVX2 + FMA matmul tiles (x86-64; Q4_0, Q4_1, Q5_0, Q8_0) for prompt batches: 2 weight rows x 4 tokens per call
 // (Q5_0: 1 x 8), so each unpacked weight block serves several tokens and each activation block
-// several rows, instead of one dot product re-reading and re-unpacking both per pair. Q4_0 also
-// has a decode tile (8 rows x 1 token) for slm_matvec.
+// several rows, instead of one dot product re-reading and re-unpacking both per pair. Decode
+// tiles (several rows x 1 token) for slm_matvec: Q4_0, Q4_1, Q5_0, Q8_0.
 //
 // Bit-identical to slm_vec_dot (dot_avx2.c) for every (row, token): each of the 8 pairs keeps its
 // own eight-lane accumulator and receives exactly the same operations in the same order (exact
@@ -113,6 +113,23 @@ SLM_AVX2 static void tile_q4_0(int64_t n, const uint8_t *w, size_t row_stride, c
     }
 }
 
+// The decode tiles read their rows side by side, which the hardware prefetcher does not follow:
+// each block step prefetches the next slice of the following rows (the next tile's), so its
+// lines arrive while this tile runs (measured: single-thread SmolLM2 Q4_0 decode 47 -> 57 t/s
+// with it on Zen 1). Prefetches never fault, past the matrix's end included.
+typedef struct {
+    const uint8_t *next;
+    size_t slice;
+} prefetch_ahead;
+
+static inline prefetch_ahead prefetch_next_rows(const uint8_t *w, size_t row_stride, int rows, int64_t nb) {
+    return (prefetch_ahead){w + (size_t)rows * row_stride, ((size_t)rows * row_stride + (size_t)nb - 1) / (size_t)nb};
+}
+
+static inline void prefetch_step(prefetch_ahead ahead, int64_t i) {
+    for (size_t o = 0; o < ahead.slice; o += 64) _mm_prefetch((const char *)ahead.next + (size_t)i * ahead.slice + o, _MM_HINT_T0);
+}
+
 // Q4_0 decode: 8 rows x 1 token, the tile above turned on its side. Lane r of every vector is
 // row r, so one transposed reduction, one conversion and one FMA per block serve all 8 rows
 // where the dot spends a horizontal sum, a conversion and a scalar FMA per row. Same exact
@@ -128,13 +145,9 @@ SLM_AVX2 static void tile_q4_0_rows8(int64_t n, const uint8_t *w, size_t row_str
     const int64_t nb = n / SLM_QK4_0;
     const float *act_sum8 = act_d + nb * act_d_stride;
     __m256 acc = _mm256_setzero_ps();
-    // The next 8 rows, prefetched a slice per block so their lines arrive while this group runs:
-    // eight rows read side by side defeat the hardware prefetcher (measured: single-thread
-    // SmolLM2 Q4_0 decode 47 -> 57 t/s with this, on Zen 1). Prefetches never fault.
-    const uint8_t *next = w + ROWS * row_stride;
-    const size_t slice = (ROWS * row_stride + (size_t)nb - 1) / (size_t)nb;
+    const prefetch_ahead ahead = prefetch_next_rows(w, row_stride, ROWS, nb);
     for (int64_t i = 0; i < nb; ++i) {
-        for (size_t o = 0; o < slice; o += 64) _mm_prefetch((const char *)next + (size_t)i * slice + o, _MM_HINT_T0);
+        prefetch_step(ahead, i);
         const __m128i dw = _mm_set_epi16((short)x[7][i].d, (short)x[6][i].d, (short)x[5][i].d, (short)x[4][i].d,
                                          (short)x[3][i].d, (short)x[2][i].d, (short)x[1][i].d, (short)x[0][i].d);
         const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(dw), _mm256_broadcast_ss(act_d + i * act_d_stride));
@@ -236,6 +249,111 @@ SLM_AVX2 static void tile_q5_0(int64_t n, const uint8_t *w, size_t row_stride, c
                       out, out_stride);
 }
 
+// Decode tiles for the types whose dot sums in eight float lanes per row (llama.cpp's x86 order;
+// Q4_1, Q5_0, Q8_0): DECODE_ROWS rows x 1 token. Each row keeps its own accumulator and gets
+// exactly its dot's operations in its dot's order (so the same bits); the rows share the
+// activation block, its scale, and one conversion of their F16 scales.
+#define DECODE_ROWS 4
+_Static_assert(DECODE_ROWS == 4, "the decode tiles gather their rows' scales into one 4-lane vector");
+
+// Block i's F16 scales of DECODE_ROWS rows (each block starting with d), times d_a: scale[r].
+SLM_AVX2 static inline void decode_row_scales(const uint8_t *const *rows, size_t block_bytes, int64_t i, float da,
+                                              float scale[DECODE_ROWS]) {
+    uint16_t d[DECODE_ROWS];
+    for (int r = 0; r < DECODE_ROWS; ++r) memcpy(&d[r], rows[r] + (size_t)i * block_bytes, sizeof d[r]);
+    const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)d[0], (short)d[1], (short)d[2], (short)d[3], 0, 0, 0, 0));
+    _mm_storeu_ps(scale, _mm_mul_ps(dw, _mm_set1_ps(da)));
+}
+
+// Q5_0: the stored 5-bit values q in [0, 31] go straight into maddubs's unsigned side and
+// 16 a is subtracted pair by pair, computed once for all rows: (q - 16) a = q a - 16 a. Every
+// pair sum stays within int16 (|31 * 127 * 2| < 2^15), so the lanes are the dot's exactly.
+SLM_AVX2 static void decode_q5_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                 size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                                 int64_t out_stride) {
+    (void)act_row_bytes, (void)out_stride;
+    const uint8_t *rows[DECODE_ROWS];
+    for (int r = 0; r < DECODE_ROWS; ++r) rows[r] = w + (size_t)r * row_stride;
+    const slm_block_q8_0 *y = (const slm_block_q8_0 *)act;
+    const int64_t nb = n / SLM_QK5_0;
+    __m256 acc[DECODE_ROWS];
+    for (int r = 0; r < DECODE_ROWS; ++r) acc[r] = _mm256_setzero_ps();
+    float scale[DECODE_ROWS];
+    const prefetch_ahead ahead = prefetch_next_rows(w, row_stride, DECODE_ROWS, nb);
+    for (int64_t i = 0; i < nb; ++i) {
+        prefetch_step(ahead, i);
+        decode_row_scales(rows, sizeof(slm_block_q5_0), i, act_d[i * act_d_stride], scale);
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        const __m256i sixteen_a = _mm256_maddubs_epi16(_mm256_set1_epi8(16), a);
+        for (int r = 0; r < DECODE_ROWS; ++r) {
+            const slm_block_q5_0 *x = (const slm_block_q5_0 *)rows[r] + i;
+            const __m256i fifth = _mm256_and_si256(expand_bits(x->qh), _mm256_set1_epi8(0x10));
+            const __m256i q = _mm256_or_si256(unpack_nibbles(x->qs), fifth);
+            const __m256i pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(q, a), sixteen_a);
+            const __m256 lanes = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + r), lanes, acc[r]);
+        }
+    }
+    for (int r = 0; r < DECODE_ROWS; ++r) out[r] = hsum8(acc[r]);
+}
+
+SLM_AVX2 static void decode_q8_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                 size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                                 int64_t out_stride) {
+    (void)act_row_bytes, (void)out_stride;
+    const uint8_t *rows[DECODE_ROWS];
+    for (int r = 0; r < DECODE_ROWS; ++r) rows[r] = w + (size_t)r * row_stride;
+    const slm_block_q8_0 *y = (const slm_block_q8_0 *)act;
+    const int64_t nb = n / SLM_QK8_0;
+    __m256 acc[DECODE_ROWS];
+    for (int r = 0; r < DECODE_ROWS; ++r) acc[r] = _mm256_setzero_ps();
+    float scale[DECODE_ROWS];
+    const prefetch_ahead ahead = prefetch_next_rows(w, row_stride, DECODE_ROWS, nb);
+    for (int64_t i = 0; i < nb; ++i) {
+        prefetch_step(ahead, i);
+        decode_row_scales(rows, sizeof(slm_block_q8_0), i, act_d[i * act_d_stride], scale);
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        for (int r = 0; r < DECODE_ROWS; ++r) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)((const slm_block_q8_0 *)rows[r] + i)->qs);
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + r), dot_s8_s8_lanes(q, a), acc[r]);
+        }
+    }
+    for (int r = 0; r < DECODE_ROWS; ++r) out[r] = hsum8(acc[r]);
+}
+
+// Q4_1 adds the rows' m * s_a terms in one four-lane FMA per block (lane r: row r's own fused step).
+SLM_AVX2 static void decode_q4_1(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                 size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                                 int64_t out_stride) {
+    (void)act_row_bytes, (void)out_stride;
+    const slm_block_q4_1 *x[DECODE_ROWS];
+    for (int r = 0; r < DECODE_ROWS; ++r) x[r] = (const slm_block_q4_1 *)(w + (size_t)r * row_stride);
+    const slm_block_q8_1 *y = (const slm_block_q8_1 *)act;
+    const int64_t nb = n / SLM_QK4_1;
+    __m256 acc[DECODE_ROWS];
+    for (int r = 0; r < DECODE_ROWS; ++r) acc[r] = _mm256_setzero_ps();
+    __m128 offsets = _mm_setzero_ps();
+    float scale[DECODE_ROWS];
+    const prefetch_ahead ahead = prefetch_next_rows(w, row_stride, DECODE_ROWS, nb);
+    for (int64_t i = 0; i < nb; ++i) {
+        prefetch_step(ahead, i);
+        // (d, m) of the four rows -> d in the low half, m in the high half.
+        const __m256 dm = _mm256_cvtph_ps(_mm_setr_epi16((short)x[0][i].d, (short)x[1][i].d, (short)x[2][i].d,
+                                                         (short)x[3][i].d, (short)x[0][i].m, (short)x[1][i].m,
+                                                         (short)x[2][i].m, (short)x[3][i].m));
+        const __m128 sa = _mm_set1_ps(slm_h2f_fast(y[i].s));
+        _mm_storeu_ps(scale, _mm_mul_ps(_mm256_castps256_ps128(dm), _mm_set1_ps(act_d[i * act_d_stride])));
+        offsets = _mm_fmadd_ps(_mm256_extractf128_ps(dm, 1), sa, offsets);
+        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        for (int r = 0; r < DECODE_ROWS; ++r) {
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + r), dot_u8_s8_lanes(unpack_nibbles(x[r][i].qs), a), acc[r]);
+        }
+    }
+    float offset[DECODE_ROWS];
+    _mm_storeu_ps(offset, offsets);
+    for (int r = 0; r < DECODE_ROWS; ++r) out[r] = hsum8(acc[r]) + offset[r];
+}
+
 static int cpu_has_avx2_fma(void) {
     static int cached = -1;
     if (cached < 0) {
@@ -262,6 +380,9 @@ slm_matmul_tile slm_matvec_tile_kernel_avx2(int type) {
     if (!cpu_has_avx2_fma()) return none;
     switch (type) {
     case SLM_TYPE_Q4_0: return (slm_matmul_tile){tile_q4_0_rows8, 8, 1};
+    case SLM_TYPE_Q4_1: return (slm_matmul_tile){decode_q4_1, DECODE_ROWS, 1};
+    case SLM_TYPE_Q5_0: return (slm_matmul_tile){decode_q5_0, DECODE_ROWS, 1};
+    case SLM_TYPE_Q8_0: return (slm_matmul_tile){decode_q8_0, DECODE_ROWS, 1};
     default: return none;
     }
 }

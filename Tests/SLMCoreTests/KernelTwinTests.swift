@@ -222,12 +222,13 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
-    /// slm_matvec through the decode tiles (8 rows x 1 token for Q4_0) must give exactly the bits
-    /// of slm_vec_dot for every row (decode logits stay equal to llama.cpp's), including ranges
-    /// that start mid-group and leave rows for the dot, and the smallest K (one block).
+    /// slm_matvec through the decode tiles (8 rows x 1 token for Q4_0, 4 x 1 for Q4_1, Q5_0 and
+    /// Q8_0) must give exactly the bits of slm_vec_dot for every row (decode logits stay equal to
+    /// llama.cpp's), including ranges that start mid-group and leave rows for the dot, and the
+    /// smallest K (one block).
     func testMatvecTilesEqualDotsBitForBit() throws {
         var random = SeededGenerator(seed: 0x0DEC_2026)
-        for type in [SLM_TYPE_Q4_0].map(id) {
+        for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0, SLM_TYPE_Q8_0].map(id) {
             let name = String(cString: slm_type_name(type))
             guard slm_matvec_tile_kernel(type).fn != nil else { throw XCTSkip("no matvec tile for \(name) on this CPU") }
             let actType = slm_type_activation_type(type)
