@@ -134,9 +134,9 @@ static inline void prefetch_step(prefetch_ahead ahead, int64_t i) {
 // row r, so one transposed reduction, one conversion and one FMA per block serve all 8 rows
 // where the dot spends a horizontal sum, a conversion and a scalar FMA per row. Same exact
 // integer block sums and the same fma(sum, d_w * d_a, acc) per row and block as the dot.
-SLM_AVX2 static void tile_q4_0_rows8(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
-                                     size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
-                                     int64_t out_stride) {
+SLM_AVX2 static void decode_q4_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                 size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                                 int64_t out_stride) {
     (void)act_row_bytes, (void)out_stride;
     enum { ROWS = 8 };
     const slm_block_q4_0 *x[ROWS];
@@ -379,7 +379,7 @@ slm_matmul_tile slm_matvec_tile_kernel_avx2(int type) {
     const slm_matmul_tile none = {NULL, 0, 0};
     if (!cpu_has_avx2_fma()) return none;
     switch (type) {
-    case SLM_TYPE_Q4_0: return (slm_matmul_tile){tile_q4_0_rows8, 8, 1};
+    case SLM_TYPE_Q4_0: return (slm_matmul_tile){decode_q4_0, 8, 1};
     case SLM_TYPE_Q4_1: return (slm_matmul_tile){decode_q4_1, DECODE_ROWS, 1};
     case SLM_TYPE_Q5_0: return (slm_matmul_tile){decode_q5_0, DECODE_ROWS, 1};
     case SLM_TYPE_Q8_0: return (slm_matmul_tile){decode_q8_0, DECODE_ROWS, 1};
