@@ -265,60 +265,69 @@ SLM_AVX2 static inline void decode_row_scales(const uint8_t *const *rows, size_t
     _mm_storeu_ps(scale, _mm_mul_ps(dw, _mm_set1_ps(da)));
 }
 
-// Q5_0: the stored 5-bit values q in [0, 31] go straight into maddubs's unsigned side and
-// 16 a is subtracted pair by pair, computed once for all rows: (q - 16) a = q a - 16 a. Every
-// pair sum stays within int16 (|31 * 127 * 2| < 2^15), so the lanes are the dot's exactly.
-SLM_AVX2 static void decode_q5_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
-                                 size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
-                                 int64_t out_stride) {
-    (void)act_row_bytes, (void)out_stride;
+// Weight blocks with an F16 scale first, times Q8_0 activations (Q5_0, Q8_0): the body of their
+// decode tiles. Per activation block, `shared` computes what every row's `lanes` needs from it
+// besides the block itself; always inlined with constant functions, so each type gets its own loop.
+typedef __m256i (*decode_shared_fn)(__m256i a);
+typedef __m256 (*decode_lanes_fn)(const uint8_t *block, __m256i a, __m256i shared);
+
+__attribute__((always_inline)) SLM_AVX2 static inline void decode_scaled_blocks(
+    int64_t nb, size_t block_bytes, decode_shared_fn shared_of, decode_lanes_fn lanes_of, const uint8_t *w,
+    size_t row_stride, const uint8_t *act, const float *act_d, int64_t act_d_stride, float *out) {
     const uint8_t *rows[DECODE_ROWS];
     for (int r = 0; r < DECODE_ROWS; ++r) rows[r] = w + (size_t)r * row_stride;
     const slm_block_q8_0 *y = (const slm_block_q8_0 *)act;
-    const int64_t nb = n / SLM_QK5_0;
     __m256 acc[DECODE_ROWS];
     for (int r = 0; r < DECODE_ROWS; ++r) acc[r] = _mm256_setzero_ps();
     float scale[DECODE_ROWS];
     const prefetch_ahead ahead = prefetch_next_rows(w, row_stride, DECODE_ROWS, nb);
     for (int64_t i = 0; i < nb; ++i) {
         prefetch_step(ahead, i);
-        decode_row_scales(rows, sizeof(slm_block_q5_0), i, act_d[i * act_d_stride], scale);
+        decode_row_scales(rows, block_bytes, i, act_d[i * act_d_stride], scale);
         const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        const __m256i sixteen_a = _mm256_maddubs_epi16(_mm256_set1_epi8(16), a);
+        const __m256i shared = shared_of(a);
         for (int r = 0; r < DECODE_ROWS; ++r) {
-            const slm_block_q5_0 *x = (const slm_block_q5_0 *)rows[r] + i;
-            const __m256i fifth = _mm256_and_si256(expand_bits(x->qh), _mm256_set1_epi8(0x10));
-            const __m256i q = _mm256_or_si256(unpack_nibbles(x->qs), fifth);
-            const __m256i pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(q, a), sixteen_a);
-            const __m256 lanes = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+            const __m256 lanes = lanes_of(rows[r] + (size_t)i * block_bytes, a, shared);
             acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + r), lanes, acc[r]);
         }
     }
     for (int r = 0; r < DECODE_ROWS; ++r) out[r] = hsum8(acc[r]);
 }
 
+// Q5_0: the stored 5-bit values q in [0, 31] go straight into maddubs's unsigned side and
+// 16 a is subtracted pair by pair, computed once for all rows: (q - 16) a = q a - 16 a. Every
+// pair sum stays within int16 (|31 * 127 * 2| < 2^15), so the lanes are the dot's exactly.
+SLM_AVX2 static inline __m256i q5_0_sixteen_a(__m256i a) { return _mm256_maddubs_epi16(_mm256_set1_epi8(16), a); }
+
+SLM_AVX2 static inline __m256 q5_0_lanes(const uint8_t *block, __m256i a, __m256i sixteen_a) {
+    const slm_block_q5_0 *x = (const slm_block_q5_0 *)block;
+    const __m256i fifth = _mm256_and_si256(expand_bits(x->qh), _mm256_set1_epi8(0x10));
+    const __m256i q = _mm256_or_si256(unpack_nibbles(x->qs), fifth);
+    const __m256i pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(q, a), sixteen_a);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+SLM_AVX2 static inline __m256i q8_0_nothing_shared(__m256i a) { return a; }
+
+SLM_AVX2 static inline __m256 q8_0_lanes(const uint8_t *block, __m256i a, __m256i unused) {
+    (void)unused;
+    return dot_s8_s8_lanes(_mm256_loadu_si256((const __m256i *)((const slm_block_q8_0 *)block)->qs), a);
+}
+
+SLM_AVX2 static void decode_q5_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                 size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                                 int64_t out_stride) {
+    (void)act_row_bytes, (void)out_stride;
+    decode_scaled_blocks(n / SLM_QK5_0, sizeof(slm_block_q5_0), q5_0_sixteen_a, q5_0_lanes, w, row_stride, act, act_d,
+                         act_d_stride, out);
+}
+
 SLM_AVX2 static void decode_q8_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
                                  size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
                                  int64_t out_stride) {
     (void)act_row_bytes, (void)out_stride;
-    const uint8_t *rows[DECODE_ROWS];
-    for (int r = 0; r < DECODE_ROWS; ++r) rows[r] = w + (size_t)r * row_stride;
-    const slm_block_q8_0 *y = (const slm_block_q8_0 *)act;
-    const int64_t nb = n / SLM_QK8_0;
-    __m256 acc[DECODE_ROWS];
-    for (int r = 0; r < DECODE_ROWS; ++r) acc[r] = _mm256_setzero_ps();
-    float scale[DECODE_ROWS];
-    const prefetch_ahead ahead = prefetch_next_rows(w, row_stride, DECODE_ROWS, nb);
-    for (int64_t i = 0; i < nb; ++i) {
-        prefetch_step(ahead, i);
-        decode_row_scales(rows, sizeof(slm_block_q8_0), i, act_d[i * act_d_stride], scale);
-        const __m256i a = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        for (int r = 0; r < DECODE_ROWS; ++r) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)((const slm_block_q8_0 *)rows[r] + i)->qs);
-            acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + r), dot_s8_s8_lanes(q, a), acc[r]);
-        }
-    }
-    for (int r = 0; r < DECODE_ROWS; ++r) out[r] = hsum8(acc[r]);
+    decode_scaled_blocks(n / SLM_QK8_0, sizeof(slm_block_q8_0), q8_0_nothing_shared, q8_0_lanes, w, row_stride, act,
+                         act_d, act_d_stride, out);
 }
 
 // Q4_1 adds the rows' m * s_a terms in one four-lane FMA per block (lane r: row r's own fused step).
