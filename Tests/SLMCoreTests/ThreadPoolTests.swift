@@ -75,13 +75,41 @@ final class ThreadPoolTests: XCTestCase {
 
     /// Pools are created and destroyed with their engines; destroying one must stop and join its
     /// threads, including ones parked after spinning.
-    func testPoolsShutDownCleanly() {
+    func testPoolsShutDownCleanly() throws {
+        let before = try Self.threadsInProcess()
         for i in 0..<50 {
-            let pool = ThreadPool(threads: 3)
-            if i % 2 == 0 { usleep(2000) }  // let the workers park first
-            pool.run { _, _ in }
+            weak var released: ThreadPool?
+            do {
+                let pool = ThreadPool(threads: 3)
+                released = pool
+                if i % 2 == 0 { usleep(2000) }  // let the workers park first
+                if i % 3 != 0 { pool.run { _, _ in } }  // and some pools never run a job
+            }
+            XCTAssertNil(released, "pool \(i) outlived its last owner")
         }
+        // Every worker was joined: no thread is left behind (each pool started two).
+        XCTAssertEqual(try Self.threadsInProcess(), before)
         XCTAssertEqual(ThreadPool(threads: 0).effectiveCount, 1)
         XCTAssertEqual(ThreadPool(threads: 100_000).threadCount, ThreadPool.maxThreads)
+    }
+
+    /// Threads of this process, from /proc (Linux).
+    static func threadsInProcess() throws -> Int {
+        guard let dir = opendir("/proc/self/task") else { throw XCTSkip("no /proc/self/task") }
+        defer { closedir(dir) }
+        var count = 0
+        while let entry = readdir(dir) {
+            let first = withUnsafeBytes(of: entry.pointee.d_name) { $0[0] }
+            if first != UInt8(ascii: ".") { count += 1 }
+        }
+        return count
+    }
+
+    /// A pool dropped right after it is created, while its workers are still starting, must
+    /// still stop and join them on the dropping thread (a failed model load does exactly this).
+    func testPoolDroppedWhileWorkersStartIsJoined() throws {
+        let before = try Self.threadsInProcess()
+        for _ in 0..<300 { _ = ThreadPool(threads: 2) }
+        XCTAssertEqual(try Self.threadsInProcess(), before)
     }
 }

@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <slm.h>
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,16 @@ static void *error_on_other_thread(void *arg) {
     slm_model *m = NULL;
     CHECK(slm_model_load(NULL, NULL, &m) == SLM_ERR_INVALID_ARGUMENT, "load(NULL) on a thread");
     return NULL;
+}
+
+/* Threads of this process (Linux /proc), or -1 when it cannot tell. */
+static int threads_in_process(void) {
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir) return -1;
+    int count = 0;
+    for (struct dirent *entry; (entry = readdir(dir)) != NULL;) count += entry->d_name[0] != '.';
+    closedir(dir);
+    return count;
 }
 
 static bool no_conversation(const slm_conversation *c, void *user_data) { (void)c; (void)user_data; return true; }
@@ -302,6 +313,21 @@ int main(int argc, char **argv) {
     slm_model_free(model);  /* the session keeps the model alive */
     if (!light) EXPECT_STATUS(slm_chat(session, "And again?", &sampling, NULL, NULL), SLM_OK);
     slm_session_free(session);
+
+    /* Freeing a model stops and joins its worker threads, also when a load fails after the
+     * threads were started: a host program that loads and frees models must not gain threads. */
+    int threads_before = threads_in_process();
+    for (int round = 0; round < 4; round++) {
+        params = slm_model_default_params();
+        params.n_threads = 2;
+        params.context_length = 64;
+        EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_OK);
+        slm_model_free(model);
+        snprintf(path, sizeof path, "%s/truncated.gguf", argv[2]);
+        EXPECT_STATUS(slm_model_load(path, &params, &model), SLM_ERR_FORMAT);
+    }
+    CHECK(threads_in_process() == threads_before, "threads after 4 loads and frees: %d, before: %d",
+          threads_in_process(), threads_before);
 
     printf("misuse: %d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;

@@ -14,6 +14,11 @@ import Musl
 /// the caller spins on the completion count the same way. With `cpus`, worker i is pinned to
 /// `cpus[i]` (the calling thread, worker 0, on its first `run`), so the scheduler cannot park two
 /// workers on one core or move one to a little core mid-token.
+///
+/// Ownership: the workers hold only the shared `Crew` state, never the pool. Were a worker to
+/// hold the pool, even briefly, it could end up releasing the last reference and run the pool's
+/// deinit on itself (which cannot join itself), or keep the pool and its threads alive forever.
+/// So dropping the pool on the owning thread always stops and joins every worker.
 public final class ThreadPool: @unchecked Sendable {
     /// Upper bound on `threads`; more than this on an edge board is a configuration mistake.
     public static let maxThreads = 256
@@ -23,26 +28,17 @@ public final class ThreadPool: @unchecked Sendable {
 
     public let threadCount: Int
     /// Workers actually running (≤ threadCount if thread creation failed).
-    public private(set) var effectiveCount = 1
+    public var effectiveCount: Int { crew.effectiveCount }
     /// The CPU of each worker (index 0: the calling thread), or nil when unpinned.
-    public let cpus: [Int]?
+    public var cpus: [Int]? { crew.cpus }
     /// Workers whose pinning the kernel refused (they run unpinned).
-    public var unpinnedWorkers: Int { failedPins.load(ordering: .relaxed) }
+    public var unpinnedWorkers: Int { crew.failedPins.load(ordering: .relaxed) }
 
-    private let failedPins = Atomic<Int>(0)
+    private let crew: Crew
     /// The thread last pinned as worker 0; another caller gets pinned on its first `run`.
     private var pinnedCaller: pthread_t?
     /// Next chunk to hand out in `parallelForDynamic`.
     private let nextChunk = Atomic<Int>(0)
-
-    private let generation = Atomic<UInt64>(0)
-    private let pending = Atomic<Int>(0)
-    private var mutex = pthread_mutex_t()
-    private var workReady = pthread_cond_t()
-    private var shuttingDown = false
-    /// The current job; written before `generation` is bumped (release) and read after it is
-    /// seen (acquire).
-    private var job: ((Int, Int) -> Void)?
     private var workers: [pthread_t] = []
 
     /// - Parameters:
@@ -52,16 +48,14 @@ public final class ThreadPool: @unchecked Sendable {
     public init(threads: Int, cpus: [Int]? = nil) {
         let count = min(max(threads, 1), Self.maxThreads)
         threadCount = count
-        self.cpus = cpus.flatMap { list in list.isEmpty ? nil : (0..<count).map { list[$0 % list.count] } }
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&workReady, nil)
+        crew = Crew(cpus: cpus.flatMap { list in list.isEmpty ? nil : (0..<count).map { list[$0 % list.count] } })
         for index in 1..<threadCount {
-            let context = Unmanaged.passRetained(WorkerContext(pool: self, index: index)).toOpaque()
+            let context = Unmanaged.passRetained(WorkerContext(crew: crew, index: index)).toOpaque()
             var thread = pthread_t()
             let rc = pthread_create(&thread, nil, { raw in
                 let ctx = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
-                ctx.pool.pin(worker: ctx.index)
-                ctx.pool.workerLoop(index: ctx.index)
+                ctx.crew.pin(worker: ctx.index)
+                ctx.crew.workerLoop(index: ctx.index)
                 return nil
             }, context)
             if rc == 0 {
@@ -70,50 +64,32 @@ public final class ThreadPool: @unchecked Sendable {
                 Unmanaged<WorkerContext>.fromOpaque(context).release()
             }
         }
-        // If the system refused some threads, run with the ones we got.
-        effectiveCount = workers.count + 1
+        // If the system refused some threads, run with the ones we got. Set before the first job
+        // is published (release), so workers read it after seeing that job (acquire).
+        crew.effectiveCount = workers.count + 1
     }
 
     deinit {
-        pthread_mutex_lock(&mutex)
-        shuttingDown = true
-        generation.add(1, ordering: .releasing)
-        pthread_cond_broadcast(&workReady)
-        pthread_mutex_unlock(&mutex)
+        crew.shutDown()
         for t in workers { pthread_join(t, nil) }
-        pthread_cond_destroy(&workReady)
-        pthread_mutex_destroy(&mutex)
     }
 
     /// Runs `body(workerIndex, workerCount)` on every worker and waits for all of them.
     /// Not reentrant: one `run` at a time per pool.
     public func run(_ body: (Int, Int) -> Void) {
-        let count = effectiveCount
-        if cpus != nil, pinnedCaller.map({ pthread_equal($0, pthread_self()) == 0 }) ?? true {
+        let count = crew.effectiveCount
+        if crew.cpus != nil, pinnedCaller.map({ pthread_equal($0, pthread_self()) == 0 }) ?? true {
             pinnedCaller = pthread_self()
-            pin(worker: 0)
+            crew.pin(worker: 0)
         }
         if count == 1 {
             body(0, 1)
             return
         }
         withoutActuallyEscaping(body) { escapable in
-            job = escapable
-            pending.store(count - 1, ordering: .relaxed)
-            // Bump under the mutex so a worker checking before it parks cannot miss the wake-up.
-            pthread_mutex_lock(&mutex)
-            generation.add(1, ordering: .releasing)
-            pthread_cond_broadcast(&workReady)
-            pthread_mutex_unlock(&mutex)
-
+            crew.publish(escapable, workers: count - 1)
             escapable(0, count)
-
-            var spins = 0
-            while pending.load(ordering: .acquiring) > 0 {
-                spins += 1
-                if spins > Self.spinLimit { sched_yield() }
-            }
-            job = nil
+            crew.waitForWorkers()
         }
     }
 
@@ -130,7 +106,6 @@ public final class ThreadPool: @unchecked Sendable {
             if !range.isEmpty { body(range) }
         }
     }
-
     /// Runs `body` over `0..<count` in chunks of `grain` items (the last may be shorter) that
     /// workers take in order as they become free, so a worker the OS interrupted, or a slower
     /// core, holds up the others by at most one chunk.
@@ -160,43 +135,109 @@ public final class ThreadPool: @unchecked Sendable {
         return start..<(start + base + (index < extra ? 1 : 0))
     }
 
-    private func pin(worker index: Int) {
-        guard let cpus else { return }
-        if !CPUTopology.pinCurrentThread(to: cpus[index]) { failedPins.add(1, ordering: .relaxed) }
-    }
 
-    private func workerLoop(index: Int) {
-        var seen: UInt64 = 0
-        while true {
+    /// What the workers share with the pool: the job hand-off and its synchronisation. Each
+    /// worker holds a strong reference, so the state outlives the last worker even if that worker
+    /// exits after the pool is gone.
+    private final class Crew: @unchecked Sendable {
+        let cpus: [Int]?
+        /// Written by the pool's init before the first job is published.
+        var effectiveCount = 1
+        let failedPins = Atomic<Int>(0)
+
+        private let generation = Atomic<UInt64>(0)
+        private let pending = Atomic<Int>(0)
+        private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        private let workReady = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        /// Guarded by `mutex`.
+        private var shuttingDown = false
+        /// The current job; written before `generation` is bumped (release) and read after it is
+        /// seen (acquire).
+        private var job: ((Int, Int) -> Void)?
+
+        init(cpus: [Int]?) {
+            self.cpus = cpus
+            mutex.initialize(to: pthread_mutex_t())
+            workReady.initialize(to: pthread_cond_t())
+            pthread_mutex_init(mutex, nil)
+            pthread_cond_init(workReady, nil)
+        }
+
+        deinit {
+            pthread_cond_destroy(workReady)
+            pthread_mutex_destroy(mutex)
+            workReady.deallocate()
+            mutex.deallocate()
+        }
+
+        func pin(worker index: Int) {
+            guard let cpus else { return }
+            if !CPUTopology.pinCurrentThread(to: cpus[index]) { failedPins.add(1, ordering: .relaxed) }
+        }
+
+        /// Hands `body` to `workers` workers; the caller must then `waitForWorkers`.
+        func publish(_ body: @escaping (Int, Int) -> Void, workers: Int) {
+            job = body
+            pending.store(workers, ordering: .relaxed)
+            bumpGeneration()
+        }
+
+        func waitForWorkers() {
             var spins = 0
-            while generation.load(ordering: .acquiring) == seen && spins < Self.spinLimit { spins += 1 }
-            if generation.load(ordering: .acquiring) == seen {
-                pthread_mutex_lock(&mutex)
-                while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&workReady, &mutex) }
-                pthread_mutex_unlock(&mutex)
+            while pending.load(ordering: .acquiring) > 0 {
+                spins += 1
+                if spins > ThreadPool.spinLimit { sched_yield() }
             }
-            seen = generation.load(ordering: .acquiring)
-            pthread_mutex_lock(&mutex)
-            let stop = shuttingDown
-            pthread_mutex_unlock(&mutex)
-            if stop { return }
+            job = nil
+        }
 
-            var body = job
-            body?(index, effectiveCount)
-            // Drop our reference before reporting done: `run` checks that the closure it lent
-            // (withoutActuallyEscaping) is no longer referenced once every worker has finished.
-            body = nil
-            pending.subtract(1, ordering: .releasing)
+        /// Makes every worker return from `workerLoop` (after the job it may be running).
+        func shutDown() {
+            pthread_mutex_lock(mutex)
+            shuttingDown = true
+            pthread_mutex_unlock(mutex)
+            bumpGeneration()
+        }
+
+        /// Bumps under the mutex so a worker checking before it parks cannot miss the wake-up.
+        private func bumpGeneration() {
+            pthread_mutex_lock(mutex)
+            generation.add(1, ordering: .releasing)
+            pthread_cond_broadcast(workReady)
+            pthread_mutex_unlock(mutex)
+        }
+
+        func workerLoop(index: Int) {
+            var seen: UInt64 = 0
+            while true {
+                var spins = 0
+                while generation.load(ordering: .acquiring) == seen && spins < ThreadPool.spinLimit { spins += 1 }
+                if generation.load(ordering: .acquiring) == seen {
+                    pthread_mutex_lock(mutex)
+                    while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(workReady, mutex) }
+                    pthread_mutex_unlock(mutex)
+                }
+                seen = generation.load(ordering: .acquiring)
+                pthread_mutex_lock(mutex)
+                let stop = shuttingDown
+                pthread_mutex_unlock(mutex)
+                if stop { return }
+
+                var body = job
+                body?(index, effectiveCount)
+                // Drop our reference before reporting done: `run` checks that the closure it lent
+                // (withoutActuallyEscaping) is no longer referenced once every worker has finished.
+                body = nil
+                pending.subtract(1, ordering: .releasing)
+            }
         }
     }
 
     private final class WorkerContext {
-        // Unretained: the pool's deinit joins every worker before the pool's memory goes away,
-        // and a strong reference here would keep the pool (and its threads) alive forever.
-        unowned(unsafe) let pool: ThreadPool
+        let crew: Crew
         let index: Int
-        init(pool: ThreadPool, index: Int) {
-            self.pool = pool
+        init(crew: Crew, index: Int) {
+            self.crew = crew
             self.index = index
         }
     }
