@@ -99,7 +99,10 @@ final class SessionHandle: OpaqueHandle {
             }
         }
         while true {
-            let step = try model.compute.withLock { _ in try generation.step() }
+            // The host's thread works as worker 0 during the step and gets its CPUs back after.
+            let step = try model.compute.withLock { _ in
+                try model.engine.pool.withCallerThreadRestored { try generation.step() }
+            }
             switch step {
             case .text(let piece):
                 emit(piece)

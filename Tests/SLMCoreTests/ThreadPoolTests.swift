@@ -73,6 +73,29 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertEqual(masks[1], [cpu])
     }
 
+    /// A lent caller thread works pinned and gets its own CPUs back afterwards.
+    func testCallerThreadGetsItsAffinityBack() throws {
+        let available = CPUTopology.current().available
+        guard available.count > 1, let before = CPUTopology.affinityMask() else {
+            throw XCTSkip("needs two CPUs and an affinity mask")
+        }
+        let cpu = available.last!
+        let pool = ThreadPool(threads: 2, cpus: [cpu])
+        var during: [Int]? = nil
+        pool.withCallerThreadRestored {
+            pool.run { worker, _ in if worker == 0 { during = CPUTopology.affinityMask() } }
+        }
+        if pool.unpinnedWorkers > 0 { throw XCTSkip("the kernel refused pinning here") }
+        XCTAssertEqual(during, [cpu])
+        XCTAssertEqual(CPUTopology.affinityMask(), before)
+        // A second scope pins again (the pool must not think the thread is still pinned).
+        pool.withCallerThreadRestored {
+            pool.run { worker, _ in if worker == 0 { during = CPUTopology.affinityMask() } }
+        }
+        XCTAssertEqual(during, [cpu])
+        XCTAssertEqual(CPUTopology.affinityMask(), before)
+    }
+
     /// Pools are created and destroyed with their engines; destroying one must stop and join its
     /// threads, including ones parked after spinning.
     func testPoolsShutDownCleanly() throws {

@@ -87,6 +87,21 @@ static void *error_on_other_thread(void *arg) {
     return NULL;
 }
 
+/* The calling thread's allowed CPUs as the kernel lists them ("0-3"), or "" when unknown. */
+static void allowed_cpus(char *out, size_t size) {
+    out[0] = '\0';
+    FILE *status = fopen("/proc/thread-self/status", "r");
+    if (!status) return;
+    char line[4096];
+    while (fgets(line, sizeof line, status)) {
+        if (strncmp(line, "Cpus_allowed_list:", 18) == 0) {
+            snprintf(out, size, "%s", line + 18);
+            break;
+        }
+    }
+    fclose(status);
+}
+
 /* Threads of this process (Linux /proc), or -1 when it cannot tell. */
 static int threads_in_process(void) {
     DIR *dir = opendir("/proc/self/task");
@@ -217,8 +232,13 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(slm_generate(session, text, &bad, count_pieces, &pieces), SLM_ERR_INVALID_ARGUMENT);
     CHECK(pieces == 0, "callback called by a failed call");
 
-    /* NULL callback and NULL params are allowed. */
+    /* NULL callback and NULL params are allowed. The calling thread, lent to the model's workers
+     * during the call, gets its allowed CPUs back. */
+    char cpus_before[256], cpus_after[256];
+    allowed_cpus(cpus_before, sizeof cpus_before);
     EXPECT_STATUS(slm_generate(session, text, &sampling, NULL, NULL), SLM_OK);
+    allowed_cpus(cpus_after, sizeof cpus_after);
+    CHECK(strcmp(cpus_before, cpus_after) == 0, "caller's CPUs were %s after the call %s", cpus_before, cpus_after);
     EXPECT_STATUS(slm_session_stats(session, &stats), SLM_OK);
     CHECK(stats.prompt_tokens == 5 && stats.generated_tokens == 4, "stats %d/%d", (int)stats.prompt_tokens, (int)stats.generated_tokens);
 

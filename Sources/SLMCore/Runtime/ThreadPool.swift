@@ -93,6 +93,21 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// Runs `body`, whose `run` calls pin the calling thread as worker 0 as usual, and then gives
+    /// the thread back its previous CPU affinity. For callers that lend a thread they own (a C
+    /// program calling libslm): outside this, the calling thread stays pinned after `run`, which
+    /// suits the CLI and the daemon but would silently confine the host's thread to one CPU.
+    public func withCallerThreadRestored<T>(_ body: () throws -> T) rethrows -> T {
+        guard crew.cpus != nil, let saved = CPUTopology.affinityMask() else { return try body() }
+        defer {
+            if pinnedCaller.map({ pthread_equal($0, pthread_self()) != 0 }) ?? false {
+                CPUTopology.pinCurrentThread(toAnyOf: saved)
+                pinnedCaller = nil
+            }
+        }
+        return try body()
+    }
+
     /// Splits `0..<count` into one contiguous chunk per worker and runs them in parallel.
     public func parallelFor(_ count: Int, _ body: (Range<Int>) -> Void) {
         if count <= 0 { return }
