@@ -46,6 +46,10 @@
  *   Calls on different sessions may run on different threads; generations of sessions that share
  *   a model take turns (the model's worker threads serve one generation at a time).
  *   slm_session_cancel is the one call meant for another thread while a call runs.
+ *   While a generation computes a token, the calling thread works as one of the model's workers,
+ *   pinned to its first CPU; it has its own CPU affinity back whenever the library returns to
+ *   the caller (callbacks included). Freeing the last handle of a model stops and joins its
+ *   worker threads.
  * - The ABI is stable within one SLM_ABI_VERSION: functions and struct layouts never change;
  *   new functions may only come with a new version.
  */
