@@ -10,7 +10,9 @@ struct BenchCommand: ParsableCommand {
             tgN: tokens per second of generating N tokens one at a time from an empty context. \
             Each test runs once untimed as a warm-up, then -r times; the table shows mean ± \
             sample standard deviation. Inputs are pseudo-random token ids (BOS first when the \
-            model adds one), as llama-bench uses. 0 skips a test.
+            model adds one), as llama-bench uses. 0 skips a test. As with llama-bench, -p, -n \
+            and -t take comma-separated lists (e.g. -p 128,512 -t 1,2): every test runs at every \
+            thread count.
             """)
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case md, json }
@@ -18,13 +20,17 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "GGUF model file (default: $SLM_MODEL, else the cached SmolLM2-135M).")
     var model: String?
 
-    @OptionGroup var placement: ThreadOptions
+    @Option(name: .shortAndLong, help: "Worker threads, or a list such as 1,2 (default: one per CPU of --cpus, else one per big core).")
+    var threads: String?
 
-    @Option(name: [.customShort("p"), .customLong("n-prompt")], help: "Prompt tokens for the pp test (0 = skip).")
-    var promptTokens = 512
+    @Option(name: .customLong("cpus"), help: "CPUs to pin the workers to, e.g. 0,2-3 (default: the big cores; see `slm inspect --cpus`).")
+    var cpuList: String?
 
-    @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Generated tokens for the tg test (0 = skip).")
-    var generatedTokens = 128
+    @Option(name: [.customShort("p"), .customLong("n-prompt")], help: "Prompt tokens for the pp test, or a list such as 128,512 (0 = skip).")
+    var promptTokens = "512"
+
+    @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Generated tokens for the tg test, or a list (0 = skip).")
+    var generatedTokens = "128"
 
     @Option(name: [.customShort("r"), .customLong("repetitions")], help: "Timed repeats of each test.")
     var repetitions = 5
@@ -36,14 +42,40 @@ struct BenchCommand: ParsableCommand {
     var bandwidth = false
 
     func validate() throws {
-        for (flag, value) in [("-p", promptTokens), ("-n", generatedTokens)]
-        where value < 0 || value > Engine.maxBenchmarkTokens {
-            throw ValidationError("\(flag) must be between 0 and \(Engine.maxBenchmarkTokens)")
+        let prompts = try Self.counts(promptTokens, flag: "-p", in: 0...Engine.maxBenchmarkTokens)
+        let generations = try Self.counts(generatedTokens, flag: "-n", in: 0...Engine.maxBenchmarkTokens)
+        if (prompts + generations).allSatisfy({ $0 == 0 }) && !bandwidth {
+            throw ValidationError("-p and -n are both 0: nothing to measure")
         }
-        if promptTokens == 0 && generatedTokens == 0 && !bandwidth { throw ValidationError("-p and -n are both 0: nothing to measure") }
+        _ = try threadCounts()
+        if let cpuList {
+            do {
+                _ = try CPUTopology.parseList(cpuList)
+            } catch {
+                throw ValidationError("--cpus: \(error)")
+            }
+        }
         if repetitions < 1 || repetitions > Self.maxRepetitions {
             throw ValidationError("-r must be between 1 and \(Self.maxRepetitions)")
         }
+    }
+
+    /// A llama-bench value list: "512" or "128,512", each in `range`, in the order given.
+    static func counts(_ text: String, flag: String, in range: ClosedRange<Int>) throws -> [Int] {
+        let items = text.split(separator: ",", omittingEmptySubsequences: false)
+        return try items.map { item in
+            guard let value = Int(item), range.contains(value) else {
+                throw ValidationError("\(flag) must be between \(range.lowerBound) and \(range.upperBound), "
+                                      + "or a comma-separated list of such numbers; got '\(text)'")
+            }
+            return value
+        }
+    }
+
+    /// The thread counts to run, or [nil] for the default placement.
+    private func threadCounts() throws -> [Int?] {
+        guard let threads else { return [nil] }
+        return try Self.counts(threads, flag: "-t", in: 1...ThreadPool.maxThreads)
     }
 
     /// More repeats than this is a typo, not a measurement plan.
@@ -62,23 +94,37 @@ struct BenchCommand: ParsableCommand {
     private func measure() throws {
         if bandwidth { return try measureBandwidth() }
         let path = try DefaultModel.resolve(model)
-        let engine = try placement.makeEngine(modelPath: path)
         var tests: [BenchmarkTest] = []
-        if promptTokens > 0 { tests.append(BenchmarkTest(.prompt, tokens: promptTokens)) }
-        if generatedTokens > 0 { tests.append(BenchmarkTest(.generation, tokens: generatedTokens)) }
-        let cpus = engine.pool.cpus.map { CPUTopology.format($0) } ?? "unpinned"
+        for tokens in try Self.counts(promptTokens, flag: "-p", in: 0...Engine.maxBenchmarkTokens) where tokens > 0 {
+            tests.append(BenchmarkTest(.prompt, tokens: tokens))
+        }
+        for tokens in try Self.counts(generatedTokens, flag: "-n", in: 0...Engine.maxBenchmarkTokens) where tokens > 0 {
+            tests.append(BenchmarkTest(.generation, tokens: tokens))
+        }
         if output == .md { Console.out(tableHeader) }
         var results: [BenchmarkResult] = []
-        for test in tests {
-            let result = try engine.benchmark(test, repeats: repetitions)
-            results.append(result)
-            if output == .md { Console.out(tableRow(result, engine: engine, modelPath: path, cpus: cpus)) }
+        var weightBytes = 0
+        for threadCount in try threadCounts() {
+            // One engine (and worker pool) per thread count, released before the next is loaded.
+            let engine = try ThreadOptions.makeEngine(modelPath: path, threads: threadCount, cpuList: cpuList)
+            weightBytes = engine.weightBytesPerToken
+            let cpus = engine.pool.cpus.map { CPUTopology.format($0) } ?? "unpinned"
+            // The next engine's default placement reads this thread's affinity: give it back.
+            try engine.pool.withCallerThreadRestored {
+                for test in tests {
+                    let result = try engine.benchmark(test, repeats: repetitions)
+                    results.append(result)
+                    if output == .md { Console.out(tableRow(result, engine: engine, modelPath: path, cpus: cpus)) }
+                }
+            }
         }
-        if output == .json { Console.out(json(results, weightBytes: engine.weightBytesPerToken)) }
+        if output == .json { Console.out(json(results, weightBytes: weightBytes)) }
     }
 
     private func measureBandwidth() throws {
-        let cpus = try CPUTopology.current().workerCPUs(threads: placement.threads, requested: placement.cpuList.map(CPUTopology.parseList))
+        let threadCounts = try threadCounts()
+        guard threadCounts.count == 1 else { throw ValidationError("--bandwidth takes one -t value") }
+        let cpus = try CPUTopology.current().workerCPUs(threads: threadCounts[0], requested: cpuList.map(CPUTopology.parseList))
         let pool = ThreadPool(threads: cpus.count, cpus: cpus)
         let samples = try MemoryBandwidth.measureRead(repeats: repetitions, pool: pool).map { $0 / 1e9 }
         let result = BenchmarkResult(test: BenchmarkTest(.prompt, tokens: 0), threads: pool.effectiveCount, tokensPerSecond: samples)

@@ -24,6 +24,10 @@ struct ThreadOptions: ParsableArguments {
 
     /// Loads the engine with this placement; a CPU the process cannot use is a usage error.
     func makeEngine(modelPath: String) throws -> Engine {
+        try Self.makeEngine(modelPath: modelPath, threads: threads, cpuList: cpuList)
+    }
+
+    static func makeEngine(modelPath: String, threads: Int?, cpuList: String?) throws -> Engine {
         let cpus = try cpuList.map(CPUTopology.parseList)
         do {
             _ = try CPUTopology.current().workerCPUs(threads: threads, requested: cpus)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SLMCore
 
 /// The `slm` executable as a user runs it: what goes to stdout and stderr, exit codes, and
 /// errors on bad input.
@@ -129,6 +130,30 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(table.status, 0, table.stderr)
         XCTAssertTrue(table.stdout.contains("| pp4 |"), table.stdout)
         XCTAssertFalse(table.stdout.contains("tg"), table.stdout)
+    }
+
+    /// llama-bench's value lists: every test at every thread count, in the order given.
+    func testBenchTakesValueListsLikeLlamaBench() throws {
+        let model = try TestModels.smolLM2()
+        let r = try run(["bench", "-m", model, "-p", "4,8", "-n", "0,2", "-r", "1", "-t", "1,2", "-o", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]], r.stdout)
+        XCTAssertEqual(rows.map { $0["test"] as? String }, ["pp4", "pp8", "tg2", "pp4", "pp8", "tg2"])
+        XCTAssertEqual(rows.map { $0["threads"] as? Int }, [1, 1, 1, 2, 2, 2])
+        // Each thread count gets its own placement: the 1-thread run must not confine the next.
+        let table = try run(["bench", "-m", model, "-p", "4", "-n", "0", "-r", "1", "-t", "1,2"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        let cpuColumns = table.stdout.split(separator: "\n").filter { $0.contains("| pp4 |") }.map { $0.split(separator: "|")[4] }
+        let topology = CPUTopology.current()
+        XCTAssertEqual(cpuColumns.map { $0.trimmingCharacters(in: .whitespaces) },
+                       try [1, 2].map { CPUTopology.format(try topology.workerCPUs(threads: $0, requested: nil)) },
+                       table.stdout)
+        for args in [["bench", "-m", model, "-p", "4,", "-n", "0"], ["bench", "-m", model, "-p", "0,0", "-n", "0"],
+                     ["bench", "-m", model, "-t", "1,0"], ["bench", "--bandwidth", "-t", "1,2"]] {
+            let bad = try run(args)
+            XCTAssertNotEqual(bad.status, 0, "\(args) should fail")
+            XCTAssertFalse(bad.stderr.isEmpty, "\(args) should explain")
+        }
     }
 
     func testCPUListsAreCheckedWithClearErrors() throws {
