@@ -48,13 +48,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("-p and -n are both 0: nothing to measure")
         }
         _ = try threadCounts()
-        if let cpuList {
-            do {
-                _ = try CPUTopology.parseList(cpuList)
-            } catch {
-                throw ValidationError("--cpus: \(error)")
-            }
-        }
+        try ThreadOptions.validate(cpuList: cpuList)
         if repetitions < 1 || repetitions > Self.maxRepetitions {
             throw ValidationError("-r must be between 1 and \(Self.maxRepetitions)")
         }

@@ -13,12 +13,15 @@ struct ThreadOptions: ParsableArguments {
         if let threads, threads < 1 || threads > ThreadPool.maxThreads {
             throw ValidationError("-t must be between 1 and \(ThreadPool.maxThreads)")
         }
-        if let cpuList {
-            do {
-                _ = try CPUTopology.parseList(cpuList)
-            } catch {
-                throw ValidationError("--cpus: \(error)")
-            }
+        try Self.validate(cpuList: cpuList)
+    }
+
+    static func validate(cpuList: String?) throws {
+        guard let cpuList else { return }
+        do {
+            _ = try CPUTopology.parseList(cpuList)
+        } catch {
+            throw ValidationError("--cpus: \(error)")
         }
     }
 

@@ -121,6 +121,7 @@ public final class ThreadPool: @unchecked Sendable {
             if !range.isEmpty { body(range) }
         }
     }
+
     /// Runs `body` over `0..<count` in chunks of `grain` items (the last may be shorter) that
     /// workers take in order as they become free, so a worker the OS interrupted, or a slower
     /// core, holds up the others by at most one chunk.
@@ -149,7 +150,6 @@ public final class ThreadPool: @unchecked Sendable {
         let start = index * base + min(index, extra)
         return start..<(start + base + (index < extra ? 1 : 0))
     }
-
 
     /// What the workers share with the pool: the job hand-off and its synchronisation. Each
     /// worker holds a strong reference, so the state outlives the last worker even if that worker
