@@ -32,6 +32,7 @@ struct DaemonConfig {
     /// The longest config file line, so a wrong file (a binary, a model) fails fast.
     static let maxConfigLineBytes = 4096
 
+    // Defaults live here; names, bounds and help in `Setting.all`.
     var modelPath: String?
     var socketPath = defaultSocketPath
     var databasePath = defaultDatabasePath
@@ -42,27 +43,20 @@ struct DaemonConfig {
     var logLevel = LogLevel.info
     var limits = DaemonLimits()
 
-    static let usage = """
-        usage: slmd -m MODEL [--socket PATH] [--db PATH] [-t N] [--cpus LIST] [-c CTX]
-                    [--config FILE] [--max-clients N] [--max-queue N] [--max-active N]
-                    [--max-pending-write-bytes N] [--socket-send-buffer-bytes N]
-                    [--shutdown-grace-ms N] [--log-level LEVEL]
-
-          -m, --model FILE      GGUF model to serve
-          --socket PATH         Unix socket to listen on (default \(defaultSocketPath), mode 0660);
-                                ignored under systemd socket activation (LISTEN_FDS)
-          --db PATH             conversation database (default \(defaultDatabasePath))
-          -t, --threads N       engine worker threads (default: one per CPU of --cpus, else one per big core)
-          --cpus LIST           CPUs to pin the worker threads to, e.g. 0-3 or 4,5,6,7 (default: the big cores)
-          -c, --ctx-size N      context length per conversation (default: min(model's, 4096))
-          --config FILE         key = value settings (same names without the dashes, e.g.
-                                max-clients = 16); command-line options override the file
-          --log-level LEVEL     error, warning, notice, info or debug (default info)
-        """
+    /// The usage text: one line per setting, from the table.
+    static var usage: String {
+        let rows = Setting.all.map { ($0.flags, $0.helpWithDefault) }
+            + [("--config FILE", "key = value settings, one per line, named as the options without the dashes "
+                + "(e.g. max-clients = 16); the command line overrides the file")]
+        let width = rows.map(\.0.count).max()! + 2
+        return (["usage: slmd -m FILE [options]", ""] + rows.map { flags, help in
+            "  " + flags + String(repeating: " ", count: width - flags.count) + help
+        }).joined(separator: "\n")
+    }
 
     /// Settings from the command line, the config file it names applied first.
     static func parse(_ arguments: [String]) throws(DaemonError) -> DaemonConfig {
-        var pairs: [(String, String)] = []
+        var pairs: [(Setting, String)] = []
         var configFile: String? = nil
         var i = 0
         while i < arguments.count {
@@ -73,7 +67,8 @@ struct DaemonConfig {
                 arg = String(arg[..<eq])
             }
             if arg == "-h" || arg == "--help" { throw .usage(nil) }
-            guard let key = optionKeys[arg] else { throw .usage("unknown option \(arg)") }
+            let setting = Setting.all.first { "--" + $0.name == arg || $0.shortFlag == arg }
+            guard setting != nil || arg == "--config" else { throw .usage("unknown option \(arg)") }
             let value: String
             if let inlineValue {
                 value = inlineValue
@@ -82,57 +77,29 @@ struct DaemonConfig {
                 i += 1
                 value = arguments[i]
             }
-            if key == "config" { configFile = value } else { pairs.append((key, value)) }
+            if let setting { pairs.append((setting, value)) } else { configFile = value }
             i += 1
         }
         var config = DaemonConfig()
         if let configFile {
-            for (key, value) in try readConfigFile(configFile) { try config.set(key, value, source: configFile) }
+            for (key, value) in try readConfigFile(configFile) {
+                let name = key.replacingUnderscores()
+                guard let setting = Setting.all.first(where: { $0.name == name }) else {
+                    throw .config("\(configFile): unknown setting \"\(key)\"")
+                }
+                try setting.apply(value, to: &config, source: configFile)
+            }
         }
-        for (key, value) in pairs { try config.set(key, value, source: "command line") }
+        for (setting, value) in pairs { try setting.apply(value, to: &config, source: "command line") }
         guard config.modelPath != nil else { throw .usage("no model: pass -m MODEL (or model = … in the config file)") }
         return config
     }
 
-    private static let optionKeys: [String: String] = [
-        "-m": "model", "--model": "model", "--socket": "socket", "--db": "db", "-t": "threads", "--threads": "threads",
-        "--cpus": "cpus", "-c": "ctx-size", "--ctx-size": "ctx-size", "--config": "config",
-        "--max-clients": "max-clients", "--max-queue": "max-queue", "--max-active": "max-active",
-        "--max-pending-write-bytes": "max-pending-write-bytes", "--shutdown-grace-ms": "shutdown-grace-ms",
-        "--socket-send-buffer-bytes": "socket-send-buffer-bytes",
-        "--log-level": "log-level",
-    ]
-
-    mutating func set(_ rawKey: String, _ value: String, source: String) throws(DaemonError) {
-        let key = rawKey.replacingUnderscores()
-        func int(_ range: ClosedRange<Int>) throws(DaemonError) -> Int {
-            guard let n = Int(value), range.contains(n) else {
-                throw .config("\(source): \(key) must be an integer in \(range.lowerBound)...\(range.upperBound), got \"\(value)\"")
-            }
-            return n
-        }
-        switch key {
-        case "model": modelPath = value
-        case "socket": socketPath = value
-        case "db": databasePath = value
-        case "threads": threads = try int(1...256)
-        case "cpus":
-            do {
-                cpus = try CPUTopology.parseList(value)
-            } catch {
-                throw .config("\(source): cpus: \(error)")
-            }
-        case "ctx-size": contextLength = try int(8...1 << 20)
-        case "max-clients": limits.maxClients = try int(1...65536)
-        case "max-queue": limits.maxQueuedRequests = try int(0...65536)
-        case "max-active": limits.maxActiveGenerations = try int(1...256)
-        case "max-pending-write-bytes": limits.maxPendingWriteBytes = try int(1024...1 << 30)
-        case "socket-send-buffer-bytes": limits.socketSendBufferBytes = try int(0...64 << 20)
-        case "shutdown-grace-ms": limits.shutdownGraceMilliseconds = try int(0...600_000)
-        case "log-level":
-            guard let level = LogLevel(name: value) else { throw .config("\(source): unknown log level \"\(value)\"") }
-            logLevel = level
-        default: throw .config("\(source): unknown setting \"\(rawKey)\"")
+    /// The limits a client may want to know, as `info` reports them.
+    var limitsInfo: [(String, Int)] {
+        Setting.all.compactMap { setting in
+            guard let name = setting.infoName, case .integer(let field, _) = setting.kind else { return nil }
+            return (name, self[keyPath: field])
         }
     }
 
@@ -153,6 +120,95 @@ struct DaemonConfig {
             pairs.append((String(text[..<eq]).trimmed(), String(text[text.index(after: eq)...]).trimmed()))
         }
         return pairs
+    }
+}
+
+/// One setting of slmd, declared once: it is the command-line option `--name` (and `shortFlag`),
+/// the config-file key `name`, a line of the usage text and, with `infoName`, a field of
+/// `info.limits`. Its default is the initial value of the `DaemonConfig` field it writes.
+struct Setting {
+    enum Kind {
+        case text(WritableKeyPath<DaemonConfig, String>)
+        case optionalText(WritableKeyPath<DaemonConfig, String?>)
+        case integer(WritableKeyPath<DaemonConfig, Int>, ClosedRange<Int>)
+        case optionalInteger(WritableKeyPath<DaemonConfig, Int?>, ClosedRange<Int>)
+        case cpuList(WritableKeyPath<DaemonConfig, [Int]?>)
+        case logLevel(WritableKeyPath<DaemonConfig, LogLevel>)
+    }
+
+    let name: String
+    var shortFlag: String? = nil
+    let valueName: String
+    let kind: Kind
+    let help: String
+    var infoName: String? = nil
+
+    static let all: [Setting] = [
+        Setting(name: "model", shortFlag: "-m", valueName: "FILE", kind: .optionalText(\.modelPath),
+                help: "GGUF model to serve"),
+        Setting(name: "socket", valueName: "PATH", kind: .text(\.socketPath),
+                help: "Unix socket to listen on (mode 0660); ignored under systemd socket activation (LISTEN_FDS)"),
+        Setting(name: "db", valueName: "PATH", kind: .text(\.databasePath), help: "conversation database"),
+        Setting(name: "threads", shortFlag: "-t", valueName: "N", kind: .optionalInteger(\.threads, 1...ThreadPool.maxThreads),
+                help: "engine worker threads (default: one per CPU of --cpus, else one per big core)"),
+        Setting(name: "cpus", valueName: "LIST", kind: .cpuList(\.cpus),
+                help: "CPUs to pin the worker threads to, e.g. 0-3 or 4,5,6,7 (default: the big cores)"),
+        Setting(name: "ctx-size", shortFlag: "-c", valueName: "N", kind: .optionalInteger(\.contextLength, 8...1 << 20),
+                help: "context length per conversation (default: min(model's, 4096))"),
+        Setting(name: "max-clients", valueName: "N", kind: .integer(\.limits.maxClients, 1...65536),
+                help: "connected clients; one more gets busy and is closed", infoName: "max_clients"),
+        Setting(name: "max-queue", valueName: "N", kind: .integer(\.limits.maxQueuedRequests, 0...65536),
+                help: "generations waiting for a slot; one more gets busy", infoName: "max_queued_requests"),
+        Setting(name: "max-active", valueName: "N", kind: .integer(\.limits.maxActiveGenerations, 1...256),
+                help: "generations that progress together, each with its own KV cache",
+                infoName: "max_active_generations"),
+        Setting(name: "max-pending-write-bytes", valueName: "N", kind: .integer(\.limits.maxPendingWriteBytes, 1024...1 << 30),
+                help: "reply bytes queued for one connection before its generations pause",
+                infoName: "max_pending_write_bytes"),
+        Setting(name: "socket-send-buffer-bytes", valueName: "N", kind: .integer(\.limits.socketSendBufferBytes, 0...64 << 20),
+                help: "SO_SNDBUF of each client socket; 0 = the kernel's default"),
+        Setting(name: "shutdown-grace-ms", valueName: "N", kind: .integer(\.limits.shutdownGraceMilliseconds, 0...600_000),
+                help: "on SIGTERM/SIGINT, how long in-flight work may finish before it is cancelled"),
+        Setting(name: "log-level", valueName: "LEVEL", kind: .logLevel(\.logLevel),
+                help: "error, warning, notice, info or debug"),
+    ]
+
+    /// `-m, --model FILE` as the usage text lists it.
+    var flags: String { (shortFlag.map { $0 + ", " } ?? "") + "--\(name) \(valueName)" }
+
+    /// The help line with the default value read from a fresh `DaemonConfig`.
+    var helpWithDefault: String {
+        let defaults = DaemonConfig()
+        switch kind {
+        case .text(let field): return help + " (default \(defaults[keyPath: field]))"
+        case .integer(let field, _): return help + " (default \(defaults[keyPath: field]))"
+        case .logLevel(let field): return help + " (default \(defaults[keyPath: field].name))"
+        case .optionalText, .optionalInteger, .cpuList: return help
+        }
+    }
+
+    func apply(_ value: String, to config: inout DaemonConfig, source: String) throws(DaemonError) {
+        func integer(_ range: ClosedRange<Int>) throws(DaemonError) -> Int {
+            guard let n = Int(value), range.contains(n) else {
+                throw .config("\(source): \(name) must be an integer in \(range.lowerBound)...\(range.upperBound), got \"\(value)\"")
+            }
+            return n
+        }
+        switch kind {
+        case .text(let field): config[keyPath: field] = value
+        case .optionalText(let field): config[keyPath: field] = value
+        case .integer(let field, let range): config[keyPath: field] = try integer(range)
+        case .optionalInteger(let field, let range): config[keyPath: field] = try integer(range)
+        case .cpuList(let field):
+            do {
+                config[keyPath: field] = try CPUTopology.parseList(value)
+            } catch {
+                throw .config("\(source): \(name): \(error)")
+            }
+        case .logLevel(let field):
+            guard let level = LogLevel(name: value) else { throw .config("\(source): unknown log level \"\(value)\"") }
+            config[keyPath: field] = level
+        }
     }
 }
 

@@ -114,12 +114,8 @@ extension Daemon {
                 ("quantization", .string(dominantTensorType(file))),
                 ("file", .string(baseName)),
             ])),
-            ("limits", .object([
-                ("max_line_bytes", .integer(ProtocolLimits.maxLineBytes)),
-                ("max_clients", .integer(config.limits.maxClients)),
-                ("max_queued_requests", .integer(config.limits.maxQueuedRequests)),
-                ("max_active_generations", .integer(config.limits.maxActiveGenerations)),
-            ])),
+            ("limits", .object([("max_line_bytes", .integer(ProtocolLimits.maxLineBytes))]
+                + config.limitsInfo.map { ($0.0, .integer($0.1)) })),
         ]
     }
 

@@ -44,4 +44,21 @@ final class DaemonConfigTests: XCTestCase {
             XCTAssertTrue(text.contains(expected), "\(arguments): \(text)")
         }
     }
+
+    func testUsageListsEverySettingWithItsDefault() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: DaemonHarness.slmdPath)
+        p.arguments = ["--help"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        for expected in ["-m, --model FILE", "-t, --threads N", "--cpus LIST", "-c, --ctx-size N", "--db PATH",
+                         "--max-clients N", "(default 64)", "--max-pending-write-bytes N", "(default 262144)",
+                         "--shutdown-grace-ms N", "(default 2000)", "--log-level LEVEL", "(default info)", "--config FILE"] {
+            XCTAssertTrue(text.contains(expected), "usage lacks \(expected):\n\(text)")
+        }
+    }
 }
