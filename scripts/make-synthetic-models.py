@@ -89,6 +89,26 @@ def norm(m, prefix, bias):
         m.vector(prefix + ".bias", DIM)
 
 
+def separate_qkv_swiglu_layers(m, layer_norm, qkv_bias):
+    """The layers of a llama-like decoder (separate Q, K, V with optional biases, SwiGLU MLP), then
+    the output norm and matrix; `layer_norm` gives every norm a bias. Tensors in file order, which
+    is also the order the seeded generator draws them in."""
+    for i in range(LAYERS):
+        p = f"blk.{i}."
+        norm(m, p + "attn_norm", layer_norm)
+        for projection, rows in (("q", DIM), ("k", KV_HEADS * HEAD_DIM), ("v", KV_HEADS * HEAD_DIM)):
+            m.matrix(p + f"attn_{projection}.weight", rows, DIM)
+            if qkv_bias:
+                m.vector(p + f"attn_{projection}.bias", rows)
+        m.matrix(p + "attn_output.weight", DIM, DIM)
+        norm(m, p + "ffn_norm", layer_norm)
+        m.matrix(p + "ffn_gate.weight", FFN, DIM)
+        m.matrix(p + "ffn_up.weight", FFN, DIM)
+        m.matrix(p + "ffn_down.weight", DIM, FFN)
+    norm(m, "output_norm", layer_norm)
+    m.matrix("output.weight", VOCAB, DIM)
+
+
 def llama_separate_output():
     m = Model("synthetic llama, separate output", "llama", SEED + 1)
     m.key("add_head_count_kv", KV_HEADS)
@@ -96,19 +116,7 @@ def llama_separate_output():
     m.key("add_rope_dimension_count", HEAD_DIM)
     m.key("add_rope_freq_base", 10000.0)
     m.matrix("token_embd.weight", VOCAB, DIM, scale=1.0)
-    for i in range(LAYERS):
-        p = f"blk.{i}."
-        norm(m, p + "attn_norm", False)
-        m.matrix(p + "attn_q.weight", DIM, DIM)
-        m.matrix(p + "attn_k.weight", KV_HEADS * HEAD_DIM, DIM)
-        m.matrix(p + "attn_v.weight", KV_HEADS * HEAD_DIM, DIM)
-        m.matrix(p + "attn_output.weight", DIM, DIM)
-        norm(m, p + "ffn_norm", False)
-        m.matrix(p + "ffn_gate.weight", FFN, DIM)
-        m.matrix(p + "ffn_up.weight", FFN, DIM)
-        m.matrix(p + "ffn_down.weight", DIM, FFN)
-    norm(m, "output_norm", False)
-    m.matrix("output.weight", VOCAB, DIM)
+    separate_qkv_swiglu_layers(m, layer_norm=False, qkv_bias=False)
     return m
 
 
@@ -120,22 +128,7 @@ def stablelm():
     m.key("add_rope_dimension_count", HEAD_DIM // 4)
     m.key("add_rope_freq_base", 10000.0)
     m.matrix("token_embd.weight", VOCAB, DIM, scale=1.0)
-    for i in range(LAYERS):
-        p = f"blk.{i}."
-        norm(m, p + "attn_norm", True)
-        m.matrix(p + "attn_q.weight", DIM, DIM)
-        m.vector(p + "attn_q.bias", DIM)
-        m.matrix(p + "attn_k.weight", KV_HEADS * HEAD_DIM, DIM)
-        m.vector(p + "attn_k.bias", KV_HEADS * HEAD_DIM)
-        m.matrix(p + "attn_v.weight", KV_HEADS * HEAD_DIM, DIM)
-        m.vector(p + "attn_v.bias", KV_HEADS * HEAD_DIM)
-        m.matrix(p + "attn_output.weight", DIM, DIM)
-        norm(m, p + "ffn_norm", True)
-        m.matrix(p + "ffn_gate.weight", FFN, DIM)
-        m.matrix(p + "ffn_up.weight", FFN, DIM)
-        m.matrix(p + "ffn_down.weight", DIM, FFN)
-    norm(m, "output_norm", True)
-    m.matrix("output.weight", VOCAB, DIM)
+    separate_qkv_swiglu_layers(m, layer_norm=True, qkv_bias=True)
     return m
 
 

@@ -312,41 +312,29 @@ struct Parser {
     }
 
     private mutating func parseAdditive() throws -> Expr {
-        var e = try parseConcat()
-        while case .op(let o) = kind, o == "+" || o == "-" {
-            let l = line
-            advance()
-            e = Expr(kind: .binary(o, e, try parseConcat()), line: l)
-        }
-        return e
+        try parseLeftAssociative(["+", "-"]) { try $0.parseConcat() }
     }
 
     private mutating func parseConcat() throws -> Expr {
-        var e = try parseMultiplicative()
-        while isOp("~") {
-            let l = line
-            advance()
-            e = Expr(kind: .binary("~", e, try parseMultiplicative()), line: l)
-        }
-        return e
+        try parseLeftAssociative(["~"]) { try $0.parseMultiplicative() }
     }
 
     private mutating func parseMultiplicative() throws -> Expr {
-        var e = try parsePower()
-        while case .op(let o) = kind, ["*", "/", "//", "%"].contains(o) {
-            let l = line
-            advance()
-            e = Expr(kind: .binary(o, e, try parsePower()), line: l)
-        }
-        return e
+        try parseLeftAssociative(["*", "/", "//", "%"]) { try $0.parsePower() }
     }
 
     private mutating func parsePower() throws -> Expr {
-        var e = try parseUnary()
-        while isOp("**") {
+        try parseLeftAssociative(["**"]) { try $0.parseUnary() }
+    }
+
+    /// One precedence level of left-associative binary operators: `operand (op operand)*`.
+    private mutating func parseLeftAssociative(_ operators: [String],
+                                               operand: (inout Parser) throws -> Expr) throws -> Expr {
+        var e = try operand(&self)
+        while case .op(let o) = kind, operators.contains(o) {
             let l = line
             advance()
-            e = Expr(kind: .binary("**", e, try parseUnary()), line: l)
+            e = Expr(kind: .binary(o, e, try operand(&self)), line: l)
         }
         return e
     }

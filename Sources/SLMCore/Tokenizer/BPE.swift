@@ -83,19 +83,21 @@ struct BPEMerges: Sendable {
         fileprivate var symbols: [Int32] = []
         fileprivate var prev: [Int32] = []
         fileprivate var next: [Int32] = []
-        fileprivate var heap: [Candidate] = []
+        fileprivate var heap = MergeQueue<Candidate>()
         /// Byte offset where each starting symbol begins (raw UTF-8 mode).
         fileprivate var starts: [Int32] = []
     }
 
     /// A possible merge of the symbol at `left` with the one at `right`; `order` sorts by rank,
     /// then by position, which is how llama.cpp breaks ties.
-    fileprivate struct Candidate {
+    fileprivate struct Candidate: MergeCandidate {
         var order: UInt64
         var right: Int32
         var leftSymbol: Int32
         var rightSymbol: Int32
         var result: Int32
+
+        func popsBefore(_ other: Candidate) -> Bool { order < other.order }
     }
 
     /// Appends the tokens of one pre-token (raw bytes) to `out`.
@@ -110,7 +112,7 @@ struct BPEMerges: Sendable {
         s.symbols.removeAll(keepingCapacity: true)
         s.prev.removeAll(keepingCapacity: true)
         s.next.removeAll(keepingCapacity: true)
-        s.heap.removeAll(keepingCapacity: true)
+        s.heap.removeAll()
         for i in 0..<n {
             s.symbols.append(byteSymbols[Int(word[i])])
             s.prev.append(Int32(i - 1))
@@ -118,7 +120,7 @@ struct BPEMerges: Sendable {
         }
         for i in 0..<(n - 1) { consider(Int32(i), Int32(i + 1), &s) }
 
-        while let c = pop(&s.heap) {
+        while let c = s.heap.pop() {
             let left = Int(c.order & 0xFFFF_FFFF), right = Int(c.right)
             // Skip candidates made stale by an earlier merge (either side changed or vanished).
             guard s.symbols[left] == c.leftSymbol, s.symbols[right] == c.rightSymbol,
@@ -147,7 +149,7 @@ struct BPEMerges: Sendable {
         s.symbols.removeAll(keepingCapacity: true)
         s.prev.removeAll(keepingCapacity: true)
         s.next.removeAll(keepingCapacity: true)
-        s.heap.removeAll(keepingCapacity: true)
+        s.heap.removeAll()
         s.starts.removeAll(keepingCapacity: true)
         var offset = 0
         while offset < n {
@@ -165,7 +167,7 @@ struct BPEMerges: Sendable {
         for i in 0..<(count - 1) where s.symbols[i] >= 0 && s.symbols[i + 1] >= 0 {
             consider(Int32(i), Int32(i + 1), &s)
         }
-        while let c = pop(&s.heap) {
+        while let c = s.heap.pop() {
             let left = Int(c.order & 0xFFFF_FFFF), right = Int(c.right)
             guard s.symbols[left] == c.leftSymbol, s.symbols[right] == c.rightSymbol,
                   s.next[left] == c.right else { continue }
@@ -198,8 +200,8 @@ struct BPEMerges: Sendable {
         let l = s.symbols[Int(left)], r = s.symbols[Int(right)]
         let key = UInt64(UInt32(bitPattern: l)) << 32 | UInt64(UInt32(bitPattern: r))
         guard let m = table[key] else { return }
-        push(Candidate(order: UInt64(UInt32(m.rank)) << 32 | UInt64(UInt32(left)),
-                       right: right, leftSymbol: l, rightSymbol: r, result: m.result), &s.heap)
+        s.heap.push(Candidate(order: UInt64(UInt32(m.rank)) << 32 | UInt64(UInt32(left)),
+                              right: right, leftSymbol: l, rightSymbol: r, result: m.result))
     }
 
     /// A symbol that is a token is emitted as is. One that is not (only possible with merges or
@@ -215,37 +217,5 @@ struct BPEMerges: Sendable {
             let t = asciiTokens[Int(b)]
             if t >= 0 { out.append(t) }
         }
-    }
-
-    // A binary min-heap on `order`.
-
-    private func push(_ c: Candidate, _ heap: inout [Candidate]) {
-        heap.append(c)
-        var i = heap.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            if heap[parent].order <= heap[i].order { break }
-            heap.swapAt(parent, i)
-            i = parent
-        }
-    }
-
-    private func pop(_ heap: inout [Candidate]) -> Candidate? {
-        guard let last = heap.popLast() else { return nil }
-        guard !heap.isEmpty else { return last }
-        let top = heap[0]
-        heap[0] = last
-        var i = 0
-        let n = heap.count
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < n && heap[l].order < heap[m].order { m = l }
-            if r < n && heap[r].order < heap[m].order { m = r }
-            if m == i { break }
-            heap.swapAt(i, m)
-            i = m
-        }
-        return top
     }
 }

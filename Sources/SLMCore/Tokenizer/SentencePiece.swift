@@ -35,17 +35,17 @@ struct SentencePiece: Sendable {
         fileprivate var length: [Int32] = []
         fileprivate var prev: [Int32] = []
         fileprivate var next: [Int32] = []
-        fileprivate var heap: [Bigram] = []
+        fileprivate var heap = MergeQueue<Bigram>()
     }
 
-    fileprivate struct Bigram {
+    fileprivate struct Bigram: MergeCandidate {
         var score: Float
         var left: Int32
         var right: Int32
         var size: Int32
 
         /// Pops first: higher score, then the leftmost.
-        func before(_ o: Bigram) -> Bool {
+        func popsBefore(_ o: Bigram) -> Bool {
             score != o.score ? score > o.score : left < o.left
         }
     }
@@ -64,7 +64,7 @@ struct SentencePiece: Sendable {
         s.length.removeAll(keepingCapacity: true)
         s.prev.removeAll(keepingCapacity: true)
         s.next.removeAll(keepingCapacity: true)
-        s.heap.removeAll(keepingCapacity: true)
+        s.heap.removeAll()
 
         // One symbol per UTF-8 character (by its lead byte, cut short at the end).
         var offset = 0
@@ -82,7 +82,7 @@ struct SentencePiece: Sendable {
 
         s.text.withUnsafeBufferPointer { text in
             for i in 1..<s.start.count { consider(Int32(i - 1), Int32(i), text, &s) }
-            while let b = pop(&s.heap) {
+            while let b = s.heap.pop() {
                 let l = Int(b.left), r = Int(b.right)
                 // Stale: one side was merged away or grew since the pair was queued.
                 if s.length[l] == 0 || s.length[r] == 0 || s.length[l] + s.length[r] != b.size { continue }
@@ -116,39 +116,7 @@ struct SentencePiece: Sendable {
         let from = Int(s.start[Int(left)])
         let size = s.length[Int(left)] + s.length[Int(right)]
         guard let id = ids[Array(text[from..<(from + Int(size))])], Int(id) < scores.count else { return }
-        push(Bigram(score: scores[Int(id)], left: left, right: right, size: size), &s.heap)
-    }
-
-    // A binary heap ordered by `Bigram.before`.
-
-    private func push(_ b: Bigram, _ heap: inout [Bigram]) {
-        heap.append(b)
-        var i = heap.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            if !heap[i].before(heap[parent]) { break }
-            heap.swapAt(parent, i)
-            i = parent
-        }
-    }
-
-    private func pop(_ heap: inout [Bigram]) -> Bigram? {
-        guard let last = heap.popLast() else { return nil }
-        guard !heap.isEmpty else { return last }
-        let top = heap[0]
-        heap[0] = last
-        var i = 0
-        let n = heap.count
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < n && heap[l].before(heap[m]) { m = l }
-            if r < n && heap[r].before(heap[m]) { m = r }
-            if m == i { break }
-            heap.swapAt(i, m)
-            i = m
-        }
-        return top
+        s.heap.push(Bigram(score: scores[Int(id)], left: left, right: right, size: size))
     }
 
     /// A normal token's bytes: its text with "▁" turned back into spaces.
