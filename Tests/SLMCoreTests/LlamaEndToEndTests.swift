@@ -1,53 +1,12 @@
-import Foundation
 import XCTest
 @testable import SLMCore
 
 /// SmolLM2-135M-Instruct Q4_1 against goldens produced by llama.cpp (scripts/make-goldens.sh).
 final class LlamaEndToEndTests: XCTestCase {
-    /// A greedy divergence from llama.cpp is accepted only at a step where llama.cpp's own top two
-    /// logits were closer than this: there the order is decided by rounding, not by the model.
-    static let nearTieMargin: Float = 0.05
-    /// Top-1 agreement required over the 128-position logits text.
-    static let minimumTopOneAgreement = 0.99
-    /// Bound on |logit − llama.cpp's logit| over each position's top-32 tokens. llama.cpp rounds K/V
-    /// to F16 and accumulates attention in F16; we keep F32, so small differences are expected.
-    static let maximumLogitDifference: Float = 0.25
+    let model = RealModelGolden(modelPath: TestModels.smolLM2, goldenName: "smollm2-135m-q4_1.json")
 
-    struct Golden: Decodable {
-        struct Generation: Decodable {
-            let name: String
-            let prompt: String
-            let prompt_tokens: [Int32]
-            let tokens: [Int32]
-            let text: String
-            let top2_margin: [Float]
-            let first_eog: Int?
-        }
-        struct Logits: Decodable {
-            let text: String
-            let tokens: [Int32]
-            let top: [[[Double]]]
-        }
-        let n_predict: Int
-        let generations: [Generation]
-        let logits: Logits
-    }
-
-    static let goldenThreads = 2
-    static var engine: Engine?
-
-    func loadEngine() throws -> Engine {
-        if let e = Self.engine { return e }
-        // The goldens were made with 2 threads; decode over 512+ cached positions splits the
-        // cache per thread (in both engines), so the same count gives the same rounding.
-        let e = try Engine(modelPath: try TestModels.smolLM2(), threads: Self.goldenThreads)
-        Self.engine = e
-        return e
-    }
-
-    func loadGolden() throws -> Golden {
-        try JSONDecoder().decode(Golden.self, from: try TestModels.fixture("goldens/smollm2-135m-q4_1.json"))
-    }
+    func loadEngine() throws -> Engine { try model.engine() }
+    func loadGolden() throws -> GoldenFile { try model.golden() }
 
     func testPromptTokenizationMatchesLlamaCpp() throws {
         let engine = try loadEngine()
@@ -56,61 +15,13 @@ final class LlamaEndToEndTests: XCTestCase {
         }
     }
 
-    func testGreedyContinuationsMatchLlamaCpp() throws {
-        let engine = try loadEngine()
-        let golden = try loadGolden()
-        let state = try engine.makeState(contextLength: 1024)
-        var logits: [Float] = []
-        var exact = 0
-        for g in golden.generations {
-            state.reset()
-            try engine.evaluate(g.prompt_tokens, state: state, into: &logits)
-            var produced: [Int32] = []
-            for step in 0..<golden.n_predict {
-                let token = logits.withUnsafeBufferPointer { Sampler.argmax($0) }
-                produced.append(token)
-                if token != g.tokens[step] { break }
-                if step + 1 < golden.n_predict { try engine.evaluate([token], state: state, into: &logits) }
-            }
-            if produced == g.tokens {
-                exact += 1
-                XCTAssertEqual(engine.tokenizer.decode(produced), g.text, g.name)
-            } else {
-                let at = produced.count - 1
-                XCTAssertLessThan(g.top2_margin[at], Self.nearTieMargin,
-                                  "\(g.name): diverged at step \(at) (slm \(produced[at]) vs llama.cpp \(g.tokens[at])) where llama.cpp's top-2 margin was \(g.top2_margin[at])")
-                print("divergence: \(g.name) at step \(at), llama.cpp margin \(g.top2_margin[at])")
-            }
-        }
-        print("greedy: \(exact)/\(golden.generations.count) continuations identical to llama.cpp for \(golden.n_predict) tokens")
-    }
+    func testGreedyContinuationsMatchLlamaCpp() throws { try model.checkGreedyContinuations() }
 
     func testLogitsAtEveryPositionMatchLlamaCpp() throws {
-        let engine = try loadEngine()
         let golden = try loadGolden().logits
-        let state = try engine.makeState(contextLength: 512)
-        XCTAssertEqual(engine.tokenizer.encode(golden.text, addSpecial: true, parseSpecial: true).prefix(golden.tokens.count).map { $0 },
-                       golden.tokens)
-        let rows = try engine.logitsAtEveryPosition(golden.tokens, state: state)
-        XCTAssertEqual(rows.count, golden.tokens.count)
-        var agree = 0
-        var maxDiff: Float = 0
-        var sumDiff: Double = 0
-        var count = 0
-        for (row, top) in zip(rows, golden.top) {
-            let ours = row.withUnsafeBufferPointer { Sampler.argmax($0) }
-            if ours == Int32(top[0][0]) { agree += 1 }
-            for pair in top {
-                let diff = abs(row[Int(pair[0])] - Float(pair[1]))
-                maxDiff = max(maxDiff, diff)
-                sumDiff += Double(diff)
-                count += 1
-            }
-        }
-        let agreement = Double(agree) / Double(rows.count)
-        print("logits: top-1 agreement \(agree)/\(rows.count), max |Δ| \(maxDiff), mean |Δ| \(sumDiff / Double(count)) over each position's top-32")
-        XCTAssertGreaterThanOrEqual(agreement, Self.minimumTopOneAgreement)
-        XCTAssertLessThanOrEqual(maxDiff, Self.maximumLogitDifference)
+        let tokens = try loadEngine().tokenizer.encode(golden.text, addSpecial: true, parseSpecial: true)
+        XCTAssertEqual(Array(tokens.prefix(golden.tokens.count)), golden.tokens)
+        try model.checkLogitsAtEveryPosition()
     }
 
     /// Incremental decoding (one token at a time through the KV cache) must give the logits of a

@@ -3,33 +3,13 @@ import XCTest
 
 /// Qwen2.5-Coder-0.5B-Instruct Q4_K_M against llama.cpp's goldens (scripts/make-goldens.sh qwen25coder).
 final class Qwen2EndToEndTests: XCTestCase {
-    /// Top-1 agreement required over the logits text, and the bound on |Δ| over each position's
-    /// top-32 (as for SmolLM2).
-    static let minimumTopOneAgreement = 0.99
-    static let maximumLogitDifference: Float = 0.25
-
-    static var engine: Engine?
-
-    func loadEngine() throws -> Engine {
-        if let e = Self.engine { return e }
-        let e = try Engine(modelPath: try TestModels.qwen25Coder(), threads: GoldenChecks.goldenThreads)
-        Self.engine = e
-        return e
-    }
+    let model = RealModelGolden(modelPath: TestModels.qwen25Coder, goldenName: "qwen25coder-0.5b-q4_k_m.json")
 
     func testArchitectureIsQwen2() throws {
-        XCTAssertEqual(try loadEngine().model.architecture, "qwen2")
+        XCTAssertEqual(try model.engine().model.architecture, "qwen2")
     }
 
-    func testGreedyContinuationsMatchLlamaCpp() throws {
-        try GoldenChecks.greedyContinuations(try loadEngine(), try GoldenFile.load("qwen25coder-0.5b-q4_k_m.json"),
-                                             contextLength: 1024)
-    }
+    func testGreedyContinuationsMatchLlamaCpp() throws { try model.checkGreedyContinuations() }
 
-    func testLogitsAtEveryPositionMatchLlamaCpp() throws {
-        let (agreement, maxDiff) = try GoldenChecks.logitsAtEveryPosition(
-            try loadEngine(), try GoldenFile.load("qwen25coder-0.5b-q4_k_m.json"))
-        XCTAssertGreaterThanOrEqual(agreement, Self.minimumTopOneAgreement)
-        XCTAssertLessThanOrEqual(maxDiff, Self.maximumLogitDifference)
-    }
+    func testLogitsAtEveryPositionMatchLlamaCpp() throws { try model.checkLogitsAtEveryPosition() }
 }

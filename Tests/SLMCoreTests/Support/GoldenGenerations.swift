@@ -86,3 +86,38 @@ enum GoldenChecks {
         return (Double(agree) / Double(rows.count), maxDiff)
     }
 }
+
+/// A real model and its llama.cpp golden file: the checks each real-model test class runs, with
+/// one engine per model file for the whole test run.
+struct RealModelGolden {
+    /// Top-1 agreement required over the 128-position logits text.
+    static let minimumTopOneAgreement = 0.99
+    /// Bound on |logit − llama.cpp's logit| over each position's top-32 tokens. llama.cpp rounds
+    /// K/V to F16 and accumulates attention in F16 for small batches; small differences remain.
+    static let maximumLogitDifference: Float = 0.25
+
+    let modelPath: () throws -> String
+    let goldenName: String
+
+    nonisolated(unsafe) private static var engines: [String: Engine] = [:]
+
+    func engine() throws -> Engine {
+        let path = try modelPath()
+        if let engine = Self.engines[path] { return engine }
+        let engine = try Engine(modelPath: path, threads: GoldenChecks.goldenThreads)
+        Self.engines[path] = engine
+        return engine
+    }
+
+    func golden() throws -> GoldenFile { try GoldenFile.load(goldenName) }
+
+    func checkGreedyContinuations(file: StaticString = #filePath, line: UInt = #line) throws {
+        try GoldenChecks.greedyContinuations(try engine(), try golden(), contextLength: 1024, file: file, line: line)
+    }
+
+    func checkLogitsAtEveryPosition(file: StaticString = #filePath, line: UInt = #line) throws {
+        let (agreement, maxDiff) = try GoldenChecks.logitsAtEveryPosition(try engine(), try golden())
+        XCTAssertGreaterThanOrEqual(agreement, Self.minimumTopOneAgreement, file: file, line: line)
+        XCTAssertLessThanOrEqual(maxDiff, Self.maximumLogitDifference, file: file, line: line)
+    }
+}
