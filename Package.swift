@@ -26,9 +26,21 @@ let package = Package(
         ),
         // The one JSON value, parser and writer: protocol lines, template values, sampling fields.
         .target(name: "SLMJSON"),
+        // The engine in three layers, each depending only on those below it:
+        // compute (GGUF mapping, weights, ops, scratch and KV state, threads), models (families,
+        // tokenizers, chat templates) and inference (engine, sessions, sampling, snapshots).
+        // SLMCore re-exports the two below it: programs and libraries import SLMCore alone.
+        .target(
+            name: "SLMCompute",
+            dependencies: ["CSLMKernels"]
+        ),
+        .target(
+            name: "SLMModels",
+            dependencies: ["SLMCompute", "SLMJSON", "CSLMKernels"]
+        ),
         .target(
             name: "SLMCore",
-            dependencies: ["CSLMKernels", "SLMJSON"]
+            dependencies: ["SLMModels", "SLMCompute", "SLMJSON", "CSLMKernels"]
         ),
         .systemLibrary(
             name: "CSQLite",
@@ -76,7 +88,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SLMCoreTests",
-            dependencies: ["SLMCore", "SLMJSON", "CSLMKernels"],
+            dependencies: ["SLMCore", "SLMModels", "SLMCompute", "SLMJSON", "CSLMKernels"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

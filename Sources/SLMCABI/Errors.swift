@@ -37,13 +37,17 @@ func status(for error: any Error) -> slm_status {
     case let e as GGUFError:
         if case .cannotOpen = e { return SLM_ERR_IO }
         return SLM_ERR_FORMAT
+    case let e as ComputeError:
+        switch e {
+        case .unsupportedTensorType: return SLM_ERR_UNSUPPORTED
+        case .allocationFailed: return SLM_ERR_NO_MEMORY
+        }
     case let e as ModelError:
         switch e {
-        case .unsupportedArchitecture, .unsupportedTensorType, .unsupportedFeature: return SLM_ERR_UNSUPPORTED
+        case .unsupportedArchitecture, .unsupportedFeature: return SLM_ERR_UNSUPPORTED
         case .invalidHyperparameter: return SLM_ERR_FORMAT
         case .contextTooSmall, .tokenOutOfRange, .emptyInput: return SLM_ERR_INVALID_ARGUMENT
         case .contextFull: return SLM_ERR_CONTEXT_FULL
-        case .allocationFailed: return SLM_ERR_NO_MEMORY
         }
     case let e as TokenizerError:
         switch e {

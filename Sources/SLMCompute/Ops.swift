@@ -1,0 +1,264 @@
+import CSLMKernels
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The small per-token operations of a transformer, written to match ggml's numerics (double
+/// accumulation where ggml uses it) so logits agree with llama.cpp as closely as possible.
+public enum Ops {
+    /// y = x / sqrt(mean(x²) + eps) * weight, over one row of `count` floats. In-place safe.
+    public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>?, eps: Float,
+                               count: Int, into y: UnsafeMutablePointer<Float>) {
+        var sum: Double = 0
+        for i in 0..<count { sum += Double(x[i] * x[i]) }
+        let scale = 1 / (Float(sum / Double(count)) + eps).squareRoot()
+        if let weight {
+            for i in 0..<count { y[i] = (x[i] * scale) * weight[i] }
+        } else {
+            for i in 0..<count { y[i] = x[i] * scale }
+        }
+    }
+
+    /// gate = silu(gate) * up, elementwise over `count` floats (SwiGLU).
+    public static func swiglu(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+        slm_swiglu(gate, up, gate, Int64(count))
+    }
+
+    /// Precomputed RoPE angles for one position: cos/sin of pos·θᵢ for i in 0..<dims/2, with
+    /// θᵢ = base^(-2i/dims) / factorᵢ. Computed the way ggml does (θ advanced by repeated
+    /// multiplication in Float) so rotations round like llama.cpp's.
+    public static func ropeAngles(position: Int, dimensions: Int, base: Float, frequencyScale: Float,
+                                  frequencyFactors: UnsafePointer<Float>?,
+                                  cos cosOut: UnsafeMutablePointer<Float>, sin sinOut: UnsafeMutablePointer<Float>) {
+        let thetaScale = powf(base, -2 / Float(dimensions))
+        var thetaBase = Float(position)
+        for i in 0..<(dimensions / 2) {
+            let factor = frequencyFactors?[i] ?? 1
+            let theta = frequencyScale * (thetaBase / factor)
+            cosOut[i] = cosf(theta)
+            sinOut[i] = sinf(theta)
+            thetaBase *= thetaScale
+        }
+    }
+
+    /// Rotates adjacent pairs (x[2i], x[2i+1]) of each head (ggml's "normal" RoPE mode, used by
+    /// llama-family GGUFs whose Q/K weights the converter permuted accordingly).
+    public static func ropeAdjacentPairs(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, rotaryDims: Int,
+                                         cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+        slm_rope_adjacent(x, Int64(heads), Int64(headDim), Int64(rotaryDims), cos, sin)
+    }
+
+    /// out[t] = W · input[t] for `tokens` rows: quantizes the activations once into the format the
+    /// weight type dots with, then splits W's rows across the pool.
+    /// input: (tokens, W.columns) with `inputStride` floats per row;
+    /// output: (tokens, W.rows) with `outputStride` floats per row.
+    public static func linear(_ w: WeightMatrix, input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                              output: UnsafeMutablePointer<Float>, outputStride: Int,
+                              state: InferenceState, pool: ThreadPool) {
+        let act = quantizeActivations(for: w, input: input, inputStride: inputStride, tokens: tokens, state: state)
+        multiply(w, activations: act, tokens: tokens, output: output, outputStride: outputStride, state: state, pool: pool)
+    }
+
+    /// Quantizes `tokens` rows for weights of `w`'s type into the state's activation buffer.
+    @discardableResult
+    package static func quantizeActivations(for w: WeightMatrix, input: UnsafePointer<Float>, inputStride: Int,
+                                    tokens: Int, state: InferenceState) -> UnsafeRawPointer {
+        let activationType = Int32(w.type.activationType.rawValue)
+        let base = state.activations.base
+        for t in 0..<tokens {
+            slm_quantize_row(activationType, input + t * inputStride, base + t * state.activationRowBytes, Int64(w.columns))
+        }
+        return UnsafeRawPointer(base)
+    }
+
+    /// Matmul against activations already quantized by `quantizeActivations` for the same type
+    /// and column count (so Q, K and V can share one quantization).
+    package static func multiply(_ w: WeightMatrix, activations: UnsafeRawPointer, tokens: Int,
+                         output: UnsafeMutablePointer<Float>, outputStride: Int,
+                         state: InferenceState, pool: ThreadPool) {
+        let type = Int32(w.type.rawValue)
+        let rowBytes = state.activationRowBytes
+        let batch = state.batchPlacement ?? BatchPlacement(tokens: tokens, offset: 0)
+        pool.parallelFor(w.rows) { rows in
+            if batch.tokens == 1 {
+                slm_matvec(type, w.data, w.rowBytes, Int64(w.columns), activations, output,
+                           Int64(rows.lowerBound), Int64(rows.upperBound))
+            } else {
+                slm_matmul_in_batch(type, w.data, w.rowBytes, Int64(w.columns), activations, rowBytes, Int64(tokens),
+                                    Int64(batch.tokens), Int64(batch.offset),
+                                    output, Int64(outputStride), Int64(rows.lowerBound), Int64(rows.upperBound))
+            }
+        }
+    }
+
+    /// One matrix of a fused multiply: W and where its (tokens, W.rows) output goes.
+    struct MatmulTarget {
+        let weight: WeightMatrix
+        let output: UnsafeMutablePointer<Float>
+        let outputStride: Int
+    }
+
+    /// Several matrices over the same input in one parallel section (Q, K and V; gate and up):
+    /// their rows are split across the workers as one list, so there is one barrier instead of
+    /// one per matrix, and no worker idles while another finishes a small matrix. Quantizes the
+    /// input once when all share an activation format, else falls back to one multiply each.
+    /// Row results are the same as `linear`'s (each row is computed independently).
+    package static func linearFused(_ a: MatmulTarget, _ b: MatmulTarget, _ c: MatmulTarget? = nil,
+                            input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+                            state: InferenceState, pool: ThreadPool) {
+        let format = a.weight.type.activationType
+        guard b.weight.type.activationType == format, c.map({ $0.weight.type.activationType == format }) ?? true,
+              b.weight.columns == a.weight.columns, c.map({ $0.weight.columns == a.weight.columns }) ?? true else {
+            for t in [a, b] + (c.map { [$0] } ?? []) {
+                linear(t.weight, input: input, inputStride: inputStride, tokens: tokens, output: t.output,
+                       outputStride: t.outputStride, state: state, pool: pool)
+            }
+            return
+        }
+        let act = quantizeActivations(for: a.weight, input: input, inputStride: inputStride, tokens: tokens, state: state)
+        let rowsA = a.weight.rows, rowsAB = rowsA + b.weight.rows
+        let total = rowsAB + (c?.weight.rows ?? 0)
+        let rowBytes = state.activationRowBytes
+        let batch = state.batchPlacement ?? BatchPlacement(tokens: tokens, offset: 0)
+        func part(_ t: MatmulTarget, _ offset: Int, _ rows: Range<Int>) {
+            let lo = max(rows.lowerBound, offset) - offset, hi = min(rows.upperBound, offset + t.weight.rows) - offset
+            guard lo < hi else { return }
+            let type = Int32(t.weight.type.rawValue)
+            if batch.tokens == 1 {
+                slm_matvec(type, t.weight.data, t.weight.rowBytes, Int64(t.weight.columns), act, t.output, Int64(lo), Int64(hi))
+            } else {
+                slm_matmul_in_batch(type, t.weight.data, t.weight.rowBytes, Int64(t.weight.columns), act, rowBytes,
+                                    Int64(tokens), Int64(batch.tokens), Int64(batch.offset),
+                                    t.output, Int64(t.outputStride), Int64(lo), Int64(hi))
+            }
+        }
+        pool.parallelFor(total) { rows in
+            part(a, 0, rows)
+            part(b, rowsA, rows)
+            if let c { part(c, rowsAB, rows) }
+        }
+    }
+
+    /// Causal attention with grouped KV heads for a batch of `tokens` queries at positions
+    /// `start ..< start + tokens`, whose keys and values are already in the cache.
+    /// query: (tokens, heads * headDim) with RoPE applied; output: (tokens, heads * headDim).
+    /// `window` > 0 is a sliding window: the query at position p sees positions p - window + 1 ... p
+    /// (llama.cpp's standard SWA mask); 0 means the whole causal prefix. `softcap` > 0 caps every
+    /// score s = scale·(q·k) to softcap·tanh(s) (Gemma 2; pass the scale already divided by the cap).
+    package static func attention(layer: Int, query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                          tokens: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
+                          window: Int = 0, softcap: Float = 0, state: InferenceState, pool: ThreadPool) {
+        /// First position the query at `position` may see.
+        func firstVisible(_ position: Int) -> Int { window > 0 ? max(0, position - window + 1) : 0 }
+        let groupSize = heads / kvHeads
+        let queryWidth = heads * headDim
+        let keyBase = state.keyBase(layer: layer), valueBase = state.valueBase(layer: layer)
+        let keyStride = Int64(state.shape.keyWidth), valueStride = Int64(state.shape.valueWidth)
+        let mode = state.attentionMode.kernelMode
+        let scratch = state.attentionScratch.base
+        let scratchBytes = state.attentionScratchBytes
+
+        // One query over a long cache: few heads would leave workers idle, so split the cache
+        // into one contiguous slice per worker instead (all heads each), then merge the partial
+        // softmaxes in slice order. Slices are cut from the cache length rounded up to whole
+        // 256-position granules, as llama.cpp's CPU backend cuts them, so results agree with it.
+        let workers = pool.effectiveCount
+        let visible = start + 1
+        let granules = (visible + AttentionMode.splitGranule - 1) / AttentionMode.splitGranule * AttentionMode.splitGranule
+        if tokens == 1, workers > 1, state.attentionMode == .f16Accumulate, granules >= AttentionMode.splitThreshold {
+            let sliceLength = (granules + workers - 1) / workers
+            let partialStride = 2 + headDim
+            let partials = state.attentionPartials(count: workers * heads * partialStride)
+            let first = firstVisible(start)
+            pool.run { worker, _ in
+                let sliceBegin = min(visible, worker * sliceLength)
+                let end = min(visible, sliceBegin + sliceLength)
+                let begin = min(end, max(sliceBegin, first))
+                for h in 0..<heads {
+                    let kvOffset = (h / groupSize) * headDim
+                    slm_attention_partial_capped(query + h * headDim, keyBase + kvOffset, keyStride,
+                                                 valueBase + kvOffset, valueStride, Int64(begin), Int64(end),
+                                                 Int64(headDim), scale, softcap,
+                                                 partials + (h * workers + worker) * partialStride,
+                                          scratch + worker * scratchBytes)
+                }
+            }
+            for h in 0..<heads {
+                slm_attention_merge(partials + h * workers * partialStride, Int64(workers), Int64(headDim),
+                                    output + h * headDim)
+            }
+            return
+        }
+
+        // Prompt batches: widen each KV head's keys (transposed) and values once per layer,
+        // instead of once per query token and head.
+        if state.attentionMode == .f32 {
+            let visible = start + tokens
+            let paddedVisible = (visible + 63) / 64 * 64
+            let keysT = state.transposedKeys.floats()
+            let valuesF32 = state.widenedValues.floats()
+            pool.parallelFor(2 * kvHeads) { range in
+                for job in range {
+                    let kv = job / 2
+                    if job % 2 == 0 {
+                        slm_attention_transpose_keys(keyBase + kv * headDim, keyStride, 0, Int64(visible), Int64(headDim),
+                                                     keysT + kv * paddedVisible * headDim)
+                    } else {
+                        slm_attention_widen_values(valueBase + kv * headDim, valueStride, 0, Int64(visible),
+                                                   Int64(headDim), valuesF32 + kv * paddedVisible * headDim)
+                    }
+                }
+            }
+            pool.run { worker, workerCount in
+                for job in stride(from: worker, to: tokens * heads, by: workerCount) {
+                    let t = job / heads, h = job % heads
+                    let kv = h / groupSize
+                    let keys = keysT + kv * paddedVisible * headDim
+                    let values = valuesF32 + kv * paddedVisible * headDim
+                    if window > 0 || softcap != 0 {
+                        slm_attention_head_f32_window(query + t * queryWidth + h * headDim, keys, values, Int64(headDim),
+                                                      Int64(firstVisible(start + t)), Int64(start + t + 1),
+                                                      Int64(headDim), scale, softcap,
+                                                      output + t * queryWidth + h * headDim,
+                                                      scratch + worker * scratchBytes)
+                        continue
+                    }
+                    slm_attention_head_f32_transposed(query + t * queryWidth + h * headDim, keys, values,
+                                                      Int64(headDim), Int64(start + t + 1), Int64(headDim), scale,
+                                                      output + t * queryWidth + h * headDim,
+                                                      scratch + worker * scratchBytes)
+                }
+            }
+            return
+        }
+
+        // Later tokens attend to more positions: deal the (token, head) jobs out round-robin so
+        // every worker gets a similar mix of short and long ones.
+        let cappedPartials = softcap != 0 ? state.attentionPartials(count: ThreadPool.maxThreads * (2 + headDim)) : nil
+        pool.run { worker, workerCount in
+            for job in stride(from: worker, to: tokens * heads, by: workerCount) {
+                let t = job / heads, h = job % heads
+                // This mode takes positions one at a time, so a window is just a later first row.
+                let first = firstVisible(start + t)
+                let kvOffset = (h / groupSize) * headDim
+                if let cappedPartials {
+                    // One capped partial over the visible range, normalised by a one-slice merge:
+                    // the same bits as the uncapped kernel's own normalisation.
+                    let partial = cappedPartials + worker * (2 + headDim)
+                    slm_attention_partial_capped(query + t * queryWidth + h * headDim, keyBase + kvOffset, keyStride,
+                                                 valueBase + kvOffset, valueStride, Int64(first), Int64(start + t + 1),
+                                                 Int64(headDim), scale, softcap, partial, scratch + worker * scratchBytes)
+                    slm_attention_merge(partial, 1, Int64(headDim), output + t * queryWidth + h * headDim)
+                    continue
+                }
+                slm_attention_head(query + t * queryWidth + h * headDim,
+                                   keyBase + first * Int(keyStride) + kvOffset, keyStride,
+                                   valueBase + first * Int(valueStride) + kvOffset, valueStride,
+                                   Int64(start + t + 1 - first), Int64(headDim), scale, mode,
+                                   output + t * queryWidth + h * headDim, scratch + worker * scratchBytes)
+            }
+        }
+    }
+}

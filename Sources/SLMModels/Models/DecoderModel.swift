@@ -1,0 +1,233 @@
+import SLMCompute
+
+/// The forward pass shared by the decoder-only families other than llama (Qwen2, Gemma 2/3,
+/// Phi-2/3, StableLM): one block structure whose variations — norm kind, fused projections,
+/// biases, QK-norm, post-norms, parallel attention + MLP, RoPE style and per-layer base, sliding
+/// windows, activations, scaling and soft-capping — come from `DecoderConfig` and `DecoderLayer`,
+/// which each architecture's file fills from the GGUF.
+final class DecoderModel: LanguageModel, @unchecked Sendable {
+    let config: DecoderConfig
+    let file: GGUFFile
+    let tokenEmbedding: WeightMatrix        // (vocab, dim)
+    let outputNorm: Norm                    // (dim)
+    let output: Projection                  // (vocab, dim); the embedding itself when tied
+    let layers: [DecoderLayer]
+
+    var architecture: String { config.architecture }
+    var vocabularySize: Int { config.vocabularySize }
+    var trainedContextLength: Int { config.contextLength }
+
+    init(config: DecoderConfig, file: GGUFFile, tokenEmbedding: WeightMatrix, outputNorm: Norm, output: Projection,
+         layers: [DecoderLayer]) {
+        self.config = config
+        self.file = file
+        self.tokenEmbedding = tokenEmbedding
+        self.outputNorm = outputNorm
+        self.output = output
+        self.layers = layers
+    }
+
+    func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
+        let c = config
+        var widths = ["x": c.embeddingLength, "xn": c.embeddingLength, "q": c.queryWidth, "k": c.kvWidth,
+                      "v": c.kvWidth, "att": c.queryWidth, "attnOut": c.embeddingLength,
+                      "gate": 2 * c.feedForwardLength, "up": c.feedForwardLength, "ffnOut": c.embeddingLength,
+                      "qkv": c.queryWidth + 2 * c.kvWidth]
+        for i in c.ropeTables.indices { widths["rope\(i)"] = c.rotaryDims }
+        let shape = StateShape(
+            layers: layers.count, keyWidth: c.kvWidth, valueWidth: c.kvWidth, scratchWidths: widths,
+            maxActivationColumns: max(c.embeddingLength, c.feedForwardLength, c.queryWidth),
+            heads: c.heads, headDim: c.headDim)
+        return try InferenceState(shape: shape, contextLength: contextLength, maxBatch: maxBatch)
+    }
+
+    func forward(_ tokens: UnsafeBufferPointer<Int32>, state: InferenceState, pool: ThreadPool,
+                 allLogits: Bool, logits: UnsafeMutablePointer<Float>) throws {
+        let c = config
+        let n = tokens.count
+        guard n > 0 else { throw ModelError.emptyInput }
+        guard n <= state.maxBatch else { throw ModelError.unsupportedFeature("batch of \(n) > \(state.maxBatch)") }
+        let start = state.position
+        guard start + n <= state.contextLength else {
+            throw ModelError.contextFull(contextLength: state.contextLength, needed: start + n)
+        }
+        for t in tokens where t < 0 || Int(t) >= c.vocabularySize {
+            throw ModelError.tokenOutOfRange(token: t, vocabularySize: c.vocabularySize)
+        }
+
+        let dim = c.embeddingLength
+        let x = state.buffer("x")               // (n, dim) residual stream
+        let xn = state.buffer("xn")             // (n, dim) normed input of a sublayer
+        let attnOut = state.buffer("attnOut")   // (n, dim) attention sublayer output
+        let ffnOut = state.buffer("ffnOut")     // (n, dim) feed-forward sublayer output
+
+        for t in 0..<n { tokenEmbedding.dequantizeRow(Int(tokens[t]), into: x + t * dim) }
+        if let s = c.embeddingScale { Ops.scale(x, by: s, count: n * dim) }
+        for (i, table) in c.ropeTables.enumerated() {
+            let angles = state.buffer("rope\(i)") // (n, rotaryDims): cos then sin halves per token
+            table.factors(contextLength: state.contextLength)?.withUnsafeBufferPointer { factors in
+                fillAngles(angles, table: table, factors: factors.baseAddress, start: start, tokens: n)
+            } ?? fillAngles(angles, table: table, factors: nil, start: start, tokens: n)
+        }
+
+        for (index, layer) in layers.enumerated() {
+            layer.attentionNorm.apply(rows: n, x, count: dim, stride: dim, into: xn)
+            attention(layer, index: index, input: xn, output: attnOut, tokens: n, start: start, state: state, pool: pool)
+            if c.parallelBlock {
+                feedForward(layer, input: xn, output: ffnOut, tokens: n, state: state, pool: pool)
+                for i in 0..<(n * dim) { x[i] += attnOut[i] + ffnOut[i] }
+                continue
+            }
+            layer.postAttentionNorm?.apply(rows: n, attnOut, count: dim, stride: dim, into: attnOut)
+            for i in 0..<(n * dim) { x[i] += attnOut[i] }
+            (layer.ffnNorm ?? layer.attentionNorm).apply(rows: n, x, count: dim, stride: dim, into: xn)
+            feedForward(layer, input: xn, output: ffnOut, tokens: n, state: state, pool: pool)
+            layer.postFFNNorm?.apply(rows: n, ffnOut, count: dim, stride: dim, into: ffnOut)
+            for i in 0..<(n * dim) { x[i] += ffnOut[i] }
+        }
+
+        // Only the rows whose logits are wanted go through the final norm and the output matrix
+        // (none for the first chunks of a long prompt); llama.cpp, too, multiplies only the rows
+        // it outputs, as a batch of their own.
+        if !allLogits && !state.logitsNeeded {
+            state.position = start + n
+            return
+        }
+        let firstOut = allLogits ? 0 : n - 1
+        let outRows = n - firstOut
+        if !allLogits { state.batchPlacement = nil }
+        outputNorm.apply(rows: outRows, x + firstOut * dim, count: dim, stride: dim, into: xn)
+        Ops.linear(output.weight, input: xn, inputStride: dim, tokens: outRows, output: logits,
+                   outputStride: c.vocabularySize, state: state, pool: pool)
+        output.addBias(logits, tokens: outRows, stride: c.vocabularySize)
+        if let cap = c.finalLogitSoftcap { Ops.softcap(logits, cap: cap, count: outRows * c.vocabularySize) }
+        state.position = start + n
+    }
+
+    private func fillAngles(_ angles: UnsafeMutablePointer<Float>, table: RopeTable, factors: UnsafePointer<Float>?,
+                            start: Int, tokens: Int) {
+        let r = config.rotaryDims
+        for t in 0..<tokens {
+            Ops.ropeAngles(position: start + t, dimensions: r, table: table, factors: factors,
+                           cos: angles + t * r, sin: angles + t * r + r / 2)
+        }
+    }
+
+    /// Self-attention of one layer: projections (+ biases), QK-norm, RoPE, query scaling, the KV
+    /// cache write, attention (windowed on local layers) and the output projection.
+    /// input: (n, dim) normed; output: (n, dim).
+    private func attention(_ layer: DecoderLayer, index: Int, input: UnsafePointer<Float>,
+                           output: UnsafeMutablePointer<Float>, tokens n: Int, start: Int,
+                           state: InferenceState, pool: ThreadPool) {
+        let c = config
+        let dim = c.embeddingLength, qWidth = c.queryWidth, kvWidth = c.kvWidth
+        let q = state.buffer("q"), k = state.buffer("k"), v = state.buffer("v") // (n, qWidth|kvWidth)
+        let att = state.buffer("att")           // (n, qWidth) attention output before projection
+
+        switch layer.qkv {
+        case .separate(let query, let key, let value):
+            // Q, K and V read the same input: quantize it once per activation format.
+            let act = Ops.quantizeActivations(for: query.weight, input: input, inputStride: dim, tokens: n, state: state)
+            Ops.multiply(query.weight, activations: act, tokens: n, output: q, outputStride: qWidth, state: state, pool: pool)
+            if key.weight.type.activationType != query.weight.type.activationType {
+                Ops.quantizeActivations(for: key.weight, input: input, inputStride: dim, tokens: n, state: state)
+            }
+            Ops.multiply(key.weight, activations: act, tokens: n, output: k, outputStride: kvWidth, state: state, pool: pool)
+            if value.weight.type.activationType != key.weight.type.activationType {
+                Ops.quantizeActivations(for: value.weight, input: input, inputStride: dim, tokens: n, state: state)
+            }
+            Ops.multiply(value.weight, activations: act, tokens: n, output: v, outputStride: kvWidth, state: state, pool: pool)
+            query.addBias(q, tokens: n, stride: qWidth)
+            key.addBias(k, tokens: n, stride: kvWidth)
+            value.addBias(v, tokens: n, stride: kvWidth)
+        case .fused(let qkv):
+            let fused = state.buffer("qkv")     // (n, qWidth + 2 kvWidth)
+            let width = qkv.outputs
+            Ops.linear(qkv.weight, input: input, inputStride: dim, tokens: n, output: fused, outputStride: width,
+                       state: state, pool: pool)
+            qkv.addBias(fused, tokens: n, stride: width)
+            for t in 0..<n {
+                let row = fused + t * width
+                (q + t * qWidth).update(from: row, count: qWidth)
+                (k + t * kvWidth).update(from: row + qWidth, count: kvWidth)
+                (v + t * kvWidth).update(from: row + qWidth + kvWidth, count: kvWidth)
+            }
+        }
+
+        let r = c.rotaryDims
+        let angles = state.buffer("rope\(layer.ropeTable)")
+        for t in 0..<n {
+            let qt = q + t * qWidth, kt = k + t * kvWidth
+            if let norm = layer.queryNorm { norm.apply(rows: c.heads, qt, count: c.headDim, stride: c.headDim, into: qt) }
+            if let norm = layer.keyNorm { norm.apply(rows: c.kvHeads, kt, count: c.headDim, stride: c.headDim, into: kt) }
+            let cos = angles + t * r, sin = cos + r / 2
+            switch c.ropeStyle {
+            case .neox:
+                Ops.ropeNeox(qt, heads: c.heads, headDim: c.headDim, rotaryDims: r, cos: cos, sin: sin)
+                Ops.ropeNeox(kt, heads: c.kvHeads, headDim: c.headDim, rotaryDims: r, cos: cos, sin: sin)
+            case .adjacent:
+                Ops.ropeAdjacentPairs(qt, heads: c.heads, headDim: c.headDim, rotaryDims: r, cos: cos, sin: sin)
+                Ops.ropeAdjacentPairs(kt, heads: c.kvHeads, headDim: c.headDim, rotaryDims: r, cos: cos, sin: sin)
+            }
+            if let s = c.queryScale { Ops.scale(qt, by: s, count: qWidth) }
+            state.storeKeyValue(layer: index, position: start + t, key: kt, value: v + t * kvWidth)
+        }
+        Ops.attention(layer: index, query: q, output: att, tokens: n, start: start, heads: c.heads,
+                      kvHeads: c.kvHeads, headDim: c.headDim,
+                      scale: c.attentionSoftcap.map { c.attentionScale / $0 } ?? c.attentionScale,
+                      window: layer.window, softcap: c.attentionSoftcap ?? 0, state: state, pool: pool)
+        Ops.linear(layer.attentionOutput.weight, input: att, inputStride: qWidth, tokens: n,
+                   output: output, outputStride: dim, state: state, pool: pool)
+        layer.attentionOutput.addBias(output, tokens: n, stride: dim)
+    }
+
+    /// The feed-forward sublayer: gated (SwiGLU / GeGLU, separate or fused gate|up) or a plain
+    /// up → GELU → down MLP, with biases where the file has them. input: (n, dim); output: (n, dim).
+    private func feedForward(_ layer: DecoderLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                             tokens n: Int, state: InferenceState, pool: ThreadPool) {
+        let dim = config.embeddingLength, ffn = config.feedForwardLength
+        let gate = state.buffer("gate")         // (n, ffn), or (n, 2 ffn) for a fused gate|up
+        let up = state.buffer("up")             // (n, ffn)
+        var hidden = gate                       // what the down projection reads, (n, ffn) `hiddenStride` apart
+        var hiddenStride = ffn
+
+        if layer.fusedGateUp {
+            // One (2 ffn, dim) matrix: the first ffn outputs are the gate, the rest are up.
+            Ops.linear(layer.up.weight, input: input, inputStride: dim, tokens: n, output: gate,
+                       outputStride: 2 * ffn, state: state, pool: pool)
+            layer.up.addBias(gate, tokens: n, stride: 2 * ffn)
+            for t in 0..<n { activate(gate + t * 2 * ffn, up: gate + t * 2 * ffn + ffn, count: ffn) }
+            hiddenStride = 2 * ffn
+        } else if let gateProjection = layer.gate {
+            let act = Ops.quantizeActivations(for: gateProjection.weight, input: input, inputStride: dim, tokens: n,
+                                              state: state)
+            Ops.multiply(gateProjection.weight, activations: act, tokens: n, output: gate, outputStride: ffn,
+                         state: state, pool: pool)
+            if layer.up.weight.type.activationType != gateProjection.weight.type.activationType {
+                Ops.quantizeActivations(for: layer.up.weight, input: input, inputStride: dim, tokens: n, state: state)
+            }
+            Ops.multiply(layer.up.weight, activations: act, tokens: n, output: up, outputStride: ffn,
+                         state: state, pool: pool)
+            gateProjection.addBias(gate, tokens: n, stride: ffn)
+            layer.up.addBias(up, tokens: n, stride: ffn)
+            for t in 0..<n { activate(gate + t * ffn, up: up + t * ffn, count: ffn) }
+        } else {
+            Ops.linear(layer.up.weight, input: input, inputStride: dim, tokens: n, output: up, outputStride: ffn,
+                       state: state, pool: pool)
+            layer.up.addBias(up, tokens: n, stride: ffn)
+            Ops.gelu(up, count: n * ffn)
+            hidden = up
+        }
+        Ops.linear(layer.down.weight, input: hidden, inputStride: hiddenStride, tokens: n, output: output,
+                   outputStride: dim, state: state, pool: pool)
+        layer.down.addBias(output, tokens: n, stride: dim)
+    }
+
+    /// gate = act(gate) * up for one token.
+    private func activate(_ gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
+        switch config.activation {
+        case .silu: Ops.swiglu(gate, up, count: count)
+        case .gelu: Ops.geglu(gate, up, count: count)
+        }
+    }
+}

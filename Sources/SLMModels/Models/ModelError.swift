@@ -1,0 +1,27 @@
+/// Errors from building or running a model; GGUF-level defects are `GGUFError`, memory and
+/// tensor types the kernels cannot use are `ComputeError`.
+
+import SLMCompute
+
+public enum ModelError: Error, Equatable, CustomStringConvertible {
+    case unsupportedArchitecture(String, supported: [String])
+    case invalidHyperparameter(key: String, value: String, reason: String)
+    case unsupportedFeature(String)
+    case contextTooSmall(requested: Int, minimum: Int)
+    case contextFull(contextLength: Int, needed: Int)
+    case tokenOutOfRange(token: Int32, vocabularySize: Int)
+    case emptyInput
+
+    public var description: String {
+        switch self {
+        case .unsupportedArchitecture(let a, let s):
+            return "unsupported architecture '\(a)' (supported: \(s.joined(separator: ", ")))"
+        case .invalidHyperparameter(let k, let v, let r): return "hyperparameter \(k) = \(v) is invalid: \(r)"
+        case .unsupportedFeature(let f): return "unsupported model feature: \(f)"
+        case .contextTooSmall(let r, let m): return "context length \(r) is too small (minimum \(m))"
+        case .contextFull(let c, let n): return "context full: \(n) tokens needed, context length is \(c) (raise -c)"
+        case .tokenOutOfRange(let t, let v): return "token id \(t) is outside the vocabulary (size \(v))"
+        case .emptyInput: return "no input tokens"
+        }
+    }
+}

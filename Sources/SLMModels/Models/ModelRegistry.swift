@@ -1,0 +1,43 @@
+import SLMCompute
+
+/// The one table from `general.architecture` to a model constructor.
+public enum ModelRegistry {
+    public typealias Constructor = (GGUFFile) throws -> any LanguageModel
+
+    public static let constructors: [(architecture: String, make: Constructor)] = [
+        ("llama", { try LlamaModel(file: $0) }),
+        (Qwen2.architecture, Qwen2.load),
+        (Gemma3.architecture, Gemma3.load),
+        (Gemma2.architecture, Gemma2.load),
+        (Phi3.architecture, Phi3.load),
+        (StableLM.architecture, StableLM.load),
+        (Phi2.architecture, Phi2.load),
+    ]
+
+    public static var supportedArchitectures: [String] { constructors.map(\.architecture) }
+
+    public static func load(_ file: GGUFFile) throws -> any LanguageModel {
+        let architecture = try file.architecture()
+        guard let entry = constructors.first(where: { $0.architecture == architecture }) else {
+            throw ModelError.unsupportedArchitecture(architecture, supported: supportedArchitectures)
+        }
+        return try entry.make(file)
+    }
+}
+
+/// What the runtime needs of any architecture. The model holds only read-only weights; all
+/// mutable state lives in the `InferenceState` so one model can serve several conversations.
+public protocol LanguageModel: AnyObject, Sendable {
+    var architecture: String { get }
+    var vocabularySize: Int { get }
+    /// The context length the model was trained with (`{arch}.context_length`).
+    var trainedContextLength: Int { get }
+    /// Allocates the KV cache and scratch buffers for `contextLength` positions and batches of up
+    /// to `maxBatch` tokens.
+    func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState
+    /// Runs `tokens` at positions `state.position ..< state.position + tokens.count`, appends them
+    /// to the KV cache and writes logits: of the last token only, or of every token when
+    /// `allLogits` (row-major (tokens.count, vocabularySize)).
+    func forward(_ tokens: UnsafeBufferPointer<Int32>, state: InferenceState, pool: ThreadPool,
+                 allLogits: Bool, logits: UnsafeMutablePointer<Float>) throws
+}
