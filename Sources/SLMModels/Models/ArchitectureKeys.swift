@@ -1,7 +1,8 @@
 import SLMCompute
 
-/// Reads `<architecture>.<key>` hyperparameters from a GGUF with named errors, so each
-/// architecture's loader states only which keys it needs and their defaults.
+/// Reads `<architecture>.<key>` hyperparameters from a GGUF with named errors: the keys every
+/// architecture shares through `DecoderConfig(reading:)` below, a family's own keys through the
+/// accessors here.
 struct ArchitectureKeys {
     let file: GGUFFile
     let architecture: String
@@ -75,5 +76,42 @@ struct ArchitectureKeys {
                                                    reason: "must be positive")
         }
         return 1 / factor
+    }
+}
+
+extension DecoderConfig {
+    /// llama.cpp's RoPE base when the file gives none.
+    static let defaultRopeBase: Float = 10000
+
+    /// Reads the keys every architecture here shares, with named errors and explicit defaults, and
+    /// wires the llama block; a family then changes what its block does differently and reads its
+    /// own keys. The epsilon key follows the norm: `attention.layer_norm_rms_epsilon` for RMSNorm,
+    /// `attention.layer_norm_epsilon` for LayerNorm; `defaultEpsilon` applies when it is absent.
+    /// The vocabulary size is the token embedding's row count (`<arch>.vocab_size` is optional).
+    init(reading keys: ArchitectureKeys, norm: Norm.Kind = .rms, defaultEpsilon: Float = 1e-5) throws {
+        try keys.requireDense()
+        let dim = try keys.positive("embedding_length")
+        let (heads, kvHeads) = try keys.headCounts()
+        let headDim = try keys.positive("attention.key_length", default: dim / heads)
+        // One width serves keys and values in the cache and the projections.
+        if let valueLength = keys.int("attention.value_length"), valueLength != headDim {
+            throw ModelError.unsupportedFeature("attention.value_length \(valueLength) ≠ key_length \(headDim)")
+        }
+        architecture = keys.architecture
+        blockCount = try keys.positive("block_count")
+        embeddingLength = dim
+        feedForwardLength = try keys.positive("feed_forward_length")
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        rotaryDims = try keys.rotaryDimensions(headDim: headDim)
+        ropeTables = [RopeTable(base: keys.float("rope.freq_base") ?? Self.defaultRopeBase,
+                                frequencyScale: try keys.linearRopeFrequencyScale())]
+        contextLength = try keys.positive("context_length")
+        vocabularySize = try keys.vocabularySize()
+        self.norm = norm
+        let epsilonKey = norm == .rms ? "attention.layer_norm_rms_epsilon" : "attention.layer_norm_epsilon"
+        normEpsilon = keys.float(epsilonKey) ?? defaultEpsilon
+        attentionScale = 1 / Float(headDim).squareRoot()
     }
 }

@@ -1,10 +1,10 @@
 import SLMCompute
 
-/// The forward pass shared by the decoder-only families other than llama (Qwen2, Gemma 2/3,
-/// Phi-2/3, StableLM): one block structure whose variations — norm kind, fused projections,
-/// biases, QK-norm, post-norms, parallel attention + MLP, RoPE style and per-layer base, sliding
-/// windows, activations, scaling and soft-capping — come from `DecoderConfig` and `DecoderLayer`,
-/// which each architecture's file fills from the GGUF.
+/// The one decoder-only transformer every architecture runs as (llama, Qwen2, Gemma 2/3, Phi-2/3,
+/// StableLM): one block structure whose variations — norm kind, fused projections, biases,
+/// QK-norm, post-norms, parallel attention + MLP, RoPE style and per-layer base, sliding windows,
+/// activations, scaling and soft-capping — come from `DecoderConfig`, which each architecture's
+/// file fills from the GGUF, and from the tensors the file has (`DecoderLayer`).
 final class DecoderModel: LanguageModel, @unchecked Sendable {
     let config: DecoderConfig
     let file: GGUFFile
@@ -27,15 +27,25 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
         self.layers = layers
     }
 
+    /// Loads the tensors `config` describes: embedding, blocks, final norm and output (the
+    /// embedding itself when the file has no output matrix and the family allows tying).
+    convenience init(file: GGUFFile, config c: DecoderConfig) throws {
+        let w = WeightLoader(file: file)
+        let dim = c.embeddingLength
+        let embedding = try w.matrix("token_embd.weight", rows: c.vocabularySize, columns: dim)
+        let output = c.outputMayBeTied && !w.has("output.weight")
+            ? Projection(weight: embedding, bias: nil)
+            : try w.projection("output", rows: c.vocabularySize, columns: dim)
+        self.init(config: c, file: file, tokenEmbedding: embedding,
+                  outputNorm: try w.norm("output_norm", c.norm, count: dim, epsilon: c.normEpsilon), output: output,
+                  layers: try (0..<c.blockCount).map { try w.decoderLayer($0, config: c) })
+    }
+
     func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
         let c = config
-        var widths = ["x": c.embeddingLength, "xn": c.embeddingLength, "q": c.queryWidth, "k": c.kvWidth,
-                      "v": c.kvWidth, "att": c.queryWidth, "attnOut": c.embeddingLength,
-                      "gate": 2 * c.feedForwardLength, "up": c.feedForwardLength, "ffnOut": c.embeddingLength,
-                      "qkv": c.queryWidth + 2 * c.kvWidth]
-        for i in c.ropeTables.indices { widths["rope\(i)"] = c.rotaryDims }
         let shape = StateShape(
-            layers: layers.count, keyWidth: c.kvWidth, valueWidth: c.kvWidth, scratchWidths: widths,
+            layers: layers.count, keyWidth: c.kvWidth, valueWidth: c.kvWidth,
+            scratchWidths: DecoderScratch.widths(for: c),
             maxActivationColumns: max(c.embeddingLength, c.feedForwardLength, c.queryWidth),
             heads: c.heads, headDim: c.headDim)
         return try InferenceState(shape: shape, contextLength: contextLength, maxBatch: maxBatch)
@@ -56,15 +66,13 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
         }
 
         let dim = c.embeddingLength
-        let x = state.buffer("x")               // (n, dim) residual stream
-        let xn = state.buffer("xn")             // (n, dim) normed input of a sublayer
-        let attnOut = state.buffer("attnOut")   // (n, dim) attention sublayer output
-        let ffnOut = state.buffer("ffnOut")     // (n, dim) feed-forward sublayer output
+        let scratch = DecoderScratch(state, config: c)
+        let x = scratch.x, xn = scratch.xn, attnOut = scratch.attnOut, ffnOut = scratch.ffnOut
 
         for t in 0..<n { tokenEmbedding.dequantizeRow(Int(tokens[t]), into: x + t * dim) }
         if let s = c.embeddingScale { Ops.scale(x, by: s, count: n * dim) }
         for (i, table) in c.ropeTables.enumerated() {
-            let angles = state.buffer("rope\(i)") // (n, rotaryDims): cos then sin halves per token
+            let angles = scratch.ropeAngles(table: i)
             table.factors(contextLength: state.contextLength)?.withUnsafeBufferPointer { factors in
                 fillAngles(angles, table: table, factors: factors.baseAddress, start: start, tokens: n)
             } ?? fillAngles(angles, table: table, factors: nil, start: start, tokens: n)
@@ -72,16 +80,17 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
 
         for (index, layer) in layers.enumerated() {
             layer.attentionNorm.apply(rows: n, x, count: dim, stride: dim, into: xn)
-            attention(layer, index: index, input: xn, output: attnOut, tokens: n, start: start, state: state, pool: pool)
+            attention(layer, index: index, input: xn, output: attnOut, tokens: n, start: start, scratch: scratch,
+                      state: state, pool: pool)
             if c.parallelBlock {
-                feedForward(layer, input: xn, output: ffnOut, tokens: n, state: state, pool: pool)
+                feedForward(layer, input: xn, output: ffnOut, tokens: n, scratch: scratch, state: state, pool: pool)
                 for i in 0..<(n * dim) { x[i] += attnOut[i] + ffnOut[i] }
                 continue
             }
             layer.postAttentionNorm?.apply(rows: n, attnOut, count: dim, stride: dim, into: attnOut)
             for i in 0..<(n * dim) { x[i] += attnOut[i] }
             (layer.ffnNorm ?? layer.attentionNorm).apply(rows: n, x, count: dim, stride: dim, into: xn)
-            feedForward(layer, input: xn, output: ffnOut, tokens: n, state: state, pool: pool)
+            feedForward(layer, input: xn, output: ffnOut, tokens: n, scratch: scratch, state: state, pool: pool)
             layer.postFFNNorm?.apply(rows: n, ffnOut, count: dim, stride: dim, into: ffnOut)
             for i in 0..<(n * dim) { x[i] += ffnOut[i] }
         }
@@ -117,31 +126,24 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
     /// cache write, attention (windowed on local layers) and the output projection.
     /// input: (n, dim) normed; output: (n, dim).
     private func attention(_ layer: DecoderLayer, index: Int, input: UnsafePointer<Float>,
-                           output: UnsafeMutablePointer<Float>, tokens n: Int, start: Int,
+                           output: UnsafeMutablePointer<Float>, tokens n: Int, start: Int, scratch: DecoderScratch,
                            state: InferenceState, pool: ThreadPool) {
         let c = config
         let dim = c.embeddingLength, qWidth = c.queryWidth, kvWidth = c.kvWidth
-        let q = state.buffer("q"), k = state.buffer("k"), v = state.buffer("v") // (n, qWidth|kvWidth)
-        let att = state.buffer("att")           // (n, qWidth) attention output before projection
+        let q = scratch.q, k = scratch.k, v = scratch.v, att = scratch.att
 
         switch layer.qkv {
         case .separate(let query, let key, let value):
-            // Q, K and V read the same input: quantize it once per activation format.
-            let act = Ops.quantizeActivations(for: query.weight, input: input, inputStride: dim, tokens: n, state: state)
-            Ops.multiply(query.weight, activations: act, tokens: n, output: q, outputStride: qWidth, state: state, pool: pool)
-            if key.weight.type.activationType != query.weight.type.activationType {
-                Ops.quantizeActivations(for: key.weight, input: input, inputStride: dim, tokens: n, state: state)
-            }
-            Ops.multiply(key.weight, activations: act, tokens: n, output: k, outputStride: kvWidth, state: state, pool: pool)
-            if value.weight.type.activationType != key.weight.type.activationType {
-                Ops.quantizeActivations(for: value.weight, input: input, inputStride: dim, tokens: n, state: state)
-            }
-            Ops.multiply(value.weight, activations: act, tokens: n, output: v, outputStride: kvWidth, state: state, pool: pool)
+            // Q, K and V read the same input: one quantization and one parallel section.
+            Ops.linearFused(.init(weight: query.weight, output: q, outputStride: qWidth),
+                            .init(weight: key.weight, output: k, outputStride: kvWidth),
+                            .init(weight: value.weight, output: v, outputStride: kvWidth),
+                            input: input, inputStride: dim, tokens: n, state: state, pool: pool)
             query.addBias(q, tokens: n, stride: qWidth)
             key.addBias(k, tokens: n, stride: kvWidth)
             value.addBias(v, tokens: n, stride: kvWidth)
         case .fused(let qkv):
-            let fused = state.buffer("qkv")     // (n, qWidth + 2 kvWidth)
+            let fused = scratch.qkv
             let width = qkv.outputs
             Ops.linear(qkv.weight, input: input, inputStride: dim, tokens: n, output: fused, outputStride: width,
                        state: state, pool: pool)
@@ -155,7 +157,7 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
         }
 
         let r = c.rotaryDims
-        let angles = state.buffer("rope\(layer.ropeTable)")
+        let angles = scratch.ropeAngles(table: layer.ropeTable)
         for t in 0..<n {
             let qt = q + t * qWidth, kt = k + t * kvWidth
             if let norm = layer.queryNorm { norm.apply(rows: c.heads, qt, count: c.headDim, stride: c.headDim, into: qt) }
@@ -184,10 +186,9 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
     /// The feed-forward sublayer: gated (SwiGLU / GeGLU, separate or fused gate|up) or a plain
     /// up → GELU → down MLP, with biases where the file has them. input: (n, dim); output: (n, dim).
     private func feedForward(_ layer: DecoderLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                             tokens n: Int, state: InferenceState, pool: ThreadPool) {
+                             tokens n: Int, scratch: DecoderScratch, state: InferenceState, pool: ThreadPool) {
         let dim = config.embeddingLength, ffn = config.feedForwardLength
-        let gate = state.buffer("gate")         // (n, ffn), or (n, 2 ffn) for a fused gate|up
-        let up = state.buffer("up")             // (n, ffn)
+        let gate = scratch.gate, up = scratch.up
         var hidden = gate                       // what the down projection reads, (n, ffn) `hiddenStride` apart
         var hiddenStride = ffn
 
@@ -199,15 +200,9 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
             for t in 0..<n { activate(gate + t * 2 * ffn, up: gate + t * 2 * ffn + ffn, count: ffn) }
             hiddenStride = 2 * ffn
         } else if let gateProjection = layer.gate {
-            let act = Ops.quantizeActivations(for: gateProjection.weight, input: input, inputStride: dim, tokens: n,
-                                              state: state)
-            Ops.multiply(gateProjection.weight, activations: act, tokens: n, output: gate, outputStride: ffn,
-                         state: state, pool: pool)
-            if layer.up.weight.type.activationType != gateProjection.weight.type.activationType {
-                Ops.quantizeActivations(for: layer.up.weight, input: input, inputStride: dim, tokens: n, state: state)
-            }
-            Ops.multiply(layer.up.weight, activations: act, tokens: n, output: up, outputStride: ffn,
-                         state: state, pool: pool)
+            Ops.linearFused(.init(weight: gateProjection.weight, output: gate, outputStride: ffn),
+                            .init(weight: layer.up.weight, output: up, outputStride: ffn),
+                            input: input, inputStride: dim, tokens: n, state: state, pool: pool)
             gateProjection.addBias(gate, tokens: n, stride: ffn)
             layer.up.addBias(up, tokens: n, stride: ffn)
             for t in 0..<n { activate(gate + t * ffn, up: up + t * ffn, count: ffn) }
@@ -230,4 +225,67 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
         case .gelu: Ops.geglu(gate, up, count: count)
         }
     }
+}
+
+/// The scratch of a forward pass, typed views of the state's buffers in the manner of llama2.c's
+/// RunState. Each buffer holds up to maxBatch rows; the shapes below are for the n tokens of one
+/// pass, with qWidth = heads·headDim and kvWidth = kvHeads·headDim.
+struct DecoderScratch {
+    let x: UnsafeMutablePointer<Float>          // (n, dim) residual stream
+    let xn: UnsafeMutablePointer<Float>         // (n, dim) normed input of a sublayer
+    let q: UnsafeMutablePointer<Float>          // (n, qWidth)
+    let k: UnsafeMutablePointer<Float>          // (n, kvWidth)
+    let v: UnsafeMutablePointer<Float>          // (n, kvWidth)
+    let qkv: UnsafeMutablePointer<Float>        // (n, qWidth + 2 kvWidth) fused projection output
+    let att: UnsafeMutablePointer<Float>        // (n, qWidth) attention output before its projection
+    let attnOut: UnsafeMutablePointer<Float>    // (n, dim) attention sublayer output
+    let gate: UnsafeMutablePointer<Float>       // (n, ffn), or (n, 2 ffn) for a fused gate|up
+    let up: UnsafeMutablePointer<Float>         // (n, ffn)
+    let ffnOut: UnsafeMutablePointer<Float>     // (n, dim) feed-forward sublayer output
+    /// (ropeTables, maxBatch, rotaryDims): per table and token, cos then sin halves.
+    private let rope: UnsafeMutablePointer<Float>
+    private let ropeTableStride: Int
+
+    /// The buffers' names in the state.
+    private enum Buffer: String, CaseIterable {
+        case x, xn, q, k, v, qkv, att, attnOut, gate, up, ffnOut, rope
+
+        /// Floats per token.
+        func width(_ c: DecoderConfig) -> Int {
+            switch self {
+            case .x, .xn, .attnOut, .ffnOut: return c.embeddingLength
+            case .q, .att: return c.queryWidth
+            case .k, .v: return c.kvWidth
+            case .qkv: return c.queryWidth + 2 * c.kvWidth
+            case .gate: return 2 * c.feedForwardLength
+            case .up: return c.feedForwardLength
+            case .rope: return c.ropeTables.count * c.rotaryDims
+            }
+        }
+    }
+
+    /// The widths `makeState` allocates, by name.
+    static func widths(for config: DecoderConfig) -> [String: Int] {
+        Dictionary(uniqueKeysWithValues: Buffer.allCases.map { ($0.rawValue, $0.width(config)) })
+    }
+
+    init(_ state: InferenceState, config: DecoderConfig) {
+        func buffer(_ b: Buffer) -> UnsafeMutablePointer<Float> { state.buffer(b.rawValue) }
+        x = buffer(.x)
+        xn = buffer(.xn)
+        q = buffer(.q)
+        k = buffer(.k)
+        v = buffer(.v)
+        qkv = buffer(.qkv)
+        att = buffer(.att)
+        attnOut = buffer(.attnOut)
+        gate = buffer(.gate)
+        up = buffer(.up)
+        ffnOut = buffer(.ffnOut)
+        rope = buffer(.rope)
+        ropeTableStride = state.maxBatch * config.rotaryDims
+    }
+
+    /// RoPE angles of one table, (n, rotaryDims).
+    func ropeAngles(table: Int) -> UnsafeMutablePointer<Float> { rope + table * ropeTableStride }
 }

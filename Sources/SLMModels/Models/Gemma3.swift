@@ -19,58 +19,31 @@ enum Gemma3 {
 
     static func load(_ file: GGUFFile) throws -> any LanguageModel {
         let keys = ArchitectureKeys(file: file, architecture: architecture)
-        try keys.requireDense()
-        let dim = try keys.positive("embedding_length")
-        let blocks = try keys.positive("block_count")
-        let (heads, kvHeads) = try keys.headCounts()
-        let headDim = try keys.positive("attention.key_length", default: dim / heads)
-        if let valueLength = keys.int("attention.value_length"), valueLength != headDim {
-            throw ModelError.unsupportedFeature("attention.value_length \(valueLength) ≠ key_length \(headDim)")
-        }
-        let window = keys.int("attention.sliding_window") ?? 0
-        let local = try slidingWindowLayers(keys, blocks: blocks, window: window)
-        let queryScaleBase = blocks == layersOf27B ? dim / heads : headDim
-        let config = DecoderConfig(
-            architecture: architecture, embeddingLength: dim,
-            feedForwardLength: try keys.positive("feed_forward_length"),
-            heads: heads, kvHeads: kvHeads, headDim: headDim,
-            rotaryDims: try keys.rotaryDimensions(headDim: headDim), ropeStyle: .neox,
-            ropeTables: [RopeTable(base: keys.float("rope.freq_base") ?? 10000,
-                                   frequencyScale: try keys.linearRopeFrequencyScale()),
-                         RopeTable(base: keys.float("rope.freq_base_swa") ?? defaultLocalRopeBase)],
-            activation: .gelu, embeddingScale: Float(dim).squareRoot(),
-            queryScale: 1 / Float(queryScaleBase).squareRoot(), attentionScale: 1,
-            attentionSoftcap: nil, finalLogitSoftcap: keys.float("final_logit_softcapping").flatMap { $0 > 0 ? $0 : nil },
-            parallelBlock: false, contextLength: try keys.positive("context_length"),
-            vocabularySize: try keys.vocabularySize())
-        let eps = keys.float("attention.layer_norm_rms_epsilon") ?? 1e-6
+        var config = try gemmaBlock(keys, layersOf27B: layersOf27B,
+                                    slidingWindow: keys.int("attention.sliding_window") ?? 0)
+        config.ropeTables.append(RopeTable(base: keys.float("rope.freq_base_swa") ?? defaultLocalRopeBase))
+        config.queryKeyNorms = true
+        config.finalLogitSoftcap = keys.float("final_logit_softcapping").flatMap { $0 > 0 ? $0 : nil }
+        return try DecoderModel(file: file, config: config)
+    }
 
-        let w = WeightLoader(file: file)
-        let ffn = config.feedForwardLength
-        let embedding = try w.matrix("token_embd.weight", rows: config.vocabularySize, columns: dim)
-        let output = w.has("output.weight")
-            ? try w.projection("output", rows: config.vocabularySize, columns: dim)
-            : Projection(weight: embedding, bias: nil)
-        var layers: [DecoderLayer] = []
-        for i in 0..<blocks {
-            let p = "blk.\(i)."
-            layers.append(DecoderLayer(
-                attentionNorm: try w.norm(p + "attn_norm", .rms, count: dim, epsilon: eps),
-                qkv: try w.qkv(p, config: config),
-                queryNorm: try w.norm(p + "attn_q_norm", .rms, count: headDim, epsilon: eps),
-                keyNorm: try w.norm(p + "attn_k_norm", .rms, count: headDim, epsilon: eps),
-                attentionOutput: try w.projection(p + "attn_output", rows: dim, columns: config.queryWidth),
-                postAttentionNorm: try w.norm(p + "post_attention_norm", .rms, count: dim, epsilon: eps),
-                ffnNorm: try w.norm(p + "ffn_norm", .rms, count: dim, epsilon: eps),
-                gate: try w.projection(p + "ffn_gate", rows: ffn, columns: dim),
-                up: try w.projection(p + "ffn_up", rows: ffn, columns: dim), fusedGateUp: false,
-                down: try w.projection(p + "ffn_down", rows: dim, columns: ffn),
-                postFFNNorm: try w.norm(p + "post_ffw_norm", .rms, count: dim, epsilon: eps),
-                window: local[i] ? window : 0, ropeTable: local[i] ? 1 : 0))
-        }
-        return DecoderModel(config: config, file: file, tokenEmbedding: embedding,
-                            outputNorm: try w.norm("output_norm", .rms, count: dim, epsilon: eps),
-                            output: output, layers: layers)
+    /// What Gemma 2 and 3 share: the common keys with RMSNorm epsilon 1e-6 by default, √dim
+    /// embedding scale, NEOX RoPE, GeGLU, post-norms, queries scaled by 1/√head_dim (1/√(dim/heads)
+    /// for the 27B, which has `layersOf27B` blocks) and the sliding-window layers.
+    static func gemmaBlock(_ keys: ArchitectureKeys, layersOf27B: Int, slidingWindow: Int,
+                           defaultPeriod: Int = defaultSlidingWindowPeriod) throws -> DecoderConfig {
+        var config = try DecoderConfig(reading: keys, defaultEpsilon: 1e-6)
+        config.embeddingScale = Float(config.embeddingLength).squareRoot()
+        config.ropeStyle = .neox
+        config.activation = .gelu
+        config.postNorms = true
+        let queryScaleBase = config.blockCount == layersOf27B ? config.embeddingLength / config.heads : config.headDim
+        config.queryScale = 1 / Float(queryScaleBase).squareRoot()
+        config.attentionScale = 1
+        config.slidingWindow = slidingWindow
+        config.slidingWindowLayers = try slidingWindowLayers(keys, blocks: config.blockCount, window: slidingWindow,
+                                                             defaultPeriod: defaultPeriod)
+        return config
     }
 
     /// Which layers use the sliding window (all false when the file sets no window).

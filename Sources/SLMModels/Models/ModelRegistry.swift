@@ -5,7 +5,7 @@ public enum ModelRegistry {
     public typealias Constructor = (GGUFFile) throws -> any LanguageModel
 
     public static let constructors: [(architecture: String, make: Constructor)] = [
-        ("llama", { try LlamaModel(file: $0) }),
+        (Llama.architecture, Llama.load),
         (Qwen2.architecture, Qwen2.load),
         (Gemma3.architecture, Gemma3.load),
         (Gemma2.architecture, Gemma2.load),
