@@ -115,7 +115,7 @@ public final class InferenceState: @unchecked Sendable {
     public let maxBatch: Int
     public let shape: StateShape
     /// Positions already in the KV cache; the next token goes here.
-    public internal(set) var position = 0
+    public package(set) var position = 0
 
     let keys: AnonymousBuffer      // (layers, contextLength, keyWidth) F16
     let values: AnonymousBuffer    // (layers, contextLength, valueWidth) F16
@@ -186,11 +186,11 @@ public final class InferenceState: @unchecked Sendable {
     deinit { partials?.deallocate() }
 
     /// First cached key of `layer` (position 0); rows are `shape.keyWidth` halves apart.
-    func keyBase(layer: Int) -> UnsafeMutablePointer<UInt16> {
+    package func keyBase(layer: Int) -> UnsafeMutablePointer<UInt16> {
         (keys.base + layer * contextLength * shape.keyWidth * 2).assumingMemoryBound(to: UInt16.self)
     }
 
-    func valueBase(layer: Int) -> UnsafeMutablePointer<UInt16> {
+    package func valueBase(layer: Int) -> UnsafeMutablePointer<UInt16> {
         (values.base + layer * contextLength * shape.valueWidth * 2).assumingMemoryBound(to: UInt16.self)
     }
 

@@ -94,10 +94,16 @@ public enum Ops {
     }
 
     /// One matrix of a fused multiply: W and where its (tokens, W.rows) output goes.
-    struct MatmulTarget {
-        let weight: WeightMatrix
-        let output: UnsafeMutablePointer<Float>
-        let outputStride: Int
+    package struct MatmulTarget {
+        package let weight: WeightMatrix
+        package let output: UnsafeMutablePointer<Float>
+        package let outputStride: Int
+
+        package init(weight: WeightMatrix, output: UnsafeMutablePointer<Float>, outputStride: Int) {
+            self.weight = weight
+            self.output = output
+            self.outputStride = outputStride
+        }
     }
 
     /// Several matrices over the same input in one parallel section (Q, K and V; gate and up):

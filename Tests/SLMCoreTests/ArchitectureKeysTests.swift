@@ -1,5 +1,7 @@
 import Foundation
 @testable import SLMCore
+@testable import SLMCompute
+@testable import SLMModels
 import XCTest
 
 /// Hyperparameter reading shared by the architecture files, and the per-layer sliding-window

@@ -1,5 +1,7 @@
 import XCTest
 @testable import SLMCore
+@testable import SLMCompute
+@testable import SLMModels
 
 /// How a request fed in chunks is placed in llama.cpp's micro-batches (which decide its attention
 /// accumulator and, for K-quants, the order of the matmul sums).

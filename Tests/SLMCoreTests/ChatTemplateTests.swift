@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
 @testable import SLMCore
+@testable import SLMCompute
+@testable import SLMModels
 
 /// The Jinja-subset interpreter against renderings by Python jinja2 (scripts/make-template-goldens.py).
 final class ChatTemplateTests: XCTestCase {

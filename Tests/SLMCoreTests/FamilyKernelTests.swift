@@ -1,6 +1,8 @@
 import CSLMKernels
 import Foundation
 @testable import SLMCore
+@testable import SLMCompute
+@testable import SLMModels
 import XCTest
 
 /// The kernels the non-llama families added (GELU/GeGLU, NEOX RoPE, windowed F32 attention) and

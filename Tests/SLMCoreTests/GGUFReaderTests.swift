@@ -1,5 +1,7 @@
 import XCTest
 @testable import SLMCore
+@testable import SLMCompute
+@testable import SLMModels
 
 final class GGUFReaderTests: XCTestCase {
     var dir: TemporaryDirectory!

@@ -1,6 +1,8 @@
 import CSLMKernels
 import Foundation
 @testable import SLMCore
+@testable import SLMCompute
+@testable import SLMModels
 import XCTest
 
 /// Every SIMD kernel against its scalar `_generic` twin (DESIGN.md: "Every SIMD kernel has a

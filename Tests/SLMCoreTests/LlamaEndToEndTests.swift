@@ -1,5 +1,7 @@
 import XCTest
 @testable import SLMCore
+@testable import SLMCompute
+@testable import SLMModels
 
 /// SmolLM2-135M-Instruct Q4_1 against goldens produced by llama.cpp (scripts/make-goldens.sh).
 final class LlamaEndToEndTests: XCTestCase {

@@ -2,6 +2,8 @@ import CSLMKernels
 import Foundation
 import XCTest
 @testable import SLMCore
+@testable import SLMCompute
+@testable import SLMModels
 
 /// A tiny random llama written as a GGUF by the test, run through the engine and through a plain
 /// double-precision reference implementation of the same equations.

@@ -1,5 +1,7 @@
 import XCTest
 @testable import SLMCore
+@testable import SLMCompute
+@testable import SLMModels
 
 final class SamplerTests: XCTestCase {
     func sample(_ logits: [Float], _ configure: (inout SamplingParameters) -> Void, draws: Int = 1) -> [Int32] {

@@ -1,5 +1,7 @@
 import XCTest
 @testable import SLMCore
+@testable import SLMCompute
+@testable import SLMModels
 
 /// Sessions on the real SmolLM2: prefix reuse, snapshots and stop sequences must not change what
 /// a greedy generation produces.

@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
 @testable import SLMCore
+@testable import SLMCompute
+@testable import SLMModels
 
 /// A handmade byte-level vocabulary: four special tokens, one token per byte, and a few merges.
 private enum Tiny {

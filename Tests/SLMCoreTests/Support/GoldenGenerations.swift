@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
 @testable import SLMCore
+@testable import SLMCompute
+@testable import SLMModels
 
 /// A golden file of scripts/make-goldens.sh (greedy continuations and top-k logits from llama.cpp)
 /// and the checks every real-model end-to-end test applies to it.
