@@ -88,15 +88,16 @@ public struct StateShape: Sendable {
     /// Floats of K (and of V) per position per layer: n_kv_head * head_dim.
     public var keyWidth: Int
     public var valueWidth: Int
-    /// Named scratch buffers, each (maxBatch, width) floats.
-    public var scratchWidths: [String: Int]
+    /// Floats per token of each scratch buffer, in the order the model asks for them back
+    /// (`InferenceState.scratch(_:)`): each buffer is (maxBatch, width) floats.
+    public var scratchWidths: [Int]
     /// Largest activation row (elements) that will be quantized for a matmul.
     public var maxActivationColumns: Int
     /// Query heads and their size, for the attention scratch.
     public var heads: Int
     public var headDim: Int
 
-    public init(layers: Int, keyWidth: Int, valueWidth: Int, scratchWidths: [String: Int],
+    public init(layers: Int, keyWidth: Int, valueWidth: Int, scratchWidths: [Int],
                 maxActivationColumns: Int, heads: Int, headDim: Int) {
         self.layers = layers
         self.keyWidth = keyWidth
@@ -128,7 +129,7 @@ public final class InferenceState: @unchecked Sendable {
     /// The batch the current forward pass's tokens belong to; nil when they are the whole batch.
     /// A model clears it before its output layer when that runs on fewer rows.
     public var batchPlacement: BatchPlacement?
-    private var scratch: [String: AnonymousBuffer] = [:]
+    private var scratch: [AnonymousBuffer] = []
     /// Quantized activations, (maxBatch, row bytes of maxActivationColumns in the widest format).
     let activations: AnonymousBuffer
     let activationRowBytes: Int
@@ -144,9 +145,7 @@ public final class InferenceState: @unchecked Sendable {
         let halfSize = MemoryLayout<UInt16>.size
         keys = try AnonymousBuffer(byteCount: shape.layers * contextLength * shape.keyWidth * halfSize)
         values = try AnonymousBuffer(byteCount: shape.layers * contextLength * shape.valueWidth * halfSize)
-        for (name, width) in shape.scratchWidths {
-            scratch[name] = try AnonymousBuffer(byteCount: maxBatch * width * floatSize)
-        }
+        scratch = try shape.scratchWidths.map { try AnonymousBuffer(byteCount: maxBatch * $0 * floatSize) }
         // F32 activations are the widest format any weight type dots with.
         activationRowBytes = (shape.maxActivationColumns * floatSize + 63) / 64 * 64
         activations = try AnonymousBuffer(byteCount: maxBatch * activationRowBytes)
@@ -158,9 +157,8 @@ public final class InferenceState: @unchecked Sendable {
         attentionScratch = try AnonymousBuffer(byteCount: ThreadPool.maxThreads * attentionScratchBytes)
     }
 
-    public func makeState() {}
-
-    package func buffer(_ name: String) -> UnsafeMutablePointer<Float> { scratch[name]!.floats() }
+    /// Scratch buffer `index` of `shape.scratchWidths`; the model's typed view names them.
+    package func scratch(_ index: Int) -> UnsafeMutablePointer<Float> { scratch[index].floats() }
 
     /// Keys of one layer widened and transposed for F32-mode attention, (kvHeads, tiles of 64
     /// positions, headDim, 64) floats; rebuilt per layer, so one buffer serves all layers.

@@ -34,7 +34,7 @@ final class AttentionModeTests: XCTestCase {
 
     func testPrepareChunkSetsModeAndPlacementTogether() throws {
         let state = try InferenceState(
-            shape: StateShape(layers: 1, keyWidth: 8, valueWidth: 8, scratchWidths: [:], maxActivationColumns: 8,
+            shape: StateShape(layers: 1, keyWidth: 8, valueWidth: 8, scratchWidths: [], maxActivationColumns: 8,
                               heads: 1, headDim: 8),
             contextLength: 16, maxBatch: 4)
         state.prepareChunk(at: 64, ofRequest: 70)

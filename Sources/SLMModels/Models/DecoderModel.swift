@@ -7,6 +7,7 @@ import SLMCompute
 /// file fills from the GGUF, and from the tensors the file has (`DecoderLayer`).
 final class DecoderModel: LanguageModel, @unchecked Sendable {
     let config: DecoderConfig
+    /// Never read: holding it keeps the mapping that every weight points into alive.
     let file: GGUFFile
     let tokenEmbedding: WeightMatrix        // (vocab, dim)
     let outputNorm: Norm                    // (dim)
@@ -246,8 +247,8 @@ struct DecoderScratch {
     private let rope: UnsafeMutablePointer<Float>
     private let ropeTableStride: Int
 
-    /// The buffers' names in the state.
-    private enum Buffer: String, CaseIterable {
+    /// The buffers, by their index in the state's scratch.
+    private enum Buffer: Int, CaseIterable {
         case x, xn, q, k, v, qkv, att, attnOut, gate, up, ffnOut, rope
 
         /// Floats per token.
@@ -264,13 +265,11 @@ struct DecoderScratch {
         }
     }
 
-    /// The widths `makeState` allocates, by name.
-    static func widths(for config: DecoderConfig) -> [String: Int] {
-        Dictionary(uniqueKeysWithValues: Buffer.allCases.map { ($0.rawValue, $0.width(config)) })
-    }
+    /// The widths `makeState` allocates, in `Buffer` order.
+    static func widths(for config: DecoderConfig) -> [Int] { Buffer.allCases.map { $0.width(config) } }
 
     init(_ state: InferenceState, config: DecoderConfig) {
-        func buffer(_ b: Buffer) -> UnsafeMutablePointer<Float> { state.buffer(b.rawValue) }
+        func buffer(_ b: Buffer) -> UnsafeMutablePointer<Float> { state.scratch(b.rawValue) }
         x = buffer(.x)
         xn = buffer(.xn)
         q = buffer(.q)
