@@ -20,9 +20,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
+        // Sources by architecture: generic/ (scalar twins, formats, dispatch), x86/ (AVX2), arm/
+        // (NEON). The target's root holds the private headers all three folders include.
         .target(
             name: "CSLMKernels",
-            cSettings: kernelFlags
+            cSettings: kernelFlags + [.headerSearchPath(".")]
         ),
         .target(
             name: "SLMCore",

@@ -263,7 +263,7 @@ void slm_attention_merge_generic(const float *partials, int64_t count, int64_t h
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-#include "avx2_common.h"
+#include "x86/avx2_common.h"
 
 // Vector versions of the two modes for head sizes that are multiples of 32: the same operations
 // in the same order as the portable code above (one FMA per element and step, F16 conversions

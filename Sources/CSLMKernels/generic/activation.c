@@ -13,7 +13,7 @@ void slm_swiglu_generic(const float *gate, const float *up, float *out, int64_t 
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-#include "avx2_common.h"
+#include "x86/avx2_common.h"
 
 SLM_AVX2 static void slm_swiglu_avx2(const float *gate, const float *up, float *out, int64_t n) {
     int64_t i = 0;
