@@ -26,6 +26,10 @@ let package = Package(
             name: "CSLMKernels",
             cSettings: kernelFlags + [.headerSearchPath(".")]
         ),
+        // The kernels' entry points that only tests call (each SIMD table, the scalar twins, the
+        // matmul tiles, forcing the twins), kept out of CSLMKernels' public header so the engine
+        // and libslm see only what they use. Header-only, and only test targets depend on it.
+        .target(name: "CSLMKernelsTesting", dependencies: ["CSLMKernels"]),
         .target(
             name: "SLMCore",
             dependencies: ["CSLMKernels"]
@@ -75,7 +79,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SLMCoreTests",
-            dependencies: ["SLMCore", "CSLMKernels"],
+            dependencies: ["SLMCore", "CSLMKernels", "CSLMKernelsTesting"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
