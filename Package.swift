@@ -20,10 +20,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
+        // Sources by architecture: generic/ (scalar twins, formats, dispatch), x86/ (AVX2), arm/
+        // (NEON). The target's root holds the private headers all three folders include.
         .target(
             name: "CSLMKernels",
-            cSettings: kernelFlags
+            cSettings: kernelFlags + [.headerSearchPath(".")]
         ),
+        // The kernels' entry points that only tests call (each SIMD table, the scalar twins, the
+        // matmul tiles, forcing the twins), kept out of CSLMKernels' public header so the engine
+        // and libslm see only what they use. Header-only, and only test targets depend on it.
+        .target(name: "CSLMKernelsTesting", dependencies: ["CSLMKernels"]),
         // The one JSON value, parser and writer: protocol lines, template values, sampling fields.
         .target(name: "SLMJSON"),
         // The engine in three layers, each depending only on those below it:
@@ -36,11 +42,11 @@ let package = Package(
         ),
         .target(
             name: "SLMModels",
-            dependencies: ["SLMCompute", "SLMJSON", "CSLMKernels"]
+            dependencies: ["SLMCompute", "SLMJSON"]
         ),
         .target(
             name: "SLMCore",
-            dependencies: ["SLMModels", "SLMCompute", "SLMJSON", "CSLMKernels"]
+            dependencies: ["SLMModels", "SLMCompute"]
         ),
         .systemLibrary(
             name: "CSQLite",
@@ -88,7 +94,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SLMCoreTests",
-            dependencies: ["SLMCore", "SLMModels", "SLMCompute", "SLMJSON", "CSLMKernels"],
+            dependencies: ["SLMCore", "SLMModels", "SLMCompute", "SLMJSON", "CSLMKernels", "CSLMKernelsTesting"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

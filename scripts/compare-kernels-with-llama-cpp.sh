@@ -8,6 +8,7 @@
 #
 #   scripts/compare-kernels-with-llama-cpp.sh MODEL.gguf [TOKENS...]   (default tokens: 1 3 4 8)
 set -euo pipefail
+shopt -s globstar  # the kernels sit in per-architecture folders (Sources/CSLMKernels/*/)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SLM_CACHE="${SLM_CACHE:-$HOME/.cache/slm}"
 MODEL="${1:?usage: $0 MODEL.gguf [TOKENS...]}"
@@ -22,7 +23,7 @@ SRC="$ROOT/scripts/golden/kernels_vs_ggml.c"
 mkdir -p "$(dirname "$TOOL")"
 if [[ ! -x "$TOOL" || "$SRC" -nt "$TOOL" || -n "$(find "$ROOT/Sources/CSLMKernels" -newer "$TOOL" -print -quit)" ]]; then
     echo "compiling $TOOL" >&2
-    cc -std=gnu11 -O3 -fno-math-errno -o "$TOOL" "$SRC" "$ROOT"/Sources/CSLMKernels/*.c \
+    cc -std=gnu11 -O3 -fno-math-errno -o "$TOOL" "$SRC" "$ROOT"/Sources/CSLMKernels/**/*.c \
         -I "$ROOT/Sources/CSLMKernels/include" -I "$ROOT/Sources/CSLMKernels" \
         -I "$LLAMA_DIR/ggml/include" -L "$BUILD_DIR/bin" -Wl,-rpath,"$BUILD_DIR/bin" \
         -lggml -lggml-base -lggml-cpu -lm

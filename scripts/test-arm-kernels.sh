@@ -17,7 +17,10 @@ scripts/apt-install.sh gcc-aarch64-linux-gnu qemu-user-static
 
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-sources=(Sources/CSLMKernels/*.c Tests/CKernelTests/kernel_twins.c)
+# The kernels sit in per-architecture folders (generic/, x86/, arm/); every build compiles all of
+# them, and each folder's code guards itself by architecture.
+shopt -s globstar
+sources=(Sources/CSLMKernels/**/*.c Tests/CKernelTests/kernel_twins.c)
 # The kernels' own flags (Package.swift) plus warnings; no -march beyond each run's baseline.
 cflags=(-std=gnu11 -O3 -fno-math-errno -Wall -Wextra -ISources/CSLMKernels/include -ISources/CSLMKernels)
 

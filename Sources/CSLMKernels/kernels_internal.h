@@ -1,4 +1,6 @@
 // Private helpers shared by the CSLMKernels translation units (not part of the public header).
+// Every kernel source includes it, so every definition meets its declaration in slm_kernels.h or
+// slm_kernels_testing.h.
 #ifndef SLM_KERNELS_INTERNAL_H
 #define SLM_KERNELS_INTERNAL_H
 
@@ -7,6 +9,7 @@
 #include <string.h>
 
 #include "slm_kernels.h"
+#include "slm_kernels_testing.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SLM_INLINE static inline __attribute__((always_inline))

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "slm_kernels.h"
+#include "slm_kernels_testing.h"
 
 // ---- Tolerances ---------------------------------------------------------------------------------
 //

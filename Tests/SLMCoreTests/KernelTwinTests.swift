@@ -1,4 +1,5 @@
 import CSLMKernels
+import CSLMKernelsTesting
 import Foundation
 @testable import SLMCore
 @testable import SLMCompute

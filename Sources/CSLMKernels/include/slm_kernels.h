@@ -9,6 +9,9 @@
 //     a trailing partial block is ignored.
 //   - An unknown or unsupported type never crashes: dequantize fills dst with NaN,
 //     vec_dot / matvec / matmul produce NaN, quantize writes nothing.
+//
+// Entry points only the tests call (each SIMD table, the scalar `_generic` twins, the matmul
+// tiles, forcing the twins) are declared in slm_kernels_testing.h, not here.
 #ifndef SLM_KERNELS_H
 #define SLM_KERNELS_H
 
@@ -201,39 +204,17 @@ void slm_quantize_row(int activation_type, const float *src, void *dst, int64_t 
 // Dot of one weight row with one activation row in slm_type_activation_type(type) format.
 float slm_vec_dot(int type, int64_t n, const void *weight_row, const void *activation_row);
 
-// The dot kernel of one (weight, activation) pair. slm_vec_dot dispatches through
-// slm_vec_dot_kernel, the single place where SIMD variants are chosen; NULL if unsupported.
+// The dot kernel of one (weight, activation) pair: the SIMD variant this CPU has for the type
+// (chosen in generic/dispatch.c, from the CPU features detected there once), else the scalar
+// twin; NULL if unsupported. slm_vec_dot dispatches through it.
 typedef float (*slm_vec_dot_fn)(int64_t n, const void *weight_row, const void *activation_row);
 slm_vec_dot_fn slm_vec_dot_kernel(int type);
-// The scalar twins only, and each SIMD table of this CPU (NULL where the CPU or the build's
-// architecture has no such variant); for tests. x86-64: AVX2+FMA+F16C. aarch64: plain NEON
-// (every aarch64 CPU) and NEON with the dot-product instructions (HWCAP_ASIMDDP).
-slm_vec_dot_fn slm_vec_dot_kernel_generic(int type);
-slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type);
-slm_vec_dot_fn slm_vec_dot_kernel_neon(int type);
-slm_vec_dot_fn slm_vec_dot_kernel_neon_dotprod(int type);
 // The dot kernel for token `token` of a batch of n_tokens activation rows multiplied by the same
 // weights: the same products as slm_vec_dot_kernel(type), summed in the order llama.cpp's CPU
 // backend uses for that token of such a batch where it differs from its one-token order (on
 // x86-64 AVX2: Q4_K in full groups of 4 tokens, Q5_K / Q6_K in batches of 8 or more); else
 // slm_vec_dot_kernel(type). Same CPU detection and forced-generic rule.
 slm_vec_dot_fn slm_vec_dot_kernel_for_batch(int type, int64_t n_tokens, int64_t token);
-slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int64_t token);
-// Makes slm_vec_dot_kernel return the scalar twins (tests, and `SLM_FORCE_GENERIC` debugging).
-void slm_set_force_generic(int force);
-
-// Scalar reference kernels (the "_generic" twins of any SIMD kernels).
-float slm_vec_dot_f32_f32_generic(int64_t n, const void *w, const void *a);
-float slm_vec_dot_f16_f16_generic(int64_t n, const void *w, const void *a);
-float slm_vec_dot_bf16_bf16_generic(int64_t n, const void *w, const void *a);
-float slm_vec_dot_q4_0_q8_0_generic(int64_t n, const void *w, const void *a);
-float slm_vec_dot_q4_1_q8_1_generic(int64_t n, const void *w, const void *a);
-float slm_vec_dot_q5_0_q8_0_generic(int64_t n, const void *w, const void *a);
-float slm_vec_dot_q5_1_q8_1_generic(int64_t n, const void *w, const void *a);
-float slm_vec_dot_q8_0_q8_0_generic(int64_t n, const void *w, const void *a);
-float slm_vec_dot_q4_K_q8_K_generic(int64_t n, const void *w, const void *a);
-float slm_vec_dot_q5_K_q8_K_generic(int64_t n, const void *w, const void *a);
-float slm_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *a);
 
 // y[r] = dot(weight row r, activation) for r in [row_begin, row_end).
 // row_stride = bytes between weight rows; y is indexed by absolute row number.
@@ -255,59 +236,26 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
                          int64_t batch_tokens, int64_t batch_offset,
                          float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end);
 
-// A tile of slm_matmul: `rows` consecutive weight rows (from `weight`, row_stride apart) times
-// `tokens` consecutive activation rows (from `activations`, act_row_bytes apart), written to
-// out[t * out_row_stride + r] for the tile's own t and r; each type has its own shape.
-// act_d[i * act_d_stride + t] is the scale d of activation block i of the tile's token t, as a
-// float (converted once per matmul instead of once per tile). For Q4_0, act_d continues with
-// 8 * (sum of the block's 32 quants) in the same layout from act_d[nb * act_d_stride], nb = n_cols / 32.
-// Bit-identical to slm_vec_dot of each pair. fn is NULL where this CPU or type has none
-// (slm_matmul then computes pair by pair); SIMD only, its scalar twin is that pair-by-pair loop.
-typedef void (*slm_matmul_tile_fn)(int64_t n_cols, const uint8_t *weight, size_t row_stride,
-                                   const uint8_t *activations, size_t act_row_bytes, const float *act_d,
-                                   int64_t act_d_stride, float *out, int64_t out_row_stride);
-typedef struct {
-    slm_matmul_tile_fn fn;
-    int rows, tokens;
-} slm_matmul_tile;
-slm_matmul_tile slm_matmul_tile_kernel(int type);
-slm_matmul_tile slm_matmul_tile_kernel_avx2(int type);
-// Decode (one token) tiles for slm_matvec: `rows` rows x 1 token, same contract.
-slm_matmul_tile slm_matvec_tile_kernel(int type);
-slm_matmul_tile slm_matvec_tile_kernel_avx2(int type);
-// The K-quant tiles of slm_vec_dot_kernel_for_batch's batch orders: for a chunk of n_tokens
-// tokens at batch_offset in a batch of batch_tokens, the tile and, in *tile_tokens_end, how many
-// of the chunk's tokens (from its first) take that order.
-slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_tokens, int64_t batch_offset,
-                                                      int64_t n_tokens, int64_t *tile_tokens_end);
-
-// ---- Activations (activation.c) ----
+// ---- Activations (generic/activation.c, generic/gelu.c) ----
 // out[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + e^-x). out may alias gate.
 void slm_swiglu(const float *gate, const float *up, float *out, int64_t n);
-void slm_swiglu_generic(const float *gate, const float *up, float *out, int64_t n);
 // GELU, tanh approximation, rounded through F16 as llama.cpp's CPU backend does (gelu.c).
 // out may alias x / gate.
 void slm_gelu(const float *x, float *out, int64_t n);
-void slm_gelu_generic(const float *x, float *out, int64_t n);
 // out[i] = gelu(gate[i]) * up[i] (GeGLU).
 void slm_geglu(const float *gate, const float *up, float *out, int64_t n);
-void slm_geglu_generic(const float *gate, const float *up, float *out, int64_t n);
 
-// ---- Rotary position embedding (rope.c) ----
+// ---- Rotary position embedding (generic/rope.c) ----
 // Rotates the pairs (x[2i], x[2i+1]), i < rotary_dims / 2, of each of `heads` heads of `head_dim`
 // floats by the angles whose cosines and sines are given (rotary_dims / 2 each).
 void slm_rope_adjacent(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
                        const float *cos_table, const float *sin_table);
-void slm_rope_adjacent_generic(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
-                               const float *cos_table, const float *sin_table);
 // The same rotation on split halves (x[i], x[i + rotary_dims / 2]) (ggml's NEOX mode, used by
 // Qwen2, Gemma, Phi, StableLM). Dimensions from rotary_dims to head_dim are left unchanged.
 void slm_rope_neox(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
                    const float *cos_table, const float *sin_table);
-void slm_rope_neox_generic(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
-                           const float *cos_table, const float *sin_table);
 
-// ---- Attention over an F16 KV cache (attention.c) ----
+// ---- Attention over an F16 KV cache (generic/attention.c) ----
 enum { SLM_ATTENTION_F32 = 0, SLM_ATTENTION_F16_ACCUMULATE = 1 };
 // Bytes of scratch one slm_attention_head call needs (per concurrent caller).
 size_t slm_attention_scratch_bytes(int64_t head_dim);
@@ -332,14 +280,6 @@ void slm_attention_merge(const float *partials, int64_t count, int64_t head_dim,
 void slm_attention_partial_capped(const float *query, const uint16_t *keys, int64_t key_stride,
                                   const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
                                   int64_t head_dim, float scale, float softcap, float *partial, void *scratch);
-void slm_attention_partial_capped_generic(const float *query, const uint16_t *keys, int64_t key_stride,
-                                          const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
-                                          int64_t head_dim, float scale, float softcap, float *partial,
-                                          void *scratch);
-void slm_attention_partial_generic(const float *query, const uint16_t *keys, int64_t key_stride,
-                                   const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
-                                   int64_t head_dim, float scale, float *partial, void *scratch);
-void slm_attention_merge_generic(const float *partials, int64_t count, int64_t head_dim, float *out);
 // The F32 mode for many queries over the same cache: transpose each KV head's keys once
 // (positions [begin, end) into `keys_t`, laid out per 64-position tile as (head_dim, 64) floats,
 // so keys_t needs ceil(end / 64) * 64 * head_dim floats), then run every query against it. Same
@@ -354,9 +294,6 @@ void slm_attention_widen_values(const uint16_t *values, int64_t value_stride, in
 void slm_attention_head_f32_transposed(const float *query, const float *keys_t, const float *values,
                                        int64_t value_stride, int64_t n_positions, int64_t head_dim, float scale,
                                        float *out, void *scratch);
-void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const float *values,
-                                               int64_t value_stride, int64_t n_positions, int64_t head_dim,
-                                               float scale, float *out, void *scratch);
 // The transposed F32 mode for a sliding window: only positions [begin, n_positions) are visible.
 // Tiles stay aligned to absolute positions (multiples of 64), as in llama.cpp, so for begin = 0 and
 // softcap 0 the result is that of slm_attention_head_f32_transposed. softcap != 0 caps the scores
@@ -364,12 +301,6 @@ void slm_attention_head_f32_transposed_generic(const float *query, const float *
 void slm_attention_head_f32_window(const float *query, const float *keys_t, const float *values,
                                    int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
                                    float scale, float softcap, float *out, void *scratch);
-void slm_attention_head_f32_window_generic(const float *query, const float *keys_t, const float *values,
-                                           int64_t value_stride, int64_t begin, int64_t n_positions,
-                                           int64_t head_dim, float scale, float softcap, float *out, void *scratch);
-void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_t key_stride,
-                                const uint16_t *values, int64_t value_stride, int64_t n_positions,
-                                int64_t head_dim, float scale, int mode, float *out, void *scratch);
 
 #ifdef __cplusplus
 }

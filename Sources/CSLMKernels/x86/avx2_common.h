@@ -1,4 +1,4 @@
-// AVX2 helpers shared by the x86 kernels (dot_avx2.c, matmul_avx2.c, attention.c, activation.c) (x86-64 only; include inside the
+// AVX2 helpers shared by the x86 kernels (dot_avx2.c, matmul_avx2.c, attention_avx2.c, activation_avx2.c) (x86-64 only; include inside the
 // architecture guard, after kernels_internal.h). The tiles must repeat the dots' operations
 // exactly, so both files build them from these same pieces.
 #ifndef SLM_AVX2_COMMON_H

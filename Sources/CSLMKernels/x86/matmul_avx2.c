@@ -7,10 +7,10 @@
 // own eight-lane accumulator and receives exactly the same operations in the same order (exact
 // integer lane sums, the same d_w * d_a product, one FMA per block, the same final fold). Only
 // which values are computed once and shared changes, so prompt logits stay equal to decode's and
-// to llama.cpp's. The scalar twin is the per-pair loop in slm_matmul (matvec.c).
-#include "kernels_internal.h"
+// to llama.cpp's. The scalar twin is the per-pair loop in slm_matmul (generic/matvec.c).
+#include "arch.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if SLM_ARCH_X86
 #include "avx2_common.h"
 
 // Shape of the tiles below but Q5_0's (which is one row by eight tokens).
@@ -363,18 +363,9 @@ SLM_AVX2 static void decode_q4_1(int64_t n, const uint8_t *w, size_t row_stride,
     for (int r = 0; r < DECODE_ROWS; ++r) out[r] = hsum8(acc[r]) + offset[r];
 }
 
-static int cpu_has_avx2_fma(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    }
-    return cached;
-}
-
 slm_matmul_tile slm_matmul_tile_kernel_avx2(int type) {
     const slm_matmul_tile none = {NULL, 0, 0};
-    if (!cpu_has_avx2_fma()) return none;
+    if (!slm_cpu_has(SLM_CPU_X86_AVX2_FMA_F16C)) return none;
     switch (type) {
     case SLM_TYPE_Q4_0: return (slm_matmul_tile){tile_q4_0, TILE_ROWS, TILE_TOKENS};
     case SLM_TYPE_Q4_1: return (slm_matmul_tile){tile_q4_1, TILE_ROWS, TILE_TOKENS};
@@ -386,7 +377,7 @@ slm_matmul_tile slm_matmul_tile_kernel_avx2(int type) {
 
 slm_matmul_tile slm_matvec_tile_kernel_avx2(int type) {
     const slm_matmul_tile none = {NULL, 0, 0};
-    if (!cpu_has_avx2_fma()) return none;
+    if (!slm_cpu_has(SLM_CPU_X86_AVX2_FMA_F16C)) return none;
     switch (type) {
     case SLM_TYPE_Q4_0: return (slm_matmul_tile){decode_q4_0, 8, 1};
     case SLM_TYPE_Q4_1: return (slm_matmul_tile){decode_q4_1, DECODE_ROWS, 1};
@@ -395,17 +386,4 @@ slm_matmul_tile slm_matvec_tile_kernel_avx2(int type) {
     default: return none;
     }
 }
-
-#else
-
-slm_matmul_tile slm_matmul_tile_kernel_avx2(int type) {
-    (void)type;
-    return (slm_matmul_tile){NULL, 0, 0};
-}
-
-slm_matmul_tile slm_matvec_tile_kernel_avx2(int type) {
-    (void)type;
-    return (slm_matmul_tile){NULL, 0, 0};
-}
-
 #endif

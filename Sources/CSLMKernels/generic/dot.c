@@ -1,4 +1,5 @@
-// Scalar dot kernels, one per (weight, activation) format pair, and the dispatch point.
+// Scalar dot kernels, one per (weight, activation) format pair: the `_generic` twins of the SIMD
+// tables in x86/ and arm/, and what runs where neither applies.
 //
 // Quantized pairs accumulate exact integer products per block and apply the scales once per block
 // in the same order of float operations as ggml's generic (scalar) kernels, so on the same
@@ -295,30 +296,7 @@ float slm_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *a) {
     return k_finish(lanes, 0.0f);
 }
 
-// ---- dispatch -----------------------------------------------------------------------------------
-
-// The single dispatch point: a SIMD variant when the CPU has one for the type (decided from CPU
-// features at run time, so one binary runs on any machine of its architecture), else the
-// scalar twin. Each table returns NULL off its architecture, so at most one family answers.
-slm_vec_dot_fn slm_vec_dot_kernel(int type) {
-    if (!slm_force_generic) {
-        slm_vec_dot_fn simd = slm_vec_dot_kernel_avx2(type);
-        if (!simd) simd = slm_vec_dot_kernel_neon_dotprod(type);
-        if (!simd) simd = slm_vec_dot_kernel_neon(type);
-        if (simd) return simd;
-    }
-    return slm_vec_dot_kernel_generic(type);
-}
-
-// The batch variant of the dispatch point: llama.cpp's batch order where it has one (x86 only).
-slm_vec_dot_fn slm_vec_dot_kernel_for_batch(int type, int64_t n_tokens, int64_t token) {
-    const slm_vec_dot_fn batch = slm_force_generic ? NULL : slm_vec_dot_kernel_avx2_for_batch(type, n_tokens, token);
-    return batch ? batch : slm_vec_dot_kernel(type);
-}
-
-int slm_force_generic = 0;
-
-void slm_set_force_generic(int force) { slm_force_generic = force != 0; }
+// ---- the scalar table (the dispatch, generic/dispatch.c, falls back to it) -------------------
 
 slm_vec_dot_fn slm_vec_dot_kernel_generic(int type) {
     switch (type) {

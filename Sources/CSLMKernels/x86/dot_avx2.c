@@ -1,5 +1,5 @@
 // AVX2 + FMA dot products (x86-64), chosen at run time by slm_vec_dot_kernel. Each has a scalar
-// `_generic` twin in dot.c and a test against it.
+// `_generic` twin in generic/dot.c and a test against it.
 //
 // Shape of the 32-element block kernels: per block, integer products are summed exactly into
 // eight 32-bit lanes (lane l holds elements 4l..4l+3), converted to float and accumulated with one
@@ -7,9 +7,9 @@
 // then pairwise). This is also how llama.cpp's x86 kernels order the float operations, so the two
 // engines round identically on the same file. Q4_0 and Q4_K follow llama.cpp's repacked kernels
 // instead, and the K-quants and float rows have their own orders (see each).
-#include "kernels_internal.h"
+#include "arch.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if SLM_ARCH_X86
 #include "avx2_common.h"
 
 // d_w * d_a as a broadcast vector.
@@ -467,21 +467,12 @@ SLM_AVX2 static float slm_vec_dot_bf16_bf16_avx2(int64_t n, const void *w, const
     return (float)sum;
 }
 
-static int slm_cpu_has_avx2_fma(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    }
-    return cached;
-}
-
 // llama.cpp's routing on an AVX2 CPU (repack.cpp, tiled.cpp): repacked Q4_K weights go through
 // its gemm for each full group of 4 tokens; Q5_K / Q6_K through the tiled kernel when a batch has
 // 8 or more tokens. (Q4_K weights with a row count not divisible by 8 are not repacked and take
 // the tiled kernel too; every Q4_K matrix of the models we know has rows divisible by 8.)
 slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int64_t token) {
-    if (!slm_cpu_has_avx2_fma()) return NULL;
+    if (!slm_cpu_has(SLM_CPU_X86_AVX2_FMA_F16C)) return NULL;
     switch (type) {
     case SLM_TYPE_Q4_K: return token < n_tokens - n_tokens % 4 ? slm_vec_dot_q4_K_q8_K_batch_avx2 : NULL;
     case SLM_TYPE_Q5_K: return n_tokens >= 8 ? slm_vec_dot_q5_K_q8_K_tiled_avx2 : NULL;
@@ -496,7 +487,7 @@ slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_to
                                                       int64_t n_tokens, int64_t *tile_tokens_end) {
     const slm_matmul_tile none = {NULL, 0, 0};
     *tile_tokens_end = 0;
-    if (!slm_cpu_has_avx2_fma()) return none;
+    if (!slm_cpu_has(SLM_CPU_X86_AVX2_FMA_F16C)) return none;
     switch (type) {
     case SLM_TYPE_Q4_K: {
         const int64_t end = batch_tokens - batch_tokens % 4 - batch_offset;
@@ -512,7 +503,7 @@ slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_to
 }
 
 slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
-    if (!slm_cpu_has_avx2_fma()) return NULL;
+    if (!slm_cpu_has(SLM_CPU_X86_AVX2_FMA_F16C)) return NULL;
     switch (type) {
     case SLM_TYPE_Q4_0: return slm_vec_dot_q4_0_q8_0_avx2;
     case SLM_TYPE_Q4_1: return slm_vec_dot_q4_1_q8_1_avx2;
@@ -528,26 +519,4 @@ slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
     default: return NULL;
     }
 }
-
-#else
-
-slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
-    (void)type;
-    return NULL;
-}
-
-slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_tokens, int64_t batch_offset,
-                                                      int64_t n_tokens, int64_t *tile_tokens_end) {
-    (void)type, (void)batch_tokens, (void)batch_offset, (void)n_tokens;
-    *tile_tokens_end = 0;
-    return (slm_matmul_tile){NULL, 0, 0};
-}
-
-slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int64_t token) {
-    (void)type;
-    (void)n_tokens;
-    (void)token;
-    return NULL;
-}
-
 #endif

@@ -1,5 +1,6 @@
-// Matrix-vector and matrix-matrix products over rows of quantized weights.
-#include "kernels_internal.h"
+// Matrix-vector and matrix-matrix products over rows of quantized weights: SIMD tiles where the
+// dispatch (dispatch.c) offers them, the dot kernel pair by pair elsewhere.
+#include "arch.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -26,14 +27,6 @@ void slm_matvec(int type, const void *weight, size_t row_stride, int64_t n_cols,
         for (size_t o = 0; o < row_stride; o += 64) __builtin_prefetch(ahead + o);
         y[r] = dot ? dot(n_cols, w + (size_t)r * row_stride, activation) : NAN;
     }
-}
-
-slm_matmul_tile slm_matmul_tile_kernel(int type) {
-    return slm_force_generic ? (slm_matmul_tile){NULL, 0, 0} : slm_matmul_tile_kernel_avx2(type);
-}
-
-slm_matmul_tile slm_matvec_tile_kernel(int type) {
-    return slm_force_generic ? (slm_matmul_tile){NULL, 0, 0} : slm_matvec_tile_kernel_avx2(type);
 }
 
 void slm_matmul(int type, const void *weight, size_t row_stride, int64_t n_cols,
@@ -132,7 +125,7 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
             act_d = activation_scales(type, act, act_row_bytes, n_cols, n_tokens);
             if (!act_d) shape.fn = NULL;  // no memory for the scales: the pair-by-pair path needs none
         } else {
-            shape = slm_matmul_tile_kernel_avx2_for_batch(type, batch_tokens, batch_offset, n_tokens, &tile_tokens_end);
+            shape = slm_matmul_tile_kernel_for_batch(type, batch_tokens, batch_offset, n_tokens, &tile_tokens_end);
         }
     }
     const slm_matmul_tile_fn tile = shape.fn;

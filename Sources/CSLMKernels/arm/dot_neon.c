@@ -1,16 +1,11 @@
 // NEON dot products (aarch64), chosen at run time by slm_vec_dot_kernel: a plain ARMv8-A copy
 // and one using the dot-product instructions (SDOT, ARMv8.2-A+dotprod), both built from
-// dot_neon_body.h. Each has a scalar `_generic` twin in dot.c and a test against it
+// dot_neon_body.h. Each has a scalar `_generic` twin in generic/dot.c and a test against it
 // (Tests/CKernelTests/kernel_twins.c, run under qemu by scripts/test-arm-kernels.sh).
-#include "kernels_internal.h"
+#include "arch.h"
 
-#if defined(__aarch64__)
+#if SLM_ARCH_ARM64
 #include <arm_neon.h>
-#include <sys/auxv.h>
-
-#ifndef HWCAP_ASIMDDP
-#define HWCAP_ASIMDDP (1 << 20)  // Linux's bit for the dot-product instructions
-#endif
 
 // ---- plain NEON: SDOT's lane sums built from widening multiplies ----
 // vmull gives the 16 products as int16; pairwise adds make lanes of (0+1), (2+3), ... and a
@@ -47,28 +42,11 @@ SLM_DOTPROD static inline int32x4_t neon_dot_s8_sdot(int32x4_t acc, int8x16_t a,
 #undef neon_dot_s8
 
 // NEON is part of every aarch64 CPU (Linux requires it); SDOT is optional.
-static int slm_cpu_has_dotprod(void) {
-    static int cached = -1;
-    if (cached < 0) cached = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-    return cached;
-}
-
-slm_vec_dot_fn slm_vec_dot_kernel_neon(int type) { return table_neon(type); }
-
-slm_vec_dot_fn slm_vec_dot_kernel_neon_dotprod(int type) {
-    return slm_cpu_has_dotprod() ? table_neon_dotprod(type) : NULL;
-}
-
-#else
-
 slm_vec_dot_fn slm_vec_dot_kernel_neon(int type) {
-    (void)type;
-    return NULL;
+    return slm_cpu_has(SLM_CPU_ARM_NEON) ? table_neon(type) : NULL;
 }
 
 slm_vec_dot_fn slm_vec_dot_kernel_neon_dotprod(int type) {
-    (void)type;
-    return NULL;
+    return slm_cpu_has(SLM_CPU_ARM_DOTPROD) ? table_neon_dotprod(type) : NULL;
 }
-
 #endif

@@ -1,0 +1,48 @@
+// The SIMD tables of the architecture this build is not for: always empty. The tests and the
+// dispatch call every table on every architecture (a table answers NULL where it does not
+// apply), so each needs a definition everywhere; the real ones are in x86/ and arm/, under the
+// same SLM_ARCH_* guards inverted here.
+#include "arch.h"
+
+#if !SLM_ARCH_X86
+slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type) {
+    (void)type;
+    return NULL;
+}
+
+slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int64_t token) {
+    (void)type;
+    (void)n_tokens;
+    (void)token;
+    return NULL;
+}
+
+slm_matmul_tile slm_matmul_tile_kernel_avx2(int type) {
+    (void)type;
+    return (slm_matmul_tile){NULL, 0, 0};
+}
+
+slm_matmul_tile slm_matvec_tile_kernel_avx2(int type) {
+    (void)type;
+    return (slm_matmul_tile){NULL, 0, 0};
+}
+
+slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_tokens, int64_t batch_offset,
+                                                      int64_t n_tokens, int64_t *tile_tokens_end) {
+    (void)type, (void)batch_tokens, (void)batch_offset, (void)n_tokens;
+    *tile_tokens_end = 0;
+    return (slm_matmul_tile){NULL, 0, 0};
+}
+#endif
+
+#if !SLM_ARCH_ARM64
+slm_vec_dot_fn slm_vec_dot_kernel_neon(int type) {
+    (void)type;
+    return NULL;
+}
+
+slm_vec_dot_fn slm_vec_dot_kernel_neon_dotprod(int type) {
+    (void)type;
+    return NULL;
+}
+#endif

@@ -1,0 +1,198 @@
+// The dispatch: every choice between a SIMD kernel and its scalar `_generic` twin is made here,
+// from the CPU features slm_cpu_features detects (the only code that asks the CPU), so this file
+// is the map of what runs where:
+//
+//   kernel                          x86-64 (x86/)                aarch64 (arm/)
+//   dot products (slm_vec_dot_*)    AVX2+FMA+F16C                NEON+SDOT, else NEON
+//   matmul / matvec tiles           AVX2+FMA+F16C (some types)   -
+//   K-quant batch orders            AVX2+FMA+F16C                -
+//   SwiGLU, attention               AVX2+FMA+F16C                -
+//   RoPE                            FMA                          -
+//
+// Everything else (GELU / GeGLU, formats, quantization), and everything on other CPUs or under
+// slm_set_force_generic, runs the code in generic/.
+#include "arch.h"
+
+#if SLM_ARCH_ARM64
+#include <sys/auxv.h>
+
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)  // Linux's bit for the dot-product instructions
+#endif
+#endif
+
+// ---- CPU features ------------------------------------------------------------------------------
+
+// Marks the cached set as detected (a CPU may have none of the features).
+#define SLM_CPU_DETECTED (1u << 31)
+
+static unsigned detect_cpu_features(void) {
+    unsigned features = 0;
+#if SLM_ARCH_X86
+    // Also runs before constructors (a kernel called from another library's initialiser).
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) features |= SLM_CPU_X86_AVX2;
+    if (__builtin_cpu_supports("fma")) features |= SLM_CPU_X86_FMA;
+    if (__builtin_cpu_supports("f16c")) features |= SLM_CPU_X86_F16C;
+#elif SLM_ARCH_ARM64
+    features |= SLM_CPU_ARM_NEON;
+    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) features |= SLM_CPU_ARM_DOTPROD;
+#endif
+    return features;
+}
+
+unsigned slm_cpu_features(void) {
+    // Threads racing on the first call detect the same set; atomics keep that race defined.
+    static unsigned cached;
+    unsigned features = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (!features) {
+        features = detect_cpu_features() | SLM_CPU_DETECTED;
+        __atomic_store_n(&cached, features, __ATOMIC_RELAXED);
+    }
+    return features & ~SLM_CPU_DETECTED;
+}
+
+// ---- forcing the twins -------------------------------------------------------------------------
+
+int slm_force_generic = 0;
+
+void slm_set_force_generic(int force) { slm_force_generic = force != 0; }
+
+// 1 if the SIMD kernels needing `features` may run: this CPU has them and the twins are not forced.
+SLM_INLINE int use_simd(unsigned features) { return !slm_force_generic && slm_cpu_has(features); }
+
+// ---- dot products and matmul tiles -------------------------------------------------------------
+
+// A SIMD variant when the CPU has one for the type (decided from CPU features at run time, so
+// one binary runs on any machine of its architecture), else the scalar twin. Each table returns
+// NULL off its architecture or without its features, so at most one family answers.
+slm_vec_dot_fn slm_vec_dot_kernel(int type) {
+    if (!slm_force_generic) {
+        slm_vec_dot_fn simd = slm_vec_dot_kernel_avx2(type);
+        if (!simd) simd = slm_vec_dot_kernel_neon_dotprod(type);
+        if (!simd) simd = slm_vec_dot_kernel_neon(type);
+        if (simd) return simd;
+    }
+    return slm_vec_dot_kernel_generic(type);
+}
+
+// The batch variant: llama.cpp's batch order where it has one (x86 only).
+slm_vec_dot_fn slm_vec_dot_kernel_for_batch(int type, int64_t n_tokens, int64_t token) {
+    const slm_vec_dot_fn batch = slm_force_generic ? NULL : slm_vec_dot_kernel_avx2_for_batch(type, n_tokens, token);
+    return batch ? batch : slm_vec_dot_kernel(type);
+}
+
+slm_matmul_tile slm_matmul_tile_kernel(int type) {
+    return slm_force_generic ? (slm_matmul_tile){NULL, 0, 0} : slm_matmul_tile_kernel_avx2(type);
+}
+
+slm_matmul_tile slm_matvec_tile_kernel(int type) {
+    return slm_force_generic ? (slm_matmul_tile){NULL, 0, 0} : slm_matvec_tile_kernel_avx2(type);
+}
+
+slm_matmul_tile slm_matmul_tile_kernel_for_batch(int type, int64_t batch_tokens, int64_t batch_offset,
+                                                 int64_t n_tokens, int64_t *tile_tokens_end) {
+    if (slm_force_generic) {
+        *tile_tokens_end = 0;
+        return (slm_matmul_tile){NULL, 0, 0};
+    }
+    return slm_matmul_tile_kernel_avx2_for_batch(type, batch_tokens, batch_offset, n_tokens, tile_tokens_end);
+}
+
+// ---- row kernels -------------------------------------------------------------------------------
+// Their SIMD builds exist on x86-64 only, hence the architecture guards.
+
+void slm_swiglu(const float *gate, const float *up, float *out, int64_t n) {
+#if SLM_ARCH_X86
+    if (use_simd(SLM_CPU_X86_AVX2_FMA_F16C)) {
+        slm_swiglu_avx2(gate, up, out, n);
+        return;
+    }
+#endif
+    slm_swiglu_generic(gate, up, out, n);
+}
+
+void slm_rope_neox(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                   const float *cos_table, const float *sin_table) {
+#if SLM_ARCH_X86
+    if (use_simd(SLM_CPU_X86_FMA)) {
+        slm_rope_neox_fma(x, heads, head_dim, rotary_dims, cos_table, sin_table);
+        return;
+    }
+#endif
+    slm_rope_neox_generic(x, heads, head_dim, rotary_dims, cos_table, sin_table);
+}
+
+void slm_rope_adjacent(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                       const float *cos_table, const float *sin_table) {
+#if SLM_ARCH_X86
+    if (use_simd(SLM_CPU_X86_FMA)) {
+        slm_rope_adjacent_fma(x, heads, head_dim, rotary_dims, cos_table, sin_table);
+        return;
+    }
+#endif
+    slm_rope_adjacent_generic(x, heads, head_dim, rotary_dims, cos_table, sin_table);
+}
+
+void slm_attention_partial_capped(const float *query, const uint16_t *keys, int64_t key_stride,
+                                  const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                  int64_t head_dim, float scale, float softcap, float *partial, void *scratch) {
+#if SLM_ARCH_X86
+    if (use_simd(SLM_CPU_X86_AVX2_FMA_F16C)) {
+        slm_attention_partial_capped_avx2(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale,
+                                          softcap, partial, scratch);
+        return;
+    }
+#endif
+    slm_attention_partial_capped_generic(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale,
+                                         softcap, partial, scratch);
+}
+
+void slm_attention_merge(const float *partials, int64_t count, int64_t head_dim, float *out) {
+#if SLM_ARCH_X86
+    if (use_simd(SLM_CPU_X86_AVX2_FMA_F16C)) {
+        slm_attention_merge_avx2(partials, count, head_dim, out);
+        return;
+    }
+#endif
+    slm_attention_merge_generic(partials, count, head_dim, out);
+}
+
+void slm_attention_head_f32_transposed(const float *query, const float *keys_t, const float *values,
+                                       int64_t value_stride, int64_t n_positions, int64_t head_dim, float scale,
+                                       float *out, void *scratch) {
+#if SLM_ARCH_X86
+    if (use_simd(SLM_CPU_X86_AVX2_FMA_F16C)) {
+        slm_attention_head_f32_window_avx2(query, keys_t, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out,
+                                           scratch);
+        return;
+    }
+#endif
+    slm_attention_head_f32_transposed_generic(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, scratch);
+}
+
+void slm_attention_head_f32_window(const float *query, const float *keys_t, const float *values,
+                                   int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
+                                   float scale, float softcap, float *out, void *scratch) {
+#if SLM_ARCH_X86
+    if (use_simd(SLM_CPU_X86_AVX2_FMA_F16C)) {
+        slm_attention_head_f32_window_avx2(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale,
+                                           softcap, out, scratch);
+        return;
+    }
+#endif
+    slm_attention_head_f32_window_generic(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale,
+                                          softcap, out, scratch);
+}
+
+void slm_attention_head(const float *query, const uint16_t *keys, int64_t key_stride,
+                        const uint16_t *values, int64_t value_stride, int64_t n_positions,
+                        int64_t head_dim, float scale, int mode, float *out, void *scratch) {
+#if SLM_ARCH_X86
+    if (use_simd(SLM_CPU_X86_AVX2_FMA_F16C)) {
+        slm_attention_head_avx2(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, mode, out, scratch);
+        return;
+    }
+#endif
+    slm_attention_head_generic(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, mode, out, scratch);
+}

@@ -1,0 +1,93 @@
+// slm_kernels_testing.h — the kernels' entry points that only the tests call: each SIMD table
+// on its own, the scalar `_generic` twins, the matmul tiles, and forcing the twins.
+//
+// Not in the public include/slm_kernels.h, so the engine and libslm see only what they use. The
+// kernels include this header themselves (kernels_internal.h), so every definition is checked
+// against it. Tests reach it through the CSLMKernelsTesting target (Package.swift), whose one
+// header includes this file; the C twin test (Tests/CKernelTests) uses the same header.
+#ifndef SLM_KERNELS_TESTING_H
+#define SLM_KERNELS_TESTING_H
+
+#include "slm_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- Dot products (generic/dot.c, x86/dot_avx2.c, arm/dot_neon.c) ----
+// The scalar twins only, and each SIMD table of this CPU (NULL where the CPU or the build's
+// architecture has no such variant). x86-64: AVX2+FMA+F16C. aarch64: plain NEON (every aarch64
+// CPU) and NEON with the dot-product instructions (HWCAP_ASIMDDP).
+slm_vec_dot_fn slm_vec_dot_kernel_generic(int type);
+slm_vec_dot_fn slm_vec_dot_kernel_avx2(int type);
+slm_vec_dot_fn slm_vec_dot_kernel_neon(int type);
+slm_vec_dot_fn slm_vec_dot_kernel_neon_dotprod(int type);
+// The AVX2 batch orders of slm_vec_dot_kernel_for_batch alone: NULL where the one-token order applies.
+slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int64_t token);
+// Makes every dispatch point (generic/dispatch.c) choose the scalar twins.
+void slm_set_force_generic(int force);
+
+// Scalar reference kernels (the "_generic" twins of any SIMD kernels).
+float slm_vec_dot_f32_f32_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_f16_f16_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_bf16_bf16_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q4_0_q8_0_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q4_1_q8_1_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q5_0_q8_0_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q5_1_q8_1_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q8_0_q8_0_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q4_K_q8_K_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q5_K_q8_K_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *a);
+
+// ---- Matmul tiles (x86/matmul_avx2.c, x86/dot_avx2.c; chosen in generic/dispatch.c) ----
+// A tile of slm_matmul: `rows` consecutive weight rows (from `weight`, row_stride apart) times
+// `tokens` consecutive activation rows (from `activations`, act_row_bytes apart), written to
+// out[t * out_row_stride + r] for the tile's own t and r; each type has its own shape.
+// act_d[i * act_d_stride + t] is the scale d of activation block i of the tile's token t, as a
+// float (converted once per matmul instead of once per tile). For Q4_0, act_d continues with
+// 8 * (sum of the block's 32 quants) in the same layout from act_d[nb * act_d_stride], nb = n_cols / 32.
+// Bit-identical to slm_vec_dot of each pair. fn is NULL where this CPU or type has none
+// (slm_matmul then computes pair by pair); SIMD only, its scalar twin is that pair-by-pair loop.
+typedef void (*slm_matmul_tile_fn)(int64_t n_cols, const uint8_t *weight, size_t row_stride,
+                                   const uint8_t *activations, size_t act_row_bytes, const float *act_d,
+                                   int64_t act_d_stride, float *out, int64_t out_row_stride);
+typedef struct {
+    slm_matmul_tile_fn fn;
+    int rows, tokens;
+} slm_matmul_tile;
+slm_matmul_tile slm_matmul_tile_kernel(int type);
+// Decode (one token) tiles for slm_matvec: `rows` rows x 1 token, same contract.
+slm_matmul_tile slm_matvec_tile_kernel(int type);
+
+// ---- Scalar twins of the row kernels (generic/activation.c, gelu.c, rope.c, attention.c) ----
+void slm_swiglu_generic(const float *gate, const float *up, float *out, int64_t n);
+void slm_gelu_generic(const float *x, float *out, int64_t n);
+void slm_geglu_generic(const float *gate, const float *up, float *out, int64_t n);
+void slm_rope_adjacent_generic(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                               const float *cos_table, const float *sin_table);
+void slm_rope_neox_generic(float *x, int64_t heads, int64_t head_dim, int64_t rotary_dims,
+                           const float *cos_table, const float *sin_table);
+void slm_attention_partial_capped_generic(const float *query, const uint16_t *keys, int64_t key_stride,
+                                          const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                          int64_t head_dim, float scale, float softcap, float *partial,
+                                          void *scratch);
+void slm_attention_partial_generic(const float *query, const uint16_t *keys, int64_t key_stride,
+                                   const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                   int64_t head_dim, float scale, float *partial, void *scratch);
+void slm_attention_merge_generic(const float *partials, int64_t count, int64_t head_dim, float *out);
+void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const float *values,
+                                               int64_t value_stride, int64_t n_positions, int64_t head_dim,
+                                               float scale, float *out, void *scratch);
+void slm_attention_head_f32_window_generic(const float *query, const float *keys_t, const float *values,
+                                           int64_t value_stride, int64_t begin, int64_t n_positions,
+                                           int64_t head_dim, float scale, float softcap, float *out, void *scratch);
+void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_t key_stride,
+                                const uint16_t *values, int64_t value_stride, int64_t n_positions,
+                                int64_t head_dim, float scale, int mode, float *out, void *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // SLM_KERNELS_TESTING_H

@@ -1,0 +1,222 @@
+// Attention (generic/attention.c) for x86-64 CPUs with AVX2, FMA and F16C: the portable code
+// of generic/attention_body.h built for them, where fmaf is one instruction, and vector versions
+// of both numeric modes. The entry points have the signatures of the `_generic` twins and are
+// chosen by the slm_attention_* functions in generic/dispatch.c.
+#include "arch.h"
+
+#if SLM_ARCH_X86
+#include "avx2_common.h"
+#include "generic/attention_body.h"
+
+// Vector versions of the two modes for head sizes that are multiples of 32: the same operations
+// in the same order as the portable code (generic/attention_body.h) (one FMA per element and step, F16 conversions
+// rounding to nearest even), eight lanes at a time, so they produce identical bits.
+
+SLM_AVX2 static inline float dot_f16_f16_avx2(const uint16_t *a, const uint16_t *b, int64_t n) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n; i += 32) {
+        for (int j = 0; j < 4; j++) {
+            const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i + 8 * j)));
+            const __m256 y = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + i + 8 * j)));
+            acc[j] = _mm256_fmadd_ps(x, y, acc[j]);
+        }
+    }
+    acc[0] = _mm256_add_ps(acc[0], acc[2]);
+    acc[1] = _mm256_add_ps(acc[1], acc[3]);
+    acc[0] = _mm256_add_ps(acc[0], acc[1]);
+    const __m128 t = _mm_add_ps(_mm256_castps256_ps128(acc[0]), _mm256_extractf128_ps(acc[0], 1));
+    const __m128 pairs = _mm_hadd_ps(t, t);
+    return (float)(double)_mm_cvtss_f32(_mm_hadd_ps(pairs, pairs));
+}
+
+SLM_AVX2 static void f16_accumulate_range_avx2(const uint16_t *q16, const uint16_t *keys, int64_t key_stride,
+                                               const uint16_t *values, int64_t value_stride, int64_t begin,
+                                               int64_t end, int64_t head_dim, float scale, float softcap,
+                                               float *max_io, float *sum_io, uint16_t *acc16) {
+    float max_score = *max_io, sum = *sum_io;
+    for (int64_t p = begin; p < end; p++) {
+        const uint16_t *v = values + p * value_stride;
+        float s = dot_f16_f16_avx2(keys + p * key_stride, q16, head_dim) * scale;
+        if (softcap != 0.0f) s = softcap * tanhf(s);
+        float rescale = 1.0f, weight = 1.0f;
+        if (s > max_score) {
+            rescale = expf(max_score - s);
+            max_score = s;
+            const __m256 r = _mm256_set1_ps(rescale);
+            for (int64_t d = 0; d < head_dim; d += 8) {
+                const __m256 a = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d))), r);
+                _mm_storeu_si128((__m128i *)(acc16 + d), _mm256_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT));
+            }
+        } else {
+            weight = expf(s - max_score);
+        }
+        const __m256 w = _mm256_set1_ps(weight);
+        for (int64_t d = 0; d < head_dim; d += 8) {
+            const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d)));
+            const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
+            _mm_storeu_si128((__m128i *)(acc16 + d), _mm256_cvtps_ph(_mm256_fmadd_ps(x, w, a), _MM_FROUND_TO_NEAREST_INT));
+        }
+        sum = fmaf(sum, rescale, weight);
+    }
+    *max_io = max_score;
+    *sum_io = sum;
+}
+
+SLM_AVX2 static void attention_f16_avx2(const float *query, const uint16_t *keys, int64_t key_stride,
+                                        const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                        int64_t head_dim, float scale, float softcap, float *out, float *partial,
+                                        void *scratch) {
+    uint16_t *q16 = (uint16_t *)scratch;
+    uint16_t *acc16 = q16 + head_dim;
+    float max_score = -INFINITY, sum = 0.0f;
+    for (int64_t d = 0; d < head_dim; d += 8) {
+        _mm_storeu_si128((__m128i *)(q16 + d), _mm256_cvtps_ph(_mm256_loadu_ps(query + d), _MM_FROUND_TO_NEAREST_INT));
+        _mm_storeu_si128((__m128i *)(acc16 + d), _mm_setzero_si128());
+    }
+    f16_accumulate_range_avx2(q16, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap,
+                              &max_score, &sum, acc16);
+    if (partial) {
+        partial[0] = max_score;
+        partial[1] = sum;
+        for (int64_t d = 0; d < head_dim; d += 8) {
+            _mm256_storeu_ps(partial + 2 + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d))));
+        }
+        return;
+    }
+    const __m256 inv = _mm256_set1_ps(sum == 0.0f ? 0.0f : 1.0f / sum);
+    for (int64_t d = 0; d < head_dim; d += 8) {
+        _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d))), inv));
+    }
+}
+
+// tile_softmax with the weights computed and summed eight lanes at a time: hsum8 folds a group
+// of eight exactly as tile_softmax does (upper half onto lower, then (0+2)+(1+3)).
+SLM_AVX2 static inline void tile_softmax_avx2(float *weights, float tile_max, float *max_io, float *sum_io, float *acc,
+                                              int64_t head_dim) {
+    const float new_max = raise_running_max(tile_max, max_io, sum_io, acc, head_dim);
+    double tile_sum = 0.0;
+    const __m256 max8 = _mm256_set1_ps(new_max);
+    for (int64_t t = 0; t < ATTENTION_TILE; t += 8) {
+        const __m256 e = exp_approx_avx2(_mm256_sub_ps(_mm256_loadu_ps(weights + t), max8));
+        _mm256_storeu_ps(weights + t, e);
+        tile_sum += (double)hsum8(e);
+    }
+    *sum_io = (float)((double)*sum_io + tile_sum);
+}
+
+// F32 mode over transposed keys: each position's score is still one sequential FMA chain over the
+// head, computed for 8 positions at once.
+SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const float *keys_t, const float *values,
+                                                   int64_t value_stride, int64_t begin, int64_t n_positions,
+                                                   int64_t head_dim, float scale, float softcap, float *out,
+                                                   float *acc) {
+    float weights[ATTENTION_TILE];
+    float max_score = -INFINITY, sum = 0.0f;
+    for (int64_t d = 0; d < head_dim; d++) acc[d] = 0.0f;
+    const __m256 vscale = _mm256_set1_ps(scale);
+    for (int64_t tile = begin / ATTENTION_TILE * ATTENTION_TILE; tile < n_positions; tile += ATTENTION_TILE) {
+        const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
+        const int64_t first = begin > tile ? begin - tile : 0;
+        const int64_t lanes = (count + 7) & ~(int64_t)7;
+        const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
+        // Four groups of 8 positions at once: each chain is latency-bound (one FMA per head
+        // element), so independent chains in flight multiply throughput without reordering any.
+        int64_t t = 0;
+        for (; t + 32 <= lanes; t += 32) {
+            __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+            for (int64_t d = 0; d < head_dim; d++) {
+                const __m256 q = _mm256_set1_ps(query[d]);
+                const float *k = kt + d * ATTENTION_TILE + t;
+                s0 = _mm256_fmadd_ps(q, _mm256_loadu_ps(k), s0);
+                s1 = _mm256_fmadd_ps(q, _mm256_loadu_ps(k + 8), s1);
+                s2 = _mm256_fmadd_ps(q, _mm256_loadu_ps(k + 16), s2);
+                s3 = _mm256_fmadd_ps(q, _mm256_loadu_ps(k + 24), s3);
+            }
+            _mm256_storeu_ps(weights + t, _mm256_mul_ps(s0, vscale));
+            _mm256_storeu_ps(weights + t + 8, _mm256_mul_ps(s1, vscale));
+            _mm256_storeu_ps(weights + t + 16, _mm256_mul_ps(s2, vscale));
+            _mm256_storeu_ps(weights + t + 24, _mm256_mul_ps(s3, vscale));
+        }
+        for (; t < lanes; t += 8) {
+            __m256 s = _mm256_setzero_ps();
+            for (int64_t d = 0; d < head_dim; d++) {
+                s = _mm256_fmadd_ps(_mm256_set1_ps(query[d]), _mm256_loadu_ps(kt + d * ATTENTION_TILE + t), s);
+            }
+            _mm256_storeu_ps(weights + t, _mm256_mul_ps(s, vscale));
+        }
+        float tile_max = -INFINITY;
+        for (int64_t t = 0; t < ATTENTION_TILE; t++) {
+            if (softcap != 0.0f) weights[t] = softcap * tanhf(weights[t]);
+            if (t >= count || t < first) weights[t] = -INFINITY;  // stale keys, or outside the window
+            tile_max = weights[t] > tile_max ? weights[t] : tile_max;
+        }
+        tile_softmax_avx2(weights, tile_max, &max_score, &sum, acc, head_dim);
+        if (head_dim == 64) {
+            // The whole accumulator in registers for the common head size (same FMAs, same order).
+            __m256 a[8];
+            for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(acc + 8 * j);
+            for (int64_t p = first; p < count; p++) {
+                const float *v = values + (tile + p) * value_stride;
+                const __m256 w = _mm256_set1_ps(weights[p]);
+                for (int j = 0; j < 8; j++) a[j] = _mm256_fmadd_ps(_mm256_loadu_ps(v + 8 * j), w, a[j]);
+            }
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps(acc + 8 * j, a[j]);
+            continue;
+        }
+        for (int64_t t = first; t < count; t++) {
+            const float *v = values + (tile + t) * value_stride;
+            const __m256 w = _mm256_set1_ps(weights[t]);
+            for (int64_t d = 0; d < head_dim; d += 8) {
+                _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(_mm256_loadu_ps(v + d), w, _mm256_loadu_ps(acc + d)));
+            }
+        }
+    }
+    const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+    for (int64_t d = 0; d < head_dim; d++) out[d] = acc[d] * inv;
+}
+
+SLM_AVX2 void slm_attention_head_f32_window_avx2(const float *query, const float *keys_t, const float *values,
+                                                 int64_t value_stride, int64_t begin, int64_t n_positions,
+                                                 int64_t head_dim, float scale, float softcap, float *out,
+                                                 void *scratch) {
+    if (head_dim % 8 == 0) {
+        attention_f32_transposed_avx2(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale, softcap, out,
+                                      (float *)scratch);
+    } else {
+        attention_f32_transposed(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale, softcap, out,
+                                 (float *)scratch);
+    }
+}
+
+SLM_AVX2
+void slm_attention_partial_capped_avx2(const float *query, const uint16_t *keys, int64_t key_stride,
+                                       const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                       int64_t head_dim, float scale, float softcap, float *partial, void *scratch) {
+    if (head_dim % 32 == 0) {
+        attention_f16_avx2(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL, partial, scratch);
+        return;
+    }
+    attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL, partial, scratch);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+void slm_attention_merge_avx2(const float *partials, int64_t count, int64_t head_dim, float *out) {
+    merge_partials(partials, count, head_dim, out);
+}
+
+// The same code with fused multiply-adds as instructions instead of libm calls.
+__attribute__((target("avx2,fma,f16c")))
+void slm_attention_head_avx2(const float *query, const uint16_t *keys, int64_t key_stride,
+                             const uint16_t *values, int64_t value_stride, int64_t n_positions,
+                             int64_t head_dim, float scale, int mode, float *out, void *scratch) {
+    if (mode == SLM_ATTENTION_F16_ACCUMULATE && head_dim % 32 == 0) {
+        attention_f16_avx2(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out, NULL, scratch);
+        return;
+    }
+    if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out, NULL, scratch);
+    } else {
+        attention_f32(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
+    }
+}
+#endif
