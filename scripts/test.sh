@@ -13,6 +13,9 @@ export SLM_TEST_MODEL_GEMMA3 SLM_TEST_MODEL_QWEN25CODER
 SLM_TEST_SYNTHETIC="$(scripts/synthetic-models.sh)"
 export SLM_TEST_SYNTHETIC
 
+# The layering: every import is one docs/architecture.md's module graph allows, and no cycle.
+python3 scripts/check-module-graph.py
+
 swift build -c release -Xswiftc -enable-testing --build-tests
 
 log="$(mktemp)"
