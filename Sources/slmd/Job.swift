@@ -63,19 +63,34 @@ protocol ChatBackend: AnyObject, Sendable {
 }
 
 /// Sampling fields of a request as engine options, with the defaults of `slm run`.
-func generationOptions(_ fields: SamplingFields, randomSeed: () -> UInt64) throws(ProtocolError) -> GenerationOptions {
+func generationOptions(_ fields: SamplingFields) throws(ProtocolError) -> GenerationOptions {
     var sampling = SamplingParameters()
-    if let t = fields.temperature { sampling.temperature = Float(t) }
-    if let k = fields.topK { sampling.topK = k }
-    if let p = fields.topP { sampling.topP = Float(p) }
-    if let p = fields.minP { sampling.minP = Float(p) }
-    if let r = fields.repeatPenalty { sampling.repeatPenalty = Float(r) }
-    if let n = fields.repeatLastN { sampling.repeatLastN = n }
-    sampling.seed = fields.seed ?? randomSeed()
-    if let problem = sampling.validationError() { throw .invalidValue(field: "sampling", reason: problem) }
+    do throws(SamplingError) {
+        if let t = fields.temperature { sampling.temperature = try SamplingParameters.float(t, field: "temperature") }
+        if let k = fields.topK { sampling.topK = k }
+        if let p = fields.topP { sampling.topP = try SamplingParameters.float(p, field: "top_p") }
+        if let p = fields.minP { sampling.minP = try SamplingParameters.float(p, field: "min_p") }
+        if let r = fields.repeatPenalty { sampling.repeatPenalty = try SamplingParameters.float(r, field: "repeat_penalty") }
+        if let n = fields.repeatLastN { sampling.repeatLastN = n }
+        sampling.seed = fields.seed ?? SamplingParameters.randomSeed()
+        try sampling.validate()
+    } catch {
+        throw ProtocolError(error)
+    }
     var options = GenerationOptions()
     options.sampling = sampling
     options.maxTokens = fields.maxTokens
     options.stopSequences = fields.stop
     return options
+}
+
+extension ProtocolError {
+    /// The wire error for a sampling setting the engine refuses; both name the field alike.
+    init(_ error: SamplingError) {
+        switch error {
+        case .invalidValue(let field, let requirement, let got): self = .invalidValue(field: field, reason: "must be \(requirement), got \(got)")
+        case .wrongType(let field, let expected): self = .wrongType(field: field, expected: expected)
+        case .unknownField(let field): self = .unknownField(field)
+        }
+    }
 }

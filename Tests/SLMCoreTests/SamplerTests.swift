@@ -70,10 +70,112 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(sample([.nan, 1, .nan]) { $0.temperature = 1; $0.seed = 2 }, [1])
         var p = SamplingParameters()
         p.topP = 0
-        XCTAssertNotNil(p.validationError())
+        XCTAssertThrowsError(try p.validate())
         p = SamplingParameters()
         p.repeatPenalty = -1
-        XCTAssertNotNil(p.validationError())
-        XCTAssertNil(SamplingParameters().validationError())
+        XCTAssertThrowsError(try p.validate())
+        XCTAssertNoThrow(try SamplingParameters().validate())
+    }
+
+    /// Token 1 (the greedy pick) seen 70 tokens ago, then 69 neutral ones (id 5, logit 0): only a
+    /// window that reaches it penalises it, handing the pick to id 4.
+    func testRepeatLastNIsTheWindowOfThePenalty() {
+        func pick(window: Int) -> Int32 {
+            var p = SamplingParameters.greedy
+            p.repeatPenalty = 2
+            p.repeatLastN = window
+            var sampler = Sampler(parameters: p)
+            sampler.accept(1)
+            for _ in 0..<69 { sampler.accept(5) }
+            var copy = logits
+            return copy.withUnsafeMutableBufferPointer { sampler.sample(logits: $0) }
+        }
+        XCTAssertEqual(SamplingParameters().repeatLastN, 64)
+        XCTAssertEqual(pick(window: 64), 1)
+        XCTAssertEqual(pick(window: 70), 4)
+        XCTAssertEqual(pick(window: -1), 4, "-1 = the whole context")
+        XCTAssertEqual(pick(window: 0), 1, "0 = no penalty")
+    }
+
+    func testValidationNamesTheFieldOfEachBadValue() {
+        let floatFields: [(String, WritableKeyPath<SamplingParameters, Float>)] = [
+            ("temperature", \.temperature), ("top_p", \.topP), ("min_p", \.minP), ("repeat_penalty", \.repeatPenalty),
+        ]
+        for (name, field) in floatFields {
+            for bad: Float in [.nan, .infinity, -.infinity, -1, 1e-40, -.leastNonzeroMagnitude] {
+                var p = SamplingParameters()
+                p[keyPath: field] = bad
+                XCTAssertThrowsError(try p.validate(), "\(name) = \(bad)") { error in
+                    guard case .invalidValue(let named, _, _)? = error as? SamplingError else { return XCTFail("\(error)") }
+                    XCTAssertEqual(named, name)
+                    XCTAssertTrue("\(error)".hasPrefix("\(name) must be "), "\(error)")
+                }
+            }
+        }
+        let intFields: [(String, WritableKeyPath<SamplingParameters, Int>, [Int])] = [
+            ("top_k", \.topK, [-1, Int(Int32.max) + 1]), ("repeat_last_n", \.repeatLastN, [-2, Int.min, Int(Int32.max) + 1]),
+        ]
+        for (name, field, values) in intFields {
+            for bad in values {
+                var p = SamplingParameters()
+                p[keyPath: field] = bad
+                XCTAssertThrowsError(try p.validate(), "\(name) = \(bad)") { error in
+                    XCTAssertTrue("\(error)".hasPrefix("\(name) must be between "), "\(error)")
+                }
+            }
+        }
+        var negative = SamplingParameters()
+        negative.temperature = -1
+        XCTAssertThrowsError(try negative.validate()) { error in
+            XCTAssertEqual("\(error)", "temperature must be a finite number >= 0 (0 = greedy), got -1.0")
+        }
+        var subnormal = SamplingParameters()
+        subnormal.repeatPenalty = 1e-40
+        XCTAssertThrowsError(try subnormal.validate()) { error in
+            XCTAssertTrue("\(error)".hasPrefix("repeat_penalty must be 0 or a normal float"), "\(error)")
+        }
+        // The edges of each range are valid.
+        var edges = SamplingParameters()
+        edges.temperature = 0
+        edges.topK = 0
+        edges.topP = 1
+        edges.minP = 1
+        edges.repeatPenalty = .leastNormalMagnitude
+        edges.repeatLastN = -1
+        edges.seed = .max
+        XCTAssertNoThrow(try edges.validate())
+    }
+
+    /// A Double (JSON, the command line) too small for a normal Float is refused, not rounded to 0.
+    func testNarrowingToFloatRefusesUnderflow() throws {
+        XCTAssertEqual(try SamplingParameters.float(0.8, field: "temperature"), 0.8)
+        XCTAssertEqual(try SamplingParameters.float(0, field: "temperature"), 0)
+        for tiny in [1e-40, 1e-50, -1e-300] {
+            XCTAssertThrowsError(try SamplingParameters.float(tiny, field: "min_p"), "\(tiny)") { error in
+                XCTAssertTrue("\(error)".hasPrefix("min_p must be "), "\(error)")
+            }
+        }
+    }
+
+    /// The smallest valid temperature or penalty pushes a logit past Float's range; the draw must
+    /// still be the favourite, not a NaN walk to the last candidate.
+    func testOverflowingLogitsDoNotTurnIntoNaN() {
+        let sharp = sample([1, 9, 2, 3]) { $0.temperature = .leastNormalMagnitude; $0.topK = 0; $0.topP = 1; $0.minP = 0; $0.seed = 4 }
+        XCTAssertEqual(sharp, [1])
+        var p = SamplingParameters()
+        p.temperature = 1
+        p.repeatPenalty = .leastNormalMagnitude  // < 1: a boost; 5 / 1.2e-38 = inf
+        p.seed = 6
+        var sampler = Sampler(parameters: p)
+        sampler.accept(0)
+        for _ in 0..<20 {
+            var boosted: [Float] = [5, 1, 2]
+            XCTAssertEqual(boosted.withUnsafeMutableBufferPointer { sampler.sample(logits: $0) }, 0)
+        }
+        XCTAssertEqual(Sampler.softmax([.infinity, 1, .infinity]), [0.5, 0, 0.5])
+    }
+
+    func testRandomSeedsFitAJSONNumber() {
+        for _ in 0..<100 { XCTAssertLessThanOrEqual(SamplingParameters.randomSeed(), SamplingParameters.maxJSONSeed) }
     }
 }
