@@ -24,9 +24,11 @@ let package = Package(
             name: "CSLMKernels",
             cSettings: kernelFlags
         ),
+        // The one JSON value, parser and writer: protocol lines, template values, sampling fields.
+        .target(name: "SLMJSON"),
         .target(
             name: "SLMCore",
-            dependencies: ["CSLMKernels"]
+            dependencies: ["CSLMKernels", "SLMJSON"]
         ),
         .systemLibrary(
             name: "CSQLite",
@@ -52,10 +54,10 @@ let package = Package(
             pkgConfig: "libuv",
             providers: [.apt(["libuv1-dev"])]
         ),
-        .target(name: "SLMProtocol"),
+        .target(name: "SLMProtocol", dependencies: ["SLMJSON"]),
         .executableTarget(
             name: "slmd",
-            dependencies: ["SLMCore", "SLMStore", "SLMProtocol", "CLibUV"]
+            dependencies: ["SLMCore", "SLMStore", "SLMProtocol", "SLMJSON", "CLibUV"]
         ),
         .executableTarget(
             name: "slm",
@@ -63,6 +65,7 @@ let package = Package(
                 "SLMCore",
                 "SLMStore",
                 "SLMProtocol",
+                "SLMJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // No Swift runtime needed where it is installed. A link flag here, unlike
@@ -73,7 +76,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SLMCoreTests",
-            dependencies: ["SLMCore", "CSLMKernels"],
+            dependencies: ["SLMCore", "SLMJSON", "CSLMKernels"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
@@ -81,14 +84,18 @@ let package = Package(
             dependencies: ["SLMStore", "SLMCore"]
         ),
         .testTarget(
+            name: "SLMJSONTests",
+            dependencies: ["SLMJSON"]
+        ),
+        .testTarget(
             name: "SLMProtocolTests",
-            dependencies: ["SLMProtocol"]
+            dependencies: ["SLMProtocol", "SLMJSON"]
         ),
         .testTarget(
             name: "SLMDaemonTests",
             // Not on the executables: their static-runtime link flags would reach the test bundle,
             // which links Foundation. `swift build --build-tests` builds them; tests run the binaries.
-            dependencies: ["SLMProtocol", "SLMStore"]
+            dependencies: ["SLMProtocol", "SLMJSON", "SLMStore"]
         ),
     ],
     // Language mode 5: the engine hands raw pointers to its own worker threads, which the

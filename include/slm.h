@@ -71,7 +71,8 @@ extern "C" {
 
 /* Thread-safe; no side effects. Returns SLM_ABI_VERSION of the library that was linked. */
 uint32_t    slm_abi_version(void);
-/* Thread-safe. The library's version ("0.1.0"): a static string, never NULL, never freed. */
+/* Thread-safe. The library's version (e.g. "0.1.0", as `slm --version` prints it): a static string,
+ * never NULL, never freed. */
 const char *slm_version(void);
 
 typedef enum slm_status {

@@ -22,7 +22,7 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 
 abi="$(sed -nE 's/^#define SLM_ABI_VERSION ([0-9]+).*/\1/p' include/slm.h)"
-version="$(sed -nE 's/.*static let string = "([^"]+)".*/\1/p' Sources/SLMCore/Runtime/MemoryLock.swift)"
+version="$(sed -nE 's/.*static let string = "([^"]+)".*/\1/p' Sources/SLMCore/Version.swift)"
 symbols="$OUT/symbols.txt"
 grep -E '^slm_' include/slm.symbols >"$symbols"
 {

@@ -1,3 +1,5 @@
+import SLMJSON
+
 /// What can be wrong with a line a client sent.
 public enum ProtocolError: Error, Equatable, CustomStringConvertible {
     case invalidUTF8(offset: Int)
@@ -21,6 +23,14 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
         case .unknownField(let field): return "unknown field \"\(field)\""
         case .unknownOp(let op): return "unknown op \"\(op)\""
         case .lineTooLong(let limit): return "line longer than \(limit) bytes"
+        }
+    }
+
+    /// The parser's error as the protocol reports it.
+    public init(_ error: JSONError) {
+        switch error {
+        case .invalidUTF8(let offset): self = .invalidUTF8(offset: offset)
+        case .malformed(let offset, let reason): self = .malformedJSON(offset: offset, reason: reason)
         }
     }
 

@@ -1,3 +1,5 @@
+import SLMJSON
+
 /// Reply lines of protocol v1. Every line is one JSON object with `id` (the request's, or null)
 /// and `event` first, then the event's fields, then a newline.
 public enum Reply {
@@ -32,7 +34,7 @@ public struct Event: Sendable {
     public var body: JSONValue
 
     public init(line: [UInt8]) throws(ProtocolError) {
-        body = try JSONParser.parse(line)
+        do { body = try JSONParser.parse(line) } catch { throw ProtocolError(error) }
         guard case .object = body else { throw .notAnObject }
         guard let event = body["event"]?.stringValue else { throw .missingField("event") }
         name = event

@@ -1,3 +1,5 @@
+import SLMJSON
+
 /// Protocol v1 constants shared by the daemon and its clients.
 public enum ProtocolLimits {
     public static let version = 1
@@ -79,7 +81,7 @@ public struct Request: Sendable, Equatable {
     /// Decodes one request line (without its newline).
     public static func decode(_ line: [UInt8]) throws(RequestError) -> Request {
         let value: JSONValue
-        do { value = try JSONParser.parse(line) } catch { throw RequestError(id: nil, error: error) }
+        do { value = try JSONParser.parse(line) } catch { throw RequestError(id: nil, error: ProtocolError(error)) }
         guard case .object = value else { throw RequestError(id: nil, error: .notAnObject) }
         var id: RequestID? = nil
         do {
@@ -172,7 +174,7 @@ struct FieldReader {
         switch self[key] {
         case nil: throw .missingField(key)
         case .string(let s)?: return .string(s)
-        case .number(let n)?: return .number(n)
+        case let number? where number.numberValue != nil: return .number(number.numberValue!)
         default: throw .wrongType(field: key, expected: "a string or a number")
         }
     }
@@ -185,13 +187,12 @@ struct FieldReader {
 
     func optionalNumber(_ key: String) throws(ProtocolError) -> Double? {
         guard let value = self[key], value != .null else { return nil }
-        guard case .number(let n) = value else { throw .wrongType(field: key, expected: "a number") }
+        guard let n = value.numberValue else { throw .wrongType(field: key, expected: "a number") }
         return n
     }
 
     func optionalInt(_ key: String, in range: ClosedRange<Int>) throws(ProtocolError) -> Int? {
         guard let value = self[key], value != .null else { return nil }
-        guard case .number = value else { throw .wrongType(field: key, expected: "an integer") }
         guard let n = value.integerValue else { throw .wrongType(field: key, expected: "an integer") }
         guard n >= Int64(range.lowerBound) && n <= Int64(range.upperBound) else {
             throw .invalidValue(field: key, reason: "must be between \(range.lowerBound) and \(range.upperBound)")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SLMCore
+import SLMJSON
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -92,26 +93,13 @@ struct InspectCommand: ParsableCommand {
     }
 
     /// A one-line, escaped rendering of a string, shortened past `limit` characters.
+    /// `s` as a JSON string literal, cut after `limit` characters with an ellipsis inside the quotes.
     private func quote(_ s: String, limit: Int) -> String {
-        var text = "\""
-        var count = 0
-        for ch in s.unicodeScalars {
-            if count >= limit {
-                text += "…"
-                break
-            }
-            switch ch {
-            case "\n": text += "\\n"
-            case "\t": text += "\\t"
-            case "\r": text += "\\r"
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            default:
-                if ch.value < 0x20 { text += "\\u{\(String(ch.value, radix: 16))}" } else { text.unicodeScalars.append(ch) }
-            }
-            count += 1
-        }
-        return text + "\""
+        let scalars = s.unicodeScalars
+        guard scalars.count > limit else { return JSONValue.quoted(s) }
+        var text = JSONValue.quoted(String(String.UnicodeScalarView(scalars.prefix(limit))))
+        text.removeLast()
+        return text + "…\""
     }
 
     private func pad(_ s: String, _ width: Int) -> String {

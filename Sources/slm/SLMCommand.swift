@@ -11,15 +11,12 @@ struct SLMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "slm",
         abstract: "Run small language models (GGUF) on edge devices.",
-        version: SLMVersion.string,
+        version: EngineVersion.string,
         subcommands: [RunCommand.self, BenchCommand.self, InspectCommand.self, TokenizeCommand.self, DetokenizeCommand.self, TemplateCommand.self,
                       ChatCommand.self, ConversationsCommand.self, StoreCrashChildCommand.self, StoreBenchCommand.self,
                       AskCommand.self])
 }
 
-enum SLMVersion {
-    static let string = "0.1.0"
-}
 
 /// Writes to stdout/stderr without Foundation; stdout is flushed per call so text streams.
 enum Console {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import SLMCore
 import SLMProtocol
+import SLMJSON
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -6,6 +6,7 @@ import Musl
 import CLibUV
 import SLMCore
 import SLMProtocol
+import SLMJSON
 
 /// uv_async_send is the one libuv call that is safe from any thread.
 struct AsyncHandle: @unchecked Sendable { let pointer: UnsafeMutablePointer<uv_async_t> }
@@ -14,7 +15,7 @@ struct AsyncHandle: @unchecked Sendable { let pointer: UnsafeMutablePointer<uv_a
 /// writing and shutdown. It never computes: generations go to the `Scheduler`, store queries to
 /// libuv's work threads; both report back through the loop.
 final class Daemon {
-    static let version = "0.1.0"
+    static let version = EngineVersion.string
     /// Bytes libuv reads at a time; one buffer serves every connection (reads are handled at once).
     static let readChunkBytes = 64 * 1024
     /// After the scheduler stops, how long clients get to take their last replies before close.

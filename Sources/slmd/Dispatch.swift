@@ -5,6 +5,7 @@ import Musl
 #endif
 import SLMCore
 import SLMProtocol
+import SLMJSON
 
 /// Request lines to actions, on the loop thread. Control ops are answered here at once; `generate`
 /// and `chat` become scheduler jobs; conversation queries go to the store's work threads.

@@ -6,6 +6,7 @@ import Musl
 import SLMCore
 import SLMProtocol
 import Synchronization
+import SLMJSON
 
 /// Reply text for one connection, produced on the inference thread and written by the loop.
 struct Outgoing {

@@ -7,6 +7,7 @@ import CLibUV
 import SLMCore
 import SLMProtocol
 import SLMStore
+import SLMJSON
 
 /// The conversation store as the daemon uses it: `chat` turns on the inference thread (through
 /// `PersistentChat`), `conversations.*` queries on libuv's work threads, so neither the loop nor

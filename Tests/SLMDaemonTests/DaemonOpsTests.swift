@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import SLMProtocol
+import SLMJSON
 
 /// Every op and every error code of protocol v1 against a running slmd with SmolLM2.
 final class DaemonOpsTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import SLMProtocol
+import SLMJSON
 
 /// Runs every `console` example of docs/protocol.md verbatim with socat (only the socket path is
 /// replaced) and compares what the daemon answers with what the document shows, except values

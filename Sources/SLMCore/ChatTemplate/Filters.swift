@@ -1,3 +1,4 @@
+import SLMJSON
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -410,7 +411,7 @@ extension Interpreter {
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .double(let d): out += d.isFinite ? pythonFloat(d) : (d.isNaN ? "NaN" : (d < 0 ? "-Infinity" : "Infinity"))
-        case .string(let s): out += jsonQuote(s, ascii: ascii)
+        case .string(let s): out += JSONValue.quoted(s, escaping: .python(asciiOnly: ascii))
         case .list(let l):
             if l.isEmpty { out += "[]"; return }
             out += "["
@@ -430,7 +431,7 @@ extension Interpreter {
             for (i, (k, item)) in pairs.enumerated() {
                 if i > 0 { out += itemSep }
                 newline(level + 1)
-                out += jsonQuote(k, ascii: ascii) + keySep
+                out += JSONValue.quoted(k, escaping: .python(asciiOnly: ascii)) + keySep
                 try writeJSON(item, into: &out, indent: indent, level: level + 1, itemSep: itemSep, keySep: keySep, sortKeys: sortKeys, ascii: ascii)
             }
             newline(level)
@@ -438,31 +439,6 @@ extension Interpreter {
         case .function: throw fail("tojson: a function is not JSON serializable")
         }
     }
-}
-
-/// JSON string literal as Python's json.dumps writes it.
-func jsonQuote(_ s: String, ascii: Bool) -> String {
-    var out = "\""
-    for c in s.unicodeScalars {
-        switch c {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case "\u{08}": out += "\\b"
-        case "\u{0C}": out += "\\f"
-        default:
-            if c.value < 0x20 { out += "\\u" + hex(c.value, 4) }
-            else if ascii && c.value > 0x7e {
-                if c.value > 0xFFFF {
-                    let v = c.value - 0x10000
-                    out += "\\u" + hex(0xD800 + (v >> 10), 4) + "\\u" + hex(0xDC00 + (v & 0x3FF), 4)
-                } else { out += "\\u" + hex(c.value, 4) }
-            } else { out.unicodeScalars.append(c) }
-        }
-    }
-    return out + "\""
 }
 
 func htmlEscape(_ s: String) -> String {

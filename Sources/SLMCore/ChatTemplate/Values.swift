@@ -1,47 +1,11 @@
+import SLMJSON
+
 // Values of the chat-template interpreter: the public, JSON-shaped `TemplateValue` that callers pass
 // in, and the richer internal `Value` (undefined, namespaces, callables) the interpreter works on.
 
-/// A value handed to a chat template (`extra:` variables, message fields): the JSON data model.
-/// Objects keep their key order, as Python dicts do, so `tojson` and `items` match jinja2.
-public indirect enum TemplateValue: Equatable, Sendable {
-    case null
-    case bool(Bool)
-    case int(Int)
-    case double(Double)
-    case string(String)
-    case array([TemplateValue])
-    case object([(String, TemplateValue)])
-
-    public static func == (a: TemplateValue, b: TemplateValue) -> Bool {
-        switch (a, b) {
-        case (.null, .null): return true
-        case let (.bool(x), .bool(y)): return x == y
-        case let (.int(x), .int(y)): return x == y
-        case let (.double(x), .double(y)): return x == y
-        case let (.string(x), .string(y)): return x == y
-        case let (.array(x), .array(y)): return x == y
-        case let (.object(x), .object(y)):
-            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        default: return false
-        }
-    }
-
-    /// Looks a key up in an object (nil for other values or a missing key).
-    public subscript(key: String) -> TemplateValue? {
-        if case .object(let pairs) = self { return pairs.first { $0.0 == key }?.1 }
-        return nil
-    }
-
-    public var stringValue: String? {
-        if case .string(let s) = self { return s }
-        return nil
-    }
-
-    public var arrayValue: [TemplateValue]? {
-        if case .array(let a) = self { return a }
-        return nil
-    }
-}
+/// A value handed to a chat template (`extra:` variables, message fields): the JSON data model,
+/// whose objects keep their key order as Python dicts do, so `tojson` and `items` match jinja2.
+public typealias TemplateValue = JSONValue
 
 /// An insertion-ordered string-keyed dictionary (Python dict semantics for the keys templates use).
 struct OrderedDict {

@@ -15,8 +15,3 @@ extension MappedFile {
         }
     }
 }
-
-/// The engine's version, shown by the CLI and returned by the C library.
-public enum EngineVersion {
-    public static let string = "0.1.0"
-}

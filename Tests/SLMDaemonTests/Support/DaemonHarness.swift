@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import SLMProtocol
+import SLMJSON
 
 /// Runs the built `slmd` on a temporary socket and database with the test model (SmolLM2 from
 /// $SLM_TEST_MODEL), and talks to it.

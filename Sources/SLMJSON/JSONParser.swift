@@ -1,18 +1,53 @@
+/// Why a text is not the JSON the parser accepts, with the byte offset where it went wrong.
+public enum JSONError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalidUTF8(offset: Int)
+    case malformed(offset: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case .invalidUTF8(let offset): return "invalid UTF-8 at byte \(offset)"
+        case .malformed(let offset, let reason): return "malformed JSON at byte \(offset): \(reason)"
+        }
+    }
+}
+
 /// A strict RFC 8259 parser: one value, optional surrounding whitespace, nothing else. Refuses
-/// invalid UTF-8, raw control characters in strings, lone surrogate escapes, leading zeros,
-/// duplicate object keys and nesting deeper than `JSONLimits.maxDepth`, each with the byte offset.
+/// invalid UTF-8, raw control characters in strings, lone surrogate escapes, leading zeros and
+/// nesting deeper than the options allow, each with the byte offset. Linear in the input: a
+/// duplicate key is found through a hash of the object's keys, not by comparing every pair.
 public struct JSONParser {
+    public enum DuplicateKeys: Sendable {
+        /// A repeated key is an error (the protocol: which value was meant is unknowable).
+        case refuse
+        /// The last value wins at the first key's place, as Python's `json.loads` does.
+        case keepLast
+    }
+
+    public struct Options: Sendable {
+        public var maxDepth: Int
+        public var duplicateKeys: DuplicateKeys
+
+        public init(maxDepth: Int = JSONLimits.maxDepth, duplicateKeys: DuplicateKeys = .refuse) {
+            self.maxDepth = maxDepth
+            self.duplicateKeys = duplicateKeys
+        }
+
+        /// The socket protocol's rules.
+        public static let strict = Options()
+    }
+
     private let bytes: [UInt8]
+    private let options: Options
     private var index = 0
     private var depth = 0
 
-    public static func parse(_ text: String) throws(ProtocolError) -> JSONValue {
-        try parse(Array(text.utf8))
+    public static func parse(_ text: String, options: Options = .strict) throws(JSONError) -> JSONValue {
+        try parse(Array(text.utf8), options: options)
     }
 
-    public static func parse(_ bytes: [UInt8]) throws(ProtocolError) -> JSONValue {
+    public static func parse(_ bytes: [UInt8], options: Options = .strict) throws(JSONError) -> JSONValue {
         if let bad = firstInvalidUTF8(bytes) { throw .invalidUTF8(offset: bad) }
-        var parser = JSONParser(bytes: bytes)
+        var parser = JSONParser(bytes: bytes, options: options)
         parser.skipWhitespace()
         let value = try parser.parseValue()
         parser.skipWhitespace()
@@ -20,7 +55,10 @@ public struct JSONParser {
         return value
     }
 
-    private init(bytes: [UInt8]) { self.bytes = bytes }
+    private init(bytes: [UInt8], options: Options) {
+        self.bytes = bytes
+        self.options = options
+    }
 
     /// Offset of the first byte that does not start or continue a valid UTF-8 sequence.
     public static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
@@ -49,7 +87,7 @@ public struct JSONParser {
         return nil
     }
 
-    private func fail(_ reason: String) -> ProtocolError { .malformedJSON(offset: index, reason: reason) }
+    private func fail(_ reason: String) -> JSONError { .malformed(offset: index, reason: reason) }
 
     private mutating func skipWhitespace() {
         while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 {
@@ -57,7 +95,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func parseValue() throws(ProtocolError) -> JSONValue {
+    private mutating func parseValue() throws(JSONError) -> JSONValue {
         guard index < bytes.count else { throw fail("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject()
@@ -71,22 +109,23 @@ public struct JSONParser {
         }
     }
 
-    private mutating func expectWord(_ word: StaticString) throws(ProtocolError) {
+    private mutating func expectWord(_ word: StaticString) throws(JSONError) {
         let count = word.utf8CodeUnitCount
         guard index + count <= bytes.count else { throw fail("unexpected end of input") }
         for k in 0..<count where bytes[index + k] != word.utf8Start[k] { throw fail("invalid literal") }
         index += count
     }
 
-    private mutating func enter() throws(ProtocolError) {
+    private mutating func enter() throws(JSONError) {
         depth += 1
-        if depth > JSONLimits.maxDepth { throw fail("nesting deeper than \(JSONLimits.maxDepth)") }
+        if depth > options.maxDepth { throw fail("nesting deeper than \(options.maxDepth)") }
     }
 
-    private mutating func parseObject() throws(ProtocolError) -> JSONValue {
+    private mutating func parseObject() throws(JSONError) -> JSONValue {
         try enter()
         index += 1
         var fields: [(String, JSONValue)] = []
+        var fieldIndex: [String: Int] = [:]
         skipWhitespace()
         if index < bytes.count && bytes[index] == UInt8(ascii: "}") {
             index += 1; depth -= 1
@@ -97,14 +136,21 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
             let keyOffset = index
             let key = try parseString()
-            if fields.contains(where: { $0.0 == key }) {
-                throw .malformedJSON(offset: keyOffset, reason: "duplicate key \"\(key)\"")
+            let earlier = fieldIndex[key]
+            if earlier != nil && options.duplicateKeys == .refuse {
+                throw .malformed(offset: keyOffset, reason: "duplicate key \"\(key)\"")
             }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
             skipWhitespace()
-            fields.append((key, try parseValue()))
+            let value = try parseValue()
+            if let earlier {
+                fields[earlier].1 = value
+            } else {
+                fieldIndex[key] = fields.count
+                fields.append((key, value))
+            }
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -115,7 +161,7 @@ public struct JSONParser {
         return .object(fields)
     }
 
-    private mutating func parseArray() throws(ProtocolError) -> JSONValue {
+    private mutating func parseArray() throws(JSONError) -> JSONValue {
         try enter()
         index += 1
         var items: [JSONValue] = []
@@ -137,7 +183,7 @@ public struct JSONParser {
         return .array(items)
     }
 
-    private mutating func parseString() throws(ProtocolError) -> String {
+    private mutating func parseString() throws(JSONError) -> String {
         index += 1  // opening quote
         var out: [UInt8] = []
         while true {
@@ -179,7 +225,7 @@ public struct JSONParser {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private mutating func parseHex4() throws(ProtocolError) -> UInt32 {
+    private mutating func parseHex4() throws(JSONError) -> UInt32 {
         guard index + 4 <= bytes.count else { throw fail("short \\u escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
@@ -197,7 +243,7 @@ public struct JSONParser {
         return value
     }
 
-    private mutating func parseNumber() throws(ProtocolError) -> JSONValue {
+    private mutating func parseNumber() throws(JSONError) -> JSONValue {
         let start = index
         func digits(_ p: inout JSONParser) -> Int {
             let s = p.index
@@ -214,19 +260,23 @@ public struct JSONParser {
         } else if digits(&self) == 0 {
             throw fail("expected a digit")
         }
+        var integral = true
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            integral = false
             index += 1
             if digits(&self) == 0 { throw fail("expected a digit after '.'") }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            integral = false
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             if digits(&self) == 0 { throw fail("expected a digit in the exponent") }
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        if integral, let exact = Int(text) { return .int(exact) }
         guard let value = Double(text), value.isFinite else {
-            throw .malformedJSON(offset: start, reason: "number out of range")
+            throw .malformed(offset: start, reason: "number out of range")
         }
-        return .number(value)
+        return .double(value)
     }
 }
