@@ -62,23 +62,15 @@ protocol ChatBackend: AnyObject, Sendable {
                    options: GenerationOptions) throws -> (ChatTurn, Generation)
 }
 
-/// Sampling fields of a request as engine options, with the defaults of `slm run`.
+/// The generation fields of a request as engine options; unset sampling fields take
+/// `SamplingParameters`' defaults (those of `slm run`).
 func generationOptions(_ fields: SamplingFields) throws(ProtocolError) -> GenerationOptions {
-    var sampling = SamplingParameters()
+    var options = GenerationOptions()
     do throws(SamplingError) {
-        if let t = fields.temperature { sampling.temperature = try SamplingParameters.float(t, field: "temperature") }
-        if let k = fields.topK { sampling.topK = k }
-        if let p = fields.topP { sampling.topP = try SamplingParameters.float(p, field: "top_p") }
-        if let p = fields.minP { sampling.minP = try SamplingParameters.float(p, field: "min_p") }
-        if let r = fields.repeatPenalty { sampling.repeatPenalty = try SamplingParameters.float(r, field: "repeat_penalty") }
-        if let n = fields.repeatLastN { sampling.repeatLastN = n }
-        sampling.seed = fields.seed ?? SamplingParameters.randomSeed()
-        try sampling.validate()
+        options.sampling = try SamplingParameters(json: fields.sampling)
     } catch {
         throw ProtocolError(error)
     }
-    var options = GenerationOptions()
-    options.sampling = sampling
     options.maxTokens = fields.maxTokens
     options.stopSequences = fields.stop
     return options

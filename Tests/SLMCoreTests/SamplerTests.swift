@@ -1,5 +1,6 @@
 import XCTest
 @testable import SLMCore
+import SLMJSON
 
 final class SamplerTests: XCTestCase {
     func sample(_ logits: [Float], _ configure: (inout SamplingParameters) -> Void, draws: Int = 1) -> [Int32] {
@@ -177,5 +178,51 @@ final class SamplerTests: XCTestCase {
 
     func testRandomSeedsFitAJSONNumber() {
         for _ in 0..<100 { XCTAssertLessThanOrEqual(SamplingParameters.randomSeed(), SamplingParameters.maxJSONSeed) }
+    }
+
+    /// The JSON form (the protocol's field names) reads back what it writes, keeps the defaults
+    /// for absent or null fields and names the field of every bad value.
+    func testJSONFormRoundTripsAndNamesBadFields() throws {
+        var p = SamplingParameters()
+        p.temperature = 0.7
+        p.topK = 12
+        p.topP = 0.9
+        p.minP = 0
+        p.repeatPenalty = 1.1
+        p.repeatLastN = -1
+        p.seed = 42
+        XCTAssertEqual(p.json.serialized,
+                       #"{"temperature":0.7,"top_k":12,"top_p":0.9,"min_p":0,"repeat_penalty":1.1,"repeat_last_n":-1,"seed":42}"#)
+        XCTAssertEqual(try SamplingParameters(json: p.json), p)
+        XCTAssertEqual(try SamplingParameters(json: JSONParser.parse(p.json.serialized)), p)
+        var defaults = SamplingParameters()
+        defaults.seed = SamplingParameters.maxJSONSeed
+        XCTAssertEqual(try SamplingParameters(json: defaults.json), defaults)
+        XCTAssertEqual(try SamplingParameters(json: .object([("seed", .int(0))])), SamplingParameters())
+
+        let partial = try SamplingParameters(json: JSONParser.parse(#"{"repeat_last_n":0,"temperature":null,"seed":9}"#))
+        XCTAssertEqual(partial.repeatLastN, 0)
+        XCTAssertEqual(partial.temperature, 0.8)
+        XCTAssertEqual(partial.seed, 9)
+        // No seed: a fresh one each time (two equal draws of 2^53 values would be a broken generator).
+        XCTAssertNotEqual(try SamplingParameters(json: .object([])).seed, try SamplingParameters(json: .object([])).seed)
+
+        for (text, message) in [
+            (#"{"temperature":-1}"#, "temperature must be a finite number >= 0 (0 = greedy), got -1.0"),
+            (#"{"temperature":1e-40}"#, "temperature must be 0 or a normal float (magnitude >= 1.1754944e-38), got 1e-40"),
+            (#"{"repeat_penalty":1e-50}"#, "repeat_penalty must be 0 or a normal float (magnitude >= 1.1754944e-38), got 1e-50"),
+            (#"{"top_p":1e39}"#, "top_p must be a number in (0, 1] (1 = off), got inf"),
+            (#"{"min_p":"low"}"#, "min_p must be a number"),
+            (#"{"top_k":-1}"#, "top_k must be between 0 and 2147483647 (0 = off), got -1"),
+            (#"{"repeat_last_n":2.5}"#, "repeat_last_n must be an integer"),
+            (#"{"repeat_last_n":-2}"#, "repeat_last_n must be between -1 and 2147483647 (-1 = the whole context, 0 = off), got -2"),
+            (#"{"seed":-1}"#, "seed must be between 0 and 9007199254740992, got -1"),
+            (#"{"max_token":3}"#, #"unknown field "max_token""#),
+            (#"[1]"#, "sampling must be an object"),
+        ] {
+            XCTAssertThrowsError(try SamplingParameters(json: JSONParser.parse(text)), text) { error in
+                XCTAssertEqual("\(error)", message, text)
+            }
+        }
     }
 }

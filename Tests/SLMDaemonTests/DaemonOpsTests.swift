@@ -362,6 +362,7 @@ extension DaemonOpsTests {
             let input = Pipe(), out = Pipe()
             process.standardInput = input
             process.standardOutput = out
+            process.standardError = FileHandle.nullDevice  // chat's "conversation N" line
             try process.run()
             input.fileHandleForWriting.write(Data(stdin.utf8))
             try input.fileHandleForWriting.close()

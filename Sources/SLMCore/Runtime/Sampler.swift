@@ -1,3 +1,4 @@
+import SLMJSON
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -89,6 +90,69 @@ public enum SamplingError: Error, Equatable, CustomStringConvertible {
         case .wrongType(let field, let expected): return "\(field) must be \(expected)"
         case .unknownField(let field): return "unknown field \"\(field)\""
         }
+    }
+}
+
+// MARK: - The JSON form
+
+/// The protocol's form of the settings (docs/protocol.md, `generate` and `chat`): what slmd reads
+/// from a request and what `slm ask` and `slm chat --socket` send.
+extension SamplingParameters {
+    /// Reads a JSON object with the protocol's field names. Absent and null fields keep their
+    /// defaults; an absent seed is a fresh random one (`randomSeed()`). The result is validated;
+    /// a key that is not a sampling field is `unknownField`.
+    public init(json: JSONValue) throws(SamplingError) {
+        guard let fields = json.objectValue else { throw .wrongType(field: "sampling", expected: "an object") }
+        self.init()
+        var givenSeed: UInt64? = nil
+        for (key, value) in fields where value != .null {
+            switch key {
+            case "temperature": temperature = try Self.float(json: value, field: key)
+            case "top_k": topK = try Self.integer(json: value, field: key)
+            case "top_p": topP = try Self.float(json: value, field: key)
+            case "min_p": minP = try Self.float(json: value, field: key)
+            case "repeat_penalty": repeatPenalty = try Self.float(json: value, field: key)
+            case "repeat_last_n": repeatLastN = try Self.integer(json: value, field: key)
+            case "seed":
+                let seed = try Self.integer(json: value, field: key)
+                guard seed >= 0, UInt64(seed) <= Self.maxJSONSeed else {
+                    throw .invalidValue(field: key, requirement: "between 0 and \(Self.maxJSONSeed)", got: "\(seed)")
+                }
+                givenSeed = UInt64(seed)
+            default:
+                throw .unknownField(key)
+            }
+        }
+        seed = givenSeed ?? Self.randomSeed()
+        try validate()
+    }
+
+    /// Every field, as `init(json:)` reads it back. A seed above 2^53 (possible from the C API
+    /// only) does not survive a JSON number and is refused by `init(json:)`.
+    public var json: JSONValue {
+        .object([
+            ("temperature", .number(Self.shortest(temperature))),
+            ("top_k", .integer(topK)),
+            ("top_p", .number(Self.shortest(topP))),
+            ("min_p", .number(Self.shortest(minP))),
+            ("repeat_penalty", .number(Self.shortest(repeatPenalty))),
+            ("repeat_last_n", .integer(repeatLastN)),
+            ("seed", .integer(seed)),
+        ])
+    }
+
+    /// The Float as the Double its shortest decimal form says (0.8, not 0.800000011920929), so
+    /// the JSON shows the number the user typed and reads back as the same Float.
+    private static func shortest(_ value: Float) -> Double { Double("\(value)") ?? Double(value) }
+
+    private static func float(json value: JSONValue, field: String) throws(SamplingError) -> Float {
+        guard let number = value.numberValue else { throw .wrongType(field: field, expected: "a number") }
+        return try float(number, field: field)
+    }
+
+    private static func integer(json value: JSONValue, field: String) throws(SamplingError) -> Int {
+        guard let number = value.integerValue else { throw .wrongType(field: field, expected: "an integer") }
+        return Int(number)
     }
 }
 
