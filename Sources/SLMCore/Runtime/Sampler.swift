@@ -22,6 +22,7 @@ public struct SamplingParameters: Sendable, Equatable {
     /// How many of the most recent tokens the repetition penalty looks at (llama.cpp's
     /// `--repeat-last-n`): 0 = none, -1 = the whole context (prompt and reply so far).
     public var repeatLastN: Int = 64
+    /// The same seed gives the same text. Front ends draw `randomSeed()` when none is given.
     public var seed: UInt64 = 0
 
     public init() {}
@@ -54,10 +55,10 @@ public struct SamplingParameters: Sendable, Equatable {
                               _ inRange: (Float) -> Bool) throws(SamplingError) {
         // NaN fails every range test.
         guard value.isFinite, inRange(value) else { throw .invalidValue(field: field, requirement: requirement, got: "\(value)") }
-        guard value == 0 || value.isNormal else {
-            throw .invalidValue(field: field, requirement: "0 or a normal float (magnitude >= \(Float.leastNormalMagnitude))", got: "\(value)")
-        }
+        guard value == 0 || value.isNormal else { throw .invalidValue(field: field, requirement: normalFloat, got: "\(value)") }
     }
+
+    private static let normalFloat = "0 or a normal float (magnitude >= \(Float.leastNormalMagnitude))"
 
     private static func check(_ value: Int, _ field: String, in range: ClosedRange<Int>, _ meaning: String) throws(SamplingError) {
         guard range.contains(value) else {
@@ -71,7 +72,7 @@ public struct SamplingParameters: Sendable, Equatable {
     public static func float(_ value: Double, field: String) throws(SamplingError) -> Float {
         let narrowed = Float(value)
         if value != 0, value.isFinite, !narrowed.isNormal, narrowed.isFinite {
-            throw .invalidValue(field: field, requirement: "0 or a normal float (magnitude >= \(Float.leastNormalMagnitude))", got: "\(value)")
+            throw .invalidValue(field: field, requirement: normalFloat, got: "\(value)")
         }
         return narrowed
     }
