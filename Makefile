@@ -19,10 +19,12 @@ goldens:
 clean:
 	rm -rf .build
 
-# libslm (include/slm.h): libslm.so.1 + libslm.so, libslm.a and slm.pc in .build/libslm.
+# libslm (include/slm.h): libslm.so.$(ABI) + libslm.so, libslm.a and slm.pc in .build/libslm.
 PREFIX ?= /usr/local
 SWIFT_FLAGS ?=
 LIBSLM := .build/libslm
+# The soname's number is the header's SLM_ABI_VERSION.
+ABI := $(shell sed -nE 's/^\#define SLM_ABI_VERSION ([0-9]+).*/\1/p' include/slm.h)
 
 lib:
 	PREFIX="$(PREFIX)" SWIFT_FLAGS="$(SWIFT_FLAGS)" bash scripts/build-libslm.sh
@@ -36,8 +38,8 @@ install: lib
 	swift build -c release $(SWIFT_FLAGS) --product slm
 	@if grep -q '"slmd"' Package.swift; then swift build -c release $(SWIFT_FLAGS) --product slmd; fi
 	install -d "$(DESTDIR)$(PREFIX)/lib/pkgconfig" "$(DESTDIR)$(PREFIX)/include" "$(DESTDIR)$(PREFIX)/bin"
-	install -m 755 $(LIBSLM)/libslm.so.1 "$(DESTDIR)$(PREFIX)/lib/"
-	ln -sf libslm.so.1 "$(DESTDIR)$(PREFIX)/lib/libslm.so"
+	install -m 755 $(LIBSLM)/libslm.so.$(ABI) "$(DESTDIR)$(PREFIX)/lib/"
+	ln -sf libslm.so.$(ABI) "$(DESTDIR)$(PREFIX)/lib/libslm.so"
 	install -m 644 $(LIBSLM)/libslm.a "$(DESTDIR)$(PREFIX)/lib/"
 	install -m 644 include/slm.h "$(DESTDIR)$(PREFIX)/include/"
 	install -m 644 $(LIBSLM)/slm.pc "$(DESTDIR)$(PREFIX)/lib/pkgconfig/"

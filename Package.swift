@@ -46,7 +46,7 @@ let package = Package(
         ),
         .target(
             name: "SLMCore",
-            dependencies: ["SLMModels", "SLMCompute"]
+            dependencies: ["SLMModels", "SLMCompute", "SLMJSON"]
         ),
         .systemLibrary(
             name: "CSQLite",

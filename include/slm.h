@@ -52,6 +52,8 @@
  *   worker threads.
  * - The ABI is stable within one SLM_ABI_VERSION: functions and struct layouts never change;
  *   new functions may only come with a new version.
+ *   ABI 2 (libslm.so.2): slm_sampling_params gained repeat_last_n (in what was padding before
+ *   `seed`, so the struct's size and the other offsets are those of ABI 1).
  */
 #ifndef SLM_H
 #define SLM_H
@@ -65,7 +67,7 @@ extern "C" {
 #endif
 
 /* ABI version of this header; slm_abi_version() returns the library's. They must be equal. */
-#define SLM_ABI_VERSION 1
+#define SLM_ABI_VERSION 2
 
 /* Thread-safe; no side effects. Returns SLM_ABI_VERSION of the library that was linked. */
 uint32_t    slm_abi_version(void);
@@ -142,13 +144,17 @@ typedef struct slm_sampling_params {
     float    top_p;           /* 1 = off */
     float    min_p;           /* 0 = off */
     float    repeat_penalty;  /* 1 = off */
+    int32_t  repeat_last_n;   /* tokens the repeat penalty looks back over; 0 = none, -1 = the whole context (ABI 2) */
     uint64_t seed;
     int32_t  max_tokens;
 } slm_sampling_params;
 /* Thread-safe. llama.cpp's defaults: temperature 0.8, top_k 40, top_p 0.95, min_p 0.05,
- * repeat_penalty 1 (over the last 64 tokens), seed SLM_SEED_RANDOM, max_tokens -1.
+ * repeat_penalty 1, repeat_last_n 64, seed SLM_SEED_RANDOM, max_tokens -1.
  * seed: the same seed gives the same text. max_tokens: tokens to generate; -1 = until the model
- * ends its text or the context is full; 0 = only process the prompt (fills the KV cache). */
+ * ends its text or the context is full; 0 = only process the prompt (fills the KV cache).
+ * Valid: temperature >= 0, top_k >= 0, top_p in (0, 1], min_p in [0, 1], repeat_penalty > 0,
+ * repeat_last_n >= -1, max_tokens >= -1; floats finite and not subnormal (e.g. 1e-40). A bad
+ * value fails the call with SLM_ERR_INVALID_ARGUMENT and slm_last_error() names the field. */
 slm_sampling_params slm_sampling_default_params(void);
 
 /* ---- Sessions -------------------------------------------------------------------------------- */

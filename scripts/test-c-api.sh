@@ -21,7 +21,8 @@ if ldd "$prefix/lib/libslm.so" | grep -q swift; then
     echo "libslm.so needs the Swift runtime:" >&2; ldd "$prefix/lib/libslm.so" >&2; exit 1
 fi
 echo "libslm.so needs: $(ldd "$prefix/lib/libslm.so" | awk '{print $1}' | tr '\n' ' ')" >&2
-ls -l "$prefix/lib/libslm.so.1" "$prefix/lib/libslm.a" >&2
+abi="$(sed -nE 's/^#define SLM_ABI_VERSION ([0-9]+).*/\1/p' include/slm.h)"
+ls -l "$prefix/lib/libslm.so.$abi" "$prefix/lib/libslm.a" >&2
 
 step "build the examples and tests via pkg-config (cc -std=c99 -Wall -Wextra -Werror)"
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"

@@ -55,6 +55,8 @@ func status(for error: any Error) -> slm_status {
         case .missingKey, .invalidValue, .badMergeLine: return SLM_ERR_FORMAT
         case .tokenOutOfRange: return SLM_ERR_INVALID_ARGUMENT
         }
+    case is SamplingError:
+        return SLM_ERR_INVALID_ARGUMENT
     case is ChatTemplateError:
         return SLM_ERR_UNSUPPORTED  // the model's chat template uses what slm cannot render
     case is JSONParseError:

@@ -46,22 +46,15 @@ public func exportedModelDefaultParams() -> slm_model_params {
     slm_model_params(n_threads: 0, cpus: nil, n_cpus: 0, context_length: 0, use_mlock: false)
 }
 
-/// The CPUs the worker threads are pinned to for `slm_model_params`, one entry per thread: the
-/// listed CPUs (or the big cores when none are listed), `n_threads` of them round-robin when set.
-func workerPlacement(_ params: slm_model_params) throws -> [Int] {
-    if params.n_threads < 0 || Int(params.n_threads) > ThreadPool.maxThreads {
-        throw CAPIError.invalidArgument("n_threads must be 0 (automatic) or 1...\(ThreadPool.maxThreads), got \(params.n_threads)")
-    }
+/// The worker placement `slm_model_params` asks for: the listed CPUs (or the big cores when none
+/// are listed), `n_threads` of them round-robin when set; checked by SLMCore's `WorkerPlacement`.
+func workerPlacement(_ params: slm_model_params) throws -> WorkerPlacement {
     if params.n_cpus > 0 && params.cpus == nil { throw CAPIError.invalidArgument("n_cpus is \(params.n_cpus) but cpus is NULL") }
     if params.n_cpus > CPUTopology.maxListLength { throw CAPIError.invalidArgument("n_cpus must be at most \(CPUTopology.maxListLength)") }
     let cpus = params.cpus.map { Array(UnsafeBufferPointer(start: $0, count: params.n_cpus)).map(Int.init) } ?? []
     if let bad = cpus.first(where: { $0 < 0 }) { throw CAPIError.invalidArgument("CPU id \(bad) is negative") }
-    do {
-        return try CPUTopology.current().workerCPUs(threads: params.n_threads > 0 ? Int(params.n_threads) : nil,
-                                                    requested: cpus.isEmpty ? nil : cpus)
-    } catch {
-        throw CAPIError.invalidArgument("cpus: \(error)")
-    }
+    // n_threads 0 is "automatic"; anything else, negative included, meets the one range check.
+    return WorkerPlacement(threads: params.n_threads == 0 ? nil : Int(params.n_threads), cpus: cpus.isEmpty ? nil : cpus)
 }
 
 @_cdecl("slm_model_load")
@@ -75,7 +68,13 @@ public func exportedModelLoad(_ path: UnsafePointer<CChar>?, _ params: UnsafePoi
         if p.context_length < 0 || (p.context_length > 0 && p.context_length < 8) {
             throw CAPIError.invalidArgument("context_length must be 0 (automatic) or at least 8, got \(p.context_length)")
         }
-        let engine = try Engine(modelPath: String(cString: path), pool: ThreadPool(threads: placement.count, cpus: placement))
+        let pool: ThreadPool
+        do throws(CPUSelectionError) {
+            pool = try placement.makePool()
+        } catch {
+            throw CAPIError.invalidArgument(error.message(threadsName: "n_threads", cpusName: "cpus"))
+        }
+        let engine = try Engine(modelPath: String(cString: path), pool: pool)
         if p.use_mlock { try engine.file.file.lockInMemory() }
         let model = ModelHandle(engine: engine, contextLength: p.context_length == 0 ? nil : Int(p.context_length))
         outModel.pointee = model.retained()

@@ -5,34 +5,52 @@ import SLMCore
 
 @_cdecl("slm_sampling_default_params")
 public func exportedSamplingDefaultParams() -> slm_sampling_params {
-    let d = SamplingParameters()
-    return slm_sampling_params(temperature: d.temperature, top_k: Int32(d.topK), top_p: d.topP, min_p: d.minP,
-                               repeat_penalty: d.repeatPenalty, seed: seedRandom, max_tokens: -1)
+    var c = slm_sampling_params()
+    var defaults = SamplingParameters()
+    mapSampling(&c, &defaults, .toC)
+    c.seed = seedRandom
+    c.max_tokens = -1
+    return c
 }
 
 /// SLM_SEED_RANDOM (a macro Swift does not import): a fresh seed per call.
 let seedRandom = UInt64.max
 
-/// The engine's options for C sampling parameters (NULL = defaults).
+enum MappingDirection { case toC, fromC }
+
+/// slm_sampling_params ⇄ SamplingParameters, one line per field: a new field is mapped here once,
+/// for the defaults (`toC`, from SamplingParameters' own) and for every call (`fromC`). The seed
+/// and max_tokens have C-only meanings (SLM_SEED_RANDOM, -1) and are handled by the callers.
+func mapSampling(_ c: inout slm_sampling_params, _ swift: inout SamplingParameters, _ direction: MappingDirection) {
+    map(&c.temperature, &swift.temperature, direction)
+    map(&c.top_k, &swift.topK, direction)
+    map(&c.top_p, &swift.topP, direction)
+    map(&c.min_p, &swift.minP, direction)
+    map(&c.repeat_penalty, &swift.repeatPenalty, direction)
+    map(&c.repeat_last_n, &swift.repeatLastN, direction)
+}
+
+private func map(_ c: inout Float, _ swift: inout Float, _ direction: MappingDirection) {
+    if direction == .toC { c = swift } else { swift = c }
+}
+
+/// Swift's defaults fit in int32; C values always fit in Int.
+private func map(_ c: inout Int32, _ swift: inout Int, _ direction: MappingDirection) {
+    if direction == .toC { c = Int32(swift) } else { swift = Int(c) }
+}
+
+/// The engine's options for C sampling parameters (NULL = defaults); a bad value throws
+/// `SamplingError`, which names the field (slm_last_error) and is SLM_ERR_INVALID_ARGUMENT.
 func generationOptions(_ params: UnsafePointer<slm_sampling_params>?) throws -> GenerationOptions {
-    let p = params?.pointee ?? exportedSamplingDefaultParams()
+    var c = params?.pointee ?? exportedSamplingDefaultParams()
     var sampling = SamplingParameters()
-    sampling.temperature = p.temperature
-    sampling.topK = Int(p.top_k)
-    sampling.topP = p.top_p
-    sampling.minP = p.min_p
-    sampling.repeatPenalty = p.repeat_penalty
-    if p.seed == seedRandom {
-        var system = SystemRandomNumberGenerator()
-        sampling.seed = system.next()
-    } else {
-        sampling.seed = p.seed
-    }
-    if let problem = sampling.validationError() { throw CAPIError.invalidArgument(problem) }
-    if p.max_tokens < -1 { throw CAPIError.invalidArgument("max_tokens must be -1 (no limit) or ≥ 0, got \(p.max_tokens)") }
+    mapSampling(&c, &sampling, .fromC)
+    sampling.seed = c.seed == seedRandom ? SamplingParameters.randomSeed() : c.seed
+    try sampling.validate()
+    if c.max_tokens < -1 { throw CAPIError.invalidArgument("max_tokens must be -1 (no limit) or >= 0, got \(c.max_tokens)") }
     var options = GenerationOptions()
     options.sampling = sampling
-    options.maxTokens = p.max_tokens < 0 ? nil : Int(p.max_tokens)
+    options.maxTokens = c.max_tokens < 0 ? nil : Int(c.max_tokens)
     return options
 }
 

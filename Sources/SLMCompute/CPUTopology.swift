@@ -20,8 +20,53 @@ public enum CPUSelectionError: Error, Equatable, CustomStringConvertible {
             return "CPU \(cpus.map(String.init).joined(separator: ",")) not available to this process "
                 + "(available: \(CPUTopology.format(available)))"
         case .invalidThreadCount(let n, let maximum):
-            return "thread count \(n) is out of range (1...\(maximum))"
+            return "thread count must be between 1 and \(maximum), got \(n)"
         }
+    }
+
+    /// The message prefixed with the setting it is about, as the caller spells its two settings
+    /// (`-t`/`--cpus` on the command line, `n_threads`/`cpus` in slm.h).
+    public func message(threadsName: String, cpusName: String) -> String {
+        if case .invalidThreadCount = self { return "\(threadsName): \(self)" }
+        return "\(cpusName): \(self)"
+    }
+}
+
+/// Where the engine's worker threads run, as every front end asks for it: `slm`'s -t/--cpus (run,
+/// chat, bench), slmd's settings, `slm_model_params`. The one place a thread count and a CPU list
+/// become worker CPUs, and the one range check of the thread count.
+public struct WorkerPlacement: Sendable, Equatable {
+    /// nil: one thread per CPU of `cpus`.
+    public var threads: Int?
+    /// nil: the big cores (`CPUTopology.bigCores`).
+    public var cpus: [Int]?
+
+    public init(threads: Int? = nil, cpus: [Int]? = nil) {
+        self.threads = threads
+        self.cpus = cpus
+    }
+
+    /// With the CPU list as text (`--cpus 0,2-3`); checks both settings that need no machine.
+    public init(threads: Int?, cpuList: String?) throws(CPUSelectionError) {
+        if let threads { try Self.checkThreadCount(threads) }
+        self.init(threads: threads, cpus: try cpuList.map { text throws(CPUSelectionError) in try CPUTopology.parseList(text) })
+    }
+
+    public static func checkThreadCount(_ threads: Int) throws(CPUSelectionError) {
+        guard threads >= 1, threads <= ThreadPool.maxThreads else {
+            throw .invalidThreadCount(threads, maximum: ThreadPool.maxThreads)
+        }
+    }
+
+    /// One CPU per worker thread, checked against `topology` (this machine now by default).
+    public func workerCPUs(on topology: CPUTopology = .current()) throws(CPUSelectionError) -> [Int] {
+        try topology.workerCPUs(threads: threads, requested: cpus)
+    }
+
+    /// The worker pool, its threads pinned as placed.
+    public func makePool() throws(CPUSelectionError) -> ThreadPool {
+        let cpus = try workerCPUs()
+        return ThreadPool(threads: cpus.count, cpus: cpus)
     }
 }
 
@@ -85,7 +130,7 @@ public struct CPUTopology: Sendable, Equatable {
     /// The CPUs worker threads are pinned to, one thread each: `requested` (a `--cpus` list,
     /// checked against what is available) or the big cores; `threads` takes the first N of
     /// them, or, when larger, assigns the CPUs round-robin.
-    public func workerCPUs(threads: Int?, requested: [Int]?) throws -> [Int] {
+    public func workerCPUs(threads: Int?, requested: [Int]?) throws(CPUSelectionError) -> [Int] {
         var cpus = bigCores().cpus
         if let requested {
             let missing = requested.filter { !available.contains($0) }
@@ -93,15 +138,13 @@ public struct CPUTopology: Sendable, Equatable {
             cpus = requested
         }
         guard let threads else { return cpus }
-        guard threads >= 1, threads <= ThreadPool.maxThreads else {
-            throw CPUSelectionError.invalidThreadCount(threads, maximum: ThreadPool.maxThreads)
-        }
+        try WorkerPlacement.checkThreadCount(threads)
         return (0..<threads).map { cpus[$0 % cpus.count] }
     }
 
     /// Parses a CPU list in the kernel's format: comma-separated numbers and inclusive ranges
     /// ("0,2-3" = [0, 2, 3]). Duplicates are dropped; the order is ascending.
-    public static func parseList(_ text: String) throws -> [Int] {
+    public static func parseList(_ text: String) throws(CPUSelectionError) -> [Int] {
         guard text.utf8.count <= maxListLength else {
             throw CPUSelectionError.invalidList(String(text.prefix(40)) + "…", reason: "longer than \(maxListLength) characters")
         }

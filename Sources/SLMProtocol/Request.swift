@@ -26,22 +26,20 @@ public enum RequestID: Hashable, Sendable, CustomStringConvertible {
     public var description: String { json.serialized }
 }
 
-/// The sampling fields of `generate` and `chat`; nil = the daemon's default.
+/// The generation fields of `generate` and `chat`. The sampling settings are passed on as sent:
+/// SLMCore's `SamplingParameters(json:)` reads and checks them (and refuses unknown keys), so a
+/// new sampling setting needs no change here.
 public struct SamplingFields: Sendable, Equatable {
-    public var temperature: Double?
-    public var topK: Int?
-    public var topP: Double?
-    public var minP: Double?
-    public var repeatPenalty: Double?
-    public var repeatLastN: Int?
-    public var seed: UInt64?
+    /// Every key of the request that is not one of the protocol's own (`temperature`, `top_k`, …).
+    public var sampling: JSONValue = .object([])
+    /// nil = until end of text or a full context.
     public var maxTokens: Int?
     public var stop: [String] = []
 
     public init() {}
 
-    static let fieldNames: Set<String> = ["temperature", "top_k", "top_p", "min_p", "repeat_penalty",
-                                          "repeat_last_n", "seed", "max_tokens", "stop"]
+    /// The keys of `generate` and `chat` the protocol reads itself; the others are sampling.
+    static let protocolKeys: Set<String> = ["id", "op", "prompt", "message", "conversation", "max_tokens", "stop"]
 }
 
 public enum Operation: Sendable, Equatable {
@@ -105,10 +103,10 @@ public struct Request: Sendable, Equatable {
             allowed = []
             operation = .stats
         case "generate":
-            allowed = SamplingFields.fieldNames.union(["prompt"])
+            allowed = Set(f.keys).subtracting(["message", "conversation"])
             operation = .generate(prompt: try f.string("prompt"), try sampling(f))
         case "chat":
-            allowed = SamplingFields.fieldNames.union(["message", "conversation"])
+            allowed = Set(f.keys).subtracting(["prompt"])
             operation = .chat(conversation: try f.optionalConversation("conversation"), message: try f.string("message"),
                               try sampling(f))
         case "cancel":
@@ -136,13 +134,7 @@ public struct Request: Sendable, Equatable {
 
     private static func sampling(_ f: FieldReader) throws(ProtocolError) -> SamplingFields {
         var s = SamplingFields()
-        s.temperature = try f.optionalNumber("temperature")
-        s.topK = try f.optionalInt("top_k", in: 0...Int(Int32.max))
-        s.topP = try f.optionalNumber("top_p")
-        s.minP = try f.optionalNumber("min_p")
-        s.repeatPenalty = try f.optionalNumber("repeat_penalty")
-        s.repeatLastN = try f.optionalInt("repeat_last_n", in: 0...Int(Int32.max))
-        if let seed = try f.optionalInt("seed", in: 0...Int(JSONLimits.maxExactInteger)) { s.seed = UInt64(seed) }
+        s.sampling = .object(f.fields.filter { !SamplingFields.protocolKeys.contains($0.0) })
         s.maxTokens = try f.optionalInt("max_tokens", in: 0...Int(Int32.max))
         if let stops = f["stop"] {
             guard case .array(let items) = stops else { throw .wrongType(field: "stop", expected: "an array of strings") }
@@ -183,12 +175,6 @@ struct FieldReader {
         guard let value = self[key] else { throw .missingField(key) }
         guard case .string(let s) = value else { throw .wrongType(field: key, expected: "a string") }
         return s
-    }
-
-    func optionalNumber(_ key: String) throws(ProtocolError) -> Double? {
-        guard let value = self[key], value != .null else { return nil }
-        guard let n = value.numberValue else { throw .wrongType(field: key, expected: "a number") }
-        return n
     }
 
     func optionalInt(_ key: String, in range: ClosedRange<Int>) throws(ProtocolError) -> Int? {

@@ -48,7 +48,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("-p and -n are both 0: nothing to measure")
         }
         _ = try threadCounts()
-        try ThreadOptions.validate(cpuList: cpuList)
+        _ = try PlacementOptions.placement(threads: nil, cpuList: cpuList)
         if repetitions < 1 || repetitions > Self.maxRepetitions {
             throw ValidationError("-r must be between 1 and \(Self.maxRepetitions)")
         }
@@ -66,10 +66,17 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    /// The thread counts to run, or [nil] for the default placement.
+    /// The thread counts to run, or [nil] for the default placement. Each is checked as `run`'s
+    /// -t is, with the same wording.
     private func threadCounts() throws -> [Int?] {
         guard let threads else { return [nil] }
-        return try Self.counts(threads, flag: "-t", in: 1...ThreadPool.maxThreads)
+        return try threads.split(separator: ",", omittingEmptySubsequences: false).map { item in
+            guard let count = Int(item) else {
+                throw ValidationError("-t must be a thread count or a comma-separated list of them; got '\(threads)'")
+            }
+            try PlacementOptions.checkThreads(count)
+            return count
+        }
     }
 
     /// More repeats than this is a typo, not a measurement plan.
@@ -100,7 +107,8 @@ struct BenchCommand: ParsableCommand {
         var weightBytes = 0
         for threadCount in try threadCounts() {
             // One engine (and worker pool) per thread count, released before the next is loaded.
-            let engine = try ThreadOptions.makeEngine(modelPath: path, threads: threadCount, cpuList: cpuList)
+            let placement = try PlacementOptions.placement(threads: threadCount, cpuList: cpuList)
+            let engine = try Engine(modelPath: path, pool: try PlacementOptions.makePool(placement))
             weightBytes = engine.weightBytesPerToken
             let cpus = engine.pool.cpus.map { CPUTopology.format($0) } ?? "unpinned"
             // The next engine's default placement reads this thread's affinity: give it back.
@@ -118,8 +126,8 @@ struct BenchCommand: ParsableCommand {
     private func measureBandwidth() throws {
         let threadCounts = try threadCounts()
         guard threadCounts.count == 1 else { throw ValidationError("--bandwidth takes one -t value") }
-        let cpus = try CPUTopology.current().workerCPUs(threads: threadCounts[0], requested: cpuList.map(CPUTopology.parseList))
-        let pool = ThreadPool(threads: cpus.count, cpus: cpus)
+        let pool = try PlacementOptions.makePool(try PlacementOptions.placement(threads: threadCounts[0], cpuList: cpuList))
+        let cpus = pool.cpus ?? []
         let samples = try MemoryBandwidth.measureRead(repeats: repetitions, pool: pool).map { $0 / 1e9 }
         let result = BenchmarkResult(test: BenchmarkTest(.prompt, tokens: 0), threads: pool.effectiveCount, tokensPerSecond: samples)
         switch output {

@@ -26,22 +26,9 @@ struct ChatCommand: ParsableCommand {
     @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Most tokens per reply.")
     var maxReplyTokens: Int = 512
 
-    @Option(name: .customLong("temp"), help: "Temperature; 0 = greedy.")
-    var temperature: Float = 0.8
+    @OptionGroup var sampling: SamplingOptions
 
-    @Option(name: .customLong("top-k"), help: "Keep the K most likely tokens (0 = off).")
-    var topK: Int = 40
-
-    @Option(name: .customLong("top-p"), help: "Keep the smallest set with cumulative probability ≥ P (1 = off).")
-    var topP: Float = 0.95
-
-    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than P × the most likely one (0 = off).")
-    var minP: Float = 0.05
-
-    @Option(name: .shortAndLong, help: "Random seed (default: a fresh random seed).")
-    var seed: UInt64?
-
-    @OptionGroup var placement: ThreadOptions
+    @OptionGroup var placement: PlacementOptions
 
     @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context length in tokens (default: min(model's, 4096)).")
     var contextLength: Int?
@@ -59,15 +46,8 @@ struct ChatCommand: ParsableCommand {
 
     func run() throws {
         do {
-            var sampling = SamplingParameters()
-            sampling.temperature = temperature
-            sampling.topK = topK
-            sampling.topP = topP
-            sampling.minP = minP
-            sampling.seed = seed ?? freshSeed()
-            if let problem = sampling.validationError() { throw ValidationError(problem) }
             var options = GenerationOptions()
-            options.sampling = sampling
+            options.sampling = try sampling.parameters()
             options.maxTokens = maxReplyTokens
             if let socket {
                 try runSocketChat(socketPath: socket, conversation: conversation, options: options, showStats: stats)

@@ -14,7 +14,7 @@ struct LocalChat {
     var databasePath: String
     var conversation: Int64?
     var options: GenerationOptions
-    var placement: ThreadOptions
+    var placement: PlacementOptions
     var contextLength: Int?
     var printStats: Bool
 

@@ -13,8 +13,8 @@ struct RunCommand: ParsableCommand {
         discussion: """
             Only the generated text goes to standard output, streamed as it is produced; the \
             statistics (prompt tokens, time to first token, tokens per second) go to standard error.
-            Sampling defaults are llama.cpp's: --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05. \
-            Use --temp 0 for greedy (deterministic) output.
+            Sampling defaults are llama.cpp's: --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 \
+            --repeat-penalty 1 --repeat-last-n 64. Use --temp 0 for greedy (deterministic) output.
             """)
 
     @Option(name: .shortAndLong, help: "GGUF model file (default: $SLM_MODEL, else the cached SmolLM2-135M).")
@@ -29,28 +29,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Tokens to generate; -1 = until end of text or a full context.")
     var nPredict: Int = -1
 
-    @Option(name: .customLong("temp"), help: "Temperature; 0 = greedy.")
-    var temperature: Float = 0.8
+    @OptionGroup var sampling: SamplingOptions
 
-    @Option(name: .customLong("top-k"), help: "Keep the K most likely tokens (0 = off).")
-    var topK: Int = 40
-
-    @Option(name: .customLong("top-p"), help: "Keep the smallest set with cumulative probability ≥ P (1 = off).")
-    var topP: Float = 0.95
-
-    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than P × the most likely one (0 = off).")
-    var minP: Float = 0.05
-
-    @Option(name: .customLong("repeat-penalty"), help: "Penalise recently seen tokens (1 = off).")
-    var repeatPenalty: Float = 1.0
-
-    @Option(name: .customLong("repeat-last-n"), help: "How many recent tokens the repeat penalty considers.")
-    var repeatLastN: Int = 64
-
-    @Option(name: .shortAndLong, help: "Random seed (default: a fresh random seed, printed with the stats).")
-    var seed: UInt64?
-
-    @OptionGroup var placement: ThreadOptions
+    @OptionGroup var placement: PlacementOptions
 
     @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context length in tokens (default: min(model's, 4096)).")
     var contextLength: Int?
@@ -79,15 +60,7 @@ struct RunCommand: ParsableCommand {
 
     private func generate() throws {
         let promptText = try file.map(readTextFile) ?? prompt!
-        var sampling = SamplingParameters()
-        sampling.temperature = temperature
-        sampling.topK = topK
-        sampling.topP = topP
-        sampling.minP = minP
-        sampling.repeatPenalty = repeatPenalty
-        sampling.repeatLastN = repeatLastN
-        sampling.seed = seed ?? freshSeed()
-        if let problem = sampling.validationError() { throw ValidationError(problem) }
+        let parameters = try sampling.parameters()
 
         let loadStart = MonotonicClock.now()
         let engine = try placement.makeEngine(modelPath: try DefaultModel.resolve(model))
@@ -107,14 +80,14 @@ struct RunCommand: ParsableCommand {
             if !format.bosToken.isEmpty && request.prompt.hasPrefix(format.bosToken) { request.addSpecial = false }
         }
         request.maxTokens = nPredict < 0 ? nil : nPredict
-        request.sampling = sampling
+        request.sampling = parameters
         let stats = try engine.generate(request, state: state) { text in
             Console.out(text)
             return true
         }
         if !noStats {
             Console.err("\n")
-            Console.err("load: \(format(loadSeconds * 1000, 0)) ms, context \(state.contextLength), threads \(engine.pool.effectiveCount) (CPUs \(engine.pool.cpus.map { CPUTopology.format($0) } ?? "unpinned")), seed \(sampling.seed)\n")
+            Console.err("load: \(format(loadSeconds * 1000, 0)) ms, context \(state.contextLength), threads \(engine.pool.effectiveCount) (CPUs \(engine.pool.cpus.map { CPUTopology.format($0) } ?? "unpinned")), seed \(parameters.seed)\n")
             Console.err("prompt: \(stats.promptTokens) tokens in \(format(stats.promptSeconds * 1000, 1)) ms (\(format(stats.promptTokensPerSecond, 1)) tokens/s)\n")
             Console.err("time to first token: \(format(stats.timeToFirstToken * 1000, 1)) ms\n")
             Console.err("generated: \(stats.generatedTokens) tokens, \(format(stats.generationTokensPerSecond, 2)) tokens/s (stop: \(stats.stopReason.rawValue))\n")
@@ -136,15 +109,6 @@ func readTextFile(_ path: String) throws -> String {
     }
     if ferror(f) != 0 { throw ValidationError("cannot read \(path)") }
     return String(decoding: bytes, as: UTF8.self)
-}
-
-func freshSeed() -> UInt64 {
-    var seed: UInt64 = 0
-    if let f = fopen("/dev/urandom", "rb") {
-        defer { fclose(f) }
-        if fread(&seed, MemoryLayout<UInt64>.size, 1, f) == 1 { return seed }
-    }
-    return UInt64(bitPattern: Int64(MonotonicClock.now() * 1e9))
 }
 
 /// Fixed-point formatting without Foundation.

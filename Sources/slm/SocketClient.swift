@@ -19,33 +19,6 @@ enum DaemonSocket {
     }
 }
 
-/// Sampling options shared by `slm ask` and `slm chat --socket`; unset ones take the daemon's defaults.
-struct RemoteSamplingOptions: ParsableArguments {
-    @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Tokens to generate (default: until end of text).")
-    var maxTokens: Int?
-    @Option(name: .customLong("temp"), help: "Temperature; 0 = greedy.")
-    var temperature: Double?
-    @Option(name: .customLong("top-k")) var topK: Int?
-    @Option(name: .customLong("top-p")) var topP: Double?
-    @Option(name: .customLong("min-p")) var minP: Double?
-    @Option(name: .customLong("repeat-penalty")) var repeatPenalty: Double?
-    @Option(name: .shortAndLong, help: "Random seed.") var seed: UInt64?
-    @Option(name: .customLong("stop"), help: "Stop before this text (repeatable).") var stop: [String] = []
-
-    var fields: [(String, JSONValue)] {
-        var f: [(String, JSONValue)] = []
-        if let maxTokens { f.append(("max_tokens", .integer(maxTokens))) }
-        if let temperature { f.append(("temperature", .number(temperature))) }
-        if let topK { f.append(("top_k", .integer(topK))) }
-        if let topP { f.append(("top_p", .number(topP))) }
-        if let minP { f.append(("min_p", .number(minP))) }
-        if let repeatPenalty { f.append(("repeat_penalty", .number(repeatPenalty))) }
-        if let seed { f.append(("seed", .number(Double(seed)))) }
-        if !stop.isEmpty { f.append(("stop", .array(stop.map { .string($0) }))) }
-        return f
-    }
-}
-
 /// An `error` event from slmd: printed as `error: slmd: CODE: MESSAGE`, exit status 1.
 struct DaemonReplyError: Error, CustomStringConvertible {
     var code: String
@@ -86,16 +59,27 @@ struct AskCommand: ParsableCommand {
     var chat = false
     @Flag(name: .customLong("no-stats"), help: "Do not print statistics to standard error.")
     var noStats = false
-    @OptionGroup var sampling: RemoteSamplingOptions
+    @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Tokens to generate (default: until end of text).")
+    var maxTokens: Int?
+    @Option(name: .customLong("stop"), help: "Stop before this text (repeatable).")
+    var stop: [String] = []
+    @OptionGroup var sampling: SamplingOptions
     @Argument(help: "The prompt.")
     var prompt: String
+
+    func validate() throws {
+        if let maxTokens, maxTokens < 0 { throw ValidationError("-n must be ≥ 0") }
+    }
 
     func run() throws {
         let path = DaemonSocket.resolve(socket)
         do {
             let connection = try LineSocket(path: path)
-            let done = try streamRequest(connection, id: 1, op: chat ? "chat" : "generate",
-                                         [(chat ? "message" : "prompt", .string(prompt))] + sampling.fields)
+            var fields: [(String, JSONValue)] = [(chat ? "message" : "prompt", .string(prompt))]
+            fields += try sampling.parameters().json.objectValue ?? []
+            if let maxTokens { fields.append(("max_tokens", .integer(maxTokens))) }
+            if !stop.isEmpty { fields.append(("stop", .array(stop.map { .string($0) }))) }
+            let done = try streamRequest(connection, id: 1, op: chat ? "chat" : "generate", fields)
             Console.out("\n")
             if !noStats { Console.err(summary(done) + "\n") }
         } catch let error as ValidationError {
@@ -118,9 +102,6 @@ func summary(_ done: Event) -> String {
     return parts.joined(separator: ", ")
 }
 
-/// 0.8 as a Float is 0.800000011920929 as a Double; send the number the user typed.
-private func decimal(_ x: Float) -> Double { Double("\(x)") ?? Double(x) }
-
 private extension String {
     func trimmingSpaces() -> String { String(drop { $0 == " " || $0 == "\t" }) }
 }
@@ -128,11 +109,7 @@ private extension String {
 /// `slm chat --socket`: a conversation kept by slmd. Each line read from standard input is one
 /// user turn; /quit, /exit or end of input ends the session.
 func runSocketChat(socketPath: String?, conversation: Int64?, options: GenerationOptions, showStats: Bool) throws {
-    let s = options.sampling
-    var samplingFields: [(String, JSONValue)] = [
-        ("temperature", .number(decimal(s.temperature))), ("top_k", .integer(s.topK)), ("top_p", .number(decimal(s.topP))),
-        ("min_p", .number(decimal(s.minP))), ("seed", .number(Double(s.seed & ((1 << 53) - 1)))),
-    ]
+    var samplingFields = options.sampling.json.objectValue ?? []
     if let maxTokens = options.maxTokens { samplingFields.append(("max_tokens", .integer(maxTokens))) }
     let path = DaemonSocket.resolve(socketPath)
     let connection = try LineSocket(path: path)

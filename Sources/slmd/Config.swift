@@ -133,6 +133,8 @@ struct Setting {
         case integer(WritableKeyPath<DaemonConfig, Int>, ClosedRange<Int>)
         case optionalInteger(WritableKeyPath<DaemonConfig, Int?>, ClosedRange<Int>)
         case cpuList(WritableKeyPath<DaemonConfig, [Int]?>)
+        /// A worker thread count, checked where every front end checks it (`WorkerPlacement`).
+        case threadCount(WritableKeyPath<DaemonConfig, Int?>)
         case logLevel(WritableKeyPath<DaemonConfig, LogLevel>)
     }
 
@@ -149,7 +151,7 @@ struct Setting {
         Setting(name: "socket", valueName: "PATH", kind: .text(\.socketPath),
                 help: "Unix socket to listen on (mode 0660); ignored under systemd socket activation (LISTEN_FDS)"),
         Setting(name: "db", valueName: "PATH", kind: .text(\.databasePath), help: "conversation database"),
-        Setting(name: "threads", shortFlag: "-t", valueName: "N", kind: .optionalInteger(\.threads, 1...ThreadPool.maxThreads),
+        Setting(name: "threads", shortFlag: "-t", valueName: "N", kind: .threadCount(\.threads),
                 help: "engine worker threads (default: one per CPU of --cpus, else one per big core)"),
         Setting(name: "cpus", valueName: "LIST", kind: .cpuList(\.cpus),
                 help: "CPUs to pin the worker threads to, e.g. 0-3 or 4,5,6,7 (default: the big cores)"),
@@ -183,7 +185,7 @@ struct Setting {
         case .text(let field): return help + " (default \(defaults[keyPath: field]))"
         case .integer(let field, _): return help + " (default \(defaults[keyPath: field]))"
         case .logLevel(let field): return help + " (default \(defaults[keyPath: field].name))"
-        case .optionalText, .optionalInteger, .cpuList: return help
+        case .optionalText, .optionalInteger, .cpuList, .threadCount: return help
         }
     }
 
@@ -199,6 +201,14 @@ struct Setting {
         case .optionalText(let field): config[keyPath: field] = value
         case .integer(let field, let range): config[keyPath: field] = try integer(range)
         case .optionalInteger(let field, let range): config[keyPath: field] = try integer(range)
+        case .threadCount(let field):
+            guard let n = Int(value) else { throw .config("\(source): \(name) must be an integer, got \"\(value)\"") }
+            do {
+                try WorkerPlacement.checkThreadCount(n)
+            } catch {
+                throw .config("\(source): \(name): \(error)")
+            }
+            config[keyPath: field] = n
         case .cpuList(let field):
             do {
                 config[keyPath: field] = try CPUTopology.parseList(value)

@@ -67,7 +67,7 @@ extension Daemon {
         }
         let options: GenerationOptions
         do {
-            options = try generationOptions(fields, randomSeed: randomSeed)
+            options = try generationOptions(fields)
         } catch {
             connection.send(Reply.error(id: id, code: error.code, message: error.description))
             return
@@ -125,14 +125,4 @@ extension Daemon {
         for tensor in file.tensors { bytes[tensor.type.description, default: 0] += tensor.byteCount }
         return bytes.max { $0.value < $1.value }?.key ?? "unknown"
     }
-}
-
-/// A fresh seed for requests that give none.
-func randomSeed() -> UInt64 {
-    var seed: UInt64 = 0
-    if let f = fopen("/dev/urandom", "rb") {
-        defer { fclose(f) }
-        if fread(&seed, MemoryLayout<UInt64>.size, 1, f) == 1 { return seed }
-    }
-    return UInt64(UInt(bitPattern: time(nil))) &* 0x9E37_79B9_7F4A_7C15
 }

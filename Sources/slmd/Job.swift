@@ -62,20 +62,27 @@ protocol ChatBackend: AnyObject, Sendable {
                    options: GenerationOptions) throws -> (ChatTurn, Generation)
 }
 
-/// Sampling fields of a request as engine options, with the defaults of `slm run`.
-func generationOptions(_ fields: SamplingFields, randomSeed: () -> UInt64) throws(ProtocolError) -> GenerationOptions {
-    var sampling = SamplingParameters()
-    if let t = fields.temperature { sampling.temperature = Float(t) }
-    if let k = fields.topK { sampling.topK = k }
-    if let p = fields.topP { sampling.topP = Float(p) }
-    if let p = fields.minP { sampling.minP = Float(p) }
-    if let r = fields.repeatPenalty { sampling.repeatPenalty = Float(r) }
-    if let n = fields.repeatLastN { sampling.repeatLastN = n }
-    sampling.seed = fields.seed ?? randomSeed()
-    if let problem = sampling.validationError() { throw .invalidValue(field: "sampling", reason: problem) }
+/// The generation fields of a request as engine options; unset sampling fields take
+/// `SamplingParameters`' defaults (those of `slm run`).
+func generationOptions(_ fields: SamplingFields) throws(ProtocolError) -> GenerationOptions {
     var options = GenerationOptions()
-    options.sampling = sampling
+    do throws(SamplingError) {
+        options.sampling = try SamplingParameters(json: fields.sampling)
+    } catch {
+        throw ProtocolError(error)
+    }
     options.maxTokens = fields.maxTokens
     options.stopSequences = fields.stop
     return options
+}
+
+extension ProtocolError {
+    /// The wire error for a sampling setting the engine refuses; both name the field alike.
+    init(_ error: SamplingError) {
+        switch error {
+        case .invalidValue(let field, let requirement, let got): self = .invalidValue(field: field, reason: "must be \(requirement), got \(got)")
+        case .wrongType(let field, let expected): self = .wrongType(field: field, expected: expected)
+        case .unknownField(let field): self = .unknownField(field)
+        }
+    }
 }

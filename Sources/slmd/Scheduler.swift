@@ -268,6 +268,7 @@ func classify(_ error: any Error) -> (ErrorCode, String) {
         }
     }
     if let e = error as? TokenizerError { return (.badRequest, "\(e)") }
+    if let e = error as? SamplingError { return (.badRequest, "\(e)") }
     if let e = error as? DaemonError, case .store = e { return (.unsupported, "\(e)") }
     if let mapped = classifyStoreError(error) { return mapped }
     return (.internal, "\(error)")

@@ -27,14 +27,14 @@ func main() -> Int32 {
     let engine: Engine
     do {
         let start = MonotonicClock.now()
-        let placement: [Int]
-        do {
-            placement = try CPUTopology.current().workerCPUs(threads: config.threads, requested: config.cpus)
+        let pool: ThreadPool
+        do throws(CPUSelectionError) {
+            pool = try WorkerPlacement(threads: config.threads, cpus: config.cpus).makePool()
         } catch {
-            Log.error("--cpus: \(error)")
+            Log.error(error.message(threadsName: "--threads", cpusName: "--cpus"))
             return 2
         }
-        engine = try Engine(modelPath: config.modelPath!, pool: ThreadPool(threads: placement.count, cpus: placement))
+        engine = try Engine(modelPath: config.modelPath!, pool: pool)
         Log.info("model \(config.modelPath!) loaded in \(Int((MonotonicClock.now() - start) * 1000)) ms, \(engine.pool.effectiveCount) threads pinned to CPUs \(engine.pool.cpus.map { CPUTopology.format($0) } ?? "none")")
     } catch {
         Log.error("cannot load the model \(config.modelPath!): \(error)")

@@ -158,7 +158,11 @@ final class CLITests: XCTestCase {
 
     func testCPUListsAreCheckedWithClearErrors() throws {
         for (args, message) in [(["bench", "--cpus", "3-1"], "descending"), (["bench", "--cpus", "0,x"], "not a CPU number"),
-                                (["run", "-p", "x", "--cpus", "4095"], "not available"), (["bench", "-t", "0"], "-t must be")] {
+                                (["run", "-p", "x", "--cpus", "4095"], "not available"),
+                                (["bench", "-t", "0"], "-t: thread count must be between 1 and 256, got 0"),
+                                (["bench", "-t", "1,300"], "-t: thread count must be between 1 and 256, got 300"),
+                                (["run", "-p", "x", "-t", "300"], "-t: thread count must be between 1 and 256, got 300"),
+                                (["chat", "-t", "0"], "-t: thread count must be between 1 and 256, got 0")] {
             let r = try run(args)
             XCTAssertNotEqual(r.status, 0, "\(args) should fail")
             XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
@@ -166,6 +170,48 @@ final class CLITests: XCTestCase {
         let inspect = try run(["inspect", "--cpus"])
         XCTAssertEqual(inspect.status, 0, inspect.stderr)
         for field in ["available CPUs:", "default:", "why:"] { XCTAssertTrue(inspect.stdout.contains(field), inspect.stdout) }
+    }
+
+    /// run, chat and ask share one set of sampling options, checked by SamplingParameters: each bad
+    /// value is a usage error naming its field, before any model loads or socket opens.
+    func testSamplingOptionsAreSharedAndEachBadValueNamesItsField() throws {
+        for command in ["run", "chat", "ask"] {
+            let help = try run([command, "--help"])
+            for option in ["--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--repeat-last-n", "--seed"] {
+                XCTAssertTrue(help.stdout.contains(option), "\(command) --help lacks \(option)")
+            }
+        }
+        for (args, message) in [
+            (["run", "-p", "x", "--temp=-1"], "temperature must be a finite number >= 0 (0 = greedy), got -1.0"),
+            (["run", "-p", "x", "--temp", "nan"], "temperature must be a finite number >= 0"),
+            (["run", "-p", "x", "--temp", "1e-40"], "temperature must be 0 or a normal float"),
+            (["run", "-p", "x", "--repeat-penalty", "inf"], "repeat_penalty must be a finite number > 0"),
+            (["run", "-p", "x", "--top-p", "2"], "top_p must be a number in (0, 1]"),
+            (["run", "-p", "x", "--top-k=-1"], "top_k must be between 0 and"),
+            (["run", "-p", "x", "--repeat-last-n", "-2"], "repeat_last_n must be between -1 and"),
+            (["chat", "--repeat-penalty", "0"], "repeat_penalty must be a finite number > 0"),
+            (["chat", "--repeat-last-n", "-2"], "repeat_last_n must be between -1 and"),
+            (["ask", "--min-p", "1e-50", "hi"], "min_p must be 0 or a normal float"),
+            (["ask", "--repeat-last-n", "-5", "hi"], "repeat_last_n must be between -1 and"),
+        ] {
+            let r = try run(args)
+            XCTAssertNotEqual(r.status, 0, "\(args) should fail")
+            XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
+        }
+    }
+
+    /// --repeat-last-n is the penalty's window: 0 turns the penalty off, 64 is the default.
+    func testRepeatLastNReachesTheSampler() throws {
+        let model = try TestModels.smolLM2()
+        let greedy = ["run", "-m", model, "-p", "Once upon a time, the cat", "-n", "24", "--temp", "0", "-t", "2", "--no-stats"]
+        let plain = try run(greedy)
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let penalised = try run(greedy + ["--repeat-penalty", "1.5"])
+        XCTAssertNotEqual(penalised.stdout, plain.stdout, "a 1.5 penalty should change 24 greedy tokens")
+        XCTAssertEqual(try run(greedy + ["--repeat-penalty", "1.5", "--repeat-last-n", "64"]).stdout, penalised.stdout)
+        XCTAssertEqual(try run(greedy + ["--repeat-penalty", "1.5", "--repeat-last-n", "0"]).stdout, plain.stdout)
+        let whole = try run(greedy + ["--repeat-penalty", "1.5", "--repeat-last-n", "-1"])
+        XCTAssertEqual(whole.status, 0, whole.stderr)
     }
 
     func testInspectPrintsMetadataAndTensorTable() throws {

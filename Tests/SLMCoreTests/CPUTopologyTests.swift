@@ -33,6 +33,26 @@ final class CPUTopologyTests: XCTestCase {
         XCTAssertThrowsError(try board.workerCPUs(threads: 0, requested: nil))
     }
 
+    /// The one thread-count check and its wording, which every front end prefixes with its name
+    /// for the setting.
+    func testPlacementChecksTheThreadCountOnce() throws {
+        let board = CPUTopology(available: [0, 1, 2, 3], maxFrequencyKHz: [:])
+        for bad in [0, -1, ThreadPool.maxThreads + 1] {
+            XCTAssertThrowsError(try WorkerPlacement(threads: bad, cpuList: nil)) { error in
+                XCTAssertEqual(error as? CPUSelectionError, .invalidThreadCount(bad, maximum: ThreadPool.maxThreads))
+                XCTAssertEqual((error as? CPUSelectionError)?.message(threadsName: "-t", cpusName: "--cpus"),
+                               "-t: thread count must be between 1 and \(ThreadPool.maxThreads), got \(bad)")
+            }
+            XCTAssertThrowsError(try WorkerPlacement(threads: bad).workerCPUs(on: board))
+        }
+        XCTAssertThrowsError(try WorkerPlacement(threads: 2, cpuList: "3-1")) { error in
+            XCTAssertTrue((error as? CPUSelectionError)?.message(threadsName: "n_threads", cpusName: "cpus").hasPrefix("cpus: invalid CPU list") ?? false)
+        }
+        XCTAssertEqual(try WorkerPlacement(threads: 3, cpuList: "1-2").workerCPUs(on: board), [1, 2, 1])
+        XCTAssertEqual(try WorkerPlacement().workerCPUs(on: board), [0, 1, 2, 3])
+        XCTAssertThrowsError(try WorkerPlacement(cpus: [7]).workerCPUs(on: board))
+    }
+
     func testEqualOrUnknownFrequenciesUseEveryCPU() {
         let equal = CPUTopology(available: [0, 1], maxFrequencyKHz: [0: 3_000_000, 1: 3_000_000])
         XCTAssertEqual(equal.bigCores().cpus, [0, 1])

@@ -323,6 +323,62 @@ extension DaemonOpsTests {
         XCTAssertEqual(try Event(line: String(lines[0])).code, "not_found")
         XCTAssertEqual(try Event(line: String(lines[1]))["conversations"], .array([]))
     }
+
+    /// `repeat_last_n` on generate (and through `slm ask` and `slm chat --socket`, which send
+    /// SamplingParameters' JSON form), and sampling values the engine refuses: `bad_request`
+    /// naming the field.
+    func testRepeatLastNAndSamplingErrorsOverTheProtocol() throws {
+        let d = try daemon()
+        let socket = try d.connect()
+        let prompt = "Once upon a time, the cat"
+        let greedy = #","max_tokens":16,"temperature":0"#
+        let (plain, _) = try DaemonHarness.generate(socket, id: 1, prompt: prompt, extra: greedy)
+        let (penalised, _) = try DaemonHarness.generate(socket, id: 2, prompt: prompt, extra: greedy + #","repeat_penalty":1.5"#)
+        XCTAssertNotEqual(penalised, plain, "a 1.5 penalty should change 16 greedy tokens")
+        let window64 = try DaemonHarness.generate(socket, id: 3, prompt: prompt, extra: greedy + #","repeat_penalty":1.5,"repeat_last_n":64"#)
+        XCTAssertEqual(window64.0, penalised)
+        let window0 = try DaemonHarness.generate(socket, id: 4, prompt: prompt, extra: greedy + #","repeat_penalty":1.5,"repeat_last_n":0"#)
+        XCTAssertEqual(window0.0, plain)
+        let whole = try DaemonHarness.generate(socket, id: 5, prompt: prompt, extra: greedy + #","repeat_penalty":1.5,"repeat_last_n":-1"#)
+        XCTAssertEqual(whole.1["generated_tokens"], .number(16))
+
+        for (fields, field) in [(#""temperature":-1"#, "temperature"), (#""temperature":1e-40"#, "temperature"),
+                                (#""top_k":-1"#, "top_k"), (#""top_p":0"#, "top_p"), (#""min_p":"a lot""#, "min_p"),
+                                (#""repeat_penalty":0"#, "repeat_penalty"), (#""repeat_last_n":-2"#, "repeat_last_n"),
+                                (#""repeat_last_n":1.5"#, "repeat_last_n"), (#""seed":-3"#, "seed"), (#""colour":"red""#, "colour")] {
+            try socket.send(#"{"id":"bad","op":"generate","prompt":"x",\#(fields)}"#)
+            let event = try socket.readEvent()
+            XCTAssertEqual(event.code, "bad_request", fields)
+            XCTAssertEqual(event.id, .string("bad"), fields)
+            XCTAssertTrue(event.error?.message.contains("\"\(field)\"") ?? false, "\(fields): \(event.error?.message ?? "")")
+        }
+
+        // The socket clients: the same generate through `slm ask`, and a chat turn through
+        // `slm chat --socket` equal to the one `slm ask --chat` gets.
+        func slm(_ arguments: [String], stdin: String = "") throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: DaemonHarness.slmPath)
+            process.arguments = arguments
+            let input = Pipe(), out = Pipe()
+            process.standardInput = input
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice  // chat's "conversation N" line
+            try process.run()
+            input.fileHandleForWriting.write(Data(stdin.utf8))
+            try input.fileHandleForWriting.close()
+            let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 0, "\(arguments)")
+            return printed
+        }
+        let remote = ["--socket", d.socketPath, "-n", "16", "--temp", "0"]
+        XCTAssertEqual(try slm(["ask"] + remote + ["--no-stats", "--repeat-penalty", "1.5", "--repeat-last-n", "0", prompt]), plain + "\n")
+        XCTAssertEqual(try slm(["ask"] + remote + ["--no-stats", "--repeat-penalty", "1.5", prompt]), penalised + "\n")
+        let question = "What is the capital of France?"
+        let asked = try slm(["ask", "--chat"] + remote + ["--no-stats", "--repeat-penalty", "1.5", "--repeat-last-n", "0", question])
+        XCTAssertEqual(try slm(["chat"] + remote + ["--repeat-penalty", "1.5", "--repeat-last-n", "0"], stdin: question + "\n"), asked)
+        XCTAssertEqual(try slm(["chat"] + remote, stdin: question + "\n"), asked)
+    }
 }
 
 extension DaemonHarness {

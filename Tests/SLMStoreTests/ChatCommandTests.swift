@@ -101,4 +101,21 @@ final class ChatCommandTests: XCTestCase {
         XCTAssertEqual(try run(chat, stdin: []).status, 0)
         XCTAssertEqual(try run(["conversations", "list", "--db", db]).stdout, "")
     }
+
+    /// `slm chat` takes the shared sampling options, --repeat-penalty and --repeat-last-n included:
+    /// a penalty over a window of 0 tokens is no penalty.
+    func testChatTakesRepeatPenaltyAndRepeatLastN() throws {
+        guard let model = StoreTestModels.smolLM2() else { throw XCTSkip("SmolLM2 not found: run scripts/fetch-model.sh") }
+        let message = Array("Tell me about cats.\n".utf8)
+        func chat(_ extra: [String], db: String) throws -> Result {
+            try run(["chat", "-m", model, "--db", directory + "/" + db, "--temp", "0", "-n", "16", "-t", "2"] + extra, stdin: message)
+        }
+        let plain = try chat([], db: "plain.db")
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let windowless = try chat(["--repeat-penalty", "1.5", "--repeat-last-n", "0"], db: "windowless.db")
+        XCTAssertEqual(windowless.status, 0, windowless.stderr)
+        XCTAssertEqual(windowless.stdout, plain.stdout)
+        let penalised = try chat(["--repeat-penalty", "1.5", "--repeat-last-n", "-1"], db: "penalised.db")
+        XCTAssertEqual(penalised.status, 0, penalised.stderr)
+    }
 }

@@ -5,14 +5,15 @@
  *
  *   misuse MODEL.gguf SCRATCH_DIR [--light]
  *
- * --light (used under valgrind, where each token costs seconds) skips the two parts that run the
- * model for many tokens: filling a context by generation, and the chat turns in the store (the
- * chat example covers those under valgrind).
+ * --light (used under valgrind, where each token costs seconds) skips the parts that run the
+ * model for many tokens: filling a context by generation, the repeat_last_n generations, and the
+ * chat turns in the store (the chat example covers those under valgrind).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <slm.h>
 
 #include <dirent.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,22 @@ static bool count_pieces(const char *piece, size_t len, void *user_data) {
 static bool stop_after_three(const char *piece, size_t len, void *user_data) {
     (void)piece; (void)len;
     return ++*(int *)user_data < 3;
+}
+
+/* A sampling value the library must refuse before running anything, naming the field. */
+static void expect_refused(slm_session *session, slm_sampling_params params, const char *field) {
+    int pieces = 0;
+    slm_status status = slm_generate(session, "Hello", &params, count_pieces, &pieces);
+    CHECK(status == SLM_ERR_INVALID_ARGUMENT, "bad %s: got %s", field, slm_status_string(status));
+    CHECK(strncmp(slm_last_error(), field, strlen(field)) == 0, "the message names %s: %s", field, slm_last_error());
+    CHECK(pieces == 0, "bad %s: callback called", field);
+}
+
+struct text { char bytes[2048]; size_t len; };
+static bool collect(const char *piece, size_t len, void *user_data) {
+    struct text *t = user_data;
+    if (t->len + len < sizeof t->bytes) { memcpy(t->bytes + t->len, piece, len); t->len += len; t->bytes[t->len] = '\0'; }
+    return true;
 }
 
 struct reentry { slm_session *session; slm_status inner; int calls; };
@@ -231,6 +248,37 @@ int main(int argc, char **argv) {
     bad.max_tokens = -2;
     EXPECT_STATUS(slm_generate(session, text, &bad, count_pieces, &pieces), SLM_ERR_INVALID_ARGUMENT);
     CHECK(pieces == 0, "callback called by a failed call");
+
+    /* Every sampling field is checked, NaN, infinities and subnormals included, and the message
+     * starts with the field's name. ABI 2 added repeat_last_n in what was padding before seed. */
+    CHECK(sizeof(slm_sampling_params) == 40 && offsetof(slm_sampling_params, repeat_last_n) == 20 &&
+          offsetof(slm_sampling_params, seed) == 24 && offsetof(slm_sampling_params, max_tokens) == 32,
+          "slm_sampling_params layout: size %zu", sizeof(slm_sampling_params));
+    CHECK(slm_sampling_default_params().repeat_last_n == 64, "default repeat_last_n %d", (int)slm_sampling_default_params().repeat_last_n);
+    const float bad_floats[] = {NAN, INFINITY, -1.0f, (float)1e-40};
+    for (size_t i = 0; i < sizeof bad_floats / sizeof bad_floats[0]; i++) {
+        bad = sampling; bad.temperature = bad_floats[i]; expect_refused(session, bad, "temperature");
+        bad = sampling; bad.top_p = bad_floats[i]; expect_refused(session, bad, "top_p");
+        bad = sampling; bad.min_p = bad_floats[i]; expect_refused(session, bad, "min_p");
+        bad = sampling; bad.repeat_penalty = bad_floats[i]; expect_refused(session, bad, "repeat_penalty");
+    }
+    bad = sampling; bad.top_k = -1; expect_refused(session, bad, "top_k");
+    bad = sampling; bad.repeat_last_n = -2; expect_refused(session, bad, "repeat_last_n");
+    bad = sampling; bad.max_tokens = -2; expect_refused(session, bad, "max_tokens");
+    if (!light) {
+        /* repeat_last_n 0 turns the penalty off: greedy text equals that without a penalty; the
+         * default window (64) and the whole context (-1) are accepted. */
+        struct text plain = {"", 0}, windowless = {"", 0};
+        slm_sampling_params greedy = sampling;
+        greedy.max_tokens = 12;
+        EXPECT_STATUS(slm_generate(session, "Once upon a time", &greedy, collect, &plain), SLM_OK);
+        greedy.repeat_penalty = 1.5f;
+        greedy.repeat_last_n = 0;
+        EXPECT_STATUS(slm_generate(session, "Once upon a time", &greedy, collect, &windowless), SLM_OK);
+        CHECK(plain.len > 0 && strcmp(plain.bytes, windowless.bytes) == 0, "repeat_last_n 0: '%s' vs '%s'", windowless.bytes, plain.bytes);
+        greedy.repeat_last_n = -1;
+        EXPECT_STATUS(slm_generate(session, "Once upon a time", &greedy, NULL, NULL), SLM_OK);
+    }
 
     /* NULL callback and NULL params are allowed. The calling thread, lent to the model's workers
      * during the call, gets its allowed CPUs back. */

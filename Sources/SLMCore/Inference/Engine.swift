@@ -20,8 +20,7 @@ public final class Engine: @unchecked Sendable {
     ///   - cpus: CPUs to pin the workers to (checked against the machine); nil = the big cores
     ///     (`CPUTopology.bigCores`).
     public convenience init(modelPath: String, threads: Int? = nil, cpus: [Int]? = nil) throws {
-        let placement = try CPUTopology.current().workerCPUs(threads: threads, requested: cpus)
-        try self.init(modelPath: modelPath, pool: ThreadPool(threads: placement.count, cpus: placement))
+        try self.init(modelPath: modelPath, pool: WorkerPlacement(threads: threads, cpus: cpus).makePool())
     }
 
     public init(modelPath: String, pool: ThreadPool) throws {

@@ -1,14 +1,17 @@
 import SLMCompute
 import SLMModels
+import SLMJSON
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
 
-/// Sampling settings, with llama.cpp's defaults so users get the behaviour they know.
+/// Sampling settings, with llama.cpp's defaults so users get the behaviour they know. Every front
+/// end (`slm`'s options, slmd's requests, `slm_sampling_params`) fills this one type and relies on
+/// its `validate()`; the field names in errors and in the JSON form are the protocol's and slm.h's.
 public struct SamplingParameters: Sendable, Equatable {
-    /// 0 (or less) means greedy: always the most likely token.
+    /// 0 means greedy: always the most likely token.
     public var temperature: Float = 0.8
     /// 0 disables top-k.
     public var topK: Int = 40
@@ -18,8 +21,10 @@ public struct SamplingParameters: Sendable, Equatable {
     public var minP: Float = 0.05
     /// 1 disables the repetition penalty.
     public var repeatPenalty: Float = 1.0
-    /// How many of the most recent tokens the repetition penalty looks at.
+    /// How many of the most recent tokens the repetition penalty looks at (llama.cpp's
+    /// `--repeat-last-n`): 0 = none, -1 = the whole context (prompt and reply so far).
     public var repeatLastN: Int = 64
+    /// The same seed gives the same text. Front ends draw `randomSeed()` when none is given.
     public var seed: UInt64 = 0
 
     public init() {}
@@ -30,15 +35,127 @@ public struct SamplingParameters: Sendable, Equatable {
         return p
     }
 
-    /// A description of what is wrong, or nil when the parameters make sense.
-    public func validationError() -> String? {
-        if !temperature.isFinite { return "temperature must be a finite number" }
-        if topK < 0 { return "top-k must be ≥ 0" }
-        if !(topP > 0 && topP <= 1) { return "top-p must be in (0, 1]" }
-        if !(minP >= 0 && minP <= 1) { return "min-p must be in [0, 1]" }
-        if !(repeatPenalty > 0) || !repeatPenalty.isFinite { return "repeat penalty must be > 0" }
-        if repeatLastN < 0 { return "repeat-last-n must be ≥ 0" }
-        return nil
+    /// The seed of a request that gives none. Below 2^53, so every seed slm draws (and prints)
+    /// survives a JSON number and can be sent back to slmd to repeat a generation.
+    public static func randomSeed() -> UInt64 { UInt64.random(in: 0...maxJSONSeed) }
+
+    /// The largest seed a JSON number holds exactly (2^53).
+    public static let maxJSONSeed: UInt64 = 1 << 53
+
+    /// Throws the first setting that is out of range. Float settings must also be finite and not
+    /// subnormal: dividing a logit by 1e-40 overflows to infinity and the probabilities to NaN.
+    public func validate() throws(SamplingError) {
+        try Self.check(temperature, "temperature", "a finite number >= 0 (0 = greedy)") { $0 >= 0 }
+        try Self.check(topK, "top_k", in: 0...Int(Int32.max), "(0 = off)")
+        try Self.check(topP, "top_p", "a number in (0, 1] (1 = off)") { $0 > 0 && $0 <= 1 }
+        try Self.check(minP, "min_p", "a number in [0, 1] (0 = off)") { $0 >= 0 && $0 <= 1 }
+        try Self.check(repeatPenalty, "repeat_penalty", "a finite number > 0 (1 = off)") { $0 > 0 }
+        try Self.check(repeatLastN, "repeat_last_n", in: -1...Int(Int32.max), "(-1 = the whole context, 0 = off)")
+    }
+
+    private static func check(_ value: Float, _ field: String, _ requirement: String,
+                              _ inRange: (Float) -> Bool) throws(SamplingError) {
+        // NaN fails every range test.
+        guard value.isFinite, inRange(value) else { throw .invalidValue(field: field, requirement: requirement, got: "\(value)") }
+        guard value == 0 || value.isNormal else { throw .invalidValue(field: field, requirement: normalFloat, got: "\(value)") }
+    }
+
+    private static let normalFloat = "0 or a normal float (magnitude >= \(Float.leastNormalMagnitude))"
+
+    private static func check(_ value: Int, _ field: String, in range: ClosedRange<Int>, _ meaning: String) throws(SamplingError) {
+        guard range.contains(value) else {
+            throw .invalidValue(field: field, requirement: "between \(range.lowerBound) and \(range.upperBound) \(meaning)", got: "\(value)")
+        }
+    }
+
+    /// A number from JSON or the command line (a Double) as the Float a setting holds. A nonzero
+    /// value too small for a normal Float is refused rather than rounded to 0, which would
+    /// silently mean greedy (temperature) or off (min_p).
+    public static func float(_ value: Double, field: String) throws(SamplingError) -> Float {
+        let narrowed = Float(value)
+        if value != 0, value.isFinite, !narrowed.isNormal, narrowed.isFinite {
+            throw .invalidValue(field: field, requirement: normalFloat, got: "\(value)")
+        }
+        return narrowed
+    }
+}
+
+/// A sampling setting that is out of range or, in the JSON form, of the wrong type or unknown.
+/// Every case names the field as the protocol and slm.h spell it.
+public enum SamplingError: Error, Equatable, CustomStringConvertible {
+    case invalidValue(field: String, requirement: String, got: String)
+    case wrongType(field: String, expected: String)
+    case unknownField(String)
+
+    public var description: String {
+        switch self {
+        case .invalidValue(let field, let requirement, let got): return "\(field) must be \(requirement), got \(got)"
+        case .wrongType(let field, let expected): return "\(field) must be \(expected)"
+        case .unknownField(let field): return "unknown field \"\(field)\""
+        }
+    }
+}
+
+// MARK: - The JSON form
+
+/// The protocol's form of the settings (docs/protocol.md, `generate` and `chat`): what slmd reads
+/// from a request and what `slm ask` and `slm chat --socket` send.
+extension SamplingParameters {
+    /// Reads a JSON object with the protocol's field names. Absent and null fields keep their
+    /// defaults; an absent seed is a fresh random one (`randomSeed()`). The result is validated;
+    /// a key that is not a sampling field is `unknownField`.
+    public init(json: JSONValue) throws(SamplingError) {
+        guard let fields = json.objectValue else { throw .wrongType(field: "sampling", expected: "an object") }
+        self.init()
+        var givenSeed: UInt64? = nil
+        for (key, value) in fields where value != .null {
+            switch key {
+            case "temperature": temperature = try Self.float(json: value, field: key)
+            case "top_k": topK = try Self.integer(json: value, field: key)
+            case "top_p": topP = try Self.float(json: value, field: key)
+            case "min_p": minP = try Self.float(json: value, field: key)
+            case "repeat_penalty": repeatPenalty = try Self.float(json: value, field: key)
+            case "repeat_last_n": repeatLastN = try Self.integer(json: value, field: key)
+            case "seed":
+                let seed = try Self.integer(json: value, field: key)
+                guard seed >= 0, UInt64(seed) <= Self.maxJSONSeed else {
+                    throw .invalidValue(field: key, requirement: "between 0 and \(Self.maxJSONSeed)", got: "\(seed)")
+                }
+                givenSeed = UInt64(seed)
+            default:
+                throw .unknownField(key)
+            }
+        }
+        seed = givenSeed ?? Self.randomSeed()
+        try validate()
+    }
+
+    /// Every field, as `init(json:)` reads it back. A seed above 2^53 (possible from the C API
+    /// only) does not survive a JSON number and is refused by `init(json:)`.
+    public var json: JSONValue {
+        .object([
+            ("temperature", .number(Self.shortest(temperature))),
+            ("top_k", .integer(topK)),
+            ("top_p", .number(Self.shortest(topP))),
+            ("min_p", .number(Self.shortest(minP))),
+            ("repeat_penalty", .number(Self.shortest(repeatPenalty))),
+            ("repeat_last_n", .integer(repeatLastN)),
+            ("seed", .integer(seed)),
+        ])
+    }
+
+    /// The Float as the Double its shortest decimal form says (0.8, not 0.800000011920929), so
+    /// the JSON shows the number the user typed and reads back as the same Float.
+    private static func shortest(_ value: Float) -> Double { Double("\(value)") ?? Double(value) }
+
+    private static func float(json value: JSONValue, field: String) throws(SamplingError) -> Float {
+        guard let number = value.numberValue else { throw .wrongType(field: field, expected: "a number") }
+        return try float(number, field: field)
+    }
+
+    private static func integer(json value: JSONValue, field: String) throws(SamplingError) -> Int {
+        guard let number = value.integerValue else { throw .wrongType(field: field, expected: "an integer") }
+        return Int(number)
     }
 }
 
@@ -93,9 +210,12 @@ public struct Sampler: Sendable {
 
     /// Remembers tokens (prompt and generated) for the repetition penalty.
     public mutating func accept(_ token: Int32) {
-        guard parameters.repeatLastN > 0 else { return }
+        let window = parameters.repeatLastN
+        guard window != 0 else { return }
         recent.append(token)
-        if recent.count > parameters.repeatLastN * 2 { recent.removeFirst(recent.count - parameters.repeatLastN) }
+        // Trimmed to the window once it is twice as long, not shifted every token; -1 keeps the
+        // whole context.
+        if window > 0, recent.count > window * 2 { recent.removeFirst(recent.count - window) }
     }
 
     public mutating func sample(logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
@@ -145,10 +265,11 @@ public struct Sampler: Sendable {
 
     private func applyRepeatPenalty(_ logits: UnsafeMutableBufferPointer<Float>) {
         let penalty = parameters.repeatPenalty
-        guard penalty != 1, parameters.repeatLastN > 0, !recent.isEmpty else { return }
+        guard penalty != 1, parameters.repeatLastN != 0, !recent.isEmpty else { return }
+        let window = parameters.repeatLastN < 0 ? recent[...] : recent.suffix(parameters.repeatLastN)
         // Each distinct recent token is penalised once, however often it occurred (as llama.cpp).
         var seen = Set<Int32>()
-        for token in recent.suffix(parameters.repeatLastN) where seen.insert(token).inserted {
+        for token in window where seen.insert(token).inserted {
             let i = Int(token)
             guard i >= 0, i < logits.count else { continue }
             logits[i] = logits[i] > 0 ? logits[i] / penalty : logits[i] * penalty
@@ -168,6 +289,12 @@ public struct Sampler: Sendable {
 
     static func softmax(_ values: [Float]) -> [Float] {
         guard let maximum = values.max() else { return [] }
+        // A logit divided by a tiny temperature can overflow to infinity, and inf - inf is NaN:
+        // the largest values then share all the probability.
+        guard maximum.isFinite else {
+            let winners = Float(values.filter { $0 == maximum }.count)
+            return values.map { $0 == maximum ? 1 / winners : 0 }
+        }
         var exps = values.map { expf($0 - maximum) }
         let sum = exps.reduce(0, +)
         for i in exps.indices { exps[i] /= sum }

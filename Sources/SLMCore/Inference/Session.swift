@@ -44,7 +44,7 @@ public final class Session: @unchecked Sendable {
 
     /// Starts generating after `promptTokens`; drive it with `Generation.step()`.
     public func startGeneration(promptTokens: [Int32], options: GenerationOptions) throws -> Generation {
-        if let problem = options.sampling.validationError() { throw ModelError.unsupportedFeature(problem) }
+        try options.sampling.validate()
         guard !promptTokens.isEmpty else { throw ModelError.emptyInput }
         try engine.tokenizer.validate(promptTokens)
         guard promptTokens.count < state.contextLength else {
