@@ -15,6 +15,8 @@ export SLM_TEST_SYNTHETIC
 
 # The layering: every import is one docs/architecture.md's module graph allows, and no cycle.
 python3 scripts/check-module-graph.py
+# Swift files stay as .swift-format lays them out (scripts/format.sh rewrites them).
+bash scripts/format.sh --check
 
 swift build -c release -Xswiftc -enable-testing --build-tests
 
