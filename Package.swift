@@ -17,7 +17,7 @@ let package = Package(
         .library(name: "SLMCABIStatic", type: .static, targets: ["SLMCABI"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
         // Sources by architecture: generic/ (scalar twins, formats, dispatch), x86/ (AVX2), arm/
@@ -90,7 +90,12 @@ let package = Package(
             // `--static-swift-stdlib`, leaves the compile commands alone: `make install` reuses the
             // test build instead of recompiling everything. The archives named are what
             // ArgumentParser's FoundationEssentials needs, which only that flag would add.
-            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--start-group", "-lFoundationEssentials", "-l_FoundationCollections", "-l_FoundationCShims", "-Xlinker", "--end-group"])]
+            linkerSettings: [
+                .unsafeFlags([
+                    "-static-stdlib", "-Xlinker", "--start-group", "-lFoundationEssentials", "-l_FoundationCollections",
+                    "-l_FoundationCShims", "-Xlinker", "--end-group",
+                ])
+            ]
         ),
         .testTarget(
             name: "SLMCoreTests",

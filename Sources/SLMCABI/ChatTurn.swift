@@ -4,8 +4,10 @@ import SLMCore
 extension SessionHandle {
     /// One `slm_chat` turn. The reply joins the history when the generation finished, was stopped
     /// by the callback or was cancelled; on other errors the history is unchanged.
-    func chatTurn(_ message: String, options: GenerationOptions, onToken: slm_token_callback?,
-                  userData: UnsafeMutableRawPointer?) throws {
+    func chatTurn(
+        _ message: String, options: GenerationOptions, onToken: slm_token_callback?,
+        userData: UnsafeMutableRawPointer?
+    ) throws {
         if let conversation {
             try conversation.turn(message, options: options, on: self, onToken: onToken, userData: userData)
             return

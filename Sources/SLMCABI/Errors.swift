@@ -1,6 +1,7 @@
 import CSLMHeader
 import SLMCore
 import SLMStore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

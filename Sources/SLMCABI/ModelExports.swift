@@ -1,5 +1,6 @@
 import CSLMHeader
 import SLMCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -58,8 +59,10 @@ func workerPlacement(_ params: slm_model_params) throws -> WorkerPlacement {
 }
 
 @_cdecl("slm_model_load")
-public func exportedModelLoad(_ path: UnsafePointer<CChar>?, _ params: UnsafePointer<slm_model_params>?,
-                              _ outModel: UnsafeMutablePointer<OpaquePointer?>?) -> slm_status {
+public func exportedModelLoad(
+    _ path: UnsafePointer<CChar>?, _ params: UnsafePointer<slm_model_params>?,
+    _ outModel: UnsafeMutablePointer<OpaquePointer?>?
+) -> slm_status {
     exported {
         guard let path else { throw CAPIError.invalidArgument("path is NULL") }
         guard let outModel else { throw CAPIError.invalidArgument("out_model is NULL") }
@@ -88,9 +91,11 @@ public func exportedModelFree(_ model: OpaquePointer?) {
 }
 
 @_cdecl("slm_tokenize")
-public func exportedTokenize(_ model: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ textLength: Int,
-                             _ tokens: UnsafeMutablePointer<Int32>?, _ maxTokens: Int32,
-                             _ addSpecial: Bool, _ parseSpecial: Bool) -> Int32 {
+public func exportedTokenize(
+    _ model: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ textLength: Int,
+    _ tokens: UnsafeMutablePointer<Int32>?, _ maxTokens: Int32,
+    _ addSpecial: Bool, _ parseSpecial: Bool
+) -> Int32 {
     var result = Int32.min
     let status = exported {
         guard let model = ModelHandle.borrow(model) else { throw CAPIError.invalidArgument("model is NULL") }

@@ -88,9 +88,11 @@ public func exportedSessionCancel(_ session: OpaquePointer?) {
 }
 
 @_cdecl("slm_generate")
-public func exportedGenerate(_ session: OpaquePointer?, _ prompt: UnsafePointer<CChar>?,
-                             _ params: UnsafePointer<slm_sampling_params>?,
-                             _ onToken: slm_token_callback?, _ userData: UnsafeMutableRawPointer?) -> slm_status {
+public func exportedGenerate(
+    _ session: OpaquePointer?, _ prompt: UnsafePointer<CChar>?,
+    _ params: UnsafePointer<slm_sampling_params>?,
+    _ onToken: slm_token_callback?, _ userData: UnsafeMutableRawPointer?
+) -> slm_status {
     exported {
         guard let handle = SessionHandle.borrow(session) else { throw CAPIError.invalidArgument("session is NULL") }
         guard let prompt else { throw CAPIError.invalidArgument("prompt is NULL") }
@@ -109,9 +111,11 @@ public func exportedGenerate(_ session: OpaquePointer?, _ prompt: UnsafePointer<
 }
 
 @_cdecl("slm_chat")
-public func exportedChat(_ session: OpaquePointer?, _ userMessage: UnsafePointer<CChar>?,
-                         _ params: UnsafePointer<slm_sampling_params>?,
-                         _ onToken: slm_token_callback?, _ userData: UnsafeMutableRawPointer?) -> slm_status {
+public func exportedChat(
+    _ session: OpaquePointer?, _ userMessage: UnsafePointer<CChar>?,
+    _ params: UnsafePointer<slm_sampling_params>?,
+    _ onToken: slm_token_callback?, _ userData: UnsafeMutableRawPointer?
+) -> slm_status {
     exported {
         guard let handle = SessionHandle.borrow(session) else { throw CAPIError.invalidArgument("session is NULL") }
         guard let userMessage else { throw CAPIError.invalidArgument("user_message is NULL") }
@@ -130,8 +134,9 @@ public func exportedSessionStats(_ session: OpaquePointer?, _ outStats: UnsafeMu
         guard let handle = SessionHandle.borrow(session) else { throw CAPIError.invalidArgument("session is NULL") }
         guard let outStats else { throw CAPIError.invalidArgument("out_stats is NULL") }
         if let s = handle.lastStats {
-            outStats.pointee = slm_stats(prompt_tokens: Int32(s.promptTokens), generated_tokens: Int32(s.generatedTokens),
-                                         ttft_ms: s.timeToFirstToken * 1000, tokens_per_second: s.generationTokensPerSecond)
+            outStats.pointee = slm_stats(
+                prompt_tokens: Int32(s.promptTokens), generated_tokens: Int32(s.generatedTokens),
+                ttft_ms: s.timeToFirstToken * 1000, tokens_per_second: s.generationTokensPerSecond)
         } else {
             outStats.pointee = slm_stats(prompt_tokens: 0, generated_tokens: 0, ttft_ms: 0, tokens_per_second: 0)
         }

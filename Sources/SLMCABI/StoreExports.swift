@@ -1,6 +1,7 @@
 import CSLMHeader
 import SLMCore
 import SLMStore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -29,8 +30,10 @@ final class AttachedConversation {
 
     /// One stored turn: a cancelled reply is stored (marked) and stays in the history; a full
     /// context or another error stores nothing.
-    func turn(_ message: String, options: GenerationOptions, on session: SessionHandle,
-              onToken: slm_token_callback?, userData: UnsafeMutableRawPointer?) throws {
+    func turn(
+        _ message: String, options: GenerationOptions, on session: SessionHandle,
+        onToken: slm_token_callback?, userData: UnsafeMutableRawPointer?
+    ) throws {
         let generation = try chat.startTurn(userMessage: message, options: options)
         do {
             _ = try session.drive(generation, onToken: onToken, userData: userData)
@@ -67,15 +70,18 @@ public func exportedStoreClose(_ store: OpaquePointer?) {
 }
 
 @_cdecl("slm_session_attach")
-public func exportedSessionAttach(_ session: OpaquePointer?, _ store: OpaquePointer?, _ conversation: Int64,
-                                  _ outConversation: UnsafeMutablePointer<Int64>?) -> slm_status {
+public func exportedSessionAttach(
+    _ session: OpaquePointer?, _ store: OpaquePointer?, _ conversation: Int64,
+    _ outConversation: UnsafeMutablePointer<Int64>?
+) -> slm_status {
     exported {
         guard let handle = SessionHandle.borrow(session) else { throw CAPIError.invalidArgument("session is NULL") }
         let storeHandle = try storeArgument(store)
         if conversation < 0 { throw CAPIError.invalidArgument("conversation id \(conversation) is negative (0 = a new one)") }
         try handle.exclusive {
-            let persistent = try PersistentChat(store: storeHandle.store, session: handle.session, owner: currentOwner(),
-                                                conversation: conversation == 0 ? nil : conversation)
+            let persistent = try PersistentChat(
+                store: storeHandle.store, session: handle.session, owner: currentOwner(),
+                conversation: conversation == 0 ? nil : conversation)
             handle.conversation = AttachedConversation(storeHandle: storeHandle, chat: persistent)
             handle.chat = persistent.chat
             outConversation?.pointee = persistent.conversationID
@@ -94,8 +100,10 @@ public func exportedSessionDetach(_ session: OpaquePointer?) -> slm_status {
 }
 
 @_cdecl("slm_store_list")
-public func exportedStoreList(_ store: OpaquePointer?, _ limit: Int32, _ offset: Int32,
-                              _ onConversation: slm_conversation_callback?, _ userData: UnsafeMutableRawPointer?) -> slm_status {
+public func exportedStoreList(
+    _ store: OpaquePointer?, _ limit: Int32, _ offset: Int32,
+    _ onConversation: slm_conversation_callback?, _ userData: UnsafeMutableRawPointer?
+) -> slm_status {
     exported {
         let handle = try storeArgument(store)
         guard let onConversation else { throw CAPIError.invalidArgument("on_conversation is NULL") }
@@ -106,8 +114,9 @@ public func exportedStoreList(_ store: OpaquePointer?, _ limit: Int32, _ offset:
         let conversations = try handle.store.listConversations(owner: currentOwner(), limit: Int(limit), offset: Int(offset))
         for c in conversations {
             let keepGoing = c.title.withCString { title in
-                var entry = slm_conversation(id: c.id, title: title, created_at_ms: c.createdAt, updated_at_ms: c.updatedAt,
-                                             message_count: Int32(clamping: c.messageCount))
+                var entry = slm_conversation(
+                    id: c.id, title: title, created_at_ms: c.createdAt, updated_at_ms: c.updatedAt,
+                    message_count: Int32(clamping: c.messageCount))
                 return onConversation(&entry, userData)
             }
             if !keepGoing { break }
@@ -117,8 +126,10 @@ public func exportedStoreList(_ store: OpaquePointer?, _ limit: Int32, _ offset:
 }
 
 @_cdecl("slm_store_messages")
-public func exportedStoreMessages(_ store: OpaquePointer?, _ conversation: Int64,
-                                  _ onMessage: slm_message_callback?, _ userData: UnsafeMutableRawPointer?) -> slm_status {
+public func exportedStoreMessages(
+    _ store: OpaquePointer?, _ conversation: Int64,
+    _ onMessage: slm_message_callback?, _ userData: UnsafeMutableRawPointer?
+) -> slm_status {
     exported {
         let handle = try storeArgument(store)
         guard let onMessage else { throw CAPIError.invalidArgument("on_message is NULL") }

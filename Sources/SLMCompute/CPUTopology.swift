@@ -99,7 +99,8 @@ public struct CPUTopology: Sendable, Equatable {
         var frequencies: [Int: Int] = [:]
         for cpu in cpus {
             if let text = readFile("/sys/devices/system/cpu/cpu\(cpu)/cpufreq/cpuinfo_max_freq"),
-               let khz = Int(text.filter { !$0.isWhitespace }), khz > 0 {
+                let khz = Int(text.filter { !$0.isWhitespace }), khz > 0
+            {
                 frequencies[cpu] = khz
             }
         }
@@ -124,7 +125,9 @@ public struct CPUTopology: Sendable, Equatable {
             return Choice(cpus: big, reason: "all \(big.count) CPUs have the same maximum frequency (\(top / 1000) MHz)")
         }
         let others = Set(known.map(\.1)).subtracting([top]).sorted(by: >).map { "\($0 / 1000)" }.joined(separator: "/")
-        return Choice(cpus: big, reason: "\(big.count) big cores at \(top / 1000) MHz; skipping \(available.count - big.count) slower ones (\(others) MHz)")
+        return Choice(
+            cpus: big,
+            reason: "\(big.count) big cores at \(top / 1000) MHz; skipping \(available.count - big.count) slower ones (\(others) MHz)")
     }
 
     /// The CPUs worker threads are pinned to, one thread each: `requested` (a `--cpus` list,
@@ -173,7 +176,10 @@ public struct CPUTopology: Sendable, Equatable {
         while let first = sorted.first {
             var last = first
             sorted = sorted.dropFirst()
-            while sorted.first == last + 1 { last += 1; sorted = sorted.dropFirst() }
+            while sorted.first == last + 1 {
+                last += 1
+                sorted = sorted.dropFirst()
+            }
             parts.append(first == last ? "\(first)" : "\(first)-\(last)")
         }
         return parts.joined(separator: ",")
@@ -188,7 +194,8 @@ public struct CPUTopology: Sendable, Equatable {
     @discardableResult
     public static func pinCurrentThread(toAnyOf cpus: [Int]) -> Bool {
         guard let setAffinity = AffinityCalls.shared.set, !cpus.isEmpty,
-              cpus.allSatisfy({ $0 >= 0 && $0 < maskWords * 64 }) else { return false }
+            cpus.allSatisfy({ $0 >= 0 && $0 < maskWords * 64 })
+        else { return false }
         var mask = [UInt64](repeating: 0, count: maskWords)
         for cpu in cpus { mask[cpu / 64] |= 1 << UInt64(cpu % 64) }
         return mask.withUnsafeBytes { setAffinity(pthread_self(), $0.count, $0.baseAddress!) } == 0

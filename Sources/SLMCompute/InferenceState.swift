@@ -1,4 +1,5 @@
 import CSLMKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -97,8 +98,10 @@ public struct StateShape: Sendable {
     public var heads: Int
     public var headDim: Int
 
-    public init(layers: Int, keyWidth: Int, valueWidth: Int, scratchWidths: [Int],
-                maxActivationColumns: Int, heads: Int, headDim: Int) {
+    public init(
+        layers: Int, keyWidth: Int, valueWidth: Int, scratchWidths: [Int],
+        maxActivationColumns: Int, heads: Int, headDim: Int
+    ) {
         self.layers = layers
         self.keyWidth = keyWidth
         self.valueWidth = valueWidth
@@ -118,8 +121,8 @@ public final class InferenceState: @unchecked Sendable {
     /// Positions already in the KV cache; the next token goes here.
     public package(set) var position = 0
 
-    let keys: AnonymousBuffer      // (layers, contextLength, keyWidth) F16
-    let values: AnonymousBuffer    // (layers, contextLength, valueWidth) F16
+    let keys: AnonymousBuffer  // (layers, contextLength, keyWidth) F16
+    let values: AnonymousBuffer  // (layers, contextLength, valueWidth) F16
     /// How attention accumulates for the current forward pass; see `slm_attention_head`.
     public var attentionMode = AttentionMode.f16Accumulate
     /// False while the engine feeds the first chunks of a long prompt, whose logits nobody reads:

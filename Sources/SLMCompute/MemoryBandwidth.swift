@@ -30,13 +30,22 @@ public enum MemoryBandwidth {
             pool.run { worker, workers in
                 let range = ThreadPool.chunk(words, index: worker, of: workers)
                 // Four independent accumulators keep several loads in flight.
-                var a = SIMD8<UInt64>(), b = SIMD8<UInt64>(), c = SIMD8<UInt64>(), d = SIMD8<UInt64>()
+                var a = SIMD8<UInt64>()
+                var b = SIMD8<UInt64>()
+                var c = SIMD8<UInt64>()
+                var d = SIMD8<UInt64>()
                 var i = range.lowerBound
                 while i + 4 <= range.upperBound {
-                    a &+= vectors[i]; b &+= vectors[i + 1]; c &+= vectors[i + 2]; d &+= vectors[i + 3]
+                    a &+= vectors[i]
+                    b &+= vectors[i + 1]
+                    c &+= vectors[i + 2]
+                    d &+= vectors[i + 3]
                     i += 4
                 }
-                while i < range.upperBound { a &+= vectors[i]; i += 1 }
+                while i < range.upperBound {
+                    a &+= vectors[i]
+                    i += 1
+                }
                 // Stored so the compiler cannot drop the loads; each worker owns a cache line.
                 sums[worker * 8] = (a &+ b &+ c &+ d).wrappedSum()
             }

@@ -1,4 +1,5 @@
 import CSLMKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -10,8 +11,10 @@ import Musl
 extension Ops {
     /// y = (x - mean) / sqrt(var + eps) * weight + bias over one row of `count` floats (ggml_norm,
     /// then ggml_mul and ggml_add). In-place safe.
-    public static func layerNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
-                                 eps: Float, count: Int, into y: UnsafeMutablePointer<Float>) {
+    public static func layerNorm(
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
+        eps: Float, count: Int, into y: UnsafeMutablePointer<Float>
+    ) {
         var sum: Double = 0
         for i in 0..<count { sum += Double(x[i]) }
         let mean = Float(sum) / Float(count)
@@ -29,8 +32,10 @@ extension Ops {
 
     /// Rotates split halves (x[i], x[i + rotaryDims/2]) of each head (ggml's NEOX mode); dimensions
     /// past `rotaryDims` are left as they are (partial rotary).
-    public static func ropeNeox(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, rotaryDims: Int,
-                                cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+    public static func ropeNeox(
+        _ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, rotaryDims: Int,
+        cos: UnsafePointer<Float>, sin: UnsafePointer<Float>
+    ) {
         slm_rope_neox(x, Int64(heads), Int64(headDim), Int64(rotaryDims), cos, sin)
     }
 

@@ -1,4 +1,5 @@
 import CSLMKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -9,8 +10,10 @@ import Musl
 /// accumulation where ggml uses it) so logits agree with llama.cpp as closely as possible.
 public enum Ops {
     /// y = x / sqrt(mean(x²) + eps) * weight, over one row of `count` floats. In-place safe.
-    public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>?, eps: Float,
-                               count: Int, into y: UnsafeMutablePointer<Float>) {
+    public static func rmsNorm(
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>?, eps: Float,
+        count: Int, into y: UnsafeMutablePointer<Float>
+    ) {
         var sum: Double = 0
         for i in 0..<count { sum += Double(x[i] * x[i]) }
         let scale = 1 / (Float(sum / Double(count)) + eps).squareRoot()
@@ -29,9 +32,11 @@ public enum Ops {
     /// Precomputed RoPE angles for one position: cos/sin of pos·θᵢ for i in 0..<dims/2, with
     /// θᵢ = base^(-2i/dims) / factorᵢ. Computed the way ggml does (θ advanced by repeated
     /// multiplication in Float) so rotations round like llama.cpp's.
-    public static func ropeAngles(position: Int, dimensions: Int, base: Float, frequencyScale: Float,
-                                  frequencyFactors: UnsafePointer<Float>?,
-                                  cos cosOut: UnsafeMutablePointer<Float>, sin sinOut: UnsafeMutablePointer<Float>) {
+    public static func ropeAngles(
+        position: Int, dimensions: Int, base: Float, frequencyScale: Float,
+        frequencyFactors: UnsafePointer<Float>?,
+        cos cosOut: UnsafeMutablePointer<Float>, sin sinOut: UnsafeMutablePointer<Float>
+    ) {
         let thetaScale = powf(base, -2 / Float(dimensions))
         var thetaBase = Float(position)
         for i in 0..<(dimensions / 2) {
@@ -45,8 +50,10 @@ public enum Ops {
 
     /// Rotates adjacent pairs (x[2i], x[2i+1]) of each head (ggml's "normal" RoPE mode, used by
     /// llama-family GGUFs whose Q/K weights the converter permuted accordingly).
-    public static func ropeAdjacentPairs(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, rotaryDims: Int,
-                                         cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+    public static func ropeAdjacentPairs(
+        _ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, rotaryDims: Int,
+        cos: UnsafePointer<Float>, sin: UnsafePointer<Float>
+    ) {
         slm_rope_adjacent(x, Int64(heads), Int64(headDim), Int64(rotaryDims), cos, sin)
     }
 
@@ -54,17 +61,21 @@ public enum Ops {
     /// weight type dots with, then splits W's rows across the pool.
     /// input: (tokens, W.columns) with `inputStride` floats per row;
     /// output: (tokens, W.rows) with `outputStride` floats per row.
-    public static func linear(_ w: WeightMatrix, input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
-                              output: UnsafeMutablePointer<Float>, outputStride: Int,
-                              state: InferenceState, pool: ThreadPool) {
+    public static func linear(
+        _ w: WeightMatrix, input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+        output: UnsafeMutablePointer<Float>, outputStride: Int,
+        state: InferenceState, pool: ThreadPool
+    ) {
         let act = quantizeActivations(for: w, input: input, inputStride: inputStride, tokens: tokens, state: state)
         multiply(w, activations: act, tokens: tokens, output: output, outputStride: outputStride, state: state, pool: pool)
     }
 
     /// Quantizes `tokens` rows for weights of `w`'s type into the state's activation buffer.
     @discardableResult
-    package static func quantizeActivations(for w: WeightMatrix, input: UnsafePointer<Float>, inputStride: Int,
-                                    tokens: Int, state: InferenceState) -> UnsafeRawPointer {
+    package static func quantizeActivations(
+        for w: WeightMatrix, input: UnsafePointer<Float>, inputStride: Int,
+        tokens: Int, state: InferenceState
+    ) -> UnsafeRawPointer {
         let activationType = Int32(w.type.activationType.rawValue)
         let base = state.activations.base
         for t in 0..<tokens {
@@ -75,20 +86,24 @@ public enum Ops {
 
     /// Matmul against activations already quantized by `quantizeActivations` for the same type
     /// and column count (so Q, K and V can share one quantization).
-    package static func multiply(_ w: WeightMatrix, activations: UnsafeRawPointer, tokens: Int,
-                         output: UnsafeMutablePointer<Float>, outputStride: Int,
-                         state: InferenceState, pool: ThreadPool) {
+    package static func multiply(
+        _ w: WeightMatrix, activations: UnsafeRawPointer, tokens: Int,
+        output: UnsafeMutablePointer<Float>, outputStride: Int,
+        state: InferenceState, pool: ThreadPool
+    ) {
         let type = Int32(w.type.rawValue)
         let rowBytes = state.activationRowBytes
         let batch = state.batchPlacement ?? BatchPlacement(tokens: tokens, offset: 0)
         pool.parallelFor(w.rows) { rows in
             if batch.tokens == 1 {
-                slm_matvec(type, w.data, w.rowBytes, Int64(w.columns), activations, output,
-                           Int64(rows.lowerBound), Int64(rows.upperBound))
+                slm_matvec(
+                    type, w.data, w.rowBytes, Int64(w.columns), activations, output,
+                    Int64(rows.lowerBound), Int64(rows.upperBound))
             } else {
-                slm_matmul_in_batch(type, w.data, w.rowBytes, Int64(w.columns), activations, rowBytes, Int64(tokens),
-                                    Int64(batch.tokens), Int64(batch.offset),
-                                    output, Int64(outputStride), Int64(rows.lowerBound), Int64(rows.upperBound))
+                slm_matmul_in_batch(
+                    type, w.data, w.rowBytes, Int64(w.columns), activations, rowBytes, Int64(tokens),
+                    Int64(batch.tokens), Int64(batch.offset),
+                    output, Int64(outputStride), Int64(rows.lowerBound), Int64(rows.upperBound))
             }
         }
     }
@@ -111,33 +126,40 @@ public enum Ops {
     /// one per matrix, and no worker idles while another finishes a small matrix. Quantizes the
     /// input once when all share an activation format, else falls back to one multiply each.
     /// Row results are the same as `linear`'s (each row is computed independently).
-    package static func linearFused(_ a: MatmulTarget, _ b: MatmulTarget, _ c: MatmulTarget? = nil,
-                            input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
-                            state: InferenceState, pool: ThreadPool) {
+    package static func linearFused(
+        _ a: MatmulTarget, _ b: MatmulTarget, _ c: MatmulTarget? = nil,
+        input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+        state: InferenceState, pool: ThreadPool
+    ) {
         let format = a.weight.type.activationType
         guard b.weight.type.activationType == format, c.map({ $0.weight.type.activationType == format }) ?? true,
-              b.weight.columns == a.weight.columns, c.map({ $0.weight.columns == a.weight.columns }) ?? true else {
+            b.weight.columns == a.weight.columns, c.map({ $0.weight.columns == a.weight.columns }) ?? true
+        else {
             for t in [a, b] + (c.map { [$0] } ?? []) {
-                linear(t.weight, input: input, inputStride: inputStride, tokens: tokens, output: t.output,
-                       outputStride: t.outputStride, state: state, pool: pool)
+                linear(
+                    t.weight, input: input, inputStride: inputStride, tokens: tokens, output: t.output,
+                    outputStride: t.outputStride, state: state, pool: pool)
             }
             return
         }
         let act = quantizeActivations(for: a.weight, input: input, inputStride: inputStride, tokens: tokens, state: state)
-        let rowsA = a.weight.rows, rowsAB = rowsA + b.weight.rows
+        let rowsA = a.weight.rows
+        let rowsAB = rowsA + b.weight.rows
         let total = rowsAB + (c?.weight.rows ?? 0)
         let rowBytes = state.activationRowBytes
         let batch = state.batchPlacement ?? BatchPlacement(tokens: tokens, offset: 0)
         func part(_ t: MatmulTarget, _ offset: Int, _ rows: Range<Int>) {
-            let lo = max(rows.lowerBound, offset) - offset, hi = min(rows.upperBound, offset + t.weight.rows) - offset
+            let lo = max(rows.lowerBound, offset) - offset
+            let hi = min(rows.upperBound, offset + t.weight.rows) - offset
             guard lo < hi else { return }
             let type = Int32(t.weight.type.rawValue)
             if batch.tokens == 1 {
                 slm_matvec(type, t.weight.data, t.weight.rowBytes, Int64(t.weight.columns), act, t.output, Int64(lo), Int64(hi))
             } else {
-                slm_matmul_in_batch(type, t.weight.data, t.weight.rowBytes, Int64(t.weight.columns), act, rowBytes,
-                                    Int64(tokens), Int64(batch.tokens), Int64(batch.offset),
-                                    t.output, Int64(t.outputStride), Int64(lo), Int64(hi))
+                slm_matmul_in_batch(
+                    type, t.weight.data, t.weight.rowBytes, Int64(t.weight.columns), act, rowBytes,
+                    Int64(tokens), Int64(batch.tokens), Int64(batch.offset),
+                    t.output, Int64(t.outputStride), Int64(lo), Int64(hi))
             }
         }
         pool.parallelFor(total) { rows in
@@ -153,15 +175,19 @@ public enum Ops {
     /// `window` > 0 is a sliding window: the query at position p sees positions p - window + 1 ... p
     /// (llama.cpp's standard SWA mask); 0 means the whole causal prefix. `softcap` > 0 caps every
     /// score s = scale·(q·k) to softcap·tanh(s) (Gemma 2; pass the scale already divided by the cap).
-    package static func attention(layer: Int, query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                          tokens: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
-                          window: Int = 0, softcap: Float = 0, state: InferenceState, pool: ThreadPool) {
+    package static func attention(
+        layer: Int, query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        tokens: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
+        window: Int = 0, softcap: Float = 0, state: InferenceState, pool: ThreadPool
+    ) {
         /// First position the query at `position` may see.
         func firstVisible(_ position: Int) -> Int { window > 0 ? max(0, position - window + 1) : 0 }
         let groupSize = heads / kvHeads
         let queryWidth = heads * headDim
-        let keyBase = state.keyBase(layer: layer), valueBase = state.valueBase(layer: layer)
-        let keyStride = Int64(state.shape.keyWidth), valueStride = Int64(state.shape.valueWidth)
+        let keyBase = state.keyBase(layer: layer)
+        let valueBase = state.valueBase(layer: layer)
+        let keyStride = Int64(state.shape.keyWidth)
+        let valueStride = Int64(state.shape.valueWidth)
         let mode = state.attentionMode.kernelMode
         let scratch = state.attentionScratch.base
         let scratchBytes = state.attentionScratchBytes
@@ -184,16 +210,18 @@ public enum Ops {
                 let begin = min(end, max(sliceBegin, first))
                 for h in 0..<heads {
                     let kvOffset = (h / groupSize) * headDim
-                    slm_attention_partial_capped(query + h * headDim, keyBase + kvOffset, keyStride,
-                                                 valueBase + kvOffset, valueStride, Int64(begin), Int64(end),
-                                                 Int64(headDim), scale, softcap,
-                                                 partials + (h * workers + worker) * partialStride,
-                                          scratch + worker * scratchBytes)
+                    slm_attention_partial_capped(
+                        query + h * headDim, keyBase + kvOffset, keyStride,
+                        valueBase + kvOffset, valueStride, Int64(begin), Int64(end),
+                        Int64(headDim), scale, softcap,
+                        partials + (h * workers + worker) * partialStride,
+                        scratch + worker * scratchBytes)
                 }
             }
             for h in 0..<heads {
-                slm_attention_merge(partials + h * workers * partialStride, Int64(workers), Int64(headDim),
-                                    output + h * headDim)
+                slm_attention_merge(
+                    partials + h * workers * partialStride, Int64(workers), Int64(headDim),
+                    output + h * headDim)
             }
             return
         }
@@ -209,32 +237,37 @@ public enum Ops {
                 for job in range {
                     let kv = job / 2
                     if job % 2 == 0 {
-                        slm_attention_transpose_keys(keyBase + kv * headDim, keyStride, 0, Int64(visible), Int64(headDim),
-                                                     keysT + kv * paddedVisible * headDim)
+                        slm_attention_transpose_keys(
+                            keyBase + kv * headDim, keyStride, 0, Int64(visible), Int64(headDim),
+                            keysT + kv * paddedVisible * headDim)
                     } else {
-                        slm_attention_widen_values(valueBase + kv * headDim, valueStride, 0, Int64(visible),
-                                                   Int64(headDim), valuesF32 + kv * paddedVisible * headDim)
+                        slm_attention_widen_values(
+                            valueBase + kv * headDim, valueStride, 0, Int64(visible),
+                            Int64(headDim), valuesF32 + kv * paddedVisible * headDim)
                     }
                 }
             }
             pool.run { worker, workerCount in
                 for job in stride(from: worker, to: tokens * heads, by: workerCount) {
-                    let t = job / heads, h = job % heads
+                    let t = job / heads
+                    let h = job % heads
                     let kv = h / groupSize
                     let keys = keysT + kv * paddedVisible * headDim
                     let values = valuesF32 + kv * paddedVisible * headDim
                     if window > 0 || softcap != 0 {
-                        slm_attention_head_f32_window(query + t * queryWidth + h * headDim, keys, values, Int64(headDim),
-                                                      Int64(firstVisible(start + t)), Int64(start + t + 1),
-                                                      Int64(headDim), scale, softcap,
-                                                      output + t * queryWidth + h * headDim,
-                                                      scratch + worker * scratchBytes)
+                        slm_attention_head_f32_window(
+                            query + t * queryWidth + h * headDim, keys, values, Int64(headDim),
+                            Int64(firstVisible(start + t)), Int64(start + t + 1),
+                            Int64(headDim), scale, softcap,
+                            output + t * queryWidth + h * headDim,
+                            scratch + worker * scratchBytes)
                         continue
                     }
-                    slm_attention_head_f32_transposed(query + t * queryWidth + h * headDim, keys, values,
-                                                      Int64(headDim), Int64(start + t + 1), Int64(headDim), scale,
-                                                      output + t * queryWidth + h * headDim,
-                                                      scratch + worker * scratchBytes)
+                    slm_attention_head_f32_transposed(
+                        query + t * queryWidth + h * headDim, keys, values,
+                        Int64(headDim), Int64(start + t + 1), Int64(headDim), scale,
+                        output + t * queryWidth + h * headDim,
+                        scratch + worker * scratchBytes)
                 }
             }
             return
@@ -245,7 +278,8 @@ public enum Ops {
         let cappedPartials = softcap != 0 ? state.attentionPartials(count: ThreadPool.maxThreads * (2 + headDim)) : nil
         pool.run { worker, workerCount in
             for job in stride(from: worker, to: tokens * heads, by: workerCount) {
-                let t = job / heads, h = job % heads
+                let t = job / heads
+                let h = job % heads
                 // This mode takes positions one at a time, so a window is just a later first row.
                 let first = firstVisible(start + t)
                 let kvOffset = (h / groupSize) * headDim
@@ -253,17 +287,19 @@ public enum Ops {
                     // One capped partial over the visible range, normalised by a one-slice merge:
                     // the same bits as the uncapped kernel's own normalisation.
                     let partial = cappedPartials + worker * (2 + headDim)
-                    slm_attention_partial_capped(query + t * queryWidth + h * headDim, keyBase + kvOffset, keyStride,
-                                                 valueBase + kvOffset, valueStride, Int64(first), Int64(start + t + 1),
-                                                 Int64(headDim), scale, softcap, partial, scratch + worker * scratchBytes)
+                    slm_attention_partial_capped(
+                        query + t * queryWidth + h * headDim, keyBase + kvOffset, keyStride,
+                        valueBase + kvOffset, valueStride, Int64(first), Int64(start + t + 1),
+                        Int64(headDim), scale, softcap, partial, scratch + worker * scratchBytes)
                     slm_attention_merge(partial, 1, Int64(headDim), output + t * queryWidth + h * headDim)
                     continue
                 }
-                slm_attention_head(query + t * queryWidth + h * headDim,
-                                   keyBase + first * Int(keyStride) + kvOffset, keyStride,
-                                   valueBase + first * Int(valueStride) + kvOffset, valueStride,
-                                   Int64(start + t + 1 - first), Int64(headDim), scale, mode,
-                                   output + t * queryWidth + h * headDim, scratch + worker * scratchBytes)
+                slm_attention_head(
+                    query + t * queryWidth + h * headDim,
+                    keyBase + first * Int(keyStride) + kvOffset, keyStride,
+                    valueBase + first * Int(valueStride) + kvOffset, valueStride,
+                    Int64(start + t + 1 - first), Int64(headDim), scale, mode,
+                    output + t * queryWidth + h * headDim, scratch + worker * scratchBytes)
             }
         }
     }

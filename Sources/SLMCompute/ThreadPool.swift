@@ -1,4 +1,5 @@
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -52,12 +53,14 @@ public final class ThreadPool: @unchecked Sendable {
         for index in 1..<threadCount {
             let context = Unmanaged.passRetained(WorkerContext(crew: crew, index: index)).toOpaque()
             var thread = pthread_t()
-            let rc = pthread_create(&thread, nil, { raw in
-                let ctx = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
-                ctx.crew.pin(worker: ctx.index)
-                ctx.crew.workerLoop(index: ctx.index)
-                return nil
-            }, context)
+            let rc = pthread_create(
+                &thread, nil,
+                { raw in
+                    let ctx = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                    ctx.crew.pin(worker: ctx.index)
+                    ctx.crew.workerLoop(index: ctx.index)
+                    return nil
+                }, context)
             if rc == 0 {
                 workers.append(thread)
             } else {
@@ -146,7 +149,8 @@ public final class ThreadPool: @unchecked Sendable {
     /// The `index`-th of `parts` near-equal contiguous slices of `0..<count`.
     public static func chunk(_ count: Int, index: Int, of parts: Int) -> Range<Int> {
         guard index < parts else { return count..<count }
-        let base = count / parts, extra = count % parts
+        let base = count / parts
+        let extra = count % parts
         let start = index * base + min(index, extra)
         return start..<(start + base + (index < extra ? 1 : 0))
     }

@@ -70,8 +70,11 @@ public struct WeightLoader {
     public func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
         guard let info = file.tensor(named: name) else { throw GGUFError.missingTensor(path: file.path, tensor: name) }
         let expected = [columns, rows]
-        guard info.dimensions == expected || (info.dimensions.count > 2 && Array(info.dimensions.prefix(2)) == expected
-                                               && info.dimensions.dropFirst(2).allSatisfy { $0 == 1 }) else {
+        guard
+            info.dimensions == expected
+                || (info.dimensions.count > 2 && Array(info.dimensions.prefix(2)) == expected
+                    && info.dimensions.dropFirst(2).allSatisfy { $0 == 1 })
+        else {
             throw GGUFError.wrongTensorShape(path: file.path, tensor: name, expected: expected, found: info.dimensions)
         }
         guard info.type.isSupportedForWeights else {

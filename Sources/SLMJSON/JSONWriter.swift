@@ -52,8 +52,12 @@ extension JSONValue {
 
     /// `s` as a quoted JSON string literal.
     public static func writeString(_ s: String, to out: inout String, escaping: JSONEscaping = .lineSafe) {
-        var python = false, asciiOnly = false
-        if case .python(let ascii) = escaping { python = true; asciiOnly = ascii }
+        var python = false
+        var asciiOnly = false
+        if case .python(let ascii) = escaping {
+            python = true
+            asciiOnly = ascii
+        }
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -66,10 +70,14 @@ extension JSONValue {
             case "\u{0C}" where python: out += "\\f"
             default:
                 let v = scalar.value
-                let escaped = python
+                let escaped =
+                    python
                     ? v < 0x20 || (asciiOnly && v > 0x7E)
                     : v < 0x20 || v == 0x7F || v == 0x2028 || v == 0x2029
-                guard escaped else { out.unicodeScalars.append(scalar); continue }
+                guard escaped else {
+                    out.unicodeScalars.append(scalar)
+                    continue
+                }
                 if v > 0xFFFF {
                     let offset = v - 0x10000
                     appendEscape(0xD800 + (offset >> 10), to: &out)

@@ -107,8 +107,9 @@ public struct Request: Sendable, Equatable {
             operation = .generate(prompt: try f.string("prompt"), try sampling(f))
         case "chat":
             allowed = Set(f.keys).subtracting(["prompt"])
-            operation = .chat(conversation: try f.optionalConversation("conversation"), message: try f.string("message"),
-                              try sampling(f))
+            operation = .chat(
+                conversation: try f.optionalConversation("conversation"), message: try f.string("message"),
+                try sampling(f))
         case "cancel":
             allowed = ["target"]
             operation = .cancel(target: try f.requestID("target"))
@@ -144,7 +145,8 @@ public struct Request: Sendable, Equatable {
             for item in items {
                 guard case .string(let text) = item else { throw .wrongType(field: "stop", expected: "an array of strings") }
                 guard !text.isEmpty, text.utf8.count <= ProtocolLimits.maxStopSequenceBytes else {
-                    throw .invalidValue(field: "stop", reason: "each stop sequence must be 1 to \(ProtocolLimits.maxStopSequenceBytes) bytes")
+                    throw .invalidValue(
+                        field: "stop", reason: "each stop sequence must be 1 to \(ProtocolLimits.maxStopSequenceBytes) bytes")
                 }
                 s.stop.append(text)
             }

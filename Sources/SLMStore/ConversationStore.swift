@@ -1,4 +1,5 @@
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -58,17 +59,21 @@ public final class ConversationStore: @unchecked Sendable {
 
     // MARK: conversations
 
-    public func createConversation(owner: OwnerID, title: String = "", modelIdentity: String, settings: String = "{}") throws -> Conversation {
+    public func createConversation(owner: OwnerID, title: String = "", modelIdentity: String, settings: String = "{}") throws
+        -> Conversation
+    {
         try Self.check(title, what: "title", limit: Self.maxTitleBytes)
         try Self.check(modelIdentity, what: "model identity", limit: Self.maxModelIdentityBytes)
         try Self.check(settings, what: "settings", limit: Self.maxSettingsBytes)
         let now = Self.nowMilliseconds()
         return try lock.locked {
             try db.transaction {
-                try db.run("INSERT INTO conversations (owner, title, model_identity, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                           [.integer(Int64(owner)), .text(title), .text(modelIdentity), .text(settings), .integer(now), .integer(now)])
-                return Conversation(id: db.lastInsertRowID, owner: owner, title: title, modelIdentity: modelIdentity,
-                                    settings: settings, createdAt: now, updatedAt: now, messageCount: 0)
+                try db.run(
+                    "INSERT INTO conversations (owner, title, model_identity, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [.integer(Int64(owner)), .text(title), .text(modelIdentity), .text(settings), .integer(now), .integer(now)])
+                return Conversation(
+                    id: db.lastInsertRowID, owner: owner, title: title, modelIdentity: modelIdentity,
+                    settings: settings, createdAt: now, updatedAt: now, messageCount: 0)
             }
         }
     }
@@ -77,8 +82,9 @@ public final class ConversationStore: @unchecked Sendable {
     public func listConversations(owner: OwnerID, limit: Int = 50, offset: Int = 0) throws -> [Conversation] {
         let limit = min(max(0, limit), Self.maxListLimit)
         return try lock.locked {
-            let statement = try db.prepare("SELECT \(Self.conversationColumns) FROM conversations WHERE owner = ? ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?",
-                                           [.integer(Int64(owner)), .integer(Int64(limit)), .integer(Int64(max(0, offset)))])
+            let statement = try db.prepare(
+                "SELECT \(Self.conversationColumns) FROM conversations WHERE owner = ? ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?",
+                [.integer(Int64(owner)), .integer(Int64(limit)), .integer(Int64(max(0, offset)))])
             var result: [Conversation] = []
             while try statement.step() { result.append(Self.conversation(from: statement)) }
             return result
@@ -95,12 +101,15 @@ public final class ConversationStore: @unchecked Sendable {
             try db.execute("BEGIN")
             defer { try? db.execute("COMMIT") }
             _ = try fetchConversation(id, owner: owner)
-            let statement = try db.prepare("SELECT sequence, role, content, token_count, created_at, cancelled FROM messages WHERE conversation_id = ? ORDER BY sequence",
-                                           [.integer(id)])
+            let statement = try db.prepare(
+                "SELECT sequence, role, content, token_count, created_at, cancelled FROM messages WHERE conversation_id = ? ORDER BY sequence",
+                [.integer(id)])
             var result: [StoredMessage] = []
             while try statement.step() {
-                result.append(StoredMessage(sequence: statement.int(0), role: statement.text(1), content: statement.text(2),
-                                            tokenCount: statement.int(3), createdAt: statement.int64(4), cancelled: statement.int(5) != 0))
+                result.append(
+                    StoredMessage(
+                        sequence: statement.int(0), role: statement.text(1), content: statement.text(2),
+                        tokenCount: statement.int(3), createdAt: statement.int64(4), cancelled: statement.int(5) != 0))
             }
             return result
         }
@@ -109,22 +118,36 @@ public final class ConversationStore: @unchecked Sendable {
     /// The user message and the assistant reply, committed together in one synchronous (FULL)
     /// transaction: once this returns, the turn survives a crash or a power loss. A reply cut short
     /// by cancel is stored with `cancelled` set (and stays part of the conversation's history).
-    public func appendTurn(to id: ConversationID, owner: OwnerID, user: String, userTokens: Int,
-                           assistant: String, assistantTokens: Int, cancelled: Bool) throws {
+    public func appendTurn(
+        to id: ConversationID, owner: OwnerID, user: String, userTokens: Int,
+        assistant: String, assistantTokens: Int, cancelled: Bool
+    ) throws {
         try Self.check(user, what: "user message", limit: Self.maxMessageBytes)
         try Self.check(assistant, what: "assistant message", limit: Self.maxMessageBytes)
         let now = Self.nowMilliseconds()
         try lock.locked {
             try db.transaction {
-                let next = try db.integer("SELECT message_count FROM conversations WHERE id = ? AND owner = ?",
-                                          [.integer(id), .integer(Int64(owner))])
+                let next = try db.integer(
+                    "SELECT message_count FROM conversations WHERE id = ? AND owner = ?",
+                    [.integer(id), .integer(Int64(owner))])
                 guard let next else { throw StoreError.notFound(id) }
-                let insert = "INSERT INTO messages (conversation_id, sequence, role, content, token_count, created_at, cancelled) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                try db.run(insert, [.integer(id), .integer(next), .text("user"), .text(user), .integer(Int64(max(0, userTokens))), .integer(now), .integer(0)])
-                try db.run(insert, [.integer(id), .integer(next + 1), .text("assistant"), .text(assistant), .integer(Int64(max(0, assistantTokens))),
-                                    .integer(now), .integer(cancelled ? 1 : 0)])
-                try db.run("UPDATE conversations SET message_count = ?, updated_at = ? WHERE id = ? AND owner = ?",
-                           [.integer(next + 2), .integer(now), .integer(id), .integer(Int64(owner))])
+                let insert =
+                    "INSERT INTO messages (conversation_id, sequence, role, content, token_count, created_at, cancelled) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                try db.run(
+                    insert,
+                    [
+                        .integer(id), .integer(next), .text("user"), .text(user), .integer(Int64(max(0, userTokens))), .integer(now),
+                        .integer(0),
+                    ])
+                try db.run(
+                    insert,
+                    [
+                        .integer(id), .integer(next + 1), .text("assistant"), .text(assistant), .integer(Int64(max(0, assistantTokens))),
+                        .integer(now), .integer(cancelled ? 1 : 0),
+                    ])
+                try db.run(
+                    "UPDATE conversations SET message_count = ?, updated_at = ? WHERE id = ? AND owner = ?",
+                    [.integer(next + 2), .integer(now), .integer(id), .integer(Int64(owner))])
             }
         }
     }
@@ -134,8 +157,9 @@ public final class ConversationStore: @unchecked Sendable {
         let now = Self.nowMilliseconds()
         try lock.locked {
             try db.transaction {
-                try db.run("UPDATE conversations SET title = ?, updated_at = ? WHERE id = ? AND owner = ?",
-                           [.text(title), .integer(now), .integer(id), .integer(Int64(owner))])
+                try db.run(
+                    "UPDATE conversations SET title = ?, updated_at = ? WHERE id = ? AND owner = ?",
+                    [.text(title), .integer(now), .integer(id), .integer(Int64(owner))])
                 if db.changes == 0 { throw StoreError.notFound(id) }
             }
         }
@@ -145,7 +169,9 @@ public final class ConversationStore: @unchecked Sendable {
     public func deleteConversation(_ id: ConversationID, owner: OwnerID) throws {
         try lock.locked {
             try db.transaction {
-                guard try db.integer("SELECT 1 FROM conversations WHERE id = ? AND owner = ?", [.integer(id), .integer(Int64(owner))]) != nil else {
+                guard
+                    try db.integer("SELECT 1 FROM conversations WHERE id = ? AND owner = ?", [.integer(id), .integer(Int64(owner))]) != nil
+                else {
                     throw StoreError.notFound(id)
                 }
                 try db.run("DELETE FROM snapshots WHERE conversation_id = ?", [.integer(id)])
@@ -164,7 +190,8 @@ public final class ConversationStore: @unchecked Sendable {
         let limit = min(max(0, limit), Self.maxListLimit)
         guard !match.isEmpty, limit > 0 else { return [] }
         return try lock.locked {
-            let statement = try db.prepare("""
+            let statement = try db.prepare(
+                """
                 SELECT m.conversation_id, m.sequence, m.role, snippet(messages_fts, 0, '[', ']', '…', 16)
                 FROM messages_fts
                 JOIN messages m ON m.id = messages_fts.rowid
@@ -175,7 +202,9 @@ public final class ConversationStore: @unchecked Sendable {
                 """, [.text(match), .integer(Int64(owner)), .integer(Int64(limit))])
             var hits: [SearchHit] = []
             while try statement.step() {
-                hits.append(SearchHit(conversation: statement.int64(0), sequence: statement.int(1), role: statement.text(2), snippet: statement.text(3)))
+                hits.append(
+                    SearchHit(
+                        conversation: statement.int64(0), sequence: statement.int(1), role: statement.text(2), snippet: statement.text(3)))
             }
             return hits
         }
@@ -201,8 +230,9 @@ public final class ConversationStore: @unchecked Sendable {
 
     /// The caller holds the lock.
     func fetchConversation(_ id: ConversationID, owner: OwnerID) throws -> Conversation {
-        let statement = try db.prepare("SELECT \(Self.conversationColumns) FROM conversations WHERE id = ? AND owner = ?",
-                                       [.integer(id), .integer(Int64(owner))])
+        let statement = try db.prepare(
+            "SELECT \(Self.conversationColumns) FROM conversations WHERE id = ? AND owner = ?",
+            [.integer(id), .integer(Int64(owner))])
         guard try statement.step() else { throw StoreError.notFound(id) }
         return Self.conversation(from: statement)
     }
@@ -210,8 +240,9 @@ public final class ConversationStore: @unchecked Sendable {
     static let conversationColumns = "id, owner, title, model_identity, settings, created_at, updated_at, message_count"
 
     static func conversation(from row: Statement) -> Conversation {
-        Conversation(id: row.int64(0), owner: OwnerID(truncatingIfNeeded: row.int64(1)), title: row.text(2), modelIdentity: row.text(3),
-                     settings: row.text(4), createdAt: row.int64(5), updatedAt: row.int64(6), messageCount: row.int(7))
+        Conversation(
+            id: row.int64(0), owner: OwnerID(truncatingIfNeeded: row.int64(1)), title: row.text(2), modelIdentity: row.text(3),
+            settings: row.text(4), createdAt: row.int64(5), updatedAt: row.int64(6), messageCount: row.int(7))
     }
 
     /// Size and content limits of every piece of text the store takes.

@@ -77,8 +77,9 @@ public final class PersistentChat: @unchecked Sendable {
         let reply = generation.text
         let userTokens = chat.session.engine.tokenizer.encode(user, addSpecial: false, parseSpecial: false).count
         do {
-            try store.appendTurn(to: conversationID, owner: owner, user: user, userTokens: userTokens,
-                                 assistant: reply, assistantTokens: generation.generatedTokens.count, cancelled: cancelled)
+            try store.appendTurn(
+                to: conversationID, owner: owner, user: user, userTokens: userTokens,
+                assistant: reply, assistantTokens: generation.generatedTokens.count, cancelled: cancelled)
         } catch {
             pendingUserMessage = nil
             chat.abandonTurn()

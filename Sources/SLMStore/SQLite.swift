@@ -140,8 +140,9 @@ final class Statement {
             case .blob(let bytes):
                 rc = bytes.withUnsafeBytes { raw in
                     // A zero-length blob still needs a non-null pointer, or SQLite stores NULL.
-                    sqlite3_bind_blob64(handle, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
-                                        sqlite3_uint64(raw.count), csqlite_transient())
+                    sqlite3_bind_blob64(
+                        handle, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
+                        sqlite3_uint64(raw.count), csqlite_transient())
                 }
             case .null: rc = sqlite3_bind_null(handle, index)
             }
@@ -152,8 +153,9 @@ final class Statement {
     /// Binds a blob without copying it: only valid while `bytes` is alive, so the statement must
     /// be stepped inside the same `withUnsafeBytes` (used for megabyte KV snapshots).
     func bindBorrowedBlob(_ index: Int32, _ bytes: UnsafeRawBufferPointer) throws(StoreError) {
-        let rc = sqlite3_bind_blob64(handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
-                                     sqlite3_uint64(bytes.count), nil)  // nil = SQLITE_STATIC
+        let rc = sqlite3_bind_blob64(
+            handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
+            sqlite3_uint64(bytes.count), nil)  // nil = SQLITE_STATIC
         if rc != SQLITE_OK { throw database.lastError(rc) }
     }
 

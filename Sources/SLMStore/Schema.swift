@@ -52,7 +52,7 @@ enum Schema {
             data BLOB NOT NULL
         );
         CREATE INDEX snapshots_by_last_use ON snapshots(last_used_at, conversation_id);
-        """,
+        """
     ]
 
     static var currentVersion: Int { migrations.count }

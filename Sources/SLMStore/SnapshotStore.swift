@@ -20,9 +20,12 @@ extension ConversationStore {
                 try db.run("DELETE FROM snapshots WHERE conversation_id = ?", [.integer(id)])
                 guard bytes.count <= snapshotBudgetBytes else { return }
                 try evict(toFit: bytes.count)
-                let insert = try db.prepare("INSERT INTO snapshots (conversation_id, model_identity, token_count, byte_count, last_used_at, data) VALUES (?, ?, ?, ?, ?, ?)",
-                                            [.integer(id), .text(snapshot.modelIdentity), .integer(Int64(snapshot.tokens.count)),
-                                             .integer(Int64(bytes.count)), .integer(now)])
+                let insert = try db.prepare(
+                    "INSERT INTO snapshots (conversation_id, model_identity, token_count, byte_count, last_used_at, data) VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        .integer(id), .text(snapshot.modelIdentity), .integer(Int64(snapshot.tokens.count)),
+                        .integer(Int64(bytes.count)), .integer(now),
+                    ])
                 try bytes.withUnsafeBytes { raw in
                     try insert.bindBorrowedBlob(6, raw)
                     while try insert.step() {}
@@ -39,7 +42,8 @@ extension ConversationStore {
         let stored = try locked { () throws -> (identity: String, version: Int64, data: [UInt8])? in
             try db.transaction {
                 _ = try fetchConversation(id, owner: owner)
-                let row = try db.prepare("SELECT model_identity, last_used_at, data FROM snapshots WHERE conversation_id = ?", [.integer(id)])
+                let row = try db.prepare(
+                    "SELECT model_identity, last_used_at, data FROM snapshots WHERE conversation_id = ?", [.integer(id)])
                 guard try row.step() else { return nil }
                 // Only the identity is needed to refuse another model's snapshot.
                 return (row.text(0), row.int64(1), row.text(0) == modelIdentity ? row.blob(2) : [])
@@ -47,7 +51,9 @@ extension ConversationStore {
         }
         guard let stored else { return nil }
         var snapshot: SessionSnapshot? = nil
-        if stored.identity == modelIdentity, let parsed = try? SessionSnapshot(serialized: stored.data), parsed.modelIdentity == modelIdentity {
+        if stored.identity == modelIdentity, let parsed = try? SessionSnapshot(serialized: stored.data),
+            parsed.modelIdentity == modelIdentity
+        {
             snapshot = parsed
         }
         let now = Self.nowMilliseconds()
@@ -55,10 +61,12 @@ extension ConversationStore {
             // `last_used_at` tells whether the row is still the one read: a snapshot saved
             // meanwhile by another thread is neither deleted nor touched here.
             if snapshot == nil {
-                try db.run("DELETE FROM snapshots WHERE conversation_id = ? AND last_used_at = ?", [.integer(id), .integer(stored.version)])
+                try db.run(
+                    "DELETE FROM snapshots WHERE conversation_id = ? AND last_used_at = ?", [.integer(id), .integer(stored.version)])
             } else {
-                try db.run("UPDATE snapshots SET last_used_at = ? WHERE conversation_id = ? AND last_used_at = ?",
-                           [.integer(max(now, stored.version)), .integer(id), .integer(stored.version)])
+                try db.run(
+                    "UPDATE snapshots SET last_used_at = ? WHERE conversation_id = ? AND last_used_at = ?",
+                    [.integer(max(now, stored.version)), .integer(id), .integer(stored.version)])
             }
         }
         return snapshot

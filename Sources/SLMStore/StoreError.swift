@@ -20,7 +20,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         case .invalidText(let why): return "invalid text: \(why)"
         case .diskFull(let message): return "the disk is full, nothing was stored (\(message))"
         case .newerSchema(let found, let supported):
-            return "the conversation database has schema version \(found), newer than the \(supported) this slm understands; upgrade slm (the database was not changed)"
+            return
+                "the conversation database has schema version \(found), newer than the \(supported) this slm understands; upgrade slm (the database was not changed)"
         case .busy(let message): return "the conversation database is busy: \(message)"
         case .sqlite(let code, let message): return "SQLite error \(code): \(message)"
         case .io(let message): return "conversation store I/O error: \(message)"

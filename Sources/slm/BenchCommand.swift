@@ -26,7 +26,8 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("cpus"), help: "CPUs to pin the workers to, e.g. 0,2-3 (default: the big cores; see `slm inspect --cpus`).")
     var cpuList: String?
 
-    @Option(name: [.customShort("p"), .customLong("n-prompt")], help: "Prompt tokens for the pp test, or a list such as 128,512 (0 = skip).")
+    @Option(
+        name: [.customShort("p"), .customLong("n-prompt")], help: "Prompt tokens for the pp test, or a list such as 128,512 (0 = skip).")
     var promptTokens = "512"
 
     @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Generated tokens for the tg test, or a list (0 = skip).")
@@ -38,7 +39,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .customLong("output")], help: "Output format: md or json.")
     var output: OutputFormat = .md
 
-    @Flag(name: .customLong("bandwidth"), help: "Measure memory read bandwidth instead (sum a 1 GiB buffer with the worker threads); no model needed.")
+    @Flag(
+        name: .customLong("bandwidth"),
+        help: "Measure memory read bandwidth instead (sum a 1 GiB buffer with the worker threads); no model needed.")
     var bandwidth = false
 
     func validate() throws {
@@ -59,8 +62,9 @@ struct BenchCommand: ParsableCommand {
         let items = text.split(separator: ",", omittingEmptySubsequences: false)
         return try items.map { item in
             guard let value = Int(item), range.contains(value) else {
-                throw ValidationError("\(flag) must be between \(range.lowerBound) and \(range.upperBound), "
-                                      + "or a comma-separated list of such numbers; got '\(text)'")
+                throw ValidationError(
+                    "\(flag) must be between \(range.lowerBound) and \(range.upperBound), "
+                        + "or a comma-separated list of such numbers; got '\(text)'")
             }
             return value
         }
@@ -133,11 +137,13 @@ struct BenchCommand: ParsableCommand {
         switch output {
         case .md:
             Console.out("| test | threads | cpus | GB/s |\n| --- | ---: | --- | ---: |\n")
-            Console.out("| memory read, \(MemoryBandwidth.defaultBytes >> 20) MiB | \(result.threads) | \(CPUTopology.format(cpus)) "
-                        + "| \(format(result.mean, 2)) ± \(format(result.standardDeviation, 2)) |\n")
+            Console.out(
+                "| memory read, \(MemoryBandwidth.defaultBytes >> 20) MiB | \(result.threads) | \(CPUTopology.format(cpus)) "
+                    + "| \(format(result.mean, 2)) ± \(format(result.standardDeviation, 2)) |\n")
         case .json:
-            Console.out("[\n  {\"test\": \"read_bandwidth\", \"threads\": \(result.threads), \"gbps_mean\": \(format(result.mean, 3)), "
-                        + "\"gbps_sd\": \(format(result.standardDeviation, 3))}\n]\n")
+            Console.out(
+                "[\n  {\"test\": \"read_bandwidth\", \"threads\": \(result.threads), \"gbps_mean\": \(format(result.mean, 3)), "
+                    + "\"gbps_sd\": \(format(result.standardDeviation, 3))}\n]\n")
         }
     }
 

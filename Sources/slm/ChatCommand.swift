@@ -17,7 +17,9 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "GGUF model file (default: $SLM_MODEL, else the cached SmolLM2-135M).")
     var model: String?
 
-    @Option(name: .customLong("db"), help: "Conversation database (default: $XDG_DATA_HOME/slm/conversations.db or ~/.local/share/slm/conversations.db).")
+    @Option(
+        name: .customLong("db"),
+        help: "Conversation database (default: $XDG_DATA_HOME/slm/conversations.db or ~/.local/share/slm/conversations.db).")
     var database: String?
 
     @Option(name: .customLong("conversation"), help: "Resume this conversation instead of starting a new one.")
@@ -36,7 +38,9 @@ struct ChatCommand: ParsableCommand {
     @Flag(name: .customLong("stats"), help: "Print resume and per-turn timings to standard error.")
     var stats = false
 
-    @Option(name: .long, help: "Chat through a running slmd on this socket instead (it keeps the conversation; -m, --db, -t, --cpus, -c are not used).")
+    @Option(
+        name: .long,
+        help: "Chat through a running slmd on this socket instead (it keeps the conversation; -m, --db, -t, --cpus, -c are not used).")
     var socket: String?
 
     func validate() throws {
@@ -53,9 +57,10 @@ struct ChatCommand: ParsableCommand {
                 try runSocketChat(socketPath: socket, conversation: conversation, options: options, showStats: stats)
                 return
             }
-            let chat = LocalChat(modelPath: try DefaultModel.resolve(model), databasePath: try StoreLocation.resolve(database),
-                                 conversation: conversation, options: options, placement: placement,
-                                 contextLength: contextLength, printStats: stats)
+            let chat = LocalChat(
+                modelPath: try DefaultModel.resolve(model), databasePath: try StoreLocation.resolve(database),
+                conversation: conversation, options: options, placement: placement,
+                contextLength: contextLength, printStats: stats)
             try chat.run()
         } catch let error as ValidationError {
             throw error

@@ -10,7 +10,9 @@ struct ConversationsCommand: ParsableCommand {
         subcommands: [List.self, Show.self, Search.self, Rename.self, Delete.self])
 
     struct DatabaseOption: ParsableArguments {
-        @Option(name: .customLong("db"), help: "Conversation database (default: $XDG_DATA_HOME/slm/conversations.db or ~/.local/share/slm/conversations.db).")
+        @Option(
+            name: .customLong("db"),
+            help: "Conversation database (default: $XDG_DATA_HOME/slm/conversations.db or ~/.local/share/slm/conversations.db).")
         var path: String?
     }
 
@@ -36,7 +38,9 @@ struct ConversationsCommand: ParsableCommand {
         func run() throws {
             try withStore(database) { store in
                 for c in try store.listConversations(owner: StoreLocation.owner, limit: limit, offset: offset) {
-                    Console.out("\(c.id)\t\(formatTimestamp(c.updatedAt))\t\(c.messageCount) messages\t\(c.title.isEmpty ? "(untitled)" : c.title)\n")
+                    Console.out(
+                        "\(c.id)\t\(formatTimestamp(c.updatedAt))\t\(c.messageCount) messages\t\(c.title.isEmpty ? "(untitled)" : c.title)\n"
+                    )
                 }
             }
         }
@@ -50,7 +54,9 @@ struct ConversationsCommand: ParsableCommand {
         func run() throws {
             try withStore(database) { store in
                 let c = try store.conversation(id, owner: StoreLocation.owner)
-                Console.out("# \(c.title.isEmpty ? "(untitled)" : c.title) — conversation \(c.id), model \(c.modelIdentity), started \(formatTimestamp(c.createdAt))\n")
+                Console.out(
+                    "# \(c.title.isEmpty ? "(untitled)" : c.title) — conversation \(c.id), model \(c.modelIdentity), started \(formatTimestamp(c.createdAt))\n"
+                )
                 for m in try store.messages(of: id, owner: StoreLocation.owner) {
                     Console.out("\n[\(m.role)\(m.cancelled ? ", cancelled" : "")] \(m.content)\n")
                 }

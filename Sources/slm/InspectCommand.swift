@@ -49,7 +49,8 @@ struct InspectCommand: ParsableCommand {
         var total = 0
         for t in file.tensors {
             let shape = "[" + t.dimensions.map(String.init).joined(separator: ", ") + "]"
-            out += pad(t.name, nameWidth) + "  " + pad(t.type.description, 6) + "  " + pad(shape, 20) + "  "
+            out +=
+                pad(t.name, nameWidth) + "  " + pad(t.type.description, 6) + "  " + pad(shape, 20) + "  "
                 + pad("\(t.byteCount)", 12) + "  \(t.fileOffset)\n"
             total += t.byteCount
         }

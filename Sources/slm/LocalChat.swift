@@ -1,6 +1,7 @@
 import SLMCore
 import SLMStore
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -31,11 +32,13 @@ struct LocalChat {
         if conversation == nil {
             Console.err("conversation \(id) (new)\n")
         } else {
-            let how = chat.resumedFromSnapshot ? "KV snapshot of \(session.cachedTokens.count) tokens" : "history, re-run on the next message"
+            let how =
+                chat.resumedFromSnapshot ? "KV snapshot of \(session.cachedTokens.count) tokens" : "history, re-run on the next message"
             Console.err("conversation \(id): \(chat.chat.messages.count) messages resumed from the \(how)\n")
             let createdWith = try store.conversation(id, owner: StoreLocation.owner).modelIdentity
             if createdWith != engine.file.modelIdentity {
-                Console.err("note: the conversation was started with another model (\(createdWith)); this one is \(engine.file.modelIdentity)\n")
+                Console.err(
+                    "note: the conversation was started with another model (\(createdWith)); this one is \(engine.file.modelIdentity)\n")
             }
         }
         if printStats { Console.err("resume: \(format(resumeSeconds * 1000, 1)) ms\n") }
@@ -98,7 +101,9 @@ struct LocalChat {
         if finalStats.stopReason == .cancelled { Console.err("(reply cut short; stored as cancelled)\n") }
         if let problem = chat.lastSnapshotError { Console.err("warning: KV snapshot not saved: \(problem)\n") }
         if printStats {
-            Console.err("prompt: \(finalStats.promptTokens) tokens (\(generation.reusedPromptTokens) reused from the cache), time to first token \(format(finalStats.timeToFirstToken * 1000, 1)) ms; \(finalStats.generatedTokens) tokens at \(format(finalStats.generationTokensPerSecond, 1)) tokens/s\n")
+            Console.err(
+                "prompt: \(finalStats.promptTokens) tokens (\(generation.reusedPromptTokens) reused from the cache), time to first token \(format(finalStats.timeToFirstToken * 1000, 1)) ms; \(finalStats.generatedTokens) tokens at \(format(finalStats.generationTokensPerSecond, 1)) tokens/s\n"
+            )
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SLMCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -39,7 +40,11 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("no-stats"), help: "Do not print statistics to standard error.")
     var noStats = false
 
-    @Flag(name: .customLong("chat"), help: "Send the prompt as one user message through the model's chat template (ChatML if it has none), with the assistant turn opened.")
+    @Flag(
+        name: .customLong("chat"),
+        help:
+            "Send the prompt as one user message through the model's chat template (ChatML if it has none), with the assistant turn opened."
+    )
     var chat = false
 
     func validate() throws {
@@ -65,7 +70,9 @@ struct RunCommand: ParsableCommand {
         let loadStart = MonotonicClock.now()
         let engine = try placement.makeEngine(modelPath: try DefaultModel.resolve(model))
         if let contextLength, contextLength > engine.model.trainedContextLength {
-            Console.err("warning: -c \(contextLength) exceeds the model's trained context (\(engine.model.trainedContextLength)); quality may drop past it\n")
+            Console.err(
+                "warning: -c \(contextLength) exceeds the model's trained context (\(engine.model.trainedContextLength)); quality may drop past it\n"
+            )
         }
         let state = try engine.makeState(contextLength: contextLength)
         let loadSeconds = MonotonicClock.now() - loadStart
@@ -87,10 +94,16 @@ struct RunCommand: ParsableCommand {
         }
         if !noStats {
             Console.err("\n")
-            Console.err("load: \(format(loadSeconds * 1000, 0)) ms, context \(state.contextLength), threads \(engine.pool.effectiveCount) (CPUs \(engine.pool.cpus.map { CPUTopology.format($0) } ?? "unpinned")), seed \(parameters.seed)\n")
-            Console.err("prompt: \(stats.promptTokens) tokens in \(format(stats.promptSeconds * 1000, 1)) ms (\(format(stats.promptTokensPerSecond, 1)) tokens/s)\n")
+            Console.err(
+                "load: \(format(loadSeconds * 1000, 0)) ms, context \(state.contextLength), threads \(engine.pool.effectiveCount) (CPUs \(engine.pool.cpus.map { CPUTopology.format($0) } ?? "unpinned")), seed \(parameters.seed)\n"
+            )
+            Console.err(
+                "prompt: \(stats.promptTokens) tokens in \(format(stats.promptSeconds * 1000, 1)) ms (\(format(stats.promptTokensPerSecond, 1)) tokens/s)\n"
+            )
             Console.err("time to first token: \(format(stats.timeToFirstToken * 1000, 1)) ms\n")
-            Console.err("generated: \(stats.generatedTokens) tokens, \(format(stats.generationTokensPerSecond, 2)) tokens/s (stop: \(stats.stopReason.rawValue))\n")
+            Console.err(
+                "generated: \(stats.generatedTokens) tokens, \(format(stats.generationTokensPerSecond, 2)) tokens/s (stop: \(stats.stopReason.rawValue))\n"
+            )
         }
     }
 }
@@ -122,7 +135,10 @@ func format(_ value: Double, _ decimals: Int) -> String {
         var fraction = Int(((abs(rounded) - abs(Double(Int(rounded)))) * scale).rounded())
         if rounded < 0 && Int(rounded) == 0 { text = "-0" }
         var digits = ""
-        for _ in 0..<decimals { digits = "\(fraction % 10)" + digits; fraction /= 10 }
+        for _ in 0..<decimals {
+            digits = "\(fraction % 10)" + digits
+            fraction /= 10
+        }
         text += "." + digits
     }
     return text

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SLMCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -12,11 +13,12 @@ struct SLMCommand: ParsableCommand {
         commandName: "slm",
         abstract: "Run small language models (GGUF) on edge devices.",
         version: EngineVersion.string,
-        subcommands: [RunCommand.self, BenchCommand.self, InspectCommand.self, TokenizeCommand.self, DetokenizeCommand.self, TemplateCommand.self,
-                      ChatCommand.self, ConversationsCommand.self, StoreCrashChildCommand.self, StoreBenchCommand.self,
-                      AskCommand.self])
+        subcommands: [
+            RunCommand.self, BenchCommand.self, InspectCommand.self, TokenizeCommand.self, DetokenizeCommand.self, TemplateCommand.self,
+            ChatCommand.self, ConversationsCommand.self, StoreCrashChildCommand.self, StoreBenchCommand.self,
+            AskCommand.self,
+        ])
 }
-
 
 /// Writes to stdout/stderr without Foundation; stdout is flushed per call so text streams.
 enum Console {

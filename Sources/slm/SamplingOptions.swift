@@ -23,8 +23,9 @@ struct SamplingOptions: ParsableArguments {
     var repeatPenalty: Double?
 
     // Unconditional: `--repeat-last-n -1` is a value, not an option.
-    @Option(name: .customLong("repeat-last-n"), parsing: .unconditional,
-            help: "How many recent tokens the repeat penalty considers; 0 = none, -1 = the whole context (default: \(defaults.repeatLastN)).")
+    @Option(
+        name: .customLong("repeat-last-n"), parsing: .unconditional,
+        help: "How many recent tokens the repeat penalty considers; 0 = none, -1 = the whole context (default: \(defaults.repeatLastN)).")
     var repeatLastN: Int?
 
     @Option(name: .shortAndLong, help: "Random seed; the same seed gives the same text (default: a fresh random seed).")

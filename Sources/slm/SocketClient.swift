@@ -1,7 +1,8 @@
 import ArgumentParser
 import SLMCore
-import SLMProtocol
 import SLMJSON
+import SLMProtocol
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -102,8 +103,8 @@ func summary(_ done: Event) -> String {
     return parts.joined(separator: ", ")
 }
 
-private extension String {
-    func trimmingSpaces() -> String { String(drop { $0 == " " || $0 == "\t" }) }
+extension String {
+    fileprivate func trimmingSpaces() -> String { String(drop { $0 == " " || $0 == "\t" }) }
 }
 
 /// `slm chat --socket`: a conversation kept by slmd. Each line read from standard input is one

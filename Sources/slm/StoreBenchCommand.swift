@@ -1,6 +1,7 @@
 import ArgumentParser
 import SLMCore
 @_spi(Benchmarks) import SLMStore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -32,17 +33,20 @@ struct StoreBenchCommand: ParsableCommand {
                 let level = round % 2 == 0 ? "FULL" : "NORMAL"
                 try store.setTurnSynchronousFull(level == "FULL")
                 let start = MonotonicClock.now()
-                try store.appendTurn(to: c.id, owner: owner, user: user, userTokens: 70, assistant: reply, assistantTokens: 250, cancelled: false)
+                try store.appendTurn(
+                    to: c.id, owner: owner, user: user, userTokens: 70, assistant: reply, assistantTokens: 250, cancelled: false)
                 times[level]!.append(MonotonicClock.now() - start)
             }
             try store.setTurnSynchronousFull(true)
             for level in ["FULL", "NORMAL"] { report("appendTurn synchronous=\(level)", times[level]!) }
 
             // SmolLM2-135M: 30 layers, 3 KV heads × 64 = 192-wide keys and values, F16.
-            let snapshot = SessionSnapshot(modelIdentity: "benchmark0000000", tokens: [Int32](repeating: 1, count: snapshotTokens),
-                                           layers: 30, keyWidth: 192, valueWidth: 192,
-                                           cache: [UInt16](repeating: 0x3C00, count: snapshotTokens * 30 * 384))
-            var saves: [Double] = [], loads: [Double] = []
+            let snapshot = SessionSnapshot(
+                modelIdentity: "benchmark0000000", tokens: [Int32](repeating: 1, count: snapshotTokens),
+                layers: 30, keyWidth: 192, valueWidth: 192,
+                cache: [UInt16](repeating: 0x3C00, count: snapshotTokens * 30 * 384))
+            var saves: [Double] = []
+            var loads: [Double] = []
             for _ in 0..<snapshots {
                 var start = MonotonicClock.now()
                 try store.saveSnapshot(snapshot, conversation: c.id, owner: owner)
@@ -57,10 +61,12 @@ struct StoreBenchCommand: ParsableCommand {
 
             // What `slm chat` does per turn: commit the turn (FULL), then save the snapshot
             // (NORMAL). The next FULL commit also syncs the snapshot's pages still in the log.
-            var cycleTurns: [Double] = [], cycleSaves: [Double] = []
+            var cycleTurns: [Double] = []
+            var cycleSaves: [Double] = []
             for _ in 0..<snapshots {
                 var start = MonotonicClock.now()
-                try store.appendTurn(to: c.id, owner: owner, user: user, userTokens: 70, assistant: reply, assistantTokens: 250, cancelled: false)
+                try store.appendTurn(
+                    to: c.id, owner: owner, user: user, userTokens: 70, assistant: reply, assistantTokens: 250, cancelled: false)
                 cycleTurns.append(MonotonicClock.now() - start)
                 start = MonotonicClock.now()
                 try store.saveSnapshot(snapshot, conversation: c.id, owner: owner)
@@ -78,6 +84,8 @@ struct StoreBenchCommand: ParsableCommand {
         let mean = seconds.reduce(0, +) / Double(max(1, seconds.count))
         let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
         let p95 = sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, sorted.count * 95 / 100)]
-        Console.out("\(what): n=\(seconds.count) mean \(format(mean * 1000, 2)) ms, median \(format(median * 1000, 2)) ms, p95 \(format(p95 * 1000, 2)) ms\n")
+        Console.out(
+            "\(what): n=\(seconds.count) mean \(format(mean * 1000, 2)) ms, median \(format(median * 1000, 2)) ms, p95 \(format(p95 * 1000, 2)) ms\n"
+        )
     }
 }

@@ -21,14 +21,16 @@ struct StoreCrashChildCommand: ParsableCommand {
             let owner = StoreLocation.owner
             for i in 0..<turns {
                 let user = "\(tag)-\(i)"
-                try store.appendTurn(to: conversation, owner: owner, user: user, userTokens: 2,
-                                     assistant: "reply to \(user): " + String(repeating: "lorem ipsum ", count: i % 50),
-                                     assistantTokens: 2 + i % 50, cancelled: i % 7 == 3)
+                try store.appendTurn(
+                    to: conversation, owner: owner, user: user, userTokens: 2,
+                    assistant: "reply to \(user): " + String(repeating: "lorem ipsum ", count: i % 50),
+                    assistantTokens: 2 + i % 50, cancelled: i % 7 == 3)
                 Console.out(user + "\n")
                 let tokens = 16 + (i * 37) % 200
-                let snapshot = SessionSnapshot(modelIdentity: "crashtest0000000", tokens: [Int32](repeating: 1, count: tokens),
-                                               layers: 2, keyWidth: 64, valueWidth: 64,
-                                               cache: [UInt16](repeating: UInt16(truncatingIfNeeded: i), count: tokens * 2 * 128))
+                let snapshot = SessionSnapshot(
+                    modelIdentity: "crashtest0000000", tokens: [Int32](repeating: 1, count: tokens),
+                    layers: 2, keyWidth: 64, valueWidth: 64,
+                    cache: [UInt16](repeating: UInt16(truncatingIfNeeded: i), count: tokens * 2 * 128))
                 try store.saveSnapshot(snapshot, conversation: conversation, owner: owner)
             }
         } catch {

@@ -77,7 +77,8 @@ struct DetokenizeCommand: ParsableCommand {
     /// Accepts "[1, 2, 3]", "1 2 3", "1,2,3" and any mix of them.
     static func parseIDs(_ text: String) throws -> [Int32] {
         var out: [Int32] = []
-        var sawOpen = false, sawClose = false
+        var sawOpen = false
+        var sawClose = false
         for part in text.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\n" || $0 == "\t" || $0 == "\r" }) {
             var item = Substring(part)
             if item.first == "[" {

@@ -1,9 +1,10 @@
+import SLMCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import SLMCore
 
 /// Limits that keep one client from taking the daemon's memory or time; all settable in the
 /// config file (and the main ones on the command line).
@@ -45,13 +46,21 @@ struct DaemonConfig {
 
     /// The usage text: one line per setting, from the table.
     static var usage: String {
-        let rows = Setting.all.map { ($0.flags, $0.helpWithDefault) }
-            + [("--config FILE", "key = value settings, one per line, named as the options without the dashes "
-                + "(e.g. max-clients = 16); the command line overrides the file")]
+        let rows =
+            Setting.all.map { ($0.flags, $0.helpWithDefault) }
+            + [
+                (
+                    "--config FILE",
+                    "key = value settings, one per line, named as the options without the dashes "
+                        + "(e.g. max-clients = 16); the command line overrides the file"
+                )
+            ]
         let width = rows.map(\.0.count).max()! + 2
-        return (["usage: slmd -m FILE [options]", ""] + rows.map { flags, help in
-            "  " + flags + String(repeating: " ", count: width - flags.count) + help
-        }).joined(separator: "\n")
+        return
+            (["usage: slmd -m FILE [options]", ""]
+            + rows.map { flags, help in
+                "  " + flags + String(repeating: " ", count: width - flags.count) + help
+            }).joined(separator: "\n")
     }
 
     /// Settings from the command line, the config file it names applied first.
@@ -113,7 +122,9 @@ struct DaemonConfig {
         while fgets(&buffer, Int32(buffer.count), f) != nil {
             lineNumber += 1
             let line = String(cString: buffer)
-            guard line.hasSuffix("\n") || feof(f) != 0 else { throw .config("\(path):\(lineNumber): line longer than \(maxConfigLineBytes) bytes") }
+            guard line.hasSuffix("\n") || feof(f) != 0 else {
+                throw .config("\(path):\(lineNumber): line longer than \(maxConfigLineBytes) bytes")
+            }
             let text = line.trimmed()
             if text.isEmpty || text.hasPrefix("#") { continue }
             guard let eq = text.firstIndex(of: "=") else { throw .config("\(path):\(lineNumber): expected key = value") }
@@ -146,33 +157,45 @@ struct Setting {
     var infoName: String? = nil
 
     static let all: [Setting] = [
-        Setting(name: "model", shortFlag: "-m", valueName: "FILE", kind: .optionalText(\.modelPath),
-                help: "GGUF model to serve"),
-        Setting(name: "socket", valueName: "PATH", kind: .text(\.socketPath),
-                help: "Unix socket to listen on (mode 0660); ignored under systemd socket activation (LISTEN_FDS)"),
+        Setting(
+            name: "model", shortFlag: "-m", valueName: "FILE", kind: .optionalText(\.modelPath),
+            help: "GGUF model to serve"),
+        Setting(
+            name: "socket", valueName: "PATH", kind: .text(\.socketPath),
+            help: "Unix socket to listen on (mode 0660); ignored under systemd socket activation (LISTEN_FDS)"),
         Setting(name: "db", valueName: "PATH", kind: .text(\.databasePath), help: "conversation database"),
-        Setting(name: "threads", shortFlag: "-t", valueName: "N", kind: .threadCount(\.threads),
-                help: "engine worker threads (default: one per CPU of --cpus, else one per big core)"),
-        Setting(name: "cpus", valueName: "LIST", kind: .cpuList(\.cpus),
-                help: "CPUs to pin the worker threads to, e.g. 0-3 or 4,5,6,7 (default: the big cores)"),
-        Setting(name: "ctx-size", shortFlag: "-c", valueName: "N", kind: .optionalInteger(\.contextLength, 8...1 << 20),
-                help: "context length per conversation (default: min(model's, 4096))"),
-        Setting(name: "max-clients", valueName: "N", kind: .integer(\.limits.maxClients, 1...65536),
-                help: "connected clients; one more gets busy and is closed", infoName: "max_clients"),
-        Setting(name: "max-queue", valueName: "N", kind: .integer(\.limits.maxQueuedRequests, 0...65536),
-                help: "generations waiting for a slot; one more gets busy", infoName: "max_queued_requests"),
-        Setting(name: "max-active", valueName: "N", kind: .integer(\.limits.maxActiveGenerations, 1...256),
-                help: "generations that progress together, each with its own KV cache",
-                infoName: "max_active_generations"),
-        Setting(name: "max-pending-write-bytes", valueName: "N", kind: .integer(\.limits.maxPendingWriteBytes, 1024...1 << 30),
-                help: "reply bytes queued for one connection before its generations pause",
-                infoName: "max_pending_write_bytes"),
-        Setting(name: "socket-send-buffer-bytes", valueName: "N", kind: .integer(\.limits.socketSendBufferBytes, 0...64 << 20),
-                help: "SO_SNDBUF of each client socket; 0 = the kernel's default"),
-        Setting(name: "shutdown-grace-ms", valueName: "N", kind: .integer(\.limits.shutdownGraceMilliseconds, 0...600_000),
-                help: "on SIGTERM/SIGINT, how long in-flight work may finish before it is cancelled"),
-        Setting(name: "log-level", valueName: "LEVEL", kind: .logLevel(\.logLevel),
-                help: "error, warning, notice, info or debug"),
+        Setting(
+            name: "threads", shortFlag: "-t", valueName: "N", kind: .threadCount(\.threads),
+            help: "engine worker threads (default: one per CPU of --cpus, else one per big core)"),
+        Setting(
+            name: "cpus", valueName: "LIST", kind: .cpuList(\.cpus),
+            help: "CPUs to pin the worker threads to, e.g. 0-3 or 4,5,6,7 (default: the big cores)"),
+        Setting(
+            name: "ctx-size", shortFlag: "-c", valueName: "N", kind: .optionalInteger(\.contextLength, 8...1 << 20),
+            help: "context length per conversation (default: min(model's, 4096))"),
+        Setting(
+            name: "max-clients", valueName: "N", kind: .integer(\.limits.maxClients, 1...65536),
+            help: "connected clients; one more gets busy and is closed", infoName: "max_clients"),
+        Setting(
+            name: "max-queue", valueName: "N", kind: .integer(\.limits.maxQueuedRequests, 0...65536),
+            help: "generations waiting for a slot; one more gets busy", infoName: "max_queued_requests"),
+        Setting(
+            name: "max-active", valueName: "N", kind: .integer(\.limits.maxActiveGenerations, 1...256),
+            help: "generations that progress together, each with its own KV cache",
+            infoName: "max_active_generations"),
+        Setting(
+            name: "max-pending-write-bytes", valueName: "N", kind: .integer(\.limits.maxPendingWriteBytes, 1024...1 << 30),
+            help: "reply bytes queued for one connection before its generations pause",
+            infoName: "max_pending_write_bytes"),
+        Setting(
+            name: "socket-send-buffer-bytes", valueName: "N", kind: .integer(\.limits.socketSendBufferBytes, 0...64 << 20),
+            help: "SO_SNDBUF of each client socket; 0 = the kernel's default"),
+        Setting(
+            name: "shutdown-grace-ms", valueName: "N", kind: .integer(\.limits.shutdownGraceMilliseconds, 0...600_000),
+            help: "on SIGTERM/SIGINT, how long in-flight work may finish before it is cancelled"),
+        Setting(
+            name: "log-level", valueName: "LEVEL", kind: .logLevel(\.logLevel),
+            help: "error, warning, notice, info or debug"),
     ]
 
     /// `-m, --model FILE` as the usage text lists it.

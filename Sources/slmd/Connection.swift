@@ -1,10 +1,11 @@
+import CLibUV
+import SLMProtocol
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CLibUV
-import SLMProtocol
 
 /// One client on the loop thread: splits what it sends into lines, queues what it is sent, and
 /// tracks its requests in flight. Lives in `Daemon.connections` from accept until its handle's

@@ -1,12 +1,13 @@
+import CLibUV
+import SLMCore
+import SLMJSON
+import SLMProtocol
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CLibUV
-import SLMCore
-import SLMProtocol
-import SLMJSON
 
 /// uv_async_send is the one libuv call that is safe from any thread.
 struct AsyncHandle: @unchecked Sendable { let pointer: UnsafeMutablePointer<uv_async_t> }
@@ -28,7 +29,9 @@ final class Daemon {
     let loop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
     private let listener = UnsafeMutablePointer<uv_pipe_t>.allocate(capacity: 1)
     private let async = UnsafeMutablePointer<uv_async_t>.allocate(capacity: 1)
-    private let signals = [UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1), UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1)]
+    private let signals = [
+        UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1), UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1),
+    ]
     private let timer = UnsafeMutablePointer<uv_timer_t>.allocate(capacity: 1)
     let readBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Daemon.readChunkBytes)
 
@@ -43,8 +46,9 @@ final class Daemon {
         self.engine = engine
         self.store = store
         let wakeHandle = AsyncHandle(pointer: async)
-        scheduler = Scheduler(engine: engine, limits: config.limits, contextLength: config.contextLength,
-                              wake: { uv_async_send(wakeHandle.pointer) })
+        scheduler = Scheduler(
+            engine: engine, limits: config.limits, contextLength: config.contextLength,
+            wake: { uv_async_send(wakeHandle.pointer) })
         scheduler.chatBackend = store?.chatBackend
         try uvCheck(uv_loop_init(loop), "uv_loop_init")
         loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
@@ -60,8 +64,9 @@ final class Daemon {
         try uvCheck(uv_async_init(loop, async) { Daemon.from($0!.pointee.loop).drainScheduler() }, "uv_async_init")
         for (handle, signum) in zip(signals, [SIGTERM, SIGINT]) {
             try uvCheck(uv_signal_init(loop, handle), "uv_signal_init")
-            try uvCheck(uv_signal_start(handle, { h, signum in Daemon.from(h!.pointee.loop).beginShutdown(signal: signum) }, signum),
-                        "uv_signal_start")
+            try uvCheck(
+                uv_signal_start(handle, { h, signum in Daemon.from(h!.pointee.loop).beginShutdown(signal: signum) }, signum),
+                "uv_signal_start")
         }
         try uvCheck(uv_timer_init(loop, timer), "uv_timer_init")
         let whereListening = try Listener.open(listener, loop: loop, path: config.socketPath)
@@ -78,9 +83,15 @@ final class Daemon {
     // MARK: Connections
 
     func acceptClient(server: UnsafeMutablePointer<uv_stream_t>, status: Int32) {
-        if status < 0 { Log.warning("accept: \(uvMessage(status))"); return }
+        if status < 0 {
+            Log.warning("accept: \(uvMessage(status))")
+            return
+        }
         let handle = UnsafeMutablePointer<uv_pipe_t>.allocate(capacity: 1)
-        guard uv_pipe_init(loop, handle, 0) == 0 else { handle.deallocate(); return }
+        guard uv_pipe_init(loop, handle, 0) == 0 else {
+            handle.deallocate()
+            return
+        }
         guard uv_accept(server, asStream(handle)) == 0 else {
             uv_close(asHandle(handle)) { $0?.deallocate() }
             return
@@ -105,13 +116,16 @@ final class Daemon {
             return
         }
         Log.debug("client \(connection.id) connected (uid \(uid))")
-        let rc = uv_read_start(asStream(handle), { handle, _, buffer in
-            let daemon = Daemon.from(handle!.pointee.loop)
-            buffer!.pointee = uv_buf_init(daemon.readBuffer, UInt32(Daemon.readChunkBytes))
-        }, { stream, count, _ in
-            guard let connection = Connection.from(UnsafeMutableRawPointer(stream)) else { return }
-            Daemon.from(stream!.pointee.loop).didRead(connection, count: count)
-        })
+        let rc = uv_read_start(
+            asStream(handle),
+            { handle, _, buffer in
+                let daemon = Daemon.from(handle!.pointee.loop)
+                buffer!.pointee = uv_buf_init(daemon.readBuffer, UInt32(Daemon.readChunkBytes))
+            },
+            { stream, count, _ in
+                guard let connection = Connection.from(UnsafeMutableRawPointer(stream)) else { return }
+                Daemon.from(stream!.pointee.loop).didRead(connection, count: count)
+            })
         if rc < 0 { close(connection) }
     }
 
@@ -148,7 +162,10 @@ final class Daemon {
             connection.partialLine.removeAll(keepingCapacity: false)
             start = newline + 1
             if line.last == 0x0D { line.removeLast() }
-            if line.count > ProtocolLimits.maxLineBytes { refuseLongLine(connection); return }
+            if line.count > ProtocolLimits.maxLineBytes {
+                refuseLongLine(connection)
+                return
+            }
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             handleLine(line, from: connection)
         }
@@ -176,11 +193,14 @@ final class Daemon {
         cancelAll(of: connection)
         connection.closing = true
         let request = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)
-        if uv_shutdown(request, asStream(connection.handle), { request, _ in
-            let stream = request!.pointee.handle!
-            request!.deallocate()
-            Daemon.closeHandle(of: stream)
-        }) < 0 {
+        if uv_shutdown(
+            request, asStream(connection.handle),
+            { request, _ in
+                let stream = request!.pointee.handle!
+                request!.deallocate()
+                Daemon.closeHandle(of: stream)
+            }) < 0
+        {
             request.deallocate()
             Daemon.closeHandle(of: asStream(connection.handle))
         }
@@ -284,8 +304,9 @@ final class Daemon {
         if uv_is_closing(asHandle(listener)) == 0 { uv_close(asHandle(listener), nil) }
         // The signal handlers stay: a second SIGTERM/SIGINT cancels at once instead of killing.
         scheduler.stopWhenDone()
-        uv_timer_start(timer, { Daemon.from($0!.pointee.loop).cancelEverything() },
-                       UInt64(config.limits.shutdownGraceMilliseconds), 0)
+        uv_timer_start(
+            timer, { Daemon.from($0!.pointee.loop).cancelEverything() },
+            UInt64(config.limits.shutdownGraceMilliseconds), 0)
     }
 
     private func cancelEverything() {
@@ -307,11 +328,13 @@ final class Daemon {
             finalCloseStarted = true
             for connection in connections.values where !connection.closing { closeAfterFlush(connection) }
             uv_timer_stop(timer)
-            uv_timer_start(timer, { timer in
-                let daemon = Daemon.from(timer!.pointee.loop)
-                for connection in daemon.connections.values { daemon.close(connection) }
-                daemon.closeLoopHandles()
-            }, Daemon.finalFlushMilliseconds, 0)
+            uv_timer_start(
+                timer,
+                { timer in
+                    let daemon = Daemon.from(timer!.pointee.loop)
+                    for connection in daemon.connections.values { daemon.close(connection) }
+                    daemon.closeLoopHandles()
+                }, Daemon.finalFlushMilliseconds, 0)
         }
         if connections.isEmpty { closeLoopHandles() }
     }

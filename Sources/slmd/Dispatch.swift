@@ -1,11 +1,12 @@
+import SLMCore
+import SLMJSON
+import SLMProtocol
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import SLMCore
-import SLMProtocol
-import SLMJSON
 
 /// Request lines to actions, on the loop thread. Control ops are answered here at once; `generate`
 /// and `chat` become scheduler jobs; conversation queries go to the store's work threads.
@@ -62,7 +63,8 @@ extension Daemon {
 
     private func submit(_ kind: Job.Kind, fields: SamplingFields, id: RequestID, connection: Connection) {
         if connection.jobs[id] != nil {
-            connection.send(Reply.error(id: id, code: .badRequest, message: "a request with id \(id) is already in flight on this connection"))
+            connection.send(
+                Reply.error(id: id, code: .badRequest, message: "a request with id \(id) is already in flight on this connection"))
             return
         }
         let options: GenerationOptions
@@ -78,7 +80,9 @@ extension Daemon {
         case .accepted:
             connection.jobs[id] = job
         case .queueFull:
-            connection.send(Reply.error(id: id, code: .busy, message: "the request queue is full (\(config.limits.maxQueuedRequests) waiting); retry later"))
+            connection.send(
+                Reply.error(
+                    id: id, code: .busy, message: "the request queue is full (\(config.limits.maxQueuedRequests) waiting); retry later"))
         case .stopping:
             connection.send(Reply.error(id: id, code: .busy, message: "the daemon is shutting down"))
         }
@@ -106,16 +110,23 @@ extension Daemon {
         return [
             ("protocol", .integer(ProtocolLimits.version)),
             ("version", .string(Daemon.version)),
-            ("model", .object([
-                ("name", .string(name)),
-                ("architecture", .string(architecture)),
-                ("context_length", .integer(config.contextLength ?? engine.defaultContextLength())),
-                ("trained_context_length", .integer(engine.model.trainedContextLength)),
-                ("quantization", .string(dominantTensorType(file))),
-                ("file", .string(baseName)),
-            ])),
-            ("limits", .object([("max_line_bytes", .integer(ProtocolLimits.maxLineBytes))]
-                + config.limitsInfo.map { ($0.0, .integer($0.1)) })),
+            (
+                "model",
+                .object([
+                    ("name", .string(name)),
+                    ("architecture", .string(architecture)),
+                    ("context_length", .integer(config.contextLength ?? engine.defaultContextLength())),
+                    ("trained_context_length", .integer(engine.model.trainedContextLength)),
+                    ("quantization", .string(dominantTensorType(file))),
+                    ("file", .string(baseName)),
+                ])
+            ),
+            (
+                "limits",
+                .object(
+                    [("max_line_bytes", .integer(ProtocolLimits.maxLineBytes))]
+                        + config.limitsInfo.map { ($0.0, .integer($0.1)) })
+            ),
         ]
     }
 

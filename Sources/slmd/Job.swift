@@ -58,8 +58,10 @@ protocol ChatTurn: AnyObject {
 
 /// Starts chat turns on the inference thread; nil when the daemon runs without a store.
 protocol ChatBackend: AnyObject, Sendable {
-    func startTurn(session: Session, owner: UInt32, conversation: Int64?, message: String,
-                   options: GenerationOptions) throws -> (ChatTurn, Generation)
+    func startTurn(
+        session: Session, owner: UInt32, conversation: Int64?, message: String,
+        options: GenerationOptions
+    ) throws -> (ChatTurn, Generation)
 }
 
 /// The generation fields of a request as engine options; unset sampling fields take
@@ -80,7 +82,8 @@ extension ProtocolError {
     /// The wire error for a sampling setting the engine refuses; both name the field alike.
     init(_ error: SamplingError) {
         switch error {
-        case .invalidValue(let field, let requirement, let got): self = .invalidValue(field: field, reason: "must be \(requirement), got \(got)")
+        case .invalidValue(let field, let requirement, let got):
+            self = .invalidValue(field: field, reason: "must be \(requirement), got \(got)")
         case .wrongType(let field, let expected): self = .wrongType(field: field, expected: expected)
         case .unknownField(let field): self = .unknownField(field)
         }

@@ -1,9 +1,10 @@
+import CLibUV
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CLibUV
 
 /// libuv codes become `DaemonError.uv` here and only here.
 @discardableResult
@@ -36,8 +37,10 @@ enum Listener {
     static let socketMode: mode_t = 0o660
 
     /// Opens `pipe` on the activation socket or on `path`; returns a description for the log.
-    static func open(_ pipe: UnsafeMutablePointer<uv_pipe_t>, loop: UnsafeMutablePointer<uv_loop_t>,
-                     path: String) throws(DaemonError) -> String {
+    static func open(
+        _ pipe: UnsafeMutablePointer<uv_pipe_t>, loop: UnsafeMutablePointer<uv_loop_t>,
+        path: String
+    ) throws(DaemonError) -> String {
         try uvCheck(uv_pipe_init(loop, pipe, 0), "uv_pipe_init")
         if let fd = activationDescriptor() {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -58,11 +61,14 @@ enum Listener {
     /// The activation socket when systemd started us with one (LISTEN_PID is our pid).
     static func activationDescriptor() -> Int32? {
         guard let pidText = getenv("LISTEN_PID"), let fdsText = getenv("LISTEN_FDS"),
-              let pid = Int32(String(cString: pidText)), pid == getpid(),
-              let count = Int(String(cString: fdsText)), count >= 1 else { return nil }
+            let pid = Int32(String(cString: pidText)), pid == getpid(),
+            let count = Int(String(cString: fdsText)), count >= 1
+        else { return nil }
         if count > 1 { Log.warning("systemd passed \(count) sockets; serving the first") }
         // Children (there are none today) must not think the sockets are theirs.
-        unsetenv("LISTEN_PID"); unsetenv("LISTEN_FDS"); unsetenv("LISTEN_FDNAMES")
+        unsetenv("LISTEN_PID")
+        unsetenv("LISTEN_FDS")
+        unsetenv("LISTEN_FDNAMES")
         return activationFirstDescriptor
     }
 

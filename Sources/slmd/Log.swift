@@ -6,7 +6,11 @@ import Musl
 
 /// syslog priorities: journald reads a leading `<N>` on each stderr line as the line's level.
 enum LogLevel: Int32, Comparable {
-    case error = 3, warning = 4, notice = 5, info = 6, debug = 7
+    case error = 3
+    case warning = 4
+    case notice = 5
+    case info = 6
+    case debug = 7
 
     init?(name: String) {
         switch name.lowercased() {

@@ -6,9 +6,9 @@ import Musl
 
 /// Memory figures of this process from /proc/self/status, in bytes.
 struct ProcessStatus {
-    var residentBytes = 0     // VmRSS
-    var anonymousBytes = 0    // RssAnon: what the process itself allocated
-    var fileBytes = 0         // RssFile: mapped files (the model) that are in memory
+    var residentBytes = 0  // VmRSS
+    var anonymousBytes = 0  // RssAnon: what the process itself allocated
+    var fileBytes = 0  // RssFile: mapped files (the model) that are in memory
 
     static func current() -> ProcessStatus {
         var status = ProcessStatus()
@@ -20,9 +20,13 @@ struct ProcessStatus {
             func kilobytes() -> Int {
                 Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.map(String.init) ?? "") ?? 0
             }
-            if line.hasPrefix("VmRSS:") { status.residentBytes = kilobytes() * 1024 }
-            else if line.hasPrefix("RssAnon:") { status.anonymousBytes = kilobytes() * 1024 }
-            else if line.hasPrefix("RssFile:") { status.fileBytes = kilobytes() * 1024 }
+            if line.hasPrefix("VmRSS:") {
+                status.residentBytes = kilobytes() * 1024
+            } else if line.hasPrefix("RssAnon:") {
+                status.anonymousBytes = kilobytes() * 1024
+            } else if line.hasPrefix("RssFile:") {
+                status.fileBytes = kilobytes() * 1024
+            }
         }
         return status
     }

@@ -1,12 +1,13 @@
+import SLMCore
+import SLMJSON
+import SLMProtocol
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import SLMCore
-import SLMProtocol
-import Synchronization
-import SLMJSON
 
 /// Reply text for one connection, produced on the inference thread and written by the loop.
 struct Outgoing {
@@ -56,11 +57,13 @@ final class Scheduler: @unchecked Sendable {
 
     func start() throws(DaemonError) {
         let box = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            let scheduler = Unmanaged<Scheduler>.fromOpaque(raw!).takeRetainedValue()
-            scheduler.run()
-            return nil
-        }, box)
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                let scheduler = Unmanaged<Scheduler>.fromOpaque(raw!).takeRetainedValue()
+                scheduler.run()
+                return nil
+            }, box)
         if rc != 0 {
             Unmanaged<Scheduler>.fromOpaque(box).release()
             throw .system(call: "pthread_create", errno: rc, message: String(cString: strerror(rc)))
@@ -121,7 +124,10 @@ final class Scheduler: @unchecked Sendable {
                     while activeCount < limits.maxActiveGenerations, index < waiting.count {
                         let job = waiting[index]
                         if let conversation = job.conversation, !job.isCancelRequested {
-                            if busyConversations.contains(conversation) { index += 1; continue }
+                            if busyConversations.contains(conversation) {
+                                index += 1
+                                continue
+                            }
                             busyConversations.insert(conversation)
                             job.holdsConversation = true
                         }
@@ -142,7 +148,10 @@ final class Scheduler: @unchecked Sendable {
             var index = 0
             while index < active.count {
                 let job = active[index]
-                if job.isPaused && !job.isCancelRequested { index += 1; continue }
+                if job.isPaused && !job.isCancelRequested {
+                    index += 1
+                    continue
+                }
                 if advance(job, into: &produced) {
                     active.remove(at: index)
                     finished.append(job)
@@ -189,8 +198,10 @@ final class Scheduler: @unchecked Sendable {
         } catch {
             let (code, message) = classify(error)
             if code == .internal { Log.error("request \(job.id) failed: \(error)") }
-            produced.append(Outgoing(connection: job.connection, text: Reply.error(id: job.id, code: code, message: message),
-                                     finished: job.id))
+            produced.append(
+                Outgoing(
+                    connection: job.connection, text: Reply.error(id: job.id, code: code, message: message),
+                    finished: job.id))
             release(job, discardCache: true)
             return true
         }
@@ -207,8 +218,9 @@ final class Scheduler: @unchecked Sendable {
             job.generation = try session.startGeneration(promptTokens: tokens, options: job.options)
         case .chat(let conversation, let message):
             guard let backend = chatBackend else { throw DaemonError.store("the daemon runs without a conversation store") }
-            let (turn, generation) = try backend.startTurn(session: session, owner: job.owner, conversation: conversation,
-                                                           message: message, options: job.options)
+            let (turn, generation) = try backend.startTurn(
+                session: session, owner: job.owner, conversation: conversation,
+                message: message, options: job.options)
             job.chat = turn
             job.generation = generation
         }

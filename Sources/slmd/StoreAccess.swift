@@ -1,13 +1,14 @@
+import CLibUV
+import SLMCore
+import SLMJSON
+import SLMProtocol
+import SLMStore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CLibUV
-import SLMCore
-import SLMProtocol
-import SLMStore
-import SLMJSON
 
 /// The conversation store as the daemon uses it: `chat` turns on the inference thread (through
 /// `PersistentChat`), `conversations.*` queries on libuv's work threads, so neither the loop nor
@@ -50,10 +51,12 @@ final class StoreAccess {
                 case .getConversation(let conversation):
                     let meta = try store.conversation(conversation, owner: owner)
                     let messages = try store.messages(of: conversation, owner: owner)
-                    return Reply.line(id: id, event: "conversation", [
-                        ("conversation", Self.summary(meta)),
-                        ("messages", .array(messages.map(Self.message))),
-                    ])
+                    return Reply.line(
+                        id: id, event: "conversation",
+                        [
+                            ("conversation", Self.summary(meta)),
+                            ("messages", .array(messages.map(Self.message))),
+                        ])
                 case .deleteConversation(let conversation):
                     try store.deleteConversation(conversation, owner: owner)
                     return Reply.ok(id: id)
@@ -75,16 +78,19 @@ final class StoreAccess {
         let query = pending.removeFirst()
         running = true
         query.request.pointee.data = Unmanaged.passRetained(query).toOpaque()
-        let rc = uv_queue_work(daemon.loop, query.request, { request in
-            let query = Unmanaged<StoreQuery>.fromOpaque(request!.pointee.data).takeUnretainedValue()
-            query.reply = query.work()
-        }, { request, _ in
-            let query = Unmanaged<StoreQuery>.fromOpaque(request!.pointee.data).takeRetainedValue()
-            let daemon = Daemon.from(request!.pointee.loop)
-            daemon.store?.running = false
-            daemon.deliver(query.reply, to: query.connection)
-            daemon.store?.startNext(daemon)
-        })
+        let rc = uv_queue_work(
+            daemon.loop, query.request,
+            { request in
+                let query = Unmanaged<StoreQuery>.fromOpaque(request!.pointee.data).takeUnretainedValue()
+                query.reply = query.work()
+            },
+            { request, _ in
+                let query = Unmanaged<StoreQuery>.fromOpaque(request!.pointee.data).takeRetainedValue()
+                let daemon = Daemon.from(request!.pointee.loop)
+                daemon.store?.running = false
+                daemon.deliver(query.reply, to: query.connection)
+                daemon.store?.startNext(daemon)
+            })
         if rc < 0 {
             Unmanaged<StoreQuery>.fromOpaque(query.request.pointee.data).release()
             running = false
@@ -137,8 +143,10 @@ final class StoreChatBackend: ChatBackend, @unchecked Sendable {
 
     init(store: ConversationStore) { self.store = store }
 
-    func startTurn(session: Session, owner: UInt32, conversation: Int64?, message: String,
-                   options: GenerationOptions) throws -> (ChatTurn, Generation) {
+    func startTurn(
+        session: Session, owner: UInt32, conversation: Int64?, message: String,
+        options: GenerationOptions
+    ) throws -> (ChatTurn, Generation) {
         let chat = try PersistentChat(store: store, session: session, owner: owner, conversation: conversation)
         let generation = try chat.startTurn(userMessage: message, options: options)
         return (StoredTurn(chat: chat), generation)

@@ -1,9 +1,10 @@
+import CLibUV  // the socket constants, through <sys/socket.h>
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CLibUV  // the socket constants, through <sys/socket.h>
 
 /// `sd_notify` without libsystemd: one datagram to the socket named by NOTIFY_SOCKET (a path, or
 /// an abstract name when it starts with `@`). Does nothing when not run by systemd.
@@ -14,7 +15,10 @@ enum SystemdNotify {
         guard !path.isEmpty, path.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else { return }
         if path[0] == UInt8(ascii: "@") { path[0] = 0 }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { Log.warning("sd_notify: socket: \(String(cString: strerror(errno)))"); return }
+        guard fd >= 0 else {
+            Log.warning("sd_notify: socket: \(String(cString: strerror(errno)))")
+            return
+        }
         defer { close(fd) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)

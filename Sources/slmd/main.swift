@@ -1,9 +1,10 @@
+import SLMCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import SLMCore
 
 /// slmd: serves one model to local clients over a Unix socket (protocol in docs/protocol.md).
 /// Exit status: 0 after a clean SIGTERM/SIGINT shutdown, 2 for usage errors, 1 otherwise.
@@ -35,7 +36,9 @@ func main() -> Int32 {
             return 2
         }
         engine = try Engine(modelPath: config.modelPath!, pool: pool)
-        Log.info("model \(config.modelPath!) loaded in \(Int((MonotonicClock.now() - start) * 1000)) ms, \(engine.pool.effectiveCount) threads pinned to CPUs \(engine.pool.cpus.map { CPUTopology.format($0) } ?? "none")")
+        Log.info(
+            "model \(config.modelPath!) loaded in \(Int((MonotonicClock.now() - start) * 1000)) ms, \(engine.pool.effectiveCount) threads pinned to CPUs \(engine.pool.cpus.map { CPUTopology.format($0) } ?? "none")"
+        )
     } catch {
         Log.error("cannot load the model \(config.modelPath!): \(error)")
         return 1

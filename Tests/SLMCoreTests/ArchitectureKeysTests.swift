@@ -1,8 +1,9 @@
 import Foundation
-@testable import SLMCore
-@testable import SLMCompute
-@testable import SLMModels
 import XCTest
+
+@testable import SLMCompute
+@testable import SLMCore
+@testable import SLMModels
 
 /// Hyperparameter reading shared by the architecture files, and the per-layer sliding-window
 /// pattern as llama.cpp derives it (hermetic: tiny GGUFs from GGUFBuilder).
@@ -29,8 +30,9 @@ final class ArchitectureKeysTests: XCTestCase {
             try keys([("gemma3.attention.sliding_window_pattern", .array([.bool(false), .bool(true), .bool(true)]))]),
             blocks: 3, window: 16)
         XCTAssertEqual(flags, [false, true, true])
-        XCTAssertThrowsError(try Gemma3.slidingWindowLayers(
-            try keys([("gemma3.attention.sliding_window_pattern", .array([.bool(true)]))]), blocks: 3, window: 16))
+        XCTAssertThrowsError(
+            try Gemma3.slidingWindowLayers(
+                try keys([("gemma3.attention.sliding_window_pattern", .array([.bool(true)]))]), blocks: 3, window: 16))
     }
 
     func testNoWindowMeansNoLocalLayers() throws {

@@ -1,6 +1,7 @@
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 /// How a request fed in chunks is placed in llama.cpp's micro-batches (which decide its attention
@@ -26,16 +27,19 @@ final class AttentionModeTests: XCTestCase {
         XCTAssertEqual(AttentionMode.microBatch(at: 64, ofRequest: 70), BatchPlacement(tokens: 70, offset: 64))
         XCTAssertEqual(AttentionMode.microBatch(at: 0, ofRequest: 70), BatchPlacement(tokens: 70, offset: 0))
         // Past the first micro-batch, offsets restart and the size is what is left (capped).
-        XCTAssertEqual(AttentionMode.microBatch(at: micro + 64, ofRequest: micro + 100),
-                       BatchPlacement(tokens: 100, offset: 64))
-        XCTAssertEqual(AttentionMode.microBatch(at: 64, ofRequest: 3 * micro),
-                       BatchPlacement(tokens: micro, offset: 64))
+        XCTAssertEqual(
+            AttentionMode.microBatch(at: micro + 64, ofRequest: micro + 100),
+            BatchPlacement(tokens: 100, offset: 64))
+        XCTAssertEqual(
+            AttentionMode.microBatch(at: 64, ofRequest: 3 * micro),
+            BatchPlacement(tokens: micro, offset: 64))
     }
 
     func testPrepareChunkSetsModeAndPlacementTogether() throws {
         let state = try InferenceState(
-            shape: StateShape(layers: 1, keyWidth: 8, valueWidth: 8, scratchWidths: [], maxActivationColumns: 8,
-                              heads: 1, headDim: 8),
+            shape: StateShape(
+                layers: 1, keyWidth: 8, valueWidth: 8, scratchWidths: [], maxActivationColumns: 8,
+                heads: 1, headDim: 8),
             contextLength: 16, maxBatch: 4)
         state.prepareChunk(at: 64, ofRequest: 70)
         XCTAssertEqual(state.attentionMode, .f32)

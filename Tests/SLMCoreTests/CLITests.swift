@@ -1,6 +1,6 @@
 import Foundation
-import XCTest
 import SLMCore
+import XCTest
 
 /// The `slm` executable as a user runs it: what goes to stdout and stderr, exit codes, and
 /// errors on bad input.
@@ -26,7 +26,8 @@ final class CLITests: XCTestCase {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try slmBinary())
         process.arguments = arguments
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -43,15 +44,20 @@ final class CLITests: XCTestCase {
         group.wait()
         process.waitUntilExit()
         let errData = errBox.data
-        return Result(status: process.terminationStatus,
-                      stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus,
+            stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
     }
 
     func testRunStreamsOnlyTheContinuationToStdout() throws {
         let model = try TestModels.smolLM2()
         struct Golden: Decodable {
-            struct Generation: Decodable { let name: String; let prompt: String; let text: String }
+            struct Generation: Decodable {
+                let name: String
+                let prompt: String
+                let text: String
+            }
             let generations: [Generation]
         }
         let golden = try JSONDecoder().decode(Golden.self, from: try TestModels.fixture("goldens/smollm2-135m-q4_1.json"))
@@ -82,7 +88,8 @@ final class CLITests: XCTestCase {
     func testSeedMakesSamplingReproducible() throws {
         let model = try TestModels.smolLM2()
         let args = ["run", "-m", model, "-p", "Once upon a time", "-n", "16", "--temp", "1.0", "--seed", "1234", "--no-stats"]
-        let a = try run(args), b = try run(args)
+        let a = try run(args)
+        let b = try run(args)
         XCTAssertEqual(a.status, 0, a.stderr)
         XCTAssertEqual(a.stdout, b.stdout)
     }
@@ -145,11 +152,14 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(table.status, 0, table.stderr)
         let cpuColumns = table.stdout.split(separator: "\n").filter { $0.contains("| pp4 |") }.map { $0.split(separator: "|")[4] }
         let topology = CPUTopology.current()
-        XCTAssertEqual(cpuColumns.map { $0.trimmingCharacters(in: .whitespaces) },
-                       try [1, 2].map { CPUTopology.format(try topology.workerCPUs(threads: $0, requested: nil)) },
-                       table.stdout)
-        for args in [["bench", "-m", model, "-p", "4,", "-n", "0"], ["bench", "-m", model, "-p", "0,0", "-n", "0"],
-                     ["bench", "-m", model, "-t", "1,0"], ["bench", "--bandwidth", "-t", "1,2"]] {
+        XCTAssertEqual(
+            cpuColumns.map { $0.trimmingCharacters(in: .whitespaces) },
+            try [1, 2].map { CPUTopology.format(try topology.workerCPUs(threads: $0, requested: nil)) },
+            table.stdout)
+        for args in [
+            ["bench", "-m", model, "-p", "4,", "-n", "0"], ["bench", "-m", model, "-p", "0,0", "-n", "0"],
+            ["bench", "-m", model, "-t", "1,0"], ["bench", "--bandwidth", "-t", "1,2"],
+        ] {
             let bad = try run(args)
             XCTAssertNotEqual(bad.status, 0, "\(args) should fail")
             XCTAssertFalse(bad.stderr.isEmpty, "\(args) should explain")
@@ -157,12 +167,14 @@ final class CLITests: XCTestCase {
     }
 
     func testCPUListsAreCheckedWithClearErrors() throws {
-        for (args, message) in [(["bench", "--cpus", "3-1"], "descending"), (["bench", "--cpus", "0,x"], "not a CPU number"),
-                                (["run", "-p", "x", "--cpus", "4095"], "not available"),
-                                (["bench", "-t", "0"], "-t: thread count must be between 1 and 256, got 0"),
-                                (["bench", "-t", "1,300"], "-t: thread count must be between 1 and 256, got 300"),
-                                (["run", "-p", "x", "-t", "300"], "-t: thread count must be between 1 and 256, got 300"),
-                                (["chat", "-t", "0"], "-t: thread count must be between 1 and 256, got 0")] {
+        for (args, message) in [
+            (["bench", "--cpus", "3-1"], "descending"), (["bench", "--cpus", "0,x"], "not a CPU number"),
+            (["run", "-p", "x", "--cpus", "4095"], "not available"),
+            (["bench", "-t", "0"], "-t: thread count must be between 1 and 256, got 0"),
+            (["bench", "-t", "1,300"], "-t: thread count must be between 1 and 256, got 300"),
+            (["run", "-p", "x", "-t", "300"], "-t: thread count must be between 1 and 256, got 300"),
+            (["chat", "-t", "0"], "-t: thread count must be between 1 and 256, got 0"),
+        ] {
             let r = try run(args)
             XCTAssertNotEqual(r.status, 0, "\(args) should fail")
             XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
@@ -218,8 +230,10 @@ final class CLITests: XCTestCase {
         let model = try TestModels.smolLM2()
         let r = try run(["inspect", model])
         XCTAssertEqual(r.status, 0, r.stderr)
-        for expected in ["GGUF version 3", "general.architecture", "\"llama\"", "tokenizer.ggml.tokens", "(49152 items)",
-                         "blk.0.attn_q.weight", "Q4_1", "token_embd.weight", "Q8_0", "272 tensors"] {
+        for expected in [
+            "GGUF version 3", "general.architecture", "\"llama\"", "tokenizer.ggml.tokens", "(49152 items)",
+            "blk.0.attn_q.weight", "Q4_1", "token_embd.weight", "Q8_0", "272 tensors",
+        ] {
             XCTAssertTrue(r.stdout.contains(expected), "inspect output lacks '\(expected)'")
         }
     }
@@ -255,8 +269,10 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try run(["detokenize", "-m", model, "1", "19556", "2"]).stdout, "<|im_start|>Hello<|im_end|>")
         XCTAssertEqual(try run(["detokenize", "-m", model, "--no-special", "1", "19556", "2"]).stdout, "Hello")
 
-        for bad in [["detokenize", "-m", model, "12x"], ["detokenize", "-m", model, "99999999"],
-                    ["detokenize", "-m", model], ["tokenize", "-m", model], ["tokenize", "-m", "/nonexistent.gguf", "x"]] {
+        for bad in [
+            ["detokenize", "-m", model, "12x"], ["detokenize", "-m", model, "99999999"],
+            ["detokenize", "-m", model], ["tokenize", "-m", model], ["tokenize", "-m", "/nonexistent.gguf", "x"],
+        ] {
             let r = try run(bad)
             XCTAssertNotEqual(r.status, 0, "\(bad)")
             XCTAssertFalse(r.stderr.isEmpty, "\(bad)")

@@ -1,6 +1,7 @@
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 final class CPUTopologyTests: XCTestCase {
@@ -40,13 +41,16 @@ final class CPUTopologyTests: XCTestCase {
         for bad in [0, -1, ThreadPool.maxThreads + 1] {
             XCTAssertThrowsError(try WorkerPlacement(threads: bad, cpuList: nil)) { error in
                 XCTAssertEqual(error as? CPUSelectionError, .invalidThreadCount(bad, maximum: ThreadPool.maxThreads))
-                XCTAssertEqual((error as? CPUSelectionError)?.message(threadsName: "-t", cpusName: "--cpus"),
-                               "-t: thread count must be between 1 and \(ThreadPool.maxThreads), got \(bad)")
+                XCTAssertEqual(
+                    (error as? CPUSelectionError)?.message(threadsName: "-t", cpusName: "--cpus"),
+                    "-t: thread count must be between 1 and \(ThreadPool.maxThreads), got \(bad)")
             }
             XCTAssertThrowsError(try WorkerPlacement(threads: bad).workerCPUs(on: board))
         }
         XCTAssertThrowsError(try WorkerPlacement(threads: 2, cpuList: "3-1")) { error in
-            XCTAssertTrue((error as? CPUSelectionError)?.message(threadsName: "n_threads", cpusName: "cpus").hasPrefix("cpus: invalid CPU list") ?? false)
+            XCTAssertTrue(
+                (error as? CPUSelectionError)?.message(threadsName: "n_threads", cpusName: "cpus").hasPrefix("cpus: invalid CPU list")
+                    ?? false)
         }
         XCTAssertEqual(try WorkerPlacement(threads: 3, cpuList: "1-2").workerCPUs(on: board), [1, 2, 1])
         XCTAssertEqual(try WorkerPlacement().workerCPUs(on: board), [0, 1, 2, 3])

@@ -1,7 +1,8 @@
 import Foundation
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 /// The Jinja-subset interpreter against renderings by Python jinja2 (scripts/make-template-goldens.py).
@@ -23,8 +24,9 @@ final class ChatTemplateTests: XCTestCase {
         }
         let doc = try TemplateValue.parseJSON(String(decoding: data, as: UTF8.self))
         guard case .int(let time)? = doc["strftime_now_unix"],
-              let conversations = doc["conversations"]?.arrayValue,
-              let templates = doc["templates"]?.arrayValue else {
+            let conversations = doc["conversations"]?.arrayValue,
+            let templates = doc["templates"]?.arrayValue
+        else {
             throw ChatTemplateError(.syntax, "bad golden file", line: 0)
         }
         let convs = conversations.map { conv in
@@ -49,14 +51,16 @@ final class ChatTemplateTests: XCTestCase {
             template.fixedTime = golden.time
             for c in t["cases"]?.arrayValue ?? [] {
                 guard case .int(let ci)? = c["conversation"], case .bool(let gen)? = c["add_generation_prompt"] else {
-                    XCTFail("\(name): bad case"); continue
+                    XCTFail("\(name): bad case")
+                    continue
                 }
                 let messages = golden.conversations[ci]
                 let label = "\(name) conversation \(ci) generation prompt \(gen)"
                 do {
-                    let out = try template.render(messages: messages, addGenerationPrompt: gen,
-                                                  bosToken: t["bos_token"]?.stringValue ?? "",
-                                                  eosToken: t["eos_token"]?.stringValue ?? "")
+                    let out = try template.render(
+                        messages: messages, addGenerationPrompt: gen,
+                        bosToken: t["bos_token"]?.stringValue ?? "",
+                        eosToken: t["eos_token"]?.stringValue ?? "")
                     if let expected = c["expected"]?.stringValue {
                         XCTAssertEqual(out, expected, label)
                     } else {
@@ -81,15 +85,18 @@ final class ChatTemplateTests: XCTestCase {
     /// Truncated, cut and spliced templates must fail with an error or render — never trap.
     func testMutatedTemplatesNeverCrash() throws {
         let golden = try loadGolden()
-        var seed: UInt64 = 0x9E3779B97F4A7C15
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
         func next(_ n: Int) -> Int {
-            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Int((seed >> 33) % UInt64(max(n, 1)))
         }
-        let snippets = ["{%", "%}", "{{", "}}", "-", "(", ")", "[", "]", "|", ".", "'", "\"", "{% endif %}", "{% for x in y %}",
-                        " is ", " not ", "[::-1]", "|tojson", "loop.", "{#", "#}", ",", "=", "**", "~"]
+        let snippets = [
+            "{%", "%}", "{{", "}}", "-", "(", ")", "[", "]", "|", ".", "'", "\"", "{% endif %}", "{% for x in y %}",
+            " is ", " not ", "[::-1]", "|tojson", "loop.", "{#", "#}", ",", "=", "**", "~",
+        ]
         let messages = golden.conversations[4]
-        var rendered = 0, failed = 0
+        var rendered = 0
+        var failed = 0
         for t in golden.templates {
             let source = Array((t["source"]?.stringValue ?? "").unicodeScalars)
             guard !source.isEmpty else { continue }
@@ -98,7 +105,8 @@ final class ChatTemplateTests: XCTestCase {
                 switch next(3) {
                 case 0: m = Array(m[0..<next(m.count)])
                 case 1:
-                    let a = next(m.count), b = min(m.count, a + 1 + next(40))
+                    let a = next(m.count)
+                    let b = min(m.count, a + 1 + next(40))
                     m.removeSubrange(a..<b)
                 default:
                     m.insert(contentsOf: snippets[next(snippets.count)].unicodeScalars, at: next(m.count))
@@ -106,7 +114,8 @@ final class ChatTemplateTests: XCTestCase {
                 var text = String.UnicodeScalarView()
                 text.append(contentsOf: m)
                 do {
-                    _ = try ChatTemplate(source: String(text)).render(messages: messages, addGenerationPrompt: true, bosToken: "<s>", eosToken: "</s>")
+                    _ = try ChatTemplate(source: String(text)).render(
+                        messages: messages, addGenerationPrompt: true, bosToken: "<s>", eosToken: "</s>")
                     rendered += 1
                 } catch is ChatTemplateError {
                     failed += 1
@@ -119,12 +128,14 @@ final class ChatTemplateTests: XCTestCase {
 
     private func render(_ source: String, _ vars: [String: TemplateValue] = [:], messages: [ChatMessage] = []) throws -> String {
         var t = try ChatTemplate(source: source)
-        t.fixedTime = 1721995200
+        t.fixedTime = 1_721_995_200
         return try t.render(messages: messages, addGenerationPrompt: false, bosToken: "<s>", eosToken: "</s>", extra: vars)
     }
 
-    private func assertError(_ source: String, kind: ChatTemplateError.Kind, line: Int, mentions: String,
-                             file: StaticString = #filePath, lineNo: UInt = #line) {
+    private func assertError(
+        _ source: String, kind: ChatTemplateError.Kind, line: Int, mentions: String,
+        file: StaticString = #filePath, lineNo: UInt = #line
+    ) {
         do {
             let out = try render(source)
             XCTFail("rendered \(out.debugDescription) instead of failing", file: file, line: lineNo)
@@ -143,49 +154,81 @@ final class ChatTemplateTests: XCTestCase {
         assertError("a\n\n{% if x %}y", kind: .syntax, line: 3, mentions: "'{% if %}'")
         assertError("{% for x in y %}\n{{ x }}", kind: .syntax, line: 1, mentions: "'{% for %}'")
         assertError("ok\n{{ 'a' | frobnicate }}", kind: .unsupported, line: 2, mentions: "unknown filter 'frobnicate'")
-        assertError("{% if true %}\n\n{{ raise_exception('Bad roles') }}{% endif %}", kind: .raised, line: 3, mentions: "raise_exception: Bad roles")
+        assertError(
+            "{% if true %}\n\n{{ raise_exception('Bad roles') }}{% endif %}", kind: .raised, line: 3, mentions: "raise_exception: Bad roles"
+        )
         assertError("x\n{% include 'other' %}", kind: .unsupported, line: 2, mentions: "'{% include %}'")
         assertError("{{ 1 is frob }}", kind: .unsupported, line: 1, mentions: "unknown test 'frob'")
         assertError("{# never closed", kind: .syntax, line: 1, mentions: "unterminated comment")
         assertError("{{ 'abc }}", kind: .syntax, line: 1, mentions: "unterminated string")
         assertError("{% endfor %}", kind: .syntax, line: 1, mentions: "endfor")
         assertError("{{ 1 + 'a' }}", kind: .runtime, line: 1, mentions: "'+'")
-        assertError("{{ " + String(repeating: "(", count: 200) + "1" + String(repeating: ")", count: 200) + " }}",
-                    kind: .limit, line: 1, mentions: "nesting")
+        assertError(
+            "{{ " + String(repeating: "(", count: 200) + "1" + String(repeating: ")", count: 200) + " }}",
+            kind: .limit, line: 1, mentions: "nesting")
         assertError("{{ 1" + String(repeating: " + 1", count: 2000) + " }}", kind: .limit, line: 1, mentions: "expression nested")
-        assertError("{% for i in range(-9223372036854775807, 9223372036854775807) %}{% endfor %}", kind: .limit, line: 1, mentions: "range()")
+        assertError(
+            "{% for i in range(-9223372036854775807, 9223372036854775807) %}{% endfor %}", kind: .limit, line: 1, mentions: "range()")
         assertError("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", kind: .limit, line: 1, mentions: "macro")
     }
 
     func testExpressionsAndFilters() throws {
-        XCTAssertEqual(try render("{{ 'a' ~ 1 ~ none }}|{{ 7 // 2 }}|{{ -7 // 2 }}|{{ 7 % 3 }}|{{ -7 % 3 }}|{{ 2 ** 10 }}|{{ 7 / 2 }}|{{ 1 + 2 * 3 }}"),
-                       "a1None|3|-4|1|2|1024|3.5|7")
-        XCTAssertEqual(try render("{{ 'hello'[::-1] }}|{{ [1,2,3,4][1:3] }}|{{ 'abc'[-1] }}|{{ [1,2,3][::-1]|join(',') }}"), "olleh|[2, 3]|c|3,2,1")
-        XCTAssertEqual(try render("{{ x is defined }}{{ x is not defined }}{{ none is none }}{{ 'a' is string }}{{ {} is mapping }}{{ [] is iterable }}{{ 3 is equalto 3 }}"),
-                       "FalseTrueTrueTrueTrueTrueTrue")
+        XCTAssertEqual(
+            try render(
+                "{{ 'a' ~ 1 ~ none }}|{{ 7 // 2 }}|{{ -7 // 2 }}|{{ 7 % 3 }}|{{ -7 % 3 }}|{{ 2 ** 10 }}|{{ 7 / 2 }}|{{ 1 + 2 * 3 }}"),
+            "a1None|3|-4|1|2|1024|3.5|7")
+        XCTAssertEqual(
+            try render("{{ 'hello'[::-1] }}|{{ [1,2,3,4][1:3] }}|{{ 'abc'[-1] }}|{{ [1,2,3][::-1]|join(',') }}"), "olleh|[2, 3]|c|3,2,1")
+        XCTAssertEqual(
+            try render(
+                "{{ x is defined }}{{ x is not defined }}{{ none is none }}{{ 'a' is string }}{{ {} is mapping }}{{ [] is iterable }}{{ 3 is equalto 3 }}"
+            ),
+            "FalseTrueTrueTrueTrueTrueTrue")
         XCTAssertEqual(try render("{{ 'a' in 'cat' }}{{ 'z' not in ['a'] }}{{ 'k' in {'k': 1} }}"), "TrueTrueTrue")
-        XCTAssertEqual(try render("{{ '  hi  '|trim }}|{{ 'Hi'|upper }}{{ 'Hi'|lower }}|{{ 'hELLO'|capitalize }}|{{ 'a-b'|replace('-', '+') }}|{{ [1,2]|length }}|{{ x|default('d') }}|{{ '42'|int + 1 }}|{{ [3,4]|first }}{{ [3,4]|last }}"),
-                       "hi|HIhi|Hello|a+b|2|d|43|34")
-        XCTAssertEqual(try render("{{ {'b': 1, 'a': [true, none, 'é\"']}|tojson }}|{{ [1, {'x': 2}]|tojson(indent=2) }}"),
-                       "{\"b\": 1, \"a\": [true, null, \"é\\\"\"]}|[\n  1,\n  {\n    \"x\": 2\n  }\n]")
-        XCTAssertEqual(try render("{% for k, v in {'a': 1, 'b': 2}|items %}{{ k }}={{ v }};{% endfor %}{% for k in d.keys() %}{{ k }}{% endfor %}{{ d.get('z', 'none') }}{{ d.values()|list }}",
-                                  ["d": .object([("p", .int(1)), ("q", .int(2))])]),
-                       "a=1;b=2;pqnone[1, 2]")
-        XCTAssertEqual(try render("{{ ' x y '.strip() }}|{{ 'xxaxx'.lstrip('x') }}|{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'abc'.startswith('ab') }}{{ 'abc'.endswith(('x', 'c')) }}|{{ 'hello world'.title() }}|{{ 'aXa'.replace('a', 'b') }}"),
-                       "x y|axx|['a', 'b', '', 'c']|['a', 'b']|TrueTrue|Hello World|bXb")
-        XCTAssertEqual(try render("{{ 'yes' if 1 > 2 else 'no' }}|{{ 'x' if false }}|{{ strftime_now('%d %B %Y') }}|{{ bos_token }}{{ eos_token }}"), "no||26 July 2024|<s></s>")
-        XCTAssertEqual(try render("{{ [{'a': 1, 'b': true}, {'a': 2, 'b': false}]|selectattr('b')|map(attribute='a')|list }}{{ [{'r': 'u'}, {'r': 's'}]|rejectattr('r', 'equalto', 'u')|list|length }}"), "[1]1")
+        XCTAssertEqual(
+            try render(
+                "{{ '  hi  '|trim }}|{{ 'Hi'|upper }}{{ 'Hi'|lower }}|{{ 'hELLO'|capitalize }}|{{ 'a-b'|replace('-', '+') }}|{{ [1,2]|length }}|{{ x|default('d') }}|{{ '42'|int + 1 }}|{{ [3,4]|first }}{{ [3,4]|last }}"
+            ),
+            "hi|HIhi|Hello|a+b|2|d|43|34")
+        XCTAssertEqual(
+            try render("{{ {'b': 1, 'a': [true, none, 'é\"']}|tojson }}|{{ [1, {'x': 2}]|tojson(indent=2) }}"),
+            "{\"b\": 1, \"a\": [true, null, \"é\\\"\"]}|[\n  1,\n  {\n    \"x\": 2\n  }\n]")
+        XCTAssertEqual(
+            try render(
+                "{% for k, v in {'a': 1, 'b': 2}|items %}{{ k }}={{ v }};{% endfor %}{% for k in d.keys() %}{{ k }}{% endfor %}{{ d.get('z', 'none') }}{{ d.values()|list }}",
+                ["d": .object([("p", .int(1)), ("q", .int(2))])]),
+            "a=1;b=2;pqnone[1, 2]")
+        XCTAssertEqual(
+            try render(
+                "{{ ' x y '.strip() }}|{{ 'xxaxx'.lstrip('x') }}|{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'abc'.startswith('ab') }}{{ 'abc'.endswith(('x', 'c')) }}|{{ 'hello world'.title() }}|{{ 'aXa'.replace('a', 'b') }}"
+            ),
+            "x y|axx|['a', 'b', '', 'c']|['a', 'b']|TrueTrue|Hello World|bXb")
+        XCTAssertEqual(
+            try render("{{ 'yes' if 1 > 2 else 'no' }}|{{ 'x' if false }}|{{ strftime_now('%d %B %Y') }}|{{ bos_token }}{{ eos_token }}"),
+            "no||26 July 2024|<s></s>")
+        XCTAssertEqual(
+            try render(
+                "{{ [{'a': 1, 'b': true}, {'a': 2, 'b': false}]|selectattr('b')|map(attribute='a')|list }}{{ [{'r': 'u'}, {'r': 's'}]|rejectattr('r', 'equalto', 'u')|list|length }}"
+            ), "[1]1")
     }
 
     func testStatementsLoopsAndWhitespace() throws {
-        let loop = "{% for x in ['a', 'b', 'c'] %}{{ loop.index }}{{ loop.index0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.revindex }} {% endfor %}"
+        let loop =
+            "{% for x in ['a', 'b', 'c'] %}{{ loop.index }}{{ loop.index0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.revindex }} {% endfor %}"
         XCTAssertEqual(try render(loop), "10TrueFalse33 21FalseFalse32 32FalseTrue31 ")
-        XCTAssertEqual(try render("{% set ns = namespace(n=0) %}{% for i in range(4) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}"), "6")
+        XCTAssertEqual(
+            try render("{% set ns = namespace(n=0) %}{% for i in range(4) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}"), "6")
         XCTAssertEqual(try render("{% set x = 1 %}{% for i in [1] %}{% set x = 2 %}{% endfor %}{{ x }}"), "1")
-        XCTAssertEqual(try render("{% macro greet(name, p='Hi') %}{{ p }} {{ name }}{% endmacro %}{{ greet('A') }}/{{ greet('B', p='Yo') }}"), "Hi A/Yo B")
+        XCTAssertEqual(
+            try render("{% macro greet(name, p='Hi') %}{{ p }} {{ name }}{% endmacro %}{{ greet('A') }}/{{ greet('B', p='Yo') }}"),
+            "Hi A/Yo B")
         XCTAssertEqual(try render("{% set block %}in{{ 1 }}{% endset %}[{{ block }}]"), "[in1]")
-        XCTAssertEqual(try render("{% for i in range(5) %}{% if i == 1 %}{% continue %}{% endif %}{% if i == 3 %}{% break %}{% endif %}{{ i }}{% endfor %}"), "02")
-        XCTAssertEqual(try render("{% for i in [] %}x{% else %}empty{% endfor %}{% for i in [1,2,3] if i != 2 %}{{ i }}{% endfor %}"), "empty13")
+        XCTAssertEqual(
+            try render(
+                "{% for i in range(5) %}{% if i == 1 %}{% continue %}{% endif %}{% if i == 3 %}{% break %}{% endif %}{{ i }}{% endfor %}"),
+            "02")
+        XCTAssertEqual(
+            try render("{% for i in [] %}x{% else %}empty{% endfor %}{% for i in [1,2,3] if i != 2 %}{{ i }}{% endfor %}"), "empty13")
         XCTAssertEqual(try render("{% if false %}a{% elif true %}b{% else %}c{% endif %}"), "b")
         // trim_blocks / lstrip_blocks / - and + modifiers, comment, and the dropped final newline.
         XCTAssertEqual(try render("<\n  {% if true %}\n    x\n  {% endif %}\n>\n"), "<\n    x\n>")
@@ -195,10 +238,12 @@ final class ChatTemplateTests: XCTestCase {
 
     func testFallbackAndJSON() throws {
         let t = ChatTemplate.fallback()
-        let out = try t.render(messages: [ChatMessage(role: "user", content: "hi")], addGenerationPrompt: true, bosToken: "<s>", eosToken: "</s>")
+        let out = try t.render(
+            messages: [ChatMessage(role: "user", content: "hi")], addGenerationPrompt: true, bosToken: "<s>", eosToken: "</s>")
         XCTAssertEqual(out, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
-        XCTAssertEqual(try TemplateValue.parseJSON(#" [{"role": "user", "content": "a\n\"\u00e9\ud83d\ude42"}, 1, -2.5e1, true, null] "#),
-                       .array([.object([("role", .string("user")), ("content", .string("a\n\"é🙂"))]), .int(1), .double(-25), .bool(true), .null]))
+        XCTAssertEqual(
+            try TemplateValue.parseJSON(#" [{"role": "user", "content": "a\n\"\u00e9\ud83d\ude42"}, 1, -2.5e1, true, null] "#),
+            .array([.object([("role", .string("user")), ("content", .string("a\n\"é🙂"))]), .int(1), .double(-25), .bool(true), .null]))
         XCTAssertThrowsError(try TemplateValue.parseJSON("[1, 2"))
         XCTAssertThrowsError(try TemplateValue.parseJSON("{\"a\" 1}"))
     }

@@ -1,10 +1,11 @@
 import CSLMKernels
 import CSLMKernelsTesting
 import Foundation
-@testable import SLMCore
-@testable import SLMCompute
-@testable import SLMModels
 import XCTest
+
+@testable import SLMCompute
+@testable import SLMCore
+@testable import SLMModels
 
 /// The kernels the non-llama families added (GELU/GeGLU, NEOX RoPE, windowed F32 attention) and
 /// the Swift LayerNorm: each SIMD or table version against its `_generic` twin bit for bit, and
@@ -31,8 +32,10 @@ final class FamilyKernelTests: XCTestCase {
         var inputs: [Float] = (0..<65536).map { slm_fp16_to_fp32(UInt16($0)) }.filter { !$0.isNaN }
         inputs += [10, -10, 9.999, -9.999, 12.5, -12.5, 0.1234567, 3.3333333, 1e-9]
         let up = inputs.indices.map { Float(1 + ($0 % 7)) * 0.37 }
-        var table = [Float](repeating: .nan, count: inputs.count), generic = table
-        var gated = table, gatedGeneric = table
+        var table = [Float](repeating: .nan, count: inputs.count)
+        var generic = table
+        var gated = table
+        var gatedGeneric = table
         slm_gelu(inputs, &table, Int64(inputs.count))
         slm_gelu_generic(inputs, &generic, Int64(inputs.count))
         slm_geglu(inputs, up, &gated, Int64(inputs.count))
@@ -62,17 +65,21 @@ final class FamilyKernelTests: XCTestCase {
                 let cosTable = (0..<half).map { Float(cos(Double(position) * pow(10000, -2 * Double($0) / Double(shape.rotaryDims)))) }
                 let sinTable = (0..<half).map { Float(sin(Double(position) * pow(10000, -2 * Double($0) / Double(shape.rotaryDims)))) }
                 let x = (0..<(shape.heads * shape.headDim)).map { _ in Float(random.nextUnit() * 6 - 3) }
-                var simd = x, generic = x
+                var simd = x
+                var generic = x
                 slm_rope_neox(&simd, Int64(shape.heads), Int64(shape.headDim), Int64(shape.rotaryDims), cosTable, sinTable)
-                slm_rope_neox_generic(&generic, Int64(shape.heads), Int64(shape.headDim), Int64(shape.rotaryDims),
-                                      cosTable, sinTable)
+                slm_rope_neox_generic(
+                    &generic, Int64(shape.heads), Int64(shape.headDim), Int64(shape.rotaryDims),
+                    cosTable, sinTable)
                 let what = "neox \(shape) pos=\(position)"
                 XCTAssertEqual(simd.map(\.bitPattern), generic.map(\.bitPattern), what)
                 for h in 0..<shape.heads {
                     let v = h * shape.headDim
                     for i in 0..<half {
-                        let x0 = Double(x[v + i]), x1 = Double(x[v + i + half])
-                        let c = Double(cosTable[i]), s = Double(sinTable[i])
+                        let x0 = Double(x[v + i])
+                        let x1 = Double(x[v + i + half])
+                        let c = Double(cosTable[i])
+                        let s = Double(sinTable[i])
                         let limit = Self.ropeReferenceTolerance * (abs(x0) + abs(x1))
                         XCTAssertLessThanOrEqual(abs(Double(simd[v + i]) - (x0 * c - x1 * s)), limit, "\(what) h=\(h) i=\(i)")
                         XCTAssertLessThanOrEqual(abs(Double(simd[v + i + half]) - (x0 * s + x1 * c)), limit, "\(what) h=\(h) i=\(i)")
@@ -101,20 +108,25 @@ final class FamilyKernelTests: XCTestCase {
                 let scratch = UnsafeMutableRawPointer.allocate(byteCount: slm_attention_scratch_bytes(Int64(headDim)), alignment: 64)
                 defer { scratch.deallocate() }
                 var whole = [Float](repeating: .nan, count: headDim)
-                slm_attention_head_f32_transposed(query, keysT, wideValues, Int64(headDim), Int64(positions), Int64(headDim),
-                                                  scale, &whole, scratch)
+                slm_attention_head_f32_transposed(
+                    query, keysT, wideValues, Int64(headDim), Int64(positions), Int64(headDim),
+                    scale, &whole, scratch)
                 for begin in Set([0, 1, 63, 64, 100, positions - 1]) where begin < positions {
-                    var simd = [Float](repeating: .nan, count: headDim), generic = simd
-                    slm_attention_head_f32_window(query, keysT, wideValues, Int64(headDim), Int64(begin), Int64(positions),
-                                                  Int64(headDim), scale, 0, &simd, scratch)
-                    slm_attention_head_f32_window_generic(query, keysT, wideValues, Int64(headDim), Int64(begin),
-                                                          Int64(positions), Int64(headDim), scale, 0, &generic, scratch)
+                    var simd = [Float](repeating: .nan, count: headDim)
+                    var generic = simd
+                    slm_attention_head_f32_window(
+                        query, keysT, wideValues, Int64(headDim), Int64(begin), Int64(positions),
+                        Int64(headDim), scale, 0, &simd, scratch)
+                    slm_attention_head_f32_window_generic(
+                        query, keysT, wideValues, Int64(headDim), Int64(begin),
+                        Int64(positions), Int64(headDim), scale, 0, &generic, scratch)
                     let what = "window head_dim=\(headDim) n=\(positions) begin=\(begin)"
                     XCTAssertEqual(simd.map(\.bitPattern), generic.map(\.bitPattern), what)
                     if begin == 0 { XCTAssertEqual(simd.map(\.bitPattern), whole.map(\.bitPattern), what) }
                     // Double reference over the window.
                     let scores = (begin..<positions).map { p in
-                        Double(scale) * (0..<headDim).reduce(0.0) { $0 + Double(query[$1]) * Double(slm_fp16_to_fp32(keys[p * headDim + $1])) }
+                        Double(scale)
+                            * (0..<headDim).reduce(0.0) { $0 + Double(query[$1]) * Double(slm_fp16_to_fp32(keys[p * headDim + $1])) }
                     }
                     let top = scores.max()!
                     let weights = scores.map { exp($0 - top) }
@@ -150,16 +162,22 @@ final class FamilyKernelTests: XCTestCase {
                 let wideValues = values.map { slm_fp16_to_fp32($0) }
                 let scratch = UnsafeMutableRawPointer.allocate(byteCount: slm_attention_scratch_bytes(Int64(headDim)), alignment: 64)
                 defer { scratch.deallocate() }
-                var f32 = [Float](repeating: .nan, count: headDim), f32Generic = f32
-                slm_attention_head_f32_window(query, keysT, wideValues, Int64(headDim), Int64(begin), Int64(positions),
-                                              Int64(headDim), scale, cap, &f32, scratch)
-                slm_attention_head_f32_window_generic(query, keysT, wideValues, Int64(headDim), Int64(begin), Int64(positions),
-                                                      Int64(headDim), scale, cap, &f32Generic, scratch)
-                var partial = [Float](repeating: .nan, count: 2 + headDim), partialGeneric = partial
-                slm_attention_partial_capped(query, keys, Int64(headDim), values, Int64(headDim), Int64(begin),
-                                             Int64(positions), Int64(headDim), scale, cap, &partial, scratch)
-                slm_attention_partial_capped_generic(query, keys, Int64(headDim), values, Int64(headDim), Int64(begin),
-                                                     Int64(positions), Int64(headDim), scale, cap, &partialGeneric, scratch)
+                var f32 = [Float](repeating: .nan, count: headDim)
+                var f32Generic = f32
+                slm_attention_head_f32_window(
+                    query, keysT, wideValues, Int64(headDim), Int64(begin), Int64(positions),
+                    Int64(headDim), scale, cap, &f32, scratch)
+                slm_attention_head_f32_window_generic(
+                    query, keysT, wideValues, Int64(headDim), Int64(begin), Int64(positions),
+                    Int64(headDim), scale, cap, &f32Generic, scratch)
+                var partial = [Float](repeating: .nan, count: 2 + headDim)
+                var partialGeneric = partial
+                slm_attention_partial_capped(
+                    query, keys, Int64(headDim), values, Int64(headDim), Int64(begin),
+                    Int64(positions), Int64(headDim), scale, cap, &partial, scratch)
+                slm_attention_partial_capped_generic(
+                    query, keys, Int64(headDim), values, Int64(headDim), Int64(begin),
+                    Int64(positions), Int64(headDim), scale, cap, &partialGeneric, scratch)
                 var f16 = [Float](repeating: .nan, count: headDim)
                 slm_attention_merge(partial, 1, Int64(headDim), &f16)
                 let what = "capped head_dim=\(headDim) n=\(positions)"
@@ -167,15 +185,19 @@ final class FamilyKernelTests: XCTestCase {
                 XCTAssertEqual(partial.map(\.bitPattern), partialGeneric.map(\.bitPattern), what + " F16")
                 func reference(_ q: [Float]) -> [Double] {
                     let scores = (begin..<positions).map { p in
-                        Double(cap) * tanh(Double(scale) * (0..<headDim).reduce(0.0) {
-                            $0 + Double(q[$1]) * Double(slm_fp16_to_fp32(keys[p * headDim + $1]))
-                        })
+                        Double(cap)
+                            * tanh(
+                                Double(scale)
+                                    * (0..<headDim).reduce(0.0) {
+                                        $0 + Double(q[$1]) * Double(slm_fp16_to_fp32(keys[p * headDim + $1]))
+                                    })
                     }
                     let top = scores.max()!
                     let weights = scores.map { exp($0 - top) }
                     let total = weights.reduce(0, +)
                     return (0..<headDim).map { d in
-                        zip(begin..<positions, weights).reduce(0.0) { $0 + $1.1 * Double(slm_fp16_to_fp32(values[$1.0 * headDim + d])) } / total
+                        zip(begin..<positions, weights).reduce(0.0) { $0 + $1.1 * Double(slm_fp16_to_fp32(values[$1.0 * headDim + d])) }
+                            / total
                     }
                 }
                 let exact = reference(query)

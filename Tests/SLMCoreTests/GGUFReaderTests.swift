@@ -1,6 +1,7 @@
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 final class GGUFReaderTests: XCTestCase {
@@ -36,8 +37,10 @@ final class GGUFReaderTests: XCTestCase {
         try GGUFFile(path: dir.write(b.bytes(), name: "model.gguf"))
     }
 
-    func assertError(_ bytes: [UInt8], file: StaticString = #filePath, line: UInt = #line,
-                     _ matches: (GGUFError) -> Bool) {
+    func assertError(
+        _ bytes: [UInt8], file: StaticString = #filePath, line: UInt = #line,
+        _ matches: (GGUFError) -> Bool
+    ) {
         let path = dir.write(bytes, name: "broken.gguf")
         do {
             _ = try GGUFFile(path: path)
@@ -105,14 +108,20 @@ final class GGUFReaderTests: XCTestCase {
     func testBadMagic() {
         var b = validBuilder()
         b.magic = 0x4C4D_5347
-        assertError(b.bytes()) { if case .badMagic = $0 { return true }; return false }
+        assertError(b.bytes()) {
+            if case .badMagic = $0 { return true }
+            return false
+        }
     }
 
     func testUnsupportedVersion() {
         for version: UInt32 in [1, 4, 0xFFFF_FFFF] {
             var b = validBuilder()
             b.version = version
-            assertError(b.bytes()) { if case .unsupportedVersion(_, let v) = $0 { return v == version }; return false }
+            assertError(b.bytes()) {
+                if case .unsupportedVersion(_, let v) = $0 { return v == version }
+                return false
+            }
         }
     }
 
@@ -134,7 +143,10 @@ final class GGUFReaderTests: XCTestCase {
         // The first key's length field sits right after the 24-byte header.
         let huge = UInt64(1) << 40
         withUnsafeBytes(of: huge.littleEndian) { bytes.replaceSubrange(24..<32, with: $0) }
-        assertError(bytes) { if case .lengthPastEnd(_, 24, huge, _) = $0 { return true }; return false }
+        assertError(bytes) {
+            if case .lengthPastEnd(_, 24, huge, _) = $0 { return true }
+            return false
+        }
     }
 
     func testArrayCountPastEnd() {
@@ -146,14 +158,23 @@ final class GGUFReaderTests: XCTestCase {
         let pattern: [UInt8] = [4, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]
         let at = (0...(bytes.count - pattern.count)).first { Array(bytes[$0..<$0 + pattern.count]) == pattern }!
         withUnsafeBytes(of: UInt64(1 << 50).littleEndian) { bytes.replaceSubrange((at + 4)..<(at + 12), with: $0) }
-        assertError(bytes) { if case .countPastEnd = $0 { return true }; return false }
+        assertError(bytes) {
+            if case .countPastEnd = $0 { return true }
+            return false
+        }
 
         var counts = validBuilder()
         counts.kvCountOverride = UInt64.max
-        assertError(counts.bytes()) { if case .countPastEnd = $0 { return true }; return false }
+        assertError(counts.bytes()) {
+            if case .countPastEnd = $0 { return true }
+            return false
+        }
         counts = validBuilder()
         counts.tensorCountOverride = 1 << 40
-        assertError(counts.bytes()) { if case .countPastEnd = $0 { return true }; return false }
+        assertError(counts.bytes()) {
+            if case .countPastEnd = $0 { return true }
+            return false
+        }
     }
 
     func testTensorDataPastEndOfFile() {
@@ -161,54 +182,90 @@ final class GGUFReaderTests: XCTestCase {
         b.tensors[1].offset = 1 << 20
         var bytes = b.bytes()
         bytes.removeLast(bytes.count - 4096)
-        assertError(bytes) { if case .tensorPastEnd(_, "b.weight", _, _) = $0 { return true }; return false }
+        assertError(bytes) {
+            if case .tensorPastEnd(_, "b.weight", _, _) = $0 { return true }
+            return false
+        }
 
         let full = validBuilder().bytes()
-        assertError(Array(full.dropLast(4))) { if case .tensorPastEnd = $0 { return true }; return false }
+        assertError(Array(full.dropLast(4))) {
+            if case .tensorPastEnd = $0 { return true }
+            return false
+        }
     }
 
     func testTensorMisaligned() {
         var b = validBuilder()
         b.tensors[1].offset = 33
-        assertError(b.bytes()) { if case .tensorMisaligned(_, "b.weight", 33, 32) = $0 { return true }; return false }
+        assertError(b.bytes()) {
+            if case .tensorMisaligned(_, "b.weight", 33, 32) = $0 { return true }
+            return false
+        }
     }
 
     func testDimensionProductOverflows() {
         var b = validBuilder()
         b.tensors[0].dimensions = [1 << 31 - 1, 1 << 31 - 1, 1 << 31 - 1, 1 << 31 - 1]
-        assertError(b.bytes()) { if case .dimensionOverflow(_, "a.weight", _) = $0 { return true }; return false }
+        assertError(b.bytes()) {
+            if case .dimensionOverflow(_, "a.weight", _) = $0 { return true }
+            return false
+        }
         b = validBuilder()
         b.tensors[0].dimensions = [0, 2]
-        assertError(b.bytes()) { if case .badDimension = $0 { return true }; return false }
+        assertError(b.bytes()) {
+            if case .badDimension = $0 { return true }
+            return false
+        }
         b = validBuilder()
         b.tensors[0].dimensions = [1, 1, 1, 1, 8]
-        assertError(b.bytes()) { if case .tooManyDimensions = $0 { return true }; return false }
+        assertError(b.bytes()) {
+            if case .tooManyDimensions = $0 { return true }
+            return false
+        }
     }
 
     func testUnknownTensorType() {
         var b = validBuilder()
         b.tensors[0].type = 99
-        assertError(b.bytes()) { if case .unknownTensorType(_, "a.weight", 99) = $0 { return true }; return false }
+        assertError(b.bytes()) {
+            if case .unknownTensorType(_, "a.weight", 99) = $0 { return true }
+            return false
+        }
         b = validBuilder()
-        b.tensors[0].type = 2   // Q4_0 with a row of 4 elements: not a whole block
-        assertError(b.bytes()) { if case .rowNotBlockAligned = $0 { return true }; return false }
+        b.tensors[0].type = 2  // Q4_0 with a row of 4 elements: not a whole block
+        assertError(b.bytes()) {
+            if case .rowNotBlockAligned = $0 { return true }
+            return false
+        }
     }
 
     func testUnknownValueTypeAndDuplicates() {
         var b = validBuilder()
         b.set("general.alignment", .uint32(48))
-        assertError(b.bytes()) { if case .badAlignment(_, 48) = $0 { return true }; return false }
+        assertError(b.bytes()) {
+            if case .badAlignment(_, 48) = $0 { return true }
+            return false
+        }
         var bytes = validBuilder().bytes()
         // The first value's type code follows the 24-byte header and the key "general.architecture".
         let typeAt = 24 + 8 + "general.architecture".utf8.count
         bytes[typeAt] = 77
-        assertError(bytes) { if case .unknownValueType(_, "general.architecture", 77) = $0 { return true }; return false }
+        assertError(bytes) {
+            if case .unknownValueType(_, "general.architecture", 77) = $0 { return true }
+            return false
+        }
         b = validBuilder()
         b.metadata.append(("test.u8", .uint8(1)))
-        assertError(b.bytes()) { if case .duplicateKey(_, "test.u8") = $0 { return true }; return false }
+        assertError(b.bytes()) {
+            if case .duplicateKey(_, "test.u8") = $0 { return true }
+            return false
+        }
         b = validBuilder()
         b.tensors.append(b.tensors[0])
-        assertError(b.bytes()) { if case .duplicateTensor(_, "a.weight") = $0 { return true }; return false }
+        assertError(b.bytes()) {
+            if case .duplicateTensor(_, "a.weight") = $0 { return true }
+            return false
+        }
     }
 
     func testMissingRequiredKey() throws {
@@ -233,13 +290,18 @@ final class GGUFReaderTests: XCTestCase {
         b.set("general.architecture", .string("mamba"))
         let f = try load(b)
         XCTAssertThrowsError(try ModelRegistry.load(f)) { error in
-            XCTAssertEqual(error as? ModelError, .unsupportedArchitecture(
-                "mamba", supported: ["llama", "qwen2", "gemma3", "gemma2", "phi3", "stablelm", "phi2"]))
+            XCTAssertEqual(
+                error as? ModelError,
+                .unsupportedArchitecture(
+                    "mamba", supported: ["llama", "qwen2", "gemma3", "gemma2", "phi3", "stablelm", "phi2"]))
         }
     }
 
     func testEmptyAndNonRegularFiles() {
-        assertError([]) { if case .truncated = $0 { return true }; return false }
+        assertError([]) {
+            if case .truncated = $0 { return true }
+            return false
+        }
         XCTAssertThrowsError(try GGUFFile(path: dir.path)) { XCTAssertTrue("\($0)".contains("not a regular file")) }
         XCTAssertThrowsError(try GGUFFile(path: dir.path + "/missing.gguf")) { XCTAssertTrue("\($0)".contains("cannot open")) }
     }
@@ -251,7 +313,8 @@ final class GGUFReaderTests: XCTestCase {
     func testFuzzCorruptedCopiesNeverCrash() throws {
         let original = validBuilder().bytes()
         var random = SeededGenerator(seed: 0x5EED)
-        var loaded = 0, rejected = 0
+        var loaded = 0
+        var rejected = 0
         let path = dir.path + "/fuzz.gguf"
         for _ in 0..<10_000 {
             var bytes = original
@@ -269,7 +332,9 @@ final class GGUFReaderTests: XCTestCase {
             default:  // insert or delete a run of bytes
                 let at = Int(random.next() % UInt64(bytes.count))
                 if random.next() % 2 == 0 {
-                    bytes.insert(contentsOf: [UInt8](repeating: UInt8(truncatingIfNeeded: random.next()), count: 1 + Int(random.next() % 16)), at: at)
+                    bytes.insert(
+                        contentsOf: [UInt8](repeating: UInt8(truncatingIfNeeded: random.next()), count: 1 + Int(random.next() % 16)), at: at
+                    )
                 } else {
                     bytes.removeSubrange(at..<min(bytes.count, at + 1 + Int(random.next() % 16)))
                 }

@@ -1,6 +1,7 @@
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 /// Gemma-3-270M Q4_K_M (base model) against llama.cpp's goldens (scripts/make-goldens.sh gemma3).

@@ -1,10 +1,11 @@
 import CSLMKernels
 import CSLMKernelsTesting
 import Foundation
-@testable import SLMCore
-@testable import SLMCompute
-@testable import SLMModels
 import XCTest
+
+@testable import SLMCompute
+@testable import SLMCore
+@testable import SLMModels
 
 /// Every SIMD kernel against its scalar `_generic` twin (DESIGN.md: "Every SIMD kernel has a
 /// scalar _generic twin and a test against it"), plus each against a Double reference.
@@ -59,8 +60,10 @@ final class KernelTwinTests: XCTestCase {
 
     // MARK: - 1. Dot kernels: AVX2 vs generic
 
-    static let allWeightTypes = [SLM_TYPE_F32, SLM_TYPE_F16, SLM_TYPE_BF16, SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0,
-                                 SLM_TYPE_Q5_1, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K]
+    static let allWeightTypes = [
+        SLM_TYPE_F32, SLM_TYPE_F16, SLM_TYPE_BF16, SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0,
+        SLM_TYPE_Q5_1, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K,
+    ]
     /// The largest K tested: an embedding width beyond any edge model's.
     static let largestK = 65536
     /// Per block size: the smallest K (one block, one element), odd tails for the float rows
@@ -86,7 +89,8 @@ final class KernelTwinTests: XCTestCase {
             slm_vec_dot_kernel_avx2_for_batch(type, 8, 0)
         }
         // Which tokens take them: Q4_K full groups of 4, Q5_K / Q6_K batches of 8 or more.
-        let q4K = id(SLM_TYPE_Q4_K), q6K = id(SLM_TYPE_Q6_K)
+        let q4K = id(SLM_TYPE_Q4_K)
+        let q6K = id(SLM_TYPE_Q6_K)
         XCTAssertNotNil(slm_vec_dot_kernel_avx2_for_batch(q4K, 5, 3))
         XCTAssertNil(slm_vec_dot_kernel_avx2_for_batch(q4K, 5, 4))
         XCTAssertNil(slm_vec_dot_kernel_avx2_for_batch(q4K, 3, 0))
@@ -96,10 +100,13 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertEqual(address(slm_vec_dot_kernel_for_batch(q4K, 1, 0)), address(slm_vec_dot_kernel(q4K)))
     }
 
-    private func assertKernelsMatchGeneric(seed: UInt64, types: [Int32], _ variant: String,
-                                           _ lookup: (Int32) -> slm_vec_dot_fn?) throws {
+    private func assertKernelsMatchGeneric(
+        seed: UInt64, types: [Int32], _ variant: String,
+        _ lookup: (Int32) -> slm_vec_dot_fn?
+    ) throws {
         var random = SeededGenerator(seed: seed)
-        var compared = 0, expected = 0
+        var compared = 0
+        var expected = 0
         for type in types {
             let name = String(cString: slm_type_name(type))
             guard let simd = lookup(type) else {
@@ -142,7 +149,8 @@ final class KernelTwinTests: XCTestCase {
             let block = Int(slm_type_block_elements(type))
             let n = block == 1 ? 33 : 3 * block
             let actType = slm_type_activation_type(type)
-            let rowBytes = slm_row_bytes(type, Int64(n)), actBytes = slm_row_bytes(actType, Int64(n))
+            let rowBytes = slm_row_bytes(type, Int64(n))
+            let actBytes = slm_row_bytes(actType, Int64(n))
             for rows in [1, 7, 17] {
                 let total = rowBegin + rows + 2
                 var weights = [UInt8]()
@@ -157,11 +165,13 @@ final class KernelTwinTests: XCTestCase {
                     weights.withUnsafeBytes { w in
                         acts.withUnsafeBytes { a in
                             if tokens == 1 {
-                                slm_matvec(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, &out,
-                                           Int64(rowBegin), Int64(rowBegin + rows))
+                                slm_matvec(
+                                    type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, &out,
+                                    Int64(rowBegin), Int64(rowBegin + rows))
                             } else {
-                                slm_matmul(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
-                                           &out, Int64(stride), Int64(rowBegin), Int64(rowBegin + rows))
+                                slm_matmul(
+                                    type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
+                                    &out, Int64(stride), Int64(rowBegin), Int64(rowBegin + rows))
                             }
                         }
                     }
@@ -176,7 +186,8 @@ final class KernelTwinTests: XCTestCase {
                             let w = Array(weights[(r * rowBytes)..<((r + 1) * rowBytes)])
                             let a = Array(acts[(t * actBytes)..<((t + 1) * actBytes)])
                             let want = w.withUnsafeBytes { wp in a.withUnsafeBytes { generic(Int64(n), wp.baseAddress, $0.baseAddress) } }
-                            let tolerance = dotTolerance(type: type, n: n, bound: dotMagnitude(type: type, weights: w, activations: a, n: n))
+                            let tolerance = dotTolerance(
+                                type: type, n: n, bound: dotMagnitude(type: type, weights: w, activations: a, n: n))
                             XCTAssertLessThanOrEqual(abs(Double(got) - Double(want)), tolerance, "\(what) vs generic \(want)")
                         }
                     }
@@ -198,27 +209,33 @@ final class KernelTwinTests: XCTestCase {
             guard slm_matmul_tile_kernel(type).fn != nil else { throw XCTSkip("no matmul tile for \(name) on this CPU") }
             let actType = slm_type_activation_type(type)
             for (n, rows, tokens) in [(32, 2, 4), (576, 5, 9), (1536, 18, 17), (96, 33, 3), (64, 4, 64)] {
-                let rowBytes = slm_row_bytes(type, Int64(n)), actBytes = slm_row_bytes(actType, Int64(n))
+                let rowBytes = slm_row_bytes(type, Int64(n))
+                let actBytes = slm_row_bytes(actType, Int64(n))
                 var weights: [UInt8] = []
                 for _ in 0..<rows { weights += randomWeightRow(type, n: n, &random) }
                 var acts: [UInt8] = []
-                for _ in 0..<tokens { acts += quantize(actType, (0..<n).map { _ in Float(uniform(-1, 1, &random)) * blockMagnitude(&random) }) }
+                for _ in 0..<tokens {
+                    acts += quantize(actType, (0..<n).map { _ in Float(uniform(-1, 1, &random)) * blockMagnitude(&random) })
+                }
                 let begin = rows > 2 ? 1 : 0
                 var out = [Float](repeating: -7, count: tokens * rows)
                 var want = out
                 weights.withUnsafeBytes { w in
                     acts.withUnsafeBytes { a in
-                        slm_matmul(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
-                                   &out, Int64(rows), Int64(begin), Int64(rows))
+                        slm_matmul(
+                            type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
+                            &out, Int64(rows), Int64(begin), Int64(rows))
                         for t in 0..<tokens {
                             for r in begin..<rows {
-                                want[t * rows + r] = slm_vec_dot(type, Int64(n), w.baseAddress! + r * rowBytes, a.baseAddress! + t * actBytes)
+                                want[t * rows + r] = slm_vec_dot(
+                                    type, Int64(n), w.baseAddress! + r * rowBytes, a.baseAddress! + t * actBytes)
                             }
                         }
                     }
                 }
                 for i in 0..<out.count where out[i].bitPattern != want[i].bitPattern {
-                    XCTFail("\(name) n=\(n) rows=\(rows) tokens=\(tokens): token \(i / rows) row \(i % rows): tile \(out[i]), dot \(want[i])")
+                    XCTFail(
+                        "\(name) n=\(n) rows=\(rows) tokens=\(tokens): token \(i / rows) row \(i % rows): tile \(out[i]), dot \(want[i])")
                     break
                 }
             }
@@ -266,9 +283,12 @@ final class KernelTwinTests: XCTestCase {
         guard slm_matvec_tile_kernel(type).fn != nil, slm_matmul_tile_kernel(type).fn != nil else {
             throw XCTSkip("no Q4_0 tiles on this CPU")
         }
-        let n = 64, rows = 8, tokens = 4
+        let n = 64
+        let rows = 8
+        let tokens = 4
         let q8 = id(SLM_TYPE_Q8_0)
-        let rowBytes = slm_row_bytes(type, Int64(n)), actBytes = slm_row_bytes(q8, Int64(n))
+        let rowBytes = slm_row_bytes(type, Int64(n))
+        let actBytes = slm_row_bytes(q8, Int64(n))
         var weights: [UInt8] = []
         // Blocks of 18 bytes: d (F16), then 16 bytes of nibbles: all 0 (q - 8 = -8) on even rows,
         // all 15 (+7) on odd ones.
@@ -279,13 +299,15 @@ final class KernelTwinTests: XCTestCase {
         }
         var acts: [UInt8] = []
         for t in 0..<tokens { acts += quantize(q8, [Float](repeating: t % 2 == 0 ? 1 : -1, count: n)) }
-        var decode = [Float](repeating: .nan, count: rows), prompt = [Float](repeating: .nan, count: rows * tokens)
+        var decode = [Float](repeating: .nan, count: rows)
+        var prompt = [Float](repeating: .nan, count: rows * tokens)
         var want = prompt
         weights.withUnsafeBytes { w in
             acts.withUnsafeBytes { a in
                 slm_matvec(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, &decode, 0, Int64(rows))
-                slm_matmul(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
-                           &prompt, Int64(rows), 0, Int64(rows))
+                slm_matmul(
+                    type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
+                    &prompt, Int64(rows), 0, Int64(rows))
                 for t in 0..<tokens {
                     for r in 0..<rows {
                         want[t * rows + r] = slm_vec_dot(type, Int64(n), w.baseAddress! + r * rowBytes, a.baseAddress! + t * actBytes)
@@ -305,11 +327,13 @@ final class KernelTwinTests: XCTestCase {
     /// of 4 (Q4_K) and batches under 8 tokens (Q6_K), where no tile applies.
     func testKQuantTilesEqualTheirBatchDotsBitForBit() throws {
         var random = SeededGenerator(seed: 0x4B71_2026)
-        let n = 512, rows = 7
+        let n = 512
+        let rows = 7
         for type in [SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K].map(id) {
             let name = String(cString: slm_type_name(type))
             let actType = slm_type_activation_type(type)
-            let rowBytes = slm_row_bytes(type, Int64(n)), actBytes = slm_row_bytes(actType, Int64(n))
+            let rowBytes = slm_row_bytes(type, Int64(n))
+            let actBytes = slm_row_bytes(actType, Int64(n))
             var weights: [UInt8] = []
             for _ in 0..<rows { weights += randomWeightRow(type, n: n, &random) }
             // (tokens of the chunk, its offset, tokens of the batch)
@@ -321,8 +345,9 @@ final class KernelTwinTests: XCTestCase {
                 var want = out
                 weights.withUnsafeBytes { w in
                     acts.withUnsafeBytes { a in
-                        slm_matmul_in_batch(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
-                                            Int64(batch), Int64(offset), &out, Int64(rows), Int64(begin), Int64(rows))
+                        slm_matmul_in_batch(
+                            type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
+                            Int64(batch), Int64(offset), &out, Int64(rows), Int64(begin), Int64(rows))
                         for t in 0..<tokens {
                             let dot = slm_vec_dot_kernel_for_batch(type, Int64(batch), Int64(offset + t))!
                             for r in begin..<rows {
@@ -332,7 +357,9 @@ final class KernelTwinTests: XCTestCase {
                     }
                 }
                 for i in 0..<out.count where out[i].bitPattern != want[i].bitPattern {
-                    XCTFail("\(name) tokens=\(tokens) at \(offset) of \(batch): token \(i / rows) row \(i % rows): tile \(out[i]), dot \(want[i])")
+                    XCTFail(
+                        "\(name) tokens=\(tokens) at \(offset) of \(batch): token \(i / rows) row \(i % rows): tile \(out[i]), dot \(want[i])"
+                    )
                     break
                 }
             }
@@ -345,11 +372,14 @@ final class KernelTwinTests: XCTestCase {
     /// all 70, including a 6-token last chunk and a 1-token one.
     func testChunksOfABatchEqualTheWholeBatchBitForBit() throws {
         var random = SeededGenerator(seed: 0xC4A2_2026)
-        let n = 512, rows = 6, tokens = 70
+        let n = 512
+        let rows = 6
+        let tokens = 70
         for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K].map(id) {
             let name = String(cString: slm_type_name(type))
             let actType = slm_type_activation_type(type)
-            let rowBytes = slm_row_bytes(type, Int64(n)), actBytes = slm_row_bytes(actType, Int64(n))
+            let rowBytes = slm_row_bytes(type, Int64(n))
+            let actBytes = slm_row_bytes(actType, Int64(n))
             var weights: [UInt8] = []
             for _ in 0..<rows { weights += randomWeightRow(type, n: n, &random) }
             var acts: [UInt8] = []
@@ -358,13 +388,15 @@ final class KernelTwinTests: XCTestCase {
             var chunked = [Float](repeating: -7, count: tokens * rows)
             weights.withUnsafeBytes { w in
                 acts.withUnsafeBytes { a in
-                    slm_matmul(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
-                               &whole, Int64(rows), 0, Int64(rows))
+                    slm_matmul(
+                        type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
+                        &whole, Int64(rows), 0, Int64(rows))
                     for (first, count) in [(0, 64), (64, 5), (69, 1)] {
                         chunked.withUnsafeMutableBufferPointer { out in
-                            slm_matmul_in_batch(type, w.baseAddress, rowBytes, Int64(n), a.baseAddress! + first * actBytes,
-                                                actBytes, Int64(count), Int64(tokens), Int64(first),
-                                                out.baseAddress! + first * rows, Int64(rows), 0, Int64(rows))
+                            slm_matmul_in_batch(
+                                type, w.baseAddress, rowBytes, Int64(n), a.baseAddress! + first * actBytes,
+                                actBytes, Int64(count), Int64(tokens), Int64(first),
+                                out.baseAddress! + first * rows, Int64(rows), 0, Int64(rows))
                         }
                     }
                 }
@@ -378,8 +410,10 @@ final class KernelTwinTests: XCTestCase {
 
     /// A weight row and a matching activation row (quantized to the type's activation format).
     /// Activation blocks vary in magnitude over two decades, except with `uniformScale`.
-    private func randomDotRows(_ type: Int32, n: Int, uniformScale: Bool,
-                               _ random: inout SeededGenerator) -> ([UInt8], [UInt8]) {
+    private func randomDotRows(
+        _ type: Int32, n: Int, uniformScale: Bool,
+        _ random: inout SeededGenerator
+    ) -> ([UInt8], [UInt8]) {
         let weights = randomWeightRow(type, n: n, &random)
         var x = [Float](repeating: 0, count: n)
         var magnitude: Float = 1
@@ -482,10 +516,13 @@ final class KernelTwinTests: XCTestCase {
         var parts = [weights]
         if hasMin {
             let blockBytes = Int(slm_type_block_bytes(type))
-            var scalePart = weights, minPart = weights
+            var scalePart = weights
+            var minPart = weights
             for base in stride(from: 0, to: weights.count, by: blockBytes) {
-                scalePart[base + 2] = 0; scalePart[base + 3] = 0  // min (or dmin) = 0
-                minPart[base] = 0; minPart[base + 1] = 0  // d = 0
+                scalePart[base + 2] = 0
+                scalePart[base + 3] = 0  // min (or dmin) = 0
+                minPart[base] = 0
+                minPart[base + 1] = 0  // d = 0
             }
             parts = [scalePart, minPart]
         }
@@ -564,7 +601,8 @@ final class KernelTwinTests: XCTestCase {
     @discardableResult
     private func assertSwiGLUTwins(gate: [Float], up: [Float], _ what: String) -> [Float] {
         let n = gate.count
-        var simd = [Float](repeating: 12345, count: n), generic = [Float](repeating: -12345, count: n)
+        var simd = [Float](repeating: 12345, count: n)
+        var generic = [Float](repeating: -12345, count: n)
         slm_swiglu(gate, up, &simd, Int64(n))
         slm_swiglu_generic(gate, up, &generic, Int64(n))
         assertSameBits(simd, generic, "swiglu \(what)")
@@ -586,14 +624,16 @@ final class KernelTwinTests: XCTestCase {
         for shape in shapes {
             for position in [0, 1, 7, 300, 4095, 32767] {
                 let half = shape.rotaryDims / 2
-                var cosTable = [Float](), sinTable = [Float]()
+                var cosTable = [Float]()
+                var sinTable = [Float]()
                 for i in 0..<half {
                     let theta = Double(position) * pow(10000, -2 * Double(i) / Double(shape.rotaryDims))
                     cosTable.append(Float(cos(theta)))
                     sinTable.append(Float(sin(theta)))
                 }
                 let x = (0..<(shape.heads * shape.headDim)).map { _ in Float(gaussian(&random)) * 3 }
-                var simd = x, generic = x
+                var simd = x
+                var generic = x
                 slm_rope_adjacent(&simd, Int64(shape.heads), Int64(shape.headDim), Int64(shape.rotaryDims), cosTable, sinTable)
                 slm_rope_adjacent_generic(&generic, Int64(shape.heads), Int64(shape.headDim), Int64(shape.rotaryDims), cosTable, sinTable)
                 let what = "rope heads=\(shape.heads) head_dim=\(shape.headDim) rotary=\(shape.rotaryDims) pos=\(position)"
@@ -601,8 +641,10 @@ final class KernelTwinTests: XCTestCase {
                 for h in 0..<shape.heads {
                     let v = h * shape.headDim
                     for i in 0..<half {
-                        let x0 = Double(x[v + 2 * i]), x1 = Double(x[v + 2 * i + 1])
-                        let c = Double(cosTable[i]), s = Double(sinTable[i])
+                        let x0 = Double(x[v + 2 * i])
+                        let x1 = Double(x[v + 2 * i + 1])
+                        let c = Double(cosTable[i])
+                        let s = Double(sinTable[i])
                         let limit = Self.ropeReferenceTolerance * (abs(x0) + abs(x1))
                         XCTAssertLessThanOrEqual(abs(Double(simd[v + 2 * i]) - (x0 * c - x1 * s)), limit, "\(what) h=\(h) i=\(i)")
                         XCTAssertLessThanOrEqual(abs(Double(simd[v + 2 * i + 1]) - (x0 * s + x1 * c)), limit, "\(what) h=\(h) i=\(i)")
@@ -719,14 +761,17 @@ final class KernelTwinTests: XCTestCase {
 
                 // One slice over everything is exactly slm_attention_head in the F16 mode.
                 let full = cache.partial(slm_attention_partial, query: query, scale: scale, 0, positions, "full")
-                assertSameBits(merge(slm_attention_merge, [full], headDim: headDim), whole,
-                               "single full slice head_dim=\(headDim) n=\(positions)")
+                assertSameBits(
+                    merge(slm_attention_merge, [full], headDim: headDim), whole,
+                    "single full slice head_dim=\(headDim) n=\(positions)")
             }
         }
     }
 
-    private func merge(_ fn: (UnsafePointer<Float>?, Int64, Int64, UnsafeMutablePointer<Float>?) -> Void,
-                       _ partials: [[Float]], headDim: Int) -> [Float] {
+    private func merge(
+        _ fn: (UnsafePointer<Float>?, Int64, Int64, UnsafeMutablePointer<Float>?) -> Void,
+        _ partials: [[Float]], headDim: Int
+    ) -> [Float] {
         let flat = partials.flatMap { $0 }
         XCTAssertEqual(flat.count, partials.count * (2 + headDim))
         var out = [Float](repeating: .nan, count: headDim)
@@ -737,8 +782,10 @@ final class KernelTwinTests: XCTestCase {
     // MARK: - 6. Dispatch
 
     func testForceGenericSelectsScalarTwins() {
-        let types = [SLM_TYPE_F32, SLM_TYPE_F16, SLM_TYPE_BF16, SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0,
-                     SLM_TYPE_Q5_1, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K].map(id)
+        let types = [
+            SLM_TYPE_F32, SLM_TYPE_F16, SLM_TYPE_BF16, SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0,
+            SLM_TYPE_Q5_1, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K,
+        ].map(id)
         slm_set_force_generic(1)
         for t in types {
             let name = String(cString: slm_type_name(t))
@@ -749,7 +796,8 @@ final class KernelTwinTests: XCTestCase {
         var simdTypes = 0
         for t in types {
             let name = String(cString: slm_type_name(t))
-            let expected = address(slm_vec_dot_kernel_avx2(t)) ?? address(slm_vec_dot_kernel_neon_dotprod(t))
+            let expected =
+                address(slm_vec_dot_kernel_avx2(t)) ?? address(slm_vec_dot_kernel_neon_dotprod(t))
                 ?? address(slm_vec_dot_kernel_neon(t)) ?? address(slm_vec_dot_kernel_generic(t))
             XCTAssertEqual(address(slm_vec_dot_kernel(t)), expected, "restored: \(name)")
             if let simd = address(slm_vec_dot_kernel_avx2(t)) {
@@ -800,17 +848,21 @@ final class KernelTwinTests: XCTestCase {
         Float(pow(10, uniform(-1, 1, &random)))
     }
 
-    private func assertSameBits(_ got: [Float], _ want: [Float], _ what: String,
-                                file: StaticString = #filePath, line: UInt = #line) {
+    private func assertSameBits(
+        _ got: [Float], _ want: [Float], _ what: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(got.count, want.count, what, file: file, line: line)
         var mismatches = 0
         for i in 0..<min(got.count, want.count) {
-            let g = got[i], w = want[i]
+            let g = got[i]
+            let w = want[i]
             if g.bitPattern == w.bitPattern || (g.isNaN && w.isNaN) { continue }
             mismatches += 1
             if mismatches <= 3 {
-                XCTFail("\(what) [\(i)]: \(g) (0x\(String(g.bitPattern, radix: 16))) vs \(w) (0x\(String(w.bitPattern, radix: 16)))",
-                        file: file, line: line)
+                XCTFail(
+                    "\(what) [\(i)]: \(g) (0x\(String(g.bitPattern, radix: 16))) vs \(w) (0x\(String(w.bitPattern, radix: 16)))",
+                    file: file, line: line)
             }
         }
         XCTAssertEqual(mismatches, 0, "\(what): elements differing in bits", file: file, line: line)
@@ -825,7 +877,8 @@ private func uniform(_ low: Double, _ high: Double, _ random: inout SeededGenera
 
 /// N(0, 1) by Box-Muller.
 private func gaussian(_ random: inout SeededGenerator) -> Double {
-    let u1 = 1 - random.nextUnit(), u2 = random.nextUnit()  // u1 in (0, 1]
+    let u1 = 1 - random.nextUnit()
+    let u2 = random.nextUnit()  // u1 in (0, 1]
     return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
 }
 
@@ -887,10 +940,14 @@ private struct KVCache {
         }
     }
 
-    typealias HeadFn = (UnsafePointer<Float>?, UnsafePointer<UInt16>?, Int64, UnsafePointer<UInt16>?, Int64, Int64,
-                        Int64, Float, Int32, UnsafeMutablePointer<Float>?, UnsafeMutableRawPointer?) -> Void
-    typealias PartialFn = (UnsafePointer<Float>?, UnsafePointer<UInt16>?, Int64, UnsafePointer<UInt16>?, Int64, Int64,
-                           Int64, Int64, Float, UnsafeMutablePointer<Float>?, UnsafeMutableRawPointer?) -> Void
+    typealias HeadFn = (
+        UnsafePointer<Float>?, UnsafePointer<UInt16>?, Int64, UnsafePointer<UInt16>?, Int64, Int64,
+        Int64, Float, Int32, UnsafeMutablePointer<Float>?, UnsafeMutableRawPointer?
+    ) -> Void
+    typealias PartialFn = (
+        UnsafePointer<Float>?, UnsafePointer<UInt16>?, Int64, UnsafePointer<UInt16>?, Int64, Int64,
+        Int64, Int64, Float, UnsafeMutablePointer<Float>?, UnsafeMutableRawPointer?
+    ) -> Void
 
     func head(_ fn: HeadFn, query: [Float], scale: Float, mode: Int32, _ what: String) -> [Float] {
         var out = [Float](repeating: .nan, count: headDim)
@@ -908,8 +965,10 @@ private struct KVCache {
         return out
     }
 
-    typealias TransposedFn = (UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?, Int64, Int64, Int64,
-                              Float, UnsafeMutablePointer<Float>?, UnsafeMutableRawPointer?) -> Void
+    typealias TransposedFn = (
+        UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?, Int64, Int64, Int64,
+        Float, UnsafeMutablePointer<Float>?, UnsafeMutableRawPointer?
+    ) -> Void
 
     /// Transposes the keys (in two calls, as prompt chunks do) and runs `fn` over them.
     func transposed(_ fn: TransposedFn, query: [Float], scale: Float) -> [Float] {
@@ -924,10 +983,12 @@ private struct KVCache {
                     slm_attention_transpose_keys(k, Int64(keyStride), 0, Int64(half), Int64(headDim), t.baseAddress!)
                     slm_attention_transpose_keys(k, Int64(keyStride), Int64(half), Int64(positions), Int64(headDim), t.baseAddress!)
                     slm_attention_widen_values(v, Int64(valueStride), 0, Int64(half), Int64(headDim), wide.baseAddress!)
-                    slm_attention_widen_values(v, Int64(valueStride), Int64(half), Int64(positions), Int64(headDim),
-                                               wide.baseAddress!)
-                    fn(query, t.baseAddress!, wide.baseAddress!, Int64(headDim), Int64(positions), Int64(headDim), scale,
-                       &out, scratch)
+                    slm_attention_widen_values(
+                        v, Int64(valueStride), Int64(half), Int64(positions), Int64(headDim),
+                        wide.baseAddress!)
+                    fn(
+                        query, t.baseAddress!, wide.baseAddress!, Int64(headDim), Int64(positions), Int64(headDim), scale,
+                        &out, scratch)
                 }
             }
         }
@@ -938,7 +999,8 @@ private struct KVCache {
     /// scratch followed by a guard band that must come back untouched.
     private func withCache(_ body: (UnsafePointer<UInt16>, UnsafePointer<UInt16>, UnsafeMutableRawPointer) -> Void) {
         let scratchBytes = slm_attention_scratch_bytes(Int64(headDim))
-        let guardBytes = 64, guardByte: UInt8 = 0xA5
+        let guardBytes = 64
+        let guardByte: UInt8 = 0xA5
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes + guardBytes, alignment: 64)
         defer { scratch.deallocate() }
         scratch.initializeMemory(as: UInt8.self, repeating: guardByte, count: scratchBytes + guardBytes)

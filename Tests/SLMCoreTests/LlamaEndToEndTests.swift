@@ -1,6 +1,7 @@
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 /// SmolLM2-135M-Instruct Q4_1 against goldens produced by llama.cpp (scripts/make-goldens.sh).
@@ -52,7 +53,10 @@ final class LlamaEndToEndTests: XCTestCase {
             request.sampling.temperature = 0.9
             request.sampling.repeatPenalty = 1.1
             var text = ""
-            let stats = try engine.generate(request, state: state) { text += $0; return true }
+            let stats = try engine.generate(request, state: state) {
+                text += $0
+                return true
+            }
             return (text, stats)
         }
         let (a, statsA) = try run(seed: 42)

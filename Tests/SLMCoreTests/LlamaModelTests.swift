@@ -1,8 +1,9 @@
 import CSLMKernels
 import Foundation
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 /// A tiny random llama written as a GGUF by the test, run through the engine and through a plain
@@ -12,7 +13,7 @@ final class LlamaModelTests: XCTestCase {
         var dim = 64, heads = 4, kvHeads = 2, ffn = 96, layers = 2, vocab = 80
         var ropeBase: Float = 10000, eps: Float = 1e-5
         var tiedOutput = true
-        var weightType: UInt32 = 0   // F32, or 8 for Q8_0
+        var weightType: UInt32 = 0  // F32, or 8 for Q8_0
         var headDim: Int { dim / heads }
     }
 
@@ -52,8 +53,12 @@ final class LlamaModelTests: XCTestCase {
                 var roundTrip = [Float](repeating: 0, count: rows * cols)
                 data.withUnsafeMutableBytes { raw in
                     for r in 0..<rows {
-                        values.withUnsafeBufferPointer { slm_quantize_row(type, $0.baseAddress! + r * cols, raw.baseAddress! + r * rowBytes, Int64(cols)) }
-                        roundTrip.withUnsafeMutableBufferPointer { slm_dequantize_row(type, raw.baseAddress! + r * rowBytes, $0.baseAddress! + r * cols, Int64(cols)) }
+                        values.withUnsafeBufferPointer {
+                            slm_quantize_row(type, $0.baseAddress! + r * cols, raw.baseAddress! + r * rowBytes, Int64(cols))
+                        }
+                        roundTrip.withUnsafeMutableBufferPointer {
+                            slm_dequantize_row(type, raw.baseAddress! + r * rowBytes, $0.baseAddress! + r * cols, Int64(cols))
+                        }
                     }
                 }
                 b.tensors.append(.init(name: name, dimensions: [UInt64(cols), UInt64(rows)], type: c.weightType, data: data))
@@ -101,7 +106,8 @@ final class LlamaModelTests: XCTestCase {
             for h in 0..<heads {
                 for i in 0..<(c.headDim / 2) {
                     let theta = Double(pos) * pow(Double(c.ropeBase), -2 * Double(i) / Double(c.headDim))
-                    let a = v[h * c.headDim + 2 * i], b = v[h * c.headDim + 2 * i + 1]
+                    let a = v[h * c.headDim + 2 * i]
+                    let b = v[h * c.headDim + 2 * i + 1]
                     v[h * c.headDim + 2 * i] = a * cos(theta) - b * sin(theta)
                     v[h * c.headDim + 2 * i + 1] = a * sin(theta) + b * cos(theta)
                 }
@@ -127,7 +133,8 @@ final class LlamaModelTests: XCTestCase {
                 for h in 0..<c.heads {
                     let kv = h / (c.heads / c.kvHeads)
                     var scores = (0...pos).map { t in
-                        (0..<c.headDim).reduce(0.0) { $0 + q[h * c.headDim + $1] * keys[l][t][kv * c.headDim + $1] } / Double(c.headDim).squareRoot()
+                        (0..<c.headDim).reduce(0.0) { $0 + q[h * c.headDim + $1] * keys[l][t][kv * c.headDim + $1] }
+                            / Double(c.headDim).squareRoot()
                     }
                     let m = scores.max()!
                     scores = scores.map { exp($0 - m) }
@@ -192,7 +199,7 @@ final class LlamaModelTests: XCTestCase {
         var c = Config()
         c.tiedOutput = false
         c.heads = 8
-        c.kvHeads = 8   // plain multi-head attention
+        c.kvHeads = 8  // plain multi-head attention
         try check(c, tolerance: 1e-2)
     }
 
@@ -205,7 +212,7 @@ final class LlamaModelTests: XCTestCase {
     func testBadHyperparametersAreNamedErrors() throws {
         let dir = TemporaryDirectory()
         var c = Config()
-        c.kvHeads = 3   // does not divide 4 heads
+        c.kvHeads = 3  // does not divide 4 heads
         let (path, _) = makeModel(c, in: dir)
         XCTAssertThrowsError(try ModelRegistry.load(try GGUFFile(path: path))) { error in
             XCTAssertTrue("\(error)".contains("head_count_kv"), "\(error)")
@@ -220,10 +227,13 @@ final class LlamaModelTests: XCTestCase {
         let pool = ThreadPool(threads: 1)
         var logits = [Float](repeating: 0, count: 8 * 80)
         let bad: [Int32] = [1, 80]
-        XCTAssertThrowsError(try bad.withUnsafeBufferPointer { try model.forward($0, state: state, pool: pool, allLogits: false, logits: &logits) })
+        XCTAssertThrowsError(
+            try bad.withUnsafeBufferPointer { try model.forward($0, state: state, pool: pool, allLogits: false, logits: &logits) })
         let many = [Int32](repeating: 1, count: 8)
         try many.withUnsafeBufferPointer { try model.forward($0, state: state, pool: pool, allLogits: false, logits: &logits) }
-        XCTAssertThrowsError(try [Int32(1)].withUnsafeBufferPointer { try model.forward($0, state: state, pool: pool, allLogits: false, logits: &logits) }) { error in
+        XCTAssertThrowsError(
+            try [Int32(1)].withUnsafeBufferPointer { try model.forward($0, state: state, pool: pool, allLogits: false, logits: &logits) }
+        ) { error in
             guard case ModelError.contextFull = error else { return XCTFail("\(error)") }
         }
     }

@@ -1,7 +1,8 @@
 import Foundation
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 /// Gemma-3-270M (SentencePiece) and Qwen2.5-Coder-0.5B (byte-level BPE, pre-tokenizer qwen2)

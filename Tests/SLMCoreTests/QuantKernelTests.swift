@@ -49,9 +49,12 @@ final class QuantKernelTests: XCTestCase {
     }
 
     func testTypeTraits() {
-        let supported: Set<Int32> = Set([SLM_TYPE_F32, SLM_TYPE_F16, SLM_TYPE_BF16, SLM_TYPE_Q4_0, SLM_TYPE_Q4_1,
-                                         SLM_TYPE_Q5_0, SLM_TYPE_Q5_1, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K,
-                                         SLM_TYPE_Q5_K, SLM_TYPE_Q6_K].map(id))
+        let supported: Set<Int32> = Set(
+            [
+                SLM_TYPE_F32, SLM_TYPE_F16, SLM_TYPE_BF16, SLM_TYPE_Q4_0, SLM_TYPE_Q4_1,
+                SLM_TYPE_Q5_0, SLM_TYPE_Q5_1, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K,
+                SLM_TYPE_Q5_K, SLM_TYPE_Q6_K,
+            ].map(id))
         for t in Int32(-2)...Int32(40) {
             XCTAssertEqual(slm_type_is_supported(t) == 1, supported.contains(t), "type \(t)")
             XCTAssertEqual(slm_vec_dot_kernel(t) != nil, supported.contains(t), "type \(t)")
@@ -94,7 +97,8 @@ final class QuantKernelTests: XCTestCase {
             c.blocks.withUnsafeBytes { slm_dequantize_row(c.type, $0.baseAddress, &out, Int64(c.n)) }
             var mismatches = 0
             for i in 0..<c.n {
-                let got = out[i], want = c.reference[i]
+                let got = out[i]
+                let want = c.reference[i]
                 if got.bitPattern == want.bitPattern || (got.isNaN && want.isNaN) { continue }
                 let rel = Double(abs(got - want)) / max(Double(abs(want)), Double(Float.leastNormalMagnitude))
                 if !(rel <= Self.dequantRelativeTolerance) {
@@ -145,9 +149,11 @@ final class QuantKernelTests: XCTestCase {
     func testVecDotOfZeroActivationsIsZero() throws {
         for c in try QuantFixtures.cases() where c.source == nil && c.type != id(SLM_TYPE_F32) {
             let act = quantize(slm_type_activation_type(c.type), [Float](repeating: 0, count: c.n))
-            let dot = c.blocks.withUnsafeBytes { w in act.withUnsafeBytes { a in
-                slm_vec_dot(c.type, Int64(c.n), w.baseAddress, a.baseAddress)
-            } }
+            let dot = c.blocks.withUnsafeBytes { w in
+                act.withUnsafeBytes { a in
+                    slm_vec_dot(c.type, Int64(c.n), w.baseAddress, a.baseAddress)
+                }
+            }
             XCTAssertEqual(dot, 0, c.name)
         }
     }
@@ -174,28 +180,33 @@ final class QuantKernelTests: XCTestCase {
                 acts.withUnsafeBytes { a in
                     for t in 0..<nTokens {
                         for r in 0..<rows {
-                            expected[t][r] = slm_vec_dot(c.type, Int64(nCols), w.baseAddress! + r * rowBytes,
-                                                         a.baseAddress! + t * actRowBytes)
+                            expected[t][r] = slm_vec_dot(
+                                c.type, Int64(nCols), w.baseAddress! + r * rowBytes,
+                                a.baseAddress! + t * actRowBytes)
                         }
                     }
                 }
             }
-            let begin = 1, end = rows - 1
+            let begin = 1
+            let end = rows - 1
             var y = [Float](repeating: -7, count: rows)
             let stride = rows + 3
             var out = [Float](repeating: -7, count: nTokens * stride)
             c.blocks.withUnsafeBytes { w in
                 acts.withUnsafeBytes { a in
-                    slm_matvec(c.type, w.baseAddress, rowBytes, Int64(nCols), a.baseAddress! + actRowBytes, &y,
-                               Int64(begin), Int64(end))
-                    slm_matmul(c.type, w.baseAddress, rowBytes, Int64(nCols), a.baseAddress, actRowBytes,
-                               Int64(nTokens), &out, Int64(stride), Int64(begin), Int64(end))
+                    slm_matvec(
+                        c.type, w.baseAddress, rowBytes, Int64(nCols), a.baseAddress! + actRowBytes, &y,
+                        Int64(begin), Int64(end))
+                    slm_matmul(
+                        c.type, w.baseAddress, rowBytes, Int64(nCols), a.baseAddress, actRowBytes,
+                        Int64(nTokens), &out, Int64(stride), Int64(begin), Int64(end))
                 }
             }
             for r in 0..<rows {
                 let inside = r >= begin && r < end
-                XCTAssertEqual(y[r].bitPattern, inside ? expected[1][r].bitPattern : Float(-7).bitPattern,
-                               "\(c.name) matvec row \(r)")
+                XCTAssertEqual(
+                    y[r].bitPattern, inside ? expected[1][r].bitPattern : Float(-7).bitPattern,
+                    "\(c.name) matvec row \(r)")
             }
             for t in 0..<nTokens {
                 for j in 0..<stride {
@@ -277,13 +288,24 @@ final class QuantKernelTests: XCTestCase {
         // amax = 127 gives d = 1 exactly: Q8_0 rounds half to even, as the vectorised quantizers
         // llama.cpp runs do (its scalar reference rounds half away from zero) ...
         var x = [Float](repeating: 0, count: 32)
-        x[0] = 127; x[1] = 2.5; x[2] = -2.5; x[3] = 0.5; x[4] = -0.5; x[5] = 3.5; x[6] = 1.4999999
+        x[0] = 127
+        x[1] = 2.5
+        x[2] = -2.5
+        x[3] = 0.5
+        x[4] = -0.5
+        x[5] = 3.5
+        x[6] = 1.4999999
         let q80 = quantize(id(SLM_TYPE_Q8_0), x)
         XCTAssertEqual(slm_fp16_to_fp32(UInt16(q80[0]) | UInt16(q80[1]) << 8), 1)
         XCTAssertEqual(q80[2..<9].map { Int8(bitPattern: $0) }, [127, 2, -2, 0, 0, 4, 1])
         // ... and so does Q8_K, with the scale negative when the extreme value is positive.
         var xk = [Float](repeating: 0, count: 256)
-        xk[0] = 127; xk[1] = 2.5; xk[2] = -2.5; xk[3] = 0.5; xk[4] = 3.5; xk[5] = -1.5
+        xk[0] = 127
+        xk[1] = 2.5
+        xk[2] = -2.5
+        xk[3] = 0.5
+        xk[4] = 3.5
+        xk[5] = -1.5
         let q8k = quantize(id(SLM_TYPE_Q8_K), xk)
         let d = q8k.withUnsafeBytes { $0.load(as: Float.self) }
         XCTAssertEqual(d, -1)
@@ -303,10 +325,14 @@ final class QuantKernelTests: XCTestCase {
                 continue
             }
             let sign: Float = h & 0x8000 != 0 ? -1 : 1
-            let e = Int(mag >> 10), m = Float(mag & 0x3ff)
-            let want: Float = e == 31 ? sign * .infinity
-                : e == 0 ? sign * m * 0x1p-24
-                : sign * (1 + m / 1024) * Float(sign: .plus, exponent: e - 15, significand: 1)
+            let e = Int(mag >> 10)
+            let m = Float(mag & 0x3ff)
+            let want: Float =
+                e == 31
+                ? sign * .infinity
+                : e == 0
+                    ? sign * m * 0x1p-24
+                    : sign * (1 + m / 1024) * Float(sign: .plus, exponent: e - 15, significand: 1)
             XCTAssertEqual(got.bitPattern, want.bitPattern, "h=\(h)")
         }
         var row = [Float](repeating: 0, count: 65536)
@@ -314,7 +340,8 @@ final class QuantKernelTests: XCTestCase {
         slm_f16_row_to_f32(all, &row, 65536)
         // The row helper may use hardware conversion (aarch64), which quiets signalling NaNs.
         for h in all where row[Int(h)].bitPattern != slm_fp16_to_fp32(h).bitPattern && !row[Int(h)].isNaN {
-            XCTFail("row conversion differs at \(h)"); break
+            XCTFail("row conversion differs at \(h)")
+            break
         }
         XCTAssertEqual(row.filter(\.isNaN).count, 2 * 1023)
     }
@@ -340,7 +367,8 @@ final class QuantKernelTests: XCTestCase {
         }
         // Random floats across the whole range: RNE reference computed with integers.
         var rng = SplitMix64(seed: 3)
-        var src = [Float](), want = [UInt16]()
+        var src = [Float]()
+        var want = [UInt16]()
         for _ in 0..<200_000 {
             let bits = UInt32(truncatingIfNeeded: rng.next())
             let f = Float(bitPattern: bits)
@@ -397,7 +425,8 @@ final class QuantKernelTests: XCTestCase {
         let act = quantize(actType, x)
         let w = dequantize(type, weights, n: n)
         let a = dequantize(actType, act, n: n)
-        var reference = 0.0, scale = 0.0
+        var reference = 0.0
+        var scale = 0.0
         for i in 0..<n {
             reference += Double(w[i]) * Double(a[i])
             scale += abs(Double(w[i]) * Double(a[i]))
@@ -406,7 +435,8 @@ final class QuantKernelTests: XCTestCase {
             // The kernel folds the weight's per-block min in as m * s, where s is fp16(d * sum q)
             // rather than the exact d * sum q the dequantized activations sum to: account for it.
             for b in 0..<(n / 32) {
-                let wBlock = b * Int(slm_type_block_bytes(type)), aBlock = b * 36
+                let wBlock = b * Int(slm_type_block_bytes(type))
+                let aBlock = b * 36
                 let m = Double(slm_fp16_to_fp32(UInt16(weights[wBlock + 2]) | UInt16(weights[wBlock + 3]) << 8))
                 let d = Double(slm_fp16_to_fp32(UInt16(act[aBlock]) | UInt16(act[aBlock + 1]) << 8))
                 let s = Double(slm_fp16_to_fp32(UInt16(act[aBlock + 2]) | UInt16(act[aBlock + 3]) << 8))
@@ -414,9 +444,11 @@ final class QuantKernelTests: XCTestCase {
                 reference += m * (s - d * Double(sumQ))
             }
         }
-        let got = weights.withUnsafeBytes { wp in act.withUnsafeBytes { ap in
-            slm_vec_dot(type, Int64(n), wp.baseAddress, ap.baseAddress)
-        } }
+        let got = weights.withUnsafeBytes { wp in
+            act.withUnsafeBytes { ap in
+                slm_vec_dot(type, Int64(n), wp.baseAddress, ap.baseAddress)
+            }
+        }
         XCTAssertTrue(got.isFinite, name)
         XCTAssertGreaterThan(scale, 0, name)
         let rel = abs(Double(got) - reference) / scale
@@ -468,8 +500,9 @@ private enum QuantFixtures {
     static func cases() throws -> [QuantCase] {
         let manifest = try JSONDecoder().decode(Manifest.self, from: try data("manifest.json"))
         return try manifest.cases.map { c in
-            QuantCase(name: c.name, type: Int32(c.type), n: c.n, blocks: [UInt8](try data(c.blocks)),
-                      reference: try floats(c.ref), source: try c.src.map(floats))
+            QuantCase(
+                name: c.name, type: Int32(c.type), n: c.n, blocks: [UInt8](try data(c.blocks)),
+                reference: try floats(c.ref), source: try c.src.map(floats))
         }
     }
 
@@ -492,10 +525,10 @@ private enum QuantFixtures {
 
 /// Kinds of activation rows the dot tests run against each weight type.
 private enum ActivationShape: CaseIterable, CustomStringConvertible {
-    case normal        // N(0, 1)
-    case outliers      // N(0, 1) with a few large values, as in real hidden states
-    case positive      // one-signed: the min / bsums terms carry most of the result
-    case mixedScale    // per-32 magnitudes spanning 4 decades, a few blocks all zero
+    case normal  // N(0, 1)
+    case outliers  // N(0, 1) with a few large values, as in real hidden states
+    case positive  // one-signed: the min / bsums terms carry most of the result
+    case mixedScale  // per-32 magnitudes spanning 4 decades, a few blocks all zero
 
     var description: String {
         switch self {
@@ -537,7 +570,8 @@ private struct SplitMix64 {
     mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
 
     mutating func normal() -> Double {
-        let u1 = max(uniform(), 0x1p-53), u2 = uniform()
+        let u1 = max(uniform(), 0x1p-53)
+        let u2 = uniform()
         return (-2 * Foundation.log(u1)).squareRoot() * cos(2 * .pi * u2)
     }
 }

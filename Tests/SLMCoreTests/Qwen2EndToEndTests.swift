@@ -1,6 +1,7 @@
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 /// Qwen2.5-Coder-0.5B-Instruct Q4_K_M against llama.cpp's goldens (scripts/make-goldens.sh qwen25coder).

@@ -1,8 +1,9 @@
-import XCTest
-@testable import SLMCore
-@testable import SLMCompute
-@testable import SLMModels
 import SLMJSON
+import XCTest
+
+@testable import SLMCompute
+@testable import SLMCore
+@testable import SLMModels
 
 final class SamplerTests: XCTestCase {
     func sample(_ logits: [Float], _ configure: (inout SamplingParameters) -> Void, draws: Int = 1) -> [Int32] {
@@ -25,33 +26,98 @@ final class SamplerTests: XCTestCase {
     }
 
     func testTopKOneIsGreedyAtAnyTemperature() {
-        XCTAssertEqual(Set(sample(logits, { $0.temperature = 5; $0.topK = 1; $0.seed = 3 }, draws: 50)), [1])
+        XCTAssertEqual(
+            Set(
+                sample(
+                    logits,
+                    {
+                        $0.temperature = 5
+                        $0.topK = 1
+                        $0.seed = 3
+                    }, draws: 50)), [1])
     }
 
     func testTopKAndTopPAndMinPRestrictTheCandidates() {
         // top-k 2 keeps ids 1 and 4 only.
-        let k2 = Set(sample(logits, { $0.temperature = 3; $0.topK = 2; $0.topP = 1; $0.minP = 0; $0.seed = 9 }, draws: 300))
+        let k2 = Set(
+            sample(
+                logits,
+                {
+                    $0.temperature = 3
+                    $0.topK = 2
+                    $0.topP = 1
+                    $0.minP = 0
+                    $0.seed = 9
+                }, draws: 300))
         XCTAssertEqual(k2, [1, 4])
         // min-p 0.5: p(x) ≥ 0.5 · p(top) ⇔ logit ≥ 3 + ln 0.5 ≈ 2.31: ids 1, 4, 2.
-        let minP = Set(sample(logits, { $0.temperature = 3; $0.topK = 0; $0.topP = 1; $0.minP = 0.5; $0.seed = 5 }, draws: 400))
+        let minP = Set(
+            sample(
+                logits,
+                {
+                    $0.temperature = 3
+                    $0.topK = 0
+                    $0.topP = 1
+                    $0.minP = 0.5
+                    $0.seed = 5
+                }, draws: 400))
         XCTAssertEqual(minP, [1, 2, 4])
         // top-p 0.5: the two most likely (≈0.34 + 0.31) already pass 0.5.
-        let topP = Set(sample(logits, { $0.temperature = 3; $0.topK = 0; $0.topP = 0.5; $0.minP = 0; $0.seed = 7 }, draws: 400))
+        let topP = Set(
+            sample(
+                logits,
+                {
+                    $0.temperature = 3
+                    $0.topK = 0
+                    $0.topP = 0.5
+                    $0.minP = 0
+                    $0.seed = 7
+                }, draws: 400))
         XCTAssertEqual(topP, [1, 4])
     }
 
     func testTemperatureShapesTheDistribution() {
-        let cold = sample(logits, { $0.temperature = 0.01; $0.topK = 0; $0.topP = 1; $0.minP = 0; $0.seed = 1 }, draws: 200)
+        let cold = sample(
+            logits,
+            {
+                $0.temperature = 0.01
+                $0.topK = 0
+                $0.topP = 1
+                $0.minP = 0
+                $0.seed = 1
+            }, draws: 200)
         XCTAssertGreaterThan(cold.filter { $0 == 1 }.count, 190)
-        let hot = Set(sample(logits, { $0.temperature = 20; $0.topK = 0; $0.topP = 1; $0.minP = 0; $0.seed = 1 }, draws: 400))
+        let hot = Set(
+            sample(
+                logits,
+                {
+                    $0.temperature = 20
+                    $0.topK = 0
+                    $0.topP = 1
+                    $0.minP = 0
+                    $0.seed = 1
+                }, draws: 400))
         XCTAssertEqual(hot.count, logits.count, "a high temperature reaches every token")
     }
 
     func testSameSeedSameDraws() {
-        let configure: (inout SamplingParameters) -> Void = { $0.temperature = 1.5; $0.topK = 0; $0.minP = 0; $0.seed = 42 }
+        let configure: (inout SamplingParameters) -> Void = {
+            $0.temperature = 1.5
+            $0.topK = 0
+            $0.minP = 0
+            $0.seed = 42
+        }
         XCTAssertEqual(sample(logits, configure, draws: 100), sample(logits, configure, draws: 100))
-        XCTAssertNotEqual(sample(logits, configure, draws: 100),
-                          sample(logits, { $0.temperature = 1.5; $0.topK = 0; $0.minP = 0; $0.seed = 43 }, draws: 100))
+        XCTAssertNotEqual(
+            sample(logits, configure, draws: 100),
+            sample(
+                logits,
+                {
+                    $0.temperature = 1.5
+                    $0.topK = 0
+                    $0.minP = 0
+                    $0.seed = 43
+                }, draws: 100))
     }
 
     func testRepetitionPenaltyPushesRecentTokensDown() {
@@ -70,7 +136,11 @@ final class SamplerTests: XCTestCase {
     }
 
     func testNaNLogitsAndBadParametersDoNotCrash() {
-        XCTAssertEqual(sample([.nan, 1, .nan]) { $0.temperature = 1; $0.seed = 2 }, [1])
+        XCTAssertEqual(
+            sample([.nan, 1, .nan]) {
+                $0.temperature = 1
+                $0.seed = 2
+            }, [1])
         var p = SamplingParameters()
         p.topP = 0
         XCTAssertThrowsError(try p.validate())
@@ -163,7 +233,13 @@ final class SamplerTests: XCTestCase {
     /// The smallest valid temperature or penalty pushes a logit past Float's range; the draw must
     /// still be the favourite, not a NaN walk to the last candidate.
     func testOverflowingLogitsDoNotTurnIntoNaN() {
-        let sharp = sample([1, 9, 2, 3]) { $0.temperature = .leastNormalMagnitude; $0.topK = 0; $0.topP = 1; $0.minP = 0; $0.seed = 4 }
+        let sharp = sample([1, 9, 2, 3]) {
+            $0.temperature = .leastNormalMagnitude
+            $0.topK = 0
+            $0.topP = 1
+            $0.minP = 0
+            $0.seed = 4
+        }
         XCTAssertEqual(sharp, [1])
         var p = SamplingParameters()
         p.temperature = 1
@@ -193,8 +269,9 @@ final class SamplerTests: XCTestCase {
         p.repeatPenalty = 1.1
         p.repeatLastN = -1
         p.seed = 42
-        XCTAssertEqual(p.json.serialized,
-                       #"{"temperature":0.7,"top_k":12,"top_p":0.9,"min_p":0,"repeat_penalty":1.1,"repeat_last_n":-1,"seed":42}"#)
+        XCTAssertEqual(
+            p.json.serialized,
+            #"{"temperature":0.7,"top_k":12,"top_p":0.9,"min_p":0,"repeat_penalty":1.1,"repeat_last_n":-1,"seed":42}"#)
         XCTAssertEqual(try SamplingParameters(json: p.json), p)
         XCTAssertEqual(try SamplingParameters(json: JSONParser.parse(p.json.serialized)), p)
         var defaults = SamplingParameters()

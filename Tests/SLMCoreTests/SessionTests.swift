@@ -1,6 +1,7 @@
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 /// Sessions on the real SmolLM2: prefix reuse, snapshots and stop sequences must not change what
@@ -68,8 +69,9 @@ final class SessionTests: XCTestCase {
     func testCorruptOrForeignSnapshotsAreRefused() throws {
         let engine = try loadEngine()
         let session = try Session(engine: engine, contextLength: 256)
-        let generation = try session.startGeneration(promptTokens: engine.tokenizer.encode("Hello there", addSpecial: true, parseSpecial: true),
-                                                     options: greedy(4))
+        let generation = try session.startGeneration(
+            promptTokens: engine.tokenizer.encode("Hello there", addSpecial: true, parseSpecial: true),
+            options: greedy(4))
         try generation.run { _ in true }
         var bytes = session.snapshot().serialized()
         bytes[bytes.count / 2] ^= 0x40
@@ -88,9 +90,13 @@ final class SessionTests: XCTestCase {
         try plain.run { _ in true }
         let stopText = " 8"
         guard let range = plain.text.range(of: stopText) else { throw XCTSkip("model did not count: \(plain.text)") }
-        let stopped = try Session(engine: engine, contextLength: 256).startGeneration(promptTokens: prompt, options: greedy(16, stops: [stopText]))
+        let stopped = try Session(engine: engine, contextLength: 256).startGeneration(
+            promptTokens: prompt, options: greedy(16, stops: [stopText]))
         var streamed = ""
-        let stats = try stopped.run { streamed += $0; return true }
+        let stats = try stopped.run {
+            streamed += $0
+            return true
+        }
         XCTAssertEqual(stats.stopReason, .stopSequence)
         XCTAssertEqual(streamed, String(plain.text[..<range.lowerBound]))
         XCTAssertEqual(stopped.text, streamed)
@@ -112,11 +118,15 @@ final class SessionTests: XCTestCase {
     func testCancelFromAnotherThreadEndsTheGeneration() throws {
         let engine = try loadEngine()
         let generation = try Session(engine: engine, contextLength: 256)
-            .startGeneration(promptTokens: engine.tokenizer.encode("Once upon a time", addSpecial: true, parseSpecial: true), options: greedy(200))
+            .startGeneration(
+                promptTokens: engine.tokenizer.encode("Once upon a time", addSpecial: true, parseSpecial: true), options: greedy(200))
         var steps = 0
         let stats = try generation.run { _ in
             steps += 1
-            if steps == 3 { Thread.detachNewThread { generation.cancel() }; usleep(200_000) }
+            if steps == 3 {
+                Thread.detachNewThread { generation.cancel() }
+                usleep(200_000)
+            }
             return true
         }
         XCTAssertEqual(stats.stopReason, .cancelled)

@@ -1,7 +1,8 @@
 import Foundation
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 /// Architectures without a small real model here (stablelm, phi2, phi3, gemma2, llama with a separate

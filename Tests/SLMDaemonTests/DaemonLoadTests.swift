@@ -1,20 +1,25 @@
 import Foundation
-import XCTest
 import SLMProtocol
+import XCTest
 
 /// Many clients at once: every seeded generation gives exactly what it gives alone, several
 /// progress together, and control ops keep being answered (latency printed, not asserted).
 final class DaemonLoadTests: XCTestCase {
     static let clients = 16
     static let requestsPerClient = 5
-    static let prompts = ["The capital of France is", "Once upon a time", "The best way to learn is",
-                          "Water boils at", "My favourite food is"]
+    static let prompts = [
+        "The capital of France is", "Once upon a time", "The best way to learn is",
+        "Water boils at", "My favourite food is",
+    ]
 
     func extra(_ k: Int) -> String { #","max_tokens":6,"temperature":0.8,"seed":\#(1000 + k)"# }
 
     func testSixteenClientsFiveSeededRequestsEachMatchTheRequestAlone() throws {
         let d = try DaemonHarness()
-        defer { d.stop(); d.removeFiles() }
+        defer {
+            d.stop()
+            d.removeFiles()
+        }
 
         let solo = try d.connect()
         var alone: [String] = []
@@ -29,7 +34,9 @@ final class DaemonLoadTests: XCTestCase {
             var n = 0
             while running.value {
                 let start = Date()
-                guard (try? socket.send(#"{"id":\#(n),"op":"info"}"#)) != nil, let e = try? socket.readEvent(), e.name == "info" else { break }
+                guard (try? socket.send(#"{"id":\#(n),"op":"info"}"#)) != nil, let e = try? socket.readEvent(), e.name == "info" else {
+                    break
+                }
                 running.latencies.append(Date().timeIntervalSince(start) * 1000)
                 if n % 5 == 0, (try? socket.send(#"{"id":"s\#(n)","op":"stats"}"#)) != nil, let s = try? socket.readEvent() {
                     running.maxActive = max(running.maxActive, Int(s["active_requests"]?.integerValue ?? 0))
@@ -66,7 +73,9 @@ final class DaemonLoadTests: XCTestCase {
         let maxActive = running.maxActive
         XCTAssertGreaterThanOrEqual(maxActive, 2, "generations did not progress together")
         let sorted = running.latencies.sorted()
-        print("daemon load: \(Self.clients)×\(Self.requestsPerClient) generate in \(String(format: "%.1f", seconds)) s; info latency p50 \(String(format: "%.2f", percentile(sorted, 50))) ms, p99 \(String(format: "%.2f", percentile(sorted, 99))) ms, max \(String(format: "%.2f", sorted.last ?? .nan)) ms over \(sorted.count) probes; max active generations seen \(maxActive)")
+        print(
+            "daemon load: \(Self.clients)×\(Self.requestsPerClient) generate in \(String(format: "%.1f", seconds)) s; info latency p50 \(String(format: "%.2f", percentile(sorted, 50))) ms, p99 \(String(format: "%.2f", percentile(sorted, 99))) ms, max \(String(format: "%.2f", sorted.last ?? .nan)) ms over \(sorted.count) probes; max active generations seen \(maxActive)"
+        )
     }
 
     /// A client that reads nothing: its generation pauses once its reply bytes pass the limit,
@@ -74,14 +83,20 @@ final class DaemonLoadTests: XCTestCase {
     func testSlowReaderPausesItsGenerationInsteadOfBufferingWithoutBound() throws {
         // Small kernel buffers, so a few dozen unread tokens fill them; then libuv queues and the limit bites.
         let d = try DaemonHarness(arguments: ["--max-pending-write-bytes", "1024", "--socket-send-buffer-bytes", "4096"])
-        defer { d.stop(); d.removeFiles() }
+        defer {
+            d.stop()
+            d.removeFiles()
+        }
         let slow = try d.connect()
         try slow.send(#"{"id":1,"op":"generate","prompt":"List the numbers from 1 to 1000:","max_tokens":1000,"temperature":0}"#)
         var pausedSeen = false
         for _ in 0..<200 {
             usleep(50_000)
             let stats = try d.request(#"{"id":"s","op":"stats"}"#)[0]
-            if stats["active_requests"] == .number(1) && d.log.contains("generations pause") { pausedSeen = true; break }
+            if stats["active_requests"] == .number(1) && d.log.contains("generations pause") {
+                pausedSeen = true
+                break
+            }
         }
         XCTAssertTrue(pausedSeen, "the slow reader's generation never paused")
         // Others are still served while it is paused.
@@ -105,13 +120,15 @@ final class Results: @unchecked Sendable {
     init(count: Int) { texts = Array(repeating: "", count: count) }
 
     func set(_ index: Int, _ text: String, ok: Bool) {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         texts[index] = text
         if !ok { failures.append("request \(index) was cancelled") }
     }
 
     func fail(_ message: String) {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         failures.append(message)
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
-import XCTest
-import SLMProtocol
 import SLMJSON
+import SLMProtocol
+import XCTest
 
 /// Every op and every error code of protocol v1 against a running slmd with SmolLM2.
 final class DaemonOpsTests: XCTestCase {
@@ -52,8 +52,9 @@ final class DaemonOpsTests: XCTestCase {
     func testGenerateStreamsTokensThenDoneAndMatchesTheCLI() throws {
         let d = try daemon()
         let socket = try d.connect()
-        let (text, done) = try DaemonHarness.generate(socket, id: 7, prompt: "The capital of France is",
-                                                      extra: #","max_tokens":12,"temperature":0"#)
+        let (text, done) = try DaemonHarness.generate(
+            socket, id: 7, prompt: "The capital of France is",
+            extra: #","max_tokens":12,"temperature":0"#)
         XCTAssertEqual(done["stop_reason"], .string("length"))
         XCTAssertEqual(done["generated_tokens"], .number(12))
         XCTAssertEqual(done["prompt_tokens"]?.integerValue, 5)
@@ -76,10 +77,12 @@ final class DaemonOpsTests: XCTestCase {
 
     func testStopSequenceEndsWithStopReasonStop() throws {
         let socket = try daemon().connect()
-        let (full, _) = try DaemonHarness.generate(socket, id: 1, prompt: "The capital of France is",
-                                                   extra: #","max_tokens":12,"temperature":0"#)
-        let (text, done) = try DaemonHarness.generate(socket, id: 2, prompt: "The capital of France is",
-                                                      extra: #","max_tokens":12,"temperature":0,"stop":["\n"]"#)
+        let (full, _) = try DaemonHarness.generate(
+            socket, id: 1, prompt: "The capital of France is",
+            extra: #","max_tokens":12,"temperature":0"#)
+        let (text, done) = try DaemonHarness.generate(
+            socket, id: 2, prompt: "The capital of France is",
+            extra: #","max_tokens":12,"temperature":0,"stop":["\n"]"#)
         XCTAssertEqual(done["stop_reason"], .string("stop"))
         XCTAssertEqual(text, String(full.prefix { $0 != "\n" }))
     }
@@ -95,7 +98,10 @@ final class DaemonOpsTests: XCTestCase {
         var done: Event? = nil
         while done == nil {
             let event = try socket.readEvent()
-            if event.id == .string("c") { XCTAssertEqual(event.name, "ok"); ok = true }
+            if event.id == .string("c") {
+                XCTAssertEqual(event.name, "ok")
+                ok = true
+            }
             if event.id == .string("long") && event.name == "done" { done = event }
         }
         if !ok { XCTAssertEqual(try socket.readEvent().name, "ok") }
@@ -177,8 +183,11 @@ final class DaemonOpsTests: XCTestCase {
         var sawError = false
         while true {
             let event = try socket.readEvent()
-            if event.name == "error" { XCTAssertEqual(event.code, "bad_request"); sawError = true
-                try socket.send(#"{"id":2,"op":"cancel","target":1}"#) }
+            if event.name == "error" {
+                XCTAssertEqual(event.code, "bad_request")
+                sawError = true
+                try socket.send(#"{"id":2,"op":"cancel","target":1}"#)
+            }
             if event.name == "done" { break }
         }
         XCTAssertTrue(sawError)
@@ -186,7 +195,10 @@ final class DaemonOpsTests: XCTestCase {
 
     func testBusyWhenTheQueueOrTheClientLimitIsFull() throws {
         let d = try DaemonHarness(arguments: ["--max-active", "1", "--max-queue", "0", "--max-clients", "2"])
-        defer { d.stop(); d.removeFiles() }
+        defer {
+            d.stop()
+            d.removeFiles()
+        }
         let first = try d.connect()
         try first.send(#"{"id":1,"op":"generate","prompt":"Tell me a long story","max_tokens":300,"temperature":0}"#)
         _ = try first.readEvent()
@@ -204,7 +216,10 @@ final class DaemonOpsTests: XCTestCase {
     /// A context the machine cannot allocate: the request fails with `internal`, the daemon lives on.
     func testAllocationFailureIsInternalAndTheDaemonKeepsServing() throws {
         let d = try DaemonHarness(arguments: ["-c", "1048576"], wrapper: "ulimit -v 3000000;")
-        defer { d.stop(); d.removeFiles() }
+        defer {
+            d.stop()
+            d.removeFiles()
+        }
         let events = try d.request(#"{"id":1,"op":"generate","prompt":"Hi","max_tokens":2}"#)
         XCTAssertEqual(events.last?.code, "internal", d.log)
         XCTAssertEqual(try d.request(#"{"id":2,"op":"info"}"#)[0].name, "info")
@@ -278,7 +293,9 @@ extension DaemonOpsTests {
         let chat = Process()
         chat.executableURL = URL(fileURLWithPath: DaemonHarness.slmPath)
         chat.arguments = ["chat", "--socket", d.socketPath, "-n", "6", "--temp", "0", "--stats"]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         chat.standardInput = input
         chat.standardOutput = output
         chat.standardError = errors
@@ -310,12 +327,15 @@ extension DaemonOpsTests {
         let other = Process()
         other.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         other.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/socat", "-", "UNIX-CONNECT:" + d.socketPath]
-        let input = Pipe(), output = Pipe()
+        let input = Pipe()
+        let output = Pipe()
         other.standardInput = input
         other.standardOutput = output
         try other.run()
-        input.fileHandleForWriting.write(Data((#"{"id":1,"op":"conversations.get","conversation":\#(conversation)}"# + "\n" +
-                                               #"{"id":2,"op":"conversations.list"}"# + "\n").utf8))
+        input.fileHandleForWriting.write(
+            Data(
+                (#"{"id":1,"op":"conversations.get","conversation":\#(conversation)}"# + "\n" + #"{"id":2,"op":"conversations.list"}"#
+                    + "\n").utf8))
         try input.fileHandleForWriting.close()
         let lines = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
         other.waitUntilExit()
@@ -335,17 +355,20 @@ extension DaemonOpsTests {
         let (plain, _) = try DaemonHarness.generate(socket, id: 1, prompt: prompt, extra: greedy)
         let (penalised, _) = try DaemonHarness.generate(socket, id: 2, prompt: prompt, extra: greedy + #","repeat_penalty":1.5"#)
         XCTAssertNotEqual(penalised, plain, "a 1.5 penalty should change 16 greedy tokens")
-        let window64 = try DaemonHarness.generate(socket, id: 3, prompt: prompt, extra: greedy + #","repeat_penalty":1.5,"repeat_last_n":64"#)
+        let window64 = try DaemonHarness.generate(
+            socket, id: 3, prompt: prompt, extra: greedy + #","repeat_penalty":1.5,"repeat_last_n":64"#)
         XCTAssertEqual(window64.0, penalised)
         let window0 = try DaemonHarness.generate(socket, id: 4, prompt: prompt, extra: greedy + #","repeat_penalty":1.5,"repeat_last_n":0"#)
         XCTAssertEqual(window0.0, plain)
         let whole = try DaemonHarness.generate(socket, id: 5, prompt: prompt, extra: greedy + #","repeat_penalty":1.5,"repeat_last_n":-1"#)
         XCTAssertEqual(whole.1["generated_tokens"], .number(16))
 
-        for (fields, field) in [(#""temperature":-1"#, "temperature"), (#""temperature":1e-40"#, "temperature"),
-                                (#""top_k":-1"#, "top_k"), (#""top_p":0"#, "top_p"), (#""min_p":"a lot""#, "min_p"),
-                                (#""repeat_penalty":0"#, "repeat_penalty"), (#""repeat_last_n":-2"#, "repeat_last_n"),
-                                (#""repeat_last_n":1.5"#, "repeat_last_n"), (#""seed":-3"#, "seed"), (#""colour":"red""#, "colour")] {
+        for (fields, field) in [
+            (#""temperature":-1"#, "temperature"), (#""temperature":1e-40"#, "temperature"),
+            (#""top_k":-1"#, "top_k"), (#""top_p":0"#, "top_p"), (#""min_p":"a lot""#, "min_p"),
+            (#""repeat_penalty":0"#, "repeat_penalty"), (#""repeat_last_n":-2"#, "repeat_last_n"),
+            (#""repeat_last_n":1.5"#, "repeat_last_n"), (#""seed":-3"#, "seed"), (#""colour":"red""#, "colour"),
+        ] {
             try socket.send(#"{"id":"bad","op":"generate","prompt":"x",\#(fields)}"#)
             let event = try socket.readEvent()
             XCTAssertEqual(event.code, "bad_request", fields)
@@ -359,7 +382,8 @@ extension DaemonOpsTests {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: DaemonHarness.slmPath)
             process.arguments = arguments
-            let input = Pipe(), out = Pipe()
+            let input = Pipe()
+            let out = Pipe()
             process.standardInput = input
             process.standardOutput = out
             process.standardError = FileHandle.nullDevice  // chat's "conversation N" line

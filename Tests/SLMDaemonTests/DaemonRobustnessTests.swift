@@ -1,6 +1,6 @@
 import Foundation
-import XCTest
 import SLMProtocol
+import XCTest
 
 /// Clients that come and go: the daemon keeps serving, and its open descriptors and memory
 /// come back to where they were.
@@ -11,11 +11,16 @@ final class DaemonRobustnessTests: XCTestCase {
 
     func testThousandConnectDisconnectCyclesWithAndWithoutARequestInFlight() throws {
         let d = try DaemonHarness()
-        defer { d.stop(); d.removeFiles() }
+        defer {
+            d.stop()
+            d.removeFiles()
+        }
         // Warm up: sessions allocated and touched, so the baseline is the daemon at work.
         do {
             let warm = try d.connect()
-            for k in 0..<3 { _ = try DaemonHarness.generate(warm, id: k, prompt: "Hello there", extra: #","max_tokens":20,"temperature":0"#) }
+            for k in 0..<3 {
+                _ = try DaemonHarness.generate(warm, id: k, prompt: "Hello there", extra: #","max_tokens":20,"temperature":0"#)
+            }
         }
         try waitIdle(d)
         let baseFDs = d.openDescriptors
@@ -43,12 +48,15 @@ final class DaemonRobustnessTests: XCTestCase {
         let afterInFlight = d.memory
 
         // Still serving.
-        let (text, done) = try DaemonHarness.generate(try d.connect(), id: 1, prompt: "Hello there",
-                                                      extra: #","max_tokens":20,"temperature":0"#)
+        let (text, done) = try DaemonHarness.generate(
+            try d.connect(), id: 1, prompt: "Hello there",
+            extra: #","max_tokens":20,"temperature":0"#)
         XCTAssertEqual(done["stop_reason"], .string("length"))
         XCTAssertFalse(text.isEmpty)
 
-        print("daemon cycles: fds baseline \(baseFDs), after \(Self.cycles) plain \(afterPlainFDs), after \(Self.cycles) with a request in flight (\(sent) sent) \(afterInFlightFDs); RSS kB baseline \(baseMemory.rss) (anon \(baseMemory.anon)), after plain \(afterPlain.rss) (anon \(afterPlain.anon)), after in-flight \(afterInFlight.rss) (anon \(afterInFlight.anon))")
+        print(
+            "daemon cycles: fds baseline \(baseFDs), after \(Self.cycles) plain \(afterPlainFDs), after \(Self.cycles) with a request in flight (\(sent) sent) \(afterInFlightFDs); RSS kB baseline \(baseMemory.rss) (anon \(baseMemory.anon)), after plain \(afterPlain.rss) (anon \(afterPlain.anon)), after in-flight \(afterInFlight.rss) (anon \(afterInFlight.anon))"
+        )
         XCTAssertGreaterThan(sent, Self.cycles / 2)
         XCTAssertEqual(afterPlainFDs, baseFDs)
         XCTAssertEqual(afterInFlightFDs, baseFDs)

@@ -1,6 +1,6 @@
 import Foundation
-import XCTest
 import SLMProtocol
+import XCTest
 
 /// SIGTERM while generating: a clean exit in time, an intact database, acknowledged turns kept.
 final class DaemonShutdownTests: XCTestCase {
@@ -14,7 +14,9 @@ final class DaemonShutdownTests: XCTestCase {
         let reply = acknowledged.filter { $0.name == "token" }.map { $0["text"]?.stringValue ?? "" }.joined()
 
         // Two generations in flight when the signal comes: a chat turn and a long generate.
-        try client.send(#"{"id":2,"op":"chat","conversation":\#(conversation),"message":"Tell me a very long story.","max_tokens":800,"temperature":0}"#)
+        try client.send(
+            #"{"id":2,"op":"chat","conversation":\#(conversation),"message":"Tell me a very long story.","max_tokens":800,"temperature":0}"#
+        )
         let other = try d.connect()
         try other.send(#"{"id":3,"op":"generate","prompt":"Once upon a time","max_tokens":800,"temperature":0}"#)
         _ = try other.readEvent()
@@ -45,7 +47,10 @@ final class DaemonShutdownTests: XCTestCase {
     func integrityCheck(_ path: String) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('pragma integrity_check').fetchone()[0])", path]
+        p.arguments = [
+            "python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('pragma integrity_check').fetchone()[0])",
+            path,
+        ]
         let out = Pipe()
         p.standardOutput = out
         try p.run()

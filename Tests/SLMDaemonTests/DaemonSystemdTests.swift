@@ -1,6 +1,6 @@
 import Foundation
-import XCTest
 import SLMProtocol
+import XCTest
 
 /// What systemd does to slmd, without systemd running: socket activation (LISTEN_FDS, through
 /// systemd-socket-activate) and the READY=1/STOPPING=1 notifications (NOTIFY_SOCKET).
@@ -15,9 +15,10 @@ final class DaemonSystemdTests: XCTestCase {
         let notify = try DatagramListener(path: notifyPath)
 
         // systemd-socket-activate listens on the daemon's usual path and passes it as fd 3.
-        let d = try DaemonHarness(arguments: ["--socket", directory + "/unused.sock"], directory: directory,
-                                  launcher: [activate, "-l", directory + "/slmd.sock", "-E", "NOTIFY_SOCKET=" + notifyPath],
-                                  environment: ["NOTIFY_SOCKET": notifyPath])  // passed on by -E
+        let d = try DaemonHarness(
+            arguments: ["--socket", directory + "/unused.sock"], directory: directory,
+            launcher: [activate, "-l", directory + "/slmd.sock", "-E", "NOTIFY_SOCKET=" + notifyPath],
+            environment: ["NOTIFY_SOCKET": notifyPath])  // passed on by -E
         XCTAssertTrue(try XCTUnwrap(notify.receive()).contains("READY=1"))
         XCTAssertEqual(try d.request(#"{"id":1,"op":"info"}"#)[0].name, "info")
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/unused.sock"), "bound its own socket")

@@ -1,7 +1,7 @@
 import Foundation
-import XCTest
-import SLMProtocol
 import SLMJSON
+import SLMProtocol
+import XCTest
 
 /// Runs every `console` example of docs/protocol.md verbatim with socat (only the socket path is
 /// replaced) and compares what the daemon answers with what the document shows, except values
@@ -9,8 +9,10 @@ import SLMJSON
 final class ProtocolDocExamplesTests: XCTestCase {
     static let documentedSocket = "/run/slmd/slmd.sock"
     static let interactivePrompt = "$ socat - UNIX-CONNECT:/run/slmd/slmd.sock"
-    static let volatileKeys: Set<String> = ["ttft_ms", "tokens_per_second", "rss_bytes", "rss_anon_bytes", "tokens_served",
-                                            "clients", "context_length", "created_at", "updated_at", "version"]
+    static let volatileKeys: Set<String> = [
+        "ttft_ms", "tokens_per_second", "rss_bytes", "rss_anon_bytes", "tokens_served",
+        "clients", "context_length", "created_at", "updated_at", "version",
+    ]
 
     static var documentPath: String {
         let here = URL(fileURLWithPath: #filePath)
@@ -23,8 +25,15 @@ final class ProtocolDocExamplesTests: XCTestCase {
         var blocks: [[String]] = []
         var current: [String]? = nil
         for line in text.components(separatedBy: "\n") {
-            if current == nil, line == "```console" { current = []; continue }
-            if current != nil, line == "```" { blocks.append(current!); current = nil; continue }
+            if current == nil, line == "```console" {
+                current = []
+                continue
+            }
+            if current != nil, line == "```" {
+                blocks.append(current!)
+                current = nil
+                continue
+            }
             current?.append(line)
         }
         return blocks
@@ -37,9 +46,15 @@ final class ProtocolDocExamplesTests: XCTestCase {
         let blocks = try Self.consoleBlocks()
         XCTAssertGreaterThanOrEqual(blocks.count, 8)
         let d = try DaemonHarness()
-        defer { d.stop(); d.removeFiles() }
+        defer {
+            d.stop()
+            d.removeFiles()
+        }
         for block in blocks {
-            guard let command = block.first, command.hasPrefix("$ ") else { XCTFail("example without a command: \(block)"); continue }
+            guard let command = block.first, command.hasPrefix("$ ") else {
+                XCTFail("example without a command: \(block)")
+                continue
+            }
             if command == Self.interactivePrompt {
                 try runInteractive(Array(block.dropFirst()), socket: d.socketPath)
             } else {
@@ -72,7 +87,8 @@ final class ProtocolDocExamplesTests: XCTestCase {
 
     func runInteractive(_ lines: [String], socket: String) throws {
         let p = shell(Self.interactivePrompt, socket: socket)
-        let input = Pipe(), output = Pipe()
+        let input = Pipe()
+        let output = Pipe()
         p.standardInput = input
         p.standardOutput = output
         let reader = LineCollector(output.fileHandleForReading)
@@ -80,8 +96,9 @@ final class ProtocolDocExamplesTests: XCTestCase {
         defer { if p.isRunning { p.terminate() } }
         for line in lines {
             if let documented = try? Event(line: line) {
-                let actual = try XCTUnwrap(reader.next(id: documented.id, token: documented.name == "token"),
-                                           "no reply for \(line)")
+                let actual = try XCTUnwrap(
+                    reader.next(id: documented.id, token: documented.name == "token"),
+                    "no reply for \(line)")
                 XCTAssertEqual(try normalized(actual), try normalized(line), "documented: \(line)")
             } else {
                 input.fileHandleForWriting.write(Data((line + "\n").utf8))
@@ -99,10 +116,11 @@ final class ProtocolDocExamplesTests: XCTestCase {
         func blank(_ v: JSONValue) -> JSONValue {
             switch v {
             case .object(let fields):
-                return .object(fields.map { key, value in
-                    if Self.volatileKeys.contains(key) || (cancelled && key == "generated_tokens") { return (key, .null) }
-                    return (key, blank(value))
-                })
+                return .object(
+                    fields.map { key, value in
+                        if Self.volatileKeys.contains(key) || (cancelled && key == "generated_tokens") { return (key, .null) }
+                        return (key, blank(value))
+                    })
             case .array(let items): return .array(items.map(blank))
             default: return v
             }
@@ -142,12 +160,18 @@ final class LineCollector: @unchecked Sendable {
         while true {
             var index = 0
             while index < lines.count {
-                guard let event = try? Event(line: lines[index]), event.id == id else { index += 1; continue }
+                guard let event = try? Event(line: lines[index]), event.id == id else {
+                    index += 1
+                    continue
+                }
                 if token {
                     if event.name == "token" { return lines.remove(at: index) }
                     return nil  // the stream ended before the documented token
                 }
-                if event.name == "token" { lines.remove(at: index); continue }
+                if event.name == "token" {
+                    lines.remove(at: index)
+                    continue
+                }
                 return lines.remove(at: index)
             }
             if !condition.wait(until: deadline) { return nil }

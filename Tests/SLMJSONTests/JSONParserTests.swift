@@ -1,5 +1,5 @@
-import XCTest
 import SLMJSON
+import XCTest
 
 final class JSONParserTests: XCTestCase {
     func testParsesAndSerializesRoundTrip() throws {
@@ -33,8 +33,10 @@ final class JSONParserTests: XCTestCase {
     }
 
     func testRejectsWhatRFC8259Rejects() {
-        for bad in ["", "{", "{\"a\":1,}", "[1,]", "01", "1.", "-", ".5", "+1", "1e", "tru", "nul", "\"a\tb\"",
-                    "{\"a\":1}x", "{'a':1}", "{\"a\" 1}", "\"\\x\"", "1e400", "{\"a\":1,\"a\":2}", "NaN"] {
+        for bad in [
+            "", "{", "{\"a\":1,}", "[1,]", "01", "1.", "-", ".5", "+1", "1e", "tru", "nul", "\"a\tb\"",
+            "{\"a\":1}x", "{'a':1}", "{\"a\" 1}", "\"\\x\"", "1e400", "{\"a\":1,\"a\":2}", "NaN",
+        ] {
             XCTAssertThrowsError(try JSONParser.parse(bad), "accepted \(bad)")
         }
     }
@@ -59,8 +61,10 @@ final class JSONParserTests: XCTestCase {
     }
 
     func testInvalidUTF8IsRefusedWithItsOffset() {
-        for (bytes, offset) in [([0x22, 0x61, 0xFF, 0x22], 2), ([0x22, 0xC0, 0x80, 0x22], 1),
-                                ([0x22, 0xED, 0xA0, 0x80, 0x22], 1), ([0x22, 0xE2, 0x82], 1)] as [([UInt8], Int)] {
+        for (bytes, offset) in [
+            ([0x22, 0x61, 0xFF, 0x22], 2), ([0x22, 0xC0, 0x80, 0x22], 1),
+            ([0x22, 0xED, 0xA0, 0x80, 0x22], 1), ([0x22, 0xE2, 0x82], 1),
+        ] as [([UInt8], Int)] {
             XCTAssertThrowsError(try JSONParser.parse(bytes)) { error in
                 XCTAssertEqual(error as? JSONError, .invalidUTF8(offset: offset))
             }

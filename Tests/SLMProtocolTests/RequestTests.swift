@@ -1,24 +1,31 @@
-import XCTest
-@testable import SLMProtocol
 import SLMJSON
+import XCTest
+
+@testable import SLMProtocol
 
 final class RequestTests: XCTestCase {
     func decode(_ line: String) throws -> Request { try Request.decode(Array(line.utf8)) }
 
     func failure(_ line: String) -> RequestError? {
-        do { _ = try decode(line); return nil } catch { return error as? RequestError }
+        do {
+            _ = try decode(line)
+            return nil
+        } catch { return error as? RequestError }
     }
 
     func testDecodesEveryOp() throws {
         XCTAssertEqual(try decode(#"{"id":1,"op":"info"}"#), Request(id: .number(1), op: .info))
         XCTAssertEqual(try decode(#"{"id":"s","op":"stats"}"#).op, .stats)
         var s = SamplingFields()
-        s.maxTokens = 8; s.stop = ["\n"]
+        s.maxTokens = 8
+        s.stop = ["\n"]
         s.sampling = .object([("temperature", .int(0)), ("seed", .int(7)), ("top_k", .int(5))])
-        XCTAssertEqual(try decode(#"{"id":2,"op":"generate","prompt":"hi","max_tokens":8,"temperature":0,"seed":7,"stop":["\n"],"top_k":5}"#).op,
-                       .generate(prompt: "hi", s))
+        XCTAssertEqual(
+            try decode(#"{"id":2,"op":"generate","prompt":"hi","max_tokens":8,"temperature":0,"seed":7,"stop":["\n"],"top_k":5}"#).op,
+            .generate(prompt: "hi", s))
         XCTAssertEqual(try decode(#"{"id":3,"op":"chat","message":"m"}"#).op, .chat(conversation: nil, message: "m", SamplingFields()))
-        XCTAssertEqual(try decode(#"{"id":3,"op":"chat","message":"m","conversation":4}"#).op, .chat(conversation: 4, message: "m", SamplingFields()))
+        XCTAssertEqual(
+            try decode(#"{"id":3,"op":"chat","message":"m","conversation":4}"#).op, .chat(conversation: 4, message: "m", SamplingFields()))
         XCTAssertEqual(try decode(#"{"id":4,"op":"cancel","target":"x"}"#).op, .cancel(target: .string("x")))
         XCTAssertEqual(try decode(#"{"id":5,"op":"conversations.list"}"#).op, .listConversations(limit: 50, offset: 0))
         XCTAssertEqual(try decode(#"{"id":6,"op":"conversations.get","conversation":9}"#).op, .getConversation(9))
@@ -34,16 +41,25 @@ final class RequestTests: XCTestCase {
         XCTAssertEqual(failure(#"{"id":1,"op":"fly"}"#), RequestError(id: .number(1), error: .unknownOp("fly")))
         XCTAssertEqual(failure(#"{"id":1,"op":"generate"}"#)?.error, .missingField("prompt"))
         XCTAssertEqual(failure(#"{"id":1,"op":"generate","prompt":3}"#)?.error, .wrongType(field: "prompt", expected: "a string"))
-        XCTAssertEqual(failure(#"{"id":1,"op":"generate","prompt":"p","max_tokens":1.5}"#)?.error,
-                       .wrongType(field: "max_tokens", expected: "an integer"))
+        XCTAssertEqual(
+            failure(#"{"id":1,"op":"generate","prompt":"p","max_tokens":1.5}"#)?.error,
+            .wrongType(field: "max_tokens", expected: "an integer"))
         XCTAssertEqual(failure(#"{"id":1,"op":"generate","prompt":"p","max_tokens":-1}"#)?.error.code, .badRequest)
-        XCTAssertEqual(failure(#"{"id":1,"op":"generate","prompt":"p","stop":"x"}"#)?.error,
-                       .wrongType(field: "stop", expected: "an array of strings"))
+        XCTAssertEqual(
+            failure(#"{"id":1,"op":"generate","prompt":"p","stop":"x"}"#)?.error,
+            .wrongType(field: "stop", expected: "an array of strings"))
         // Keys the protocol does not read itself go to the sampling settings, whose reader
         // (SamplingParameters(json:), SLMCore) refuses unknown ones: see SamplerTests and
         // DaemonOpsTests. Keys of the other op stay unknown here.
-        XCTAssertEqual(try decode(#"{"id":1,"op":"generate","prompt":"p","max_token":3}"#).op,
-                       .generate(prompt: "p", { var s = SamplingFields(); s.sampling = .object([("max_token", .int(3))]); return s }()))
+        XCTAssertEqual(
+            try decode(#"{"id":1,"op":"generate","prompt":"p","max_token":3}"#).op,
+            .generate(
+                prompt: "p",
+                {
+                    var s = SamplingFields()
+                    s.sampling = .object([("max_token", .int(3))])
+                    return s
+                }()))
         XCTAssertEqual(failure(#"{"id":1,"op":"generate","prompt":"p","message":"m"}"#)?.error, .unknownField("message"))
         XCTAssertEqual(failure(#"{"id":1,"op":"chat","message":"m","prompt":"p"}"#)?.error, .unknownField("prompt"))
         XCTAssertEqual(failure(#"{"id":1,"op":"conversations.get"}"#)?.error, .missingField("conversation"))

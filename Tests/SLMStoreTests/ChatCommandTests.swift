@@ -35,7 +35,9 @@ final class ChatCommandTests: XCTestCase {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try slmBinary())
         process.arguments = arguments
-        let input = Pipe(), out = Pipe(), err = Pipe()
+        let input = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardInput = input
         process.standardOutput = out
         process.standardError = err
@@ -53,8 +55,9 @@ final class ChatCommandTests: XCTestCase {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errBox.data, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errBox.data, as: UTF8.self))
     }
 
     func testChatPersistsResumesAndConversationsListsShowsSearchesDeletes() throws {

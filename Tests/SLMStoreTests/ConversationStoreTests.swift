@@ -1,6 +1,7 @@
 import Foundation
 import SLMCore
 import XCTest
+
 @testable import SLMStore
 
 /// The store's operations on a fresh database file: what they return, what they refuse, and that
@@ -36,8 +37,10 @@ final class ConversationStoreTests: XCTestCase {
         let store = try makeStore()
         let c = try store.createConversation(owner: alice, title: "first", modelIdentity: "abc", settings: #"{"temp":0}"#)
         XCTAssertEqual(c.messageCount, 0)
-        try store.appendTurn(to: c.id, owner: alice, user: "Hello there", userTokens: 3, assistant: "General Kenobi", assistantTokens: 4, cancelled: false)
-        try store.appendTurn(to: c.id, owner: alice, user: "Tell me more", userTokens: 3, assistant: "I was cut", assistantTokens: 3, cancelled: true)
+        try store.appendTurn(
+            to: c.id, owner: alice, user: "Hello there", userTokens: 3, assistant: "General Kenobi", assistantTokens: 4, cancelled: false)
+        try store.appendTurn(
+            to: c.id, owner: alice, user: "Tell me more", userTokens: 3, assistant: "I was cut", assistantTokens: 3, cancelled: true)
         let messages = try store.messages(of: c.id, owner: alice)
         XCTAssertEqual(messages.map(\.sequence), [0, 1, 2, 3])
         XCTAssertEqual(messages.map(\.role), ["user", "assistant", "user", "assistant"])
@@ -69,7 +72,8 @@ final class ConversationStoreTests: XCTestCase {
     func testDataSurvivesReopening() throws {
         var store = try makeStore()
         let c = try store.createConversation(owner: alice, modelIdentity: "abc")
-        try store.appendTurn(to: c.id, owner: alice, user: "persist me", userTokens: 2, assistant: "done", assistantTokens: 1, cancelled: false)
+        try store.appendTurn(
+            to: c.id, owner: alice, user: "persist me", userTokens: 2, assistant: "done", assistantTokens: 1, cancelled: false)
         store.close()
         store = try makeStore()
         XCTAssertEqual(try store.messages(of: c.id, owner: alice).map(\.content), ["persist me", "done"])
@@ -78,10 +82,12 @@ final class ConversationStoreTests: XCTestCase {
     func testSearchFindsWordsInTheOwnersMessagesOnly() throws {
         let store = try makeStore()
         let a = try store.createConversation(owner: alice, modelIdentity: "m")
-        try store.appendTurn(to: a.id, owner: alice, user: "What do penguins eat?", userTokens: 5,
-                             assistant: "Penguins mostly eat krill, squid and fish.", assistantTokens: 9, cancelled: false)
+        try store.appendTurn(
+            to: a.id, owner: alice, user: "What do penguins eat?", userTokens: 5,
+            assistant: "Penguins mostly eat krill, squid and fish.", assistantTokens: 9, cancelled: false)
         let b = try store.createConversation(owner: bob, modelIdentity: "m")
-        try store.appendTurn(to: b.id, owner: bob, user: "penguins in Antarctica", userTokens: 4, assistant: "cold", assistantTokens: 1, cancelled: false)
+        try store.appendTurn(
+            to: b.id, owner: bob, user: "penguins in Antarctica", userTokens: 4, assistant: "cold", assistantTokens: 1, cancelled: false)
 
         let hits = try store.search(owner: alice, query: "penguins")
         XCTAssertEqual(Set(hits.map(\.sequence)), [0, 1])
@@ -102,7 +108,8 @@ final class ConversationStoreTests: XCTestCase {
     func testAnotherOwnerCanNeitherSeeNorTouchAConversation() throws {
         let store = try makeStore()
         let c = try store.createConversation(owner: alice, title: "private", modelIdentity: "mmmmmmmmmmmmmmmm")
-        try store.appendTurn(to: c.id, owner: alice, user: "my secret plan", userTokens: 3, assistant: "noted", assistantTokens: 1, cancelled: false)
+        try store.appendTurn(
+            to: c.id, owner: alice, user: "my secret plan", userTokens: 3, assistant: "noted", assistantTokens: 1, cancelled: false)
         try store.saveSnapshot(SnapshotStoreTests.fakeSnapshot(identity: "mmmmmmmmmmmmmmmm", tokens: 4), conversation: c.id, owner: alice)
         let before = try store.conversation(c.id, owner: alice)
 
@@ -111,10 +118,14 @@ final class ConversationStoreTests: XCTestCase {
         }
         refused("get") { _ = try store.conversation(c.id, owner: bob) }
         refused("messages") { _ = try store.messages(of: c.id, owner: bob) }
-        refused("append") { try store.appendTurn(to: c.id, owner: bob, user: "x", userTokens: 1, assistant: "y", assistantTokens: 1, cancelled: false) }
+        refused("append") {
+            try store.appendTurn(to: c.id, owner: bob, user: "x", userTokens: 1, assistant: "y", assistantTokens: 1, cancelled: false)
+        }
         refused("rename") { try store.rename(c.id, owner: bob, title: "mine now") }
         refused("delete") { try store.deleteConversation(c.id, owner: bob) }
-        refused("save snapshot") { try store.saveSnapshot(SnapshotStoreTests.fakeSnapshot(identity: "mmmmmmmmmmmmmmmm", tokens: 2), conversation: c.id, owner: bob) }
+        refused("save snapshot") {
+            try store.saveSnapshot(SnapshotStoreTests.fakeSnapshot(identity: "mmmmmmmmmmmmmmmm", tokens: 2), conversation: c.id, owner: bob)
+        }
         refused("load snapshot") { _ = try store.loadSnapshot(conversation: c.id, owner: bob, modelIdentity: "mmmmmmmmmmmmmmmm") }
         XCTAssertEqual(try store.listConversations(owner: bob), [])
         XCTAssertEqual(try store.search(owner: bob, query: "secret"), [])
@@ -135,10 +146,14 @@ final class ConversationStoreTests: XCTestCase {
         }
         refused("get") { _ = try store.conversation(missing, owner: alice) }
         refused("messages") { _ = try store.messages(of: missing, owner: alice) }
-        refused("append") { try store.appendTurn(to: missing, owner: alice, user: "x", userTokens: 1, assistant: "y", assistantTokens: 1, cancelled: false) }
+        refused("append") {
+            try store.appendTurn(to: missing, owner: alice, user: "x", userTokens: 1, assistant: "y", assistantTokens: 1, cancelled: false)
+        }
         refused("rename") { try store.rename(missing, owner: alice, title: "t") }
         refused("delete") { try store.deleteConversation(missing, owner: alice) }
-        refused("save snapshot") { try store.saveSnapshot(SnapshotStoreTests.fakeSnapshot(identity: "m", tokens: 2), conversation: missing, owner: alice) }
+        refused("save snapshot") {
+            try store.saveSnapshot(SnapshotStoreTests.fakeSnapshot(identity: "m", tokens: 2), conversation: missing, owner: alice)
+        }
         refused("load snapshot") { _ = try store.loadSnapshot(conversation: missing, owner: alice, modelIdentity: "m") }
         try assertIntact(store)
     }
@@ -148,20 +163,33 @@ final class ConversationStoreTests: XCTestCase {
         let c = try store.createConversation(owner: alice, modelIdentity: "m")
         let limit = ConversationStore.maxMessageBytes
         let huge = String(repeating: "a", count: limit + 1)
-        XCTAssertThrowsError(try store.appendTurn(to: c.id, owner: alice, user: huge, userTokens: 1, assistant: "ok", assistantTokens: 1, cancelled: false)) {
+        XCTAssertThrowsError(
+            try store.appendTurn(to: c.id, owner: alice, user: huge, userTokens: 1, assistant: "ok", assistantTokens: 1, cancelled: false)
+        ) {
             XCTAssertEqual($0 as? StoreError, .tooLarge(what: "user message", bytes: limit + 1, limit: limit))
         }
-        XCTAssertThrowsError(try store.appendTurn(to: c.id, owner: alice, user: "ok", userTokens: 1, assistant: huge, assistantTokens: 1, cancelled: false)) {
+        XCTAssertThrowsError(
+            try store.appendTurn(to: c.id, owner: alice, user: "ok", userTokens: 1, assistant: huge, assistantTokens: 1, cancelled: false)
+        ) {
             XCTAssertEqual($0 as? StoreError, .tooLarge(what: "assistant message", bytes: limit + 1, limit: limit))
         }
         // Exactly at the limit is fine.
-        try store.appendTurn(to: c.id, owner: alice, user: String(repeating: "b", count: limit), userTokens: 1, assistant: "ok", assistantTokens: 1, cancelled: false)
-        XCTAssertThrowsError(try store.appendTurn(to: c.id, owner: alice, user: "nul\u{0}inside", userTokens: 1, assistant: "ok", assistantTokens: 1, cancelled: false)) {
+        try store.appendTurn(
+            to: c.id, owner: alice, user: String(repeating: "b", count: limit), userTokens: 1, assistant: "ok", assistantTokens: 1,
+            cancelled: false)
+        XCTAssertThrowsError(
+            try store.appendTurn(
+                to: c.id, owner: alice, user: "nul\u{0}inside", userTokens: 1, assistant: "ok", assistantTokens: 1, cancelled: false)
+        ) {
             guard case .invalidText = $0 as? StoreError else { return XCTFail("\($0)") }
         }
-        XCTAssertThrowsError(try store.rename(c.id, owner: alice, title: String(repeating: "t", count: ConversationStore.maxTitleBytes + 1)))
-        XCTAssertThrowsError(try store.createConversation(owner: alice, modelIdentity: "m", settings: String(repeating: " ", count: ConversationStore.maxSettingsBytes + 1)))
-        XCTAssertThrowsError(try store.search(owner: alice, query: String(repeating: "q", count: ConversationStore.maxSearchQueryBytes + 1)))
+        XCTAssertThrowsError(
+            try store.rename(c.id, owner: alice, title: String(repeating: "t", count: ConversationStore.maxTitleBytes + 1)))
+        XCTAssertThrowsError(
+            try store.createConversation(
+                owner: alice, modelIdentity: "m", settings: String(repeating: " ", count: ConversationStore.maxSettingsBytes + 1)))
+        XCTAssertThrowsError(
+            try store.search(owner: alice, query: String(repeating: "q", count: ConversationStore.maxSearchQueryBytes + 1)))
         XCTAssertEqual(try store.conversation(c.id, owner: alice).messageCount, 2, "only the valid turn was stored")
 
         // Bytes from outside (C strings, terminal lines) are validated before they become Strings.
@@ -169,7 +197,8 @@ final class ConversationStoreTests: XCTestCase {
         XCTAssertThrowsError(try ConversationStore.validatedText(utf8: [0x68, 0xC3, 0x28], what: "message")) {
             XCTAssertEqual($0 as? StoreError, .invalidText("message is not valid UTF-8"))
         }
-        XCTAssertThrowsError(try ConversationStore.validatedText(utf8: [0xED, 0xA0, 0x80], what: "message"), "a UTF-16 surrogate is not UTF-8")
+        XCTAssertThrowsError(
+            try ConversationStore.validatedText(utf8: [0xED, 0xA0, 0x80], what: "message"), "a UTF-16 surrogate is not UTF-8")
         XCTAssertThrowsError(try ConversationStore.validatedText(utf8: [0x61, 0, 0x62], what: "message")) {
             XCTAssertEqual($0 as? StoreError, .invalidText("message contains a NUL byte"))
         }
@@ -194,10 +223,13 @@ final class ConversationStoreTests: XCTestCase {
             diskFull = error
         }
         guard case .diskFull = diskFull else { return XCTFail("expected diskFull, got \(String(describing: diskFull))") }
-        XCTAssertThrowsError(try store.saveSnapshot(SnapshotStoreTests.fakeSnapshot(identity: "m", tokens: 10_000), conversation: c.id, owner: alice)) {
+        XCTAssertThrowsError(
+            try store.saveSnapshot(SnapshotStoreTests.fakeSnapshot(identity: "m", tokens: 10_000), conversation: c.id, owner: alice)
+        ) {
             guard case .diskFull = $0 as? StoreError else { return XCTFail("\($0)") }
         }
-        XCTAssertEqual(try store.messages(of: c.id, owner: alice).map(\.content), ["before", "fine"], "the failed turn left nothing behind")
+        XCTAssertEqual(
+            try store.messages(of: c.id, owner: alice).map(\.content), ["before", "fine"], "the failed turn left nothing behind")
         XCTAssertEqual(try store.conversation(c.id, owner: alice).messageCount, 2)
         try assertIntact(store)
 
@@ -214,8 +246,9 @@ final class ConversationStoreTests: XCTestCase {
         DispatchQueue.concurrentPerform(iterations: 8) { worker in
             for i in 0..<5 {
                 do {
-                    try store.appendTurn(to: c.id, owner: alice, user: "w\(worker) t\(i)", userTokens: 1,
-                                         assistant: "ok", assistantTokens: 1, cancelled: false)
+                    try store.appendTurn(
+                        to: c.id, owner: alice, user: "w\(worker) t\(i)", userTokens: 1,
+                        assistant: "ok", assistantTokens: 1, cancelled: false)
                 } catch {
                     XCTFail("\(error)")
                 }

@@ -1,6 +1,7 @@
 import Foundation
 import SLMCore
 import XCTest
+
 @testable import SLMStore
 
 /// PersistentChat on the real SmolLM2: a conversation of about 1,000 tokens, "restarted" (a new
@@ -22,7 +23,9 @@ final class PersistentChatTests: XCTestCase {
 
     func loadEngine() throws -> Engine {
         if let e = Self.engine { return e }
-        guard let path = StoreTestModels.smolLM2() else { throw XCTSkip("SmolLM2 not found: run scripts/fetch-model.sh (scripts/test.sh does)") }
+        guard let path = StoreTestModels.smolLM2() else {
+            throw XCTSkip("SmolLM2 not found: run scripts/fetch-model.sh (scripts/test.sh does)")
+        }
         let e = try Engine(modelPath: path, threads: 2)
         Self.engine = e
         return e
@@ -49,8 +52,9 @@ final class PersistentChatTests: XCTestCase {
 
     /// Builds the stored conversation; returns the live (never restarted) chat.
     func buildConversation(_ store: ConversationStore, engine: Engine) throws -> PersistentChat {
-        let live = try PersistentChat(store: store, session: try Session(engine: engine, contextLength: Self.contextLength),
-                                      owner: owner, conversation: nil)
+        let live = try PersistentChat(
+            store: store, session: try Session(engine: engine, contextLength: Self.contextLength),
+            owner: owner, conversation: nil)
         for message in Self.userMessages {
             try live.finishTurn(try turn(live, message))
             XCTAssertNil(live.lastSnapshotError)
@@ -66,12 +70,15 @@ final class PersistentChatTests: XCTestCase {
         let id = live.conversationID
         let historyTokens = live.chat.session.cachedTokens.count
         XCTAssertGreaterThan(historyTokens, 900, "the conversation should hold about 1,000 tokens")
-        XCTAssertEqual(try store.conversation(id, owner: owner).title, String(Self.userMessages[0].prefix(PersistentChat.maxAutoTitleCharacters - 1)) + "…")
+        XCTAssertEqual(
+            try store.conversation(id, owner: owner).title,
+            String(Self.userMessages[0].prefix(PersistentChat.maxAutoTitleCharacters - 1)) + "…")
 
         // The restart: a new connection and an empty session.
         let reopened = try ConversationStore(path: path)
-        let resumed = try PersistentChat(store: reopened, session: try Session(engine: engine, contextLength: Self.contextLength),
-                                         owner: owner, conversation: id)
+        let resumed = try PersistentChat(
+            store: reopened, session: try Session(engine: engine, contextLength: Self.contextLength),
+            owner: owner, conversation: id)
         XCTAssertTrue(resumed.resumedFromSnapshot)
         XCTAssertEqual(resumed.chat.session.cachedTokens.count, historyTokens)
         XCTAssertEqual(resumed.chat.messages.count, 2 * Self.userMessages.count)
@@ -91,7 +98,8 @@ final class PersistentChatTests: XCTestCase {
         let engine = try loadEngine()
         let path = directory + "/conversations.db"
         let store = try ConversationStore(path: path)
-        let live = try PersistentChat(store: store, session: try Session(engine: engine, contextLength: 512), owner: owner, conversation: nil)
+        let live = try PersistentChat(
+            store: store, session: try Session(engine: engine, contextLength: 512), owner: owner, conversation: nil)
         try live.finishTurn(try turn(live, "What is the capital of France?"))
         let id = live.conversationID
         try store.withDatabase { db in
@@ -102,7 +110,8 @@ final class PersistentChatTests: XCTestCase {
             bytes[bytes.count / 2] ^= 0x10
             try db.run("UPDATE snapshots SET data = ? WHERE conversation_id = ?", [.blob(bytes), .integer(id)])
         }
-        let resumed = try PersistentChat(store: store, session: try Session(engine: engine, contextLength: 512), owner: owner, conversation: id)
+        let resumed = try PersistentChat(
+            store: store, session: try Session(engine: engine, contextLength: 512), owner: owner, conversation: id)
         XCTAssertFalse(resumed.resumedFromSnapshot)
         XCTAssertEqual(resumed.chat.session.cachedTokens.count, 0)
         XCTAssertEqual(try store.snapshotBytes(), 0, "the bad snapshot was deleted")
@@ -113,15 +122,19 @@ final class PersistentChatTests: XCTestCase {
         XCTAssertEqual(try store.messages(of: id, owner: owner).count, 4)
 
         // A snapshot recorded for another model is discarded the same way.
-        try store.withDatabase { try $0.run("UPDATE snapshots SET model_identity = 'ffffffffffffffff' WHERE conversation_id = ?", [.integer(id)]) }
-        let again = try PersistentChat(store: store, session: try Session(engine: engine, contextLength: 512), owner: owner, conversation: id)
+        try store.withDatabase {
+            try $0.run("UPDATE snapshots SET model_identity = 'ffffffffffffffff' WHERE conversation_id = ?", [.integer(id)])
+        }
+        let again = try PersistentChat(
+            store: store, session: try Session(engine: engine, contextLength: 512), owner: owner, conversation: id)
         XCTAssertFalse(again.resumedFromSnapshot)
     }
 
     func testACancelledReplyIsStoredMarkedAndStaysInTheHistory() throws {
         let engine = try loadEngine()
         let store = try ConversationStore(path: directory + "/conversations.db")
-        let chat = try PersistentChat(store: store, session: try Session(engine: engine, contextLength: 512), owner: owner, conversation: nil)
+        let chat = try PersistentChat(
+            store: store, session: try Session(engine: engine, contextLength: 512), owner: owner, conversation: nil)
         let generation = try chat.startTurn(userMessage: "Tell me a long story about a dragon.", options: greedy(200))
         var pieces = 0
         try generation.run { piece in
@@ -151,7 +164,9 @@ final class PersistentChatTests: XCTestCase {
         try store.withDatabase { try $0.execute("PRAGMA max_page_count = 1073741823") }
 
         // An oversized message is refused before the model runs.
-        XCTAssertThrowsError(try chat.startTurn(userMessage: String(repeating: "x", count: ConversationStore.maxMessageBytes + 1), options: greedy(4))) {
+        XCTAssertThrowsError(
+            try chat.startTurn(userMessage: String(repeating: "x", count: ConversationStore.maxMessageBytes + 1), options: greedy(4))
+        ) {
             guard case .tooLarge = $0 as? StoreError else { return XCTFail("\($0)") }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import SLMStore
 
 /// Migrations by `PRAGMA user_version`, and a database from a newer slm left alone.
@@ -33,7 +34,8 @@ final class SchemaTests: XCTestCase {
         let path = directory + "/db"
         let store = try ConversationStore(path: path)
         let c = try store.createConversation(owner: 1, modelIdentity: "m")
-        try store.appendTurn(to: c.id, owner: 1, user: "from the future", userTokens: 3, assistant: "ok", assistantTokens: 1, cancelled: false)
+        try store.appendTurn(
+            to: c.id, owner: 1, user: "from the future", userTokens: 3, assistant: "ok", assistantTokens: 1, cancelled: false)
         let future = Schema.currentVersion + 5
         try store.withDatabase { db in
             try db.execute("PRAGMA user_version = \(future)")

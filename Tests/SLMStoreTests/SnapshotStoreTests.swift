@@ -1,6 +1,7 @@
 import Foundation
 import SLMCore
 import XCTest
+
 @testable import SLMStore
 
 /// KV snapshots in the store, with synthetic snapshots (the real-model round trip is in
@@ -20,8 +21,9 @@ final class SnapshotStoreTests: XCTestCase {
 
     /// A snapshot of a 2-layer model with 4-wide keys and values: 32 bytes of cache per token.
     static func fakeSnapshot(identity: String, tokens: Int, fill: UInt16 = 0x3C00) -> SessionSnapshot {
-        SessionSnapshot(modelIdentity: identity, tokens: (0..<tokens).map { Int32($0 % 100) }, layers: 2, keyWidth: 4, valueWidth: 4,
-                        cache: [UInt16](repeating: fill, count: tokens * 2 * 8))
+        SessionSnapshot(
+            modelIdentity: identity, tokens: (0..<tokens).map { Int32($0 % 100) }, layers: 2, keyWidth: 4, valueWidth: 4,
+            cache: [UInt16](repeating: fill, count: tokens * 2 * 8))
     }
 
     func testLatestSnapshotRoundTripsAndIsDeletedWithItsConversation() throws {

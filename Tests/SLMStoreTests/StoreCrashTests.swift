@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import SLMStore
 
 /// Crash safety: `slm store-crash-child` appends turns (each followed by a KV snapshot write) and
@@ -73,7 +74,9 @@ final class StoreCrashTests: XCTestCase {
             if !missing.isEmpty || integrity != "ok" { break }
         }
         let seconds = Date().timeIntervalSince(started)
-        print("crash test: \(Self.kills) SIGKILLs (\(killsAfterACommit) after at least one reported commit), \(reported.count) reported turns all present, integrity ok every time, \(String(format: "%.1f", seconds)) s")
+        print(
+            "crash test: \(Self.kills) SIGKILLs (\(killsAfterACommit) after at least one reported commit), \(reported.count) reported turns all present, integrity ok every time, \(String(format: "%.1f", seconds)) s"
+        )
         XCTAssertGreaterThan(killsAfterACommit, Self.kills / 4, "most kills should land while turns are being written")
     }
 
@@ -95,7 +98,9 @@ final class StoreCrashTests: XCTestCase {
         let writers = try ["a", "b"].map { tag -> (Process, Pipe) in
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["store-crash-child", "--db", path, "--conversation", "\(conversation)", "--tag", tag, "--turns", "\(turns)"]
+            process.arguments = [
+                "store-crash-child", "--db", path, "--conversation", "\(conversation)", "--tag", tag, "--turns", "\(turns)",
+            ]
             let out = Pipe()
             process.standardOutput = out
             try process.run()

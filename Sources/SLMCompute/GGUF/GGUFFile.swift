@@ -63,7 +63,13 @@ public final class GGUFFile: @unchecked Sendable {
         }
         self.alignment = alignment
 
-        struct RawTensor { var name: String; var dims: [Int]; var type: TensorType; var offset: UInt64; var bytes: Int }
+        struct RawTensor {
+            var name: String
+            var dims: [Int]
+            var type: TensorType
+            var offset: UInt64
+            var bytes: Int
+        }
         var raw: [RawTensor] = []
         raw.reserveCapacity(Int(tensorCount))
         var index: [String: Int] = [:]
@@ -112,8 +118,10 @@ public final class GGUFFile: @unchecked Sendable {
             guard !o1, !o2, end <= UInt64(file.size) else {
                 throw .tensorPastEnd(path: path, tensor: t.name, end: o1 || o2 ? UInt64.max : end, fileSize: file.size)
             }
-            infos.append(GGUFTensorInfo(name: t.name, dimensions: t.dims, type: t.type,
-                                        fileOffset: Int(start), byteCount: t.bytes))
+            infos.append(
+                GGUFTensorInfo(
+                    name: t.name, dimensions: t.dims, type: t.type,
+                    fileOffset: Int(start), byteCount: t.bytes))
         }
         self.tensors = infos
         self.tensorIndex = index

@@ -1,8 +1,17 @@
 /// One metadata value of a GGUF file. Arrays may nest (GGUF allows arrays of arrays).
 public enum GGUFValue: Sendable, Equatable {
-    case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16)
-    case uint32(UInt32), int32(Int32), float32(Float), bool(Bool)
-    case string(String), uint64(UInt64), int64(Int64), float64(Double)
+    case uint8(UInt8)
+    case int8(Int8)
+    case uint16(UInt16)
+    case int16(Int16)
+    case uint32(UInt32)
+    case int32(Int32)
+    case float32(Float)
+    case bool(Bool)
+    case string(String)
+    case uint64(UInt64)
+    case int64(Int64)
+    case float64(Double)
     case array([GGUFValue])
 
     /// The value as an integer when it is any integer type that fits in `Int`.
@@ -66,8 +75,19 @@ public enum GGUFValue: Sendable, Equatable {
 
 /// The value type codes of the GGUF format.
 enum GGUFValueType: UInt32 {
-    case uint8 = 0, int8 = 1, uint16 = 2, int16 = 3, uint32 = 4, int32 = 5, float32 = 6, bool = 7
-    case string = 8, array = 9, uint64 = 10, int64 = 11, float64 = 12
+    case uint8 = 0
+    case int8 = 1
+    case uint16 = 2
+    case int16 = 3
+    case uint32 = 4
+    case int32 = 5
+    case float32 = 6
+    case bool = 7
+    case string = 8
+    case array = 9
+    case uint64 = 10
+    case int64 = 11
+    case float64 = 12
 
     /// Smallest number of bytes one value of this type occupies in the file; used to reject
     /// array counts that could not possibly fit before reading a single element.
@@ -77,8 +97,8 @@ enum GGUFValueType: UInt32 {
         case .uint16, .int16: return 2
         case .uint32, .int32, .float32: return 4
         case .uint64, .int64, .float64: return 8
-        case .string: return 8          // the u64 length, even for ""
-        case .array: return 12          // element type u32 + count u64
+        case .string: return 8  // the u64 length, even for ""
+        case .array: return 12  // element type u32 + count u64
         }
     }
 }

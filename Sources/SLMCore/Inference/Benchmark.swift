@@ -4,7 +4,10 @@ import SLMModels
 /// One benchmark test with llama-bench's meaning: `pp` processes a prompt of `tokens` tokens
 /// from an empty context, `tg` generates `tokens` tokens one at a time from an empty context.
 public struct BenchmarkTest: Sendable, Equatable {
-    public enum Kind: String, Sendable { case prompt = "pp", generation = "tg" }
+    public enum Kind: String, Sendable {
+        case prompt = "pp"
+        case generation = "tg"
+    }
     public var kind: Kind
     public var tokens: Int
 

@@ -28,8 +28,9 @@ public final class Engine: @unchecked Sendable {
         model = try ModelRegistry.load(file)
         tokenizer = try Tokenizer(vocabulary: TokenizerVocabulary(gguf: file))
         guard tokenizer.vocabularySize <= model.vocabularySize else {
-            throw ModelError.invalidHyperparameter(key: "tokenizer.ggml.tokens", value: "\(tokenizer.vocabularySize) tokens",
-                                                   reason: "more tokens than the model's \(model.vocabularySize) output rows")
+            throw ModelError.invalidHyperparameter(
+                key: "tokenizer.ggml.tokens", value: "\(tokenizer.vocabularySize) tokens",
+                reason: "more tokens than the model's \(model.vocabularySize) output rows")
         }
         self.pool = pool
         file.prefetchTensorData()
@@ -56,8 +57,10 @@ public final class Engine: @unchecked Sendable {
     /// Feeds the part of a request of `requestSize` tokens that starts at `offsetInRequest`, so a
     /// caller can interleave a long prompt with other work and still get the numerics of one
     /// call. `offsetInRequest` must be a multiple of `promptBatch`.
-    public func evaluateChunk(_ chunk: ArraySlice<Int32>, at offsetInRequest: Int, ofRequestSized requestSize: Int,
-                              state: InferenceState, into logits: inout [Float]) throws {
+    public func evaluateChunk(
+        _ chunk: ArraySlice<Int32>, at offsetInRequest: Int, ofRequestSized requestSize: Int,
+        state: InferenceState, into logits: inout [Float]
+    ) throws {
         guard !chunk.isEmpty else { throw ModelError.emptyInput }
         guard state.position + chunk.count <= state.contextLength else {
             throw ModelError.contextFull(contextLength: state.contextLength, needed: state.position + chunk.count)
@@ -76,8 +79,9 @@ public final class Engine: @unchecked Sendable {
                     // The numerics follow the whole request (up to llama.cpp's micro-batch), as
                     // llama.cpp's do for a prompt it processes in one batch.
                     state.prepareChunk(at: offsetInRequest + start, ofRequest: requestSize)
-                    try model.forward(UnsafeBufferPointer(rebasing: all[start..<end]), state: state, pool: pool,
-                                      allLogits: false, logits: out.baseAddress!)
+                    try model.forward(
+                        UnsafeBufferPointer(rebasing: all[start..<end]), state: state, pool: pool,
+                        allLogits: false, logits: out.baseAddress!)
                     start = end
                 }
             }
@@ -97,8 +101,9 @@ public final class Engine: @unchecked Sendable {
             defer { state.batchPlacement = nil }
             try tokens.withUnsafeBufferPointer { all in
                 try chunk.withUnsafeMutableBufferPointer { out in
-                    try model.forward(UnsafeBufferPointer(rebasing: all[start..<end]), state: state, pool: pool,
-                                      allLogits: true, logits: out.baseAddress!)
+                    try model.forward(
+                        UnsafeBufferPointer(rebasing: all[start..<end]), state: state, pool: pool,
+                        allLogits: true, logits: out.baseAddress!)
                 }
             }
             for t in 0..<(end - start) { rows.append(Array(chunk[(t * vocab)..<((t + 1) * vocab)])) }

@@ -11,7 +11,13 @@ public struct GenerationStats: Sendable {
     public var generationSeconds = 0.0
     public var stopReason: StopReason = .maxTokens
 
-    public enum StopReason: String, Sendable { case endOfGeneration = "eog", maxTokens = "max-tokens", contextFull = "context-full", cancelled, stopSequence = "stop" }
+    public enum StopReason: String, Sendable {
+        case endOfGeneration = "eog"
+        case maxTokens = "max-tokens"
+        case contextFull = "context-full"
+        case cancelled
+        case stopSequence = "stop"
+    }
 
     public var promptTokensPerSecond: Double { promptSeconds > 0 ? Double(promptTokens) / promptSeconds : 0 }
     /// Decode speed over the tokens after the first (whose time belongs to the prompt).
@@ -43,8 +49,10 @@ extension Engine {
 
     /// Generates a continuation of `request.prompt` from an empty `state`, streaming complete UTF-8
     /// text through `onText`; returning false from it stops generation (`.cancelled`).
-    public func generate(_ request: GenerationRequest, state: InferenceState,
-                         onText: (String) -> Bool) throws -> GenerationStats {
+    public func generate(
+        _ request: GenerationRequest, state: InferenceState,
+        onText: (String) -> Bool
+    ) throws -> GenerationStats {
         var options = GenerationOptions()
         options.sampling = request.sampling
         options.maxTokens = request.maxTokens

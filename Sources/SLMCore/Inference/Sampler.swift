@@ -1,6 +1,7 @@
 import SLMCompute
-import SLMModels
 import SLMJSON
+import SLMModels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -53,8 +54,10 @@ public struct SamplingParameters: Sendable, Equatable {
         try Self.check(repeatLastN, "repeat_last_n", in: -1...Int(Int32.max), "(-1 = the whole context, 0 = off)")
     }
 
-    private static func check(_ value: Float, _ field: String, _ requirement: String,
-                              _ inRange: (Float) -> Bool) throws(SamplingError) {
+    private static func check(
+        _ value: Float, _ field: String, _ requirement: String,
+        _ inRange: (Float) -> Bool
+    ) throws(SamplingError) {
         // NaN fails every range test.
         guard value.isFinite, inRange(value) else { throw .invalidValue(field: field, requirement: requirement, got: "\(value)") }
         guard value == 0 || value.isNormal else { throw .invalidValue(field: field, requirement: normalFloat, got: "\(value)") }
@@ -64,7 +67,8 @@ public struct SamplingParameters: Sendable, Equatable {
 
     private static func check(_ value: Int, _ field: String, in range: ClosedRange<Int>, _ meaning: String) throws(SamplingError) {
         guard range.contains(value) else {
-            throw .invalidValue(field: field, requirement: "between \(range.lowerBound) and \(range.upperBound) \(meaning)", got: "\(value)")
+            throw .invalidValue(
+                field: field, requirement: "between \(range.lowerBound) and \(range.upperBound) \(meaning)", got: "\(value)")
         }
     }
 
@@ -242,7 +246,10 @@ public struct Sampler: Sendable {
             var keep = candidates.count
             for (i, p) in probs.enumerated() {
                 cumulative += Double(p)
-                if cumulative >= Double(parameters.topP) { keep = i + 1; break }
+                if cumulative >= Double(parameters.topP) {
+                    keep = i + 1
+                    break
+                }
             }
             candidates.removeLast(candidates.count - keep)
             probs.removeLast(probs.count - keep)

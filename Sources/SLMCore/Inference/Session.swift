@@ -136,9 +136,10 @@ public final class Generation: @unchecked Sendable {
             if prefillDone < promptTokens.count {
                 let end = min(promptTokens.count, prefillDone + Engine.promptBatch)
                 let chunk = promptTokens[prefillDone..<end]
-                try engine.evaluateChunk(chunk, at: prefillDone - reusedPromptTokens,
-                                         ofRequestSized: promptTokens.count - reusedPromptTokens,
-                                         state: state, into: &logits)
+                try engine.evaluateChunk(
+                    chunk, at: prefillDone - reusedPromptTokens,
+                    ofRequestSized: promptTokens.count - reusedPromptTokens,
+                    state: state, into: &logits)
                 session.didEvaluate(chunk)
                 prefillDone = end
                 if prefillDone == promptTokens.count { stats.promptSeconds = MonotonicClock.now() - started }
@@ -181,7 +182,9 @@ public final class Generation: @unchecked Sendable {
             let (visible, stopped) = stopFilter.push(decoder.finish())
             text += visible
             tail += visible
-            if stopped { stats.stopReason = .stopSequence } else {
+            if stopped {
+                stats.stopReason = .stopSequence
+            } else {
                 let rest = stopFilter.flush()
                 text += rest
                 tail += rest

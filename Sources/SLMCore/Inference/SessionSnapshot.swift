@@ -99,8 +99,9 @@ extension Session {
                 at += n * shape.valueWidth
             }
         }
-        return SessionSnapshot(modelIdentity: engine.file.modelIdentity, tokens: cachedTokens, layers: shape.layers,
-                               keyWidth: shape.keyWidth, valueWidth: shape.valueWidth, cache: cache)
+        return SessionSnapshot(
+            modelIdentity: engine.file.modelIdentity, tokens: cachedTokens, layers: shape.layers,
+            keyWidth: shape.keyWidth, valueWidth: shape.valueWidth, cache: cache)
     }
 
     /// Replaces the cache with `snapshot`'s; on any mismatch the session is left empty and the
@@ -111,12 +112,16 @@ extension Session {
         let identity = engine.file.modelIdentity
         guard snapshot.modelIdentity == identity else { throw .wrongModel(snapshot: snapshot.modelIdentity, model: identity) }
         guard snapshot.layers == shape.layers, snapshot.keyWidth == shape.keyWidth, snapshot.valueWidth == shape.valueWidth else {
-            throw .shapeMismatch("layers/key/value widths \(snapshot.layers)/\(snapshot.keyWidth)/\(snapshot.valueWidth), model has \(shape.layers)/\(shape.keyWidth)/\(shape.valueWidth)")
+            throw .shapeMismatch(
+                "layers/key/value widths \(snapshot.layers)/\(snapshot.keyWidth)/\(snapshot.valueWidth), model has \(shape.layers)/\(shape.keyWidth)/\(shape.valueWidth)"
+            )
         }
         let n = snapshot.tokens.count
         guard n < state.contextLength else { throw .tooLong(tokens: n, contextLength: state.contextLength) }
         guard snapshot.cache.count == shape.layers * n * (shape.keyWidth + shape.valueWidth) else { throw .malformed("cache size") }
-        guard snapshot.tokens.allSatisfy({ $0 >= 0 && Int($0) < engine.model.vocabularySize }) else { throw .malformed("token out of range") }
+        guard snapshot.tokens.allSatisfy({ $0 >= 0 && Int($0) < engine.model.vocabularySize }) else {
+            throw .malformed("token out of range")
+        }
         snapshot.cache.withUnsafeBufferPointer { src in
             var at = 0
             for layer in 0..<shape.layers {
@@ -147,7 +152,9 @@ extension GGUFFile {
 /// FNV-1a over the tail, lanes folded together. Detects corruption; not a cryptographic hash.
 func snapshotChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
     let prime: UInt64 = 0x0000_0100_0000_01b3
-    var lanes: (UInt64, UInt64, UInt64, UInt64) = (0xcbf2_9ce4_8422_2325, 0x9E37_79B9_7F4A_7C15, 0xC2B2_AE3D_27D4_EB4F, 0x1656_67B1_9E37_79F9)
+    var lanes: (UInt64, UInt64, UInt64, UInt64) = (
+        0xcbf2_9ce4_8422_2325, 0x9E37_79B9_7F4A_7C15, 0xC2B2_AE3D_27D4_EB4F, 0x1656_67B1_9E37_79F9
+    )
     let words = bytes.count / 32 * 4
     var i = 0
     while i < words {
@@ -156,11 +163,17 @@ func snapshotChecksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         lanes.1 = (lanes.1 ^ bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self)) &* prime
         lanes.2 = (lanes.2 ^ bytes.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self)) &* prime
         lanes.3 = (lanes.3 ^ bytes.loadUnaligned(fromByteOffset: at + 24, as: UInt64.self)) &* prime
-        lanes.0 ^= lanes.0 >> 29; lanes.1 ^= lanes.1 >> 29; lanes.2 ^= lanes.2 >> 29; lanes.3 ^= lanes.3 >> 29
+        lanes.0 ^= lanes.0 >> 29
+        lanes.1 ^= lanes.1 >> 29
+        lanes.2 ^= lanes.2 >> 29
+        lanes.3 ^= lanes.3 >> 29
         i += 4
     }
     var hash = UInt64(bytes.count)
-    for lane in [lanes.0, lanes.1, lanes.2, lanes.3] { hash = (hash ^ lane) &* prime; hash ^= hash >> 32 }
+    for lane in [lanes.0, lanes.1, lanes.2, lanes.3] {
+        hash = (hash ^ lane) &* prime
+        hash ^= hash >> 32
+    }
     for b in bytes[(words * 8)...] { hash = (hash ^ UInt64(b)) &* prime }
     return hash
 }

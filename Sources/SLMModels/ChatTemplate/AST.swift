@@ -17,8 +17,8 @@ indirect enum ExprKind {
     case call(Expr, [Expr], [(String, Expr)])
     case filter(Expr, String, [Expr], [(String, Expr)])
     case test(Expr, String, [Expr], negated: Bool)
-    case unary(String, Expr)              // "not", "-", "+"
-    case binary(String, Expr, Expr)       // arithmetic, comparisons, "~", "in", "not in"
+    case unary(String, Expr)  // "not", "-", "+"
+    case binary(String, Expr, Expr)  // arithmetic, comparisons, "~", "in", "not in"
     case and(Expr, Expr)
     case or(Expr, Expr)
     case conditional(Expr, then: Expr, else: Expr?)
@@ -26,7 +26,7 @@ indirect enum ExprKind {
 
 enum SetTarget {
     case names([String])
-    case attribute(String, String)    // `ns.attr`
+    case attribute(String, String)  // `ns.attr`
 }
 
 struct MacroParameter {

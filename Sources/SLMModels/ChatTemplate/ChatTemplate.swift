@@ -1,4 +1,5 @@
 import SLMCompute
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -9,11 +10,11 @@ import Musl
 /// template line, e.g. `chat template line 3: unknown filter 'frobnicate'`.
 public struct ChatTemplateError: Error, CustomStringConvertible, Equatable, Sendable {
     public enum Kind: String, Sendable {
-        case syntax          // malformed template (unterminated tag, bad expression)
-        case unsupported     // valid Jinja this interpreter does not implement (filter, test, statement)
-        case runtime         // a type error or similar while rendering
-        case raised          // the template called raise_exception(msg)
-        case limit           // a named size / depth limit was exceeded
+        case syntax  // malformed template (unterminated tag, bad expression)
+        case unsupported  // valid Jinja this interpreter does not implement (filter, test, statement)
+        case runtime  // a type error or similar while rendering
+        case raised  // the template called raise_exception(msg)
+        case limit  // a named size / depth limit was exceeded
     }
 
     public var kind: Kind
@@ -65,15 +66,19 @@ public struct ChatTemplate {
     }
 
     /// Renders `messages` into a prompt string.
-    public func render(messages: [ChatMessage], addGenerationPrompt: Bool, bosToken: String, eosToken: String,
-                       extra: [String: TemplateValue] = [:]) throws -> String {
+    public func render(
+        messages: [ChatMessage], addGenerationPrompt: Bool, bosToken: String, eosToken: String,
+        extra: [String: TemplateValue] = [:]
+    ) throws -> String {
         let list = TemplateValue.array(messages.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })
         return try render(messages: list, addGenerationPrompt: addGenerationPrompt, bosToken: bosToken, eosToken: eosToken, extra: extra)
     }
 
     /// Renders messages given as JSON-shaped values (for tool calls and other message fields).
-    public func render(messages: TemplateValue, addGenerationPrompt: Bool, bosToken: String, eosToken: String,
-                       extra: [String: TemplateValue] = [:]) throws -> String {
+    public func render(
+        messages: TemplateValue, addGenerationPrompt: Bool, bosToken: String, eosToken: String,
+        extra: [String: TemplateValue] = [:]
+    ) throws -> String {
         var globals = OrderedDict()
         let interpreter = Interpreter(globals: OrderedDict(), now: fixedTime ?? Int(time(nil)))
         for (k, v) in interpreter.builtins() { globals[k] = v }
@@ -138,7 +143,8 @@ public struct ModelChatFormat {
     }
 
     public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool, extra: [String: TemplateValue] = [:]) throws -> String {
-        try template.render(messages: messages, addGenerationPrompt: addGenerationPrompt, bosToken: bosToken, eosToken: eosToken, extra: extra)
+        try template.render(
+            messages: messages, addGenerationPrompt: addGenerationPrompt, bosToken: bosToken, eosToken: eosToken, extra: extra)
     }
 }
 

@@ -1,4 +1,5 @@
 import SLMJSON
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -39,9 +40,11 @@ extension Interpreter {
             let indent = arg(args, kwargs, 0, "indent").flatMap { integer($0) }.map { min(max($0, 0), 64) }
             let sortKeys = arg(args, kwargs, 3, "sort_keys")?.truthy ?? false
             let ensureASCII = arg(args, kwargs, 1, "ensure_ascii")?.truthy ?? false
-            var itemSep = indent == nil ? ", " : ",", keySep = ": "
+            var itemSep = indent == nil ? ", " : ","
+            var keySep = ": "
             if case .list(let seps)? = arg(args, kwargs, 2, "separators"), seps.count == 2 {
-                itemSep = seps[0].text; keySep = seps[1].text
+                itemSep = seps[0].text
+                keySep = seps[1].text
             }
             var out = ""
             try writeJSON(v, into: &out, indent: indent, level: 0, itemSep: itemSep, keySep: keySep, sortKeys: sortKeys, ascii: ensureASCII)
@@ -58,7 +61,8 @@ extension Interpreter {
         case "title": return .string(pyTitle(v.text))
         case "replace":
             guard let old = try stringArg(arg(args, kwargs, 0, "old"), "replace old"),
-                  let new = try stringArg(arg(args, kwargs, 1, "new"), "replace new") else {
+                let new = try stringArg(arg(args, kwargs, 1, "new"), "replace new")
+            else {
                 throw fail("filter 'replace' needs two string arguments")
             }
             return .string(pyReplace(v.text, old, new, arg(args, kwargs, 2, "count").flatMap { integer($0) } ?? -1))
@@ -124,18 +128,22 @@ extension Interpreter {
             if let attr { items = try items.map { ($0.0, try attribute(of: $0.0, attr)) } }
             var failure: ChatTemplateError? = nil
             items.sort { a, b in
-                do { return try compare(a.1, b.1) < 0 } catch { failure = error as? ChatTemplateError; return false }
+                do { return try compare(a.1, b.1) < 0 } catch {
+                    failure = error as? ChatTemplateError
+                    return false
+                }
             }
             if let failure { throw failure }
             return .list(reverse ? items.map(\.0).reversed() : items.map(\.0))
         case "map":
-            let items = v.truthy ? try iterate(v) : []   // jinja2 maps/selects over a falsy value as empty
+            let items = v.truthy ? try iterate(v) : []  // jinja2 maps/selects over a falsy value as empty
             if let attr = try stringArg(kwargs.first(where: { $0.0 == "attribute" })?.1, "map attribute") {
                 let def = kwargs.first(where: { $0.0 == "default" })?.1
-                return .list(try items.map {
-                    let r = try attribute(of: $0, attr)
-                    return r.isUndefined ? (def ?? r) : r
-                })
+                return .list(
+                    try items.map {
+                        let r = try attribute(of: $0, attr)
+                        return r.isUndefined ? (def ?? r) : r
+                    })
             }
             guard let f = try stringArg(args.first, "map filter name") else { throw fail("filter 'map' needs a filter name or attribute=") }
             let rest = Array(args.dropFirst())
@@ -190,17 +198,47 @@ extension Interpreter {
         case "defined": return !v.isUndefined
         case "undefined": return v.isUndefined
         case "none": return v.isNone
-        case "string": if case .string = v { return true }; return false
-        case "number": switch v { case .int, .double: return true; default: return false }
-        case "integer": if case .int = v { return true }; return false
-        case "float": if case .double = v { return true }; return false
-        case "boolean": if case .bool = v { return true }; return false
-        case "true": if case .bool(true) = v { return true }; return false
-        case "false": if case .bool(false) = v { return true }; return false
-        case "mapping": switch v { case .dict, .namespace: return true; default: return false }
-        case "iterable": switch v { case .list, .dict, .string, .namespace: return true; default: return false }
-        case "sequence": switch v { case .list, .dict, .string: return true; default: return false }
-        case "callable": if case .function = v { return true }; return false
+        case "string":
+            if case .string = v { return true }
+            return false
+        case "number":
+            switch v {
+            case .int, .double: return true
+            default: return false
+            }
+        case "integer":
+            if case .int = v { return true }
+            return false
+        case "float":
+            if case .double = v { return true }
+            return false
+        case "boolean":
+            if case .bool = v { return true }
+            return false
+        case "true":
+            if case .bool(true) = v { return true }
+            return false
+        case "false":
+            if case .bool(false) = v { return true }
+            return false
+        case "mapping":
+            switch v {
+            case .dict, .namespace: return true
+            default: return false
+            }
+        case "iterable":
+            switch v {
+            case .list, .dict, .string, .namespace: return true
+            default: return false
+            }
+        case "sequence":
+            switch v {
+            case .list, .dict, .string: return true
+            default: return false
+            }
+        case "callable":
+            if case .function = v { return true }
+            return false
         case "lower": return v.text == v.text.lowercased()
         case "upper": return v.text == v.text.uppercased()
         case "odd", "even", "divisibleby":
@@ -239,8 +277,12 @@ extension Interpreter {
                 if case .list(let l)? = args.first { candidates = l } else if let a = args.first { candidates = [a] }
                 for c in candidates {
                     guard case .string(let p) = c else { throw self.fail("\(name) needs a string argument") }
-                    if name == "startswith" ? s.unicodeScalars.starts(with: p.unicodeScalars)
-                                            : s.unicodeScalars.reversed().starts(with: p.unicodeScalars.reversed()) { return .bool(true) }
+                    if name == "startswith"
+                        ? s.unicodeScalars.starts(with: p.unicodeScalars)
+                        : s.unicodeScalars.reversed().starts(with: p.unicodeScalars.reversed())
+                    {
+                        return .bool(true)
+                    }
                 }
                 return .bool(false)
             }
@@ -252,11 +294,16 @@ extension Interpreter {
                 return .list(pySplit(s, sep, maxsplit, fromRight: name == "rsplit").map { .string($0) })
             }
         case "splitlines":
-            fn = { _, _ in .list(s.split(separator: "\n", omittingEmptySubsequences: false).map { .string(String($0)) }.dropLast(s.hasSuffix("\n") ? 1 : 0)) }
+            fn = { _, _ in
+                .list(
+                    s.split(separator: "\n", omittingEmptySubsequences: false).map { .string(String($0)) }.dropLast(
+                        s.hasSuffix("\n") ? 1 : 0))
+            }
         case "replace":
             fn = { args, kw in
                 guard let old = try self.stringArg(self.arg(args, kw, 0, "old"), "replace old"),
-                      let new = try self.stringArg(self.arg(args, kw, 1, "new"), "replace new") else {
+                    let new = try self.stringArg(self.arg(args, kw, 1, "new"), "replace new")
+                else {
                     throw self.fail("replace needs two string arguments")
                 }
                 return .string(pyReplace(s, old, new, self.arg(args, kw, 2, "count").flatMap { self.integer($0) } ?? -1))
@@ -264,7 +311,8 @@ extension Interpreter {
         case "find", "index", "rfind", "count":
             fn = { args, _ in
                 guard let sub = try self.stringArg(args.first, "\(name) argument") else { throw self.fail("\(name) needs a string") }
-                let hay = Array(s.unicodeScalars), needle = Array(sub.unicodeScalars)
+                let hay = Array(s.unicodeScalars)
+                let needle = Array(sub.unicodeScalars)
                 var hits: [Int] = []
                 if needle.count <= hay.count {
                     var i = 0
@@ -273,7 +321,9 @@ extension Interpreter {
                             hits.append(i)
                             if name == "find" || name == "index" { break }
                             i += max(1, name == "count" ? needle.count : 1)
-                        } else { i += 1 }
+                        } else {
+                            i += 1
+                        }
                     }
                 }
                 if name == "count" { return .int(hits.count) }
@@ -305,12 +355,23 @@ extension Interpreter {
                 out += "}"
                 continue
             }
-            guard c == "{" else { out.append(c); continue }
+            guard c == "{" else {
+                out.append(c)
+                continue
+            }
             var field = ""
             var closed = false
             while let d = it.next() {
-                if d == "{" && field.isEmpty { out += "{"; closed = true; field = "\u{0}"; break }
-                if d == "}" { closed = true; break }
+                if d == "{" && field.isEmpty {
+                    out += "{"
+                    closed = true
+                    field = "\u{0}"
+                    break
+                }
+                if d == "}" {
+                    closed = true
+                    break
+                }
                 field.append(d)
             }
             guard closed else { throw fail("format: unterminated '{' field") }
@@ -350,7 +411,9 @@ extension Interpreter {
         switch name {
         case "index":
             return Function("list.index") { [unowned self] args, _ in
-                guard let x = args.first, let i = l.firstIndex(where: { self.equal($0, x) }) else { throw self.fail("value is not in list") }
+                guard let x = args.first, let i = l.firstIndex(where: { self.equal($0, x) }) else {
+                    throw self.fail("value is not in list")
+                }
                 return .int(i)
             }
         case "count":
@@ -364,43 +427,71 @@ extension Interpreter {
     /// The globals every template sees: namespace, range, dict, raise_exception, strftime_now.
     func builtins() -> [(String, Value)] {
         [
-            ("namespace", .function(Function("namespace") { args, kwargs in
-                var d = OrderedDict()
-                if case .dict(let initial)? = args.first { d = initial }
-                for (k, v) in kwargs { d[k] = v }
-                return .namespace(Namespace(d))
-            })),
-            ("dict", .function(Function("dict") { args, kwargs in
-                var d = OrderedDict()
-                if case .dict(let initial)? = args.first { d = initial }
-                for (k, v) in kwargs { d[k] = v }
-                return .dict(d)
-            })),
-            ("range", .function(Function("range") { [unowned self] args, _ in
-                let ints = args.compactMap { self.integer($0) }
-                guard ints.count == args.count, (1...3).contains(ints.count) else { throw self.fail("range() needs 1 to 3 integers") }
-                let start = ints.count > 1 ? ints[0] : 0
-                let stop = ints.count > 1 ? ints[1] : ints[0]
-                let step = ints.count > 2 ? ints[2] : 1
-                guard step != 0 else { throw self.fail("range() step must not be zero") }
-                let span = step > 0 ? Double(stop) - Double(start) : Double(start) - Double(stop)
-                let count = (span / abs(Double(step))).rounded(.up)
-                guard count <= Double(Interpreter.maxIterations) else { throw ChatTemplateError(.limit, "range() is too large", line: self.line) }
-                let n = max(0, Int(count))
-                guard n <= Interpreter.maxIterations else { throw ChatTemplateError(.limit, "range() of \(n) items is too large", line: self.line) }
-                return .list((0..<n).map { .int(start + $0 * step) })
-            })),
-            ("raise_exception", .function(Function("raise_exception") { [unowned self] args, _ in
-                throw ChatTemplateError(.raised, "raise_exception: \(args.first?.text ?? "")", line: self.line)
-            })),
-            ("strftime_now", .function(Function("strftime_now") { [unowned self] args, _ in
-                guard case .string(let format)? = args.first else { throw self.fail("strftime_now needs a format string") }
-                return .string(formatTime(self.now, format))
-            })),
+            (
+                "namespace",
+                .function(
+                    Function("namespace") { args, kwargs in
+                        var d = OrderedDict()
+                        if case .dict(let initial)? = args.first { d = initial }
+                        for (k, v) in kwargs { d[k] = v }
+                        return .namespace(Namespace(d))
+                    })
+            ),
+            (
+                "dict",
+                .function(
+                    Function("dict") { args, kwargs in
+                        var d = OrderedDict()
+                        if case .dict(let initial)? = args.first { d = initial }
+                        for (k, v) in kwargs { d[k] = v }
+                        return .dict(d)
+                    })
+            ),
+            (
+                "range",
+                .function(
+                    Function("range") { [unowned self] args, _ in
+                        let ints = args.compactMap { self.integer($0) }
+                        guard ints.count == args.count, (1...3).contains(ints.count) else {
+                            throw self.fail("range() needs 1 to 3 integers")
+                        }
+                        let start = ints.count > 1 ? ints[0] : 0
+                        let stop = ints.count > 1 ? ints[1] : ints[0]
+                        let step = ints.count > 2 ? ints[2] : 1
+                        guard step != 0 else { throw self.fail("range() step must not be zero") }
+                        let span = step > 0 ? Double(stop) - Double(start) : Double(start) - Double(stop)
+                        let count = (span / abs(Double(step))).rounded(.up)
+                        guard count <= Double(Interpreter.maxIterations) else {
+                            throw ChatTemplateError(.limit, "range() is too large", line: self.line)
+                        }
+                        let n = max(0, Int(count))
+                        guard n <= Interpreter.maxIterations else {
+                            throw ChatTemplateError(.limit, "range() of \(n) items is too large", line: self.line)
+                        }
+                        return .list((0..<n).map { .int(start + $0 * step) })
+                    })
+            ),
+            (
+                "raise_exception",
+                .function(
+                    Function("raise_exception") { [unowned self] args, _ in
+                        throw ChatTemplateError(.raised, "raise_exception: \(args.first?.text ?? "")", line: self.line)
+                    })
+            ),
+            (
+                "strftime_now",
+                .function(
+                    Function("strftime_now") { [unowned self] args, _ in
+                        guard case .string(let format)? = args.first else { throw self.fail("strftime_now needs a format string") }
+                        return .string(formatTime(self.now, format))
+                    })
+            ),
         ]
     }
 
-    func writeJSON(_ v: Value, into out: inout String, indent: Int?, level: Int, itemSep: String, keySep: String, sortKeys: Bool, ascii: Bool) throws {
+    func writeJSON(
+        _ v: Value, into out: inout String, indent: Int?, level: Int, itemSep: String, keySep: String, sortKeys: Bool, ascii: Bool
+    ) throws {
         if level > Parser.maxNesting { throw ChatTemplateError(.limit, "tojson: value nested too deeply", line: line) }
         func newline(_ l: Int) {
             guard let indent else { return }
@@ -413,12 +504,16 @@ extension Interpreter {
         case .double(let d): out += d.isFinite ? pythonFloat(d) : (d.isNaN ? "NaN" : (d < 0 ? "-Infinity" : "Infinity"))
         case .string(let s): out += JSONValue.quoted(s, escaping: .python(asciiOnly: ascii))
         case .list(let l):
-            if l.isEmpty { out += "[]"; return }
+            if l.isEmpty {
+                out += "[]"
+                return
+            }
             out += "["
             for (i, item) in l.enumerated() {
                 if i > 0 { out += itemSep }
                 newline(level + 1)
-                try writeJSON(item, into: &out, indent: indent, level: level + 1, itemSep: itemSep, keySep: keySep, sortKeys: sortKeys, ascii: ascii)
+                try writeJSON(
+                    item, into: &out, indent: indent, level: level + 1, itemSep: itemSep, keySep: keySep, sortKeys: sortKeys, ascii: ascii)
             }
             newline(level)
             out += "]"
@@ -426,13 +521,17 @@ extension Interpreter {
             var pairs: [(String, Value)]
             if case .dict(let d) = v { pairs = d.pairs } else if case .namespace(let n) = v { pairs = n.dict.pairs } else { pairs = [] }
             if sortKeys { pairs.sort { $0.0.unicodeScalars.lexicographicallyPrecedes($1.0.unicodeScalars) { $0.value < $1.value } } }
-            if pairs.isEmpty { out += "{}"; return }
+            if pairs.isEmpty {
+                out += "{}"
+                return
+            }
             out += "{"
             for (i, (k, item)) in pairs.enumerated() {
                 if i > 0 { out += itemSep }
                 newline(level + 1)
                 out += JSONValue.quoted(k, escaping: .python(asciiOnly: ascii)) + keySep
-                try writeJSON(item, into: &out, indent: indent, level: level + 1, itemSep: itemSep, keySep: keySep, sortKeys: sortKeys, ascii: ascii)
+                try writeJSON(
+                    item, into: &out, indent: indent, level: level + 1, itemSep: itemSep, keySep: keySep, sortKeys: sortKeys, ascii: ascii)
             }
             newline(level)
             out += "}"
@@ -465,7 +564,8 @@ func pyStrip(_ s: String, _ chars: String?, left: Bool, right: Bool) -> String {
     let set = chars.map { Set($0.unicodeScalars) }
     let strip: (Unicode.Scalar) -> Bool = { c in set.map { $0.contains(c) } ?? pyIsSpace(c) }
     let u = Array(s.unicodeScalars)
-    var a = 0, b = u.count
+    var a = 0
+    var b = u.count
     if left { while a < b, strip(u[a]) { a += 1 } }
     if right { while b > a, strip(u[b - 1]) { b -= 1 } }
     var out = String.UnicodeScalarView()
@@ -474,12 +574,16 @@ func pyStrip(_ s: String, _ chars: String?, left: Bool, right: Bool) -> String {
 }
 
 func pyReplace(_ s: String, _ old: String, _ new: String, _ count: Int) -> String {
-    let hay = Array(s.unicodeScalars), needle = Array(old.unicodeScalars)
+    let hay = Array(s.unicodeScalars)
+    let needle = Array(old.unicodeScalars)
     var out = String.UnicodeScalarView()
     var done = 0
     if needle.isEmpty {
         for (i, c) in hay.enumerated() {
-            if count < 0 || done < count { out.append(contentsOf: new.unicodeScalars); done += 1 }
+            if count < 0 || done < count {
+                out.append(contentsOf: new.unicodeScalars)
+                done += 1
+            }
             out.append(c)
             _ = i
         }
@@ -488,7 +592,7 @@ func pyReplace(_ s: String, _ old: String, _ new: String, _ count: Int) -> Strin
     }
     var i = 0
     while i < hay.count {
-        if (count < 0 || done < count), i + needle.count <= hay.count, hay[i..<(i + needle.count)].elementsEqual(needle) {
+        if count < 0 || done < count, i + needle.count <= hay.count, hay[i..<(i + needle.count)].elementsEqual(needle) {
             out.append(contentsOf: new.unicodeScalars)
             i += needle.count
             done += 1
@@ -502,23 +606,41 @@ func pyReplace(_ s: String, _ old: String, _ new: String, _ count: Int) -> Strin
 
 func pySplit(_ s: String, _ sep: String?, _ maxsplit: Int, fromRight: Bool) -> [String] {
     let u = Array(s.unicodeScalars)
-    func str(_ a: Int, _ b: Int) -> String { var v = String.UnicodeScalarView(); v.append(contentsOf: u[a..<b]); return String(v) }
+    func str(_ a: Int, _ b: Int) -> String {
+        var v = String.UnicodeScalarView()
+        v.append(contentsOf: u[a..<b])
+        return String(v)
+    }
     var parts: [String] = []
     if let sep {
         let n = Array(sep.unicodeScalars)
         if fromRight {
-            var end = u.count, i = u.count - n.count
+            var end = u.count
+            var i = u.count - n.count
             while i >= 0 {
                 if maxsplit >= 0 && parts.count >= maxsplit { break }
-                if u[i..<(i + n.count)].elementsEqual(n) { parts.append(str(i + n.count, end)); end = i; i -= n.count } else { i -= 1 }
+                if u[i..<(i + n.count)].elementsEqual(n) {
+                    parts.append(str(i + n.count, end))
+                    end = i
+                    i -= n.count
+                } else {
+                    i -= 1
+                }
             }
             parts.append(str(0, end))
             return parts.reversed()
         }
-        var start = 0, i = 0
+        var start = 0
+        var i = 0
         while i + n.count <= u.count {
             if maxsplit >= 0 && parts.count >= maxsplit { break }
-            if u[i..<(i + n.count)].elementsEqual(n) { parts.append(str(start, i)); i += n.count; start = i } else { i += 1 }
+            if u[i..<(i + n.count)].elementsEqual(n) {
+                parts.append(str(start, i))
+                i += n.count
+                start = i
+            } else {
+                i += 1
+            }
         }
         parts.append(str(start, u.count))
         return parts

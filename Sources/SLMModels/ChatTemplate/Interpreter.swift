@@ -72,16 +72,17 @@ final class Interpreter {
                 return try execute(body)
             }
             return try execute(otherwise)
-        case let .forLoop(targets, iterableExpr, condition, body, otherwise, l):
+        case .forLoop(let targets, let iterableExpr, let condition, let body, let otherwise, let l):
             line = l
             return try runFor(targets: targets, iterable: try eval(iterableExpr), condition: condition, body: body, otherwise: otherwise)
-        case let .set(target, e, l):
+        case .set(let target, let e, let l):
             let v = try eval(e)
             line = l
             switch target {
             case .names(let names):
-                if names.count == 1 { assign(names[0], v) }
-                else {
+                if names.count == 1 {
+                    assign(names[0], v)
+                } else {
                     let items = try iterate(v)
                     guard items.count == names.count else { throw fail("cannot unpack \(items.count) values into \(names.count) names") }
                     for (n, item) in zip(names, items) { assign(n, item) }
@@ -92,9 +93,10 @@ final class Interpreter {
                 }
                 ns.dict[attr] = v
             }
-        case let .setBlock(name, body, l):
+        case .setBlock(let name, let body, let l):
             line = l
-            let saved = output, savedBytes = outputBytes
+            let saved = output
+            let savedBytes = outputBytes
             output = ""
             let flow = try execute(body)
             let captured = output
@@ -102,18 +104,19 @@ final class Interpreter {
             outputBytes = savedBytes
             assign(name, .string(captured))
             return flow
-        case let .macro(name, params, body, l):
+        case .macro(let name, let params, let body, let l):
             line = l
             assign(name, .function(makeMacro(name: name, params: params, body: body)))
-        case let .callBlock(callExpr, params, body, l):
+        case .callBlock(let callExpr, let params, let body, let l):
             line = l
             let caller = makeMacro(name: "caller", params: params, body: body)
             scopes.append(OrderedDict([("caller", .function(caller))]))
             defer { scopes.removeLast() }
             try write(try eval(callExpr).text)
-        case let .filterBlock(name, argExprs, kwargExprs, body, l):
+        case .filterBlock(let name, let argExprs, let kwargExprs, let body, let l):
             line = l
-            let saved = output, savedBytes = outputBytes
+            let saved = output
+            let savedBytes = outputBytes
             output = ""
             _ = try execute(body)
             let captured = output
@@ -138,10 +141,13 @@ final class Interpreter {
         scopes.append(OrderedDict())
         defer { scopes.removeLast() }
         let bind = { (item: Value) throws in
-            if targets.count == 1 { self.assign(targets[0], item) }
-            else {
+            if targets.count == 1 {
+                self.assign(targets[0], item)
+            } else {
                 let parts = try self.iterate(item)
-                guard parts.count == targets.count else { throw self.fail("cannot unpack \(parts.count) values into \(targets.count) loop variables") }
+                guard parts.count == targets.count else {
+                    throw self.fail("cannot unpack \(parts.count) values into \(targets.count) loop variables")
+                }
                 for (n, p) in zip(targets, parts) { self.assign(n, p) }
             }
         }
@@ -173,9 +179,10 @@ final class Interpreter {
             loop["depth0"] = .int(0)
             loop["previtem"] = index > 0 ? items[index - 1] : .undefined("loop.previtem")
             loop["nextitem"] = index < n - 1 ? items[index + 1] : .undefined("loop.nextitem")
-            loop["cycle"] = .function(Function("loop.cycle") { args, _ in
-                args.isEmpty ? .none : args[index % args.count]
-            })
+            loop["cycle"] = .function(
+                Function("loop.cycle") { args, _ in
+                    args.isEmpty ? .none : args[index % args.count]
+                })
             assign("loop", .dict(loop))
             let flow = try execute(body)
             if flow == .breakLoop { break }
@@ -200,7 +207,8 @@ final class Interpreter {
                 if params.contains(where: { $0.name == k }) { frame[k] = v } else { extraKw[k] = v }
             }
             let savedScopes = self.scopes
-            let savedOutput = self.output, savedBytes = self.outputBytes
+            let savedOutput = self.output
+            let savedBytes = self.outputBytes
             // A macro sees the template's globals and top-level names, not the caller's locals.
             self.scopes = Array(savedScopes.prefix(2))
             if let caller = savedScopes.last?["caller"] { frame["caller"] = caller }
@@ -254,12 +262,14 @@ final class Interpreter {
             let idx = try eval(indexExpr)
             line = e.line
             return try subscriptValue(b, idx)
-        case let .slice(base, a, b, c):
+        case .slice(let base, let a, let b, let c):
             let v = try eval(base)
-            let start = try a.map { try eval($0) }, stop = try b.map { try eval($0) }, step = try c.map { try eval($0) }
+            let start = try a.map { try eval($0) }
+            let stop = try b.map { try eval($0) }
+            let step = try c.map { try eval($0) }
             line = e.line
             return try slice(v, start, stop, step)
-        case let .call(callee, argExprs, kwargExprs):
+        case .call(let callee, let argExprs, let kwargExprs):
             let f = try eval(callee)
             let args = try argExprs.map { try eval($0) }
             let kwargs = try kwargExprs.map { ($0.0, try eval($0.1)) }
@@ -274,19 +284,19 @@ final class Interpreter {
                 if err.line == 0 { err.line = e.line }
                 throw err
             }
-        case let .filter(base, name, argExprs, kwargExprs):
+        case .filter(let base, let name, let argExprs, let kwargExprs):
             let v = try eval(base)
             let args = try argExprs.map { try eval($0) }
             let kwargs = try kwargExprs.map { ($0.0, try eval($0.1)) }
             line = e.line
             return try applyFilter(name, v, args, kwargs)
-        case let .test(base, name, argExprs, negated):
+        case .test(let base, let name, let argExprs, let negated):
             let v = try eval(base)
             let args = try argExprs.map { try eval($0) }
             line = e.line
             let r = try applyTest(name, v, args)
             return .bool(negated ? !r : r)
-        case let .unary(op, operand):
+        case .unary(let op, let operand):
             let v = try eval(operand)
             line = e.line
             switch op {
@@ -305,18 +315,18 @@ final class Interpreter {
                 default: throw fail("bad operand type for unary +: \(v.typeName)")
                 }
             }
-        case let .binary(op, l, r):
+        case .binary(let op, let l, let r):
             let a = try eval(l)
             let b = try eval(r)
             line = e.line
             return try binary(op, a, b)
-        case let .and(l, r):
+        case .and(let l, let r):
             let a = try eval(l)
             return a.truthy ? try eval(r) : a
-        case let .or(l, r):
+        case .or(let l, let r):
             let a = try eval(l)
             return a.truthy ? a : try eval(r)
-        case let .conditional(cond, then, other):
+        case .conditional(let cond, let then, let other):
             if try eval(cond).truthy { return try eval(then) }
             return try other.map { try eval($0) } ?? .undefined("else")
         }
@@ -353,16 +363,16 @@ final class Interpreter {
 
     func subscriptValue(_ b: Value, _ idx: Value) throws -> Value {
         switch (b, idx) {
-        case let (.list(l), .int(i)):
+        case (.list(let l), .int(let i)):
             let j = i < 0 ? i + l.count : i
             return j >= 0 && j < l.count ? l[j] : .undefined("[\(i)]")
-        case let (.string(s), .int(i)):
+        case (.string(let s), .int(let i)):
             let u = Array(s.unicodeScalars)
             let j = i < 0 ? i + u.count : i
             return j >= 0 && j < u.count ? .string(String(u[j])) : .undefined("[\(i)]")
-        case let (.dict(d), .string(k)):
+        case (.dict(let d), .string(let k)):
             return d[k] ?? (dictMethod(d, k).map { .function($0) } ?? .undefined(k))
-        case let (.namespace(n), .string(k)):
+        case (.namespace(let n), .string(let k)):
             return n.dict[k] ?? .undefined(k)
         case (_, .string(let k)):
             return try attribute(of: b, k)
@@ -384,17 +394,21 @@ final class Interpreter {
         let st = try intOrNil(step) ?? 1
         guard st != 0 else { throw fail("slice step cannot be zero") }
         func indices(_ n: Int) throws -> [Int] {
-            var a = try intOrNil(start), b = try intOrNil(stop)
+            var a = try intOrNil(start)
+            var b = try intOrNil(stop)
             if st > 0 {
-                var lo = a ?? 0, hi = b ?? n
+                var lo = a ?? 0
+                var hi = b ?? n
                 if lo < 0 { lo = max(0, lo + n) }
                 if hi < 0 { hi = max(0, hi + n) }
-                lo = min(lo, n); hi = min(hi, n)
+                lo = min(lo, n)
+                hi = min(hi, n)
                 return lo < hi ? Array(stride(from: lo, to: hi, by: st)) : []
             } else {
                 if let x = a { a = x < 0 ? max(-1, x + n) : min(x, n - 1) }
                 if let y = b { b = y < 0 ? max(-1, y + n) : min(y, n - 1) }
-                let hi = a ?? n - 1, lo = b ?? -1
+                let hi = a ?? n - 1
+                let lo = b ?? -1
                 return hi > lo ? Array(stride(from: hi, to: lo, by: st)) : []
             }
         }
@@ -413,12 +427,12 @@ final class Interpreter {
     func equal(_ a: Value, _ b: Value) -> Bool {
         switch (a, b) {
         case (.undefined, .undefined), (.none, .none): return true
-        case let (.string(x), .string(y)): return x == y
-        case let (.list(x), .list(y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
-        case let (.dict(x), .dict(y)):
+        case (.string(let x), .string(let y)): return x == y
+        case (.list(let x), .list(let y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
+        case (.dict(let x), .dict(let y)):
             return x.count == y.count && x.keys.allSatisfy { k in y[k].map { equal(x[k] ?? .none, $0) } ?? false }
-        case let (.namespace(x), .namespace(y)): return x === y
-        case let (.function(x), .function(y)): return x === y
+        case (.namespace(let x), .namespace(let y)): return x === y
+        case (.function(let x), .function(let y)): return x === y
         default:
             if let x = number(a), let y = number(b) { return x == y }
             return false
@@ -484,21 +498,31 @@ final class Interpreter {
         if case .undefined(let n) = a { throw fail("'\(n)' is undefined (operator '\(op)')") }
         if case .undefined(let n) = b { throw fail("'\(n)' is undefined (operator '\(op)')") }
         switch (op, a, b) {
-        case let ("+", .string(x), .string(y)): return .string(x + y)
-        case let ("+", .list(x), .list(y)): return .list(x + y)
-        case let ("*", .string(x), .int(n)), let ("*", .int(n), .string(x)):
-            guard n <= Interpreter.maxOutputBytes / max(1, x.utf8.count) else { throw ChatTemplateError(.limit, "string repetition too large", line: line) }
+        case ("+", .string(let x), .string(let y)): return .string(x + y)
+        case ("+", .list(let x), .list(let y)): return .list(x + y)
+        case ("*", .string(let x), .int(let n)), ("*", .int(let n), .string(let x)):
+            guard n <= Interpreter.maxOutputBytes / max(1, x.utf8.count) else {
+                throw ChatTemplateError(.limit, "string repetition too large", line: line)
+            }
             return .string(String(repeating: x, count: max(0, n)))
-        case let ("*", .list(x), .int(n)), let ("*", .int(n), .list(x)):
-            guard n <= Interpreter.maxIterations / max(1, x.count) else { throw ChatTemplateError(.limit, "list repetition too large", line: line) }
+        case ("*", .list(let x), .int(let n)), ("*", .int(let n), .list(let x)):
+            guard n <= Interpreter.maxIterations / max(1, x.count) else {
+                throw ChatTemplateError(.limit, "list repetition too large", line: line)
+            }
             return .list(Array([[Value]](repeating: x, count: max(0, n)).joined()))
         default: break
         }
         if let x = integer(a), let y = integer(b) {
             switch op {
-            case "+": let (r, o) = x.addingReportingOverflow(y); if !o { return .int(r) }
-            case "-": let (r, o) = x.subtractingReportingOverflow(y); if !o { return .int(r) }
-            case "*": let (r, o) = x.multipliedReportingOverflow(by: y); if !o { return .int(r) }
+            case "+":
+                let (r, o) = x.addingReportingOverflow(y)
+                if !o { return .int(r) }
+            case "-":
+                let (r, o) = x.subtractingReportingOverflow(y)
+                if !o { return .int(r) }
+            case "*":
+                let (r, o) = x.multipliedReportingOverflow(by: y)
+                if !o { return .int(r) }
             case "//":
                 guard y != 0 else { throw fail("integer division by zero") }
                 if x == Int.min && y == -1 { break }
@@ -513,7 +537,8 @@ final class Interpreter {
                 return .int(r)
             case "**":
                 if y >= 0 {
-                    var r = 1, o = false
+                    var r = 1
+                    var o = false
                     for _ in 0..<min(y, 64) where !o { (r, o) = r.multipliedReportingOverflow(by: x) }
                     if !o && (y <= 64 || x == 0 || x == 1) { return .int(r) }
                 }

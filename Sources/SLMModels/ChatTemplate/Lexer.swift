@@ -107,7 +107,10 @@ struct Lexer {
                 var j = pos
                 var found = false
                 while j + 1 < src.count {
-                    if src[j] == "#", src[j + 1] == "}" { found = true; break }
+                    if src[j] == "#", src[j + 1] == "}" {
+                        found = true
+                        break
+                    }
                     j += 1
                 }
                 guard found else { throw ChatTemplateError(.syntax, "unterminated comment '{#' (missing '#}')", line: tagLine) }
@@ -149,15 +152,26 @@ struct Lexer {
         var depth = 0
         while true {
             guard let c = at(pos) else {
-                throw ChatTemplateError(.syntax, "unterminated tag '\(isVar ? "{{" : "{%")' (missing '\(isVar ? "}}" : "%}")')", line: openLine)
+                throw ChatTemplateError(
+                    .syntax, "unterminated tag '\(isVar ? "{{" : "{%")' (missing '\(isVar ? "}}" : "%}")')", line: openLine)
             }
-            if c == "\n" { line += 1; pos += 1; continue }
-            if Lexer.isSpace(c) { pos += 1; continue }
+            if c == "\n" {
+                line += 1
+                pos += 1
+                continue
+            }
+            if Lexer.isSpace(c) {
+                pos += 1
+                continue
+            }
             // Tag end, possibly with a `-` or `+` modifier.
             if depth == 0 {
                 var strip = false
                 var j = pos
-                if (c == "-" || c == "+"), at(pos + 1) == closer, at(pos + 2) == "}" { strip = c == "-"; j += 1 }
+                if c == "-" || c == "+", at(pos + 1) == closer, at(pos + 2) == "}" {
+                    strip = c == "-"
+                    j += 1
+                }
                 if at(j) == closer, at(j + 1) == "}" {
                     pos = j + 2
                     emit(isVar ? .varEnd : .blockEnd, line)
@@ -177,14 +191,17 @@ struct Lexer {
             if c == "_" || c.properties.isAlphabetic {
                 var s = String.UnicodeScalarView()
                 while let d = at(pos), d == "_" || d.properties.isAlphabetic || (d.isASCII && ("0"..."9").contains(d)) {
-                    s.append(d); pos += 1
+                    s.append(d)
+                    pos += 1
                 }
                 emit(.name(String(s)), tokLine)
                 continue
             }
             // Operators, longest first.
-            let ops = ["//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">", "=",
-                       "(", ")", "[", "]", "{", "}", ",", ".", ":", "|"]
+            let ops = [
+                "//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">", "=",
+                "(", ")", "[", "]", "{", "}", ",", ".", ":", "|",
+            ]
             guard let op = ops.first(where: { starts($0, at: pos) }) else {
                 throw ChatTemplateError(.syntax, "unexpected character '\(c)' in tag", line: tokLine)
             }
@@ -199,14 +216,26 @@ struct Lexer {
         var s = ""
         var isFloat = false
         while let d = at(pos) {
-            if d.isASCII && ("0"..."9").contains(d) { s.unicodeScalars.append(d); pos += 1 }
-            else if d == "_" { pos += 1 }
-            else if d == ".", !isFloat, let n = at(pos + 1), n.isASCII, ("0"..."9").contains(n) {
-                isFloat = true; s += "."; pos += 1
-            } else if (d == "e" || d == "E"), let n = at(pos + 1), n.isASCII, ("0"..."9").contains(n) || n == "-" || n == "+" {
-                isFloat = true; s += "e"; pos += 1
-                if n == "-" || n == "+" { s.unicodeScalars.append(n); pos += 1 }
-            } else { break }
+            if d.isASCII && ("0"..."9").contains(d) {
+                s.unicodeScalars.append(d)
+                pos += 1
+            } else if d == "_" {
+                pos += 1
+            } else if d == ".", !isFloat, let n = at(pos + 1), n.isASCII, ("0"..."9").contains(n) {
+                isFloat = true
+                s += "."
+                pos += 1
+            } else if d == "e" || d == "E", let n = at(pos + 1), n.isASCII, ("0"..."9").contains(n) || n == "-" || n == "+" {
+                isFloat = true
+                s += "e"
+                pos += 1
+                if n == "-" || n == "+" {
+                    s.unicodeScalars.append(n)
+                    pos += 1
+                }
+            } else {
+                break
+            }
         }
         if !isFloat, let i = Int(s) { return .int(i) }
         return .float(Double(s) ?? 0)
@@ -223,7 +252,10 @@ struct Lexer {
             pos += 1
             if c == quote { break }
             if c == "\n" { line += 1 }
-            if c != "\\" { out.append(c); continue }
+            if c != "\\" {
+                out.append(c)
+                continue
+            }
             guard let e = at(pos) else { continue }
             pos += 1
             switch e {
@@ -236,19 +268,27 @@ struct Lexer {
             case "v": out.append("\u{0B}")
             case "a": out.append("\u{07}")
             case "\\", "'", "\"": out.append(e)
-            case "\n": line += 1   // line continuation
+            case "\n": line += 1  // line continuation
             case "x", "u", "U":
                 let width = e == "x" ? 2 : (e == "u" ? 4 : 8)
                 var v: UInt32 = 0
                 var ok = true
                 for _ in 0..<width {
-                    guard let h = at(pos), let d = UInt32(String(h), radix: 16) else { ok = false; break }
-                    v = v * 16 + d; pos += 1
+                    guard let h = at(pos), let d = UInt32(String(h), radix: 16) else {
+                        ok = false
+                        break
+                    }
+                    v = v * 16 + d
+                    pos += 1
                 }
-                if ok, let s = Unicode.Scalar(v) { out.append(s) }
-                else { throw ChatTemplateError(.syntax, "bad \\\(e) escape in string literal", line: line) }
+                if ok, let s = Unicode.Scalar(v) {
+                    out.append(s)
+                } else {
+                    throw ChatTemplateError(.syntax, "bad \\\(e) escape in string literal", line: line)
+                }
             default:
-                out.append("\\"); out.append(e)
+                out.append("\\")
+                out.append(e)
             }
         }
         return String(out)

@@ -81,7 +81,8 @@ struct Parser {
             case .eof:
                 return (out, nil)
             case .text(let t):
-                out.append(.text(t)); advance()
+                out.append(.text(t))
+                advance()
             case .varBegin:
                 advance()
                 let e = try parseExpression()
@@ -137,12 +138,18 @@ struct Parser {
             }
         case "for":
             var targets = [try expectName()]
-            while isOp(",") { advance(); targets.append(try expectName()) }
+            while isOp(",") {
+                advance()
+                targets.append(try expectName())
+            }
             guard isName("in") else { throw syntax("expected 'in' in 'for' statement, found \(describe(kind))") }
             advance()
             let iterable = try parseOr(allowConditional: false)
             var condition: Expr? = nil
-            if isName("if") { advance(); condition = try parseExpression() }
+            if isName("if") {
+                advance()
+                condition = try parseExpression()
+            }
             if isName("recursive") { throw ChatTemplateError(.unsupported, "unsupported construct 'for … recursive'", line: line) }
             try expectBlockEnd("for")
             let (body, end) = try parseBody(until: ["else", "endfor"])
@@ -163,7 +170,10 @@ struct Parser {
                 target = .attribute(first, try expectName())
             } else if isOp(",") {
                 var names = [first]
-                while isOp(",") { advance(); names.append(try expectName()) }
+                while isOp(",") {
+                    advance()
+                    names.append(try expectName())
+                }
                 target = .names(names)
             }
             if kind == .blockEnd, case .names(let names) = target, names.count == 1 {
@@ -175,9 +185,12 @@ struct Parser {
             }
             try expectOp("=")
             var value = try parseExpression()
-            if isOp(",") {   // `set a, b = 1, 2`
+            if isOp(",") {  // `set a, b = 1, 2`
                 var items = [value]
-                while isOp(",") { advance(); items.append(try parseExpression()) }
+                while isOp(",") {
+                    advance()
+                    items.append(try parseExpression())
+                }
                 value = Expr(kind: .tuple(items), line: value.line)
             }
             try expectBlockEnd("set")
@@ -188,7 +201,7 @@ struct Parser {
             try expectBlockEnd("macro")
             let (body, end) = try parseBody(until: ["endmacro"])
             _ = try requireEnd(end, of: "macro", line: tagLine)
-            if case .name = kind { advance() }   // `{% endmacro name %}`
+            if case .name = kind { advance() }  // `{% endmacro name %}`
             try expectBlockEnd("endmacro")
             return .macro(name, params, body, line: tagLine)
         case "call":
@@ -203,7 +216,8 @@ struct Parser {
             return .callBlock(callee, params, body, line: tagLine)
         case "filter":
             let name = try expectName()
-            var args: [Expr] = [], kwargs: [(String, Expr)] = []
+            var args: [Expr] = []
+            var kwargs: [(String, Expr)] = []
             if isOp("(") { (args, kwargs) = try parseCallArguments() }
             try expectBlockEnd("filter")
             let (body, end) = try parseBody(until: ["endfilter"])
@@ -237,7 +251,10 @@ struct Parser {
         while !isOp(")") {
             let name = try expectName()
             var def: Expr? = nil
-            if isOp("=") { advance(); def = try parseExpression() }
+            if isOp("=") {
+                advance()
+                def = try parseExpression()
+            }
             params.append(MacroParameter(name: name, defaultValue: def))
             if isOp(",") { advance() } else { break }
         }
@@ -265,7 +282,10 @@ struct Parser {
             advance()
             let cond = try parseOr(allowConditional: false)
             var other: Expr? = nil
-            if isName("else") { advance(); other = try parseOr(allowConditional: true) }
+            if isName("else") {
+                advance()
+                other = try parseOr(allowConditional: true)
+            }
             e = Expr(kind: .conditional(cond, then: e, else: other), line: l)
         }
         return e
@@ -303,7 +323,8 @@ struct Parser {
                 advance()
                 e = Expr(kind: .binary("in", e, try parseAdditive()), line: l)
             } else if isName("not"), peekKind(1) == .name("in") {
-                advance(); advance()
+                advance()
+                advance()
                 e = Expr(kind: .binary("not in", e, try parseAdditive()), line: l)
             } else {
                 return e
@@ -328,8 +349,10 @@ struct Parser {
     }
 
     /// One precedence level of left-associative binary operators: `operand (op operand)*`.
-    private mutating func parseLeftAssociative(_ operators: [String],
-                                               operand: (inout Parser) throws -> Expr) throws -> Expr {
+    private mutating func parseLeftAssociative(
+        _ operators: [String],
+        operand: (inout Parser) throws -> Expr
+    ) throws -> Expr {
         var e = try operand(&self)
         while case .op(let o) = kind, operators.contains(o) {
             let l = line
@@ -375,7 +398,10 @@ struct Parser {
             }
         case .string(var s):
             advance()
-            while case .string(let more) = kind { s += more; advance() }
+            while case .string(let more) = kind {
+                s += more
+                advance()
+            }
             return Expr(kind: .literal(.string(s)), line: l)
         case .int(let v):
             advance()
@@ -385,7 +411,10 @@ struct Parser {
             return Expr(kind: .literal(.double(v)), line: l)
         case .op("("):
             advance()
-            if isOp(")") { advance(); return Expr(kind: .tuple([]), line: l) }
+            if isOp(")") {
+                advance()
+                return Expr(kind: .tuple([]), line: l)
+            }
             let first = try parseExpression()
             if isOp(",") {
                 var items = [first]
@@ -431,8 +460,12 @@ struct Parser {
             if isOp(".") {
                 advance()
                 switch kind {
-                case .name(let n): advance(); e = Expr(kind: .attribute(e, n), line: l)
-                case .int(let v): advance(); e = Expr(kind: .index(e, Expr(kind: .literal(.int(v)), line: l)), line: l)
+                case .name(let n):
+                    advance()
+                    e = Expr(kind: .attribute(e, n), line: l)
+                case .int(let v):
+                    advance()
+                    e = Expr(kind: .index(e, Expr(kind: .literal(.int(v)), line: l)), line: l)
                 default: throw syntax("expected an attribute name after '.', found \(describe(kind))")
                 }
             } else if isOp("[") {
@@ -473,7 +506,8 @@ struct Parser {
         var kwargs: [(String, Expr)] = []
         while !isOp(")") {
             if case .name(let n) = kind, peekKind(1) == .op("=") {
-                advance(); advance()
+                advance()
+                advance()
                 kwargs.append((n, try parseExpression()))
             } else {
                 args.append(try parseExpression())
@@ -491,18 +525,29 @@ struct Parser {
             if isOp("|") {
                 advance()
                 var name = try expectName()
-                while isOp(".") { advance(); name += "." + (try expectName()) }
-                var args: [Expr] = [], kwargs: [(String, Expr)] = []
+                while isOp(".") {
+                    advance()
+                    name += "." + (try expectName())
+                }
+                var args: [Expr] = []
+                var kwargs: [(String, Expr)] = []
                 if isOp("(") { (args, kwargs) = try parseCallArguments() }
                 e = Expr(kind: .filter(e, name, args, kwargs), line: l)
             } else if isName("is") {
                 advance()
                 var negated = false
-                if isName("not") { negated = true; advance() }
+                if isName("not") {
+                    negated = true
+                    advance()
+                }
                 var name: String
                 switch kind {
-                case .name(let n): name = n; advance()
-                case .op(let o) where ["==", "!=", "<", ">", "<=", ">="].contains(o): name = o; advance()
+                case .name(let n):
+                    name = n
+                    advance()
+                case .op(let o) where ["==", "!=", "<", ">", "<=", ">="].contains(o):
+                    name = o
+                    advance()
                 default: throw syntax("expected a test name after 'is', found \(describe(kind))")
                 }
                 if name == "none" || name == "None" { name = "none" }

@@ -72,8 +72,14 @@ enum Value {
         }
     }
 
-    var isUndefined: Bool { if case .undefined = self { return true }; return false }
-    var isNone: Bool { if case .none = self { return true }; return false }
+    var isUndefined: Bool {
+        if case .undefined = self { return true }
+        return false
+    }
+    var isNone: Bool {
+        if case .none = self { return true }
+        return false
+    }
 
     var truthy: Bool {
         switch self {
@@ -148,10 +154,11 @@ enum Value {
 func pythonFloat(_ d: Double) -> String {
     if d.isNaN { return "nan" }
     if d.isInfinite { return d < 0 ? "-inf" : "inf" }
-    var s = d.description   // shortest round-trip, e.g. "1.0", "1e-05", "1.5e+20"
+    var s = d.description  // shortest round-trip, e.g. "1.0", "1e-05", "1.5e+20"
     if let e = s.firstIndex(of: "e") {
         // Python writes 1e-05 and 1e+20; Swift writes 1e-05 and 1e+20 as well, but may print "1.0e-05".
-        let mantissa = s[..<e], exponent = s[s.index(after: e)...]
+        let mantissa = s[..<e]
+        let exponent = s[s.index(after: e)...]
         var m = String(mantissa)
         if m.hasSuffix(".0") { m.removeLast(2) }
         var exp = String(exponent)
@@ -174,9 +181,13 @@ func pythonRepr(_ s: String) -> String {
         case "\r": out += "\\r"
         case "\t": out += "\\t"
         default:
-            if Character(ch) == quote { out += "\\" + String(ch) }
-            else if ch.value < 0x20 || ch.value == 0x7f { out += "\\x" + hex(ch.value, 2) }
-            else { out.unicodeScalars.append(ch) }
+            if Character(ch) == quote {
+                out += "\\" + String(ch)
+            } else if ch.value < 0x20 || ch.value == 0x7f {
+                out += "\\x" + hex(ch.value, 2)
+            } else {
+                out.unicodeScalars.append(ch)
+            }
         }
     }
     out.append(quote)

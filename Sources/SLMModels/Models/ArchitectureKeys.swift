@@ -50,8 +50,9 @@ struct ArchitectureKeys {
         let heads = try positive("attention.head_count")
         let kvHeads = try positive("attention.head_count_kv", default: heads)
         guard heads % kvHeads == 0 else {
-            throw ModelError.invalidHyperparameter(key: name("attention.head_count_kv"), value: "\(kvHeads)",
-                                                   reason: "must divide attention.head_count (\(heads))")
+            throw ModelError.invalidHyperparameter(
+                key: name("attention.head_count_kv"), value: "\(kvHeads)",
+                reason: "must divide attention.head_count (\(heads))")
         }
         return (heads, kvHeads)
     }
@@ -60,8 +61,9 @@ struct ArchitectureKeys {
     func rotaryDimensions(headDim: Int) throws -> Int {
         let rotary = int("rope.dimension_count") ?? headDim
         guard rotary > 0, rotary <= headDim, rotary % 2 == 0 else {
-            throw ModelError.invalidHyperparameter(key: name("rope.dimension_count"), value: "\(rotary)",
-                                                   reason: "must be even and at most the head size \(headDim)")
+            throw ModelError.invalidHyperparameter(
+                key: name("rope.dimension_count"), value: "\(rotary)",
+                reason: "must be even and at most the head size \(headDim)")
         }
         return rotary
     }
@@ -72,8 +74,9 @@ struct ArchitectureKeys {
         guard scaling == "linear" else { throw ModelError.unsupportedFeature("rope scaling '\(scaling)'") }
         let factor = float("rope.scaling.factor") ?? 1
         guard factor > 0 else {
-            throw ModelError.invalidHyperparameter(key: name("rope.scaling.factor"), value: "\(factor)",
-                                                   reason: "must be positive")
+            throw ModelError.invalidHyperparameter(
+                key: name("rope.scaling.factor"), value: "\(factor)",
+                reason: "must be positive")
         }
         return 1 / factor
     }
@@ -105,8 +108,11 @@ extension DecoderConfig {
         self.kvHeads = kvHeads
         self.headDim = headDim
         rotaryDims = try keys.rotaryDimensions(headDim: headDim)
-        ropeTables = [RopeTable(base: keys.float("rope.freq_base") ?? Self.defaultRopeBase,
-                                frequencyScale: try keys.linearRopeFrequencyScale())]
+        ropeTables = [
+            RopeTable(
+                base: keys.float("rope.freq_base") ?? Self.defaultRopeBase,
+                frequencyScale: try keys.linearRopeFrequencyScale())
+        ]
         contextLength = try keys.positive("context_length")
         vocabularySize = try keys.vocabularySize()
         self.norm = norm

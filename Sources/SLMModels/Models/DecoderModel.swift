@@ -9,17 +9,19 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
     let config: DecoderConfig
     /// Never read: holding it keeps the mapping that every weight points into alive.
     let file: GGUFFile
-    let tokenEmbedding: WeightMatrix        // (vocab, dim)
-    let outputNorm: Norm                    // (dim)
-    let output: Projection                  // (vocab, dim); the embedding itself when tied
+    let tokenEmbedding: WeightMatrix  // (vocab, dim)
+    let outputNorm: Norm  // (dim)
+    let output: Projection  // (vocab, dim); the embedding itself when tied
     let layers: [DecoderLayer]
 
     var architecture: String { config.architecture }
     var vocabularySize: Int { config.vocabularySize }
     var trainedContextLength: Int { config.contextLength }
 
-    init(config: DecoderConfig, file: GGUFFile, tokenEmbedding: WeightMatrix, outputNorm: Norm, output: Projection,
-         layers: [DecoderLayer]) {
+    init(
+        config: DecoderConfig, file: GGUFFile, tokenEmbedding: WeightMatrix, outputNorm: Norm, output: Projection,
+        layers: [DecoderLayer]
+    ) {
         self.config = config
         self.file = file
         self.tokenEmbedding = tokenEmbedding
@@ -34,12 +36,14 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
         let w = WeightLoader(file: file)
         let dim = c.embeddingLength
         let embedding = try w.matrix("token_embd.weight", rows: c.vocabularySize, columns: dim)
-        let output = c.outputMayBeTied && !w.has("output.weight")
+        let output =
+            c.outputMayBeTied && !w.has("output.weight")
             ? Projection(weight: embedding, bias: nil)
             : try w.projection("output", rows: c.vocabularySize, columns: dim)
-        self.init(config: c, file: file, tokenEmbedding: embedding,
-                  outputNorm: try w.norm("output_norm", c.norm, count: dim, epsilon: c.normEpsilon), output: output,
-                  layers: try (0..<c.blockCount).map { try w.decoderLayer($0, config: c) })
+        self.init(
+            config: c, file: file, tokenEmbedding: embedding,
+            outputNorm: try w.norm("output_norm", c.norm, count: dim, epsilon: c.normEpsilon), output: output,
+            layers: try (0..<c.blockCount).map { try w.decoderLayer($0, config: c) })
     }
 
     func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
@@ -52,8 +56,10 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
         return try InferenceState(shape: shape, contextLength: contextLength, maxBatch: maxBatch)
     }
 
-    func forward(_ tokens: UnsafeBufferPointer<Int32>, state: InferenceState, pool: ThreadPool,
-                 allLogits: Bool, logits: UnsafeMutablePointer<Float>) throws {
+    func forward(
+        _ tokens: UnsafeBufferPointer<Int32>, state: InferenceState, pool: ThreadPool,
+        allLogits: Bool, logits: UnsafeMutablePointer<Float>
+    ) throws {
         let c = config
         let n = tokens.count
         guard n > 0 else { throw ModelError.emptyInput }
@@ -68,7 +74,10 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
 
         let dim = c.embeddingLength
         let scratch = DecoderScratch(state, config: c)
-        let x = scratch.x, xn = scratch.xn, attnOut = scratch.attnOut, ffnOut = scratch.ffnOut
+        let x = scratch.x
+        let xn = scratch.xn
+        let attnOut = scratch.attnOut
+        let ffnOut = scratch.ffnOut
 
         for t in 0..<n { tokenEmbedding.dequantizeRow(Int(tokens[t]), into: x + t * dim) }
         if let s = c.embeddingScale { Ops.scale(x, by: s, count: n * dim) }
@@ -81,8 +90,9 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
 
         for (index, layer) in layers.enumerated() {
             layer.attentionNorm.apply(rows: n, x, count: dim, stride: dim, into: xn)
-            attention(layer, index: index, input: xn, output: attnOut, tokens: n, start: start, scratch: scratch,
-                      state: state, pool: pool)
+            attention(
+                layer, index: index, input: xn, output: attnOut, tokens: n, start: start, scratch: scratch,
+                state: state, pool: pool)
             if c.parallelBlock {
                 feedForward(layer, input: xn, output: ffnOut, tokens: n, scratch: scratch, state: state, pool: pool)
                 for i in 0..<(n * dim) { x[i] += attnOut[i] + ffnOut[i] }
@@ -107,47 +117,60 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
         let outRows = n - firstOut
         if !allLogits { state.batchPlacement = nil }
         outputNorm.apply(rows: outRows, x + firstOut * dim, count: dim, stride: dim, into: xn)
-        Ops.linear(output.weight, input: xn, inputStride: dim, tokens: outRows, output: logits,
-                   outputStride: c.vocabularySize, state: state, pool: pool)
+        Ops.linear(
+            output.weight, input: xn, inputStride: dim, tokens: outRows, output: logits,
+            outputStride: c.vocabularySize, state: state, pool: pool)
         output.addBias(logits, tokens: outRows, stride: c.vocabularySize)
         if let cap = c.finalLogitSoftcap { Ops.softcap(logits, cap: cap, count: outRows * c.vocabularySize) }
         state.position = start + n
     }
 
-    private func fillAngles(_ angles: UnsafeMutablePointer<Float>, table: RopeTable, factors: UnsafePointer<Float>?,
-                            start: Int, tokens: Int) {
+    private func fillAngles(
+        _ angles: UnsafeMutablePointer<Float>, table: RopeTable, factors: UnsafePointer<Float>?,
+        start: Int, tokens: Int
+    ) {
         let r = config.rotaryDims
         for t in 0..<tokens {
-            Ops.ropeAngles(position: start + t, dimensions: r, table: table, factors: factors,
-                           cos: angles + t * r, sin: angles + t * r + r / 2)
+            Ops.ropeAngles(
+                position: start + t, dimensions: r, table: table, factors: factors,
+                cos: angles + t * r, sin: angles + t * r + r / 2)
         }
     }
 
     /// Self-attention of one layer: projections (+ biases), QK-norm, RoPE, query scaling, the KV
     /// cache write, attention (windowed on local layers) and the output projection.
     /// input: (n, dim) normed; output: (n, dim).
-    private func attention(_ layer: DecoderLayer, index: Int, input: UnsafePointer<Float>,
-                           output: UnsafeMutablePointer<Float>, tokens n: Int, start: Int, scratch: DecoderScratch,
-                           state: InferenceState, pool: ThreadPool) {
+    private func attention(
+        _ layer: DecoderLayer, index: Int, input: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, tokens n: Int, start: Int, scratch: DecoderScratch,
+        state: InferenceState, pool: ThreadPool
+    ) {
         let c = config
-        let dim = c.embeddingLength, qWidth = c.queryWidth, kvWidth = c.kvWidth
-        let q = scratch.q, k = scratch.k, v = scratch.v, att = scratch.att
+        let dim = c.embeddingLength
+        let qWidth = c.queryWidth
+        let kvWidth = c.kvWidth
+        let q = scratch.q
+        let k = scratch.k
+        let v = scratch.v
+        let att = scratch.att
 
         switch layer.qkv {
         case .separate(let query, let key, let value):
             // Q, K and V read the same input: one quantization and one parallel section.
-            Ops.linearFused(.init(weight: query.weight, output: q, outputStride: qWidth),
-                            .init(weight: key.weight, output: k, outputStride: kvWidth),
-                            .init(weight: value.weight, output: v, outputStride: kvWidth),
-                            input: input, inputStride: dim, tokens: n, state: state, pool: pool)
+            Ops.linearFused(
+                .init(weight: query.weight, output: q, outputStride: qWidth),
+                .init(weight: key.weight, output: k, outputStride: kvWidth),
+                .init(weight: value.weight, output: v, outputStride: kvWidth),
+                input: input, inputStride: dim, tokens: n, state: state, pool: pool)
             query.addBias(q, tokens: n, stride: qWidth)
             key.addBias(k, tokens: n, stride: kvWidth)
             value.addBias(v, tokens: n, stride: kvWidth)
         case .fused(let qkv):
             let fused = scratch.qkv
             let width = qkv.outputs
-            Ops.linear(qkv.weight, input: input, inputStride: dim, tokens: n, output: fused, outputStride: width,
-                       state: state, pool: pool)
+            Ops.linear(
+                qkv.weight, input: input, inputStride: dim, tokens: n, output: fused, outputStride: width,
+                state: state, pool: pool)
             qkv.addBias(fused, tokens: n, stride: width)
             for t in 0..<n {
                 let row = fused + t * width
@@ -160,10 +183,12 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
         let r = c.rotaryDims
         let angles = scratch.ropeAngles(table: layer.ropeTable)
         for t in 0..<n {
-            let qt = q + t * qWidth, kt = k + t * kvWidth
+            let qt = q + t * qWidth
+            let kt = k + t * kvWidth
             if let norm = layer.queryNorm { norm.apply(rows: c.heads, qt, count: c.headDim, stride: c.headDim, into: qt) }
             if let norm = layer.keyNorm { norm.apply(rows: c.kvHeads, kt, count: c.headDim, stride: c.headDim, into: kt) }
-            let cos = angles + t * r, sin = cos + r / 2
+            let cos = angles + t * r
+            let sin = cos + r / 2
             switch c.ropeStyle {
             case .neox:
                 Ops.ropeNeox(qt, heads: c.heads, headDim: c.headDim, rotaryDims: r, cos: cos, sin: sin)
@@ -175,47 +200,57 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
             if let s = c.queryScale { Ops.scale(qt, by: s, count: qWidth) }
             state.storeKeyValue(layer: index, position: start + t, key: kt, value: v + t * kvWidth)
         }
-        Ops.attention(layer: index, query: q, output: att, tokens: n, start: start, heads: c.heads,
-                      kvHeads: c.kvHeads, headDim: c.headDim,
-                      scale: c.attentionSoftcap.map { c.attentionScale / $0 } ?? c.attentionScale,
-                      window: layer.window, softcap: c.attentionSoftcap ?? 0, state: state, pool: pool)
-        Ops.linear(layer.attentionOutput.weight, input: att, inputStride: qWidth, tokens: n,
-                   output: output, outputStride: dim, state: state, pool: pool)
+        Ops.attention(
+            layer: index, query: q, output: att, tokens: n, start: start, heads: c.heads,
+            kvHeads: c.kvHeads, headDim: c.headDim,
+            scale: c.attentionSoftcap.map { c.attentionScale / $0 } ?? c.attentionScale,
+            window: layer.window, softcap: c.attentionSoftcap ?? 0, state: state, pool: pool)
+        Ops.linear(
+            layer.attentionOutput.weight, input: att, inputStride: qWidth, tokens: n,
+            output: output, outputStride: dim, state: state, pool: pool)
         layer.attentionOutput.addBias(output, tokens: n, stride: dim)
     }
 
     /// The feed-forward sublayer: gated (SwiGLU / GeGLU, separate or fused gate|up) or a plain
     /// up → GELU → down MLP, with biases where the file has them. input: (n, dim); output: (n, dim).
-    private func feedForward(_ layer: DecoderLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                             tokens n: Int, scratch: DecoderScratch, state: InferenceState, pool: ThreadPool) {
-        let dim = config.embeddingLength, ffn = config.feedForwardLength
-        let gate = scratch.gate, up = scratch.up
-        var hidden = gate                       // what the down projection reads, (n, ffn) `hiddenStride` apart
+    private func feedForward(
+        _ layer: DecoderLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        tokens n: Int, scratch: DecoderScratch, state: InferenceState, pool: ThreadPool
+    ) {
+        let dim = config.embeddingLength
+        let ffn = config.feedForwardLength
+        let gate = scratch.gate
+        let up = scratch.up
+        var hidden = gate  // what the down projection reads, (n, ffn) `hiddenStride` apart
         var hiddenStride = ffn
 
         if layer.fusedGateUp {
             // One (2 ffn, dim) matrix: the first ffn outputs are the gate, the rest are up.
-            Ops.linear(layer.up.weight, input: input, inputStride: dim, tokens: n, output: gate,
-                       outputStride: 2 * ffn, state: state, pool: pool)
+            Ops.linear(
+                layer.up.weight, input: input, inputStride: dim, tokens: n, output: gate,
+                outputStride: 2 * ffn, state: state, pool: pool)
             layer.up.addBias(gate, tokens: n, stride: 2 * ffn)
             for t in 0..<n { activate(gate + t * 2 * ffn, up: gate + t * 2 * ffn + ffn, count: ffn) }
             hiddenStride = 2 * ffn
         } else if let gateProjection = layer.gate {
-            Ops.linearFused(.init(weight: gateProjection.weight, output: gate, outputStride: ffn),
-                            .init(weight: layer.up.weight, output: up, outputStride: ffn),
-                            input: input, inputStride: dim, tokens: n, state: state, pool: pool)
+            Ops.linearFused(
+                .init(weight: gateProjection.weight, output: gate, outputStride: ffn),
+                .init(weight: layer.up.weight, output: up, outputStride: ffn),
+                input: input, inputStride: dim, tokens: n, state: state, pool: pool)
             gateProjection.addBias(gate, tokens: n, stride: ffn)
             layer.up.addBias(up, tokens: n, stride: ffn)
             for t in 0..<n { activate(gate + t * ffn, up: up + t * ffn, count: ffn) }
         } else {
-            Ops.linear(layer.up.weight, input: input, inputStride: dim, tokens: n, output: up, outputStride: ffn,
-                       state: state, pool: pool)
+            Ops.linear(
+                layer.up.weight, input: input, inputStride: dim, tokens: n, output: up, outputStride: ffn,
+                state: state, pool: pool)
             layer.up.addBias(up, tokens: n, stride: ffn)
             Ops.gelu(up, count: n * ffn)
             hidden = up
         }
-        Ops.linear(layer.down.weight, input: hidden, inputStride: hiddenStride, tokens: n, output: output,
-                   outputStride: dim, state: state, pool: pool)
+        Ops.linear(
+            layer.down.weight, input: hidden, inputStride: hiddenStride, tokens: n, output: output,
+            outputStride: dim, state: state, pool: pool)
         layer.down.addBias(output, tokens: n, stride: dim)
     }
 
@@ -232,17 +267,17 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
 /// RunState. Each buffer holds up to maxBatch rows; the shapes below are for the n tokens of one
 /// pass, with qWidth = heads·headDim and kvWidth = kvHeads·headDim.
 struct DecoderScratch {
-    let x: UnsafeMutablePointer<Float>          // (n, dim) residual stream
-    let xn: UnsafeMutablePointer<Float>         // (n, dim) normed input of a sublayer
-    let q: UnsafeMutablePointer<Float>          // (n, qWidth)
-    let k: UnsafeMutablePointer<Float>          // (n, kvWidth)
-    let v: UnsafeMutablePointer<Float>          // (n, kvWidth)
-    let qkv: UnsafeMutablePointer<Float>        // (n, qWidth + 2 kvWidth) fused projection output
-    let att: UnsafeMutablePointer<Float>        // (n, qWidth) attention output before its projection
-    let attnOut: UnsafeMutablePointer<Float>    // (n, dim) attention sublayer output
-    let gate: UnsafeMutablePointer<Float>       // (n, ffn), or (n, 2 ffn) for a fused gate|up
-    let up: UnsafeMutablePointer<Float>         // (n, ffn)
-    let ffnOut: UnsafeMutablePointer<Float>     // (n, dim) feed-forward sublayer output
+    let x: UnsafeMutablePointer<Float>  // (n, dim) residual stream
+    let xn: UnsafeMutablePointer<Float>  // (n, dim) normed input of a sublayer
+    let q: UnsafeMutablePointer<Float>  // (n, qWidth)
+    let k: UnsafeMutablePointer<Float>  // (n, kvWidth)
+    let v: UnsafeMutablePointer<Float>  // (n, kvWidth)
+    let qkv: UnsafeMutablePointer<Float>  // (n, qWidth + 2 kvWidth) fused projection output
+    let att: UnsafeMutablePointer<Float>  // (n, qWidth) attention output before its projection
+    let attnOut: UnsafeMutablePointer<Float>  // (n, dim) attention sublayer output
+    let gate: UnsafeMutablePointer<Float>  // (n, ffn), or (n, 2 ffn) for a fused gate|up
+    let up: UnsafeMutablePointer<Float>  // (n, ffn)
+    let ffnOut: UnsafeMutablePointer<Float>  // (n, dim) feed-forward sublayer output
     /// (ropeTables, maxBatch, rotaryDims): per table and token, cos then sin halves.
     private let rope: UnsafeMutablePointer<Float>
     private let ropeTableStride: Int

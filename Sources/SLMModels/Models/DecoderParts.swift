@@ -9,8 +9,8 @@ import SLMCompute
 struct Norm: Sendable {
     enum Kind: Sendable { case rms, layer }
     let kind: Kind
-    let weight: WeightVector            // (count)
-    let bias: WeightVector?             // (count), LayerNorm only
+    let weight: WeightVector  // (count)
+    let bias: WeightVector?  // (count), LayerNorm only
     let epsilon: Float
 
     /// Normalizes one row of `count` floats from `x` into `y` (in-place safe).
@@ -19,8 +19,9 @@ struct Norm: Sendable {
         case .rms:
             Ops.rmsNorm(x, weight: weight.values.baseAddress, eps: epsilon, count: count, into: y)
         case .layer:
-            Ops.layerNorm(x, weight: weight.values.baseAddress, bias: bias?.values.baseAddress, eps: epsilon,
-                          count: count, into: y)
+            Ops.layerNorm(
+                x, weight: weight.values.baseAddress, bias: bias?.values.baseAddress, eps: epsilon,
+                count: count, into: y)
         }
     }
 
@@ -32,8 +33,8 @@ struct Norm: Sendable {
 
 /// y = W x (+ b): a weight matrix and the bias ggml adds after the matmul, if the file has one.
 struct Projection: Sendable {
-    let weight: WeightMatrix            // (outputs, inputs)
-    let bias: WeightVector?             // (outputs)
+    let weight: WeightMatrix  // (outputs, inputs)
+    let bias: WeightVector?  // (outputs)
 
     var outputs: Int { weight.rows }
 
@@ -50,7 +51,7 @@ struct Projection: Sendable {
 /// How queries, keys and values are projected: three matrices, or one fused (q | k | v) matrix.
 enum QKVProjection: Sendable {
     case separate(query: Projection, key: Projection, value: Projection)
-    case fused(Projection)              // (qWidth + 2 kvWidth, dim)
+    case fused(Projection)  // (qWidth + 2 kvWidth, dim)
 }
 
 /// One rotary-embedding table: frequency base, linear scale, optional per-frequency divisors
@@ -60,8 +61,8 @@ enum QKVProjection: Sendable {
 struct RopeTable: Sendable, Equatable {
     var base: Float
     var frequencyScale: Float = 1
-    var factors: [Float]? = nil         // (rotaryDims / 2)
-    var longFactors: [Float]? = nil     // (rotaryDims / 2)
+    var factors: [Float]? = nil  // (rotaryDims / 2)
+    var longFactors: [Float]? = nil  // (rotaryDims / 2)
     var originalContext = 0
     var magnitude: Float = 1
 
@@ -77,33 +78,33 @@ enum RopeStyle: Sendable { case adjacent, neox }
 
 /// The feed-forward activation.
 enum FeedForwardActivation: Sendable {
-    case silu                           // SwiGLU with a gate
-    case gelu                           // GeGLU with a gate, plain GELU without
+    case silu  // SwiGLU with a gate
+    case gelu  // GeGLU with a gate, plain GELU without
 }
 
 /// Which feed-forward tensors a block has.
 enum FeedForwardWiring: Sendable {
-    case gated                          // ffn_gate and ffn_up, both (ffn, dim)
+    case gated  // ffn_gate and ffn_up, both (ffn, dim)
     /// As `gated`, or, when the file has no ffn_gate, one (2 ffn, dim) ffn_up holding gate | up (Phi-3).
     case gatedOrFused
-    case plain                          // ffn_up → GELU → ffn_down, no gate (Phi-2)
+    case plain  // ffn_up → GELU → ffn_down, no gate (Phi-2)
 }
 
 /// One decoder block's weights and per-layer settings.
 struct DecoderLayer: Sendable {
     let attentionNorm: Norm
     let qkv: QKVProjection
-    let queryNorm: Norm?                // (headDim) per head, applied before RoPE (Gemma 3)
+    let queryNorm: Norm?  // (headDim) per head, applied before RoPE (Gemma 3)
     let keyNorm: Norm?
-    let attentionOutput: Projection     // (dim, qWidth)
-    let postAttentionNorm: Norm?        // on the attention output before the residual add (Gemma)
+    let attentionOutput: Projection  // (dim, qWidth)
+    let postAttentionNorm: Norm?  // on the attention output before the residual add (Gemma)
     /// Nil for a parallel block (Phi-2), whose feed-forward reads the attention norm's output.
     let ffnNorm: Norm?
     /// Gate and up, or a fused (gate | up) matrix (Phi-3), or no gate for a plain MLP.
     let gate: Projection?
-    let up: Projection                  // (ffn, dim), or (2 ffn, dim) when `fusedGateUp`
+    let up: Projection  // (ffn, dim), or (2 ffn, dim) when `fusedGateUp`
     let fusedGateUp: Bool
-    let down: Projection                // (dim, ffn)
+    let down: Projection  // (dim, ffn)
     let postFFNNorm: Norm?
     /// Sliding-window size for this layer, 0 for global attention.
     let window: Int
@@ -117,7 +118,7 @@ struct DecoderLayer: Sendable {
 struct DecoderConfig: Sendable {
     var architecture: String
     var blockCount: Int
-    var embeddingLength: Int            // dim
+    var embeddingLength: Int  // dim
     var feedForwardLength: Int
     var heads: Int
     var kvHeads: Int
@@ -165,14 +166,16 @@ struct DecoderConfig: Sendable {
 
 extension WeightLoader {
     func norm(_ prefix: String, _ kind: Norm.Kind, count: Int, epsilon: Float) throws -> Norm {
-        Norm(kind: kind, weight: try vector(prefix + ".weight", count: count),
-             bias: kind == .layer ? try optionalVector(prefix + ".bias", count: count) : nil, epsilon: epsilon)
+        Norm(
+            kind: kind, weight: try vector(prefix + ".weight", count: count),
+            bias: kind == .layer ? try optionalVector(prefix + ".bias", count: count) : nil, epsilon: epsilon)
     }
 
     /// `<prefix>.weight` of shape (rows, columns) and `<prefix>.bias` if present.
     func projection(_ prefix: String, rows: Int, columns: Int) throws -> Projection {
-        Projection(weight: try matrix(prefix + ".weight", rows: rows, columns: columns),
-                   bias: try optionalVector(prefix + ".bias", count: rows))
+        Projection(
+            weight: try matrix(prefix + ".weight", rows: rows, columns: columns),
+            bias: try optionalVector(prefix + ".bias", count: rows))
     }
 
     /// `attn_qkv` when the file fuses the projections, else `attn_q`, `attn_k`, `attn_v`.
@@ -181,9 +184,10 @@ extension WeightLoader {
         if has(p + "attn_qkv.weight") {
             return .fused(try projection(p + "attn_qkv", rows: c.queryWidth + 2 * c.kvWidth, columns: dim))
         }
-        return .separate(query: try projection(p + "attn_q", rows: c.queryWidth, columns: dim),
-                         key: try projection(p + "attn_k", rows: c.kvWidth, columns: dim),
-                         value: try projection(p + "attn_v", rows: c.kvWidth, columns: dim))
+        return .separate(
+            query: try projection(p + "attn_q", rows: c.queryWidth, columns: dim),
+            key: try projection(p + "attn_k", rows: c.kvWidth, columns: dim),
+            value: try projection(p + "attn_v", rows: c.kvWidth, columns: dim))
     }
 
     /// Per-frequency RoPE divisors (rotaryDims / 2), if the file has the tensor.
@@ -193,7 +197,9 @@ extension WeightLoader {
 
     /// The tensors of block `index` under their GGUF names, as `config` wires the block.
     func decoderLayer(_ index: Int, config c: DecoderConfig) throws -> DecoderLayer {
-        let p = "blk.\(index).", dim = c.embeddingLength, ffn = c.feedForwardLength
+        let p = "blk.\(index)."
+        let dim = c.embeddingLength
+        let ffn = c.feedForwardLength
         func norm(_ name: String, count: Int = dim) throws -> Norm {
             try self.norm(p + name, c.norm, count: count, epsilon: c.normEpsilon)
         }

@@ -19,8 +19,9 @@ enum Gemma3 {
 
     static func load(_ file: GGUFFile) throws -> any LanguageModel {
         let keys = ArchitectureKeys(file: file, architecture: architecture)
-        var config = try gemmaBlock(keys, layersOf27B: layersOf27B,
-                                    slidingWindow: keys.int("attention.sliding_window") ?? 0)
+        var config = try gemmaBlock(
+            keys, layersOf27B: layersOf27B,
+            slidingWindow: keys.int("attention.sliding_window") ?? 0)
         config.ropeTables.append(RopeTable(base: keys.float("rope.freq_base_swa") ?? defaultLocalRopeBase))
         config.queryKeyNorms = true
         config.finalLogitSoftcap = keys.float("final_logit_softcapping").flatMap { $0 > 0 ? $0 : nil }
@@ -30,8 +31,10 @@ enum Gemma3 {
     /// What Gemma 2 and 3 share: the common keys with RMSNorm epsilon 1e-6 by default, √dim
     /// embedding scale, NEOX RoPE, GeGLU, post-norms, queries scaled by 1/√head_dim (1/√(dim/heads)
     /// for the 27B, which has `layersOf27B` blocks) and the sliding-window layers.
-    static func gemmaBlock(_ keys: ArchitectureKeys, layersOf27B: Int, slidingWindow: Int,
-                           defaultPeriod: Int = defaultSlidingWindowPeriod) throws -> DecoderConfig {
+    static func gemmaBlock(
+        _ keys: ArchitectureKeys, layersOf27B: Int, slidingWindow: Int,
+        defaultPeriod: Int = defaultSlidingWindowPeriod
+    ) throws -> DecoderConfig {
         var config = try DecoderConfig(reading: keys, defaultEpsilon: 1e-6)
         config.embeddingScale = Float(config.embeddingLength).squareRoot()
         config.ropeStyle = .neox
@@ -41,21 +44,25 @@ enum Gemma3 {
         config.queryScale = 1 / Float(queryScaleBase).squareRoot()
         config.attentionScale = 1
         config.slidingWindow = slidingWindow
-        config.slidingWindowLayers = try slidingWindowLayers(keys, blocks: config.blockCount, window: slidingWindow,
-                                                             defaultPeriod: defaultPeriod)
+        config.slidingWindowLayers = try slidingWindowLayers(
+            keys, blocks: config.blockCount, window: slidingWindow,
+            defaultPeriod: defaultPeriod)
         return config
     }
 
     /// Which layers use the sliding window (all false when the file sets no window).
-    static func slidingWindowLayers(_ keys: ArchitectureKeys, blocks: Int, window: Int,
-                                    defaultPeriod: Int = defaultSlidingWindowPeriod) throws -> [Bool] {
+    static func slidingWindowLayers(
+        _ keys: ArchitectureKeys, blocks: Int, window: Int,
+        defaultPeriod: Int = defaultSlidingWindowPeriod
+    ) throws -> [Bool] {
         guard window > 0 else { return Array(repeating: false, count: blocks) }
         let patternKey = "attention.sliding_window_pattern"
         if let flags = keys.file.array(keys.name(patternKey)) {
             let values = flags.compactMap(\.asBool)
             guard values.count == flags.count, values.count >= blocks else {
-                throw ModelError.invalidHyperparameter(key: keys.name(patternKey), value: "\(flags.count) entries",
-                                                       reason: "needs one bool per layer (\(blocks))")
+                throw ModelError.invalidHyperparameter(
+                    key: keys.name(patternKey), value: "\(flags.count) entries",
+                    reason: "needs one bool per layer (\(blocks))")
             }
             return Array(values.prefix(blocks))
         }

@@ -38,6 +38,7 @@ public protocol LanguageModel: AnyObject, Sendable {
     /// Runs `tokens` at positions `state.position ..< state.position + tokens.count`, appends them
     /// to the KV cache and writes logits: of the last token only, or of every token when
     /// `allLogits` (row-major (tokens.count, vocabularySize)).
-    func forward(_ tokens: UnsafeBufferPointer<Int32>, state: InferenceState, pool: ThreadPool,
-                 allLogits: Bool, logits: UnsafeMutablePointer<Float>) throws
+    func forward(
+        _ tokens: UnsafeBufferPointer<Int32>, state: InferenceState, pool: ThreadPool,
+        allLogits: Bool, logits: UnsafeMutablePointer<Float>) throws
 }

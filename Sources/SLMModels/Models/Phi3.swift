@@ -21,8 +21,9 @@ enum Phi3 {
         let w = WeightLoader(file: file)
         config.ropeTables[0].factors = try w.ropeFactors("rope_factors_short.weight", config: config)
         config.ropeTables[0].longFactors = try w.ropeFactors("rope_factors_long.weight", config: config)
-        config.ropeTables[0].originalContext = try keys.positive("rope.scaling.original_context_length",
-                                                                 default: config.contextLength)
+        config.ropeTables[0].originalContext = try keys.positive(
+            "rope.scaling.original_context_length",
+            default: config.contextLength)
         config.ropeTables[0].magnitude = keys.float("rope.scaling.attn_factor") ?? 1
         return try DecoderModel(file: file, config: config)
     }

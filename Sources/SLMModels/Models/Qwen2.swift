@@ -6,8 +6,9 @@ enum Qwen2 {
     static let architecture = "qwen2"
 
     static func load(_ file: GGUFFile) throws -> any LanguageModel {
-        var config = try DecoderConfig(reading: ArchitectureKeys(file: file, architecture: architecture),
-                                       defaultEpsilon: 1e-6)
+        var config = try DecoderConfig(
+            reading: ArchitectureKeys(file: file, architecture: architecture),
+            defaultEpsilon: 1e-6)
         config.ropeStyle = .neox
         return try DecoderModel(file: file, config: config)
     }

@@ -11,7 +11,10 @@ import SLMCompute
 /// keeps llama.cpp's string semantics exactly, including its fallback for symbols that end up
 /// not being tokens.
 struct BPEMerges: Sendable {
-    private struct Merge { var rank: Int32; var result: Int32 }
+    private struct Merge {
+        var rank: Int32
+        var result: Int32
+    }
 
     /// (left id << 32 | right id) -> rank and merged symbol.
     private let table: [UInt64: Merge]
@@ -64,7 +67,8 @@ struct BPEMerges: Sendable {
         merges.reserveCapacity(vocabulary.merges.count)
         for (rank, line) in vocabulary.merges.enumerated() {
             guard let (l, r) = Self.split(line) else { throw .badMergeLine(index: rank, line: line) }
-            let left = intern(l), right = intern(r)
+            let left = intern(l)
+            let right = intern(r)
             let result = intern(l + r)
             let key = UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
             // The first occurrence of a pair keeps its rank (llama.cpp: map emplace).
@@ -75,9 +79,12 @@ struct BPEMerges: Sendable {
         asciiTokens = (0..<128).map { tokenIDs[[UInt8($0)]] ?? -1 }
         symbolIDs = byteLevel ? [:] : ids
         let hex = Array("0123456789ABCDEF".utf8)
-        byteTokens = byteLevel ? [] : (0..<256).map { b in
-            tokenIDs[[0x3C, 0x30, 0x78, hex[b >> 4], hex[b & 15], 0x3E]] ?? -1
-        }
+        byteTokens =
+            byteLevel
+            ? []
+            : (0..<256).map { b in
+                tokenIDs[[0x3C, 0x30, 0x78, hex[b >> 4], hex[b & 15], 0x3E]] ?? -1
+            }
     }
 
     /// Working memory for `encode`, reused across words and calls.
@@ -123,10 +130,12 @@ struct BPEMerges: Sendable {
         for i in 0..<(n - 1) { consider(Int32(i), Int32(i + 1), &s) }
 
         while let c = s.heap.pop() {
-            let left = Int(c.order & 0xFFFF_FFFF), right = Int(c.right)
+            let left = Int(c.order & 0xFFFF_FFFF)
+            let right = Int(c.right)
             // Skip candidates made stale by an earlier merge (either side changed or vanished).
             guard s.symbols[left] == c.leftSymbol, s.symbols[right] == c.rightSymbol,
-                  s.next[left] == c.right else { continue }
+                s.next[left] == c.right
+            else { continue }
             s.symbols[left] = c.result
             s.symbols[right] = -1
             let after = s.next[right]
@@ -170,9 +179,11 @@ struct BPEMerges: Sendable {
             consider(Int32(i), Int32(i + 1), &s)
         }
         while let c = s.heap.pop() {
-            let left = Int(c.order & 0xFFFF_FFFF), right = Int(c.right)
+            let left = Int(c.order & 0xFFFF_FFFF)
+            let right = Int(c.right)
             guard s.symbols[left] == c.leftSymbol, s.symbols[right] == c.rightSymbol,
-                  s.next[left] == c.right else { continue }
+                s.next[left] == c.right
+            else { continue }
             s.symbols[left] = c.result
             s.symbols[right] = -1
             let after = s.next[right]
@@ -199,11 +210,14 @@ struct BPEMerges: Sendable {
     }
 
     private func consider(_ left: Int32, _ right: Int32, _ s: inout Scratch) {
-        let l = s.symbols[Int(left)], r = s.symbols[Int(right)]
+        let l = s.symbols[Int(left)]
+        let r = s.symbols[Int(right)]
         let key = UInt64(UInt32(bitPattern: l)) << 32 | UInt64(UInt32(bitPattern: r))
         guard let m = table[key] else { return }
-        s.heap.push(Candidate(order: UInt64(UInt32(m.rank)) << 32 | UInt64(UInt32(left)),
-                              right: right, leftSymbol: l, rightSymbol: r, result: m.result))
+        s.heap.push(
+            Candidate(
+                order: UInt64(UInt32(m.rank)) << 32 | UInt64(UInt32(left)),
+                right: right, leftSymbol: l, rightSymbol: r, result: m.result))
     }
 
     /// A symbol that is a token is emitted as is. One that is not (only possible with merges or

@@ -31,7 +31,8 @@ struct MergeQueue<Candidate: MergeCandidate> {
         var i = 0
         let n = heap.count
         while true {
-            let l = 2 * i + 1, r = l + 1
+            let l = 2 * i + 1
+            let r = l + 1
             var m = i
             if l < n && heap[l].popsBefore(heap[m]) { m = l }
             if r < n && heap[r].popsBefore(heap[m]) { m = r }

@@ -32,13 +32,13 @@ struct PreTokenizerRules: Sendable, Equatable {
     }
 
     enum CharClass: Sendable, Equatable {
-        case letter        // \p{L}
-        case number        // \p{N}
-        case punctuation   // \p{P}
-        case llamaPunct    // [\p{P}\$\+<=>\^~\|]
-        case falconPunct   // [\p{P}\$\+<=>\^~\|`]
-        case newline       // [\r\n]
-        case lineFeed      // [\n]
+        case letter  // \p{L}
+        case number  // \p{N}
+        case punctuation  // \p{P}
+        case llamaPunct  // [\p{P}\$\+<=>\^~\|]
+        case falconPunct  // [\p{P}\$\+<=>\^~\|`]
+        case newline  // [\r\n]
+        case lineFeed  // [\n]
         /// `[一-龥ࠀ-一가-퟿]` (DeepSeek): CJK ideographs, and everything from U+0800 to them.
         case deepseekCJK
         /// DeepSeek LLM's explicit list of cased letters (Latin, Greek, Cyrillic, ...).
@@ -68,15 +68,18 @@ struct PreTokenizerRules: Sendable, Equatable {
     let addBOSByDefault: Bool
 
     init(name: String) throws(TokenizerError) {
-        var clean = true, ignore = false, bos = false
+        var clean = true
+        var ignore = false
+        var bos = false
         switch name {
         case "smollm", "command-r":
             // "\p{N}", then GPT-2
-            steps = [.isolate(.one(.number)), .gpt2]; clean = false
+            steps = [.isolate(.one(.number)), .gpt2]
+            clean = false
         case "starcoder", "refact", "codeshell", "exaone", "minerva-7b", "mellum2":
             steps = [.isolate(.one(.number)), .gpt2]
         case "gpt-2", "phi-2", "mpt", "olmo", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de",
-             "gigachat", "a.x-4.0", "mellum", "exaone4":
+            "gigachat", "a.x-4.0", "mellum", "exaone4":
             steps = [.gpt2]
         case "default":
             // "[\p{P}\$\+<=>\^~\|]+", GPT-2, "\p{N}+", "[0-9][0-9][0-9]"
@@ -85,34 +88,44 @@ struct PreTokenizerRules: Sendable, Equatable {
             // "[\p{P}\$\+<=>\^~\|`]+", GPT-2, "[0-9][0-9][0-9]"
             steps = [.isolate(.run(.falconPunct)), .gpt2, .asciiDigitTriples]
         case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
-             "jina-v5-nano":
-            steps = [.llama3(digits: 3, marks: false)]; ignore = true; bos = true
+            "jina-v5-nano":
+            steps = [.llama3(digits: 3, marks: false)]
+            ignore = true
+            bos = true
         case "dbrx", "smaug-bpe":
             steps = [.llama3(digits: 3, marks: false)]
         case "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez":
-            steps = [.llama3(digits: 1, marks: false)]; clean = false
+            steps = [.llama3(digits: 1, marks: false)]
+            clean = false
         case "stablelm2":
             steps = [.llama3(digits: 1, marks: false)]
         case "qwen35":
-            steps = [.llama3(digits: 1, marks: true)]; clean = false
+            steps = [.llama3(digits: 1, marks: true)]
+            clean = false
         case "deepseek-llm":
             // "[\r\n]", "\s?[A-Za-zµÀ-Ö...]+", "\s?[!-/:-~！-／：-～‘-‟　-。]+", "\s+$",
             // "[一-龥ࠀ-一가-퟿]+", "\p{N}+"
-            steps = [.isolate(.one(.newline)), .isolate(.spaceRun(.deepseekLetter)),
-                     .isolate(.spaceRun(.deepseekPunct)), .isolate(.trailingSpace),
-                     .isolate(.run(.deepseekCJK)), .isolate(.run(.number))]
+            steps = [
+                .isolate(.one(.newline)), .isolate(.spaceRun(.deepseekLetter)),
+                .isolate(.spaceRun(.deepseekPunct)), .isolate(.trailingSpace),
+                .isolate(.run(.deepseekCJK)), .isolate(.run(.number)),
+            ]
             clean = false
         case "deepseek-coder":
             // "[\r\n]", "\s?\p{L}+", "\s?\p{P}+", "[一-龥ࠀ-一가-퟿]+", "\p{N}"
-            steps = [.isolate(.one(.newline)), .isolate(.spaceRun(.letter)),
-                     .isolate(.spaceRun(.punctuation)), .isolate(.run(.deepseekCJK)),
-                     .isolate(.one(.number))]
+            steps = [
+                .isolate(.one(.newline)), .isolate(.spaceRun(.letter)),
+                .isolate(.spaceRun(.punctuation)), .isolate(.run(.deepseekCJK)),
+                .isolate(.one(.number)),
+            ]
             clean = false
         case "gpt-4o", "llama4", "kanana2", "talkie":
-            steps = [.gpt4o]; clean = false
+            steps = [.gpt4o]
+            clean = false
         case "gemma4":
             // "[^\n]+|[\n]+" (on text whose spaces are already "▁")
-            steps = [.isolate(.run(.lineFeed))]; bos = true
+            steps = [.isolate(.run(.lineFeed))]
+            bos = true
         default:
             throw .unsupportedPreTokenizer(name, supported: Self.supportedNames)
         }
@@ -157,7 +170,7 @@ struct PreTokenizer: Sendable {
         case .decimalNumber, .letterNumber, .otherNumber:
             bits |= number
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-             .initialPunctuation, .finalPunctuation, .otherPunctuation:
+            .initialPunctuation, .finalPunctuation, .otherPunctuation:
             bits |= punct
         case .nonspacingMark, .spacingMark, .enclosingMark:
             bits |= mark
@@ -179,8 +192,10 @@ struct PreTokenizer: Sendable {
 
     /// Appends to `words` the byte ranges of the pre-tokens of `bytes[range]`.
     /// `scratch` is reused across calls to avoid reallocating.
-    func split(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>,
-               into words: inout [Range<Int>], scratch: inout Scalars) {
+    func split(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>,
+        into words: inout [Range<Int>], scratch: inout Scalars
+    ) {
         Self.decode(bytes, range, into: &scratch)
         let n = scratch.values.count
         guard n > 0 else { return }
@@ -230,11 +245,14 @@ struct PreTokenizer: Sendable {
                 i + k < end && b[i + k] & 0xC0 == 0x80 ? UInt32(b[i + k] & 0x3F) : nil
             }
             if lead & 0xE0 == 0xC0, let c1 = cont(1) {
-                value = UInt32(lead & 0x1F) << 6 | c1; length = 2
+                value = UInt32(lead & 0x1F) << 6 | c1
+                length = 2
             } else if lead & 0xF0 == 0xE0, let c1 = cont(1), let c2 = cont(2) {
-                value = UInt32(lead & 0x0F) << 12 | c1 << 6 | c2; length = 3
+                value = UInt32(lead & 0x0F) << 12 | c1 << 6 | c2
+                length = 3
             } else if lead & 0xF8 == 0xF0, let c1 = cont(1), let c2 = cont(2), let c3 = cont(3) {
-                value = UInt32(lead & 0x07) << 18 | c1 << 12 | c2 << 6 | c3; length = 4
+                value = UInt32(lead & 0x07) << 18 | c1 << 12 | c2 << 6 | c3
+                length = 4
             }
             s.values.append(value)
             s.classes.append(classify(value))
@@ -258,7 +276,7 @@ struct PreTokenizer: Sendable {
             if k & punct != 0 { return true }
             switch v {
             case 0x24, 0x2B, 0x3C, 0x3D, 0x3E, 0x5E, 0x7E, 0x7C: return true  // $ + < = > ^ ~ |
-            case 0x60: return c == .falconPunct                                // `
+            case 0x60: return c == .falconPunct  // `
             default: return false
             }
         case .newline: return v == 0x0A || v == 0x0D
@@ -275,7 +293,8 @@ struct PreTokenizer: Sendable {
     }
 
     private static func inRanges(_ v: UInt32, _ ranges: [ClosedRange<UInt32>]) -> Bool {
-        var lo = 0, hi = ranges.count
+        var lo = 0
+        var hi = ranges.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if ranges[mid].upperBound < v { lo = mid + 1 } else { hi = mid }
@@ -305,10 +324,13 @@ struct PreTokenizer: Sendable {
 
     /// Splits one segment at the leftmost non-overlapping matches of `pattern`; the text between
     /// matches stays as pieces of its own.
-    private static func isolate(_ pattern: PreTokenizerRules.Pattern, _ s: Scalars, _ segment: Range<Int>,
-                                into out: inout [Range<Int>]) {
+    private static func isolate(
+        _ pattern: PreTokenizerRules.Pattern, _ s: Scalars, _ segment: Range<Int>,
+        into out: inout [Range<Int>]
+    ) {
         let end = segment.upperBound
-        let v = s.values, k = s.classes
+        let v = s.values
+        let k = s.classes
         @inline(__always) func isSpace(_ i: Int) -> Bool { k[i] & space != 0 }
         var start = segment.lowerBound
         var i = start
@@ -325,7 +347,10 @@ struct PreTokenizer: Sendable {
             }
         case .run(let c):
             while i < end {
-                guard contains(c, v[i], k[i]) else { i += 1; continue }
+                guard contains(c, v[i], k[i]) else {
+                    i += 1
+                    continue
+                }
                 var j = i + 1
                 while j < end && contains(c, v[j], k[j]) { j += 1 }
                 emit(i..<j)
@@ -334,9 +359,10 @@ struct PreTokenizer: Sendable {
             while i < end {
                 var first = i
                 if isSpace(i) && i + 1 < end && contains(c, v[i + 1], k[i + 1]) {
-                    first = i + 1           // \s joins the run after it
+                    first = i + 1  // \s joins the run after it
                 } else if !contains(c, v[i], k[i]) {
-                    i += 1; continue
+                    i += 1
+                    continue
                 }
                 var j = first + 1
                 while j < end && contains(c, v[j], k[j]) { j += 1 }
@@ -387,12 +413,16 @@ struct PreTokenizer: Sendable {
             if c == 0x27, pos + 1 < end {  // '
                 let n1 = cps[pos + 1]
                 if n1 == 0x73 || n1 == 0x74 || n1 == 0x6D || n1 == 0x64 {  // s t m d
-                    out.append(pos..<(pos + 2)); pos += 2; continue
+                    out.append(pos..<(pos + 2))
+                    pos += 2
+                    continue
                 }
                 if pos + 2 < end {
                     let n2 = cps[pos + 2]
                     if (n1 == 0x72 && n2 == 0x65) || (n1 == 0x76 && n2 == 0x65) || (n1 == 0x6C && n2 == 0x6C) {  // re ve ll
-                        out.append(pos..<(pos + 3)); pos += 3; continue
+                        out.append(pos..<(pos + 3))
+                        pos += 3
+                        continue
                     }
                 }
             }
@@ -408,13 +438,17 @@ struct PreTokenizer: Sendable {
                     let run = k & letter != 0 ? letter : number
                     var e = first + 1
                     while e < end && cls[e] & run != 0 { e += 1 }
-                    out.append(pos..<e); pos = e; continue
+                    out.append(pos..<e)
+                    pos = e
+                    continue
                 }
                 if k & (letter | number | space) == 0 && k & defined != 0 {
                     //  ?[^\s\p{L}\p{N}]+  (unassigned scalars match nothing)
                     var e = first + 1
                     while e < end && cls[e] & (letter | number | space) == 0 && cls[e] & defined != 0 { e += 1 }
-                    out.append(pos..<e); pos = e; continue
+                    out.append(pos..<e)
+                    pos = e
+                    continue
                 }
             }
 
@@ -422,13 +456,16 @@ struct PreTokenizer: Sendable {
             while pos + w < end && cls[pos + w] & space != 0 { w += 1 }
             if w > 1 && pos + w < end {
                 // \s+(?!\S): leave the last whitespace to start the next pre-token (" word")
-                out.append(pos..<(pos + w - 1)); pos += w - 1
+                out.append(pos..<(pos + w - 1))
+                pos += w - 1
             } else if w > 0 {
                 // \s+ (or \s+(?!\S) reaching the end of the segment)
-                out.append(pos..<(pos + w)); pos += w
+                out.append(pos..<(pos + w))
+                pos += w
             } else {
                 // no rule matches: one scalar, as llama.cpp does
-                out.append(pos..<(pos + 1)); pos += 1
+                out.append(pos..<(pos + 1))
+                pos += 1
             }
         }
     }
@@ -442,8 +479,10 @@ struct PreTokenizer: Sendable {
     ///
     /// With `marks`, `[\p{L}\p{M}]+` replaces `\p{L}+` and `\p{M}` joins the excluded classes of
     /// the punctuation rule.
-    private static func llama3(_ s: Scalars, _ segment: Range<Int>, digits: Int, marks: Bool,
-                               into out: inout [Range<Int>]) {
+    private static func llama3(
+        _ s: Scalars, _ segment: Range<Int>, digits: Int, marks: Bool,
+        into out: inout [Range<Int>]
+    ) {
         let end = segment.upperBound
         let cps = s.values
         let cls = s.classes
@@ -459,12 +498,16 @@ struct PreTokenizer: Sendable {
             if c == 0x27, pos + 1 < end {
                 let n1 = lower(cps[pos + 1])
                 if n1 == 0x73 || n1 == 0x74 || n1 == 0x6D || n1 == 0x64 {
-                    out.append(pos..<(pos + 2)); pos += 2; continue
+                    out.append(pos..<(pos + 2))
+                    pos += 2
+                    continue
                 }
                 if pos + 2 < end {
                     let n2 = lower(cps[pos + 2])
                     if (n1 == 0x72 && n2 == 0x65) || (n1 == 0x76 && n2 == 0x65) || (n1 == 0x6C && n2 == 0x6C) {
-                        out.append(pos..<(pos + 3)); pos += 3; continue
+                        out.append(pos..<(pos + 3))
+                        pos += 3
+                        continue
                     }
                 }
             }
@@ -473,14 +516,18 @@ struct PreTokenizer: Sendable {
             if !(c == 0x0D || c == 0x0A || k & number != 0) && (k & word != 0 || bits(pos + 1) & word != 0) {
                 var e = pos + 1
                 while bits(e) & word != 0 { e += 1 }
-                out.append(pos..<e); pos = e; continue
+                out.append(pos..<e)
+                pos = e
+                continue
             }
 
             // \p{N}{1,3} (or \p{N})
             if k & number != 0 {
                 var e = pos + 1
                 while e < end && e - pos < digits && cls[e] & number != 0 { e += 1 }
-                out.append(pos..<e); pos = e; continue
+                out.append(pos..<e)
+                pos = e
+                continue
             }
 
             //  ?[^\s\p{L}\p{N}]+[\r\n]*
@@ -490,7 +537,9 @@ struct PreTokenizer: Sendable {
                 var e = c == 0x20 ? pos + 2 : pos + 1
                 while bits(e) & excluded == 0 && bits(e) & defined != 0 { e += 1 }
                 while e < end && (cps[e] == 0x0D || cps[e] == 0x0A) { e += 1 }
-                out.append(pos..<e); pos = e; continue
+                out.append(pos..<e)
+                pos = e
+                continue
             }
 
             var w = 0
@@ -502,16 +551,20 @@ struct PreTokenizer: Sendable {
             }
             if lastNewline >= 0 {
                 // \s*[\r\n]+
-                out.append(pos..<lastNewline); pos = lastNewline
+                out.append(pos..<lastNewline)
+                pos = lastNewline
             } else if w > 1 && pos + w < end {
                 // \s+(?!\S)
-                out.append(pos..<(pos + w - 1)); pos += w - 1
+                out.append(pos..<(pos + w - 1))
+                pos += w - 1
             } else if w > 0 {
                 // \s+
-                out.append(pos..<(pos + w)); pos += w
+                out.append(pos..<(pos + w))
+                pos += w
             } else {
                 // no rule matches: one scalar
-                out.append(pos..<(pos + 1)); pos += 1
+                out.append(pos..<(pos + 1))
+                pos += 1
             }
         }
     }
@@ -542,7 +595,8 @@ struct PreTokenizer: Sendable {
         /// (?i:'s|'t|'re|'ve|'m|'ll|'d)? after a word ending at `e`.
         func contraction(_ e: Int) -> Int {
             guard e < end, cps[e] == 0x27 else { return e }
-            let n1 = lower(e + 1), n2 = lower(e + 2)
+            let n1 = lower(e + 1)
+            let n2 = lower(e + 2)
             if n1 == 0x73 || n1 == 0x74 || n1 == 0x6D || n1 == 0x64 { return e + 2 }
             if (n1 == 0x72 && n2 == 0x65) || (n1 == 0x76 && n2 == 0x65) || (n1 == 0x6C && n2 == 0x6C) { return e + 3 }
             return e
@@ -576,7 +630,9 @@ struct PreTokenizer: Sendable {
                 }
                 if e >= 0 {
                     let stop = contraction(e)
-                    out.append(pos..<stop); pos = stop; continue
+                    out.append(pos..<stop)
+                    pos = stop
+                    continue
                 }
             }
 
@@ -584,7 +640,9 @@ struct PreTokenizer: Sendable {
             if k & number != 0 {
                 var e = pos + 1
                 while e < end && e - pos < 3 && cls[e] & number != 0 { e += 1 }
-                out.append(pos..<e); pos = e; continue
+                out.append(pos..<e)
+                pos = e
+                continue
             }
 
             //  ?[^\s\p{L}\p{N}]+[\r\n/]*  (any other scalar, assigned or not)
@@ -594,7 +652,9 @@ struct PreTokenizer: Sendable {
                 var e = first + 1
                 while e < end && cls[e] & other == 0 { e += 1 }
                 while e < end && (cps[e] == 0x0D || cps[e] == 0x0A || cps[e] == 0x2F) { e += 1 }
-                out.append(pos..<e); pos = e; continue
+                out.append(pos..<e)
+                pos = e
+                continue
             }
 
             var w = 0
@@ -606,14 +666,17 @@ struct PreTokenizer: Sendable {
             }
             if lastNewline >= 0 {
                 // \s*[\r\n]+
-                out.append(pos..<lastNewline); pos = lastNewline
+                out.append(pos..<lastNewline)
+                pos = lastNewline
             } else if w > 1 && pos + w < end {
                 // \s+(?!\S)
-                out.append(pos..<(pos + w - 1)); pos += w - 1
+                out.append(pos..<(pos + w - 1))
+                pos += w - 1
             } else {
                 // \s+ (every scalar is matched by one of the rules)
                 let e = pos + max(w, 1)
-                out.append(pos..<e); pos = e
+                out.append(pos..<e)
+                pos = e
             }
         }
     }

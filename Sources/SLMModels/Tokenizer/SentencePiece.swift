@@ -53,8 +53,10 @@ struct SentencePiece: Sendable {
     }
 
     /// Appends the tokens of one raw-text fragment; `prefixSpace` puts a space before it.
-    func encode(_ raw: UnsafeBufferPointer<UInt8>, prefixSpace: Bool, into out: inout [Int32],
-                scratch s: inout Scratch) {
+    func encode(
+        _ raw: UnsafeBufferPointer<UInt8>, prefixSpace: Bool, into out: inout [Int32],
+        scratch s: inout Scratch
+    ) {
         s.text.removeAll(keepingCapacity: true)
         if prefixSpace { s.text.append(contentsOf: Self.spaceMark) }
         for b in raw {
@@ -85,7 +87,8 @@ struct SentencePiece: Sendable {
         s.text.withUnsafeBufferPointer { text in
             for i in 1..<s.start.count { consider(Int32(i - 1), Int32(i), text, &s) }
             while let b = s.heap.pop() {
-                let l = Int(b.left), r = Int(b.right)
+                let l = Int(b.left)
+                let r = Int(b.right)
                 // Stale: one side was merged away or grew since the pair was queued.
                 if s.length[l] == 0 || s.length[r] == 0 || s.length[l] + s.length[r] != b.size { continue }
                 s.length[l] += s.length[r]
@@ -97,7 +100,8 @@ struct SentencePiece: Sendable {
             }
             var i: Int32 = 0
             while i >= 0 {
-                let from = Int(s.start[Int(i)]), to = from + Int(s.length[Int(i)])
+                let from = Int(s.start[Int(i)])
+                let to = from + Int(s.length[Int(i)])
                 let piece = UnsafeBufferPointer(rebasing: text[from..<to])
                 if let id = ids[Array(piece)] {
                     out.append(id)
@@ -129,9 +133,11 @@ struct SentencePiece: Sendable {
         var i = 0
         while i < u.count {
             if i + 2 < u.count && u[i] == 0xE2 && u[i + 1] == 0x96 && u[i + 2] == 0x81 {
-                out.append(0x20); i += 3
+                out.append(0x20)
+                i += 3
             } else {
-                out.append(u[i]); i += 1
+                out.append(u[i])
+                i += 1
             }
         }
         return out

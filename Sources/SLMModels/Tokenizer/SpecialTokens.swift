@@ -1,4 +1,5 @@
 import SLMCompute
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -67,8 +68,10 @@ struct SpecialTokenMatcher: Sendable {
         for (i, attr) in attributes.enumerated()
         where !attr.isDisjoint(with: [.control, .userDefined, .unknown]) {
             let alwaysMatched = attr.isDisjoint(with: [.control, .unknown])
-            list.append(Candidate(id: Int32(i), bytes: Array(tokens[i].utf8), alwaysMatched: alwaysMatched,
-                                  lstrip: attr.contains(.lstrip), rstrip: attr.contains(.rstrip)))
+            list.append(
+                Candidate(
+                    id: Int32(i), bytes: Array(tokens[i].utf8), alwaysMatched: alwaysMatched,
+                    lstrip: attr.contains(.lstrip), rstrip: attr.contains(.rstrip)))
         }
         list.sort { $0.bytes.count != $1.bytes.count ? $0.bytes.count > $1.bytes.count : $0.id < $1.id }
         candidates = list

@@ -45,12 +45,14 @@ public final class Tokenizer: Sendable {
     public init(vocabulary v: TokenizerVocabulary) throws(TokenizerError) {
         vocabulary = v
         guard v.tokenTypes.count >= v.tokens.count else {
-            throw .invalidValue(key: "tokenizer.ggml.token_type",
-                                reason: "\(v.tokenTypes.count) types for \(v.tokens.count) tokens")
+            throw .invalidValue(
+                key: "tokenizer.ggml.token_type",
+                reason: "\(v.tokenTypes.count) types for \(v.tokens.count) tokens")
         }
         guard v.scores.count >= v.tokens.count else {
-            throw .invalidValue(key: "tokenizer.ggml.scores",
-                                reason: "\(v.scores.count) scores for \(v.tokens.count) tokens")
+            throw .invalidValue(
+                key: "tokenizer.ggml.scores",
+                reason: "\(v.scores.count) scores for \(v.tokens.count) tokens")
         }
 
         var ids: [[UInt8]: Int32] = [:]
@@ -66,8 +68,9 @@ public final class Tokenizer: Sendable {
             escapeSpaces = false
         case "gemma4":
             let rules = try PreTokenizerRules(name: "gemma4")
-            algorithm = .bpe(PreTokenizer(rules: rules),
-                             try BPEMerges(vocabulary: v, tokenIDs: ids, byteLevel: false))
+            algorithm = .bpe(
+                PreTokenizer(rules: rules),
+                try BPEMerges(vocabulary: v, tokenIDs: ids, byteLevel: false))
             ignoreMerges = false
             cleanSpaces = rules.cleanSpaces
             escapeSpaces = true
@@ -104,7 +107,8 @@ public final class Tokenizer: Sendable {
         if addSpecial, vocabulary.addBOS, let bos = vocabulary.bos { out.append(bos) }
         let bytes = Array(text.utf8)
         bytes.withUnsafeBufferPointer { buf in
-            let fragments: [TextFragment] = specials.isEmpty
+            let fragments: [TextFragment] =
+                specials.isEmpty
                 ? (buf.isEmpty ? [] : [.text(0..<buf.count)])
                 : specials.partition(buf, parseSpecial: parseSpecial)
             switch algorithm {
@@ -129,7 +133,8 @@ public final class Tokenizer: Sendable {
                                 let bytes = UnsafeBufferPointer(rebasing: e[word])
                                 // A run of newlines that is a token is not merged piecewise.
                                 if bytes.allSatisfy({ $0 == 0x0A }),
-                                   let id = tokenIDs[Array(bytes)] {
+                                    let id = tokenIDs[Array(bytes)]
+                                {
                                     out.append(id)
                                     continue
                                 }
@@ -160,9 +165,10 @@ public final class Tokenizer: Sendable {
                         out.append(id)
                         afterSpecial = true
                     case .text(let range):
-                        spm.encode(UnsafeBufferPointer(rebasing: buf[range]),
-                                   prefixSpace: vocabulary.addSpacePrefix && afterSpecial,
-                                   into: &out, scratch: &scratch)
+                        spm.encode(
+                            UnsafeBufferPointer(rebasing: buf[range]),
+                            prefixSpace: vocabulary.addSpacePrefix && afterSpecial,
+                            into: &out, scratch: &scratch)
                         afterSpecial = false
                     }
                 }
@@ -235,12 +241,18 @@ public final class Tokenizer: Sendable {
         "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>",
     ]
     private static let fimTexts: [[String]] = [
-        ["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>",
-         "<|code_prefix|>", "<|prefix|>"],
-        ["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
-         "<|code_suffix|>", "<|suffix|>"],
-        ["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>",
-         "<|code_middle|>", "<|middle|>"],
+        [
+            "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>",
+            "<|code_prefix|>", "<|prefix|>",
+        ],
+        [
+            "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
+            "<|code_suffix|>", "<|suffix|>",
+        ],
+        [
+            "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>",
+            "<|code_middle|>", "<|middle|>",
+        ],
         ["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"],
         ["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"],
         ["<|file_sep|>"],
@@ -298,13 +310,15 @@ public final class Tokenizer: Sendable {
         let eogTextsPresent = Set(eog.map(text))
         if (eogTextsPresent.contains("<|return|>") && eogTextsPresent.contains("<|call|>"))
             || (eogTextsPresent.contains("<|calls|>") && eogTextsPresent.contains("<|flush|>")),
-           let end = eog.first(where: { text($0) == "<|end|>" }) {
+            let end = eog.first(where: { text($0) == "<|end|>" })
+        {
             eog.remove(end)
             attrs[Int(end)] = .userDefined
         }
         // Gemma 4 and PLaMo: "</s>" is an ordinary token there.
         if eogTextsPresent.contains("<|tool_response>") || eogTextsPresent.contains("<|plamo:eos|>"),
-           let s = eog.first(where: { text($0) == "</s>" }) {
+            let s = eog.first(where: { text($0) == "</s>" })
+        {
             eog.remove(s)
             attrs[Int(s)] = .normal
         }
@@ -333,7 +347,8 @@ public final class Tokenizer: Sendable {
         if attr.contains(.byte) {
             let u = Array(text.utf8)
             if u.count == 6, u[0] == 0x3C, u[1] == 0x30, u[2] == 0x78, u[5] == 0x3E,  // <0x..>
-               let byte = UInt8(String(decoding: u[3..<5], as: UTF8.self), radix: 16) {
+                let byte = UInt8(String(decoding: u[3..<5], as: UTF8.self), radix: 16)
+            {
                 return [byte]
             }
         }
@@ -343,14 +358,16 @@ public final class Tokenizer: Sendable {
     /// llama.cpp's `clean_spaces` (a port of Hugging Face's `clean_up_tokenization_spaces`):
     /// drop the space before `? ! . ,`, around a lone `'`, and before `'s 'm 're 've`.
     static func cleanSpaces(_ t: inout [UInt8]) {
-        let space: UInt8 = 0x20, quote: UInt8 = 0x27
+        let space: UInt8 = 0x20
+        let quote: UInt8 = 0x27
         guard t.count > 1 else { return }
         // Each pass compacts in place: `n` is the output length, reads stay ahead of writes.
         var n = 1
         for i in 1..<t.count {
             let x = t[i]
             if t[i - 1] == space && (x == 0x3F || x == 0x21 || x == 0x2E || x == 0x2C) { n -= 1 }
-            t[n] = x; n += 1
+            t[n] = x
+            n += 1
         }
         t.removeSubrange(n...)
         guard t.count > 1 else { return }
@@ -365,7 +382,8 @@ public final class Tokenizer: Sendable {
                 src[i + 1] = 0  // the space after is dropped, and no longer counts as a space
                 i += 1
             }
-            t[n] = x; n += 1
+            t[n] = x
+            n += 1
             i += 1
         }
         t.removeSubrange(n...)
@@ -384,7 +402,8 @@ public final class Tokenizer: Sendable {
                     if (x1 == 0x72 || x1 == 0x76) && x2 == 0x65 { n -= 1 }  // 're 've
                 }
             }
-            t[n] = x; n += 1
+            t[n] = x
+            n += 1
         }
         t.removeSubrange(n...)
     }

@@ -75,13 +75,15 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         }
         if model == "gpt2" { _ = try PreTokenizerRules(name: pre) }
         if let scores, scores.count < tokens.count {
-            throw .invalidValue(key: "tokenizer.ggml.scores",
-                                reason: "\(scores.count) scores for \(tokens.count) tokens")
+            throw .invalidValue(
+                key: "tokenizer.ggml.scores",
+                reason: "\(scores.count) scores for \(tokens.count) tokens")
         }
         let types = tokenTypes ?? Array(repeating: TokenType.normal, count: tokens.count)
         guard types.count >= tokens.count else {
-            throw .invalidValue(key: "tokenizer.ggml.token_type",
-                                reason: "\(types.count) types for \(tokens.count) tokens")
+            throw .invalidValue(
+                key: "tokenizer.ggml.token_type",
+                reason: "\(types.count) types for \(tokens.count) tokens")
         }
         for id in [bos, eos, eot, eom, unk, pad, fimPre, fimSuf, fimMid, fimPad, fimRep, fimSep] {
             if let id, id < 0 || Int(id) >= tokens.count {
@@ -92,8 +94,9 @@ public struct TokenizerVocabulary: Sendable, Equatable {
             throw .badMergeLine(index: index, line: line)
         }
         if (addBOS && bos == nil) || (addEOS && eos == nil) {
-            throw .invalidValue(key: addBOS && bos == nil ? "tokenizer.ggml.add_bos_token" : "tokenizer.ggml.add_eos_token",
-                                reason: "set, but the model has no such token")
+            throw .invalidValue(
+                key: addBOS && bos == nil ? "tokenizer.ggml.add_bos_token" : "tokenizer.ggml.add_eos_token",
+                reason: "set, but the model has no such token")
         }
         self.model = model
         self.pre = pre

@@ -1,6 +1,7 @@
 import Foundation
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 /// Writes GGUF files byte by byte for tests, including deliberately broken ones: every field can

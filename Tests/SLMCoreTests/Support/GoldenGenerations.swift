@@ -1,7 +1,8 @@
 import Foundation
 import XCTest
-@testable import SLMCore
+
 @testable import SLMCompute
+@testable import SLMCore
 @testable import SLMModels
 
 /// A golden file of scripts/make-goldens.sh (greedy continuations and top-k logits from llama.cpp)
@@ -41,14 +42,17 @@ enum GoldenChecks {
     /// Runs every golden prompt greedily; returns how many continuations were identical. Each
     /// divergence must be at a near-tie of llama.cpp's logits.
     @discardableResult
-    static func greedyContinuations(_ engine: Engine, _ golden: GoldenFile, contextLength: Int,
-                                    file: StaticString = #filePath, line: UInt = #line) throws -> Int {
+    static func greedyContinuations(
+        _ engine: Engine, _ golden: GoldenFile, contextLength: Int,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws -> Int {
         let state = try engine.makeState(contextLength: contextLength)
         var logits: [Float] = []
         var exact = 0
         for g in golden.generations {
-            XCTAssertEqual(engine.tokenizer.encode(g.prompt, addSpecial: true, parseSpecial: true), g.prompt_tokens,
-                           "\(g.name): prompt tokens", file: file, line: line)
+            XCTAssertEqual(
+                engine.tokenizer.encode(g.prompt, addSpecial: true, parseSpecial: true), g.prompt_tokens,
+                "\(g.name): prompt tokens", file: file, line: line)
             state.reset()
             try engine.evaluate(g.prompt_tokens, state: state, into: &logits)
             var produced: [Int32] = []
@@ -63,9 +67,10 @@ enum GoldenChecks {
                 XCTAssertEqual(engine.tokenizer.decode(produced), g.text, g.name, file: file, line: line)
             } else {
                 let at = produced.count - 1
-                XCTAssertLessThan(g.top2_margin[at], nearTieMargin,
-                                  "\(g.name): diverged at step \(at) (slm \(produced[at]) vs llama.cpp \(g.tokens[at])) where llama.cpp's top-2 margin was \(g.top2_margin[at])",
-                                  file: file, line: line)
+                XCTAssertLessThan(
+                    g.top2_margin[at], nearTieMargin,
+                    "\(g.name): diverged at step \(at) (slm \(produced[at]) vs llama.cpp \(g.tokens[at])) where llama.cpp's top-2 margin was \(g.top2_margin[at])",
+                    file: file, line: line)
                 print("divergence: \(g.name) at step \(at), llama.cpp margin \(g.top2_margin[at])")
             }
         }

@@ -16,14 +16,16 @@ enum TestModels {
 
     /// Gemma-3-270M (SentencePiece vocabulary); `SLM_TEST_MODEL_GEMMA3` wins.
     static func gemma3() throws -> String {
-        try locate(name: "Gemma-3-270M", env: "SLM_TEST_MODEL_GEMMA3", relativePath: gemma3RelativePath,
-                   fetch: "scripts/fetch-model.sh gemma3")
+        try locate(
+            name: "Gemma-3-270M", env: "SLM_TEST_MODEL_GEMMA3", relativePath: gemma3RelativePath,
+            fetch: "scripts/fetch-model.sh gemma3")
     }
 
     /// Qwen2.5-Coder-0.5B (byte-level BPE, pre-tokenizer qwen2); `SLM_TEST_MODEL_QWEN25CODER` wins.
     static func qwen25Coder() throws -> String {
-        try locate(name: "Qwen2.5-Coder-0.5B", env: "SLM_TEST_MODEL_QWEN25CODER", relativePath: qwen25CoderRelativePath,
-                   fetch: "scripts/fetch-model.sh qwen25coder")
+        try locate(
+            name: "Qwen2.5-Coder-0.5B", env: "SLM_TEST_MODEL_QWEN25CODER", relativePath: qwen25CoderRelativePath,
+            fetch: "scripts/fetch-model.sh qwen25coder")
     }
 
     private static func locate(name: String, env variable: String, relativePath: String, fetch: String) throws -> String {

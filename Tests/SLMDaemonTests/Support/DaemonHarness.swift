@@ -1,7 +1,7 @@
 import Foundation
-import XCTest
-import SLMProtocol
 import SLMJSON
+import SLMProtocol
+import XCTest
 
 /// Runs the built `slmd` on a temporary socket and database with the test model (SmolLM2 from
 /// $SLM_TEST_MODEL), and talks to it.
@@ -32,18 +32,25 @@ final class DaemonHarness {
 
     /// `wrapper`, when given, is a shell prefix (e.g. `ulimit -v …;`) run before exec'ing slmd.
     /// `launcher` runs slmd (e.g. systemd-socket-activate); `environment` is added to the daemon's.
-    init(arguments: [String] = [], directory: String? = nil, wrapper: String? = nil, launcher: [String] = [],
-         environment extra: [String: String] = [:]) throws {
+    init(
+        arguments: [String] = [], directory: String? = nil, wrapper: String? = nil, launcher: [String] = [],
+        environment extra: [String: String] = [:]
+    ) throws {
         let model = try Self.modelPath()
-        self.directory = directory ?? {
-            let d = NSTemporaryDirectory() + "slmd-test-" + UUID().uuidString.prefix(8)
-            try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-            return d
-        }()
+        self.directory =
+            directory
+            ?? {
+                let d = NSTemporaryDirectory() + "slmd-test-" + UUID().uuidString.prefix(8)
+                try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+                return d
+            }()
         socketPath = self.directory + "/slmd.sock"
         databasePath = self.directory + "/conversations.db"
-        let args = ["-m", model, "--socket", socketPath, "--db", databasePath, "-t", "2", "-c", "1024",
-                    "--log-level", "debug"] + arguments
+        let args =
+            [
+                "-m", model, "--socket", socketPath, "--db", databasePath, "-t", "2", "-c", "1024",
+                "--log-level", "debug",
+            ] + arguments
         if let wrapper {
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
             process.arguments = ["-c", wrapper + " exec \"$0\" \"$@\"", Self.slmdPath] + args
