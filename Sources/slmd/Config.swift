@@ -13,11 +13,28 @@ struct DaemonLimits {
     var maxClients = 64
     /// Generations waiting for a slot; one more gets `busy`.
     var maxQueuedRequests = 64
+    /// Generations of one uid waiting for a slot (all its connections together): a quarter of
+    /// the queue, so one program cannot fill it for everyone else. One more gets `busy`.
+    var maxQueuedPerUID = 16
+    /// Requests in flight on one connection (generations and conversation queries). At the cap
+    /// the daemon stops reading from the connection until one finishes: a pipelining client is
+    /// slowed down, not refused, and cannot fill the daemon's queues.
+    var maxRequestsPerConnection = 16
     /// Generations that progress together, each with its own KV cache (memory grows with it).
     var maxActiveGenerations = 4
-    /// Reply bytes queued for one connection before its generations pause (a slow reader);
-    /// they resume when it drops below half of this.
+    /// Generations paused for a slow reader. They keep their KV cache but give up their slot;
+    /// when this many are paused, nothing new starts until one resumes or is cancelled, which
+    /// bounds the caches slow readers can hold to this many.
+    var maxPausedGenerations = 8
+    /// Reply bytes queued for one connection before its generations pause and the daemon stops
+    /// reading its requests (a slow reader); both resume when it drops below half of this.
     var maxPendingWriteBytes = 256 * 1024
+    /// A client whose queued replies have not moved for this long has its generations cancelled
+    /// (a chat turn is stored as cancelled), which frees their caches for other clients.
+    var slowReaderTimeoutMilliseconds = 10_000
+    /// A client whose queued replies have not moved for this long is disconnected: it holds
+    /// nothing but its connection and buffers by then, and those are for clients that read.
+    var writeStallTimeoutMilliseconds = 30_000
     /// SO_SNDBUF of each client socket (0 = the kernel's default, ~200 KB): the kernel-side part
     /// of what a slow reader can hold.
     var socketSendBufferBytes = 0
@@ -184,9 +201,29 @@ struct Setting {
             help: "generations that progress together, each with its own KV cache",
             infoName: "max_active_generations"),
         Setting(
+            name: "max-queue-per-uid", valueName: "N", kind: .integer(\.limits.maxQueuedPerUID, 0...65536),
+            help: "generations of one uid waiting for a slot, over all its connections; one more gets busy",
+            infoName: "max_queued_per_uid"),
+        Setting(
+            name: "max-requests-per-connection", valueName: "N", kind: .integer(\.limits.maxRequestsPerConnection, 1...4096),
+            help: "requests in flight on one connection; at the cap the daemon reads no more from it until one finishes",
+            infoName: "max_requests_per_connection"),
+        Setting(
+            name: "max-paused", valueName: "N", kind: .integer(\.limits.maxPausedGenerations, 0...256),
+            help: "generations paused for a slow reader, keeping their cache without a slot; at the cap nothing new starts",
+            infoName: "max_paused_generations"),
+        Setting(
             name: "max-pending-write-bytes", valueName: "N", kind: .integer(\.limits.maxPendingWriteBytes, 1024...1 << 30),
-            help: "reply bytes queued for one connection before its generations pause",
+            help: "reply bytes queued for one connection before its generations pause and its requests are no longer read",
             infoName: "max_pending_write_bytes"),
+        Setting(
+            name: "slow-reader-timeout-ms", valueName: "N", kind: .integer(\.limits.slowReaderTimeoutMilliseconds, 100...3_600_000),
+            help: "a client whose replies have not moved for this long has its generations cancelled",
+            infoName: "slow_reader_timeout_ms"),
+        Setting(
+            name: "write-stall-timeout-ms", valueName: "N", kind: .integer(\.limits.writeStallTimeoutMilliseconds, 100...3_600_000),
+            help: "a client whose replies have not moved for this long is disconnected",
+            infoName: "write_stall_timeout_ms"),
         Setting(
             name: "socket-send-buffer-bytes", valueName: "N", kind: .integer(\.limits.socketSendBufferBytes, 0...64 << 20),
             help: "SO_SNDBUF of each client socket; 0 = the kernel's default"),

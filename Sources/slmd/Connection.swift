@@ -16,15 +16,27 @@ final class Connection {
     let owner: UInt32
     /// Bytes of a line not yet ended by a newline (at most `ProtocolLimits.maxLineBytes`).
     var partialLine: [UInt8] = []
+    /// Bytes read but not yet split into lines because the daemon stopped reading this
+    /// connection (at most one read chunk: reading stops right after it).
+    var unreadInput: [UInt8] = []
+    /// Reading is stopped for back-pressure (`Daemon.mustStopReading`), not for good.
+    var readStopped = false
     /// Reply bytes handed to libuv and not yet written to the socket.
     var pendingWriteBytes = 0
+    /// Loop time (ms) when queued replies last moved: the last completed write, or when the
+    /// queue went from empty to non-empty. A client that does not read stops moving it.
+    var lastWriteProgress: UInt64 = 0
     /// Whether this connection's generations are paused because of `pendingWriteBytes`.
     var throttled = false
+    /// Whether its generations were cancelled for not reading (done once).
+    var cancelledAsSlowReader = false
     /// Requests in flight by id (generate and chat); the scheduler reports their last line.
     var jobs: [RequestID: Job] = [:]
-    /// Store queries whose replies are still to come.
-    var pendingQueries = 0
-    var isIdle: Bool { jobs.isEmpty && pendingQueries == 0 }
+    /// Ids of conversation queries whose replies are still to come.
+    var queries: Set<RequestID> = []
+    var inFlightCount: Int { jobs.count + queries.count }
+    var isIdle: Bool { jobs.isEmpty && queries.isEmpty }
+    func isInFlight(_ id: RequestID) -> Bool { jobs[id] != nil || queries.contains(id) }
     /// The client shut down its sending side; close once its requests are answered.
     var readClosed = false
     /// Closing: no more reads, no more replies.
@@ -44,6 +56,7 @@ final class Connection {
     /// Hands `text` to libuv; the write callback gives the bytes back to `pendingWriteBytes`.
     func send(_ text: String) {
         guard !closing, !text.isEmpty else { return }
+        if pendingWriteBytes == 0 { lastWriteProgress = uv_now(handle.pointee.loop) }
         let count = text.utf8.count
         let write = WriteRequest(count: count, connection: self)
         var copied = 0
@@ -88,5 +101,6 @@ private func onWritten(_ request: UnsafeMutablePointer<uv_write_t>?, _ status: I
     let write = Unmanaged<WriteRequest>.fromOpaque(data).takeRetainedValue()
     let connection = write.connection
     connection.pendingWriteBytes -= write.count
+    connection.lastWriteProgress = uv_now(request.pointee.handle.pointee.loop)
     Daemon.from(request.pointee.handle.pointee.loop).didWrite(connection, status: status)
 }

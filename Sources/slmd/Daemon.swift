@@ -33,6 +33,8 @@ final class Daemon {
         UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1), UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1),
     ]
     private let timer = UnsafeMutablePointer<uv_timer_t>.allocate(capacity: 1)
+    /// Looks for clients that stopped reading (`checkStalledWriters`).
+    private let stallTimer = UnsafeMutablePointer<uv_timer_t>.allocate(capacity: 1)
     let readBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Daemon.readChunkBytes)
 
     private(set) var connections: [UInt64: Connection] = [:]
@@ -69,6 +71,11 @@ final class Daemon {
                 "uv_signal_start")
         }
         try uvCheck(uv_timer_init(loop, timer), "uv_timer_init")
+        try uvCheck(uv_timer_init(loop, stallTimer), "uv_timer_init")
+        let interval = stallCheckIntervalMilliseconds
+        uv_timer_start(stallTimer, { Daemon.from($0!.pointee.loop).checkStalledWriters() }, interval, interval)
+        // The periodic check alone must not keep the loop alive at shutdown.
+        uv_unref(asHandle(stallTimer))
         let whereListening = try Listener.open(listener, loop: loop, path: config.socketPath)
         try scheduler.start()
         Log.notice("listening on \(whereListening); protocol \(ProtocolLimits.version); pid \(getpid())")
@@ -116,8 +123,13 @@ final class Daemon {
             return
         }
         Log.debug("client \(connection.id) connected (uid \(uid))")
-        let rc = uv_read_start(
-            asStream(handle),
+        if startReading(connection) < 0 { close(connection) }
+    }
+
+    @discardableResult
+    private func startReading(_ connection: Connection) -> Int32 {
+        uv_read_start(
+            asStream(connection.handle),
             { handle, _, buffer in
                 let daemon = Daemon.from(handle!.pointee.loop)
                 buffer!.pointee = uv_buf_init(daemon.readBuffer, UInt32(Daemon.readChunkBytes))
@@ -126,7 +138,6 @@ final class Daemon {
                 guard let connection = Connection.from(UnsafeMutableRawPointer(stream)) else { return }
                 Daemon.from(stream!.pointee.loop).didRead(connection, count: count)
             })
-        if rc < 0 { close(connection) }
     }
 
     private func didRead(_ connection: Connection, count: Int) {
@@ -149,9 +160,34 @@ final class Daemon {
             return
         }
         guard count > 0, !connection.closing else { return }
-        let bytes = UnsafeRawBufferPointer(start: readBuffer, count: count).bindMemory(to: UInt8.self)
+        consume(UnsafeRawBufferPointer(start: readBuffer, count: count).bindMemory(to: UInt8.self), from: connection)
+    }
+
+    /// Whether the daemon must read no more requests from `connection` for now: it has as many
+    /// in flight as it may, or it does not read its replies. Lines already read wait in
+    /// `unreadInput`; the kernel's socket buffer then fills and the client's writes block.
+    private func mustStopReading(_ connection: Connection) -> Bool {
+        connection.throttled || connection.inFlightCount >= config.limits.maxRequestsPerConnection
+    }
+
+    /// Splits `bytes` into lines and handles each, unless the connection must stop reading:
+    /// then the rest is kept for `resumeReading`. Linear in the bytes.
+    private func consume(_ bytes: UnsafeBufferPointer<UInt8>, from connection: Connection) {
         var start = 0
         while start < bytes.count, !connection.closing {
+            // Error replies to bad lines count too: a client must read them to be read.
+            throttleIfBehind(connection)
+            if mustStopReading(connection) {
+                connection.unreadInput.append(contentsOf: bytes[start...])
+                if !connection.readStopped {
+                    connection.readStopped = true
+                    uv_read_stop(asStream(connection.handle))
+                    Log.debug(
+                        "client \(connection.id): \(connection.inFlightCount) requests in flight, \(connection.pendingWriteBytes) reply bytes queued; reading paused"
+                    )
+                }
+                return
+            }
             guard let newline = bytes[start...].firstIndex(of: 0x0A) else {
                 connection.partialLine.append(contentsOf: bytes[start...])
                 if connection.partialLine.count > ProtocolLimits.maxLineBytes { refuseLongLine(connection) }
@@ -171,6 +207,19 @@ final class Daemon {
         }
     }
 
+    /// After a request finished or replies drained: handles the lines kept while reading was
+    /// stopped, then reads again (unless those lines stopped it anew).
+    func resumeReading(_ connection: Connection) {
+        guard connection.readStopped, !connection.closing, !mustStopReading(connection) else { return }
+        connection.readStopped = false
+        let kept = connection.unreadInput
+        connection.unreadInput = []
+        kept.withUnsafeBufferPointer { consume($0, from: connection) }
+        if !connection.readStopped && !connection.closing && !connection.readClosed {
+            if startReading(connection) < 0 { close(connection) }
+        }
+    }
+
     private static func peerHungUp(_ connection: Connection) -> Bool {
         var fd: uv_os_fd_t = -1
         guard uv_fileno(asHandle(connection.handle), &fd) == 0 else { return true }
@@ -181,6 +230,7 @@ final class Daemon {
 
     private func refuseLongLine(_ connection: Connection) {
         connection.partialLine = []
+        connection.unreadInput = []
         connection.send(Reply.error(RequestError(id: nil, error: .lineTooLong(limit: ProtocolLimits.maxLineBytes))))
         Log.info("client \(connection.id): line over \(ProtocolLimits.maxLineBytes) bytes; closing")
         closeAfterFlush(connection)
@@ -190,6 +240,7 @@ final class Daemon {
     func closeAfterFlush(_ connection: Connection) {
         guard !connection.closing else { return }
         if !connection.readClosed { uv_read_stop(asStream(connection.handle)) }
+        connection.unreadInput = []
         cancelAll(of: connection)
         connection.closing = true
         let request = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)
@@ -232,6 +283,11 @@ final class Daemon {
     }
 
     private func cancelAll(of connection: Connection) {
+        // Its store queries not started yet are dropped; one running has its reply discarded.
+        if !connection.queries.isEmpty {
+            store?.dropQueries(of: connection.id)
+            connection.queries.removeAll()
+        }
         guard !connection.jobs.isEmpty else { return }
         for job in connection.jobs.values {
             job.cancelRequested.store(true, ordering: .relaxed)
@@ -248,9 +304,13 @@ final class Daemon {
         let (items, stopped) = scheduler.drain()
         var batches: [UInt64: String] = [:]
         var order: [UInt64] = []
+        var finishedOn: Set<UInt64> = []
         for item in items {
             guard let connection = connections[item.connection] else { continue }
-            if let finished = item.finished { connection.jobs.removeValue(forKey: finished) }
+            if let finished = item.finished {
+                connection.jobs.removeValue(forKey: finished)
+                finishedOn.insert(item.connection)
+            }
             if connection.closing { continue }
             if batches[item.connection] == nil { order.append(item.connection) }
             batches[item.connection, default: ""] += item.text
@@ -262,16 +322,26 @@ final class Daemon {
                 closeAfterFlush(connection)
                 continue
             }
-            if !connection.throttled && connection.pendingWriteBytes > config.limits.maxPendingWriteBytes {
-                connection.throttled = true
-                for job in connection.jobs.values { job.paused.store(true, ordering: .relaxed) }
-                Log.debug("client \(id): \(connection.pendingWriteBytes) reply bytes pending; its generations pause")
-            }
+            throttleIfBehind(connection)
+        }
+        for id in finishedOn {
+            if let connection = connections[id] { resumeReading(connection) }
         }
         if stopped && !schedulerStopped {
             schedulerStopped = true
             finishShutdownIfIdle()
         }
+    }
+
+    /// A client with more than `maxPendingWriteBytes` of replies queued is behind: its
+    /// generations pause (giving up their slots) and its requests are no longer read.
+    func throttleIfBehind(_ connection: Connection) {
+        guard !connection.throttled, !connection.closing,
+            connection.pendingWriteBytes > config.limits.maxPendingWriteBytes
+        else { return }
+        connection.throttled = true
+        for job in connection.jobs.values { job.paused.store(true, ordering: .relaxed) }
+        Log.debug("client \(connection.id): \(connection.pendingWriteBytes) reply bytes pending; its generations pause")
     }
 
     func didWrite(_ connection: Connection, status: Int32) {
@@ -283,8 +353,42 @@ final class Daemon {
         }
         if connection.throttled && connection.pendingWriteBytes <= config.limits.maxPendingWriteBytes / 2 {
             connection.throttled = false
+            connection.cancelledAsSlowReader = false
             for job in connection.jobs.values { job.paused.store(false, ordering: .relaxed) }
             scheduler.poke()
+            resumeReading(connection)
+        }
+    }
+
+    /// How often `checkStalledWriters` runs: a fraction of the shorter timeout, so either
+    /// fires within about 1/8 of its value late.
+    private var stallCheckIntervalMilliseconds: UInt64 {
+        let shorter = min(config.limits.slowReaderTimeoutMilliseconds, config.limits.writeStallTimeoutMilliseconds)
+        return UInt64(max(10, shorter / 8))
+    }
+
+    /// Clients whose queued replies have not moved: after `slowReaderTimeoutMilliseconds` their
+    /// generations are cancelled (their caches and slots go to clients that read), after
+    /// `writeStallTimeoutMilliseconds` they are disconnected. O(connections) per tick.
+    private func checkStalledWriters() {
+        let now = uv_now(loop)
+        for connection in connections.values where connection.pendingWriteBytes > 0 && !connection.closing {
+            let stalled = now &- connection.lastWriteProgress
+            if stalled >= UInt64(config.limits.writeStallTimeoutMilliseconds) {
+                Log.info("client \(connection.id): replies not read for \(stalled) ms; disconnected")
+                close(connection)
+            } else if stalled >= UInt64(config.limits.slowReaderTimeoutMilliseconds), !connection.cancelledAsSlowReader,
+                !connection.jobs.isEmpty
+            {
+                connection.cancelledAsSlowReader = true
+                Log.info(
+                    "client \(connection.id): replies not read for \(stalled) ms; its \(connection.jobs.count) generations are cancelled")
+                for job in connection.jobs.values {
+                    job.cancelRequested.store(true, ordering: .relaxed)
+                    job.paused.store(false, ordering: .relaxed)
+                }
+                scheduler.poke()
+            }
         }
     }
 
@@ -344,7 +448,8 @@ final class Daemon {
     private func closeLoopHandles() {
         guard !loopHandlesClosed else { return }
         loopHandlesClosed = true
-        for handle in [asHandle(async), asHandle(timer)] + signals.map({ asHandle($0) }) where uv_is_closing(handle) == 0 {
+        for handle in [asHandle(async), asHandle(timer), asHandle(stallTimer)] + signals.map({ asHandle($0) })
+        where uv_is_closing(handle) == 0 {
             uv_close(handle, nil)
         }
     }

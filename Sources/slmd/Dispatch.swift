@@ -21,6 +21,13 @@ extension Daemon {
             return
         }
         let id = request.id
+        // Replies are matched to requests by id, so while one is in flight its id stays its own,
+        // whatever the op.
+        if connection.isInFlight(id) {
+            connection.send(
+                Reply.error(id: id, code: .badRequest, message: "a request with id \(id) is already in flight on this connection"))
+            return
+        }
         switch request.op {
         case .info:
             connection.send(Reply.line(id: id, event: "info", infoFields))
@@ -48,25 +55,24 @@ extension Daemon {
                 connection.send(Reply.error(id: id, code: .unsupported, message: "this daemon runs without a conversation store"))
                 return
             }
-            connection.pendingQueries += 1
+            connection.queries.insert(id)
             store.perform(request.op, id: id, owner: connection.owner, connection: connection.id, daemon: self)
         }
     }
 
     /// Called by the store with a finished query's reply.
-    func deliver(_ text: String, to connectionID: UInt64) {
-        guard let connection = connections[connectionID] else { return }
-        connection.pendingQueries -= 1
+    func deliver(_ text: String, for id: RequestID, to connectionID: UInt64) {
+        guard let connection = connections[connectionID], connection.queries.remove(id) != nil else { return }
         connection.send(text)
-        if connection.readClosed && connection.isIdle { closeAfterFlush(connection) }
+        if connection.readClosed && connection.isIdle {
+            closeAfterFlush(connection)
+            return
+        }
+        throttleIfBehind(connection)
+        resumeReading(connection)
     }
 
     private func submit(_ kind: Job.Kind, fields: SamplingFields, id: RequestID, connection: Connection) {
-        if connection.jobs[id] != nil {
-            connection.send(
-                Reply.error(id: id, code: .badRequest, message: "a request with id \(id) is already in flight on this connection"))
-            return
-        }
         let options: GenerationOptions
         do {
             options = try generationOptions(fields)
@@ -83,17 +89,25 @@ extension Daemon {
             connection.send(
                 Reply.error(
                     id: id, code: .busy, message: "the request queue is full (\(config.limits.maxQueuedRequests) waiting); retry later"))
+        case .uidQueueFull:
+            connection.send(
+                Reply.error(
+                    id: id, code: .busy,
+                    message:
+                        "uid \(connection.owner) has \(config.limits.maxQueuedPerUID) generations waiting (max-queue-per-uid); retry later")
+            )
         case .stopping:
             connection.send(Reply.error(id: id, code: .busy, message: "the daemon is shutting down"))
         }
     }
 
     func statsFields() -> [(String, JSONValue)] {
-        let (queued, active) = scheduler.counts
+        let counts = scheduler.counts
         let memory = ProcessStatus.current()
         return [
-            ("queue_depth", .integer(queued)),
-            ("active_requests", .integer(active)),
+            ("queue_depth", .integer(counts.queued)),
+            ("active_requests", .integer(counts.running)),
+            ("paused_requests", .integer(counts.paused)),
             ("clients", .integer(connections.count)),
             ("tokens_served", .integer(scheduler.tokensServed.load(ordering: .relaxed))),
             ("rss_bytes", .integer(memory.residentBytes)),

@@ -17,12 +17,14 @@ struct Outgoing {
     var finished: RequestID?
 }
 
-/// The one inference thread. It takes jobs from a bounded queue into at most
-/// `maxActiveGenerations` slots and round-robins `Generation.step()` over the slots that are not
-/// paused, so every active generation advances one token (or one prompt chunk) per round. The
-/// engine's worker pool runs each step; only this thread ever calls into the engine, because the
-/// pool is fork/join and not reentrant. Replies go to an outbox; `wake` (uv_async_send) tells the
-/// loop to drain it.
+/// The one inference thread. It admits jobs from a bounded queue into at most
+/// `maxActiveGenerations` running slots, taking uids and then connections in turn, and
+/// round-robins `Generation.step()` over the running jobs, so every one advances one token (or
+/// one prompt chunk) per round. A job whose client does not read is paused: it keeps its session
+/// (KV cache) but not its slot, and at most `maxPausedGenerations` are paused before admission
+/// waits. The engine's worker pool runs each step; only this thread ever calls into the engine,
+/// because the pool is fork/join and not reentrant. Replies go to an outbox; `wake`
+/// (uv_async_send) tells the loop to drain it.
 final class Scheduler: @unchecked Sendable {
     let engine: Engine
     let limits: DaemonLimits
@@ -34,7 +36,14 @@ final class Scheduler: @unchecked Sendable {
     private var waiting: [Job] = []
     private var outbox: [Outgoing] = []
     private var stopWhenIdle = false
-    private var activeCount = 0
+    /// Admitted jobs not paused, and paused ones (for `stats` and the queue bound).
+    private var runningCount = 0
+    private var pausedCount = 0
+    /// When each uid and connection with jobs waiting last had one admitted (a counter), for
+    /// taking turns; entries without waiting jobs are pruned, so both stay as small as `waiting`.
+    private var lastUIDTurn: [UInt32: UInt64] = [:]
+    private var lastConnectionTurn: [UInt64: UInt64] = [:]
+    private var turns: UInt64 = 0
     /// Conversations with a turn in progress: a second turn on one waits for the first to be
     /// stored, or it would start from a history without it.
     private var busyConversations: Set<Int64> = []
@@ -42,7 +51,10 @@ final class Scheduler: @unchecked Sendable {
 
     // Inference thread only.
     private var active: [Job] = []
-    private var freeSessions: [Session] = []
+    /// Sessions kept for reuse, each with the uid whose tokens its cache holds: a cache is only
+    /// reused for the same uid, or a prefix hit (visible as time to first token) would tell one
+    /// user what another sent.
+    private var freeSessions: [(owner: UInt32, session: Session)] = []
 
     let tokensServed = Atomic<Int>(0)
     private let wake: @Sendable () -> Void
@@ -74,25 +86,30 @@ final class Scheduler: @unchecked Sendable {
 
     // MARK: Loop side
 
-    enum SubmitResult { case accepted, queueFull, stopping }
+    enum SubmitResult { case accepted, queueFull, uidQueueFull, stopping }
 
     func submit(_ job: Job) -> SubmitResult {
         monitor.locked {
             if stopWhenIdle { return .stopping }
-            // A free slot takes the job at once; otherwise it waits in the bounded queue.
-            if activeCount + waiting.count >= limits.maxActiveGenerations + limits.maxQueuedRequests { return .queueFull }
+            // Free slots take jobs at once; beyond them, jobs wait in the bounded queue, of which
+            // one uid may hold its share only.
+            let freeSlots = max(0, limits.maxActiveGenerations - runningCount)
+            if waiting.count >= limits.maxQueuedRequests + freeSlots { return .queueFull }
+            var ofOwner = 0
+            for other in waiting where other.owner == job.owner { ofOwner += 1 }
+            if ofOwner >= limits.maxQueuedPerUID + freeSlots { return .uidQueueFull }
             waiting.append(job)
             monitor.signalLocked()
             return .accepted
         }
     }
 
-    /// Wakes the inference thread after a job was cancelled or resumed.
+    /// Wakes the inference thread after a job was cancelled, paused or resumed.
     func poke() { monitor.signal() }
 
-    /// Queue depth and active generations, for `stats`.
-    var counts: (queued: Int, active: Int) {
-        monitor.locked { (max(0, waiting.count), activeCount) }
+    /// Jobs waiting, running and paused, for `stats`.
+    var counts: (queued: Int, running: Int, paused: Int) {
+        monitor.locked { (waiting.count, runningCount, pausedCount) }
     }
 
     /// The thread finishes what is in flight (the daemon cancels it after the grace period) and
@@ -118,24 +135,34 @@ final class Scheduler: @unchecked Sendable {
     private func run() {
         while true {
             var admitted: [Job] = []
+            var cancelledWhileWaiting: [Job] = []
             let exit: Bool = monitor.locked {
                 while true {
-                    var index = 0
-                    while activeCount < limits.maxActiveGenerations, index < waiting.count {
-                        let job = waiting[index]
-                        if let conversation = job.conversation, !job.isCancelRequested {
-                            if busyConversations.contains(conversation) {
-                                index += 1
-                                continue
-                            }
+                    // A job cancelled before it started needs no slot: it ends at once.
+                    waiting.removeAll { job in
+                        guard job.isCancelRequested else { return false }
+                        cancelledWhileWaiting.append(job)
+                        return true
+                    }
+                    let running = active.reduce(0) { $0 + ($1.isPaused && !$1.isCancelRequested ? 0 : 1) }
+                    // Every admitted job holds a session, paused or not: their number is bounded.
+                    var sessions = active.count + admitted.count
+                    var slots = limits.maxActiveGenerations - running - admitted.count
+                    while slots > 0, sessions < limits.maxActiveGenerations + limits.maxPausedGenerations,
+                        let index = nextAdmissible()
+                    {
+                        let job = waiting.remove(at: index)
+                        if let conversation = job.conversation {
                             busyConversations.insert(conversation)
                             job.holdsConversation = true
                         }
-                        admitted.append(waiting.remove(at: index))
-                        activeCount += 1
+                        admitted.append(job)
+                        slots -= 1
+                        sessions += 1
                     }
-                    let runnable = !admitted.isEmpty || active.contains { !$0.isPaused || $0.isCancelRequested }
-                    if runnable { return false }
+                    runningCount = running + admitted.count
+                    pausedCount = active.count - running
+                    if !admitted.isEmpty || !cancelledWhileWaiting.isEmpty || running > 0 { return false }
                     if stopWhenIdle && active.isEmpty { return true }
                     monitor.wait()
                 }
@@ -143,7 +170,7 @@ final class Scheduler: @unchecked Sendable {
             if exit { break }
             active.append(contentsOf: admitted)
 
-            var produced: [Outgoing] = []
+            var produced: [Outgoing] = cancelledWhileWaiting.map { doneLine($0, stats: nil, stopReason: .cancelled) }
             var finished: [Job] = []
             var index = 0
             while index < active.count {
@@ -160,7 +187,6 @@ final class Scheduler: @unchecked Sendable {
                 }
             }
             monitor.locked {
-                activeCount -= finished.count
                 for job in finished where job.holdsConversation { busyConversations.remove(job.conversation!) }
                 outbox.append(contentsOf: produced)
             }
@@ -169,6 +195,40 @@ final class Scheduler: @unchecked Sendable {
         freeSessions.removeAll()
         monitor.locked { stopped = true }
         wake()
+    }
+
+    /// The waiting job to admit next (under the lock): not paused, its conversation not busy,
+    /// and of the uid, then the connection, whose last admission is the oldest; the oldest such
+    /// job of that connection. Linear in `waiting`.
+    private func nextAdmissible() -> Int? {
+        var best: Int? = nil
+        var bestKey = (UInt64.max, UInt64.max)
+        for (index, job) in waiting.enumerated() {
+            if job.isPaused { continue }
+            if let conversation = job.conversation, busyConversations.contains(conversation) { continue }
+            let key = (lastUIDTurn[job.owner] ?? 0, lastConnectionTurn[job.connection] ?? 0)
+            if key < bestKey {
+                best = index
+                bestKey = key
+            }
+        }
+        guard let best else { return nil }
+        let job = waiting[best]
+        turns += 1
+        lastUIDTurn[job.owner] = turns
+        lastConnectionTurn[job.connection] = turns
+        // Forget uids and connections with nothing else waiting (their next job goes first).
+        if lastUIDTurn.count + lastConnectionTurn.count > 2 * waiting.count + 2 {
+            var owners: Set<UInt32> = []
+            var connections: Set<UInt64> = []
+            for (index, other) in waiting.enumerated() where index != best {
+                owners.insert(other.owner)
+                connections.insert(other.connection)
+            }
+            lastUIDTurn = lastUIDTurn.filter { owners.contains($0.key) }
+            lastConnectionTurn = lastConnectionTurn.filter { connections.contains($0.key) }
+        }
+        return best
     }
 
     /// One step of `job`; true when it is over (its last line is in `produced`).
@@ -208,7 +268,7 @@ final class Scheduler: @unchecked Sendable {
     }
 
     private func begin(_ job: Job) throws {
-        let session = try acquireSession()
+        let session = try acquireSession(for: job.owner)
         job.session = session
         switch job.kind {
         case .generate(let prompt):
@@ -226,15 +286,22 @@ final class Scheduler: @unchecked Sendable {
         }
     }
 
-    private func acquireSession() throws -> Session {
-        if let session = freeSessions.popLast() { return session }
+    /// A free session whose cache holds `owner`'s tokens, else any free one emptied, else a new one.
+    private func acquireSession(for owner: UInt32) throws -> Session {
+        if let index = freeSessions.lastIndex(where: { $0.owner == owner }) {
+            return freeSessions.remove(at: index).session
+        }
+        if let (_, session) = freeSessions.popLast() {
+            session.reset()
+            return session
+        }
         return try Session(engine: engine, contextLength: contextLength)
     }
 
     private func release(_ job: Job, discardCache: Bool = false) {
         if let session = job.session {
             if discardCache { session.reset() }
-            if freeSessions.count < limits.maxActiveGenerations { freeSessions.append(session) }
+            if freeSessions.count < limits.maxActiveGenerations { freeSessions.append((job.owner, session)) }
         }
         job.session = nil
         job.generation = nil
@@ -259,6 +326,8 @@ final class Scheduler: @unchecked Sendable {
         var fields: [(String, JSONValue)] = [
             ("stop_reason", .string(reason.rawValue)),
             ("prompt_tokens", .integer(stats?.promptTokens ?? 0)),
+            // Prompt tokens whose cache entries were reused (a chat's earlier turns), not run again.
+            ("cached_tokens", .integer(stats == nil ? 0 : job.generation?.reusedPromptTokens ?? 0)),
             ("generated_tokens", .integer(stats?.generatedTokens ?? 0)),
             ("ttft_ms", .number(rounded((stats?.timeToFirstToken ?? 0) * 1000))),
             ("tokens_per_second", .number(rounded(stats?.generationTokensPerSecond ?? 0))),

@@ -16,10 +16,16 @@ import Musl
 final class StoreAccess {
     let store: ConversationStore
     let chatBackend: ChatBackend?
-    /// Queries run one at a time, in arrival order, so a client's `get` then `delete` happen in
-    /// that order. Loop thread only.
+    /// Queries run one at a time: a connection's in arrival order, so a client's `get` then
+    /// `delete` happen in that order, and connections in turn (`next`), so one client's many
+    /// queries do not hold up another's. At most `max-clients` × `max-requests-per-connection`.
+    /// Loop thread only.
     private var pending: [StoreQuery] = []
     private var running = false
+    /// When each connection with queries pending last had one started (a counter), for taking
+    /// turns; a connection with none pending is forgotten, so the map stays as small as `pending`.
+    private var lastTurn: [UInt64: UInt64] = [:]
+    private var turns: UInt64 = 0
 
     init(store: ConversationStore) {
         self.store = store
@@ -73,9 +79,37 @@ final class StoreAccess {
         startNext(daemon)
     }
 
+    /// Forgets the queries of a connection that closed; one running has its reply discarded.
+    func dropQueries(of connection: UInt64) {
+        pending.removeAll { $0.connection == connection }
+        lastTurn.removeValue(forKey: connection)
+    }
+
+    /// The oldest query of the connection served longest ago: linear in the pending queries.
+    private func next() -> StoreQuery {
+        var best = 0
+        var bestTurn = UInt64.max
+        var seen: Set<UInt64> = []
+        for (index, query) in pending.enumerated() where seen.insert(query.connection).inserted {
+            let turn = lastTurn[query.connection] ?? 0
+            if turn < bestTurn {
+                best = index
+                bestTurn = turn
+            }
+        }
+        let query = pending.remove(at: best)
+        if pending.contains(where: { $0.connection == query.connection }) {
+            turns += 1
+            lastTurn[query.connection] = turns
+        } else {
+            lastTurn.removeValue(forKey: query.connection)
+        }
+        return query
+    }
+
     private func startNext(_ daemon: Daemon) {
         guard !running, !pending.isEmpty else { return }
-        let query = pending.removeFirst()
+        let query = next()
         running = true
         query.request.pointee.data = Unmanaged.passRetained(query).toOpaque()
         let rc = uv_queue_work(
@@ -88,13 +122,15 @@ final class StoreAccess {
                 let query = Unmanaged<StoreQuery>.fromOpaque(request!.pointee.data).takeRetainedValue()
                 let daemon = Daemon.from(request!.pointee.loop)
                 daemon.store?.running = false
-                daemon.deliver(query.reply, to: query.connection)
+                daemon.deliver(query.reply, for: query.id, to: query.connection)
                 daemon.store?.startNext(daemon)
             })
         if rc < 0 {
             Unmanaged<StoreQuery>.fromOpaque(query.request.pointee.data).release()
             running = false
-            daemon.deliver(Reply.error(id: query.id, code: .internal, message: "uv_queue_work: \(uvMessage(rc))"), to: query.connection)
+            daemon.deliver(
+                Reply.error(id: query.id, code: .internal, message: "uv_queue_work: \(uvMessage(rc))"), for: query.id,
+                to: query.connection)
             startNext(daemon)
         }
     }

@@ -93,7 +93,7 @@ final class DaemonLoadTests: XCTestCase {
         for _ in 0..<200 {
             usleep(50_000)
             let stats = try d.request(#"{"id":"s","op":"stats"}"#)[0]
-            if stats["active_requests"] == .number(1) && d.log.contains("generations pause") {
+            if stats["paused_requests"] == .number(1) && d.log.contains("generations pause") {
                 pausedSeen = true
                 break
             }
