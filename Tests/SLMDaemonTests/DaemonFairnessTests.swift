@@ -65,7 +65,9 @@ final class DaemonFairnessTests: XCTestCase {
         XCTAssertLessThan(seconds, 2, "a 3-token generate beside six never-reading clients")
         infoMilliseconds.sort()
         XCTAssertLessThan(percentile(infoMilliseconds, 50), 50, "info latency beside six never-reading clients")
-        print("beside 6 never-reading clients: generate(3 tokens) \(Int(seconds * 1000)) ms, info p50 \(percentile(infoMilliseconds, 50)) ms max \(infoMilliseconds.last!) ms")
+        print(
+            "beside 6 never-reading clients: generate(3 tokens) \(Int(seconds * 1000)) ms, info p50 \(percentile(infoMilliseconds, 50)) ms max \(infoMilliseconds.last!) ms"
+        )
         _ = hogs
     }
 
@@ -110,7 +112,9 @@ final class DaemonFairnessTests: XCTestCase {
         XCTAssertLessThan(peakRSS - baseRSS, 32 * 1024, "RSS growth in kB while flooded")
         infoMilliseconds.sort()
         XCTAssertLessThan(percentile(infoMilliseconds, 50), 50)
-        print("flooder: \(sent) bytes taken, RSS +\(peakRSS - baseRSS) kB, info p50 \(percentile(infoMilliseconds, 50)) ms p99 \(percentile(infoMilliseconds, 99)) ms")
+        print(
+            "flooder: \(sent) bytes taken, RSS +\(peakRSS - baseRSS) kB, info p50 \(percentile(infoMilliseconds, 50)) ms p99 \(percentile(infoMilliseconds, 99)) ms"
+        )
     }
 
     /// A chat whose client stops reading is cancelled after the slow-reader timeout: the turn is
@@ -121,7 +125,8 @@ final class DaemonFairnessTests: XCTestCase {
         ])
         let hog = try d.connect()
         let id = String(repeating: "i", count: 2000)
-        try hog.send(#"{"id":"\#(id)","op":"chat","message":"Count from 1 to 1000, one number per line.","max_tokens":1000,"temperature":0}"#)
+        try hog.send(
+            #"{"id":"\#(id)","op":"chat","message":"Count from 1 to 1000, one number per line.","max_tokens":1000,"temperature":0}"#)
         try waitFor(20, "the slow reader's chat was not cancelled") {
             guard d.log.contains("generations are cancelled") else { return false }
             let now = try stats(d)

@@ -1,0 +1,103 @@
+import Foundation
+import SLMJSON
+import SLMProtocol
+import XCTest
+
+/// Two uids on one daemon: neither can see, change or time the other's work. Runs as root (CI
+/// does), with the second client under uid 65534 through setpriv.
+final class DaemonIsolationTests: XCTestCase {
+    static let otherUID = 65534
+
+    private var daemons: [DaemonHarness] = []
+
+    override func tearDown() {
+        for d in daemons {
+            d.stop()
+            d.removeFiles()
+        }
+        daemons = []
+    }
+
+    private func daemon(_ arguments: [String] = []) throws -> DaemonHarness {
+        guard getuid() == 0 else { throw XCTSkip("needs root to connect as another uid") }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/socat") else {
+            throw XCTSkip("socat is not installed (scripts/setup.sh --for-tests installs it)")
+        }
+        let d = try DaemonHarness(arguments: arguments)
+        daemons.append(d)
+        // The socket is 0660 root:root and its folder the test's; let uid 65534 in for this test only.
+        chmod(d.directory, 0o755)
+        chmod(d.socketPath, 0o666)
+        return d
+    }
+
+    /// Sends `lines` as uid 65534 on one connection, half-closes, and returns every reply line.
+    private func asOtherUID(_ d: DaemonHarness, _ lines: [String]) throws -> [Event] {
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        client.arguments = [
+            "--reuid=\(Self.otherUID)", "--regid=\(Self.otherUID)", "--clear-groups", "/usr/bin/socat", "-",
+            "UNIX-CONNECT:" + d.socketPath,
+        ]
+        let input = Pipe()
+        let output = Pipe()
+        client.standardInput = input
+        client.standardOutput = output
+        try client.run()
+        input.fileHandleForWriting.write(Data(lines.map { $0 + "\n" }.joined().utf8))
+        try input.fileHandleForWriting.close()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        client.waitUntilExit()
+        XCTAssertEqual(client.terminationStatus, 0)
+        return try text.split(separator: "\n").map { try Event(line: String($0)) }
+    }
+
+    /// list, get, delete, continue and cancel of another uid's conversation or request: all
+    /// `not_found`, and the owner's conversation is untouched.
+    func testAnotherUidCanNeitherSeeNorTouchAConversationOrRequest() throws {
+        let d = try daemon()
+        let owner = try d.connect()
+        try owner.send(#"{"id":1,"op":"chat","message":"my secret","max_tokens":4,"temperature":0}"#)
+        let conversation = try XCTUnwrap(
+            DaemonHarness.collectUntilDone(owner, id: .number(1)).last?["conversation"]?.integerValue)
+        try owner.send(#"{"id":"long","op":"generate","prompt":"Tell me a long story","max_tokens":400,"temperature":0}"#)
+        _ = try owner.readEvent()
+
+        let replies = try asOtherUID(d, [
+            #"{"id":1,"op":"conversations.list"}"#,
+            #"{"id":2,"op":"conversations.get","conversation":\#(conversation)}"#,
+            #"{"id":3,"op":"conversations.delete","conversation":\#(conversation)}"#,
+            #"{"id":4,"op":"chat","conversation":\#(conversation),"message":"and mine","max_tokens":2}"#,
+            #"{"id":5,"op":"cancel","target":"long"}"#,
+        ])
+        func reply(_ id: Int) -> Event? { replies.first { $0.id == .integer(id) } }
+        XCTAssertEqual(reply(1)?["conversations"], .array([]))
+        for id in 2...5 { XCTAssertEqual(reply(id)?.code, "not_found", "request \(id): \(replies.map(\.body.serialized))") }
+
+        try owner.send(#"{"id":"c","op":"cancel","target":"long"}"#)
+        let long = try DaemonHarness.collectUntilDone(owner, id: .string("long"))
+        XCTAssertEqual(long.last?["stop_reason"], .string("cancelled"))
+        try owner.send(#"{"id":6,"op":"conversations.get","conversation":\#(conversation)}"#)
+        var got = try owner.readEvent()
+        while got.id != .number(6) { got = try owner.readEvent() }
+        XCTAssertEqual(got["messages"]?.arrayValue?.count, 2)
+    }
+
+    /// A cached prompt prefix is reused for the same uid only: the second uid's identical
+    /// chat runs its whole prompt (`cached_tokens` 0), where the first uid's repeat reuses it.
+    func testAnotherUidGetsNoPrefixReuse() throws {
+        let d = try daemon(["--max-active", "1"])
+        let chat = #"{"id":1,"op":"chat","message":"Tell me about the sea.","max_tokens":4,"temperature":0}"#
+        let owner = try d.connect()
+        try owner.send(chat)
+        _ = try DaemonHarness.collectUntilDone(owner, id: .number(1))
+        try owner.send(chat)
+        let repeated = try XCTUnwrap(DaemonHarness.collectUntilDone(owner, id: .number(1)).last)
+        XCTAssertGreaterThan(repeated["cached_tokens"]?.integerValue ?? 0, 0, "the same uid's repeat should reuse its prefix")
+
+        let other = try XCTUnwrap(asOtherUID(d, [chat]).last)
+        XCTAssertEqual(other.name, "done", other.body.serialized)
+        XCTAssertEqual(other["cached_tokens"], .number(0))
+        XCTAssertEqual(other["prompt_tokens"], repeated["prompt_tokens"])
+    }
+}
