@@ -19,6 +19,8 @@ final class Connection {
     /// Bytes read but not yet split into lines because the daemon stopped reading this
     /// connection (at most one read chunk: reading stops right after it).
     var unreadInput: [UInt8] = []
+    /// A long line is being decoded off the loop; no more is read until it is handled.
+    var decoding = false
     /// Reading is stopped for back-pressure (`Daemon.mustStopReading`), not for good.
     var readStopped = false
     /// Reply bytes handed to libuv and not yet written to the socket.

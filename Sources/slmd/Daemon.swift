@@ -163,11 +163,11 @@ final class Daemon {
         consume(UnsafeRawBufferPointer(start: readBuffer, count: count).bindMemory(to: UInt8.self), from: connection)
     }
 
-    /// Whether the daemon must read no more requests from `connection` for now: it has as many
-    /// in flight as it may, or it does not read its replies. Lines already read wait in
+    /// Whether the daemon must read no more requests from `connection` for now: a long line of
+    /// it is being decoded, it has as many in flight as it may, or it does not read its replies. Lines already read wait in
     /// `unreadInput`; the kernel's socket buffer then fills and the client's writes block.
     private func mustStopReading(_ connection: Connection) -> Bool {
-        connection.throttled || connection.inFlightCount >= config.limits.maxRequestsPerConnection
+        connection.decoding || connection.throttled || connection.inFlightCount >= config.limits.maxRequestsPerConnection
     }
 
     /// Splits `bytes` into lines and handles each, unless the connection must stop reading:

@@ -1,3 +1,4 @@
+import CLibUV
 import SLMCore
 import SLMJSON
 import SLMProtocol
@@ -11,11 +12,52 @@ import Musl
 /// Request lines to actions, on the loop thread. Control ops are answered here at once; `generate`
 /// and `chat` become scheduler jobs; conversation queries go to the store's work threads.
 extension Daemon {
+    /// Lines this long are decoded on a libuv work thread: a 1 MiB line takes tens of ms to
+    /// parse, which on the loop would hold up every other client. Shorter ones (nearly all)
+    /// cost microseconds and are decoded here.
+    static let decodeOffLoopBytes = 64 * 1024
+
     func handleLine(_ line: [UInt8], from connection: Connection) {
+        if line.count >= Self.decodeOffLoopBytes {
+            decodeOffLoop(line, from: connection)
+            return
+        }
+        handle(Result { () throws(RequestError) in try Request.decode(line) }, from: connection)
+    }
+
+    /// Decodes on a work thread; the connection is not read meanwhile (`Connection.decoding`),
+    /// so its requests keep their order, and each connection has at most one line there.
+    private func decodeOffLoop(_ line: [UInt8], from connection: Connection) {
+        connection.decoding = true
+        let work = DecodeWork(connection: connection.id, line: line)
+        work.request.pointee.data = Unmanaged.passRetained(work).toOpaque()
+        let rc = uv_queue_work(
+            loop, work.request,
+            { request in
+                let work = Unmanaged<DecodeWork>.fromOpaque(request!.pointee.data).takeUnretainedValue()
+                work.result = Result { () throws(RequestError) in try Request.decode(work.line) }
+                work.line = []
+            },
+            { request, _ in
+                let work = Unmanaged<DecodeWork>.fromOpaque(request!.pointee.data).takeRetainedValue()
+                let daemon = Daemon.from(request!.pointee.loop)
+                guard let connection = daemon.connections[work.connection], !connection.closing, let result = work.result else { return }
+                connection.decoding = false
+                daemon.handle(result, from: connection)
+                daemon.resumeReading(connection)
+            })
+        if rc < 0 {
+            Unmanaged<DecodeWork>.fromOpaque(work.request.pointee.data).release()
+            connection.decoding = false
+            handle(Result { () throws(RequestError) in try Request.decode(line) }, from: connection)
+        }
+    }
+
+    private func handle(_ decoded: Result<Request, RequestError>, from connection: Connection) {
         let request: Request
-        do {
-            request = try Request.decode(line)
-        } catch {
+        switch decoded {
+        case .success(let r): request = r
+        case .failure(let error):
             Log.debug("client \(connection.id): \(error.error)")
             connection.send(Reply.error(error))
             return
@@ -150,4 +192,19 @@ extension Daemon {
         for tensor in file.tensors { bytes[tensor.type.description, default: 0] += tensor.byteCount }
         return bytes.max { $0.value < $1.value }?.key ?? "unknown"
     }
+}
+
+/// A long request line on its way through a libuv work thread.
+final class DecodeWork {
+    let request = UnsafeMutablePointer<uv_work_t>.allocate(capacity: 1)
+    let connection: UInt64
+    var line: [UInt8]
+    var result: Result<Request, RequestError>?
+
+    init(connection: UInt64, line: [UInt8]) {
+        self.connection = connection
+        self.line = line
+    }
+
+    deinit { request.deallocate() }
 }

@@ -63,13 +63,15 @@ final class DaemonIsolationTests: XCTestCase {
         try owner.send(#"{"id":"long","op":"generate","prompt":"Tell me a long story","max_tokens":400,"temperature":0}"#)
         _ = try owner.readEvent()
 
-        let replies = try asOtherUID(d, [
-            #"{"id":1,"op":"conversations.list"}"#,
-            #"{"id":2,"op":"conversations.get","conversation":\#(conversation)}"#,
-            #"{"id":3,"op":"conversations.delete","conversation":\#(conversation)}"#,
-            #"{"id":4,"op":"chat","conversation":\#(conversation),"message":"and mine","max_tokens":2}"#,
-            #"{"id":5,"op":"cancel","target":"long"}"#,
-        ])
+        let replies = try asOtherUID(
+            d,
+            [
+                #"{"id":1,"op":"conversations.list"}"#,
+                #"{"id":2,"op":"conversations.get","conversation":\#(conversation)}"#,
+                #"{"id":3,"op":"conversations.delete","conversation":\#(conversation)}"#,
+                #"{"id":4,"op":"chat","conversation":\#(conversation),"message":"and mine","max_tokens":2}"#,
+                #"{"id":5,"op":"cancel","target":"long"}"#,
+            ])
         func reply(_ id: Int) -> Event? { replies.first { $0.id == .integer(id) } }
         XCTAssertEqual(reply(1)?["conversations"], .array([]))
         for id in 2...5 { XCTAssertEqual(reply(id)?.code, "not_found", "request \(id): \(replies.map(\.body.serialized))") }
