@@ -105,7 +105,8 @@ final class StoreIsolationTests: XCTestCase {
         }
         XCTAssertEqual(try store.messages(of: c.id, owner: alice).count, 2, "the refused turn is not stored, not even in part")
         XCTAssertEqual(try store.conversation(c.id, owner: alice).messageCount, 2)
-        XCTAssertThrowsError(try store.checkQuota(owner: alice, newConversation: false, incomingBytes: 401), "refused before the model runs")
+        XCTAssertThrowsError(
+            try store.checkQuota(owner: alice, newConversation: false, incomingBytes: 401), "refused before the model runs")
         XCTAssertNoThrow(try turn(store, c.id, owner: alice, bytes: 400), "exactly the quota fits")
         XCTAssertEqual(try store.storedBytes(owner: alice).messages, 1000)
         // Multi-byte text counts its UTF-8 bytes: 2 × "é" is 4 bytes, bob's own quota is untouched.
