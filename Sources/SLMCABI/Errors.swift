@@ -67,7 +67,7 @@ func status(for error: any Error) -> slm_status {
     case let e as StoreError:
         switch e {
         case .tooLarge, .invalidText: return SLM_ERR_INVALID_ARGUMENT
-        case .notFound, .diskFull, .newerSchema, .busy, .sqlite, .io: return SLM_ERR_STORE
+        case .notFound, .diskFull, .newerSchema, .quotaExceeded, .busy, .sqlite, .io: return SLM_ERR_STORE
         }
     default:
         return SLM_ERR_INTERNAL

@@ -82,9 +82,11 @@ public func exportedSessionAttach(
             let persistent = try PersistentChat(
                 store: storeHandle.store, session: handle.session, owner: currentOwner(),
                 conversation: conversation == 0 ? nil : conversation)
+            // slm.h promises the id at once, so a new conversation is created here, empty.
+            let id = try persistent.createConversationNow()
             handle.conversation = AttachedConversation(storeHandle: storeHandle, chat: persistent)
             handle.chat = persistent.chat
-            outConversation?.pointee = persistent.conversationID
+            outConversation?.pointee = id
         }
         return SLM_OK
     }

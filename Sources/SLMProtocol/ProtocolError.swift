@@ -49,6 +49,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case badRequest = "bad_request"
     case notFound = "not_found"
     case tooLarge = "too_large"
+    /// The client's uid reached a limit of the conversation store (conversations, stored bytes).
+    case quotaExceeded = "quota_exceeded"
     case busy
     case unsupported
     case `internal`

@@ -34,6 +34,7 @@ public final class ConversationStore: @unchecked Sendable {
 
     public let path: String
     public let snapshotBudgetBytes: Int
+    public let quotas: StoreQuotas
     let db: Database
     private let lock = StoreLock()
     /// The connection's `PRAGMA synchronous` for turns (guarded by the lock); FULL unless a
@@ -42,9 +43,10 @@ public final class ConversationStore: @unchecked Sendable {
 
     /// Opens (creating if needed) and migrates the database at `path`. A database from a newer
     /// slm throws `.newerSchema` and is not modified.
-    public init(path: String, snapshotBudgetBytes: Int = defaultSnapshotBudgetBytes) throws {
+    public init(path: String, snapshotBudgetBytes: Int = defaultSnapshotBudgetBytes, quotas: StoreQuotas = .unlimited) throws {
         self.path = path
         self.snapshotBudgetBytes = max(0, snapshotBudgetBytes)
+        self.quotas = quotas
         db = try Database(path: path)
         do {
             try Schema.migrate(db)
@@ -59,21 +61,38 @@ public final class ConversationStore: @unchecked Sendable {
 
     // MARK: conversations
 
+    /// An empty conversation. A caller that has the first turn at hand should use
+    /// `startConversation`, so that a turn that fails leaves no empty conversation behind.
     public func createConversation(owner: OwnerID, title: String = "", modelIdentity: String, settings: String = "{}") throws
         -> Conversation
     {
-        try Self.check(title, what: "title", limit: Self.maxTitleBytes)
-        try Self.check(modelIdentity, what: "model identity", limit: Self.maxModelIdentityBytes)
-        try Self.check(settings, what: "settings", limit: Self.maxSettingsBytes)
+        try Self.checkConversationFields(title: title, modelIdentity: modelIdentity, settings: settings)
         let now = Self.nowMilliseconds()
         return try lock.locked {
             try db.transaction {
-                try db.run(
-                    "INSERT INTO conversations (owner, title, model_identity, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    [.integer(Int64(owner)), .text(title), .text(modelIdentity), .text(settings), .integer(now), .integer(now)])
-                return Conversation(
-                    id: db.lastInsertRowID, owner: owner, title: title, modelIdentity: modelIdentity,
-                    settings: settings, createdAt: now, updatedAt: now, messageCount: 0)
+                try insertConversation(owner: owner, title: title, modelIdentity: modelIdentity, settings: settings, now: now)
+            }
+        }
+    }
+
+    /// A new conversation and its first turn in one transaction (as `appendTurn`): either both
+    /// are stored or neither, so a rejected first message never leaves an empty conversation.
+    public func startConversation(
+        owner: OwnerID, title: String = "", modelIdentity: String, settings: String = "{}",
+        user: String, userTokens: Int, assistant: String, assistantTokens: Int, cancelled: Bool
+    ) throws -> Conversation {
+        try Self.checkConversationFields(title: title, modelIdentity: modelIdentity, settings: settings)
+        try Self.check(user, what: "user message", limit: Self.maxMessageBytes)
+        try Self.check(assistant, what: "assistant message", limit: Self.maxMessageBytes)
+        let now = Self.nowMilliseconds()
+        return try lock.locked {
+            try db.transaction {
+                var conversation = try insertConversation(
+                    owner: owner, title: title, modelIdentity: modelIdentity, settings: settings, now: now)
+                conversation.messageCount = try insertTurn(
+                    conversation.id, owner: owner, user: user, userTokens: userTokens, assistant: assistant,
+                    assistantTokens: assistantTokens, cancelled: cancelled, now: now)
+                return conversation
             }
         }
     }
@@ -127,29 +146,59 @@ public final class ConversationStore: @unchecked Sendable {
         let now = Self.nowMilliseconds()
         try lock.locked {
             try db.transaction {
-                let next = try db.integer(
-                    "SELECT message_count FROM conversations WHERE id = ? AND owner = ?",
-                    [.integer(id), .integer(Int64(owner))])
-                guard let next else { throw StoreError.notFound(id) }
-                let insert =
-                    "INSERT INTO messages (conversation_id, sequence, role, content, token_count, created_at, cancelled) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                try db.run(
-                    insert,
-                    [
-                        .integer(id), .integer(next), .text("user"), .text(user), .integer(Int64(max(0, userTokens))), .integer(now),
-                        .integer(0),
-                    ])
-                try db.run(
-                    insert,
-                    [
-                        .integer(id), .integer(next + 1), .text("assistant"), .text(assistant), .integer(Int64(max(0, assistantTokens))),
-                        .integer(now), .integer(cancelled ? 1 : 0),
-                    ])
-                try db.run(
-                    "UPDATE conversations SET message_count = ?, updated_at = ? WHERE id = ? AND owner = ?",
-                    [.integer(next + 2), .integer(now), .integer(id), .integer(Int64(owner))])
+                _ = try insertTurn(
+                    id, owner: owner, user: user, userTokens: userTokens, assistant: assistant,
+                    assistantTokens: assistantTokens, cancelled: cancelled, now: now)
             }
         }
+    }
+
+    /// The caller holds the lock, inside a transaction; checks the conversation quota.
+    private func insertConversation(owner: OwnerID, title: String, modelIdentity: String, settings: String, now: Int64) throws
+        -> Conversation
+    {
+        try checkConversationCount(owner: owner)
+        try db.run(
+            "INSERT INTO conversations (owner, title, model_identity, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [.integer(Int64(owner)), .text(title), .text(modelIdentity), .text(settings), .integer(now), .integer(now)])
+        return Conversation(
+            id: db.lastInsertRowID, owner: owner, title: title, modelIdentity: modelIdentity,
+            settings: settings, createdAt: now, updatedAt: now, messageCount: 0)
+    }
+
+    /// Appends the user message and the reply; returns the new message count. The caller holds
+    /// the lock, inside a transaction. The owner's byte quota may evict their snapshots, never
+    /// messages: a turn that does not fit is refused.
+    private func insertTurn(
+        _ id: ConversationID, owner: OwnerID, user: String, userTokens: Int,
+        assistant: String, assistantTokens: Int, cancelled: Bool, now: Int64
+    ) throws -> Int {
+        let next = try db.integer(
+            "SELECT message_count FROM conversations WHERE id = ? AND owner = ?",
+            [.integer(id), .integer(Int64(owner))])
+        guard let next else { throw StoreError.notFound(id) }
+        let bytes = user.utf8.count + assistant.utf8.count
+        guard try fitStoredBytes(owner: owner, incoming: bytes) else {
+            throw StoreError.quotaExceeded(.storedBytes, limit: quotas.maxStoredBytesPerOwner)
+        }
+        let insert =
+            "INSERT INTO messages (conversation_id, sequence, role, content, token_count, created_at, cancelled) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        try db.run(
+            insert,
+            [
+                .integer(id), .integer(next), .text("user"), .text(user), .integer(Int64(max(0, userTokens))), .integer(now),
+                .integer(0),
+            ])
+        try db.run(
+            insert,
+            [
+                .integer(id), .integer(next + 1), .text("assistant"), .text(assistant), .integer(Int64(max(0, assistantTokens))),
+                .integer(now), .integer(cancelled ? 1 : 0),
+            ])
+        try db.run(
+            "UPDATE conversations SET message_count = ?, text_bytes = text_bytes + ?, updated_at = ? WHERE id = ? AND owner = ?",
+            [.integer(next + 2), .integer(Int64(bytes)), .integer(now), .integer(id), .integer(Int64(owner))])
+        return Int(next) + 2
     }
 
     public func rename(_ id: ConversationID, owner: OwnerID, title: String) throws {
@@ -243,6 +292,12 @@ public final class ConversationStore: @unchecked Sendable {
         Conversation(
             id: row.int64(0), owner: OwnerID(truncatingIfNeeded: row.int64(1)), title: row.text(2), modelIdentity: row.text(3),
             settings: row.text(4), createdAt: row.int64(5), updatedAt: row.int64(6), messageCount: row.int(7))
+    }
+
+    static func checkConversationFields(title: String, modelIdentity: String, settings: String) throws {
+        try check(title, what: "title", limit: maxTitleBytes)
+        try check(modelIdentity, what: "model identity", limit: maxModelIdentityBytes)
+        try check(settings, what: "settings", limit: maxSettingsBytes)
     }
 
     /// Size and content limits of every piece of text the store takes.

@@ -13,7 +13,11 @@ public final class PersistentChat: @unchecked Sendable {
     public let store: ConversationStore
     public let chat: ChatSession
     public let owner: OwnerID
-    public private(set) var conversationID: ConversationID
+    /// nil for a new conversation until its first turn is stored: the conversation is created in
+    /// the same transaction as that turn, so a first message that is refused (too long for the
+    /// context, a bad value, a template error), a turn that fails half-way, or a crash, leaves no
+    /// empty conversation behind.
+    public private(set) var conversationID: ConversationID?
     /// Whether resuming used a KV snapshot (false: none, or discarded).
     public private(set) var resumedFromSnapshot: Bool
     /// Why the last snapshot could not be saved or restored (the turn itself was stored); nil if it was.
@@ -22,7 +26,8 @@ public final class PersistentChat: @unchecked Sendable {
     private var needsTitle: Bool
     private var pendingUserMessage: String?
 
-    /// `conversation` nil creates a new conversation (titled after its first user message).
+    /// `conversation` nil starts a new conversation, stored with its first turn and titled after
+    /// its first user message.
     public init(store: ConversationStore, session: Session, owner: OwnerID, conversation: ConversationID?) throws {
         self.store = store
         self.owner = owner
@@ -47,17 +52,28 @@ public final class PersistentChat: @unchecked Sendable {
             // Without a snapshot the session keeps whatever it caches: the next turn reuses the
             // part that matches the history (none, for a fresh session) and runs the rest.
         } else {
-            conversationID = try store.createConversation(owner: owner, modelIdentity: identity).id
+            conversationID = nil
             needsTitle = true
             chat = try ChatSession(session: session)
             resumedFromSnapshot = false
         }
     }
 
-    /// Starts the assistant's reply. An oversized or NUL-containing message is refused before
-    /// anything runs.
+    /// Creates the new conversation now, empty, when it does not exist yet (for callers that
+    /// must hand out its id before the first turn, like libslm's `slm_session_attach`).
+    @discardableResult
+    public func createConversationNow() throws -> ConversationID {
+        if let conversationID { return conversationID }
+        let created = try store.createConversation(owner: owner, modelIdentity: chat.session.engine.file.modelIdentity)
+        conversationID = created.id
+        return created.id
+    }
+
+    /// Starts the assistant's reply. An oversized or NUL-containing message, or one the owner's
+    /// quotas could not store, is refused before anything runs.
     public func startTurn(userMessage: String, options: GenerationOptions) throws -> Generation {
         try ConversationStore.check(userMessage, what: "user message", limit: ConversationStore.maxMessageBytes)
+        try store.checkQuota(owner: owner, newConversation: conversationID == nil, incomingBytes: userMessage.utf8.count)
         let generation = try chat.startTurn(userMessage: userMessage, options: options)
         pendingUserMessage = userMessage
         return generation
@@ -76,10 +92,23 @@ public final class PersistentChat: @unchecked Sendable {
         let cancelled = generation.stats.stopReason == .cancelled || generation.isCancelled
         let reply = generation.text
         let userTokens = chat.session.engine.tokenizer.encode(user, addSpecial: false, parseSpecial: false).count
+        let id: ConversationID
         do {
-            try store.appendTurn(
-                to: conversationID, owner: owner, user: user, userTokens: userTokens,
-                assistant: reply, assistantTokens: generation.generatedTokens.count, cancelled: cancelled)
+            if let existing = conversationID {
+                try store.appendTurn(
+                    to: existing, owner: owner, user: user, userTokens: userTokens,
+                    assistant: reply, assistantTokens: generation.generatedTokens.count, cancelled: cancelled)
+                id = existing
+            } else {
+                id =
+                    try store.startConversation(
+                        owner: owner, title: Self.title(from: user), modelIdentity: chat.session.engine.file.modelIdentity,
+                        user: user, userTokens: userTokens, assistant: reply,
+                        assistantTokens: generation.generatedTokens.count, cancelled: cancelled
+                    ).id
+                conversationID = id
+                needsTitle = false
+            }
         } catch {
             pendingUserMessage = nil
             chat.abandonTurn()
@@ -89,21 +118,31 @@ public final class PersistentChat: @unchecked Sendable {
         chat.commitTurn(reply: reply)
         if needsTitle {
             needsTitle = false
-            try? store.rename(conversationID, owner: owner, title: Self.title(from: user))
+            try? store.rename(id, owner: owner, title: Self.title(from: user))
         }
         do {
-            try store.saveSnapshot(chat.session.snapshot(), conversation: conversationID, owner: owner)
+            try store.saveSnapshot(chat.session.snapshot(), conversation: id, owner: owner)
             lastSnapshotError = nil
         } catch {
             lastSnapshotError = error
         }
     }
 
-    /// The first line of the first message, cut at `maxAutoTitleCharacters`.
+    /// The first line of the first message, cut at `maxAutoTitleCharacters` and, since one
+    /// character can be any number of combining scalars and the title is stored with the first
+    /// turn, at `ConversationStore.maxTitleBytes` (a long title must not cost the turn).
     static func title(from message: String) -> String {
         let line = message.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
         let trimmed = line.drop(while: { $0.isWhitespace })
-        if trimmed.count <= maxAutoTitleCharacters { return String(trimmed) }
-        return String(trimmed.prefix(maxAutoTitleCharacters - 1)) + "…"
+        let title = trimmed.count <= maxAutoTitleCharacters ? String(trimmed) : String(trimmed.prefix(maxAutoTitleCharacters - 1)) + "…"
+        guard title.utf8.count > ConversationStore.maxTitleBytes else { return title }
+        var scalars = String.UnicodeScalarView()
+        var bytes = 0
+        for scalar in title.unicodeScalars {
+            bytes += UTF8.width(scalar)
+            if bytes > ConversationStore.maxTitleBytes { break }
+            scalars.append(scalar)
+        }
+        return String(scalars)
     }
 }

@@ -1,5 +1,11 @@
 import CSQLite
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// A value bound to a statement parameter. SQL text is never built from data: every value goes
 /// through a bound parameter.
 enum SQLValue {
@@ -15,7 +21,16 @@ enum SQLValue {
 final class Database {
     private var handle: OpaquePointer?
 
+    /// Mode of a database file the store creates. SQLite gives the `-wal` and `-shm` files the
+    /// main file's mode, so creating it first (rather than letting SQLite create it 0644 minus the
+    /// umask) makes all three private. A umask would be process-wide, and libslm's host has threads.
+    static let fileMode: mode_t = 0o600
+
     init(path: String) throws(StoreError) {
+        // ":memory:" and "" are SQLite's in-memory and temporary databases, not files. When the
+        // file cannot be created here (no such folder, no permission), sqlite3_open_v2 below
+        // reports why.
+        if !path.isEmpty && path != ":memory:" { createFileIfMissing(path, mode: Database.fileMode) }
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -116,6 +131,12 @@ final class Database {
         default: return .sqlite(code: code, message: message)
         }
     }
+}
+
+/// Creates `path` empty with `mode` unless it exists (an existing file keeps its mode and bytes).
+private func createFileIfMissing(_ path: String, mode: mode_t) {
+    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode)
+    if fd >= 0 { close(fd) }
 }
 
 /// A prepared statement, finalized when released.

@@ -52,7 +52,34 @@ enum Schema {
             data BLOB NOT NULL
         );
         CREATE INDEX snapshots_by_last_use ON snapshots(last_used_at, conversation_id);
+        """,
+        // 1 → 2: conversation ids are never reused (AUTOINCREMENT), so an id a client kept after a
+        // delete can never name someone's new conversation; `text_bytes` (the UTF-8 bytes of the
+        // conversation's messages) lets a per-owner quota be checked without reading every
+        // message. SQLite cannot add AUTOINCREMENT to a table: copy into a new one, drop, rename
+        // (run with foreign keys off, see `migrate`, or the DROP would cascade to the messages).
+        // Copying the ids explicitly sets sqlite_sequence to the highest one, so new ids start above it.
         """
+        CREATE TABLE conversations_v2 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            owner INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            model_identity TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            message_count INTEGER NOT NULL DEFAULT 0,
+            text_bytes INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT INTO conversations_v2
+            (id, owner, title, model_identity, settings, created_at, updated_at, message_count, text_bytes)
+        SELECT c.id, c.owner, c.title, c.model_identity, c.settings, c.created_at, c.updated_at, c.message_count,
+            (SELECT COALESCE(SUM(length(CAST(m.content AS BLOB))), 0) FROM messages m WHERE m.conversation_id = c.id)
+        FROM conversations c ORDER BY c.id;
+        DROP TABLE conversations;
+        ALTER TABLE conversations_v2 RENAME TO conversations;
+        CREATE INDEX conversations_by_owner ON conversations(owner, updated_at DESC, id DESC);
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }
@@ -71,12 +98,20 @@ enum Schema {
         }
         try configure(db)
         guard found < currentVersion else { return }
+        // Rebuilding a table that others reference needs foreign keys off (SQLite's documented
+        // procedure: a DROP would otherwise cascade), and the pragma is ignored inside a
+        // transaction, so it goes around it; the references are checked before the commit.
+        try db.execute("PRAGMA foreign_keys = OFF")
+        defer { try? db.execute("PRAGMA foreign_keys = ON") }
         try db.transaction {
             // Read again under the write lock: another process may have migrated meanwhile.
             let version = Int(try db.integer("PRAGMA user_version") ?? 0)
             if version > currentVersion { throw StoreError.newerSchema(found: version, supported: currentVersion) }
             for step in version..<currentVersion {
                 try db.execute(migrations[step])
+            }
+            if try db.integer("PRAGMA foreign_key_check") != nil {
+                throw StoreError.sqlite(code: 19, message: "migration to schema version \(currentVersion) broke a foreign key")
             }
             // user_version takes no bound parameter; the value is our own integer, not data.
             try db.execute("PRAGMA user_version = \(currentVersion)")

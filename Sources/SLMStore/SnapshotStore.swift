@@ -5,20 +5,24 @@ import SLMCore
 /// one only costs a re-prefill, so its writes are synced less strictly than turns (see `save`).
 extension ConversationStore {
     /// Stores `snapshot` as the conversation's latest, replacing the previous one. A snapshot
-    /// larger than the whole budget is not kept (the previous one is dropped, being stale).
+    /// larger than the whole budget is not kept (the previous one is dropped, being stale). One
+    /// that does not fit the owner's byte quota, even after evicting the owner's other snapshots,
+    /// is not kept either, and then `.quotaExceeded` is thrown after the stale one was dropped:
+    /// the turn is stored, only the cache is missing.
     public func saveSnapshot(_ snapshot: SessionSnapshot, conversation id: ConversationID, owner: OwnerID) throws {
         let bytes = snapshot.serialized()  // outside the lock: megabytes of copying
         let now = Self.nowMilliseconds()
-        try locked {
+        let fitsQuota = try locked { () throws -> Bool in
             // synchronous=NORMAL in WAL mode: the commit is atomic and the database consistent, but
             // the last snapshot writes may be lost on power loss — a turn commit (FULL) syncs the
             // log again anyway. This spares one fsync of megabytes per turn.
             try db.execute("PRAGMA synchronous = NORMAL")
             defer { try? db.execute("PRAGMA synchronous = \(turnSynchronous)") }
-            try db.transaction {
+            return try db.transaction { () throws -> Bool in
                 _ = try fetchConversation(id, owner: owner)
                 try db.run("DELETE FROM snapshots WHERE conversation_id = ?", [.integer(id)])
-                guard bytes.count <= snapshotBudgetBytes else { return }
+                guard bytes.count <= snapshotBudgetBytes else { return true }
+                guard try fitStoredBytes(owner: owner, incoming: bytes.count) else { return false }
                 try evict(toFit: bytes.count)
                 let insert = try db.prepare(
                     "INSERT INTO snapshots (conversation_id, model_identity, token_count, byte_count, last_used_at, data) VALUES (?, ?, ?, ?, ?, ?)",
@@ -30,8 +34,10 @@ extension ConversationStore {
                     try insert.bindBorrowedBlob(6, raw)
                     while try insert.step() {}
                 }
+                return true
             }
         }
+        if !fitsQuota { throw StoreError.quotaExceeded(.storedBytes, limit: quotas.maxStoredBytesPerOwner) }
     }
 
     /// The conversation's snapshot for the model `modelIdentity`; nil when there is none, or it
@@ -81,12 +87,12 @@ extension ConversationStore {
     /// holds the lock, inside a transaction.
     private func evict(toFit incoming: Int) throws {
         var total = Int(try db.integer("SELECT COALESCE(SUM(byte_count), 0) FROM snapshots") ?? 0)
-        guard total + incoming > snapshotBudgetBytes else { return }
+        guard saturatingSum(total, incoming) > snapshotBudgetBytes else { return }
         let oldest = try db.prepare("SELECT conversation_id, byte_count FROM snapshots ORDER BY last_used_at, conversation_id")
         var victims: [Int64] = []
-        while total + incoming > snapshotBudgetBytes, try oldest.step() {
+        while saturatingSum(total, incoming) > snapshotBudgetBytes, try oldest.step() {
             victims.append(oldest.int64(0))
-            total -= oldest.int(1)
+            total = saturatingSum(total, -max(0, oldest.int(1)))
         }
         for victim in victims {
             try db.run("DELETE FROM snapshots WHERE conversation_id = ?", [.integer(victim)])

@@ -9,6 +9,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case diskFull(String)
     /// The database was written by a newer slm; it is left untouched.
     case newerSchema(found: Int, supported: Int)
+    /// One owner reached a limit of `StoreQuotas`; nothing was stored.
+    case quotaExceeded(StoreQuotas.Kind, limit: Int)
     case busy(String)
     case sqlite(code: Int32, message: String)
     case io(String)
@@ -22,6 +24,10 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         case .newerSchema(let found, let supported):
             return
                 "the conversation database has schema version \(found), newer than the \(supported) this slm understands; upgrade slm (the database was not changed)"
+        case .quotaExceeded(.conversations, let limit):
+            return "quota exceeded: a user may keep at most \(limit) conversations; delete some to start a new one"
+        case .quotaExceeded(.storedBytes, let limit):
+            return "quota exceeded: a user may store at most \(limit) bytes of messages and KV snapshots; delete some conversations"
         case .busy(let message): return "the conversation database is busy: \(message)"
         case .sqlite(let code, let message): return "SQLite error \(code): \(message)"
         case .io(let message): return "conversation store I/O error: \(message)"

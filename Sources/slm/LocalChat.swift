@@ -28,10 +28,7 @@ struct LocalChat {
         let resumeStart = MonotonicClock.now()
         let chat = try PersistentChat(store: store, session: session, owner: StoreLocation.owner, conversation: conversation)
         let resumeSeconds = MonotonicClock.now() - resumeStart
-        let id = chat.conversationID
-        if conversation == nil {
-            Console.err("conversation \(id) (new)\n")
-        } else {
+        if let id = conversation {
             let how =
                 chat.resumedFromSnapshot ? "KV snapshot of \(session.cachedTokens.count) tokens" : "history, re-run on the next message"
             Console.err("conversation \(id): \(chat.chat.messages.count) messages resumed from the \(how)\n")
@@ -43,10 +40,6 @@ struct LocalChat {
         }
         if printStats { Console.err("resume: \(format(resumeSeconds * 1000, 1)) ms\n") }
 
-        defer {
-            // A new conversation the user never wrote to is not kept.
-            if conversation == nil, chat.chat.messages.isEmpty { try? store.deleteConversation(id, owner: StoreLocation.owner) }
-        }
         let interactive = isatty(STDIN_FILENO) != 0
         var reader = LineReader()
         while true {
@@ -97,7 +90,11 @@ struct LocalChat {
             }
         }
         Console.out("\n")
+        let isNew = chat.conversationID == nil
         try chat.finishTurn(generation)
+        // A new conversation exists from its first stored turn on (a chat that never got a
+        // message leaves none behind).
+        if isNew, let id = chat.conversationID { Console.err("conversation \(id) (new)\n") }
         if finalStats.stopReason == .cancelled { Console.err("(reply cut short; stored as cancelled)\n") }
         if let problem = chat.lastSnapshotError { Console.err("warning: KV snapshot not saved: \(problem)\n") }
         if printStats {

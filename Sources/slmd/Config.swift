@@ -40,6 +40,14 @@ struct DaemonLimits {
     var socketSendBufferBytes = 0
     /// On SIGTERM/SIGINT, how long in-flight work may finish before it is cancelled.
     var shutdownGraceMilliseconds = 2000
+    /// Stored conversations of one uid (0 = unlimited): far more than a person browses, few
+    /// enough that one uid cannot bloat the shared table and its index.
+    var maxConversationsPerUID = 1000
+    /// Message text plus KV snapshot bytes stored for one uid (0 = unlimited): 256 MiB holds
+    /// ~250 MiB of text (a lifetime of chat) or the snapshots of 2–3 full 4,096-token SmolLM2
+    /// contexts, and caps what one uid can put on a board's SD card. Snapshots beyond it are
+    /// evicted or skipped; messages beyond it are refused.
+    var maxStoredBytesPerUID = 256 << 20
 }
 
 struct DaemonConfig {
@@ -230,6 +238,15 @@ struct Setting {
         Setting(
             name: "shutdown-grace-ms", valueName: "N", kind: .integer(\.limits.shutdownGraceMilliseconds, 0...600_000),
             help: "on SIGTERM/SIGINT, how long in-flight work may finish before it is cancelled"),
+        Setting(
+            name: "max-conversations-per-uid", valueName: "N", kind: .integer(\.limits.maxConversationsPerUID, 0...1 << 30),
+            help: "stored conversations of one uid; one more is refused with quota_exceeded (0 = unlimited)",
+            infoName: "max_conversations_per_uid"),
+        Setting(
+            name: "max-stored-bytes-per-uid", valueName: "N", kind: .integer(\.limits.maxStoredBytesPerUID, 0...1 << 50),
+            help:
+                "message text plus KV snapshot bytes stored for one uid, so one uid cannot fill the disk: a turn beyond it is refused with quota_exceeded, the uid's snapshots (a cache) are evicted or skipped instead (0 = unlimited)",
+            infoName: "max_stored_bytes_per_uid"),
         Setting(
             name: "log-level", valueName: "LEVEL", kind: .logLevel(\.logLevel),
             help: "error, warning, notice, info or debug"),

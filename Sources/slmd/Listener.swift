@@ -49,7 +49,8 @@ enum Listener {
             return "socket from systemd (fd \(fd))"
         }
         try removeStaleSocket(path)
-        ensureParentDirectory(path)
+        // Others must reach the socket (its own mode, 0660, decides who may connect).
+        ensureParentDirectory(path, mode: 0o755)
         let previous = umask(0o117)  // the socket is created 0660, never briefly wider
         defer { umask(previous) }
         try uvCheck(uv_pipe_bind(pipe, path), "uv_pipe_bind(\(path))")
@@ -95,11 +96,21 @@ enum Listener {
         }
     }
 
-    /// Creates the socket's directory (one level) when run by hand; systemd's RuntimeDirectory= does it otherwise.
-    static func ensureParentDirectory(_ path: String) {
-        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
-        let parent = String(path[..<slash])
-        if access(parent, F_OK) != 0 { _ = mkdir(parent, 0o755) }
+    /// Creates the folder of the socket or the database (one level) with exactly `mode` when run
+    /// by hand (systemd's RuntimeDirectory=/StateDirectory= do it otherwise); true when it was
+    /// created. The mode is set with chmod because the daemon's umask (077) would narrow it.
+    @discardableResult
+    static func ensureParentDirectory(_ path: String, mode: mode_t) -> Bool {
+        guard let parent = parentDirectory(path), access(parent, F_OK) != 0 else { return false }
+        guard mkdir(parent, 0o700) == 0 else { return false }
+        _ = chmod(parent, mode)
+        return true
+    }
+
+    /// "/a/b" for "/a/b/c"; nil for a path with no folder part or one right under "/".
+    static func parentDirectory(_ path: String) -> String? {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return nil }
+        return String(path[..<slash])
     }
 
     /// The connecting process's uid, from the kernel (SO_PEERCRED): it cannot be forged.

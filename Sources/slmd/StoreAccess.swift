@@ -33,9 +33,18 @@ final class StoreAccess {
     }
 
     static func open(config: DaemonConfig, engine: Engine) throws(DaemonError) -> StoreAccess? {
-        Listener.ensureParentDirectory(config.databasePath)
+        // Conversations are private: a folder slmd creates is the daemon user's alone; one that
+        // already exists is used as it is, with a warning when other users may look inside.
+        if !Listener.ensureParentDirectory(config.databasePath, mode: 0o700), let (folder, mode) = openFolder(config.databasePath) {
+            Log.warning(
+                "the database folder \(folder) is accessible to other users (mode \(String(mode, radix: 8))); chmod 700 it to keep conversations private"
+            )
+        }
         do {
-            let store = try ConversationStore(path: config.databasePath)
+            let quotas = StoreQuotas(
+                maxConversationsPerOwner: config.limits.maxConversationsPerUID,
+                maxStoredBytesPerOwner: config.limits.maxStoredBytesPerUID)
+            let store = try ConversationStore(path: config.databasePath, quotas: quotas)
             Log.info("conversation store \(config.databasePath)")
             return StoreAccess(store: store)
         } catch {
@@ -44,6 +53,15 @@ final class StoreAccess {
     }
 
     func close() { store.close() }
+
+    /// The folder holding `path` and its permission bits, when group or others have any access.
+    static func openFolder(_ path: String) -> (String, mode_t)? {
+        let folder = Listener.parentDirectory(path) ?? (path.hasPrefix("/") ? "/" : ".")
+        var info = stat()
+        guard stat(folder, &info) == 0 else { return nil }
+        let mode = info.st_mode & 0o777
+        return mode & 0o077 != 0 ? (folder, mode) : nil
+    }
 
     /// Runs a `conversations.*` op off the loop; its reply goes back through `Daemon.deliver`.
     func perform(_ op: Operation, id: RequestID, owner: UInt32, connection: UInt64, daemon: Daemon) {
@@ -194,11 +212,13 @@ final class StoredTurn: ChatTurn {
 
     init(chat: PersistentChat) { self.chat = chat }
 
-    var conversationID: Int64 { chat.conversationID }
+    /// Read only for the `done` line, after `finish` stored the turn, which gives a new
+    /// conversation its id (0 cannot be seen).
+    var conversationID: Int64 { chat.conversationID ?? 0 }
 
     func finish(_ generation: Generation) throws {
         try chat.finishTurn(generation)
-        if let problem = chat.lastSnapshotError { Log.warning("conversation \(chat.conversationID): KV snapshot not saved: \(problem)") }
+        if let problem = chat.lastSnapshotError { Log.warning("conversation \(conversationID): KV snapshot not saved: \(problem)") }
     }
 }
 
@@ -210,6 +230,8 @@ func classifyStoreError(_ error: any Error) -> (ErrorCode, String)? {
     case .tooLarge: return (.tooLarge, "\(e)")
     case .invalidText: return (.badRequest, "\(e)")
     case .busy: return (.busy, "\(e)")
+    case .quotaExceeded(.conversations, _): return (.quotaExceeded, "\(e) (slmd setting max-conversations-per-uid)")
+    case .quotaExceeded(.storedBytes, _): return (.quotaExceeded, "\(e) (slmd setting max-stored-bytes-per-uid)")
     case .diskFull, .newerSchema, .sqlite, .io: return (.internal, "\(e)")
     }
 }

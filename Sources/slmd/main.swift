@@ -22,6 +22,10 @@ func main() -> Int32 {
         return 2
     }
     Log.threshold = config.logLevel
+    // Everything slmd creates (database folder, database, -wal, -shm) is private, also when run
+    // outside systemd (whose unit sets UMask= too). The socket gets its 0660 from its own
+    // umask/chmod in `Listener.open`.
+    umask(0o077)
     // A client that disconnects while we write must not kill the daemon.
     signal(SIGPIPE, SIG_IGN)
 

@@ -67,7 +67,7 @@ final class PersistentChatTests: XCTestCase {
         let path = directory + "/conversations.db"
         let store = try ConversationStore(path: path)
         let live = try buildConversation(store, engine: engine)
-        let id = live.conversationID
+        let id = try XCTUnwrap(live.conversationID)
         let historyTokens = live.chat.session.cachedTokens.count
         XCTAssertGreaterThan(historyTokens, 900, "the conversation should hold about 1,000 tokens")
         XCTAssertEqual(
@@ -101,7 +101,7 @@ final class PersistentChatTests: XCTestCase {
         let live = try PersistentChat(
             store: store, session: try Session(engine: engine, contextLength: 512), owner: owner, conversation: nil)
         try live.finishTurn(try turn(live, "What is the capital of France?"))
-        let id = live.conversationID
+        let id = try XCTUnwrap(live.conversationID)
         try store.withDatabase { db in
             // One flipped bit in the middle of the stored KV cache.
             let row = try db.prepare("SELECT data FROM snapshots WHERE conversation_id = ?", [.integer(id)])
@@ -142,7 +142,7 @@ final class PersistentChatTests: XCTestCase {
             return pieces < 5  // false cancels
         }
         try chat.finishTurn(generation)
-        let stored = try store.messages(of: chat.conversationID, owner: owner)
+        let stored = try store.messages(of: try XCTUnwrap(chat.conversationID), owner: owner)
         XCTAssertEqual(stored.map(\.role), ["user", "assistant"])
         XCTAssertTrue(stored[1].cancelled)
         XCTAssertEqual(stored[1].content, generation.text)
@@ -160,7 +160,7 @@ final class PersistentChatTests: XCTestCase {
         guard case .diskFull = chat.lastSnapshotError as? StoreError else {
             return XCTFail("expected a diskFull snapshot error, got \(String(describing: chat.lastSnapshotError))")
         }
-        XCTAssertEqual(try store.messages(of: chat.conversationID, owner: owner).count, 4)
+        XCTAssertEqual(try store.messages(of: try XCTUnwrap(chat.conversationID), owner: owner).count, 4)
         try store.withDatabase { try $0.execute("PRAGMA max_page_count = 1073741823") }
 
         // An oversized message is refused before the model runs.
@@ -169,6 +169,80 @@ final class PersistentChatTests: XCTestCase {
         ) {
             guard case .tooLarge = $0 as? StoreError else { return XCTFail("\($0)") }
         }
+    }
+}
+
+extension PersistentChatTests {
+    /// A new conversation is stored with its first turn: a first message that is refused, or a
+    /// turn that cannot be stored, leaves no empty conversation behind (and no id is used).
+    func testARejectedFirstMessageLeavesNoConversationBehind() throws {
+        let engine = try loadEngine()
+        let store = try ConversationStore(path: directory + "/conversations.db")
+        let chat = try PersistentChat(
+            store: store, session: try Session(engine: engine, contextLength: 64), owner: owner, conversation: nil)
+        XCTAssertNil(chat.conversationID)
+        XCTAssertEqual(try store.listConversations(owner: owner), [], "nothing is created before the first turn")
+
+        XCTAssertThrowsError(try chat.startTurn(userMessage: String(repeating: "garden ", count: 200), options: greedy(4))) {
+            guard case .contextFull = $0 as? ModelError else { return XCTFail("\($0)") }
+        }
+        var badSampling = greedy(4)
+        badSampling.sampling.temperature = -1
+        XCTAssertThrowsError(try chat.startTurn(userMessage: "Hello", options: badSampling)) {
+            XCTAssertTrue($0 is SamplingError, "\($0)")
+        }
+        XCTAssertThrowsError(try chat.startTurn(userMessage: "nul \0 byte", options: greedy(4)))
+        XCTAssertNil(chat.conversationID)
+        XCTAssertEqual(try store.listConversations(owner: owner), [])
+
+        // The first turn that works creates the conversation, titled, with both messages.
+        try chat.finishTurn(try turn(chat, "Hello", maxTokens: 4))
+        let id = try XCTUnwrap(chat.conversationID)
+        let stored = try store.conversation(id, owner: owner)
+        XCTAssertEqual(stored.title, "Hello")
+        XCTAssertEqual(stored.messageCount, 2)
+        XCTAssertEqual(stored.modelIdentity, engine.file.modelIdentity)
+        XCTAssertNil(chat.lastSnapshotError)
+        XCTAssertNotNil(try store.loadSnapshot(conversation: id, owner: owner, modelIdentity: engine.file.modelIdentity))
+        XCTAssertEqual(try store.listConversations(owner: owner).map(\.id), [id])
+    }
+
+    func testATurnOverTheQuotaIsRefusedAndLeavesNoConversation() throws {
+        let engine = try loadEngine()
+        // Room for the user message but not for it and the reply: refused at the commit.
+        let store = try ConversationStore(path: directory + "/conversations.db", quotas: StoreQuotas(maxStoredBytesPerOwner: 8))
+        let chat = try PersistentChat(
+            store: store, session: try Session(engine: engine, contextLength: 256), owner: owner, conversation: nil)
+        let generation = try turn(chat, "Hi", maxTokens: 8)
+        XCTAssertGreaterThan(generation.text.utf8.count, 6)
+        XCTAssertThrowsError(try chat.finishTurn(generation)) {
+            XCTAssertEqual($0 as? StoreError, .quotaExceeded(.storedBytes, limit: 8))
+        }
+        XCTAssertNil(chat.conversationID)
+        XCTAssertEqual(chat.chat.messages.count, 0, "the refused turn is not part of the history either")
+        XCTAssertEqual(try store.listConversations(owner: owner), [])
+        // A message that alone passes the quota is refused before the model runs.
+        XCTAssertThrowsError(try chat.startTurn(userMessage: "A message of more than eight bytes", options: greedy(4))) {
+            XCTAssertEqual($0 as? StoreError, .quotaExceeded(.storedBytes, limit: 8))
+        }
+
+        // The conversation count is checked before the model runs too.
+        let counted = try ConversationStore(path: directory + "/counted.db", quotas: StoreQuotas(maxConversationsPerOwner: 1))
+        _ = try counted.createConversation(owner: owner, modelIdentity: "m")
+        let second = try PersistentChat(
+            store: counted, session: try Session(engine: engine, contextLength: 256), owner: owner, conversation: nil)
+        XCTAssertThrowsError(try second.startTurn(userMessage: "Hi", options: greedy(4))) {
+            XCTAssertEqual($0 as? StoreError, .quotaExceeded(.conversations, limit: 1))
+        }
+    }
+
+    func testAnAutomaticTitleIsBoundedInBytesNotOnlyInCharacters() {
+        // One character made of a base letter and 2,000 combining accents: 4 KB of UTF-8.
+        let heavy = "e" + String(repeating: "\u{0301}", count: 2000)
+        let title = PersistentChat.title(from: heavy + " rest")
+        XCTAssertLessThanOrEqual(title.utf8.count, ConversationStore.maxTitleBytes)
+        XCTAssertEqual(title.unicodeScalars.first, "e")
+        XCTAssertEqual(PersistentChat.title(from: "  Short one\nsecond line"), "Short one")
     }
 }
 

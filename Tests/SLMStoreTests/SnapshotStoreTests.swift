@@ -86,6 +86,23 @@ final class SnapshotStoreTests: XCTestCase {
         XCTAssertNil(try store.loadSnapshot(conversation: ids[0], owner: owner, modelIdentity: "aaaaaaaaaaaaaaaa"))
     }
 
+    /// A stored blob whose header claims absurd sizes (a crafted or corrupted database) is
+    /// discarded like any bad snapshot: no trap, no allocation of what the header claims.
+    func testASnapshotWithACraftedHeaderIsDiscarded() throws {
+        let store = try ConversationStore(path: directory + "/db")
+        let c = try store.createConversation(owner: owner, modelIdentity: "aaaaaaaaaaaaaaaa")
+        try store.saveSnapshot(Self.fakeSnapshot(identity: "aaaaaaaaaaaaaaaa", tokens: 10), conversation: c.id, owner: owner)
+        try store.withDatabase { db in
+            let row = try db.prepare("SELECT data FROM snapshots WHERE conversation_id = ?", [.integer(c.id)])
+            XCTAssertTrue(try row.step())
+            var bytes = row.blob(0)
+            for offset in 24..<40 { bytes[offset] = 0xFF }  // layers, widths and tokens all UInt32.max
+            try db.run("UPDATE snapshots SET data = ? WHERE conversation_id = ?", [.blob(bytes), .integer(c.id)])
+        }
+        XCTAssertNil(try store.loadSnapshot(conversation: c.id, owner: owner, modelIdentity: "aaaaaaaaaaaaaaaa"))
+        XCTAssertEqual(try store.snapshotBytes(), 0)
+    }
+
     func testZeroBudgetKeepsNoSnapshots() throws {
         let store = try ConversationStore(path: directory + "/db", snapshotBudgetBytes: 0)
         let c = try store.createConversation(owner: owner, modelIdentity: "aaaaaaaaaaaaaaaa")

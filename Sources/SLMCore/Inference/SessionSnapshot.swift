@@ -40,21 +40,31 @@ public struct SessionSnapshot: Sendable, Equatable {
         self.cache = cache
     }
 
-    /// Parses and verifies a serialized snapshot; any defect is a `SnapshotError`.
+    /// Bytes before the tokens: magic, identity, four UInt32 counts.
+    static let headerSize = 8 + 16 + 16
+
+    /// Parses and verifies a serialized snapshot; any defect is a `SnapshotError`. The blob may
+    /// come from anywhere (a copied or hand-edited database), so every size derived from its
+    /// header is computed with overflow checks and must add up to the blob's own length before
+    /// anything is allocated: a crafted header is an error, never a trap or a huge allocation.
     public init(serialized bytes: [UInt8]) throws(SnapshotError) {
-        let headerSize = 8 + 16 + 16
+        let headerSize = Self.headerSize
         guard bytes.count >= headerSize + 8, Array(bytes[0..<8]) == Self.magic else { throw .malformed("not an slm KV snapshot") }
-        let body = bytes[..<(bytes.count - 8)]
-        let sum = bytes.withUnsafeBytes { snapshotChecksum(UnsafeRawBufferPointer(rebasing: $0[..<(bytes.count - 8)])) }
-        guard readLE64(bytes, bytes.count - 8) == sum else { throw .checksumMismatch }
-        modelIdentity = String(decoding: bytes[8..<24], as: UTF8.self)
+        let bodyCount = bytes.count - 8
         layers = Int(readLE32(bytes, 24))
         keyWidth = Int(readLE32(bytes, 28))
         valueWidth = Int(readLE32(bytes, 32))
         let count = Int(readLE32(bytes, 36))
-        let (perToken, o1) = (keyWidth + valueWidth).multipliedReportingOverflow(by: 2 * layers)
-        let (cacheBytes, o2) = perToken.multipliedReportingOverflow(by: count)
-        guard !o1, !o2, headerSize + count * 4 + cacheBytes == body.count else { throw .malformed("sizes do not add up") }
+        guard let cacheBytes = Self.cacheBytes(layers: layers, keyWidth: keyWidth, valueWidth: valueWidth, tokens: count),
+            let expected = Self.checkedSum(headerSize, count.multipliedReportingOverflow(by: 4), cacheBytes),
+            expected == bodyCount
+        else {
+            throw .malformed(
+                "sizes do not add up: \(layers) layers × (\(keyWidth) + \(valueWidth)) × \(count) tokens in \(bytes.count) bytes")
+        }
+        let sum = bytes.withUnsafeBytes { snapshotChecksum(UnsafeRawBufferPointer(rebasing: $0[..<bodyCount])) }
+        guard readLE64(bytes, bodyCount) == sum else { throw .checksumMismatch }
+        modelIdentity = String(decoding: bytes[8..<24], as: UTF8.self)
         tokens = (0..<count).map { Int32(bitPattern: readLE32(bytes, headerSize + $0 * 4)) }
         let cacheStart = headerSize + count * 4
         cache = [UInt16](repeating: 0, count: cacheBytes / 2)
@@ -63,6 +73,30 @@ public struct SessionSnapshot: Sendable, Equatable {
                 dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[cacheStart..<(cacheStart + cacheBytes)]))
             }
         }
+    }
+}
+
+extension SessionSnapshot {
+    /// F16 bytes of a cache of this shape: layers × (key width + value width) × tokens × 2, or
+    /// nil when that overflows.
+    static func cacheBytes(layers: Int, keyWidth: Int, valueWidth: Int, tokens: Int) -> Int? {
+        let (width, overflow) = keyWidth.addingReportingOverflow(valueWidth)
+        guard !overflow else { return nil }
+        var total = 2
+        for factor in [layers, width, tokens] {
+            let (product, overflow) = total.multipliedReportingOverflow(by: factor)
+            guard !overflow else { return nil }
+            total = product
+        }
+        return total
+    }
+
+    /// `base + a + b`, nil on overflow (`a` as `multipliedReportingOverflow` gives it).
+    private static func checkedSum(_ base: Int, _ a: (partialValue: Int, overflow: Bool), _ b: Int) -> Int? {
+        guard !a.overflow else { return nil }
+        let (partial, o1) = base.addingReportingOverflow(a.partialValue)
+        let (total, o2) = partial.addingReportingOverflow(b)
+        return o1 || o2 ? nil : total
     }
 }
 
