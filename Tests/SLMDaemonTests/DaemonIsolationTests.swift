@@ -36,7 +36,8 @@ final class DaemonIsolationTests: XCTestCase {
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         client.arguments = [
-            "--reuid=\(Self.otherUID)", "--regid=\(Self.otherUID)", "--clear-groups", "/usr/bin/socat", "-",
+            // socat gives the reply 0.5 s after its input ends unless told otherwise (-t).
+            "--reuid=\(Self.otherUID)", "--regid=\(Self.otherUID)", "--clear-groups", "/usr/bin/socat", "-t", "120", "-",
             "UNIX-CONNECT:" + d.socketPath,
         ]
         let input = Pipe()
@@ -97,7 +98,7 @@ final class DaemonIsolationTests: XCTestCase {
         let repeated = try XCTUnwrap(DaemonHarness.collectUntilDone(owner, id: .number(1)).last)
         XCTAssertGreaterThan(repeated["cached_tokens"]?.integerValue ?? 0, 0, "the same uid's repeat should reuse its prefix")
 
-        let other = try XCTUnwrap(asOtherUID(d, [chat]).last)
+        let other = try XCTUnwrap(asOtherUID(d, [chat]).last, d.log)
         XCTAssertEqual(other.name, "done", other.body.serialized)
         XCTAssertEqual(other["cached_tokens"], .number(0))
         XCTAssertEqual(other["prompt_tokens"], repeated["prompt_tokens"])

@@ -326,7 +326,9 @@ extension DaemonOpsTests {
         defer { chmod(d.socketPath, 0o660) }
         let other = Process()
         other.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        other.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/socat", "-", "UNIX-CONNECT:" + d.socketPath]
+        other.arguments = [
+            "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/socat", "-t", "60", "-", "UNIX-CONNECT:" + d.socketPath,
+        ]
         let input = Pipe()
         let output = Pipe()
         other.standardInput = input
