@@ -37,7 +37,7 @@ final class Connection {
     /// Ids of conversation queries whose replies are still to come.
     var queries: Set<RequestID> = []
     var inFlightCount: Int { jobs.count + queries.count }
-    var isIdle: Bool { jobs.isEmpty && queries.isEmpty }
+    var isIdle: Bool { jobs.isEmpty && queries.isEmpty && !decoding }
     func isInFlight(_ id: RequestID) -> Bool { jobs[id] != nil || queries.contains(id) }
     /// The client shut down its sending side; close once its requests are answered.
     var readClosed = false

@@ -44,7 +44,11 @@ extension Daemon {
                 guard let connection = daemon.connections[work.connection], !connection.closing, let result = work.result else { return }
                 connection.decoding = false
                 daemon.handle(result, from: connection)
-                daemon.resumeReading(connection)
+                if connection.readClosed && connection.isIdle {
+                    daemon.closeAfterFlush(connection)
+                } else {
+                    daemon.resumeReading(connection)
+                }
             })
         if rc < 0 {
             Unmanaged<DecodeWork>.fromOpaque(work.request.pointee.data).release()

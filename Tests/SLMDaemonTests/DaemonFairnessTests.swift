@@ -246,6 +246,24 @@ final class DaemonFairnessTests: XCTestCase {
         #endif
     }
 
+    /// A line long enough to be decoded off the loop keeps its place: answered in order, and
+    /// answered even when the client has finished sending.
+    func testLongLinesAreAnsweredInOrderAndAfterEndOfInput() throws {
+        let d = try daemon()
+        let socket = try d.connect()
+        let longID = String(repeating: "L", count: 200_000)
+        try socket.send(#"{"id":"\#(longID)","op":"info"}"#)
+        try socket.send(#"{"id":2,"op":"info"}"#)
+        try socket.send(#"{"id":"\#(longID)x","op":"stats"}"#)
+        socket.finishSending()
+        XCTAssertEqual(try socket.readEvent().id, .string(longID))
+        XCTAssertEqual(try socket.readEvent().id, .number(2))
+        let last = try socket.readEvent()
+        XCTAssertEqual(last.id, .string(longID + "x"))
+        XCTAssertEqual(last.name, "stats")
+        XCTAssertThrowsError(try socket.readLine(), "the daemon closes after the last reply")
+    }
+
     /// An id in flight is refused for every op, not only for generate and chat.
     func testAnIdInFlightIsRefusedForEveryOp() throws {
         let d = try daemon()
