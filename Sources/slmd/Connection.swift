@@ -21,6 +21,10 @@ final class Connection {
     var unreadInput: [UInt8] = []
     /// A long line is being decoded off the loop; no more is read until it is handled.
     var decoding = false
+    /// Lines handled since this connection last gave the loop to the others (`Daemon.linesPerTurn`).
+    var linesThisTurn = 0
+    /// In `Daemon.yielded`, waiting for its next turn.
+    var awaitingTurn = false
     /// Reading is stopped for back-pressure (`Daemon.mustStopReading`), not for good.
     var readStopped = false
     /// Reply bytes handed to libuv and not yet written to the socket.

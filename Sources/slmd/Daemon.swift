@@ -19,6 +19,11 @@ final class Daemon {
     static let version = EngineVersion.string
     /// Bytes libuv reads at a time; one buffer serves every connection (reads are handled at once).
     static let readChunkBytes = 64 * 1024
+    /// Lines one connection may have handled before it lets the loop serve the others: libuv
+    /// reads up to 32 chunks of one stream in a row, and a chunk of bad lines costs
+    /// milliseconds of replies, so a flooding client would otherwise hold everyone's `info`
+    /// for seconds. 64 lines are well under a millisecond of loop time.
+    static let linesPerTurn = 64
     /// After the scheduler stops, how long clients get to take their last replies before close.
     static let finalFlushMilliseconds: UInt64 = 1000
 
@@ -33,6 +38,11 @@ final class Daemon {
         UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1), UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1),
     ]
     private let timer = UnsafeMutablePointer<uv_timer_t>.allocate(capacity: 1)
+    /// Runs while connections wait for their next turn (`yielded`): an idle handle keeps the
+    /// loop from blocking and runs after the other handles' I/O of the same iteration.
+    private let turnHandle = UnsafeMutablePointer<uv_idle_t>.allocate(capacity: 1)
+    /// Connections that used their turn's lines, in the order they did (each at most once).
+    private var yielded: [Connection] = []
     /// Looks for clients that stopped reading (`checkStalledWriters`).
     private let stallTimer = UnsafeMutablePointer<uv_timer_t>.allocate(capacity: 1)
     let readBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Daemon.readChunkBytes)
@@ -72,6 +82,7 @@ final class Daemon {
         }
         try uvCheck(uv_timer_init(loop, timer), "uv_timer_init")
         try uvCheck(uv_timer_init(loop, stallTimer), "uv_timer_init")
+        try uvCheck(uv_idle_init(loop, turnHandle), "uv_idle_init")
         let interval = stallCheckIntervalMilliseconds
         uv_timer_start(stallTimer, { Daemon.from($0!.pointee.loop).checkStalledWriters() }, interval, interval)
         // The periodic check alone must not keep the loop alive at shutdown.
@@ -168,6 +179,7 @@ final class Daemon {
     /// `unreadInput`; the kernel's socket buffer then fills and the client's writes block.
     private func mustStopReading(_ connection: Connection) -> Bool {
         connection.decoding || connection.throttled || connection.inFlightCount >= config.limits.maxRequestsPerConnection
+            || connection.linesThisTurn >= Self.linesPerTurn
     }
 
     /// Splits `bytes` into lines and handles each, unless the connection must stop reading:
@@ -179,6 +191,7 @@ final class Daemon {
             throttleIfBehind(connection)
             if mustStopReading(connection) {
                 connection.unreadInput.append(contentsOf: bytes[start...])
+                if connection.linesThisTurn >= Self.linesPerTurn { yieldTurn(connection) }
                 if !connection.readStopped {
                     connection.readStopped = true
                     uv_read_stop(asStream(connection.handle))
@@ -203,8 +216,31 @@ final class Daemon {
                 return
             }
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            connection.linesThisTurn += 1
             handleLine(line, from: connection)
         }
+    }
+
+    /// Queues `connection` for its next turn, after every other handle's I/O of this iteration.
+    private func yieldTurn(_ connection: Connection) {
+        guard !connection.awaitingTurn else { return }
+        connection.awaitingTurn = true
+        yielded.append(connection)
+        if yielded.count == 1 {
+            uv_idle_start(turnHandle) { Daemon.from($0!.pointee.loop).nextTurns() }
+        }
+    }
+
+    /// Each connection that waited gets a new turn; those that use it up wait again.
+    private func nextTurns() {
+        let waiting = yielded
+        yielded = []
+        for connection in waiting where !connection.closing {
+            connection.awaitingTurn = false
+            connection.linesThisTurn = 0
+            resumeReading(connection)
+        }
+        if yielded.isEmpty { uv_idle_stop(turnHandle) }
     }
 
     /// After a request finished or replies drained: handles the lines kept while reading was
@@ -448,7 +484,7 @@ final class Daemon {
     private func closeLoopHandles() {
         guard !loopHandlesClosed else { return }
         loopHandlesClosed = true
-        for handle in [asHandle(async), asHandle(timer), asHandle(stallTimer)] + signals.map({ asHandle($0) })
+        for handle in [asHandle(async), asHandle(timer), asHandle(stallTimer), asHandle(turnHandle)] + signals.map({ asHandle($0) })
         where uv_is_closing(handle) == 0 {
             uv_close(handle, nil)
         }

@@ -274,6 +274,7 @@ final class Scheduler: @unchecked Sendable {
         case .generate(let prompt):
             // From an empty cache every time: the same request gives the same text whatever ran before.
             session.reset()
+            try session.checkFits(promptBytes: prompt.utf8.count)
             let tokens = engine.tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)
             job.generation = try session.startGeneration(promptTokens: tokens, options: job.options)
         case .chat(let conversation, let message):

@@ -89,4 +89,19 @@ final class ModelTokenizerTests: XCTestCase {
         let path = try TestModels.qwen25Coder()
         assertRoundTrips(try tokenizer(path), try golden("qwen25coder", model: path))
     }
+
+    // MARK: - The bound a daemon checks before tokenizing
+
+    /// `fewestTokens(forBytes:)` never exceeds the real count, on both tokenizer kinds and every
+    /// golden case (special tokens, byte fallback, CJK, long runs), so refusing a prompt on it
+    /// never refuses one that would fit.
+    func testFewestTokensIsALowerBoundOnEveryGoldenCase() throws {
+        for (name, path) in [("gemma3", try TestModels.gemma3()), ("qwen25coder", try TestModels.qwen25Coder())] {
+            let t = try tokenizer(path)
+            for c in try golden(name, model: path).cases {
+                let count = t.encode(c.text, addSpecial: false, parseSpecial: c.parse_special).count
+                XCTAssertLessThanOrEqual(t.fewestTokens(forBytes: c.text.utf8.count), count, "\(name): \(c.text.debugDescription)")
+            }
+        }
+    }
 }

@@ -264,6 +264,35 @@ final class DaemonFairnessTests: XCTestCase {
         XCTAssertThrowsError(try socket.readLine(), "the daemon closes after the last reply")
     }
 
+    /// A prompt far longer than the context is refused before it is tokenized: at once, and
+    /// without a pause in another client's stream. (Before: 1 MiB took ~1 s of the inference
+    /// thread, and every generation waited.)
+    func testAPromptThatCannotFitIsRefusedWithoutTokenizingIt() throws {
+        let d = try daemon()
+        let streaming = try d.connect()
+        try streaming.send(#"{"id":1,"op":"generate","prompt":"List the numbers from 1 to 1000:","max_tokens":300,"temperature":0}"#)
+        _ = try streaming.readEvent()
+        let huge = String(repeating: "lorem ipsum dolor ", count: (ProtocolLimits.maxLineBytes - 200) / 18)
+        let heavy = try d.connect()
+        let start = Date()
+        try heavy.send(#"{"id":2,"op":"generate","prompt":"\#(huge)"}"#)
+        let refusal = try heavy.readEvent()
+        let milliseconds = Date().timeIntervalSince(start) * 1000
+        XCTAssertEqual(refusal.code, "too_large", refusal.body.serialized)
+        var gaps: [Double] = []
+        var last = Date()
+        while true {
+            let event = try streaming.readEvent()
+            gaps.append(Date().timeIntervalSince(last) * 1000)
+            last = Date()
+            if event.name == "done" { break }
+        }
+        print("1 MiB prompt refused in \(milliseconds) ms; longest gap in another stream \(gaps.max() ?? 0) ms")
+        #if !DEBUG
+        XCTAssertLessThan(milliseconds, 100)
+        #endif
+    }
+
     /// An id in flight is refused for every op, not only for generate and chat.
     func testAnIdInFlightIsRefusedForEveryOp() throws {
         let d = try daemon()

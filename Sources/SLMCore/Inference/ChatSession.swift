@@ -24,6 +24,7 @@ public final class ChatSession: @unchecked Sendable {
         let text = try format.render(messages, addGenerationPrompt: true)
         // Templates such as Llama 3's write the BOS text themselves: do not add a second BOS.
         let addSpecial = format.bosToken.isEmpty || !text.hasPrefix(format.bosToken)
+        try session.checkFits(promptBytes: text.utf8.count)
         return session.engine.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true)
     }
 

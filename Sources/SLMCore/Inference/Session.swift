@@ -42,6 +42,14 @@ public final class Session: @unchecked Sendable {
         cachedTokens.removeAll(keepingCapacity: true)
     }
 
+    /// Refuses a prompt text that cannot fit the context whatever it tokenizes to, before it is
+    /// tokenized: tokenizing costs time in proportion to the text (a second for 1 MiB), spent
+    /// on the thread every generation of a daemon shares.
+    public func checkFits(promptBytes: Int) throws(ModelError) {
+        let fewest = engine.tokenizer.fewestTokens(forBytes: promptBytes)
+        if fewest >= state.contextLength { throw .contextFull(contextLength: state.contextLength, needed: fewest + 1) }
+    }
+
     /// Starts generating after `promptTokens`; drive it with `Generation.step()`.
     public func startGeneration(promptTokens: [Int32], options: GenerationOptions) throws -> Generation {
         try options.sampling.validate()

@@ -35,6 +35,14 @@ public final class Tokenizer: Sendable {
     public let fimPad: Int32?, fimRep: Int32?, fimSep: Int32?
 
     public var vocabularySize: Int { vocabulary.count }
+    /// The longest token text in UTF-8 bytes. A token never stands for more input bytes than its
+    /// stored text has ("▁" and byte-level characters take more bytes stored than they decode
+    /// to; `<0x41>` six for one), so a text of n bytes has at least n / this many tokens.
+    public let longestTokenBytes: Int
+
+    /// The fewest tokens a text of `byteCount` bytes can encode to: a bound known without
+    /// tokenizing, so a text that cannot fit a context is refused at once.
+    public func fewestTokens(forBytes byteCount: Int) -> Int { (byteCount + longestTokenBytes - 1) / longestTokenBytes }
     public var bos: Int32? { vocabulary.bos }
     public var eos: Int32? { vocabulary.eos }
 
@@ -57,8 +65,13 @@ public final class Tokenizer: Sendable {
 
         var ids: [[UInt8]: Int32] = [:]
         ids.reserveCapacity(v.count)
-        for (i, text) in v.tokens.enumerated() { ids[Array(text.utf8)] = Int32(i) }
+        var longest = 1
+        for (i, text) in v.tokens.enumerated() {
+            ids[Array(text.utf8)] = Int32(i)
+            longest = max(longest, text.utf8.count)
+        }
         tokenIDs = ids
+        longestTokenBytes = longest
         switch v.model {
         case "gpt2":
             let rules = try PreTokenizerRules(name: v.pre)
