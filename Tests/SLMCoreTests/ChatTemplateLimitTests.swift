@@ -8,8 +8,14 @@ import XCTest
 /// Hostile chat templates (a GGUF file may carry any) end quickly with a `.limit` error naming the
 /// limit, and the limits leave every real template in the golden set room for long conversations.
 final class ChatTemplateLimitTests: XCTestCase {
-    /// How long a hostile template may take to fail, in this (debug) build on a shared machine.
+    /// How long a hostile template may take to fail. Unoptimised (debug) Swift walks a 4 MiB
+    /// string byte by byte some 50× slower than release, and CI machines are shared, so a debug
+    /// build gets more room; the bound still separates "stopped at the limit" from "ran away".
+    #if DEBUG
+    private let quickly = 8.0
+    #else
     private let quickly = 1.0
+    #endif
 
     /// The work budget for the hostile templates: a debug build spends ~5 µs per unit, so the full
     /// `Interpreter.maxWork` (2^24) would take over a minute here; 2^18 tests the same mechanism.
@@ -81,7 +87,7 @@ final class ChatTemplateLimitTests: XCTestCase {
     }
 
     func testParserNestingIsBounded() {
-        let deep = 100_000
+        let deep = 10_000
         for source in [
             "{{ " + String(repeating: "(", count: deep) + "1" + String(repeating: ")", count: deep) + " }}",
             "{{ " + String(repeating: "[", count: deep) + String(repeating: "]", count: deep) + " }}",
@@ -126,7 +132,8 @@ final class ChatTemplateLimitTests: XCTestCase {
         assertLimit("{{ ('\\n' * 1000000)|indent(100)|length }}", mentions: "maxStringBytes")
         assertLimit("{{ ('\\n' * 3000000)|tojson|length }}", mentions: "maxStringBytes")
         assertLimit("{{ ('<' * 3000000)|escape|length }}", mentions: "maxStringBytes")
-        assertLimit("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", mentions: "maxStringBytes")
+        assertLimit(
+            "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", mentions: "maxStringBytes")
         assertLimit("{% set l = ['x' * 1000000] * 8 %}{{ l|length }}{{ l }}", mentions: "maxStringBytes")
         assertLimit(s + "{% set t %}{{ s }}{{ s }}{% endset %}{{ t|length }}", mentions: "maxStringBytes")
     }
@@ -135,7 +142,8 @@ final class ChatTemplateLimitTests: XCTestCase {
         assertLimit("{{ range(1000000000)|length }}", mentions: "maxListItems")
         assertLimit("{{ range(-9223372036854775807, 9223372036854775807)|length }}", mentions: "maxListItems")
         assertLimit("{{ ([1] * 1000000000)|length }}", mentions: "maxListItems")
-        assertLimit("{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", mentions: "maxListItems")
+        assertLimit(
+            "{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", mentions: "maxListItems")
         assertLimit("{{ ('x' * 4000000)|list|length }}", mentions: "maxListItems")
         assertLimit("{{ ('x ' * 2000000).split()|length }}", mentions: "maxListItems")
         assertLimit("{% for c in 'x' * 4000000 %}{% endfor %}", mentions: "maxListItems")
@@ -146,7 +154,8 @@ final class ChatTemplateLimitTests: XCTestCase {
         assertLimit("{% for i in range(100000) %}{% for j in range(100000) %}{{ '' }}{% endfor %}{% endfor %}", mentions: "maxWork")
         assertLimit(
             "{% set s = 'ab' * 2000000 %}{% for i in range(100000) %}{% set t = s|replace('a', 'b') %}{% endfor %}", mentions: "maxWork")
-        assertLimit("{% set s = 'a' * 4000000 %}{% for i in range(100000) %}{% set t = s.count('aaaaaaab') %}{% endfor %}", mentions: "maxWork")
+        assertLimit(
+            "{% set s = 'a' * 4000000 %}{% for i in range(100000) %}{% set t = s.count('aaaaaaab') %}{% endfor %}", mentions: "maxWork")
         assertLimit("{{ range(200000)|unique|length }}", mentions: "maxWork")
         assertLimit("{% set l = range(200000)|list %}{% for i in l %}{% if i in l %}{% endif %}{% endfor %}", mentions: "maxWork")
         // A list of two references to the previous list: a DAG with 2^60 paths.
@@ -179,7 +188,9 @@ final class ChatTemplateLimitTests: XCTestCase {
         let templates = try XCTUnwrap(doc["templates"]?.arrayValue)
         let text = String(repeating: "All work and no play makes Jack a dull boy. é🙂\n", count: 20)
         var messages: [TemplateValue] = [.object([("role", .string("system")), ("content", .string("You are helpful."))])]
-        for i in 0..<1000 { messages.append(.object([("role", .string(i % 2 == 0 ? "user" : "assistant")), ("content", .string("\(i) " + text))])) }
+        for i in 0..<1000 {
+            messages.append(.object([("role", .string(i % 2 == 0 ? "user" : "assistant")), ("content", .string("\(i) " + text))]))
+        }
         let list = TemplateValue.array(messages)
         var rendered = 0
         for t in templates {
@@ -204,4 +215,3 @@ final class ChatTemplateLimitTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(rendered, templates.count - 4)
     }
 }
-
