@@ -676,27 +676,33 @@ func pyStrip(_ s: String, _ chars: String?, left: Bool, right: Bool) -> String {
     return String(out)
 }
 
+/// Python str.replace, over UTF-8 bytes: a valid UTF-8 needle only matches at scalar boundaries,
+/// so byte matching equals scalar matching, and the result is built in one growing byte array
+/// (appending to a `String.UnicodeScalarView` copied the whole string each time: quadratic).
 func pyReplace(_ s: String, _ old: String, _ new: String, _ count: Int) -> String {
-    let hay = Array(s.unicodeScalars)
-    let needle = Array(old.unicodeScalars)
-    var out = String.UnicodeScalarView()
+    let hay = Array(s.utf8)
+    let needle = Array(old.utf8)
+    let replacement = Array(new.utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(hay.count)
     var done = 0
+    func more() -> Bool { count < 0 || done < count }
     if needle.isEmpty {
-        for (i, c) in hay.enumerated() {
-            if count < 0 || done < count {
-                out.append(contentsOf: new.unicodeScalars)
+        // Before every scalar and at the end, as Python does.
+        for b in hay {
+            if b & 0xC0 != 0x80, more() {
+                out += replacement
                 done += 1
             }
-            out.append(c)
-            _ = i
+            out.append(b)
         }
-        if count < 0 || done < count { out.append(contentsOf: new.unicodeScalars) }
-        return String(out)
+        if more() { out += replacement }
+        return String(decoding: out, as: UTF8.self)
     }
     var i = 0
     while i < hay.count {
-        if count < 0 || done < count, i + needle.count <= hay.count, hay[i..<(i + needle.count)].elementsEqual(needle) {
-            out.append(contentsOf: new.unicodeScalars)
+        if more(), i + needle.count <= hay.count, hay[i] == needle[0], hay[i..<(i + needle.count)].elementsEqual(needle) {
+            out += replacement
             i += needle.count
             done += 1
         } else {
@@ -704,7 +710,7 @@ func pyReplace(_ s: String, _ old: String, _ new: String, _ count: Int) -> Strin
             i += 1
         }
     }
-    return String(out)
+    return String(decoding: out, as: UTF8.self)
 }
 
 func pySplit(_ s: String, _ sep: String?, _ maxsplit: Int, fromRight: Bool) -> [String] {
