@@ -21,11 +21,11 @@ final class ChatTemplateLimitTests: XCTestCase {
     /// `Interpreter.maxWork` (2^24) would take over a minute here; 2^18 tests the same mechanism.
     static let testWorkBudget = 1 << 18
 
-    private func render(_ source: String, messages: [ChatMessage] = []) throws -> String {
+    private func render(_ source: String, budget: Int = testWorkBudget) throws -> String {
         var t = try ChatTemplate(source: source)
-        t.workBudget = Self.testWorkBudget
+        t.workBudget = budget
         t.fixedTime = 1_721_995_200
-        return try t.render(messages: messages, addGenerationPrompt: true, bosToken: "<s>", eosToken: "</s>")
+        return try t.render(messages: [ChatMessage](), addGenerationPrompt: true, bosToken: "<s>", eosToken: "</s>")
     }
 
     /// Hostile templates render on a thread with this stack (half the 8 MiB default that slmd's
@@ -34,12 +34,14 @@ final class ChatTemplateLimitTests: XCTestCase {
 
     private final class Box: @unchecked Sendable { var result: Result<String, Error>? = nil }
 
-    private func assertLimit(_ source: String, mentions: String, file: StaticString = #filePath, line: UInt = #line) {
+    private func assertLimit(
+        _ source: String, mentions: String, budget: Int = testWorkBudget, file: StaticString = #filePath, line: UInt = #line
+    ) {
         let box = Box()
         let done = DispatchSemaphore(value: 0)
         let start = Date()
         let thread = Thread {
-            box.result = Result { try self.render(source) }
+            box.result = Result { try self.render(source, budget: budget) }
             done.signal()
         }
         thread.stackSize = Self.stackBytes
@@ -150,18 +152,27 @@ final class ChatTemplateLimitTests: XCTestCase {
     }
 
     func testWorkIsBounded() {
-        assertLimit("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", mentions: "maxWork")
-        assertLimit("{% for i in range(100000) %}{% for j in range(100000) %}{{ '' }}{% endfor %}{% endfor %}", mentions: "maxWork")
         assertLimit(
-            "{% set s = 'ab' * 2000000 %}{% for i in range(100000) %}{% set t = s|replace('a', 'b') %}{% endfor %}", mentions: "maxWork")
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", mentions: "maxWork", budget: 1 << 16)
         assertLimit(
-            "{% set s = 'a' * 4000000 %}{% for i in range(100000) %}{% set t = s.count('aaaaaaab') %}{% endfor %}", mentions: "maxWork")
-        assertLimit("{{ range(200000)|unique|length }}", mentions: "maxWork")
-        assertLimit("{% set l = range(200000)|list %}{% for i in l %}{% if i in l %}{% endif %}{% endfor %}", mentions: "maxWork")
+            "{% for i in range(100000) %}{% for j in range(100000) %}{{ '' }}{% endfor %}{% endfor %}", mentions: "maxWork", budget: 1 << 16
+        )
+        assertLimit(
+            "{% set s = 'ab' * 2000000 %}{% for i in range(100000) %}{% set t = s|replace('a', 'b') %}{% endfor %}", mentions: "maxWork",
+            budget: 1 << 16)
+        assertLimit(
+            "{% set s = 'a' * 4000000 %}{% for i in range(100000) %}{% set t = s.count('aaaaaaab') %}{% endfor %}", mentions: "maxWork",
+            budget: 1 << 16)
+        assertLimit("{{ range(200000)|unique|length }}", mentions: "maxWork", budget: 1 << 16)
+        assertLimit(
+            "{% set l = range(200000)|list %}{% for i in l %}{% if i in l %}{% endif %}{% endfor %}", mentions: "maxWork", budget: 1 << 16)
         // A list of two references to the previous list: a DAG with 2^60 paths.
-        assertLimit("{% set ns = namespace(x=[]) %}{% for i in range(60) %}{% set ns.x = [ns.x, ns.x] %}{% endfor %}", mentions: "maxWork")
-        assertLimit("{% set x = [] %}{% for i in range(20) %}{% set x = [x, x] %}{% endfor %}{{ x == x }}", mentions: "maxWork")
-        assertLimit("{% macro f(n) %}{{ f(n) }}{{ f(n) }}{% endmacro %}{{ f(1) }}", mentions: "max")
+        assertLimit(
+            "{% set ns = namespace(x=[]) %}{% for i in range(60) %}{% set ns.x = [ns.x, ns.x] %}{% endfor %}", mentions: "maxWork",
+            budget: 1 << 16)
+        assertLimit(
+            "{% set x = [] %}{% for i in range(20) %}{% set x = [x, x] %}{% endfor %}{{ x == x }}", mentions: "maxWork", budget: 1 << 16)
+        assertLimit("{% macro f(n) %}{{ f(n) }}{{ f(n) }}{% endmacro %}{{ f(1) }}", mentions: "macro calls nested deeper")
     }
 
     /// Namespaces made during a rendering are emptied after it (`ChatTemplate.render` calls

@@ -619,20 +619,24 @@ extension Interpreter {
         return pyReplace(s, old, new, count)
     }
 
+    /// Non-overlapping occurrences of `sub` in `s`, over UTF-8 bytes (see `pyReplace`).
     private func countOccurrences(_ s: String, _ sub: String) -> Int {
-        let hay = Array(s.unicodeScalars)
-        let needle = Array(sub.unicodeScalars)
-        var n = 0
-        var i = 0
-        while i + needle.count <= hay.count {
-            if hay[i..<(i + needle.count)].elementsEqual(needle) {
-                n += 1
-                i += needle.count
-            } else {
-                i += 1
+        let needle = Array(sub.utf8)
+        guard let first = needle.first else { return 0 }
+        func count(_ hay: UnsafeBufferPointer<UInt8>) -> Int {
+            var n = 0
+            var i = 0
+            while i + needle.count <= hay.count {
+                if hay[i] == first && (needle.count == 1 || hay[i..<(i + needle.count)].elementsEqual(needle)) {
+                    n += 1
+                    i += needle.count
+                } else {
+                    i += 1
+                }
             }
+            return n
         }
-        return n
+        return s.utf8.withContiguousStorageIfAvailable(count) ?? Array(s.utf8).withUnsafeBufferPointer(count)
     }
 }
 
