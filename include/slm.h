@@ -42,7 +42,10 @@
  *   needed, so the caller may release them as soon as the call returns. Strings handed out are
  *   owned by the library; their lifetime is stated at each declaration.
  * - Threads: a handle may be used from any thread, but one session by one call at a time
- *   (a second concurrent call on the same session fails with SLM_ERR_INVALID_ARGUMENT).
+ *   (a second concurrent call on the same session fails with SLM_ERR_INVALID_ARGUMENT; this holds
+ *   for every function taking a session, slm_session_stats included, except slm_session_cancel).
+ * - Sizes (size_t) are checked as unsigned values: SIZE_MAX or a negative number cast to size_t
+ *   is refused with SLM_ERR_INVALID_ARGUMENT (or INT32_MIN from slm_tokenize), never wrapped.
  *   Calls on different sessions may run on different threads; generations of sessions that share
  *   a model take turns (the model's worker threads serve one generation at a time).
  *   slm_session_cancel is the one call meant for another thread while a call runs.
@@ -128,7 +131,8 @@ void       slm_model_free(slm_model *model);        /* NULL is a no-op */
  * U+FFFD) into `tokens` (may be NULL when max_tokens is 0, to ask for the size). add_special adds
  * BOS/EOS as the model says; parse_special turns control-token text such as "<|im_start|>" into
  * the token. Thread-safe on one model. Errors (INT32_MIN): NULL model or text, tokens NULL with
- * max_tokens > 0, max_tokens < 0, text_len > 64 MiB. */
+ * max_tokens > 0, max_tokens < 0, text_len > 64 MiB (compared as the unsigned size_t it is, so
+ * SIZE_MAX is refused, not taken for -1). */
 /* Returns the token count; -(needed) if max_tokens is too small; INT32_MIN on error (see slm_last_error). */
 int32_t slm_tokenize(const slm_model *model, const char *text, size_t text_len,
                      int32_t *tokens, int32_t max_tokens, bool add_special, bool parse_special);
@@ -200,6 +204,9 @@ slm_status slm_chat(slm_session *session, const char *user_message, const slm_sa
  * generated token; tokens_per_second: decode speed after the first token. */
 typedef struct slm_stats { int32_t prompt_tokens, generated_tokens; double ttft_ms, tokens_per_second; } slm_stats;
 slm_status slm_session_stats(const slm_session *session, slm_stats *out_stats); /* of the last call */
+/* Like every function taking a session except slm_session_cancel, slm_session_stats fails with
+ * SLM_ERR_INVALID_ARGUMENT while a call runs on the session (from another thread or from its
+ * token callback): the statistics are being written. */
 
 /* ---- Conversation store ---------------------------------------------------------------------- */
 

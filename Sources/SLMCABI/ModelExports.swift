@@ -50,9 +50,13 @@ public func exportedModelDefaultParams() -> slm_model_params {
 /// The worker placement `slm_model_params` asks for: the listed CPUs (or the big cores when none
 /// are listed), `n_threads` of them round-robin when set; checked by SLMCore's `WorkerPlacement`.
 func workerPlacement(_ params: slm_model_params) throws -> WorkerPlacement {
-    if params.n_cpus > 0 && params.cpus == nil { throw CAPIError.invalidArgument("n_cpus is \(params.n_cpus) but cpus is NULL") }
-    if params.n_cpus > CPUTopology.maxListLength { throw CAPIError.invalidArgument("n_cpus must be at most \(CPUTopology.maxListLength)") }
-    let cpus = params.cpus.map { Array(UnsafeBufferPointer(start: $0, count: params.n_cpus)).map(Int.init) } ?? []
+    // size_t arrives as Int: read it back as unsigned, so SIZE_MAX is not -1 slipping past the checks.
+    let nCPUs = UInt(bitPattern: params.n_cpus)
+    if nCPUs > 0 && params.cpus == nil { throw CAPIError.invalidArgument("n_cpus is \(nCPUs) but cpus is NULL") }
+    if nCPUs > UInt(CPUTopology.maxListLength) {
+        throw CAPIError.invalidArgument("n_cpus must be at most \(CPUTopology.maxListLength), got \(nCPUs)")
+    }
+    let cpus = params.cpus.map { Array(UnsafeBufferPointer(start: $0, count: Int(nCPUs))).map(Int.init) } ?? []
     if let bad = cpus.first(where: { $0 < 0 }) { throw CAPIError.invalidArgument("CPU id \(bad) is negative") }
     // n_threads 0 is "automatic"; anything else, negative included, meets the one range check.
     return WorkerPlacement(threads: params.n_threads == 0 ? nil : Int(params.n_threads), cpus: cpus.isEmpty ? nil : cpus)
@@ -92,7 +96,7 @@ public func exportedModelFree(_ model: OpaquePointer?) {
 
 @_cdecl("slm_tokenize")
 public func exportedTokenize(
-    _ model: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ textLength: Int,
+    _ model: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ textLength: UInt,  // size_t: unsigned, so SIZE_MAX is not -1
     _ tokens: UnsafeMutablePointer<Int32>?, _ maxTokens: Int32,
     _ addSpecial: Bool, _ parseSpecial: Bool
 ) -> Int32 {
@@ -102,10 +106,10 @@ public func exportedTokenize(
         guard let text else { throw CAPIError.invalidArgument("text is NULL") }
         if maxTokens < 0 { throw CAPIError.invalidArgument("max_tokens is negative (\(maxTokens))") }
         if maxTokens > 0 && tokens == nil { throw CAPIError.invalidArgument("tokens is NULL but max_tokens is \(maxTokens)") }
-        if textLength > maxTokenizeBytes {
+        if textLength > UInt(maxTokenizeBytes) {
             throw CAPIError.invalidArgument("text is \(textLength) bytes; slm_tokenize takes at most \(maxTokenizeBytes)")
         }
-        let string = String(decoding: UnsafeRawBufferPointer(start: text, count: textLength), as: UTF8.self)
+        let string = String(decoding: UnsafeRawBufferPointer(start: text, count: Int(textLength)), as: UTF8.self)
         let ids = model.engine.tokenizer.encode(string, addSpecial: addSpecial, parseSpecial: parseSpecial)
         if ids.count > Int(maxTokens) {
             result = -Int32(ids.count)

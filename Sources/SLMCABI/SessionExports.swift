@@ -133,7 +133,11 @@ public func exportedSessionStats(_ session: OpaquePointer?, _ outStats: UnsafeMu
     exported {
         guard let handle = SessionHandle.borrow(session) else { throw CAPIError.invalidArgument("session is NULL") }
         guard let outStats else { throw CAPIError.invalidArgument("out_stats is NULL") }
-        if let s = handle.lastStats {
+        // Like every call on a session, it takes the busy guard: the statistics are written by
+        // the running call, so reading them meanwhile (another thread, or the token callback)
+        // would race with it.
+        let last = try handle.exclusive { handle.lastStats }
+        if let s = last {
             outStats.pointee = slm_stats(
                 prompt_tokens: Int32(s.promptTokens), generated_tokens: Int32(s.generatedTokens),
                 ttft_ms: s.timeToFirstToken * 1000, tokens_per_second: s.generationTokensPerSecond)

@@ -79,6 +79,11 @@ struct InspectCommand: ParsableCommand {
             var text = "[" + shown.map(render).joined(separator: ", ")
             if shown.count < items.count { text += ", … (\(items.count) items)" }
             return text + "]"
+        case .scalarArray(let a):
+            let shown = maxArray == 0 ? a.count : min(a.count, maxArray)
+            var text = "[" + (0..<shown).map { render(a[$0]) }.joined(separator: ", ")
+            if shown < a.count { text += ", … (\(a.count) items)" }
+            return text + "]"
         case .uint8(let v): return "\(v)"
         case .int8(let v): return "\(v)"
         case .uint16(let v): return "\(v)"

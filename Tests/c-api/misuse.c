@@ -72,6 +72,11 @@ static bool reenter(const char *piece, size_t len, void *user_data) {
     if (r->calls++ == 0) {
         r->inner = slm_generate(r->session, "again", NULL, NULL, NULL);
         CHECK(slm_session_reset(r->session) == SLM_ERR_INVALID_ARGUMENT, "reset during a call must fail");
+        /* Every session function honours the busy guard, the statistics included. */
+        slm_stats during;
+        CHECK(slm_session_stats(r->session, &during) == SLM_ERR_INVALID_ARGUMENT, "stats during a call must fail");
+        CHECK(slm_chat(r->session, "hi", NULL, NULL, NULL) == SLM_ERR_INVALID_ARGUMENT, "chat during a call must fail");
+        CHECK(slm_session_detach(r->session) == SLM_ERR_INVALID_ARGUMENT, "detach during a call must fail");
     }
     return true;
 }
@@ -165,6 +170,15 @@ int main(int argc, char **argv) {
     params = slm_model_default_params();
     params.n_cpus = 2;
     EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_ERR_INVALID_ARGUMENT);
+    /* size_t values are unsigned: SIZE_MAX (or -1 cast to size_t) is refused, not read as -1. */
+    int32_t two_cpus[] = {0, 1};
+    params.cpus = two_cpus;
+    params.n_cpus = SIZE_MAX;
+    EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(slm_last_error(), "n_cpus") != NULL, "message names n_cpus: %s", slm_last_error());
+    params.n_cpus = (size_t)-2;
+    EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_ERR_INVALID_ARGUMENT);
+    params.n_cpus = 2;
     int32_t negative_cpu[] = {0, -3};
     params.cpus = negative_cpu;
     EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_ERR_INVALID_ARGUMENT);
@@ -212,6 +226,10 @@ int main(int argc, char **argv) {
     CHECK(slm_tokenize(model, NULL, 3, tokens, 64, true, true) == INT32_MIN && slm_last_error()[0], "tokenize NULL text");
     CHECK(slm_tokenize(model, text, strlen(text), NULL, 4, true, true) == INT32_MIN && slm_last_error()[0], "tokenize NULL tokens");
     CHECK(slm_tokenize(model, text, strlen(text), tokens, -1, true, true) == INT32_MIN && slm_last_error()[0], "tokenize negative max");
+    CHECK(slm_tokenize(model, text, SIZE_MAX, tokens, 64, true, true) == INT32_MIN && strstr(slm_last_error(), "at most"),
+          "tokenize SIZE_MAX length: %s", slm_last_error());
+    CHECK(slm_tokenize(model, text, SIZE_MAX / 2 + 1, NULL, 0, true, true) == INT32_MIN, "tokenize SIZE_MAX / 2 + 1 length");
+    CHECK(slm_tokenize(model, text, ((size_t)64 << 20) + 1, NULL, 0, true, true) == INT32_MIN, "tokenize 64 MiB + 1 length");
     int32_t n = slm_tokenize(model, text, strlen(text), tokens, 64, true, true);
     CHECK(n == 5 && tokens[0] == 504 && tokens[4] == 314, "tokenize: %d tokens", (int)n);
     CHECK(slm_tokenize(model, text, strlen(text), tokens, 2, true, true) == -5 && slm_last_error()[0], "too-small buffer");

@@ -22,8 +22,19 @@ public final class GGUFFile: @unchecked Sendable {
 
     private let tensorIndex: [String: Int]
 
-    public init(path: String) throws(GGUFError) {
-        let file = try MappedFile(path: path)
+    public convenience init(path: String) throws(GGUFError) {
+        try self.init(file: try MappedFile(path: path))
+    }
+
+    /// Parses a GGUF held in memory (copied into an anonymous mapping); `name` stands for the path
+    /// in errors. For tests and fuzz targets.
+    package convenience init(bytes: [UInt8], name: String = "<memory>") throws(GGUFError) {
+        let file = bytes.withUnsafeBytes { raw in Result { () throws(GGUFError) in try MappedFile(copying: raw, name: name) } }
+        try self.init(file: try file.get())
+    }
+
+    init(file: MappedFile) throws(GGUFError) {
+        let path = file.path
         self.file = file
         self.path = path
         file.adviseSequential(offset: 0, length: file.size)
@@ -148,6 +159,7 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     public func int32Array(_ key: String) -> [Int32]? {
+        if case .scalarArray(let a)? = metadata[key] { return a.int32s() }
         guard let items = metadata[key]?.asArray else { return nil }
         var out: [Int32] = []
         out.reserveCapacity(items.count)
@@ -159,6 +171,7 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     public func floatArray(_ key: String) -> [Float]? {
+        if case .scalarArray(let a)? = metadata[key] { return a.floats() }
         guard let items = metadata[key]?.asArray else { return nil }
         var out: [Float] = []
         out.reserveCapacity(items.count)
@@ -285,6 +298,17 @@ struct ByteReader {
             if count > UInt64(remaining / elementType.minimumEncodedSize) {
                 throw .countPastEnd(path: path, offset: countOffset, count: count, what: "array '\(key)'")
             }
+            // The count check above bounds count × width by the bytes left, so this cannot overflow.
+            if let width = elementType.scalarWidth {
+                let size = Int(count) * width
+                try need(size, "array '\(key)'")
+                let array = GGUFScalarArray(
+                    elementType: elementType, bytes: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + size]))
+                offset += size
+                return .scalarArray(array)
+            }
+            // Strings and nested arrays: at most remaining / 8 entries of 24 bytes, i.e. memory
+            // bounded by 3× the file (plus the strings' own bytes, each bounded by the file too).
             var items: [GGUFValue] = []
             items.reserveCapacity(Int(count))
             for _ in 0..<Int(count) {

@@ -32,6 +32,21 @@ public final class MappedFile: @unchecked Sendable {
         base = UnsafeRawPointer(mapped!)
     }
 
+    /// A private anonymous mapping holding a copy of `bytes`, named `name`: lets tests and fuzz
+    /// targets read a GGUF held in memory through the same reader.
+    package init(copying bytes: UnsafeRawBufferPointer, name: String) throws(GGUFError) {
+        path = name
+        size = bytes.count
+        if size == 0 {
+            base = nil
+            return
+        }
+        let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        if mapped == MAP_FAILED || mapped == nil { throw .cannotOpen(path: name, reason: "mmap: " + Self.errnoText()) }
+        mapped!.copyMemory(from: bytes.baseAddress!, byteCount: size)
+        base = UnsafeRawPointer(mapped!)
+    }
+
     deinit {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
     }

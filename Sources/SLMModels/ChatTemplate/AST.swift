@@ -3,6 +3,33 @@
 struct Expr {
     let kind: ExprKind
     let line: Int
+    /// Height of this subtree. Operator and filter chains (`a + b + …`, `x|f|g|…`) are parsed in
+    /// loops, not recursion, so the parser bounds this instead: a tree too tall to evaluate would
+    /// also be released recursively, off the stack.
+    let depth: Int
+
+    init(kind: ExprKind, line: Int) {
+        self.kind = kind
+        self.line = line
+        func h(_ e: Expr?) -> Int { e?.depth ?? 0 }
+        func h(_ es: [Expr]) -> Int { es.reduce(0) { max($0, $1.depth) } }
+        let below: Int
+        switch kind {
+        case .literal, .name: below = 0
+        case .list(let items), .tuple(let items): below = h(items)
+        case .dict(let pairs): below = pairs.reduce(0) { max($0, $1.0.depth, $1.1.depth) }
+        case .attribute(let b, _): below = b.depth
+        case .index(let b, let i): below = max(b.depth, i.depth)
+        case .slice(let b, let x, let y, let z): below = max(b.depth, h(x), h(y), h(z))
+        case .call(let f, let args, let kwargs): below = max(f.depth, h(args), h(kwargs.map(\.1)))
+        case .filter(let b, _, let args, let kwargs): below = max(b.depth, h(args), h(kwargs.map(\.1)))
+        case .test(let b, _, let args, _): below = max(b.depth, h(args))
+        case .unary(_, let x): below = x.depth
+        case .binary(_, let x, let y), .and(let x, let y), .or(let x, let y): below = max(x.depth, y.depth)
+        case .conditional(let c, let t, let o): below = max(c.depth, t.depth, h(o))
+        }
+        depth = below + 1
+    }
 }
 
 indirect enum ExprKind {

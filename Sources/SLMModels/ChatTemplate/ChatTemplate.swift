@@ -58,6 +58,10 @@ public struct ChatTemplate {
     /// Unix time `strftime_now` formats (UTC); nil = the current time. Tests pin it.
     public var fixedTime: Int? = nil
 
+    /// The work budget of one rendering: `Interpreter.maxWork`, lowered by tests so a debug build
+    /// reaches it quickly.
+    var workBudget = Interpreter.maxWork
+
     public init(source: String) throws {
         self.source = source
         let lexer = try Lexer(source)
@@ -79,8 +83,20 @@ public struct ChatTemplate {
         messages: TemplateValue, addGenerationPrompt: Bool, bosToken: String, eosToken: String,
         extra: [String: TemplateValue] = [:]
     ) throws -> String {
+        try renderCountingWork(
+            messages: messages, addGenerationPrompt: addGenerationPrompt, bosToken: bosToken, eosToken: eosToken, extra: extra
+        )
+        .text
+    }
+
+    /// `render`, also returning the work units it spent (tests size `Interpreter.maxWork` with it).
+    func renderCountingWork(
+        messages: TemplateValue, addGenerationPrompt: Bool, bosToken: String, eosToken: String, extra: [String: TemplateValue]
+    ) throws -> (text: String, work: Int) {
         var globals = OrderedDict()
         let interpreter = Interpreter(globals: OrderedDict(), now: fixedTime ?? Int(time(nil)))
+        defer { interpreter.releaseNamespaces() }
+        interpreter.workBudget = workBudget
         for (k, v) in interpreter.builtins() { globals[k] = v }
         globals["messages"] = Value(messages)
         globals["add_generation_prompt"] = .bool(addGenerationPrompt)
@@ -89,7 +105,7 @@ public struct ChatTemplate {
         for k in extra.keys.sorted() { if let v = extra[k] { globals[k] = Value(v) } }
         interpreter.scopes[0] = globals
         _ = try interpreter.execute(body)
-        return interpreter.output
+        return (interpreter.output, interpreter.work)
     }
 
     /// The format used when a model has no `tokenizer.chat_template`: ChatML, i.e. for each message

@@ -24,9 +24,10 @@ extension Interpreter {
     }
 
     func applyFilter(_ name: String, _ v: Value, _ args: [Value], _ kwargs: [(String, Value)]) throws -> Value {
+        try charge()
         switch name {
         case "trim":
-            return .string(pyStrip(v.text, try stringArg(arg(args, kwargs, 0, "chars"), "trim chars"), left: true, right: true))
+            return .string(pyStrip(try str(v), try stringArg(arg(args, kwargs, 0, "chars"), "trim chars"), left: true, right: true))
         case "length", "count":
             switch v {
             case .string(let s): return .int(s.unicodeScalars.count)
@@ -43,8 +44,8 @@ extension Interpreter {
             var itemSep = indent == nil ? ", " : ","
             var keySep = ": "
             if case .list(let seps)? = arg(args, kwargs, 2, "separators"), seps.count == 2 {
-                itemSep = seps[0].text
-                keySep = seps[1].text
+                itemSep = try str(seps[0])
+                keySep = try str(seps[1])
             }
             var out = ""
             try writeJSON(v, into: &out, indent: indent, level: 0, itemSep: itemSep, keySep: keySep, sortKeys: sortKeys, ascii: ensureASCII)
@@ -55,24 +56,26 @@ extension Interpreter {
         case "last":
             let items = try iterate(v)
             return items.last ?? .undefined("last")
-        case "upper": return .string(v.text.uppercased())
-        case "lower": return .string(v.text.lowercased())
-        case "capitalize": return .string(pyCapitalize(v.text))
-        case "title": return .string(pyTitle(v.text))
+        // Case mapping grows a string by at most 3× (e.g. 'ΐ' → 3 scalars), so the input's size
+        // bounds the allocation; the result is checked like every other string.
+        case "upper": return try checked(try str(v).uppercased(), "filter 'upper'")
+        case "lower": return try checked(try str(v).lowercased(), "filter 'lower'")
+        case "capitalize": return try checked(pyCapitalize(try str(v)), "filter 'capitalize'")
+        case "title": return try checked(pyTitle(try str(v)), "filter 'title'")
         case "replace":
             guard let old = try stringArg(arg(args, kwargs, 0, "old"), "replace old"),
                 let new = try stringArg(arg(args, kwargs, 1, "new"), "replace new")
             else {
                 throw fail("filter 'replace' needs two string arguments")
             }
-            return .string(pyReplace(v.text, old, new, arg(args, kwargs, 2, "count").flatMap { integer($0) } ?? -1))
+            return .string(try replace(try str(v), old, new, arg(args, kwargs, 2, "count").flatMap { integer($0) } ?? -1))
         case "join":
             let sep = try stringArg(arg(args, kwargs, 0, "d"), "join separator") ?? ""
             var items = try iterate(v)
             if let attr = try stringArg(arg(args, kwargs, 1, "attribute"), "join attribute") {
                 items = try items.map { try attribute(of: $0, attr) }
             }
-            return .string(items.map(\.text).joined(separator: sep))
+            return .string(try join(items, sep))
         case "default", "d":
             let fallback = arg(args, kwargs, 0, "default_value") ?? .string("")
             let boolean = arg(args, kwargs, 1, "boolean")?.truthy ?? false
@@ -86,10 +89,14 @@ extension Interpreter {
             default: throw fail("filter 'items' needs a mapping, got \(v.typeName)")
             }
         case "list": return .list(try iterate(v))
-        case "string": return .string(v.text)
+        case "string": return .string(try str(v))
         case "safe", "e", "escape", "forceescape":
             if name == "safe" { return v }
-            return .string(htmlEscape(v.text))
+            let text = try str(v)
+            // Escaping grows each of & < > " ' to 4–5 bytes: size the result before making it.
+            let special = countUTF8(text) { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }
+            try reserveString(text.utf8.count + 4 * special, "filter '\(name)'")
+            return .string(htmlEscape(text))
         case "int":
             let def = arg(args, kwargs, 0, "default").flatMap { integer($0) } ?? 0
             switch v {
@@ -119,12 +126,13 @@ extension Interpreter {
             return .list(try iterate(v).reversed())
         case "unique":
             var out: [Value] = []
-            for item in try iterate(v) where !out.contains(where: { equal($0, item) }) { out.append(item) }
+            for item in try iterate(v) where !(try out.contains(where: { try equal($0, item) })) { out.append(item) }
             return .list(out)
         case "sort":
             let reverse = arg(args, kwargs, 0, "reverse")?.truthy ?? false
             let attr = try stringArg(arg(args, kwargs, 2, "attribute"), "sort attribute")
             var items = try iterate(v).map { ($0, $0) }
+            try charge(items.count * 20)  // n log n comparisons, n ≤ maxListItems = 2^18
             if let attr { items = try items.map { ($0.0, try attribute(of: $0.0, attr)) } }
             var failure: ChatTemplateError? = nil
             items.sort { a, b in
@@ -172,7 +180,10 @@ extension Interpreter {
             let first = arg(args, kwargs, 1, "first")?.truthy ?? false
             let blank = arg(args, kwargs, 2, "blank")?.truthy ?? false
             let pad = String(repeating: " ", count: max(0, min(width, 256)))
-            let lines = v.text.split(separator: "\n", omittingEmptySubsequences: false)
+            let text = try str(v)
+            let lineCount = 1 + countUTF8(text) { $0 == 0x0A }
+            try reserveString(text.utf8.count + lineCount * pad.utf8.count, "filter 'indent'")
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
             var out = ""
             for (i, l) in lines.enumerated() {
                 if i > 0 { out += "\n" }
@@ -187,7 +198,7 @@ extension Interpreter {
             for _ in 0..<max(0, min(precision, 15)) { scale *= 10 }
             return .double((x * scale).rounded(.toNearestOrEven) / scale)
         case "wordcount":
-            return .int(v.text.split(whereSeparator: { $0.isWhitespace }).count)
+            return .int(try str(v).split(whereSeparator: { $0.isWhitespace }).count)
         default:
             throw ChatTemplateError(.unsupported, "unknown filter '\(name)'", line: line)
         }
@@ -239,16 +250,20 @@ extension Interpreter {
         case "callable":
             if case .function = v { return true }
             return false
-        case "lower": return v.text == v.text.lowercased()
-        case "upper": return v.text == v.text.uppercased()
+        case "lower":
+            let text = try str(v)
+            return text == text.lowercased()
+        case "upper":
+            let text = try str(v)
+            return text == text.uppercased()
         case "odd", "even", "divisibleby":
             guard let i = integer(v) else { throw fail("test '\(name)' needs an integer, got \(v.typeName)") }
             if name == "odd" { return i % 2 != 0 }
             if name == "even" { return i % 2 == 0 }
             guard let d = args.first.flatMap({ integer($0) }), d != 0 else { throw fail("test 'divisibleby' needs a non-zero integer") }
             return i % d == 0
-        case "equalto", "eq", "==", "sameas": return equal(v, args.first ?? .none)
-        case "ne", "!=": return !equal(v, args.first ?? .none)
+        case "equalto", "eq", "==", "sameas": return try equal(v, args.first ?? .none)
+        case "ne", "!=": return !(try equal(v, args.first ?? .none))
         case "lt", "lessthan", "<": return try compare(v, args.first ?? .none) < 0
         case "le", "<=": return try compare(v, args.first ?? .none) <= 0
         case "gt", "greaterthan", ">": return try compare(v, args.first ?? .none) > 0
@@ -291,11 +306,20 @@ extension Interpreter {
                 let sep = try self.stringArg(self.arg(args, kw, 0, "sep"), "split separator")
                 let maxsplit = self.arg(args, kw, 1, "maxsplit").flatMap { self.integer($0) } ?? -1
                 if let sep, sep.isEmpty { throw self.fail("split: empty separator") }
+                // At most one part per scalar (+1): size the list before splitting.
+                if s.utf8.count >= Interpreter.maxListItems {
+                    try self.reserveList(s.unicodeScalars.count + 1, "\(name)()")
+                }
+                try self.charge(s.utf8.count / Interpreter.bytesPerWorkUnit)
                 return .list(pySplit(s, sep, maxsplit, fromRight: name == "rsplit").map { .string($0) })
             }
         case "splitlines":
             fn = { _, _ in
-                .list(
+                try self.charge(s.utf8.count / Interpreter.bytesPerWorkUnit)
+                if s.utf8.count >= Interpreter.maxListItems {
+                    try self.reserveList(1 + countUTF8(s) { $0 == 0x0A }, "splitlines()")
+                }
+                return .list(
                     s.split(separator: "\n", omittingEmptySubsequences: false).map { .string(String($0)) }.dropLast(
                         s.hasSuffix("\n") ? 1 : 0))
             }
@@ -306,18 +330,20 @@ extension Interpreter {
                 else {
                     throw self.fail("replace needs two string arguments")
                 }
-                return .string(pyReplace(s, old, new, self.arg(args, kw, 2, "count").flatMap { self.integer($0) } ?? -1))
+                return .string(try self.replace(s, old, new, self.arg(args, kw, 2, "count").flatMap { self.integer($0) } ?? -1))
             }
         case "find", "index", "rfind", "count":
             fn = { args, _ in
                 guard let sub = try self.stringArg(args.first, "\(name) argument") else { throw self.fail("\(name) needs a string") }
                 let hay = Array(s.unicodeScalars)
                 let needle = Array(sub.unicodeScalars)
+                // The naive search costs up to |hay| × |needle| scalar comparisons.
+                try self.charge(hay.count / Interpreter.bytesPerWorkUnit * max(1, needle.count))
                 var hits: [Int] = []
                 if needle.count <= hay.count {
                     var i = 0
                     while i + needle.count <= hay.count {
-                        if Array(hay[i..<(i + needle.count)]) == needle {
+                        if hay[i..<(i + needle.count)].elementsEqual(needle) {
                             hits.append(i)
                             if name == "find" || name == "index" { break }
                             i += max(1, name == "count" ? needle.count : 1)
@@ -332,7 +358,7 @@ extension Interpreter {
                 return .int(hits.first ?? -1)
             }
         case "join":
-            fn = { args, _ in .string(try self.iterate(args.first ?? .list([])).map(\.text).joined(separator: s)) }
+            fn = { args, _ in .string(try self.join(try self.iterate(args.first ?? .list([])), s)) }
         case "format":
             fn = { args, kw in .string(try self.pyFormat(s, args, kw)) }
         case "isdigit":
@@ -388,7 +414,9 @@ extension Interpreter {
                 throw ChatTemplateError(.unsupported, "format: unsupported field '{\(field)}'", line: line)
             }
             guard let value else { throw fail("format: no argument for field '{\(field)}'") }
-            out += value.text
+            let text = try str(value)
+            try reserveString(out.utf8.count + text.utf8.count + s.utf8.count, "format()")
+            out += text
         }
         return out
     }
@@ -411,14 +439,14 @@ extension Interpreter {
         switch name {
         case "index":
             return Function("list.index") { [unowned self] args, _ in
-                guard let x = args.first, let i = l.firstIndex(where: { self.equal($0, x) }) else {
+                guard let x = args.first, let i = try l.firstIndex(where: { try self.equal($0, x) }) else {
                     throw self.fail("value is not in list")
                 }
                 return .int(i)
             }
         case "count":
             return Function("list.count") { [unowned self] args, _ in
-                .int(l.filter { self.equal($0, args.first ?? .none) }.count)
+                .int(try l.filter { try self.equal($0, args.first ?? .none) }.count)
             }
         default: return nil
         }
@@ -430,20 +458,24 @@ extension Interpreter {
             (
                 "namespace",
                 .function(
-                    Function("namespace") { args, kwargs in
+                    Function("namespace") { [unowned self] args, kwargs in
                         var d = OrderedDict()
                         if case .dict(let initial)? = args.first { d = initial }
                         for (k, v) in kwargs { d[k] = v }
-                        return .namespace(Namespace(d))
+                        try self.checkNesting(kwargs.map(\.1), "namespace()")
+                        let n = Namespace(d)
+                        self.namespaces.append(n)
+                        return .namespace(n)
                     })
             ),
             (
                 "dict",
                 .function(
-                    Function("dict") { args, kwargs in
+                    Function("dict") { [unowned self] args, kwargs in
                         var d = OrderedDict()
                         if case .dict(let initial)? = args.first { d = initial }
                         for (k, v) in kwargs { d[k] = v }
+                        try self.checkNesting(kwargs.map(\.1), "dict()")
                         return .dict(d)
                     })
             ),
@@ -461,13 +493,12 @@ extension Interpreter {
                         guard step != 0 else { throw self.fail("range() step must not be zero") }
                         let span = step > 0 ? Double(stop) - Double(start) : Double(start) - Double(stop)
                         let count = (span / abs(Double(step))).rounded(.up)
-                        guard count <= Double(Interpreter.maxIterations) else {
-                            throw ChatTemplateError(.limit, "range() is too large", line: self.line)
+                        // The count is computed in Double so a span near Int.max cannot overflow.
+                        guard count <= Double(Interpreter.maxListItems) else {
+                            throw self.limit("range() of \(count) items is larger than \(Interpreter.maxListItems) items (maxListItems)")
                         }
                         let n = max(0, Int(count))
-                        guard n <= Interpreter.maxIterations else {
-                            throw ChatTemplateError(.limit, "range() of \(n) items is too large", line: self.line)
-                        }
+                        try self.reserveList(n, "range()")
                         return .list((0..<n).map { .int(start + $0 * step) })
                     })
             ),
@@ -475,7 +506,8 @@ extension Interpreter {
                 "raise_exception",
                 .function(
                     Function("raise_exception") { [unowned self] args, _ in
-                        throw ChatTemplateError(.raised, "raise_exception: \(args.first?.text ?? "")", line: self.line)
+                        throw ChatTemplateError(
+                            .raised, "raise_exception: \(try args.first.map { try self.str($0) } ?? "")", line: self.line)
                     })
             ),
             (
@@ -492,17 +524,23 @@ extension Interpreter {
     func writeJSON(
         _ v: Value, into out: inout String, indent: Int?, level: Int, itemSep: String, keySep: String, sortKeys: Bool, ascii: Bool
     ) throws {
-        if level > Parser.maxNesting { throw ChatTemplateError(.limit, "tojson: value nested too deeply", line: line) }
-        func newline(_ l: Int) {
+        if level >= Interpreter.maxValueDepth { throw tooDeep("tojson") }
+        try charge()
+        try checkStringSize(out.utf8.count, "tojson")
+        func newline(_ l: Int) throws {
             guard let indent else { return }
-            out += "\n" + String(repeating: " ", count: max(0, indent) * l)
+            let pad = max(0, indent) * l
+            try reserveString(out.utf8.count + pad + 1, "tojson")
+            out += "\n" + String(repeating: " ", count: pad)
         }
         switch v {
         case .undefined, .none: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .double(let d): out += d.isFinite ? pythonFloat(d) : (d.isNaN ? "NaN" : (d < 0 ? "-Infinity" : "Infinity"))
-        case .string(let s): out += JSONValue.quoted(s, escaping: .python(asciiOnly: ascii))
+        case .string(let s):
+            try reserveString(out.utf8.count + jsonQuotedSizeBound(s, ascii: ascii), "tojson")
+            out += JSONValue.quoted(s, escaping: .python(asciiOnly: ascii))
         case .list(let l):
             if l.isEmpty {
                 out += "[]"
@@ -511,11 +549,11 @@ extension Interpreter {
             out += "["
             for (i, item) in l.enumerated() {
                 if i > 0 { out += itemSep }
-                newline(level + 1)
+                try newline(level + 1)
                 try writeJSON(
                     item, into: &out, indent: indent, level: level + 1, itemSep: itemSep, keySep: keySep, sortKeys: sortKeys, ascii: ascii)
             }
-            newline(level)
+            try newline(level)
             out += "]"
         case .dict, .namespace:
             var pairs: [(String, Value)]
@@ -528,16 +566,85 @@ extension Interpreter {
             out += "{"
             for (i, (k, item)) in pairs.enumerated() {
                 if i > 0 { out += itemSep }
-                newline(level + 1)
+                try newline(level + 1)
+                try reserveString(out.utf8.count + jsonQuotedSizeBound(k, ascii: ascii) + keySep.utf8.count, "tojson")
                 out += JSONValue.quoted(k, escaping: .python(asciiOnly: ascii)) + keySep
                 try writeJSON(
                     item, into: &out, indent: indent, level: level + 1, itemSep: itemSep, keySep: keySep, sortKeys: sortKeys, ascii: ascii)
             }
-            newline(level)
+            try newline(level)
             out += "}"
         case .function: throw fail("tojson: a function is not JSON serializable")
         }
     }
+}
+
+extension Interpreter {
+    /// A string result whose size was bounded by its input; checked and charged like the rest.
+    func checked(_ s: String, _ what: String) throws -> Value {
+        try reserveString(s.utf8.count, what)
+        return .string(s)
+    }
+
+    /// `str.join` / `|join`: each item printed, the total size checked before each append.
+    func join(_ items: [Value], _ sep: String) throws -> String {
+        var out = ""
+        for (i, item) in items.enumerated() {
+            let text = try str(item)
+            try reserveString(out.utf8.count + (i > 0 ? sep.utf8.count : 0) + text.utf8.count, "join")
+            if i > 0 { out += sep }
+            out += text
+        }
+        return out
+    }
+
+    /// `str.replace` / `|replace` with the result's size computed before it is built.
+    func replace(_ s: String, _ old: String, _ new: String, _ count: Int) throws -> String {
+        let hay = s.utf8.count
+        let needle = old.utf8.count
+        try charge(hay / Interpreter.bytesPerWorkUnit * max(1, old.unicodeScalars.count))
+        if new.utf8.count > needle {
+            // Upper bound on the matches: one per scalar (+1) for an empty `old`, else hay / needle.
+            // UTF-8 bytes that do not continue a scalar start one: the scalar count, in a tight loop.
+            var matches = needle == 0 ? 1 + countUTF8(s) { $0 & 0xC0 != 0x80 } : hay / needle
+            if count >= 0 { matches = min(matches, count) }
+            let (growth, o1) = matches.multipliedReportingOverflow(by: new.utf8.count - needle)
+            let (total, o2) = hay.addingReportingOverflow(growth)
+            if o1 || o2 || total > Interpreter.maxStringBytes {
+                // The bound is loose; count exactly before refusing.
+                let exact = needle == 0 ? matches : min(count < 0 ? Int.max : count, countOccurrences(s, old))
+                try reserveString(hay + exact * (new.utf8.count - needle), "replace")
+            }
+        }
+        return pyReplace(s, old, new, count)
+    }
+
+    /// Non-overlapping occurrences of `sub` in `s`, over UTF-8 bytes (see `pyReplace`).
+    private func countOccurrences(_ s: String, _ sub: String) -> Int {
+        let needle = Array(sub.utf8)
+        guard let first = needle.first else { return 0 }
+        func count(_ hay: UnsafeBufferPointer<UInt8>) -> Int {
+            var n = 0
+            var i = 0
+            while i + needle.count <= hay.count {
+                if hay[i] == first && (needle.count == 1 || hay[i..<(i + needle.count)].elementsEqual(needle)) {
+                    n += 1
+                    i += needle.count
+                } else {
+                    i += 1
+                }
+            }
+            return n
+        }
+        return s.utf8.withContiguousStorageIfAvailable(count) ?? Array(s.utf8).withUnsafeBufferPointer(count)
+    }
+}
+
+/// An upper bound on the size of `s` as a JSON string literal, to check before escaping: a control
+/// byte, quote or backslash becomes at most 6 bytes (`\u00XX`), and in ASCII mode each byte of a
+/// non-ASCII scalar at most 3 (`\uXXXX\uXXXX` is 12 bytes for a 4-byte scalar).
+func jsonQuotedSizeBound(_ s: String, ascii: Bool) -> Int {
+    2 + s.utf8.count + 5 * countUTF8(s) { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C } + (ascii ? 2 * countUTF8(s) { $0 >= 0x80 } : 0)
 }
 
 func htmlEscape(_ s: String) -> String {
@@ -573,27 +680,33 @@ func pyStrip(_ s: String, _ chars: String?, left: Bool, right: Bool) -> String {
     return String(out)
 }
 
+/// Python str.replace, over UTF-8 bytes: a valid UTF-8 needle only matches at scalar boundaries,
+/// so byte matching equals scalar matching, and the result is built in one growing byte array
+/// (appending to a `String.UnicodeScalarView` copied the whole string each time: quadratic).
 func pyReplace(_ s: String, _ old: String, _ new: String, _ count: Int) -> String {
-    let hay = Array(s.unicodeScalars)
-    let needle = Array(old.unicodeScalars)
-    var out = String.UnicodeScalarView()
+    let hay = Array(s.utf8)
+    let needle = Array(old.utf8)
+    let replacement = Array(new.utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(hay.count)
     var done = 0
+    func more() -> Bool { count < 0 || done < count }
     if needle.isEmpty {
-        for (i, c) in hay.enumerated() {
-            if count < 0 || done < count {
-                out.append(contentsOf: new.unicodeScalars)
+        // Before every scalar and at the end, as Python does.
+        for b in hay {
+            if b & 0xC0 != 0x80, more() {
+                out += replacement
                 done += 1
             }
-            out.append(c)
-            _ = i
+            out.append(b)
         }
-        if count < 0 || done < count { out.append(contentsOf: new.unicodeScalars) }
-        return String(out)
+        if more() { out += replacement }
+        return String(decoding: out, as: UTF8.self)
     }
     var i = 0
     while i < hay.count {
-        if count < 0 || done < count, i + needle.count <= hay.count, hay[i..<(i + needle.count)].elementsEqual(needle) {
-            out.append(contentsOf: new.unicodeScalars)
+        if more(), i + needle.count <= hay.count, hay[i] == needle[0], hay[i..<(i + needle.count)].elementsEqual(needle) {
+            out += replacement
             i += needle.count
             done += 1
         } else {
@@ -601,7 +714,7 @@ func pyReplace(_ s: String, _ old: String, _ new: String, _ count: Int) -> Strin
             i += 1
         }
     }
-    return String(out)
+    return String(decoding: out, as: UTF8.self)
 }
 
 func pySplit(_ s: String, _ sep: String?, _ maxsplit: Int, fromRight: Bool) -> [String] {

@@ -14,9 +14,10 @@ final class Interpreter {
     static let maxOutputBytes = 1 << 24
     /// Deepest macro call nesting.
     static let maxCallDepth = 64
-    /// Most loop iterations over a whole rendering (a `range(10**9)` stops with an error).
-    static let maxIterations = 1 << 22
-    /// Deepest expression evaluation (long `a + b + …` or `x|f|g|…` chains nest too).
+    /// Deepest recursion of the tree walk: nested expressions, block statements and macro calls
+    /// together. Real templates nest < 30 levels even inside recursive macros (tool schemas);
+    /// 256 levels need < 2 MiB of stack in a debug build (measured: 1 MiB is not enough, 2 MiB
+    /// is) and far less in release, inside the 8 MiB threads slmd and the CLI render on.
     static let maxExpressionDepth = 256
 
     var scopes: [OrderedDict]
@@ -24,8 +25,13 @@ final class Interpreter {
     var outputBytes = 0
     var line = 0
     var callDepth = 0
-    var iterations = 0
+    /// Work units spent so far, and the most allowed (`maxWork` in Limits.swift; tests lower it).
+    var work = 0
+    var workBudget = Interpreter.maxWork
     var evalDepth = 0
+    /// Every namespace made while rendering: `{% set ns.me = ns %}` makes a reference cycle, which
+    /// `releaseNamespaces()` breaks at the end so a hostile template cannot leak memory per render.
+    var namespaces: [Namespace] = []
     let now: Int
 
     init(globals: OrderedDict, now: Int) {
@@ -43,6 +49,7 @@ final class Interpreter {
     func assign(_ name: String, _ value: Value) { scopes[scopes.count - 1][name] = value }
 
     func write(_ s: String) throws {
+        try charge(s.utf8.count / Interpreter.bytesPerWorkUnit)
         outputBytes += s.utf8.count
         if outputBytes > Interpreter.maxOutputBytes {
             throw ChatTemplateError(.limit, "rendering is larger than \(Interpreter.maxOutputBytes) bytes", line: line)
@@ -60,13 +67,29 @@ final class Interpreter {
         return .normal
     }
 
+    func releaseNamespaces() {
+        for n in namespaces { n.dict = OrderedDict() }
+        namespaces = []
+    }
+
+    private func enterNesting() throws {
+        evalDepth += 1
+        if evalDepth > Interpreter.maxExpressionDepth {
+            throw limit(
+                "template nested deeper than \(Interpreter.maxExpressionDepth) (maxExpressionDepth: expressions, blocks and macro calls)")
+        }
+    }
+
     func execute(_ stmt: Stmt) throws -> Flow {
+        try charge()
+        try enterNesting()
+        defer { evalDepth -= 1 }
         switch stmt {
         case .text(let t):
             try write(t)
         case .output(let e):
             let v = try eval(e)
-            try write(v.text)
+            try write(try str(v))
         case .ifChain(let branches, let otherwise):
             for (cond, body) in branches where try eval(cond).truthy {
                 return try execute(body)
@@ -91,6 +114,7 @@ final class Interpreter {
                 guard case .namespace(let ns) = lookup(object) else {
                     throw fail("'{% set \(object).\(attr) %}' needs '\(object)' to be a namespace()")
                 }
+                try checkNesting([v], "{% set \(object).\(attr) %}")
                 ns.dict[attr] = v
             }
         case .setBlock(let name, let body, let l):
@@ -102,6 +126,7 @@ final class Interpreter {
             let captured = output
             output = saved
             outputBytes = savedBytes
+            try reserveString(captured.utf8.count, "{% set \(name) %} block")
             assign(name, .string(captured))
             return flow
         case .macro(let name, let params, let body, let l):
@@ -112,7 +137,7 @@ final class Interpreter {
             let caller = makeMacro(name: "caller", params: params, body: body)
             scopes.append(OrderedDict([("caller", .function(caller))]))
             defer { scopes.removeLast() }
-            try write(try eval(callExpr).text)
+            try write(try str(try eval(callExpr)))
         case .filterBlock(let name, let argExprs, let kwargExprs, let body, let l):
             line = l
             let saved = output
@@ -125,7 +150,7 @@ final class Interpreter {
             let args = try argExprs.map { try eval($0) }
             let kwargs = try kwargExprs.map { ($0.0, try eval($0.1)) }
             line = l
-            try write(try applyFilter(name, .string(captured), args, kwargs).text)
+            try write(try str(try applyFilter(name, .string(captured), args, kwargs)))
         case .breakLoop(let l):
             line = l
             return .breakLoop
@@ -154,6 +179,7 @@ final class Interpreter {
         if let condition {
             var kept: [Value] = []
             for item in items {
+                try charge()
                 try bind(item)
                 if try eval(condition).truthy { kept.append(item) }
             }
@@ -162,10 +188,7 @@ final class Interpreter {
         if items.isEmpty { return try execute(otherwise) }
         let n = items.count
         for (index, item) in items.enumerated() {
-            iterations += 1
-            if iterations > Interpreter.maxIterations {
-                throw ChatTemplateError(.limit, "more than \(Interpreter.maxIterations) loop iterations", line: line)
-            }
+            try charge()
             try bind(item)
             var loop = OrderedDict()
             loop["index"] = .int(index + 1)
@@ -192,6 +215,7 @@ final class Interpreter {
 
     private func makeMacro(name: String, params: [MacroParameter], body: [Stmt]) -> Function {
         Function(name) { [unowned self] args, kwargs in
+            try self.charge()
             self.callDepth += 1
             defer { self.callDepth -= 1 }
             if self.callDepth > Interpreter.maxCallDepth {
@@ -232,11 +256,10 @@ final class Interpreter {
     // MARK: expressions
 
     func eval(_ e: Expr) throws -> Value {
-        evalDepth += 1
+        line = e.line
+        try charge()
+        try enterNesting()
         defer { evalDepth -= 1 }
-        if evalDepth > Interpreter.maxExpressionDepth {
-            throw ChatTemplateError(.limit, "expression nested deeper than \(Interpreter.maxExpressionDepth)", line: e.line)
-        }
         return try evalNode(e)
     }
 
@@ -245,8 +268,10 @@ final class Interpreter {
         switch e.kind {
         case .literal(let v): return v
         case .name(let n): return lookup(n)
-        case .list(let items): return .list(try items.map { try eval($0) })
-        case .tuple(let items): return .list(try items.map { try eval($0) })
+        case .list(let items), .tuple(let items):
+            let values = try items.map { try eval($0) }
+            try checkNesting(values, "list literal")
+            return .list(values)
         case .dict(let pairs):
             var d = OrderedDict()
             for (k, v) in pairs {
@@ -254,6 +279,7 @@ final class Interpreter {
                 guard case .string(let ks) = key else { throw fail("dict keys must be strings, got \(key.typeName)") }
                 d[ks] = try eval(v)
             }
+            try checkNesting(d.values, "dict literal")
             return .dict(d)
         case .attribute(let base, let name):
             return try attribute(of: try eval(base), name)
@@ -338,7 +364,9 @@ final class Interpreter {
         case .list(let l): return l
         case .dict(let d): return d.keys.map { .string($0) }
         case .namespace(let n): return n.dict.keys.map { .string($0) }
-        case .string(let s): return s.unicodeScalars.map { .string(String($0)) }
+        case .string(let s):
+            try reserveList(s.unicodeScalars.count, "iterating a string")
+            return s.unicodeScalars.map { .string(String($0)) }
         default: throw fail("\(v.typeName) is not iterable")
         }
     }
@@ -367,6 +395,7 @@ final class Interpreter {
             let j = i < 0 ? i + l.count : i
             return j >= 0 && j < l.count ? l[j] : .undefined("[\(i)]")
         case (.string(let s), .int(let i)):
+            try charge(s.utf8.count / Interpreter.bytesPerWorkUnit)
             let u = Array(s.unicodeScalars)
             let j = i < 0 ? i + u.count : i
             return j >= 0 && j < u.count ? .string(String(u[j])) : .undefined("[\(i)]")
@@ -377,7 +406,7 @@ final class Interpreter {
         case (_, .string(let k)):
             return try attribute(of: b, k)
         default:
-            return .undefined("[\(idx.repr)]")
+            return .undefined("[\(idx.typeName)]")
         }
     }
 
@@ -415,6 +444,7 @@ final class Interpreter {
         switch v {
         case .list(let l): return .list(try indices(l.count).map { l[$0] })
         case .string(let s):
+            try charge(s.utf8.count / Interpreter.bytesPerWorkUnit)
             let u = Array(s.unicodeScalars)
             var out = String.UnicodeScalarView()
             for i in try indices(u.count) { out.append(u[i]) }
@@ -424,13 +454,27 @@ final class Interpreter {
         }
     }
 
-    func equal(_ a: Value, _ b: Value) -> Bool {
+    /// Python `==`, bounded in depth (values may nest through namespaces without end) and charged
+    /// per node, so `unique` or `in` over big lists stays inside the work budget.
+    func equal(_ a: Value, _ b: Value, depth: Int = 0) throws -> Bool {
+        try charge()
         switch (a, b) {
         case (.undefined, .undefined), (.none, .none): return true
-        case (.string(let x), .string(let y)): return x == y
-        case (.list(let x), .list(let y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
+        case (.string(let x), .string(let y)):
+            try charge(min(x.utf8.count, y.utf8.count) / Interpreter.bytesPerWorkUnit)
+            return x == y
+        case (.list(let x), .list(let y)):
+            if depth >= Interpreter.maxValueDepth { throw tooDeep("comparing values") }
+            guard x.count == y.count else { return false }
+            for (p, q) in zip(x, y) where !(try equal(p, q, depth: depth + 1)) { return false }
+            return true
         case (.dict(let x), .dict(let y)):
-            return x.count == y.count && x.keys.allSatisfy { k in y[k].map { equal(x[k] ?? .none, $0) } ?? false }
+            if depth >= Interpreter.maxValueDepth { throw tooDeep("comparing values") }
+            guard x.count == y.count else { return false }
+            for k in x.keys {
+                guard let q = y[k], try equal(x[k] ?? .none, q, depth: depth + 1) else { return false }
+            }
+            return true
         case (.namespace(let x), .namespace(let y)): return x === y
         case (.function(let x), .function(let y)): return x === y
         default:
@@ -462,7 +506,7 @@ final class Interpreter {
         case .string(let s):
             guard case .string(let sub) = item else { throw fail("'in <string>' requires a string on the left, got \(item.typeName)") }
             return sub.isEmpty || s.contains(sub)
-        case .list(let l): return l.contains { equal($0, item) }
+        case .list(let l): return try l.contains { try equal($0, item) }
         case .dict(let d):
             if case .string(let k) = item { return d[k] != nil }
             return false
@@ -484,31 +528,37 @@ final class Interpreter {
 
     func binary(_ op: String, _ a: Value, _ b: Value) throws -> Value {
         switch op {
-        case "==": return .bool(equal(a, b))
-        case "!=": return .bool(!equal(a, b))
+        case "==": return .bool(try equal(a, b))
+        case "!=": return .bool(!(try equal(a, b)))
         case "<": return .bool(try compare(a, b) < 0)
         case ">": return .bool(try compare(a, b) > 0)
         case "<=": return .bool(try compare(a, b) <= 0)
         case ">=": return .bool(try compare(a, b) >= 0)
         case "in": return .bool(try contains(b, a))
         case "not in": return .bool(!(try contains(b, a)))
-        case "~": return .string(a.text + b.text)
+        case "~":
+            let x = try str(a)
+            let y = try str(b)
+            try reserveString(x.utf8.count + y.utf8.count, "'~'")
+            return .string(x + y)
         default: break
         }
         if case .undefined(let n) = a { throw fail("'\(n)' is undefined (operator '\(op)')") }
         if case .undefined(let n) = b { throw fail("'\(n)' is undefined (operator '\(op)')") }
         switch (op, a, b) {
-        case ("+", .string(let x), .string(let y)): return .string(x + y)
-        case ("+", .list(let x), .list(let y)): return .list(x + y)
+        case ("+", .string(let x), .string(let y)):
+            try reserveString(x.utf8.count + y.utf8.count, "'+'")
+            return .string(x + y)
+        case ("+", .list(let x), .list(let y)):
+            try reserveList(x.count + y.count, "'+'")
+            return .list(x + y)
         case ("*", .string(let x), .int(let n)), ("*", .int(let n), .string(let x)):
-            guard n <= Interpreter.maxOutputBytes / max(1, x.utf8.count) else {
-                throw ChatTemplateError(.limit, "string repetition too large", line: line)
-            }
+            let (bytes, overflow) = x.utf8.count.multipliedReportingOverflow(by: max(0, n))
+            try reserveString(overflow ? -1 : bytes, "string repetition '*'")
             return .string(String(repeating: x, count: max(0, n)))
         case ("*", .list(let x), .int(let n)), ("*", .int(let n), .list(let x)):
-            guard n <= Interpreter.maxIterations / max(1, x.count) else {
-                throw ChatTemplateError(.limit, "list repetition too large", line: line)
-            }
+            let (count, overflow) = x.count.multipliedReportingOverflow(by: max(0, n))
+            try reserveList(overflow ? -1 : count, "list repetition '*'")
             return .list(Array([[Value]](repeating: x, count: max(0, n)).joined()))
         default: break
         }

@@ -57,6 +57,15 @@ struct Parser {
         advance()
     }
 
+    /// An expression node built in a loop (operator, postfix and filter chains), refused once its
+    /// tree is taller than the interpreter could evaluate (`Interpreter.maxExpressionDepth`).
+    private func bounded(_ e: Expr) throws -> Expr {
+        if e.depth > Interpreter.maxExpressionDepth {
+            throw ChatTemplateError(.limit, "expression nested deeper than \(Interpreter.maxExpressionDepth)", line: line)
+        }
+        return e
+    }
+
     private mutating func enter() throws {
         depth += 1
         if depth > Parser.maxNesting { throw ChatTemplateError(.limit, "nesting deeper than \(Parser.maxNesting)", line: line) }
@@ -275,7 +284,7 @@ struct Parser {
         while isName("or") {
             let l = line
             advance()
-            e = Expr(kind: .or(e, try parseAnd()), line: l)
+            e = try bounded(Expr(kind: .or(e, try parseAnd()), line: l))
         }
         if allowConditional, isName("if") {
             let l = line
@@ -286,7 +295,7 @@ struct Parser {
                 advance()
                 other = try parseOr(allowConditional: true)
             }
-            e = Expr(kind: .conditional(cond, then: e, else: other), line: l)
+            e = try bounded(Expr(kind: .conditional(cond, then: e, else: other), line: l))
         }
         return e
     }
@@ -296,7 +305,7 @@ struct Parser {
         while isName("and") {
             let l = line
             advance()
-            e = Expr(kind: .and(e, try parseNot()), line: l)
+            e = try bounded(Expr(kind: .and(e, try parseNot()), line: l))
         }
         return e
     }
@@ -318,14 +327,14 @@ struct Parser {
             let l = line
             if case .op(let o) = kind, ["==", "!=", "<", ">", "<=", ">="].contains(o) {
                 advance()
-                e = Expr(kind: .binary(o, e, try parseAdditive()), line: l)
+                e = try bounded(Expr(kind: .binary(o, e, try parseAdditive()), line: l))
             } else if isName("in") {
                 advance()
-                e = Expr(kind: .binary("in", e, try parseAdditive()), line: l)
+                e = try bounded(Expr(kind: .binary("in", e, try parseAdditive()), line: l))
             } else if isName("not"), peekKind(1) == .name("in") {
                 advance()
                 advance()
-                e = Expr(kind: .binary("not in", e, try parseAdditive()), line: l)
+                e = try bounded(Expr(kind: .binary("not in", e, try parseAdditive()), line: l))
             } else {
                 return e
             }
@@ -357,7 +366,7 @@ struct Parser {
         while case .op(let o) = kind, operators.contains(o) {
             let l = line
             advance()
-            e = Expr(kind: .binary(o, e, try operand(&self)), line: l)
+            e = try bounded(Expr(kind: .binary(o, e, try operand(&self)), line: l))
         }
         return e
     }
@@ -462,10 +471,10 @@ struct Parser {
                 switch kind {
                 case .name(let n):
                     advance()
-                    e = Expr(kind: .attribute(e, n), line: l)
+                    e = try bounded(Expr(kind: .attribute(e, n), line: l))
                 case .int(let v):
                     advance()
-                    e = Expr(kind: .index(e, Expr(kind: .literal(.int(v)), line: l)), line: l)
+                    e = try bounded(Expr(kind: .index(e, Expr(kind: .literal(.int(v)), line: l)), line: l))
                 default: throw syntax("expected an attribute name after '.', found \(describe(kind))")
                 }
             } else if isOp("[") {
@@ -486,14 +495,14 @@ struct Parser {
                 try expectOp("]")
                 if isSlice {
                     while parts.count < 3 { parts.append(nil) }
-                    e = Expr(kind: .slice(e, parts[0], parts[1], parts[2]), line: l)
+                    e = try bounded(Expr(kind: .slice(e, parts[0], parts[1], parts[2]), line: l))
                 } else {
                     guard let index = parts[0] else { throw syntax("empty subscript '[]'") }
-                    e = Expr(kind: .index(e, index), line: l)
+                    e = try bounded(Expr(kind: .index(e, index), line: l))
                 }
             } else if isOp("(") {
                 let (args, kwargs) = try parseCallArguments()
-                e = Expr(kind: .call(e, args, kwargs), line: l)
+                e = try bounded(Expr(kind: .call(e, args, kwargs), line: l))
             } else {
                 return e
             }
@@ -532,7 +541,7 @@ struct Parser {
                 var args: [Expr] = []
                 var kwargs: [(String, Expr)] = []
                 if isOp("(") { (args, kwargs) = try parseCallArguments() }
-                e = Expr(kind: .filter(e, name, args, kwargs), line: l)
+                e = try bounded(Expr(kind: .filter(e, name, args, kwargs), line: l))
             } else if isName("is") {
                 advance()
                 var negated = false
@@ -565,7 +574,7 @@ struct Parser {
                     default: break
                     }
                 }
-                e = Expr(kind: .test(e, name, args, negated: negated), line: l)
+                e = try bounded(Expr(kind: .test(e, name, args, negated: negated), line: l))
             } else {
                 return e
             }

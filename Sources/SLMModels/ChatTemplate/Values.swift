@@ -109,45 +109,7 @@ enum Value {
         }
     }
 
-    /// Python `str()` of the value, which is what `{{ x }}`, `~` and `|string` produce.
-    var text: String {
-        switch self {
-        case .undefined: return ""
-        case .string(let s): return s
-        default: return repr
-        }
-    }
-
-    /// Python `repr()`, used for containers (`{{ [1, 'a'] }}` prints `[1, 'a']`).
-    var repr: String {
-        switch self {
-        case .undefined: return ""
-        case .none: return "None"
-        case .bool(let b): return b ? "True" : "False"
-        case .int(let i): return String(i)
-        case .double(let d): return pythonFloat(d)
-        case .string(let s): return pythonRepr(s)
-        case .list(let l): return "[" + l.map(\.repr).joined(separator: ", ") + "]"
-        case .dict(let d): return "{" + d.pairs.map { pythonRepr($0.0) + ": " + $0.1.repr }.joined(separator: ", ") + "}"
-        case .namespace(let n): return "<Namespace " + Value.dict(n.dict).repr + ">"
-        case .function(let f): return "<function " + f.name + ">"
-        }
-    }
-
-    /// Back to the public JSON model (undefined and none become null; callables their repr).
-    var templateValue: TemplateValue {
-        switch self {
-        case .undefined, .none: return .null
-        case .bool(let b): return .bool(b)
-        case .int(let i): return .int(i)
-        case .double(let d): return .double(d)
-        case .string(let s): return .string(s)
-        case .list(let l): return .array(l.map(\.templateValue))
-        case .dict(let d): return .object(d.pairs.map { ($0.0, $0.1.templateValue) })
-        case .namespace(let n): return .object(n.dict.pairs.map { ($0.0, $0.1.templateValue) })
-        case .function: return .string(repr)
-        }
-    }
+    // Printing (`str`, `repr`) is on the interpreter (Limits.swift): it is bounded in depth and size.
 }
 
 /// Python's float repr: shortest round-trip digits, always with a `.0` or exponent.

@@ -83,7 +83,7 @@ struct GGUFBuilder {
         case .float32: return 6
         case .bool: return 7
         case .string: return 8
-        case .array: return 9
+        case .array, .scalarArray: return 9
         case .uint64: return 10
         case .int64: return 11
         case .float64: return 12
@@ -113,6 +113,10 @@ struct GGUFBuilder {
             appendLE(&out, items.first.map(typeCode) ?? 4)
             appendLE(&out, UInt64(items.count))
             for item in items { appendValue(&out, item) }
+        case .scalarArray(let a):
+            appendLE(&out, a.elementType.rawValue)
+            appendLE(&out, UInt64(a.count))
+            out.append(contentsOf: a.storage)
         }
     }
 }
