@@ -530,6 +530,7 @@ def warm_up(daemon):
     """Touches what the load will touch (every generation slot, the chat path, the store), so the
     baseline is the daemon at work, not the daemon just started."""
     n = int(daemon.limits.get("max_active_generations", 4))
+    deleted = []
     conns = [Conn(daemon.path) for _ in range(n)]
     for i, c in enumerate(conns):
         c.send({"id": i, "op": "chat", "message": MESSAGES[i % len(MESSAGES)], "max_tokens": 24, "seed": 1})
@@ -543,8 +544,10 @@ def warm_up(daemon):
             c.request({"id": "c", "op": "chat", "conversation": conv, "message": "And then?", "max_tokens": 8, "seed": 1})
             c.request({"id": "g", "op": "conversations.get", "conversation": conv})
             c.request({"id": "d", "op": "conversations.delete", "conversation": conv})
+            deleted.append(conv)
         c.request({"id": "l", "op": "conversations.list"})
         c.close()
+    return deleted
 
 
 def settled_figures(daemon):
@@ -713,7 +716,9 @@ class Client(threading.Thread):
         if conv is None:
             if not isinstance(got, int):
                 return f"done without a conversation id: {done}"
-            if got in self.deleted or got in self.run_.all_conversations():
+            if got in self.run_.deleted_conversations():
+                return f"conversation id {got} was deleted before and is handed out again (ids must never be reused)"
+            if got in self.run_.all_conversations():
                 return f"conversation id {got} handed out twice"
             self.run_.note_conversation(got)
             self.convs[got] = 1
@@ -765,6 +770,7 @@ class Client(threading.Thread):
             return f"got {str(e)[:300]}"
         self.convs.pop(conv)
         self.deleted.append(conv)
+        self.run_.note_deleted(conv)
         e = self.conn.request({"id": "after-delete", "op": "conversations.get", "conversation": conv})[-1]
         if e.get("event") != "error" or e["error"]["code"] != "not_found":
             return f"get after delete: {str(e)[:300]}"
@@ -810,6 +816,7 @@ class LoadRun:
         self.counts = {}
         self.timings = {}
         self.conversations = set()
+        self.deleted = set()
 
     def record_failure(self, text):
         with self.lock:
@@ -830,6 +837,14 @@ class LoadRun:
     def all_conversations(self):
         with self.lock:
             return set(self.conversations)
+
+    def note_deleted(self, c):
+        with self.lock:
+            self.deleted.add(c)
+
+    def deleted_conversations(self):
+        with self.lock:
+            return set(self.deleted)
 
 
 def abuse_content(path, limit, results, stop):
@@ -900,7 +915,7 @@ def run_load(args):
         # Quick mode: one seed, so the reference runs take a third of the time.
         seeds = SEEDS[:1] if quick else SEEDS
         reference = reference_texts(daemon, seeds)
-        warm_up(daemon)
+        warm_deleted = warm_up(daemon)
         out["reference_s"] = now() - t
         base_fds, base_rss, _ = settled_figures(daemon)
         print(f"  baseline after warm-up: {base_fds} fds, VmRSS {base_rss / 1024:.1f} MiB")
@@ -940,6 +955,8 @@ def run_load(args):
             holders.append(s)
         flood_thread = threading.Thread(target=flooder, daemon=True)
         run = LoadRun(args, daemon, reference)
+        for conv in warm_deleted:
+            run.note_deleted(conv)
         workers = [Client(run, i, per) for i in range(clients)]
         content.start()
         if flood_mib:
