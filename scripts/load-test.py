@@ -46,8 +46,9 @@ PROMPTS = ["The capital of France is", "Once upon a time", "The best way to lear
 SEEDS = [7, 42, 1234]
 GEN_TOKENS = 6
 MESSAGES = ["Hi!", "Name a colour.", "What is 2+2?", "Say something kind.", "Tell me a fact."]
-# A prompt that keeps a greedy generation going for a long time (never-readers, cancel).
-LONG_PROMPT = "Count from one to ten thousand, one number per line:"
+# A prompt that keeps a greedy generation going for a long time (never-readers, cancel): SmolLM2
+# counts on past 400 tokens (a "count to ten thousand" prompt meets its end of text after 48).
+LONG_PROMPT = "List the numbers from 1 to 1000:"
 
 
 def now():
@@ -293,16 +294,22 @@ class Conn:
 
 
 class Probe:
-    """An open-loop `info` client: sends one every `interval` on a schedule whether or not the
-    previous one was answered, so a stalled loop shows as many slow samples rather than as one
-    (no coordinated omission). Samples are (send time, latency ms)."""
+    """An open-loop `info` client: one request every `interval` on a fixed schedule, whether or
+    not the previous one was answered, and each latency counted from its scheduled time; so a
+    stalled loop shows as many slow samples rather than one, even when the daemon stops reading
+    and the send itself blocks (no coordinated omission). Samples are (scheduled time, ms)."""
 
     def __init__(self, path, interval):
         self.conn = Conn(path)
+        # The sender writes through its own socket object on a dup of the descriptor: Python's
+        # timeouts belong to the object, so the reader's short ones never cut a blocked send.
+        self.out = socket.socket(fileno=os.dup(self.conn.sock.fileno()))
+        self.out.settimeout(600)
         self.interval = interval
         self.sent = {}
         self.samples = []
         self.errors = []
+        self.unanswered = 0
         self.lock = threading.Lock()
         self.running = True
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -312,26 +319,24 @@ class Probe:
 
     def _send(self):
         n = 0
-        next_at = now()
+        due = now()
         while self.running:
             with self.lock:
-                self.sent[n] = now()
+                self.sent[n] = due
             try:
-                self.conn.send({"id": n, "op": "info"})
+                self.out.sendall(b'{"id":%d,"op":"info"}\n' % n)
             except OSError as e:
                 self.errors.append(f"send: {e}")
                 return
             n += 1
-            next_at += self.interval
-            time.sleep(max(0, next_at - now()))
+            due += self.interval
+            time.sleep(max(0, due - now()))
 
     def _read(self):
         while self.running or self.sent:
             try:
                 e = self.conn.read_event(timeout=1.0)
             except TimeoutError:
-                if not self.running:
-                    return
                 continue
             except (Failure, OSError, ValueError) as x:
                 if self.running:
@@ -339,26 +344,28 @@ class Probe:
                 return
             t = now()
             with self.lock:
-                sent = self.sent.pop(e.get("id"), None)
-            if sent is None or e.get("event") != "info":
+                due = self.sent.pop(e.get("id"), None)
+            if due is None or e.get("event") != "info":
                 self.errors.append(f"unexpected reply {str(e)[:200]}")
                 continue
-            self.samples.append((sent, (t - sent) * 1000))
+            self.samples.append((due, (t - due) * 1000))
 
-    def stop(self, wait=10.0):
+    def stop(self, wait=30.0):
         self.running = False
-        self.sender.join()
+        self.sender.join(wait)
         deadline = now() + wait
         while self.sent and now() < deadline:
             time.sleep(0.02)
         t = now()
         with self.lock:
             # Unanswered at the end: their latency so far is a lower bound; counted as such.
-            for sent in self.sent.values():
-                self.samples.append((sent, (t - sent) * 1000))
+            for due in self.sent.values():
+                self.samples.append((due, (t - due) * 1000))
             self.unanswered = len(self.sent)
             self.sent.clear()
+        self.out.close()
         self.conn.close()
+        self.reader.join(2)
 
     def window(self, t0=None, t1=None):
         return [ms for (s, ms) in self.samples if (t0 is None or s >= t0) and (t1 is None or s <= t1)]
@@ -717,6 +724,8 @@ class Client(threading.Thread):
             if not isinstance(got, int):
                 return f"done without a conversation id: {done}"
             if got in self.run_.deleted_conversations():
+                self.run_.note_reused(got)
+                self.convs[got] = 1
                 return f"conversation id {got} was deleted before and is handed out again (ids must never be reused)"
             if got in self.run_.all_conversations():
                 return f"conversation id {got} handed out twice"
@@ -745,7 +754,8 @@ class Client(threading.Thread):
             missing = [c for c in self.convs if c not in ids]
             if missing:
                 return f"own conversations {missing} missing from the list"
-            gone = [c for c in self.deleted if c in ids]
+            reused = self.run_.reused_conversations()
+            gone = [c for c in self.deleted if c in ids and c not in reused]
             if gone:
                 return f"deleted conversations {gone} still listed"
         return True
@@ -817,6 +827,7 @@ class LoadRun:
         self.timings = {}
         self.conversations = set()
         self.deleted = set()
+        self.reused = set()
 
     def record_failure(self, text):
         with self.lock:
@@ -841,6 +852,14 @@ class LoadRun:
     def note_deleted(self, c):
         with self.lock:
             self.deleted.add(c)
+
+    def note_reused(self, c):
+        with self.lock:
+            self.reused.add(c)
+
+    def reused_conversations(self):
+        with self.lock:
+            return set(self.reused)
 
     def deleted_conversations(self):
         with self.lock:
