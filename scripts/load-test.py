@@ -330,6 +330,7 @@ class Probe:
                 return
             n += 1
             due += self.interval
+            self.next_due = due
             time.sleep(max(0, due - now()))
 
     def _read(self):
@@ -352,7 +353,15 @@ class Probe:
 
     def stop(self, wait=30.0):
         self.running = False
+        stopped = now()
         self.sender.join(wait)
+        # A send that blocked (the daemon not reading this client) leaves requests that were due
+        # but never sent: each counts as unanswered, with the time it was overdue at the stop.
+        due = getattr(self, "next_due", stopped)
+        while due < stopped:
+            self.samples.append((due, (stopped - due) * 1000))
+            self.unsent = getattr(self, "unsent", 0) + 1
+            due += self.interval
         deadline = now() + wait
         while self.sent and now() < deadline:
             time.sleep(0.02)
@@ -361,7 +370,7 @@ class Probe:
             # Unanswered at the end: their latency so far is a lower bound; counted as such.
             for due in self.sent.values():
                 self.samples.append((due, (t - due) * 1000))
-            self.unanswered = len(self.sent)
+            self.unanswered = len(self.sent) + getattr(self, "unsent", 0)
             self.sent.clear()
         self.out.close()
         self.conn.close()
@@ -540,7 +549,7 @@ def warm_up(daemon):
     deleted = []
     conns = [Conn(daemon.path) for _ in range(n)]
     for i, c in enumerate(conns):
-        c.send({"id": i, "op": "chat", "message": MESSAGES[i % len(MESSAGES)], "max_tokens": 24, "seed": 1})
+        c.send({"id": i, "op": "chat", "message": MESSAGES[i % len(MESSAGES)], "max_tokens": 12, "seed": 1})
     for c in conns:
         while True:
             e = c.read_event(120)
@@ -1197,7 +1206,8 @@ def main():
     ap.add_argument("--id-bytes", type=int, default=60_000, help="id size of the never-readers' requests")
     ap.add_argument("--rcvbuf", type=int, default=4096, help="SO_RCVBUF of the never-reading clients")
     ap.add_argument("--disconnect-rate", type=float, default=0.08, help="share of generations a client walks away from")
-    ap.add_argument("--request-timeout", type=float, default=120.0, help="seconds a well-behaved request may take (quick: 60)")
+    ap.add_argument("--request-timeout", type=float, default=600.0,
+                    help="seconds a well-behaved request may take (quick: 120); generous, because 64 clients queue for 4 generation slots on a small machine")
     ap.add_argument("--probe-ms", type=float, default=50.0, help="info probe interval")
     ap.add_argument("--rss-tolerance-mib", type=int, default=16, help="RSS after the load may exceed the baseline by")
     ap.add_argument("--rss-safety-mib", type=int, default=1024,
@@ -1208,8 +1218,8 @@ def main():
     args = ap.parse_args()
     if not args.socket and not (args.slmd and args.model):
         ap.error("give --slmd and --model, or --socket")
-    if args.quick and args.request_timeout == 120.0:
-        args.request_timeout = 60.0
+    if args.quick and args.request_timeout == 600.0:
+        args.request_timeout = 120.0
 
     parts = {"load": [run_load], "a": [scenario_a], "b": [scenario_b], "c": [scenario_c],
              "acceptance": [scenario_a, scenario_b, scenario_c],
