@@ -129,6 +129,12 @@ class Daemon:
             cmd = [args.slmd, "-m", args.model, "--socket", self.path,
                    "--db", os.path.join(self.dir, "conversations.db"),
                    "--max-clients", str(args.max_clients), "--max-queue", str(args.max_queue)]
+            # Every client of this script is one uid: a per-uid queue cap (where the daemon has
+            # one) would make 64 clients each with a generation waiting get `busy`; lift it to the
+            # shared queue's size so the load tests scheduling, not that cap.
+            usage = subprocess.run([args.slmd, "--help"], capture_output=True, text=True)
+            if "--max-queue-per-uid" in usage.stdout + usage.stderr:
+                cmd += ["--max-queue-per-uid", str(args.max_queue)]
             if args.threads:
                 cmd += ["-t", str(args.threads)]
             for extra in args.slmd_arg:
