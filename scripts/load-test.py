@@ -438,8 +438,9 @@ def unread_bytes(conn):
 
 
 def wait_stuck(conns, need, limit=30.0):
-    """Until at least `need` never-readers have been sent something and none of them receives
-    anything more for 1.5 s: the daemon is holding their replies back (or gave up on them)."""
+    """Until the never-readers hold their generations: every one of them has been sent something
+    and none receives more for 1.5 s (all paused), or at least `need` have and nothing moved for
+    5 s (a daemon whose paused generations keep their slots never starts the rest)."""
     start = now()
     last = [unread_bytes(c) for c in conns]
     still = now()
@@ -448,7 +449,9 @@ def wait_stuck(conns, need, limit=30.0):
         cur = [unread_bytes(c) for c in conns]
         if cur != last:
             last, still = cur, now()
-        elif now() - still >= 1.5 and sum(1 for b in cur if b > 0) >= need:
+            continue
+        got = sum(1 for b in cur if b > 0)
+        if (got == len(conns) and now() - still >= 1.5) or (got >= need and now() - still >= 5.0):
             break
     return now() - start, last
 
