@@ -206,8 +206,11 @@ class Daemon:
         while now() - start < timeout:
             try:
                 s = self.stats()
-                if s.get("active_requests") == 0 and s.get("queue_depth") == 0 and s.get("clients") == 1:
-                    time.sleep(0.3)  # the asking connection closing
+                if (s.get("active_requests") == 0 and s.get("queue_depth") == 0 and s.get("paused_requests", 0) == 0
+                        and s.get("clients") == 1):
+                    # The asking connection closing, and the daemon giving its kept sessions'
+                    # memory back after 0.5 s idle (Scheduler.idleReleaseMilliseconds).
+                    time.sleep(1.0)
                     return now() - start
             except (OSError, Failure):
                 pass

@@ -23,6 +23,9 @@ final class AnonymousBuffer: @unchecked Sendable {
 
     deinit { munmap(base, byteCount) }
 
+    /// Gives the pages back to the system; they read as zeros when touched again.
+    func discardPages() { _ = madvise(base, byteCount, MADV_DONTNEED) }
+
     func floats(at byteOffset: Int = 0) -> UnsafeMutablePointer<Float> {
         (base + byteOffset).assumingMemoryBound(to: Float.self)
     }
@@ -207,6 +210,15 @@ public final class InferenceState: @unchecked Sendable {
     }
 
     public func reset() { position = 0 }
+
+    /// Empties the cache and gives every buffer's pages back (they are zero-filled again on
+    /// use): an idle session then costs address space, not memory.
+    public func releaseMemory() {
+        position = 0
+        for buffer in [keys, values, activations, attentionScratch, transposedKeys, widenedValues] + scratch {
+            buffer.discardPages()
+        }
+    }
 
     /// Sets the attention mode and batch placement llama.cpp would use for tokens starting at
     /// `offset` of a request of `requestSize` tokens (fed here in chunks of at most

@@ -31,6 +31,16 @@ final class Monitor: @unchecked Sendable {
     /// Only inside `locked`.
     func wait() { pthread_cond_wait(condition, mutex) }
 
+    /// Only inside `locked`; false when `milliseconds` passed without a signal.
+    func wait(milliseconds: Int) -> Bool {
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)
+        let nanoseconds = Int(deadline.tv_nsec) + (milliseconds % 1000) * 1_000_000
+        deadline.tv_sec += milliseconds / 1000 + nanoseconds / 1_000_000_000
+        deadline.tv_nsec = nanoseconds % 1_000_000_000
+        return pthread_cond_timedwait(condition, mutex, &deadline) != ETIMEDOUT
+    }
+
     func signal() {
         pthread_mutex_lock(mutex)
         pthread_cond_signal(condition)

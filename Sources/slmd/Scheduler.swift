@@ -49,8 +49,15 @@ final class Scheduler: @unchecked Sendable {
     private var busyConversations: Set<Int64> = []
     private var stopped = false
 
+    /// After this long with nothing to do, the kept sessions give their memory back, so an idle
+    /// daemon's RSS returns to about the model's pages whatever ran before (their caches would
+    /// only be reused by the same uid's next request, if any).
+    static let idleReleaseMilliseconds = 500
+
     // Inference thread only.
     private var active: [Job] = []
+    /// Whether a kept session may hold cache pages (false once they were given back).
+    private var freeSessionsHoldMemory = false
     /// Sessions kept for reuse, each with the uid whose tokens its cache holds: a cache is only
     /// reused for the same uid, or a prefix hit (visible as time to first token) would tell one
     /// user what another sent.
@@ -164,6 +171,13 @@ final class Scheduler: @unchecked Sendable {
                     pausedCount = active.count - running
                     if !admitted.isEmpty || !cancelledWhileWaiting.isEmpty || running > 0 { return false }
                     if stopWhenIdle && active.isEmpty { return true }
+                    if active.isEmpty && waiting.isEmpty && freeSessionsHoldMemory {
+                        if !monitor.wait(milliseconds: Self.idleReleaseMilliseconds) {
+                            for (_, session) in freeSessions { session.releaseMemory() }
+                            freeSessionsHoldMemory = false
+                        }
+                        continue
+                    }
                     monitor.wait()
                 }
             }
@@ -302,7 +316,10 @@ final class Scheduler: @unchecked Sendable {
     private func release(_ job: Job, discardCache: Bool = false) {
         if let session = job.session {
             if discardCache { session.reset() }
-            if freeSessions.count < limits.maxActiveGenerations { freeSessions.append((job.owner, session)) }
+            if freeSessions.count < limits.maxActiveGenerations {
+                freeSessions.append((job.owner, session))
+                freeSessionsHoldMemory = true
+            }
         }
         job.session = nil
         job.generation = nil

@@ -42,6 +42,13 @@ public final class Session: @unchecked Sendable {
         cachedTokens.removeAll(keepingCapacity: true)
     }
 
+    /// Forgets the cache and returns its memory (and the scratch buffers') to the system; the
+    /// next generation pages it back in as it goes.
+    public func releaseMemory() {
+        cachedTokens.removeAll(keepingCapacity: false)
+        state.releaseMemory()
+    }
+
     /// Refuses a prompt text that cannot fit the context whatever it tokenizes to, before it is
     /// tokenized: tokenizing costs time in proportion to the text (a second for 1 MiB), spent
     /// on the thread every generation of a daemon shares.
