@@ -53,7 +53,10 @@ done
 
 build=.build-fuzz
 config=release
-flags=(-c "$config" -Xswiftc -enable-testing --sanitize=fuzzer --sanitize=address)
+# SwiftPM's --sanitize=fuzzer leaves library objects without coverage counters (checked: no
+# __sancov sections), so the coverage options are passed to swiftc and clang explicitly.
+flags=(-c "$config" -Xswiftc -enable-testing --sanitize=fuzzer --sanitize=address
+    -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xcc -fsanitize=fuzzer-no-link)
 # Two build dirs: SwiftPM rebuilds everything when one build dir alternates between `--target`s.
 # core: SLMCore with SLMModels, SLMCompute, CSLMKernels, SLMJSON; protocol: SLMProtocol, SLMJSON.
 # A fuzzer links the objects of one of them (each has its own SLMJSON).
@@ -93,6 +96,10 @@ for t in "${targets[@]}"; do
 done
 ((build_only)) && { echo "fuzz.sh: built ${targets[*]} in $build/fuzzers"; exit 0; }
 
+# The Swift runtime's backtracer would trace a trap from inside the crashed process, which ASan
+# reports as a second, unrelated error; libFuzzer prints its own stack for the crash.
+export SWIFT_BACKTRACE=enable=no
+export LSAN_OPTIONS="suppressions=$PWD/Tests/Fuzz/lsan.supp:print_suppressions=0"
 export SLM_FUZZ_TEMPLATES="$PWD/Tests/SLMCoreTests/Fixtures/goldens/chat-templates.json"
 failed=()
 for t in "${targets[@]}"; do
