@@ -99,6 +99,9 @@ done
 # The Swift runtime's backtracer would trace a trap from inside the crashed process, which ASan
 # reports as a second, unrelated error; libFuzzer prints its own stack for the crash.
 export SWIFT_BACKTRACE=enable=no
+# Deep enough allocation stacks for the suppression to see LLVMFuzzerInitialize under the
+# recursive template parser (the default keeps 30 frames).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}malloc_context_size=200"
 export LSAN_OPTIONS="suppressions=$PWD/Tests/Fuzz/lsan.supp:print_suppressions=0"
 export SLM_FUZZ_TEMPLATES="$PWD/Tests/SLMCoreTests/Fixtures/goldens/chat-templates.json"
 failed=()
