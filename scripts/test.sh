@@ -33,6 +33,13 @@ c_api_status=0
 SWIFT_FLAGS="-Xswiftc -enable-testing" bash scripts/test-c-api.sh || c_api_status=$?
 ((c_api_status == 0)) || echo "error: the C library test (scripts/test-c-api.sh) failed" >&2
 
+# Fuzzing: every libFuzzer target of Tests/Fuzz/ for 25 s from the committed corpus, built with
+# ASan in its own build dir (.build-fuzz); build included this stays under 5 minutes on 2 cores.
+# A crash, sanitizer report, hang or OOM fails the test command; fuzz.sh prints the reproducer.
+fuzz_status=0
+bash scripts/fuzz.sh --seconds 25 || fuzz_status=$?
+((fuzz_status == 0)) || echo "error: fuzzing (scripts/fuzz.sh) found a crash, hang or OOM" >&2
+
 # Close with one plain summary line taken from XCTest's overall count.
 summary="$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1 || true)"
 if [[ -z "$summary" ]]; then
@@ -54,6 +61,6 @@ c_passed="$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$c_counts")"
 c_failed="$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$c_counts")"
 
 echo "$((executed - failed + c_passed)) passed, $((failed + c_failed)) failed"
-if ((failed > 0 || status != 0 || executed == 0 || c_failed > 0 || c_status != 0 || c_api_status != 0)); then
+if ((failed > 0 || status != 0 || executed == 0 || c_failed > 0 || c_status != 0 || c_api_status != 0 || fuzz_status != 0)); then
     exit 1
 fi
