@@ -67,6 +67,19 @@ final class Daemon {
         infoFields = modelInfo()
     }
 
+    /// After `run` returned (every handle closed) or threw (the process is about to exit and the
+    /// loop never runs again): the handles' memory goes with the daemon.
+    deinit {
+        loop.deallocate()
+        listener.deallocate()
+        async.deallocate()
+        for signal in signals { signal.deallocate() }
+        timer.deallocate()
+        stallTimer.deallocate()
+        turnHandle.deallocate()
+        readBuffer.deallocate()
+    }
+
     static func from(_ loop: UnsafeMutablePointer<uv_loop_t>?) -> Daemon {
         Unmanaged<Daemon>.fromOpaque(loop!.pointee.data).takeUnretainedValue()
     }
