@@ -33,6 +33,13 @@ c_api_status=0
 SWIFT_FLAGS="-Xswiftc -enable-testing" bash scripts/test-c-api.sh || c_api_status=$?
 ((c_api_status == 0)) || echo "error: the C library test (scripts/test-c-api.sh) failed" >&2
 
+# The load and abuse suite, quick size (16 clients x 5 requests beside never-reading, flooding,
+# oversized and idle clients; about 25 s): every answer right, descriptors and memory back to
+# their baseline. The full run and the acceptance scenarios are in docs/load-test.md.
+load_status=0
+python3 scripts/load-test.py load --quick --slmd .build/release/slmd --model "$SLM_TEST_MODEL" || load_status=$?
+((load_status == 0)) || echo "error: the load and abuse suite (scripts/load-test.py --quick) failed" >&2
+
 # Fuzzing: every libFuzzer target of Tests/Fuzz/ for 25 s from the committed corpus, built with
 # ASan in its own build dir (.build-fuzz); build included this stays under 5 minutes on 2 cores.
 # A crash, sanitizer report, hang or OOM fails the test command; fuzz.sh prints the reproducer.
@@ -61,6 +68,6 @@ c_passed="$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$c_counts")"
 c_failed="$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$c_counts")"
 
 echo "$((executed - failed + c_passed)) passed, $((failed + c_failed)) failed"
-if ((failed > 0 || status != 0 || executed == 0 || c_failed > 0 || c_status != 0 || c_api_status != 0 || fuzz_status != 0)); then
+if ((failed > 0 || status != 0 || executed == 0 || c_failed > 0 || c_status != 0 || c_api_status != 0 || fuzz_status != 0 || load_status != 0)); then
     exit 1
 fi
