@@ -5,23 +5,7 @@ import XCTest
 
 /// One daemon, many programs: a client that does not read, floods, or pipelines cannot starve
 /// the others (issue 18's findings, each a regression test).
-final class DaemonFairnessTests: XCTestCase {
-    private var daemons: [DaemonHarness] = []
-
-    override func tearDown() {
-        for d in daemons {
-            d.stop()
-            d.removeFiles()
-        }
-        daemons = []
-    }
-
-    private func daemon(_ arguments: [String] = []) throws -> DaemonHarness {
-        let d = try DaemonHarness(arguments: arguments)
-        daemons.append(d)
-        return d
-    }
-
+final class DaemonFairnessTests: DaemonTestCase {
     private func stats(_ d: DaemonHarness) throws -> Event { try d.request(#"{"id":"s","op":"stats"}"#)[0] }
 
     /// Polls until `condition` holds (every 50 ms, at most `seconds`).

@@ -5,26 +5,15 @@ import XCTest
 
 /// Two uids on one daemon: neither can see, change or time the other's work. Runs as root (CI
 /// does), with the second client under uid 65534 through setpriv.
-final class DaemonIsolationTests: XCTestCase {
+final class DaemonIsolationTests: DaemonTestCase {
     static let otherUID = 65534
 
-    private var daemons: [DaemonHarness] = []
-
-    override func tearDown() {
-        for d in daemons {
-            d.stop()
-            d.removeFiles()
-        }
-        daemons = []
-    }
-
-    private func daemon(_ arguments: [String] = []) throws -> DaemonHarness {
+    override func daemon(_ arguments: [String] = []) throws -> DaemonHarness {
         guard getuid() == 0 else { throw XCTSkip("needs root to connect as another uid") }
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/socat") else {
             throw XCTSkip("socat is not installed (scripts/setup.sh --for-tests installs it)")
         }
-        let d = try DaemonHarness(arguments: arguments)
-        daemons.append(d)
+        let d = try super.daemon(arguments)
         // The socket is 0660 root:root and its folder the test's; let uid 65534 in for this test only.
         chmod(d.directory, 0o755)
         chmod(d.socketPath, 0o666)

@@ -87,20 +87,28 @@ public enum GGUFValue: Sendable, Equatable {
     /// GGUF's name of the value's type, as used in error messages and `slm inspect`.
     public var typeName: String {
         switch self {
-        case .uint8: return "u8"
-        case .int8: return "i8"
-        case .uint16: return "u16"
-        case .int16: return "i16"
-        case .uint32: return "u32"
-        case .int32: return "i32"
-        case .float32: return "f32"
-        case .bool: return "bool"
-        case .string: return "str"
-        case .uint64: return "u64"
-        case .int64: return "i64"
-        case .float64: return "f64"
         case .array(let items): return "arr[\(items.first?.typeName ?? "?")]"
         case .scalarArray(let a): return "arr[\(a.elementType.name)]"
+        default: return valueType.name
+        }
+    }
+
+    /// The format's type code of the value (the names live with the codes).
+    var valueType: GGUFValueType {
+        switch self {
+        case .uint8: return .uint8
+        case .int8: return .int8
+        case .uint16: return .uint16
+        case .int16: return .int16
+        case .uint32: return .uint32
+        case .int32: return .int32
+        case .float32: return .float32
+        case .bool: return .bool
+        case .string: return .string
+        case .uint64: return .uint64
+        case .int64: return .int64
+        case .float64: return .float64
+        case .array, .scalarArray: return .array
         }
     }
 }
