@@ -1,3 +1,4 @@
+import CLibUV
 import SLMCore
 import SLMJSON
 import SLMProtocol
@@ -49,9 +50,9 @@ final class Scheduler: @unchecked Sendable {
     private var busyConversations: Set<Int64> = []
     private var stopped = false
 
-    /// After this long with nothing to do, the kept sessions give their memory back, so an idle
-    /// daemon's RSS returns to about the model's pages whatever ran before (their caches would
-    /// only be reused by the same uid's next request, if any).
+    /// After this long with nothing to do, the kept sessions and the heap give their memory
+    /// back, so an idle daemon's RSS returns to about the model's pages whatever ran before
+    /// (the caches would only be reused by the same uid's next request, if any).
     static let idleReleaseMilliseconds = 500
 
     // Inference thread only.
@@ -175,6 +176,11 @@ final class Scheduler: @unchecked Sendable {
                         if !monitor.wait(milliseconds: Self.idleReleaseMilliseconds) {
                             for (_, session) in freeSessions { session.releaseMemory() }
                             freeSessionsHoldMemory = false
+                            #if canImport(Glibc) && !canImport(Musl)
+                            // And what the heap keeps of past requests (parsed lines, replies,
+                            // templates) in every thread's arena: an idle daemon gives it back.
+                            malloc_trim(0)
+                            #endif
                         }
                         continue
                     }
