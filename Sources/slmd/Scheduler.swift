@@ -40,11 +40,9 @@ final class Scheduler: @unchecked Sendable {
     /// Admitted jobs not paused, and paused ones (for `stats` and the queue bound).
     private var runningCount = 0
     private var pausedCount = 0
-    /// When each uid and connection with jobs waiting last had one admitted (a counter), for
-    /// taking turns; entries without waiting jobs are pruned, so both stay as small as `waiting`.
-    private var lastUIDTurn: [UInt32: UInt64] = [:]
-    private var lastConnectionTurn: [UInt64: UInt64] = [:]
-    private var turns: UInt64 = 0
+    /// Uids, and connections, in the order they were last admitted (for `nextAdmissible`).
+    private var uidTurns = Turns<UInt32>()
+    private var connectionTurns = Turns<UInt64>()
     /// Conversations with a turn in progress: a second turn on one waits for the first to be
     /// stored, or it would start from a history without it.
     private var busyConversations: Set<Int64> = []
@@ -147,10 +145,18 @@ final class Scheduler: @unchecked Sendable {
             let exit: Bool = monitor.locked {
                 while true {
                     // A job cancelled before it started needs no slot: it ends at once.
+                    let cancelledBefore = cancelledWhileWaiting.count
                     waiting.removeAll { job in
                         guard job.isCancelRequested else { return false }
                         cancelledWhileWaiting.append(job)
                         return true
+                    }
+                    // Keys left with nothing waiting are forgotten, as when their last job is admitted.
+                    for job in cancelledWhileWaiting[cancelledBefore...] {
+                        if !waiting.contains(where: { $0.owner == job.owner }) { uidTurns.served(job.owner, stillWaiting: false) }
+                        if !waiting.contains(where: { $0.connection == job.connection }) {
+                            connectionTurns.served(job.connection, stillWaiting: false)
+                        }
                     }
                     let running = active.reduce(0) { $0 + ($1.isPaused && !$1.isCancelRequested ? 0 : 1) }
                     // Every admitted job holds a session, paused or not: their number is bounded.
@@ -226,7 +232,7 @@ final class Scheduler: @unchecked Sendable {
         for (index, job) in waiting.enumerated() {
             if job.isPaused { continue }
             if let conversation = job.conversation, busyConversations.contains(conversation) { continue }
-            let key = (lastUIDTurn[job.owner] ?? 0, lastConnectionTurn[job.connection] ?? 0)
+            let key = (uidTurns.lastServed(job.owner), connectionTurns.lastServed(job.connection))
             if key < bestKey {
                 best = index
                 bestKey = key
@@ -234,20 +240,14 @@ final class Scheduler: @unchecked Sendable {
         }
         guard let best else { return nil }
         let job = waiting[best]
-        turns += 1
-        lastUIDTurn[job.owner] = turns
-        lastConnectionTurn[job.connection] = turns
-        // Forget uids and connections with nothing else waiting (their next job goes first).
-        if lastUIDTurn.count + lastConnectionTurn.count > 2 * waiting.count + 2 {
-            var owners: Set<UInt32> = []
-            var connections: Set<UInt64> = []
-            for (index, other) in waiting.enumerated() where index != best {
-                owners.insert(other.owner)
-                connections.insert(other.connection)
-            }
-            lastUIDTurn = lastUIDTurn.filter { owners.contains($0.key) }
-            lastConnectionTurn = lastConnectionTurn.filter { connections.contains($0.key) }
+        var ownerStillWaiting = false
+        var connectionStillWaiting = false
+        for (index, other) in waiting.enumerated() where index != best {
+            ownerStillWaiting = ownerStillWaiting || other.owner == job.owner
+            connectionStillWaiting = connectionStillWaiting || other.connection == job.connection
         }
+        uidTurns.served(job.owner, stillWaiting: ownerStillWaiting)
+        connectionTurns.served(job.connection, stillWaiting: connectionStillWaiting)
         return best
     }
 

@@ -22,10 +22,8 @@ final class StoreAccess {
     /// Loop thread only.
     private var pending: [StoreQuery] = []
     private var running = false
-    /// When each connection with queries pending last had one started (a counter), for taking
-    /// turns; a connection with none pending is forgotten, so the map stays as small as `pending`.
-    private var lastTurn: [UInt64: UInt64] = [:]
-    private var turns: UInt64 = 0
+    /// Connections in the order their queries last started (for `next`).
+    private var turns = Turns<UInt64>()
 
     init(store: ConversationStore) {
         self.store = store
@@ -100,7 +98,7 @@ final class StoreAccess {
     /// Forgets the queries of a connection that closed; one running has its reply discarded.
     func dropQueries(of connection: UInt64) {
         pending.removeAll { $0.connection == connection }
-        lastTurn.removeValue(forKey: connection)
+        turns.served(connection, stillWaiting: false)
     }
 
     /// The oldest query of the connection served longest ago: linear in the pending queries.
@@ -109,19 +107,14 @@ final class StoreAccess {
         var bestTurn = UInt64.max
         var seen: Set<UInt64> = []
         for (index, query) in pending.enumerated() where seen.insert(query.connection).inserted {
-            let turn = lastTurn[query.connection] ?? 0
+            let turn = turns.lastServed(query.connection)
             if turn < bestTurn {
                 best = index
                 bestTurn = turn
             }
         }
         let query = pending.remove(at: best)
-        if pending.contains(where: { $0.connection == query.connection }) {
-            turns += 1
-            lastTurn[query.connection] = turns
-        } else {
-            lastTurn.removeValue(forKey: query.connection)
-        }
+        turns.served(query.connection, stillWaiting: pending.contains { $0.connection == query.connection })
         return query
     }
 
