@@ -40,24 +40,8 @@ struct LocalChat {
         }
         if printStats { Console.err("resume: \(format(resumeSeconds * 1000, 1)) ms\n") }
 
-        let interactive = isatty(STDIN_FILENO) != 0
         var reader = LineReader()
-        while true {
-            if interactive { Console.out("> ") }
-            guard let line = reader.next() else { break }
-            let text: String
-            switch line {
-            case .tooLong(let bytes):
-                Console.err("error: \(StoreError.tooLarge(what: "message", bytes: bytes, limit: LineReader.maxLineBytes))\n")
-                continue
-            case .text(let bytes):
-                do {
-                    text = try ConversationStore.validatedText(utf8: bytes, what: "message")
-                } catch {
-                    Console.err("error: \(error)\n")
-                    continue
-                }
-            }
+        while let text = reader.nextMessage() {
             if text.allSatisfy(\.isWhitespace) { continue }
             if text == "/quit" || text == "/exit" { break }
             do {

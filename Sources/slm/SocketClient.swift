@@ -116,10 +116,8 @@ func runSocketChat(socketPath: String?, conversation: Int64?, options: Generatio
     let connection = try LineSocket(path: path)
     var conversationID = conversation
     var requestID = 1
-    let interactive = isatty(0) != 0
-    while true {
-        if interactive { Console.out("> ") }
-        guard let line = readLine(strippingNewline: true) else { break }
+    var reader = LineReader()
+    while let line = reader.nextMessage() {
         if line == "/quit" || line == "/exit" { break }
         if line.trimmingSpaces().isEmpty { continue }
         var fields: [(String, JSONValue)] = [("message", .string(line))]

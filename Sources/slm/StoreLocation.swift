@@ -56,6 +56,28 @@ struct LineReader {
         case tooLong(Int)
     }
 
+    /// The next line that is a message the store takes (bounded, valid UTF-8), or nil at end of
+    /// input. A line that is not is reported on stderr and skipped. On a terminal each read is
+    /// prompted with "> ".
+    mutating func nextMessage() -> String? {
+        let interactive = isatty(STDIN_FILENO) != 0
+        while true {
+            if interactive { Console.out("> ") }
+            switch next() {
+            case nil:
+                return nil
+            case .tooLong(let bytes):
+                Console.err("error: \(StoreError.tooLarge(what: "message", bytes: bytes, limit: Self.maxLineBytes))\n")
+            case .text(let bytes):
+                do {
+                    return try ConversationStore.validatedText(utf8: bytes, what: "message")
+                } catch {
+                    Console.err("error: \(error)\n")
+                }
+            }
+        }
+    }
+
     /// nil at end of input.
     mutating func next() -> Line? {
         var bytes: [UInt8] = []

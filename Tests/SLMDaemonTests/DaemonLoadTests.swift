@@ -133,10 +133,23 @@ final class Results: @unchecked Sendable {
     }
 }
 
-/// The probe thread's state; read by the test only after `done`.
+/// The probe thread's state. `value` and `done` pass between the threads under a lock; the test
+/// reads `latencies` and `maxActive` only after it has seen `done`, which orders them after the
+/// probe's last writes.
 final class Flag: @unchecked Sendable {
-    var value = false
-    var done = false
+    private let lock = NSLock()
+    private var running = false
+    private var finished = false
     var latencies: [Double] = []
     var maxActive = 0
+
+    var value: Bool {
+        get { lock.withLock { running } }
+        set { lock.withLock { running = newValue } }
+    }
+
+    var done: Bool {
+        get { lock.withLock { finished } }
+        set { lock.withLock { finished = newValue } }
+    }
 }

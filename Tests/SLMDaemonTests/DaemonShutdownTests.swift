@@ -25,7 +25,7 @@ final class DaemonShutdownTests: XCTestCase {
         let (status, seconds) = d.terminate()
         print("daemon shutdown: SIGTERM during 2 generations -> exit \(status) in \(String(format: "%.2f", seconds)) s")
         XCTAssertEqual(status, 0, d.log)
-        XCTAssertLessThan(seconds, 5)
+        XCTAssertLessThan(seconds, 5 * TestSanitizer.timeScale)
         // Both streams ended with `done` before the connection closed.
         XCTAssertEqual(try DaemonHarness.collectUntilDone(other, id: .number(3)).last?.name, "done")
         XCTAssertEqual(try DaemonHarness.collectUntilDone(client, id: .number(2)).last?.name, "done")
