@@ -67,7 +67,7 @@ swift_suite() {
     found="$( (grep -hE "^(==[0-9]+==ERROR|WARNING: ThreadSanitizer|SUMMARY: (Address|Thread|UndefinedBehavior)Sanitizer)" \
         "$log" "$reports/$name".report.* 2>/dev/null || true) | sort | uniq -c)"
     local counts
-    counts="$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1 || true)"
+    counts="$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with ([0-9]+ tests? skipped and )?[0-9]+ failures?" "$log" | tail -1 || true)"
     if ((rc != 0)) || [[ -n "$found" || -z "$counts" ]]; then
         status=1
         summary+=("$name: FAILED (exit $rc) ${counts:-no test summary}")
