@@ -72,7 +72,12 @@ let package = Package(
             pkgConfig: "libuv",
             providers: [.apt(["libuv1-dev"])]
         ),
-        .target(name: "SLMProtocol", dependencies: ["SLMJSON"]),
+        // Debian's libhttp-parser-dev has no pkg-config file: the module map links it by name.
+        .systemLibrary(
+            name: "CHTTPParser",
+            providers: [.apt(["libhttp-parser-dev"])]
+        ),
+        .target(name: "SLMProtocol", dependencies: ["SLMJSON", "CHTTPParser"]),
         .executableTarget(
             name: "slmd",
             dependencies: ["SLMCore", "SLMStore", "SLMProtocol", "SLMJSON", "CLibUV"]

@@ -11,7 +11,7 @@
 #                   ASan's cost buys little; Swift's own checks (bounds, overflow, unwraps) still
 #                   trap. Every target still runs under ASan in CI and in the default mode.
 #     --build-only  build the fuzzers and stop
-#   Targets (default: all): request json gguf template template-content snapshot
+#   Targets (default: all): request json gguf template template-content snapshot http
 # Exit status 1 when any target finds a crash, a sanitizer report, a hang (-timeout=10) or an
 # OOM (-rss_limit_mb=2048); the reproducer's path is printed. Reproduce one with
 #   .build-fuzz/fuzzers/<target> <file>
@@ -29,16 +29,14 @@ command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 declare -A harness=(
     [request]=RequestFuzzer.swift [json]=JSONFuzzer.swift [gguf]=GGUFFuzzer.swift
     [template]=TemplateFuzzer.swift [template-content]=TemplateContentFuzzer.swift
-    [snapshot]=SnapshotFuzzer.swift
-    # [http]=HTTPFuzzer.swift — the HTTP request parser, once SLMProtocol has one: a harness that
-    # feeds the bytes to the codec, a corpus of requests from docs/protocol.md, and a dict.
+    [snapshot]=SnapshotFuzzer.swift [http]=HTTPFuzzer.swift
 )
 declare -A dict=(
     [request]=protocol.dict [json]=json.dict [gguf]=gguf.dict
     [template]=jinja.dict [template-content]=-
-    [snapshot]=-
+    [snapshot]=- [http]=http.dict
 )
-all_targets=(request json gguf template template-content snapshot)
+all_targets=(request json gguf template template-content snapshot http)
 
 seconds=30 runs="" fork=0 plain=0 build_only=0 targets=()
 while (($#)); do
@@ -70,7 +68,7 @@ flags+=(
 # A fuzzer links the objects of one of them (each has its own SLMJSON).
 declare -A module=([core]=SLMCore [protocol]=SLMProtocol)
 declare -A objects_of=([core]="SLMJSON SLMCompute SLMModels SLMCore CSLMKernels" [protocol]="SLMJSON SLMProtocol")
-declare -A side=([request]=protocol [json]=protocol [gguf]=core [template]=core [template-content]=core [snapshot]=core)
+declare -A side=([request]=protocol [json]=protocol [gguf]=core [template]=core [template-content]=core [snapshot]=core [http]=protocol)
 mkdir -p "$build/fuzzers"
 declare -A needed=()
 for t in "${targets[@]}"; do needed[${side[$t]}]=1; done
@@ -92,6 +90,8 @@ for t in "${targets[@]}"; do
     if [[ ! -x "$bin" || "$src" -nt "$bin" || -n "$(find "$out" -name '*.o' -newer "$bin" -print -quit)" ]]; then
         maps=()
         [[ ${side[$t]} == core ]] && maps=(-Xcc -fmodule-map-file="$out/CSLMKernels.build/module.modulemap")
+        # SLMProtocol parses HTTP with the system libhttp-parser.
+        [[ ${side[$t]} == protocol ]] && maps=(-Xcc -fmodule-map-file="$PWD/Sources/CHTTPParser/module.modulemap" -lhttp_parser)
         # ld.gold warns "Cannot export local symbol __asan_…" for every global: harmless, dropped.
         rm -f "$bin"
         if ! swiftc -O -parse-as-library -sanitize="$sanitize" -enable-testing -I "$out/Modules" "${maps[@]}" \

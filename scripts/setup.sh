@@ -13,7 +13,7 @@ command -v make >/dev/null || need_apt+=(make)
 test_pkgs=()
 # The daemon tests run docs/protocol.md's socat examples; the C API tests build C++ and run valgrind.
 [[ "${1:-}" == "--for-tests" ]] && test_pkgs+=(socat valgrind g++)
-scripts/apt-install.sh "${need_apt[@]}" pkg-config libsqlite3-dev libuv1-dev "${test_pkgs[@]}"
+scripts/apt-install.sh "${need_apt[@]}" pkg-config libsqlite3-dev libuv1-dev libhttp-parser-dev "${test_pkgs[@]}"
 
 if ! command -v swift >/dev/null; then
     for candidate in /opt/swift/usr/bin /usr/share/swift/usr/bin; do

@@ -1,0 +1,41 @@
+// libFuzzer target `http`: the bytes a client writes to an HTTP connection. The first byte sets
+// the size of the reads the daemon would see (1 to 256 bytes; a stream split anywhere must parse
+// the same); the rest goes through `HTTPRequestParser` as slmd feeds it, one request at a time,
+// with small limits so that every limit's path is reached. A request or an `HTTPRequestError` is
+// a normal outcome; a trap, a sanitizer report, a hang, or a request over the limits is a finding.
+import SLMProtocol
+
+private let limits = HTTPLimits(maxHeaderBytes: 2048, maxHeaderCount: 16, maxBodyBytes: 4096)
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzHTTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    guard size > 0 else { return 0 }
+    let step = Int(data[0]) + 1
+    let stream = UnsafeRawBufferPointer(start: data + 1, count: size - 1)
+    let parser = HTTPRequestParser(limits: limits)
+    var start = 0
+    do {
+        while start < stream.count {
+            let end = min(stream.count, start + step)
+            var offset = start
+            while offset < end {
+                let (consumed, request) = try parser.parse(UnsafeRawBufferPointer(rebasing: stream[offset..<end]))
+                precondition(consumed <= end - offset, "the parser used more bytes than it was given")
+                offset += consumed
+                if let request {
+                    precondition(request.body.count <= limits.maxBodyBytes, "a body over the limit")
+                    precondition(request.headers.count <= limits.maxHeaderCount, "more headers than the limit")
+                    _ = request.path
+                    _ = request.query
+                } else if consumed == 0 {
+                    break
+                }
+            }
+            start = end
+        }
+        try parser.finish()
+    } catch {
+        precondition([400, 413, 431, 501, 505].contains(error.status), "unexpected status \(error.status)")
+    }
+    return 0
+}
