@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds and runs the libFuzzer targets (harnesses in Tests/Fuzz/, corpus in Tests/Fuzz/corpus/).
-#   scripts/fuzz.sh [--seconds N | --runs N] [--fork] [--plain] [--max-len N] [--build-only] [target…]
+#   scripts/fuzz.sh [--seconds N | --runs N] [--fork [--jobs N]] [--plain] [--max-len N] [--build-only] [target…]
 #     --seconds N   run each target for N seconds (default 30)
 #     --runs N      run each target for N executions instead
 #     --fork        keep going after a crash, timeout or OOM (libFuzzer -fork=1 -ignore_*): for long
 #                   local runs, so one known finding does not end the run; every finding is still
 #                   written to the artifact folder and makes the script fail
+#     --jobs N      with --fork, N fuzzing processes at once (default 1; one per core to use them all)
 #     --plain       coverage instrumentation only, no AddressSanitizer (.build-fuzz-plain): for
 #                   long runs of the targets written in safe Swift (the template engine), where
 #                   ASan's cost buys little; Swift's own checks (bounds, overflow, unwraps) still
@@ -40,16 +41,17 @@ declare -A dict=(
 )
 all_targets=(request json gguf template template-content snapshot http)
 
-seconds=30 runs="" fork=0 plain=0 max_len=65536 build_only=0 targets=()
+seconds=30 runs="" fork=0 jobs=1 plain=0 max_len=65536 build_only=0 targets=()
 while (($#)); do
     case "$1" in
         --seconds) seconds="$2"; runs=""; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
         --fork) fork=1; shift ;;
+        --jobs) jobs="$2"; shift 2 ;;
         --plain) plain=1; shift ;;
         --max-len) max_len="$2"; shift 2 ;;
         --build-only) build_only=1; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
         *) [[ -n "${harness[$1]:-}" ]] || { echo "fuzz.sh: unknown target $1 (${all_targets[*]})" >&2; exit 2; }
            targets+=("$1"); shift ;;
@@ -122,7 +124,7 @@ for t in "${targets[@]}"; do
     args=(-timeout=10 -rss_limit_mb=2048 -max_len="$max_len" -print_final_stats=1 -artifact_prefix="$artifacts/")
     if [[ -n "$runs" ]]; then args+=(-runs="$runs"); else args+=(-max_total_time="$seconds"); fi
     [[ "${dict[$t]}" == - ]] || args+=(-dict="Tests/Fuzz/dict/${dict[$t]}")
-    ((fork)) && args+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+    ((fork)) && args+=(-fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
     log="$build/fuzz-$t.log"
     marker="$build/artifacts/.started-$t"
     touch "$marker"
