@@ -87,6 +87,9 @@ public final class HTTPRequestParser {
     private var field: [UInt8] = []
     private var value: [UInt8] = []
     private var readingValue = false
+    /// Past the blank line: header callbacks now are a chunked body's trailer, which is counted
+    /// against the header limit but not kept (nothing reads trailers).
+    private var inTrailer = false
     private var headerBytes = 0
     private var body: [UInt8] = []
     private var complete: HTTPRequest?
@@ -203,6 +206,7 @@ public final class HTTPRequestParser {
             c.field.removeAll()
             c.value.removeAll()
             c.readingValue = false
+            c.inTrailer = false
             c.headerBytes = 0
             c.body.removeAll()
             return 0
@@ -215,6 +219,7 @@ public final class HTTPRequestParser {
         }
         s.on_header_field = { p, at, n in
             let c = context(p)
+            if c.inTrailer { return c.countHeaderBytes(n) ? 0 : 1 }
             guard c.endHeaderLine(), c.countHeaderBytes(n) else { return 1 }
             c.field.append(contentsOf: bytes(at, n))
             return 0
@@ -222,6 +227,7 @@ public final class HTTPRequestParser {
         s.on_header_value = { p, at, n in
             let c = context(p)
             guard c.countHeaderBytes(n) else { return 1 }
+            if c.inTrailer { return 0 }
             c.readingValue = true
             c.value.append(contentsOf: bytes(at, n))
             return 0
@@ -229,6 +235,7 @@ public final class HTTPRequestParser {
         s.on_headers_complete = { p in
             let c = context(p)
             guard c.endHeaderLine(), let p else { return 1 }
+            c.inTrailer = true
             if slm_http_major(p) != 1 {
                 c.fail(HTTPRequestError(status: 505, "only HTTP/1.0 and HTTP/1.1 are served"))
                 return 1

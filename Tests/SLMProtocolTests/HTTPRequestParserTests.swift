@@ -64,6 +64,15 @@ final class HTTPRequestParserTests: XCTestCase {
         }
     }
 
+    func testAChunkedBodysTrailerIsNotTakenForHeaders() throws {
+        let r = try requests(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nAuthorization: Bearer x\r\nX-Other: 1\r\n\r\n")
+        XCTAssertEqual(r.count, 1)
+        XCTAssertEqual(r[0].body, Array("hi".utf8))
+        XCTAssertNil(r[0].header("authorization"))
+        XCTAssertEqual(r[0].headers.map(\.name), ["transfer-encoding"])
+    }
+
     func testPipelinedRequestsComeOneAtATime() throws {
         let one = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
         let text = String(repeating: one, count: 3) + "POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"
@@ -122,11 +131,15 @@ final class HTTPRequestParserTests: XCTestCase {
     }
 
     func testResponseFraming() {
-        let head = String(decoding: HTTPStatus.head(status: 404, headers: [("Content-Type", "application/json")], contentLength: 2, keepAlive: false), as: UTF8.self)
+        let head = String(
+            decoding: HTTPStatus.head(status: 404, headers: [("Content-Type", "application/json")], contentLength: 2, keepAlive: false),
+            as: UTF8.self)
         XCTAssertEqual(head, "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n")
         let chunkedHead = String(decoding: HTTPStatus.head(status: 200, headers: [], contentLength: nil, keepAlive: true), as: UTF8.self)
         XCTAssertEqual(chunkedHead, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        XCTAssertEqual(String(decoding: HTTPStatus.chunk(Array(String(repeating: "x", count: 26).utf8)), as: UTF8.self), "1a\r\n" + String(repeating: "x", count: 26) + "\r\n")
+        XCTAssertEqual(
+            String(decoding: HTTPStatus.chunk(Array(String(repeating: "x", count: 26).utf8)), as: UTF8.self),
+            "1a\r\n" + String(repeating: "x", count: 26) + "\r\n")
         XCTAssertEqual(HTTPStatus.chunk([UInt8]()), [])
         XCTAssertEqual(String(decoding: HTTPStatus.lastChunk, as: UTF8.self), "0\r\n\r\n")
     }
