@@ -228,8 +228,10 @@ final class DaemonFairnessTests: DaemonTestCase {
         // Unoptimised Swift scans and parses many times slower; the bounds are for release builds.
         XCTAssertLessThan(milliseconds, 5000)
         #else
-        XCTAssertLessThan(milliseconds, 100 * TestSanitizer.timeScale)
-        XCTAssertLessThan(infoMilliseconds, 50 * TestSanitizer.timeScale)
+        // Linear is ~40 ms here and quadratic was over 10 s; the bounds sit well between so a
+        // CI machine busy with other jobs (138 ms seen on 2 shared cores) does not fail them.
+        XCTAssertLessThan(milliseconds, 1000 * TestSanitizer.timeScale)
+        XCTAssertLessThan(infoMilliseconds, 500 * TestSanitizer.timeScale)
         #endif
     }
 
@@ -276,7 +278,8 @@ final class DaemonFairnessTests: DaemonTestCase {
         }
         print("1 MiB prompt refused in \(milliseconds) ms; longest gap in another stream \(gaps.max() ?? 0) ms")
         #if !DEBUG
-        XCTAssertLessThan(milliseconds, 100 * TestSanitizer.timeScale)
+        // Tokenizing it took ~1 s; the bound leaves room for a CI machine busy with other jobs.
+        XCTAssertLessThan(milliseconds, 400 * TestSanitizer.timeScale)
         #endif
     }
 
