@@ -32,19 +32,41 @@ public enum RequestID: Hashable, Sendable, CustomStringConvertible {
 public struct SamplingFields: Sendable, Equatable {
     /// Every key of the request that is not one of the protocol's own (`temperature`, `top_k`, …).
     public var sampling: JSONValue = .object([])
+    /// The served model to run on; nil = the daemon's default (the first `-m`).
+    public var model: String?
     /// nil = until end of text or a full context.
     public var maxTokens: Int?
     public var stop: [String] = []
 
     public init() {}
 
+    /// An array of 1…`maxStopSequenceBytes`-byte strings, at most `maxStopSequences` of them.
+    public static func stopSequences(_ value: JSONValue, field: String) throws(ProtocolError) -> [String] {
+        guard case .array(let items) = value else { throw .wrongType(field: field, expected: "an array of strings") }
+        guard items.count <= ProtocolLimits.maxStopSequences else {
+            throw .invalidValue(field: field, reason: "at most \(ProtocolLimits.maxStopSequences) stop sequences")
+        }
+        var stops: [String] = []
+        for item in items {
+            guard case .string(let text) = item else { throw .wrongType(field: field, expected: "an array of strings") }
+            guard !text.isEmpty, text.utf8.count <= ProtocolLimits.maxStopSequenceBytes else {
+                throw .invalidValue(
+                    field: field, reason: "each stop sequence must be 1 to \(ProtocolLimits.maxStopSequenceBytes) bytes")
+            }
+            stops.append(text)
+        }
+        return stops
+    }
+
     /// The keys of `generate` and `chat` the protocol reads itself; the others are sampling.
-    static let protocolKeys: Set<String> = ["id", "op", "prompt", "message", "conversation", "max_tokens", "stop"]
+    static let protocolKeys: Set<String> = ["id", "op", "prompt", "message", "conversation", "max_tokens", "stop", "model"]
 }
 
 public enum Operation: Sendable, Equatable {
     case info
     case stats
+    /// The served models and their state.
+    case models
     case generate(prompt: String, SamplingFields)
     /// `conversation` nil: start a new one.
     case chat(conversation: Int64?, message: String, SamplingFields)
@@ -57,6 +79,7 @@ public enum Operation: Sendable, Equatable {
         switch self {
         case .info: return "info"
         case .stats: return "stats"
+        case .models: return "models"
         case .generate: return "generate"
         case .chat: return "chat"
         case .cancel: return "cancel"
@@ -102,6 +125,9 @@ public struct Request: Sendable, Equatable {
         case "stats":
             allowed = []
             operation = .stats
+        case "models":
+            allowed = []
+            operation = .models
         case "generate":
             allowed = Set(f.keys).subtracting(["message", "conversation"])
             operation = .generate(prompt: try f.string("prompt"), try sampling(f))
@@ -137,20 +163,11 @@ public struct Request: Sendable, Equatable {
         var s = SamplingFields()
         s.sampling = .object(f.fields.filter { !SamplingFields.protocolKeys.contains($0.0) })
         s.maxTokens = try f.optionalInt("max_tokens", in: 0...Int(Int32.max))
-        if let stops = f["stop"] {
-            guard case .array(let items) = stops else { throw .wrongType(field: "stop", expected: "an array of strings") }
-            guard items.count <= ProtocolLimits.maxStopSequences else {
-                throw .invalidValue(field: "stop", reason: "at most \(ProtocolLimits.maxStopSequences) stop sequences")
-            }
-            for item in items {
-                guard case .string(let text) = item else { throw .wrongType(field: "stop", expected: "an array of strings") }
-                guard !text.isEmpty, text.utf8.count <= ProtocolLimits.maxStopSequenceBytes else {
-                    throw .invalidValue(
-                        field: "stop", reason: "each stop sequence must be 1 to \(ProtocolLimits.maxStopSequenceBytes) bytes")
-                }
-                s.stop.append(text)
-            }
+        if let model = f["model"], model != .null {
+            guard let name = model.stringValue else { throw .wrongType(field: "model", expected: "a string") }
+            s.model = name
         }
+        if let stops = f["stop"] { s.stop = try SamplingFields.stopSequences(stops, field: "stop") }
         return s
     }
 }

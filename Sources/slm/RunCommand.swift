@@ -81,10 +81,8 @@ struct RunCommand: ParsableCommand {
         if chat {
             let format = try ModelChatFormat(file: engine.file)
             if !format.isFromModel { Console.err("note: the model has no chat template; using the ChatML fallback\n") }
-            request.prompt = try format.render([ChatMessage(role: "user", content: promptText)], addGenerationPrompt: true)
+            (request.prompt, request.addSpecial) = try format.prompt(for: [ChatMessage(role: "user", content: promptText)])
             request.parseSpecial = true
-            // Templates such as Llama 3's write the BOS text themselves: do not add a second BOS.
-            if !format.bosToken.isEmpty && request.prompt.hasPrefix(format.bosToken) { request.addSpecial = false }
         }
         request.maxTokens = nPredict < 0 ? nil : nPredict
         request.sampling = parameters

@@ -1,4 +1,5 @@
 import SLMCore
+import SLMProtocol
 
 #if canImport(Glibc)
 import Glibc
@@ -48,6 +49,35 @@ struct DaemonLimits {
     /// contexts, and caps what one uid can put on a board's SD card. Snapshots beyond it are
     /// evicted or skipped; messages beyond it are refused.
     var maxStoredBytesPerUID = 256 << 20
+    /// HTTP: the request line and headers of one request (more: 431).
+    var httpMaxHeaderBytes = 16 * 1024
+    /// HTTP: header lines of one request (more: 431).
+    var httpMaxHeaderCount = 100
+    /// HTTP: one request body after chunked decoding (more: 413). As long as an NDJSON line.
+    var httpMaxBodyBytes = 1 << 20
+    /// HTTP: a request must arrive whole (headers and body) within this long of its first
+    /// byte, or it is answered 408 and the connection closed: slow-loris clients cannot hold a
+    /// connection by trickling headers.
+    var httpReadTimeoutMilliseconds = 10_000
+}
+
+/// A model to serve: `-m PATH` or `-m NAME=PATH` (config file: `model = …` or `model.NAME = PATH`).
+struct ModelEntry: Equatable {
+    var name: String
+    var path: String
+
+    /// "NAME=PATH", or "PATH" named after its file ("SmolLM2-135M-Instruct-Q4_1.gguf" serves as
+    /// "SmolLM2-135M-Instruct-Q4_1").
+    init(argument: String) {
+        if let eq = argument.firstIndex(of: "="), !argument[..<eq].contains("/") {
+            name = String(argument[..<eq])
+            path = String(argument[argument.index(after: eq)...])
+        } else {
+            path = argument
+            let file = argument.split(separator: "/").last.map(String.init) ?? argument
+            name = file.hasSuffix(".gguf") ? String(file.dropLast(5)) : file
+        }
+    }
 }
 
 struct DaemonConfig {
@@ -59,7 +89,10 @@ struct DaemonConfig {
     static let maxConfigLineBytes = 4096
 
     // Defaults live here; names, bounds and help in `Setting.all`.
-    var modelPath: String?
+    /// The models to serve, the first the default for requests that name none.
+    var models: [ModelEntry] = []
+    /// How long a model stays mapped after its last request (a request's `keep_alive` overrides).
+    var keepAlive = KeepAlive.milliseconds(5 * 60 * 1000)
     var socketPath = defaultSocketPath
     var databasePath = defaultDatabasePath
     var threads: Int?
@@ -117,6 +150,10 @@ struct DaemonConfig {
         var config = DaemonConfig()
         if let configFile {
             for (key, value) in try readConfigFile(configFile) {
+                if key.hasPrefix("model.") {
+                    try Setting.model.apply(String(key.dropFirst(6)) + "=" + value, to: &config, source: configFile)
+                    continue
+                }
                 let name = key.replacingUnderscores()
                 guard let setting = Setting.all.first(where: { $0.name == name }) else {
                     throw .config("\(configFile): unknown setting \"\(key)\"")
@@ -125,7 +162,12 @@ struct DaemonConfig {
             }
         }
         for (setting, value) in pairs { try setting.apply(value, to: &config, source: "command line") }
-        guard config.modelPath != nil else { throw .usage("no model: pass -m MODEL (or model = … in the config file)") }
+        guard !config.models.isEmpty else { throw .usage("no model: pass -m MODEL (or model = … in the config file)") }
+        var names: Set<String> = []
+        for model in config.models {
+            guard !model.name.isEmpty, !model.path.isEmpty else { throw .config("a model needs a name and a path, got \"\(model.name)=\(model.path)\"") }
+            guard names.insert(model.name).inserted else { throw .config("two models are named \"\(model.name)\"; name them with -m NAME=PATH") }
+        }
         return config
     }
 
@@ -172,6 +214,9 @@ struct Setting {
         /// A worker thread count, checked where every front end checks it (`WorkerPlacement`).
         case threadCount(WritableKeyPath<DaemonConfig, Int?>)
         case logLevel(WritableKeyPath<DaemonConfig, LogLevel>)
+        /// Repeatable: each use adds a model.
+        case models(WritableKeyPath<DaemonConfig, [ModelEntry]>)
+        case keepAlive(WritableKeyPath<DaemonConfig, KeepAlive>)
     }
 
     let name: String
@@ -181,10 +226,17 @@ struct Setting {
     let help: String
     var infoName: String? = nil
 
+    static let model = Setting(
+        name: "model", shortFlag: "-m", valueName: "[NAME=]FILE", kind: .models(\.models),
+        help:
+            "GGUF model to serve, named NAME (default: the file name without .gguf); repeat for several, the first is the default (config file: model = FILE or model.NAME = FILE)"
+    )
+
     static let all: [Setting] = [
+        model,
         Setting(
-            name: "model", shortFlag: "-m", valueName: "FILE", kind: .optionalText(\.modelPath),
-            help: "GGUF model to serve"),
+            name: "keep-alive", valueName: "DURATION", kind: .keepAlive(\.keepAlive),
+            help: "how long a model stays mapped after its last request: seconds or 5m, 1h; 0 = unmap at once, -1 = never"),
         Setting(
             name: "socket", valueName: "PATH", kind: .text(\.socketPath),
             help: "Unix socket to listen on (mode 0660); ignored under systemd socket activation (LISTEN_FDS)"),
@@ -248,6 +300,19 @@ struct Setting {
                 "message text plus KV snapshot bytes stored for one uid, so one uid cannot fill the disk: a turn beyond it is refused with quota_exceeded, the uid's snapshots (a cache) are evicted or skipped instead (0 = unlimited)",
             infoName: "max_stored_bytes_per_uid"),
         Setting(
+            name: "http-max-header-bytes", valueName: "N", kind: .integer(\.limits.httpMaxHeaderBytes, 1024...1 << 20),
+            help: "HTTP: request line and headers of one request; more is answered 431", infoName: "http_max_header_bytes"),
+        Setting(
+            name: "http-max-headers", valueName: "N", kind: .integer(\.limits.httpMaxHeaderCount, 8...10_000),
+            help: "HTTP: header lines of one request; more is answered 431", infoName: "http_max_headers"),
+        Setting(
+            name: "http-max-body-bytes", valueName: "N", kind: .integer(\.limits.httpMaxBodyBytes, 1024...64 << 20),
+            help: "HTTP: one request body; more is answered 413", infoName: "http_max_body_bytes"),
+        Setting(
+            name: "http-read-timeout-ms", valueName: "N", kind: .integer(\.limits.httpReadTimeoutMilliseconds, 100...600_000),
+            help: "HTTP: a request (headers and body) must arrive within this long of its first byte, else 408 and close",
+            infoName: "http_read_timeout_ms"),
+        Setting(
             name: "log-level", valueName: "LEVEL", kind: .logLevel(\.logLevel),
             help: "error, warning, notice, info or debug"),
     ]
@@ -262,7 +327,10 @@ struct Setting {
         case .text(let field): return help + " (default \(defaults[keyPath: field]))"
         case .integer(let field, _): return help + " (default \(defaults[keyPath: field]))"
         case .logLevel(let field): return help + " (default \(defaults[keyPath: field].name))"
-        case .optionalText, .optionalInteger, .cpuList, .threadCount: return help
+        case .keepAlive(let field):
+            if case .milliseconds(let ms) = defaults[keyPath: field] { return help + " (default \(ms / 1000) s)" }
+            return help + " (default never)"
+        case .optionalText, .optionalInteger, .cpuList, .threadCount, .models: return help
         }
     }
 
@@ -291,6 +359,13 @@ struct Setting {
                 config[keyPath: field] = try CPUTopology.parseList(value)
             } catch {
                 throw .config("\(source): \(name): \(error)")
+            }
+        case .models(let field): config[keyPath: field].append(ModelEntry(argument: value))
+        case .keepAlive(let field):
+            do {
+                config[keyPath: field] = try KeepAlive(json: .string(value), field: name)
+            } catch {
+                throw .config("\(source): \(error.message)")
             }
         case .logLevel(let field):
             guard let level = LogLevel(name: value) else { throw .config("\(source): unknown log level \"\(value)\"") }

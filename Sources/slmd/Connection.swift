@@ -43,6 +43,10 @@ final class Connection {
     var inFlightCount: Int { jobs.count + queries.count }
     var isIdle: Bool { jobs.isEmpty && queries.isEmpty && !decoding }
     func isInFlight(_ id: RequestID) -> Bool { jobs[id] != nil || queries.contains(id) }
+    /// What the connection speaks: nil until its first bytes tell (`WireProtocol.detect`).
+    var wire: WireProtocol?
+    /// The HTTP side, once the connection turned out to speak HTTP.
+    var http: HTTPConnection?
     /// The client shut down its sending side; close once its requests are answered.
     var readClosed = false
     /// Closing: no more reads, no more replies.
@@ -109,4 +113,19 @@ private func onWritten(_ request: UnsafeMutablePointer<uv_write_t>?, _ status: I
     connection.pendingWriteBytes -= write.count
     connection.lastWriteProgress = uv_now(request.pointee.handle.pointee.loop)
     Daemon.from(request.pointee.handle.pointee.loop).didWrite(connection, status: status)
+}
+
+/// An HTTP connection's state: its parser and the request being answered. Requests are answered
+/// one at a time in order (HTTP/1.1 has no ids to match replies by); while one is answered, the
+/// next is not parsed, which also bounds a pipelining client like `maxRequestsPerConnection`.
+final class HTTPConnection {
+    let parser: HTTPRequestParser
+    /// A request is being answered; no more are read until it is.
+    var responding = false
+    /// Loop time (ms) when the first byte of the request being read arrived; 0 between requests.
+    var requestStartedAt: UInt64 = 0
+    /// The request is being decoded on a work thread (a long body).
+    var decoding = false
+
+    init(limits: HTTPLimits) { parser = HTTPRequestParser(limits: limits) }
 }

@@ -29,31 +29,40 @@ extension Daemon {
     /// so its requests keep their order, and each connection has at most one line there.
     private func decodeOffLoop(_ line: [UInt8], from connection: Connection) {
         connection.decoding = true
-        let work = DecodeWork(connection: connection.id, line: line)
-        work.request.pointee.data = Unmanaged.passRetained(work).toOpaque()
+        runOffLoop(connection: connection, work: { Result { () throws(RequestError) in try Request.decode(line) } }) {
+            daemon, connection, result in
+            connection.decoding = false
+            daemon.handle(result, from: connection)
+            if connection.readClosed && connection.isIdle {
+                daemon.closeAfterFlush(connection)
+            } else {
+                daemon.resumeReading(connection)
+            }
+        }
+    }
+
+    /// Runs `work` on a libuv work thread, then `then` on the loop with its result, unless the
+    /// connection closed meanwhile. Parsing a long request this way keeps the loop's work O(1)
+    /// in it. (Run here at once if libuv cannot queue it.)
+    func runOffLoop<T>(
+        connection: Connection, work: @escaping @Sendable () -> T, then: @escaping (Daemon, Connection, T) -> Void
+    ) {
+        let slot = ResultSlot<T>()
+        let job = OffLoopWork(
+            connection: connection.id, run: { slot.value = work() }, then: { daemon, connection in then(daemon, connection, slot.value!) })
+        job.request.pointee.data = Unmanaged.passRetained(job).toOpaque()
         let rc = uv_queue_work(
-            loop, work.request,
-            { request in
-                let work = Unmanaged<DecodeWork>.fromOpaque(request!.pointee.data).takeUnretainedValue()
-                work.result = Result { () throws(RequestError) in try Request.decode(work.line) }
-                work.line = []
-            },
+            loop, job.request,
+            { request in Unmanaged<OffLoopWork>.fromOpaque(request!.pointee.data).takeUnretainedValue().run() },
             { request, _ in
-                let work = Unmanaged<DecodeWork>.fromOpaque(request!.pointee.data).takeRetainedValue()
+                let job = Unmanaged<OffLoopWork>.fromOpaque(request!.pointee.data).takeRetainedValue()
                 let daemon = Daemon.from(request!.pointee.loop)
-                guard let connection = daemon.connections[work.connection], !connection.closing, let result = work.result else { return }
-                connection.decoding = false
-                daemon.handle(result, from: connection)
-                if connection.readClosed && connection.isIdle {
-                    daemon.closeAfterFlush(connection)
-                } else {
-                    daemon.resumeReading(connection)
-                }
+                guard let connection = daemon.connections[job.connection], !connection.closing else { return }
+                job.then(daemon, connection)
             })
         if rc < 0 {
-            Unmanaged<DecodeWork>.fromOpaque(work.request.pointee.data).release()
-            connection.decoding = false
-            handle(Result { () throws(RequestError) in try Request.decode(line) }, from: connection)
+            Unmanaged<OffLoopWork>.fromOpaque(job.request.pointee.data).release()
+            then(self, connection, work())
         }
     }
 
@@ -63,8 +72,13 @@ extension Daemon {
         case .success(let r): request = r
         case .failure(let error):
             Log.debug("client \(connection.id): \(error.error)")
+            metrics.countRequest(wire: .ndjson, endpoint: "invalid", status: error.error.code.rawValue)
             connection.send(Reply.error(error))
             return
+        }
+        switch request.op {
+        case .generate, .chat: break  // counted when they end (`jobEnded`)
+        default: metrics.countRequest(wire: .ndjson, endpoint: request.op.name, status: "ok")
         }
         let id = request.id
         // Replies are matched to requests by id, so while one is in flight its id stays its own,
@@ -76,9 +90,11 @@ extension Daemon {
         }
         switch request.op {
         case .info:
-            connection.send(Reply.line(id: id, event: "info", infoFields))
+            connection.send(Reply.line(id: id, event: "info", infoFields()))
         case .stats:
             connection.send(Reply.line(id: id, event: "stats", statsFields()))
+        case .models:
+            connection.send(Reply.line(id: id, event: "models", [("models", .array(models.map(modelState)))]))
         case .generate(let prompt, let fields):
             submit(.generate(prompt: prompt), fields: fields, id: id, connection: connection)
         case .chat(let conversation, let message, let fields):
@@ -94,7 +110,7 @@ extension Daemon {
             }
             job.cancelRequested.store(true, ordering: .relaxed)
             job.paused.store(false, ordering: .relaxed)
-            scheduler.poke()
+            job.model.scheduler?.poke()
             connection.send(Reply.ok(id: id))
         case .listConversations, .getConversation, .deleteConversation:
             guard let store else {
@@ -126,61 +142,128 @@ extension Daemon {
             connection.send(Reply.error(id: id, code: error.code, message: error.description))
             return
         }
-        let job = Job(connection: connection.id, id: id, owner: connection.owner, kind: kind, options: options)
+        guard let model = model(named: fields.model) else {
+            connection.send(
+                Reply.error(
+                    id: id, code: .notFound,
+                    message: "no model \"\(fields.model ?? "")\"; the models op lists the models this daemon serves"))
+            return
+        }
+        model.keepAlive = config.keepAlive
+        let job = Job(
+            connection: connection.id, id: id, owner: connection.owner, kind: kind, options: options,
+            replies: NDJSONReplies(id: id), model: model, endpoint: kind.endpoint)
+        enqueue(job, on: connection)
+    }
+
+    /// The served model of that name (nil or "": the default). Ollama's `:latest` tag is the
+    /// model itself.
+    func model(named name: String?) -> ServedModel? {
+        guard let name, !name.isEmpty else { return models[0] }
+        let bare = name.hasSuffix(":latest") ? String(name.dropLast(7)) : name
+        return models.first { $0.name == name || $0.name == bare }
+    }
+
+    /// Takes `job` for its connection: it runs on its model, which is mapped first if need be.
+    func enqueue(_ job: Job, on connection: Connection) {
+        connection.jobs[job.id] = job
+        let model = job.model
+        model.inFlight += 1
+        model.lastUsed = uv_now(loop)
         if connection.throttled { job.paused.store(true, ordering: .relaxed) }
+        if model.state == .loaded {
+            submitToScheduler(job)
+            return
+        }
+        guard model.waitingForLoad.count < config.limits.maxQueuedRequests else {
+            refuse(job, .busy, "\(model.waitingForLoad.count) requests wait for the model \(model.name) to load; retry later")
+            return
+        }
+        model.waitingForLoad.append(job)
+        if model.state == .unloaded { startLoading(model) }
+    }
+
+    private func submitToScheduler(_ job: Job) {
+        guard let scheduler = job.model.scheduler else { return refuse(job, .internal, "the model \(job.model.name) is not loaded") }
         switch scheduler.submit(job) {
-        case .accepted:
-            connection.jobs[id] = job
+        case .accepted: return
         case .queueFull:
-            connection.send(
-                Reply.error(
-                    id: id, code: .busy, message: "the request queue is full (\(config.limits.maxQueuedRequests) waiting); retry later"))
+            refuse(job, .busy, "the request queue is full (\(config.limits.maxQueuedRequests) waiting); retry later")
         case .uidQueueFull:
-            connection.send(
-                Reply.error(
-                    id: id, code: .busy,
-                    message:
-                        "uid \(connection.owner) has \(config.limits.maxQueuedPerUID) generations waiting (max-queue-per-uid); retry later")
-            )
+            refuse(
+                job, .busy, "uid \(job.owner) has \(config.limits.maxQueuedPerUID) generations waiting (max-queue-per-uid); retry later")
         case .stopping:
-            connection.send(Reply.error(id: id, code: .busy, message: "the daemon is shutting down"))
+            refuse(job, .busy, "the daemon is shutting down")
         }
     }
 
+    /// Ends a job that never ran, with an error in its client's protocol.
+    private func refuse(_ job: Job, _ code: ErrorCode, _ message: String) {
+        connections[job.connection]?.send(job.replies.failed(code, message))
+        jobEnded(job, summary: nil)
+    }
+
+    /// Maps `model` off the loop; the requests that waited run (or fail) when it is done.
+    func startLoading(_ model: ServedModel) {
+        model.loadInBackground(loop: loop, config: config, wake: wake, chatBackend: store?.chatBackend) { [unowned self] model in
+            let waiting = model.waitingForLoad
+            model.waitingForLoad = []
+            if shuttingDown {
+                model.scheduler?.stopWhenDone()
+                for job in waiting { refuse(job, .busy, "the daemon is shutting down") }
+                finishShutdownIfIdle()
+                return
+            }
+            for job in waiting {
+                (job.replies as? OllamaReplies)?.loadSeconds = model.lastLoadSeconds
+                if model.state == .loaded {
+                    submitToScheduler(job)
+                } else {
+                    refuse(job, .internal, "the model \(model.name) could not be loaded: \(model.loadError ?? "unknown error")")
+                }
+            }
+        }
+    }
+
+    /// Jobs waiting (for a slot or for their model), running and paused, over every model.
+    var schedulerCounts: (queued: Int, running: Int, paused: Int) {
+        var total = (queued: 0, running: 0, paused: 0)
+        for model in models {
+            total.queued += model.waitingForLoad.count
+            guard let counts = model.scheduler?.counts else { continue }
+            total.queued += counts.queued
+            total.running += counts.running
+            total.paused += counts.paused
+        }
+        return total
+    }
+
+    var tokensServed: Int {
+        tokensServedByUnloaded + models.reduce(0) { $0 + ($1.scheduler?.tokensServed.load(ordering: .relaxed) ?? 0) }
+    }
+
     func statsFields() -> [(String, JSONValue)] {
-        let counts = scheduler.counts
+        let counts = schedulerCounts
         let memory = ProcessStatus.current()
         return [
             ("queue_depth", .integer(counts.queued)),
             ("active_requests", .integer(counts.running)),
             ("paused_requests", .integer(counts.paused)),
             ("clients", .integer(connections.count)),
-            ("tokens_served", .integer(scheduler.tokensServed.load(ordering: .relaxed))),
+            ("tokens_served", .integer(tokensServed)),
+            ("models_loaded", .integer(models.filter { $0.state == .loaded }.count)),
             ("rss_bytes", .integer(memory.residentBytes)),
             ("rss_anon_bytes", .integer(memory.anonymousBytes)),
         ]
     }
 
-    func modelInfo() -> [(String, JSONValue)] {
-        let file = engine.file
-        let path = file.path
-        let baseName = path.split(separator: "/").last.map(String.init) ?? path
-        let name = file.string("general.name") ?? baseName
-        let architecture = (try? file.architecture()) ?? "unknown"
-        return [
+    /// `info`: the protocol, the default model (as before several models) and every model.
+    func infoFields() -> [(String, JSONValue)] {
+        [
             ("protocol", .integer(ProtocolLimits.version)),
             ("version", .string(Daemon.version)),
-            (
-                "model",
-                .object([
-                    ("name", .string(name)),
-                    ("architecture", .string(architecture)),
-                    ("context_length", .integer(config.contextLength ?? engine.defaultContextLength())),
-                    ("trained_context_length", .integer(engine.model.trainedContextLength)),
-                    ("quantization", .string(dominantTensorType(file))),
-                    ("file", .string(baseName)),
-                ])
-            ),
+            ("model", modelDescription(models[0])),
+            ("models", .array(models.map(modelState))),
             (
                 "limits",
                 .object(
@@ -190,25 +273,60 @@ extension Daemon {
         ]
     }
 
-    /// The tensor type holding most of the weight bytes ("Q4_1"): what people mean by a model's quantization.
-    private func dominantTensorType(_ file: GGUFFile) -> String {
-        var bytes: [String: Int] = [:]
-        for tensor in file.tensors { bytes[tensor.type.description, default: 0] += tensor.byteCount }
-        return bytes.max { $0.value < $1.value }?.key ?? "unknown"
+    func modelDescription(_ model: ServedModel) -> JSONValue {
+        let facts = model.facts
+        return .object([
+            ("name", .string(facts.displayName)),
+            ("architecture", .string(facts.architecture)),
+            ("context_length", .integer(config.contextLength ?? min(facts.trainedContextLength, Engine.defaultMaxContext))),
+            ("trained_context_length", .integer(facts.trainedContextLength)),
+            ("quantization", .string(facts.quantization)),
+            ("file", .string(model.path.split(separator: "/").last.map(String.init) ?? model.path)),
+        ])
+    }
+
+    /// One entry of the `models` op and of `info.models`.
+    func modelState(_ model: ServedModel) -> JSONValue {
+        var fields: [(String, JSONValue)] = [
+            ("id", .string(model.name)), ("state", .string(model.state.rawValue)), ("default", .bool(model === models[0])),
+        ]
+        switch model.keepAlive {
+        case .forever: fields.append(("keep_alive_ms", .integer(-1)))
+        case .milliseconds(let ms): fields.append(("keep_alive_ms", .integer(ms)))
+        }
+        fields.append(("in_flight", .integer(model.inFlight)))
+        return .object(fields + (modelDescription(model).objectValue ?? []))
     }
 }
 
-/// A long request line on its way through a libuv work thread.
-final class DecodeWork {
+extension Job.Kind {
+    /// The NDJSON op, for the metrics.
+    var endpoint: String {
+        switch self {
+        case .generate: return "generate"
+        case .chat: return "chat"
+        case .messages: return "chat"
+        }
+    }
+}
+
+/// Work for a libuv work thread (`runOffLoop`) and what the loop does with its result.
+final class OffLoopWork {
     let request = UnsafeMutablePointer<uv_work_t>.allocate(capacity: 1)
     let connection: UInt64
-    var line: [UInt8]
-    var result: Result<Request, RequestError>?
+    let run: () -> Void
+    let then: (Daemon, Connection) -> Void
 
-    init(connection: UInt64, line: [UInt8]) {
+    init(connection: UInt64, run: @escaping () -> Void, then: @escaping (Daemon, Connection) -> Void) {
         self.connection = connection
-        self.line = line
+        self.run = run
+        self.then = then
     }
 
     deinit { request.deallocate() }
+}
+
+/// Where a work thread leaves its result for the loop (libuv orders the two callbacks).
+final class ResultSlot<T>: @unchecked Sendable {
+    var value: T?
 }

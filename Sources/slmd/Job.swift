@@ -8,6 +8,9 @@ import Synchronization
 final class Job: @unchecked Sendable {
     enum Kind {
         case generate(prompt: String)
+        /// A whole conversation sent with the request (OpenAI and Ollama chat), rendered with
+        /// the model's chat template; nothing is stored.
+        case messages([ChatMessage])
         case chat(conversation: Int64?, message: String)
     }
 
@@ -17,6 +20,12 @@ final class Job: @unchecked Sendable {
     let owner: UInt32
     let kind: Kind
     let options: GenerationOptions
+    /// What the client is sent, in its protocol.
+    let replies: any GenerationReplies
+    /// The model it runs on. Loop thread only (the inference thread has its engine).
+    let model: ServedModel
+    /// Its endpoint for the metrics ("generate", "/v1/chat/completions").
+    let endpoint: String
 
     /// Set by `cancel` (a cancel op, the client going away, shutdown).
     let cancelRequested = Atomic<Bool>(false)
@@ -31,12 +40,18 @@ final class Job: @unchecked Sendable {
     var session: Session?
     var chat: ChatTurn?
 
-    init(connection: UInt64, id: RequestID, owner: UInt32, kind: Kind, options: GenerationOptions) {
+    init(
+        connection: UInt64, id: RequestID, owner: UInt32, kind: Kind, options: GenerationOptions,
+        replies: any GenerationReplies, model: ServedModel, endpoint: String
+    ) {
+        self.model = model
+        self.endpoint = endpoint
         self.connection = connection
         self.id = id
         self.owner = owner
         self.kind = kind
         self.options = options
+        self.replies = replies
     }
 
     /// The stored conversation a chat turn continues (nil for generate and new conversations).

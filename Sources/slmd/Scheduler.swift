@@ -15,7 +15,9 @@ struct Outgoing {
     let connection: UInt64
     var text: String
     /// Set on a request's last line (`done` or `error`): the loop forgets the request.
-    var finished: RequestID?
+    var finished: Job?
+    /// With `finished`: the numbers of a generation that ended (nil when it failed).
+    var summary: GenerationSummary?
 }
 
 /// The one inference thread. It admits jobs from a bounded queue into at most
@@ -265,10 +267,12 @@ final class Scheduler: @unchecked Sendable {
             if job.isCancelRequested { generation.cancel() }
             switch try generation.step() {
             case .text(let piece):
-                if !piece.isEmpty { produced.append(Outgoing(connection: job.connection, text: Reply.token(id: job.id, text: piece))) }
+                let bytes = job.replies.text(piece)
+                if !bytes.isEmpty { produced.append(Outgoing(connection: job.connection, text: bytes)) }
                 return false
             case .finished(let tail, let stats):
-                if !tail.isEmpty { produced.append(Outgoing(connection: job.connection, text: Reply.token(id: job.id, text: tail))) }
+                let bytes = job.replies.text(tail)
+                if !bytes.isEmpty { produced.append(Outgoing(connection: job.connection, text: bytes)) }
                 try job.chat?.finish(generation)
                 tokensServed.add(stats.generatedTokens, ordering: .relaxed)
                 produced.append(doneLine(job, stats: stats, stopReason: nil))
@@ -280,8 +284,7 @@ final class Scheduler: @unchecked Sendable {
             if code == .internal { Log.error("request \(job.id) failed: \(error)") }
             produced.append(
                 Outgoing(
-                    connection: job.connection, text: Reply.error(id: job.id, code: code, message: message),
-                    finished: job.id))
+                    connection: job.connection, text: job.replies.failed(code, message), finished: job))
             release(job, discardCache: true)
             return true
         }
@@ -297,6 +300,12 @@ final class Scheduler: @unchecked Sendable {
             try session.checkFits(promptBytes: prompt.utf8.count)
             let tokens = engine.tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)
             job.generation = try session.startGeneration(promptTokens: tokens, options: job.options)
+        case .messages(let messages):
+            session.reset()
+            let (text, addSpecial) = try chatFormat().prompt(for: messages)
+            try session.checkFits(promptBytes: text.utf8.count)
+            let tokens = engine.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true)
+            job.generation = try session.startGeneration(promptTokens: tokens, options: job.options)
         case .chat(let conversation, let message):
             guard let backend = chatBackend else { throw DaemonError.store("the daemon runs without a conversation store") }
             let (turn, generation) = try backend.startTurn(
@@ -305,6 +314,16 @@ final class Scheduler: @unchecked Sendable {
             job.chat = turn
             job.generation = generation
         }
+    }
+
+    /// The model's chat template, parsed on first use (inference thread only).
+    private var parsedChatFormat: ModelChatFormat?
+
+    private func chatFormat() throws -> ModelChatFormat {
+        if let parsedChatFormat { return parsedChatFormat }
+        let format = try ModelChatFormat(file: engine.file)
+        parsedChatFormat = format
+        return format
     }
 
     /// A free session whose cache holds `owner`'s tokens, else any free one emptied, else a new one.
@@ -334,33 +353,26 @@ final class Scheduler: @unchecked Sendable {
 
     /// `stats` nil: the job ended before it started (cancelled while queued).
     private func doneLine(_ job: Job, stats: GenerationStats?, stopReason: WireStopReason?) -> Outgoing {
-        let reason: WireStopReason
-        if let stopReason {
-            reason = stopReason
-        } else if let s = stats {
-            switch s.stopReason {
-            case .endOfGeneration: reason = .eos
-            case .maxTokens, .contextFull: reason = .length
-            case .stopSequence: reason = .stop
-            case .cancelled: reason = .cancelled
+        var summary = GenerationSummary(stopReason: stopReason ?? .cancelled)
+        if let stats {
+            if stopReason == nil {
+                switch stats.stopReason {
+                case .endOfGeneration: summary.stopReason = .eos
+                case .maxTokens, .contextFull: summary.stopReason = .length
+                case .stopSequence: summary.stopReason = .stop
+                case .cancelled: summary.stopReason = .cancelled
+                }
             }
-        } else {
-            reason = .cancelled
+            summary.promptTokens = stats.promptTokens
+            summary.cachedTokens = job.generation?.reusedPromptTokens ?? 0
+            summary.generatedTokens = stats.generatedTokens
+            summary.promptSeconds = stats.promptSeconds
+            summary.timeToFirstToken = stats.timeToFirstToken
+            summary.generationSeconds = stats.generationSeconds
         }
-        var fields: [(String, JSONValue)] = [
-            ("stop_reason", .string(reason.rawValue)),
-            ("prompt_tokens", .integer(stats?.promptTokens ?? 0)),
-            // Prompt tokens whose cache entries were reused (a chat's earlier turns), not run again.
-            ("cached_tokens", .integer(stats == nil ? 0 : job.generation?.reusedPromptTokens ?? 0)),
-            ("generated_tokens", .integer(stats?.generatedTokens ?? 0)),
-            ("ttft_ms", .number(rounded((stats?.timeToFirstToken ?? 0) * 1000))),
-            ("tokens_per_second", .number(rounded(stats?.generationTokensPerSecond ?? 0))),
-        ]
-        if let turn = job.chat { fields.append(("conversation", .integer(turn.conversationID))) }
-        return Outgoing(connection: job.connection, text: Reply.line(id: job.id, event: "done", fields), finished: job.id)
+        summary.conversation = job.chat?.conversationID
+        return Outgoing(connection: job.connection, text: job.replies.done(summary), finished: job, summary: summary)
     }
-
-    private func rounded(_ x: Double) -> Double { (x * 100).rounded() / 100 }
 }
 
 /// Which protocol error an engine or store failure is.

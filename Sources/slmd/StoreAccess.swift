@@ -30,7 +30,7 @@ final class StoreAccess {
         chatBackend = StoreChatBackend(store: store)
     }
 
-    static func open(config: DaemonConfig, engine: Engine) throws(DaemonError) -> StoreAccess? {
+    static func open(config: DaemonConfig) throws(DaemonError) -> StoreAccess? {
         // Conversations are private: a folder slmd creates is the daemon user's alone; one that
         // already exists is used as it is, with a warning when other users may look inside.
         if !Listener.ensureParentDirectory(config.databasePath, mode: 0o700), let (folder, mode) = openFolder(config.databasePath) {

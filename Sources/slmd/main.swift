@@ -6,7 +6,7 @@ import Glibc
 import Musl
 #endif
 
-/// slmd: serves one model to local clients over a Unix socket (protocol in docs/protocol.md).
+/// slmd: serves models to local clients over a Unix socket (protocol in docs/protocol.md).
 /// Exit status: 0 after a clean SIGTERM/SIGINT shutdown, 2 for usage errors, 1 otherwise.
 func main() -> Int32 {
     let config: DaemonConfig
@@ -29,27 +29,16 @@ func main() -> Int32 {
     // A client that disconnects while we write must not kill the daemon.
     signal(SIGPIPE, SIG_IGN)
 
-    let engine: Engine
-    do {
-        let start = MonotonicClock.now()
-        let pool: ThreadPool
-        do throws(CPUSelectionError) {
-            pool = try WorkerPlacement(threads: config.threads, cpus: config.cpus).makePool()
-        } catch {
-            Log.error(error.message(threadsName: "--threads", cpusName: "--cpus"))
-            return 2
-        }
-        engine = try Engine(modelPath: config.modelPath!, pool: pool)
-        Log.info(
-            "model \(config.modelPath!) loaded in \(Int((MonotonicClock.now() - start) * 1000)) ms, \(engine.pool.effectiveCount) threads pinned to CPUs \(engine.pool.cpus.map { CPUTopology.format($0) } ?? "none")"
-        )
+    // A CPU selection the machine cannot give is a usage error, found before anything starts.
+    do throws(CPUSelectionError) {
+        _ = try WorkerPlacement(threads: config.threads, cpus: config.cpus).workerCPUs()
     } catch {
-        Log.error("cannot load the model \(config.modelPath!): \(error)")
-        return 1
+        Log.error(error.message(threadsName: "--threads", cpusName: "--cpus"))
+        return 2
     }
     do {
-        let store = try StoreAccess.open(config: config, engine: engine)
-        let daemon = try Daemon(config: config, engine: engine, store: store)
+        let store = try StoreAccess.open(config: config)
+        let daemon = try Daemon(config: config, store: store)
         try daemon.run()
         store?.close()
     } catch {

@@ -61,7 +61,7 @@ final class DaemonConfigTests: XCTestCase {
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)
         for expected in [
-            "-m, --model FILE", "-t, --threads N", "--cpus LIST", "-c, --ctx-size N", "--db PATH",
+            "-m, --model [NAME=]FILE", "-t, --threads N", "--cpus LIST", "-c, --ctx-size N", "--db PATH",
             "--max-clients N", "(default 64)", "--max-pending-write-bytes N", "(default 262144)",
             "--shutdown-grace-ms N", "(default 2000)", "--log-level LEVEL", "(default info)", "--config FILE",
         ] {

@@ -21,9 +21,7 @@ public final class ChatSession: @unchecked Sendable {
 
     /// The prompt tokens for `messages` followed by an opened assistant turn.
     public func promptTokens(for messages: [ChatMessage]) throws -> [Int32] {
-        let text = try format.render(messages, addGenerationPrompt: true)
-        // Templates such as Llama 3's write the BOS text themselves: do not add a second BOS.
-        let addSpecial = format.bosToken.isEmpty || !text.hasPrefix(format.bosToken)
+        let (text, addSpecial) = try format.prompt(for: messages)
         try session.checkFits(promptBytes: text.utf8.count)
         return session.engine.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true)
     }

@@ -162,6 +162,14 @@ public struct ModelChatFormat {
         try template.render(
             messages: messages, addGenerationPrompt: addGenerationPrompt, bosToken: bosToken, eosToken: eosToken, extra: extra)
     }
+
+    /// `messages` with an opened assistant turn, and whether the tokenizer should add its BOS:
+    /// templates such as Llama 3's write the BOS text themselves, and a second BOS would change
+    /// the output.
+    public func prompt(for messages: [ChatMessage]) throws -> (text: String, addSpecial: Bool) {
+        let text = try render(messages, addGenerationPrompt: true)
+        return (text, bosToken.isEmpty || !text.hasPrefix(bosToken))
+    }
 }
 
 extension ChatMessage {

@@ -1,0 +1,313 @@
+import CLibUV
+import SLMCore
+import SLMJSON
+import SLMProtocol
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// HTTP/1.1 on the daemon's socket: OpenAI- and Ollama-compatible endpoints, `/health` and
+/// `/metrics` (docs/http.md). A connection whose first bytes are a request line lands here;
+/// generations go through the same jobs, queues and fairness rules as NDJSON ones, only their
+/// replies are shaped for HTTP (`OpenAIReplies`, `OllamaReplies`).
+extension Daemon {
+    var httpLimits: HTTPLimits {
+        HTTPLimits(
+            maxHeaderBytes: config.limits.httpMaxHeaderBytes, maxHeaderCount: config.limits.httpMaxHeaderCount,
+            maxBodyBytes: config.limits.httpMaxBodyBytes)
+    }
+
+    /// Feeds `bytes` to the connection's parser, handling each request as it completes, unless
+    /// the connection must stop reading (a request is being answered): then the rest is kept.
+    func consumeHTTP(_ bytes: UnsafeBufferPointer<UInt8>, from connection: Connection) {
+        guard let http = connection.http else { return }
+        var start = 0
+        while start < bytes.count, !connection.closing {
+            throttleIfBehind(connection)
+            if http.responding || connection.throttled || connection.linesThisTurn >= Self.linesPerTurn {
+                stopReading(connection, keeping: bytes[start...])
+                return
+            }
+            let result: (consumed: Int, request: HTTPRequest?)
+            do throws(HTTPRequestError) {
+                result = try http.parser.parse(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start...])))
+            } catch {
+                Log.debug("client \(connection.id): HTTP \(error)")
+                metrics.countRequest(wire: .http, endpoint: "invalid", status: String(error.status))
+                connection.send(errorResponse(path: "", APIError(status: error.status, error.message), keepAlive: false))
+                closeAfterFlush(connection)
+                return
+            }
+            start += result.consumed
+            guard let request = result.request else {
+                if http.parser.bytesOfCurrentRequest > 0 && http.requestStartedAt == 0 { http.requestStartedAt = uv_now(loop) }
+                if result.consumed == 0 { return }
+                continue
+            }
+            http.requestStartedAt = 0
+            connection.linesThisTurn += 1
+            handleHTTP(request, from: connection)
+        }
+    }
+
+    /// Requests that have taken longer than `httpReadTimeoutMilliseconds` to arrive are answered
+    /// 408 and their connections closed. O(connections).
+    func checkSlowRequests(now: UInt64) {
+        let limit = UInt64(config.limits.httpReadTimeoutMilliseconds)
+        for connection in connections.values where !connection.closing {
+            guard let http = connection.http, http.requestStartedAt > 0, now &- http.requestStartedAt >= limit else { continue }
+            Log.info("client \(connection.id): HTTP request not complete after \(now &- http.requestStartedAt) ms; closed")
+            metrics.countRequest(wire: .http, endpoint: "invalid", status: "408")
+            connection.send(
+                errorResponse(path: "", APIError(status: 408, "the request did not arrive within \(limit) ms"), keepAlive: false))
+            closeAfterFlush(connection)
+        }
+    }
+
+    // MARK: Routing
+
+    private func handleHTTP(_ request: HTTPRequest, from connection: Connection) {
+        let keepAlive = request.keepAlive && !shuttingDown
+        let path = String(request.path)
+        let endpoint = Self.endpoints.contains(path) ? path : (path.hasPrefix("/v1/models/") ? "/v1/models/{id}" : "other")
+        func reply(_ status: Int, _ text: String) {
+            metrics.countRequest(wire: .http, endpoint: endpoint, status: String(status))
+            connection.send(text)
+            if !keepAlive { closeAfterFlush(connection) }
+        }
+        func json(_ status: Int, _ body: JSONValue) { reply(status, HTTPStatus.json(status: status, body, keepAlive: keepAlive)) }
+        func fail(_ error: APIError) { reply(error.status, errorResponse(path: path, error, keepAlive: keepAlive)) }
+
+        let method = request.method
+        guard let allowed = Self.routes[path] ?? (path.hasPrefix("/v1/models/") ? "GET" : nil) else {
+            return fail(APIError(status: 404, "no endpoint \(path); docs/http.md lists them", code: "not_found"))
+        }
+        guard method == allowed || (method == "HEAD" && allowed == "GET") else {
+            return fail(APIError(status: 405, "\(path) takes \(allowed), not \(method)"))
+        }
+        switch path {
+        case "/":
+            // Ollama's clients probe the root; so do people with curl.
+            reply(200, HTTPStatus.response(status: 200, contentType: "text/plain", body: "slm is running\n", keepAlive: keepAlive))
+        case "/health":
+            let serving = !shuttingDown
+            json(serving ? 200 : 503, .object([("status", .string(serving ? "ok" : "shutting down"))]))
+        case "/metrics":
+            reply(
+                200,
+                HTTPStatus.response(
+                    status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metricsPage(), keepAlive: keepAlive))
+        case "/v1/models":
+            json(200, .object([("object", .string("list")), ("data", .array(models.map { OpenAI.model(name: $0.name, created: $0.modified) }))]))
+        case "/api/version":
+            json(200, .object([("version", .string(Daemon.version))]))
+        case "/api/tags":
+            json(200, .object([("models", .array(models.map { ollamaModel($0, running: false) }))]))
+        case "/api/ps":
+            json(200, .object([("models", .array(models.filter { $0.state == .loaded }.map { ollamaModel($0, running: true) }))]))
+        case "/api/show":
+            do {
+                json(200, try ollamaShow(request.body))
+            } catch {
+                fail(error)
+            }
+        case "/v1/chat/completions", "/v1/completions", "/api/generate", "/api/chat":
+            decodeGeneration(request, path: path, keepAlive: keepAlive, from: connection)
+        default:
+            // GET /v1/models/{id}
+            let name = String(path.dropFirst("/v1/models/".count))
+            guard let model = model(named: name) else { return fail(.modelNotFound(name)) }
+            json(200, OpenAI.model(name: model.name, created: model.modified))
+        }
+    }
+
+    /// Each endpoint and its method.
+    static let routes: [String: String] = [
+        "/": "GET", "/health": "GET", "/metrics": "GET",
+        "/v1/models": "GET", "/v1/chat/completions": "POST", "/v1/completions": "POST",
+        "/api/version": "GET", "/api/tags": "GET", "/api/ps": "GET", "/api/show": "POST",
+        "/api/generate": "POST", "/api/chat": "POST",
+    ]
+    static let endpoints = Set(routes.keys)
+
+    /// An error in the shape the endpoint's clients read: Ollama's under `/api/`, else OpenAI's.
+    func errorResponse(path: String, _ error: APIError, keepAlive: Bool) -> String {
+        let body = path.hasPrefix("/api/") ? Ollama.errorBody(error) : OpenAI.errorBody(error)
+        return HTTPStatus.json(status: error.status, body, keepAlive: keepAlive)
+    }
+
+    // MARK: Generations
+
+    /// Decodes a generation body (off the loop when it is long, as NDJSON lines are) and submits it.
+    private func decodeGeneration(_ request: HTTPRequest, path: String, keepAlive: Bool, from connection: Connection) {
+        guard let http = connection.http else { return }
+        http.responding = true
+        let body = request.body
+        let decode: @Sendable () -> Result<APIGeneration, APIError> = {
+            Result { () throws(APIError) in
+                switch path {
+                case "/v1/chat/completions": return try OpenAI.decodeChat(body)
+                case "/v1/completions": return try OpenAI.decodeCompletion(body)
+                case "/api/generate": return try Ollama.decodeGenerate(body)
+                default: return try Ollama.decodeChat(body)
+                }
+            }
+        }
+        let received = MonotonicClock.now()
+        let finish: (Daemon, Connection, Result<APIGeneration, APIError>) -> Void = { daemon, connection, decoded in
+            daemon.submitHTTP(decoded, body: body, path: path, keepAlive: keepAlive, received: received, from: connection)
+        }
+        guard body.count >= Self.decodeOffLoopBytes else { return finish(self, connection, decode()) }
+        http.decoding = true
+        connection.decoding = true
+        runOffLoop(connection: connection, work: decode) { daemon, connection, decoded in
+            connection.decoding = false
+            connection.http?.decoding = false
+            finish(daemon, connection, decoded)
+        }
+    }
+
+    private func submitHTTP(
+        _ decoded: Result<APIGeneration, APIError>, body: [UInt8], path: String, keepAlive: Bool, received: Double,
+        from connection: Connection
+    ) {
+        func fail(_ error: APIError) {
+            metrics.countRequest(wire: .http, endpoint: path, status: String(error.status))
+            connection.send(errorResponse(path: path, error, keepAlive: keepAlive))
+            connection.http?.responding = false
+            if keepAlive { resumeReading(connection) } else { closeAfterFlush(connection) }
+        }
+        let generation: APIGeneration
+        switch decoded {
+        case .success(let g): generation = g
+        case .failure(let error): return fail(error)
+        }
+        guard let model = model(named: generation.model) else { return fail(.modelNotFound(generation.model ?? "")) }
+        model.keepAlive = generation.keepAlive ?? config.keepAlive
+        let contextLength = config.contextLength ?? min(model.facts.trainedContextLength, Engine.defaultMaxContext)
+        if path.hasPrefix("/api/"), let requested = Ollama.requestedContext(body), requested > contextLength {
+            return fail(
+                .badField("options.num_ctx", "is \(requested); this daemon's context is \(contextLength) tokens (slmd --ctx-size)"))
+        }
+        let options: GenerationOptions
+        do {
+            options = try generationOptions(generation.fields)
+        } catch {
+            return fail(APIError(error))
+        }
+        let kind: Job.Kind
+        switch generation.input {
+        case .prompt(let text):
+            if path == "/api/generate" && text.isEmpty {
+                return ollamaLoadOnly(model, keepAlive: keepAlive, from: connection)
+            }
+            kind = .generate(prompt: text)
+        case .messages(let messages): kind = .messages(messages.map { ChatMessage(role: $0.role, content: $0.content) })
+        case .conversation(let id, let message):
+            guard store != nil else {
+                return fail(APIError(status: 501, "this daemon runs without a conversation store", param: "conversation"))
+            }
+            kind = .chat(conversation: id, message: message)
+        }
+        let serial = nextResponseSerial
+        nextResponseSerial += 1
+        let replies: HTTPGenerationReplies
+        switch path {
+        case "/v1/chat/completions", "/v1/completions":
+            replies = OpenAIReplies(
+                endpoint: path == "/v1/completions" ? .completion : .chat, serial: serial, created: Int(time(nil)), model: model.name,
+                stream: generation.stream, includeUsage: generation.includeUsage, keepAlive: keepAlive)
+        default:
+            replies = OllamaReplies(
+                endpoint: path == "/api/generate" ? .generate : .chat, model: model.name, stream: generation.stream,
+                keepAlive: keepAlive, elapsed: { MonotonicClock.now() - received })
+        }
+        let job = Job(
+            connection: connection.id, id: .string("http-\(serial)"), owner: connection.owner, kind: kind, options: options,
+            replies: replies, model: model, endpoint: path)
+        enqueue(job, on: connection)
+    }
+
+    /// Ollama's `/api/generate` with no prompt: map the model (or, with `keep_alive` 0, unmap
+    /// it) and answer `done` with `done_reason` "load" / "unload".
+    private func ollamaLoadOnly(_ model: ServedModel, keepAlive: Bool, from connection: Connection) {
+        let unload = model.keepAlive == .milliseconds(0)
+        if model.state == .unloaded && !unload { startLoading(model) }
+        let body: JSONValue = .object([
+            ("model", .string(model.name)), ("created_at", .string(Ollama.timestamp())), ("response", .string("")),
+            ("done", .bool(true)), ("done_reason", .string(unload ? "unload" : "load")),
+        ])
+        metrics.countRequest(wire: .http, endpoint: "/api/generate", status: "200")
+        connection.send(HTTPStatus.json(status: 200, body, keepAlive: keepAlive))
+        connection.http?.responding = false
+        if unload { _ = model.unloadIfIdle(now: uv_now(loop), force: true) }
+        if keepAlive { resumeReading(connection) } else { closeAfterFlush(connection) }
+    }
+
+    // MARK: Model lists
+
+    private func ollamaModel(_ model: ServedModel, running: Bool) -> JSONValue {
+        var fields: [(String, JSONValue)] = [
+            ("name", .string(model.name)), ("model", .string(model.name)),
+            ("modified_at", .string(Ollama.timestamp(unixNanoseconds: Int64(model.modified) * 1_000_000_000))),
+            ("size", .integer(model.fileBytes)), ("digest", .string("")), ("details", ollamaDetails(model)),
+        ]
+        if running {
+            let expires = model.expiresAt(nowLoop: uv_now(loop), nowUnix: Int(time(nil))) ?? Int(Int32.max)
+            fields.append(("expires_at", .string(Ollama.timestamp(unixNanoseconds: Int64(expires) * 1_000_000_000))))
+            fields.append(("size_vram", .int(0)))
+        }
+        return .object(fields)
+    }
+
+    private func ollamaDetails(_ model: ServedModel) -> JSONValue {
+        .object([
+            ("parent_model", .string("")), ("format", .string("gguf")), ("family", .string(model.facts.architecture)),
+            ("families", .array([.string(model.facts.architecture)])), ("parameter_size", .string(model.facts.parameterSize)),
+            ("quantization_level", .string(model.facts.quantization)),
+        ])
+    }
+
+    private func ollamaShow(_ body: [UInt8]) throws(APIError) -> JSONValue {
+        let value: JSONValue
+        do { value = try JSONParser.parse(body) } catch { throw APIError(ProtocolError(error)) }
+        let name = value["model"]?.stringValue ?? value["name"]?.stringValue
+        guard let model = model(named: name) else { throw .modelNotFound(name ?? "") }
+        let facts = model.facts
+        let contextLength = config.contextLength ?? min(facts.trainedContextLength, Engine.defaultMaxContext)
+        return .object([
+            ("modelfile", .string("")), ("parameters", .string("num_ctx \(contextLength)")),
+            ("template", .string(facts.chatTemplate ?? "")), ("details", ollamaDetails(model)),
+            (
+                "model_info",
+                .object([
+                    ("general.architecture", .string(facts.architecture)), ("general.name", .string(facts.displayName)),
+                    ("general.parameter_count", .integer(facts.parameterCount)),
+                    ("\(facts.architecture).context_length", .integer(facts.trainedContextLength)),
+                ])
+            ),
+            ("modified_at", .string(Ollama.timestamp(unixNanoseconds: Int64(model.modified) * 1_000_000_000))),
+        ])
+    }
+
+    // MARK: Metrics
+
+    func metricsPage() -> String {
+        let counts = schedulerCounts
+        let memory = ProcessStatus.current()
+        return metrics.exposition(
+            gauges: [
+                ("slm_queue_depth", "Generations waiting for a slot or for their model.", Double(counts.queued)),
+                ("slm_active_generations", "Generations running.", Double(counts.running)),
+                ("slm_paused_generations", "Generations paused for a slow reader.", Double(counts.paused)),
+                ("slm_clients", "Connected clients.", Double(connections.count)),
+                ("slm_models_loaded", "Models mapped.", Double(models.filter { $0.state == .loaded }.count)),
+                ("slm_resident_memory_bytes", "Resident set size of slmd.", Double(memory.residentBytes)),
+                ("slm_resident_anonymous_memory_bytes", "Resident anonymous memory (caches, heap) of slmd.", Double(memory.anonymousBytes)),
+            ],
+            models: models.map { ($0.name, $0.state == .loaded) })
+    }
+}
