@@ -11,8 +11,9 @@ python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 command -v cc >/dev/null || need_apt+=(gcc)
 command -v make >/dev/null || need_apt+=(make)
 test_pkgs=()
-# The daemon tests run docs/protocol.md's socat examples; the C API tests build C++ and run valgrind.
-[[ "${1:-}" == "--for-tests" ]] && test_pkgs+=(socat valgrind g++)
+# The daemon tests run docs/protocol.md's socat examples and docs/http.md's curl examples; the C
+# API tests build C++ and run valgrind.
+[[ "${1:-}" == "--for-tests" ]] && test_pkgs+=(socat curl valgrind g++)
 scripts/apt-install.sh "${need_apt[@]}" pkg-config libsqlite3-dev libuv1-dev libhttp-parser-dev "${test_pkgs[@]}"
 
 if ! command -v swift >/dev/null; then

@@ -40,6 +40,21 @@ load_status=0
 python3 scripts/load-test.py load --quick --slmd .build/release/slmd --model "$SLM_TEST_MODEL" || load_status=$?
 ((load_status == 0)) || echo "error: the load and abuse suite (scripts/load-test.py --quick) failed" >&2
 
+# The HTTP API with the real PyPI clients (openai, ollama, httpx, prometheus_client; pinned in
+# scripts/http-clients.sh) and docs/http.md's curl examples, against slmd with two models.
+http_log="$(mktemp)"
+http_status=0
+HTTP_CLIENTS="$(scripts/http-clients.sh)"
+PYTHONPATH="$HTTP_CLIENTS" python3 -W ignore::ResourceWarning Tests/http/test_http_api.py 2>&1 | tee "$http_log" || http_status=$?
+http_counts="$(grep -E '^HTTP API tests: [0-9]+ passed, [0-9]+ failed$' "$http_log" | tail -1 || true)"
+rm -f "$http_log"
+if [[ -z "$http_counts" ]]; then
+    echo "error: no HTTP API test summary found" >&2
+    http_counts="HTTP API tests: 0 passed, 1 failed"
+fi
+http_passed="$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$http_counts")"
+http_failed="$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$http_counts")"
+
 # Fuzzing: every libFuzzer target of Tests/Fuzz/ for 25 s from the committed corpus, built with
 # ASan in its own build dir (.build-fuzz); build included this stays under 5 minutes on 2 cores.
 # A crash, sanitizer report, hang or OOM fails the test command; fuzz.sh prints the reproducer.
@@ -67,7 +82,7 @@ fi
 c_passed="$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$c_counts")"
 c_failed="$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$c_counts")"
 
-echo "$((executed - failed + c_passed)) passed, $((failed + c_failed)) failed"
-if ((failed > 0 || status != 0 || executed == 0 || c_failed > 0 || c_status != 0 || c_api_status != 0 || fuzz_status != 0 || load_status != 0)); then
+echo "$((executed - failed + c_passed + http_passed)) passed, $((failed + c_failed + http_failed)) failed"
+if ((failed > 0 || status != 0 || executed == 0 || c_failed > 0 || c_status != 0 || c_api_status != 0 || fuzz_status != 0 || load_status != 0 || http_failed > 0 || http_status != 0)); then
     exit 1
 fi

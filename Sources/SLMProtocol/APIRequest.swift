@@ -104,7 +104,9 @@ public struct APIError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     public static func modelNotFound(_ name: String) -> APIError {
-        APIError(status: 404, "model \"\(name)\" not found; GET /v1/models lists the models this daemon serves", param: "model", code: "model_not_found")
+        APIError(
+            status: 404, "model \"\(name)\" not found; GET /v1/models lists the models this daemon serves", param: "model",
+            code: "model_not_found")
     }
 
     /// A request field the protocol layer refused.
@@ -237,7 +239,8 @@ extension APIMessage {
         }
         for key in ["images", "tool_calls", "function_call", "audio"] where f.value(key) != nil {
             if case .array(let a)? = f.fields.first(where: { $0.0 == key })?.1, a.isEmpty { continue }
-            throw .unsupported("\(field).\(key)", key == "images" || key == "audio" ? "slm models read text only" : "tool calls are not supported")
+            throw .unsupported(
+                "\(field).\(key)", key == "images" || key == "audio" ? "slm models read text only" : "tool calls are not supported")
         }
         _ = f.value("refusal")
         try f.refuseUnknown(ignoring: ["name"])

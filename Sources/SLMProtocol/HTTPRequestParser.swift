@@ -153,7 +153,7 @@ public final class HTTPRequestParser {
         switch code {
         case HPE_HEADER_OVERFLOW: return HTTPRequestError(status: 431, "the request's headers are too large")
         case HPE_INVALID_METHOD: return HTTPRequestError(status: 400, "malformed request line: \(description)")
-        case HPE_INVALID_VERSION: return HTTPRequestError(status: 505, "only HTTP/1.0 and HTTP/1.1 are served")
+        case HPE_INVALID_VERSION: return HTTPRequestError(status: 400, "malformed HTTP version in the request line")
         case HPE_CLOSED_CONNECTION: return HTTPRequestError(status: 400, "data after a request that closes the connection")
         default: return HTTPRequestError(status: 400, "malformed request: \(description)")
         }

@@ -18,16 +18,20 @@ public enum OpenAI {
         let messages = try APIMessage.decodeList(f.value("messages"))
         var generation = APIGeneration(model: try f.string("model"), input: .messages(messages), stream: false)
         if let conversation = f.value("conversation") {
-            // slm's extension: the history is stored; the request's last message is the new turn.
-            guard let id = conversation.integerValue, id >= 1 else { throw .badField("conversation", "must be a positive integer") }
-            guard let last = messages.last, last.role == "user" else {
-                throw .badField("messages", "must end with a user message when \"conversation\" is given")
+            // slm's extension: the history is stored, so the request carries only the new turn.
+            guard let id = conversation.integerValue, id >= 0 else {
+                throw .badField("conversation", "must be a stored conversation's id, or 0 to start one")
             }
-            generation.input = .conversation(id, message: last.content)
+            guard messages.count == 1, messages[0].role == "user" else {
+                throw .badField("messages", "must be the one new user message when \"conversation\" is given (the history is stored)")
+            }
+            generation.input = .conversation(id == 0 ? nil : id, message: messages[0].content)
         }
         try decodeCommon(&f, into: &generation, maxTokenFields: ["max_completion_tokens", "max_tokens"])
         if let tools = f.value("tools"), tools != .array([]) { throw .unsupported("tools", "tool calls are not supported") }
-        if let choice = f.value("tool_choice"), choice != .string("none") { throw .unsupported("tool_choice", "tool calls are not supported") }
+        if let choice = f.value("tool_choice"), choice != .string("none") {
+            throw .unsupported("tool_choice", "tool calls are not supported")
+        }
         if f.value("functions") != nil { throw .unsupported("functions", "tool calls are not supported") }
         if f.value("function_call") != nil { throw .unsupported("function_call", "tool calls are not supported") }
         if let format = f.value("response_format"), format["type"] != .string("text") {

@@ -165,8 +165,12 @@ struct DaemonConfig {
         guard !config.models.isEmpty else { throw .usage("no model: pass -m MODEL (or model = … in the config file)") }
         var names: Set<String> = []
         for model in config.models {
-            guard !model.name.isEmpty, !model.path.isEmpty else { throw .config("a model needs a name and a path, got \"\(model.name)=\(model.path)\"") }
-            guard names.insert(model.name).inserted else { throw .config("two models are named \"\(model.name)\"; name them with -m NAME=PATH") }
+            guard !model.name.isEmpty, !model.path.isEmpty else {
+                throw .config("a model needs a name and a path, got \"\(model.name)=\(model.path)\"")
+            }
+            guard names.insert(model.name).inserted else {
+                throw .config("two models are named \"\(model.name)\"; name them with -m NAME=PATH")
+            }
         }
         return config
     }

@@ -101,7 +101,9 @@ extension Daemon {
                 HTTPStatus.response(
                     status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metricsPage(), keepAlive: keepAlive))
         case "/v1/models":
-            json(200, .object([("object", .string("list")), ("data", .array(models.map { OpenAI.model(name: $0.name, created: $0.modified) }))]))
+            json(
+                200,
+                .object([("object", .string("list")), ("data", .array(models.map { OpenAI.model(name: $0.name, created: $0.modified) }))]))
         case "/api/version":
             json(200, .object([("version", .string(Daemon.version))]))
         case "/api/tags":
