@@ -101,6 +101,12 @@ struct DaemonConfig {
     var contextLength: Int?
     var logLevel = LogLevel.info
     var limits = DaemonLimits()
+    /// `HOST:PORT` for HTTP over TCP; nil = the Unix socket only.
+    var listenAddress: String?
+    /// A file holding the key TCP requests must send as `Authorization: Bearer KEY`.
+    var apiKeyFile: String?
+    /// The uid that owns conversations made over TCP (there is no peer uid to ask the kernel).
+    var tcpOwnerUID = 65534
 
     /// The usage text: one line per setting, from the table.
     static var usage: String {
@@ -163,6 +169,13 @@ struct DaemonConfig {
         }
         for (setting, value) in pairs { try setting.apply(value, to: &config, source: "command line") }
         guard !config.models.isEmpty else { throw .usage("no model: pass -m MODEL (or model = … in the config file)") }
+        if let address = config.listenAddress {
+            guard Listener.splitHostPort(address) != nil else { throw .config("listen: expected HOST:PORT, got \"\(address)\"") }
+            if !Listener.isLoopback(address) && config.apiKeyFile == nil {
+                throw .config(
+                    "listen \(address) is reachable from other machines: give --api-key-file, whose key every request must then send")
+            }
+        }
         var names: Set<String> = []
         for model in config.models {
             guard !model.name.isEmpty, !model.path.isEmpty else {
@@ -173,6 +186,19 @@ struct DaemonConfig {
             }
         }
         return config
+    }
+
+    /// The key of `apiKeyFile` (surrounding whitespace dropped); nil when there is none.
+    func readAPIKey() throws(DaemonError) -> [UInt8]? {
+        guard let path = apiKeyFile else { return nil }
+        guard let f = fopen(path, "r") else { throw .config("cannot open the API key file \(path): \(String(cString: strerror(errno)))") }
+        defer { fclose(f) }
+        var bytes = [UInt8](repeating: 0, count: 4097)
+        let count = fread(&bytes, 1, bytes.count, f)
+        guard count < bytes.count else { throw .config("the API key file \(path) is longer than 4096 bytes") }
+        let key = String(decoding: bytes[..<count], as: UTF8.self).trimmed()
+        guard key.utf8.count >= 16 else { throw .config("the API key in \(path) is shorter than 16 characters") }
+        return Array(key.utf8)
     }
 
     /// The limits a client may want to know, as `info` reports them.
@@ -316,6 +342,16 @@ struct Setting {
             name: "http-read-timeout-ms", valueName: "N", kind: .integer(\.limits.httpReadTimeoutMilliseconds, 100...600_000),
             help: "HTTP: a request (headers and body) must arrive within this long of its first byte, else 408 and close",
             infoName: "http_read_timeout_ms"),
+        Setting(
+            name: "listen", valueName: "HOST:PORT", kind: .optionalText(\.listenAddress),
+            help:
+                "also serve HTTP over TCP (off by default); an address other than loopback needs --api-key-file"),
+        Setting(
+            name: "api-key-file", valueName: "FILE", kind: .optionalText(\.apiKeyFile),
+            help: "a file holding the key every TCP request must send as Authorization: Bearer KEY"),
+        Setting(
+            name: "tcp-owner-uid", valueName: "UID", kind: .integer(\.tcpOwnerUID, 0...Int(UInt32.max - 1)),
+            help: "the uid that owns conversations made over TCP"),
         Setting(
             name: "log-level", valueName: "LEVEL", kind: .logLevel(\.logLevel),
             help: "error, warning, notice, info or debug"),

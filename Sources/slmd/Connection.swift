@@ -12,8 +12,12 @@ import Musl
 /// close callback.
 final class Connection {
     let id: UInt64
-    let handle: UnsafeMutablePointer<uv_pipe_t>
+    /// A `uv_pipe_t` (the Unix socket) or a `uv_tcp_t` (`--listen`).
+    let handle: UnsafeMutablePointer<uv_stream_t>
+    /// The uid that owns its conversations: the peer's (SO_PEERCRED), or `tcp-owner-uid`.
     let owner: UInt32
+    /// Came through `--listen`: HTTP only, and with `--api-key-file` every request needs the key.
+    let viaTCP: Bool
     /// Bytes of a line not yet ended by a newline (at most `ProtocolLimits.maxLineBytes`).
     var partialLine: [UInt8] = []
     /// Bytes read but not yet split into lines because the daemon stopped reading this
@@ -52,10 +56,11 @@ final class Connection {
     /// Closing: no more reads, no more replies.
     var closing = false
 
-    init(id: UInt64, handle: UnsafeMutablePointer<uv_pipe_t>, owner: UInt32) {
+    init(id: UInt64, handle: UnsafeMutablePointer<uv_stream_t>, owner: UInt32, viaTCP: Bool) {
         self.id = id
         self.handle = handle
         self.owner = owner
+        self.viaTCP = viaTCP
     }
 
     static func from(_ handle: UnsafeMutableRawPointer?) -> Connection? {

@@ -33,6 +33,11 @@ final class Daemon {
     let store: StoreAccess?
     let loop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
     private let listener = UnsafeMutablePointer<uv_pipe_t>.allocate(capacity: 1)
+    /// `--listen`: HTTP over TCP (initialised only when set).
+    let tcpListener = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
+    private var tcpListening = false
+    /// The key of `--api-key-file`: TCP requests must carry it as `Authorization: Bearer KEY`.
+    let apiKey: [UInt8]?
     private let async = UnsafeMutablePointer<uv_async_t>.allocate(capacity: 1)
     private let signals = [
         UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1), UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1),
@@ -56,9 +61,10 @@ final class Daemon {
     /// Numbers HTTP responses (`chatcmpl-N`) and HTTP jobs' ids.
     var nextResponseSerial: UInt64 = 1
 
-    init(config: DaemonConfig, store: StoreAccess?) throws(DaemonError) {
+    init(config: DaemonConfig, store: StoreAccess?, apiKey: [UInt8]?) throws(DaemonError) {
         self.config = config
         self.store = store
+        self.apiKey = apiKey
         var models: [ServedModel] = []
         for entry in config.models { models.append(try ServedModel(name: entry.name, path: entry.path, keepAlive: config.keepAlive)) }
         self.models = models
@@ -77,6 +83,7 @@ final class Daemon {
     deinit {
         loop.deallocate()
         listener.deallocate()
+        tcpListener.deallocate()
         async.deallocate()
         for signal in signals { signal.deallocate() }
         timer.deallocate()
@@ -109,6 +116,11 @@ final class Daemon {
         try models[0].loadNow(config: config, wake: wake, chatBackend: store?.chatBackend)
         models[0].lastUsed = uv_now(loop)
         let whereListening = try Listener.open(listener, loop: loop, path: config.socketPath)
+        if let address = config.listenAddress {
+            try Listener.openTCP(tcpListener, loop: loop, address: address)
+            tcpListening = true
+            Log.notice("HTTP on TCP \(address)\(apiKey == nil ? "" : " (API key required)")")
+        }
         Log.notice("listening on \(whereListening); protocol \(ProtocolLimits.version); pid \(getpid())")
         SystemdNotify.send("READY=1\nSTATUS=serving on \(whereListening)")
         uv_run(loop, UV_RUN_DEFAULT)
@@ -124,35 +136,61 @@ final class Daemon {
             Log.warning("accept: \(uvMessage(status))")
             return
         }
-        let handle = UnsafeMutablePointer<uv_pipe_t>.allocate(capacity: 1)
-        guard uv_pipe_init(loop, handle, 0) == 0 else {
-            handle.deallocate()
-            return
+        let viaTCP = OpaquePointer(server) == OpaquePointer(tcpListener)
+        let handle: UnsafeMutablePointer<uv_stream_t>
+        if viaTCP {
+            let tcp = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
+            guard uv_tcp_init(loop, tcp) == 0 else {
+                tcp.deallocate()
+                return
+            }
+            handle = asStream(tcp)
+        } else {
+            let pipe = UnsafeMutablePointer<uv_pipe_t>.allocate(capacity: 1)
+            guard uv_pipe_init(loop, pipe, 0) == 0 else {
+                pipe.deallocate()
+                return
+            }
+            handle = asStream(pipe)
         }
-        guard uv_accept(server, asStream(handle)) == 0 else {
+        guard uv_accept(server, handle) == 0 else {
             uv_close(asHandle(handle)) { $0?.deallocate() }
             return
         }
-        guard let uid = Listener.peerUID(handle) else {
-            Log.warning("client without peer credentials; closed")
-            uv_close(asHandle(handle)) { $0?.deallocate() }
-            return
+        let owner: UInt32
+        if viaTCP {
+            owner = UInt32(config.tcpOwnerUID)
+        } else {
+            guard let uid = Listener.peerUID(handle) else {
+                Log.warning("client without peer credentials; closed")
+                uv_close(asHandle(handle)) { $0?.deallocate() }
+                return
+            }
+            owner = uid
         }
         if config.limits.socketSendBufferBytes > 0 {
             var size = Int32(config.limits.socketSendBufferBytes)
             _ = uv_send_buffer_size(asHandle(handle), &size)
         }
-        let connection = Connection(id: nextConnectionID, handle: handle, owner: uid)
+        let connection = Connection(id: nextConnectionID, handle: handle, owner: owner, viaTCP: viaTCP)
+        if viaTCP {
+            connection.wire = .http
+            connection.http = HTTPConnection(limits: httpLimits)
+        }
         nextConnectionID += 1
         handle.pointee.data = Unmanaged.passUnretained(connection).toOpaque()
         connections[connection.id] = connection
         if connections.count > config.limits.maxClients || shuttingDown {
             let why = shuttingDown ? "the daemon is shutting down" : "too many clients (limit \(config.limits.maxClients))"
-            connection.send(Reply.error(id: nil, code: .busy, message: why))
+            // The protocol is not known yet; a TCP client speaks HTTP.
+            connection.send(
+                viaTCP
+                    ? errorResponse(path: "", APIError(status: 503, why), keepAlive: false)
+                    : Reply.error(id: nil, code: .busy, message: why))
             closeAfterFlush(connection)
             return
         }
-        Log.debug("client \(connection.id) connected (uid \(uid))")
+        Log.debug("client \(connection.id) connected (\(viaTCP ? "TCP" : "uid \(owner)"))")
         if startReading(connection) < 0 { close(connection) }
     }
 
@@ -535,6 +573,7 @@ final class Daemon {
         Log.notice("signal \(signal): shutting down (grace \(config.limits.shutdownGraceMilliseconds) ms)")
         SystemdNotify.send("STOPPING=1")
         if uv_is_closing(asHandle(listener)) == 0 { uv_close(asHandle(listener), nil) }
+        if tcpListening && uv_is_closing(asHandle(tcpListener)) == 0 { uv_close(asHandle(tcpListener), nil) }
         // The signal handlers stay: a second SIGTERM/SIGINT cancels at once instead of killing.
         for model in models {
             model.scheduler?.stopWhenDone()
@@ -544,6 +583,8 @@ final class Daemon {
             }
             model.waitingForLoad = []
         }
+        // With no model mapped there is no inference thread to wait for.
+        finishShutdownIfIdle()
         uv_timer_start(
             timer, { Daemon.from($0!.pointee.loop).cancelEverything() },
             UInt64(config.limits.shutdownGraceMilliseconds), 0)

@@ -75,12 +75,23 @@ extension Daemon {
         let endpoint = Self.endpoints.contains(path) ? path : (path.hasPrefix("/v1/models/") ? "/v1/models/{id}" : "other")
         func reply(_ status: Int, _ text: String) {
             metrics.countRequest(wire: .http, endpoint: endpoint, status: String(status))
-            connection.send(text)
+            // HEAD: the head of the GET response, without its body.
+            connection.send(request.method == "HEAD" ? Self.headOnly(text) : text)
             if !keepAlive { closeAfterFlush(connection) }
         }
         func json(_ status: Int, _ body: JSONValue) { reply(status, HTTPStatus.json(status: status, body, keepAlive: keepAlive)) }
         func fail(_ error: APIError) { reply(error.status, errorResponse(path: path, error, keepAlive: keepAlive)) }
 
+        if connection.viaTCP, let key = apiKey, !Self.bearerMatches(request.header("authorization"), key: key) {
+            return reply(
+                401,
+                HTTPStatus.json(
+                    status: 401,
+                    path.hasPrefix("/api/")
+                        ? Ollama.errorBody(APIError(status: 401, "missing or wrong API key"))
+                        : OpenAI.errorBody(APIError(status: 401, "missing or wrong API key", code: "invalid_api_key")),
+                    keepAlive: keepAlive, headers: [("WWW-Authenticate", "Bearer")]))
+        }
         let method = request.method
         guard let allowed = Self.routes[path] ?? (path.hasPrefix("/v1/models/") ? "GET" : nil) else {
             return fail(APIError(status: 404, "no endpoint \(path); docs/http.md lists them", code: "not_found"))
@@ -124,6 +135,29 @@ extension Daemon {
             guard let model = model(named: name) else { return fail(.modelNotFound(name)) }
             json(200, OpenAI.model(name: model.name, created: model.modified))
         }
+    }
+
+    /// Whether `Authorization` is `Bearer KEY`, in time that depends on the key's length only
+    /// (not on how much of it a guess got right).
+    static func bearerMatches(_ header: String?, key: [UInt8]) -> Bool {
+        guard let header, header.hasPrefix("Bearer ") else { return false }
+        let given = Array(header.utf8.dropFirst(7))
+        var difference: UInt8 = given.count == key.count ? 0 : 1
+        for i in 0..<key.count { difference |= key[i] ^ (i < given.count ? given[i] : 0) }
+        return difference == 0
+    }
+
+    /// A whole response up to the blank line after its headers.
+    static func headOnly(_ response: String) -> String {
+        let bytes = Array(response.utf8)
+        var i = 0
+        while i + 3 < bytes.count {
+            if bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
+                return String(decoding: bytes[..<(i + 4)], as: UTF8.self)
+            }
+            i += 1
+        }
+        return response
     }
 
     /// Each endpoint and its method.

@@ -114,13 +114,52 @@ enum Listener {
     }
 
     /// The connecting process's uid, from the kernel (SO_PEERCRED): it cannot be forged.
-    static func peerUID(_ client: UnsafeMutablePointer<uv_pipe_t>) -> UInt32? {
+    static func peerUID(_ client: UnsafeMutablePointer<uv_stream_t>) -> UInt32? {
         var fd: uv_os_fd_t = -1
         guard uv_fileno(asHandle(client), &fd) == 0 else { return nil }
         var credentials = PeerCredentials()
         var length = socklen_t(MemoryLayout<PeerCredentials>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
         return credentials.uid
+    }
+}
+
+extension Listener {
+    /// Binds and listens on `HOST:PORT` (`[V6]:PORT` for IPv6; `localhost` is 127.0.0.1).
+    static func openTCP(_ tcp: UnsafeMutablePointer<uv_tcp_t>, loop: UnsafeMutablePointer<uv_loop_t>, address: String)
+        throws(DaemonError)
+    {
+        guard let (host, port) = splitHostPort(address) else { throw .config("--listen: expected HOST:PORT, got \"\(address)\"") }
+        var storage = sockaddr_storage()
+        let rc = withUnsafeMutablePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                host.contains(":")
+                    ? uv_ip6_addr(host, Int32(port), v6)
+                    : v6.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { uv_ip4_addr(host, Int32(port), $0) }
+            }
+        }
+        guard rc == 0 else { throw .config("--listen: \"\(host)\" is not a numeric IP address") }
+        try uvCheck(uv_tcp_init(loop, tcp), "uv_tcp_init")
+        let bound = withUnsafePointer(to: &storage) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_bind(tcp, $0, 0) } }
+        try uvCheck(bound, "uv_tcp_bind(\(address))")
+        try uvCheck(uv_listen(asStream(tcp), DaemonConfig.listenBacklog, onConnection), "uv_listen(\(address))")
+    }
+
+    /// ("127.0.0.1", 8080) from "127.0.0.1:8080"; ("::1", 8080) from "[::1]:8080".
+    static func splitHostPort(_ address: String) -> (String, Int)? {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port)
+        else { return nil }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host == "localhost" { host = "127.0.0.1" }
+        guard !host.isEmpty else { return nil }
+        return (host, port)
+    }
+
+    /// 127.0.0.0/8 and ::1: only this machine can connect.
+    static func isLoopback(_ address: String) -> Bool {
+        guard let (host, _) = splitHostPort(address) else { return false }
+        return host.hasPrefix("127.") || host == "::1"
     }
 }
 

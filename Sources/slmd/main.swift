@@ -37,8 +37,9 @@ func main() -> Int32 {
         return 2
     }
     do {
+        let apiKey = try config.readAPIKey()
         let store = try StoreAccess.open(config: config)
-        let daemon = try Daemon(config: config, store: store)
+        let daemon = try Daemon(config: config, store: store, apiKey: apiKey)
         try daemon.run()
         store?.close()
     } catch {

@@ -3,6 +3,7 @@
 // the same); the rest goes through `HTTPRequestParser` as slmd feeds it, one request at a time,
 // with small limits so that every limit's path is reached. A request or an `HTTPRequestError` is
 // a normal outcome; a trap, a sanitizer report, a hang, or a request over the limits is a finding.
+// Each request's body also goes through the OpenAI and Ollama decoders slmd would run on it.
 import SLMProtocol
 
 private let limits = HTTPLimits(maxHeaderBytes: 2048, maxHeaderCount: 16, maxBodyBytes: 4096)
@@ -27,6 +28,7 @@ public func fuzzHTTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                     precondition(request.headers.count <= limits.maxHeaderCount, "more headers than the limit")
                     _ = request.path
                     _ = request.query
+                    decodeAsEveryEndpoint(request.body)
                 } else if consumed == 0 {
                     break
                 }
@@ -38,4 +40,20 @@ public func fuzzHTTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         precondition([400, 413, 431, 501, 505].contains(error.status), "unexpected status \(error.status)")
     }
     return 0
+}
+
+/// A refusal (`APIError`, status 400 or 404) is normal; anything else is a finding.
+private func decodeAsEveryEndpoint(_ body: [UInt8]) {
+    let decoders: [([UInt8]) throws(APIError) -> APIGeneration] = [
+        OpenAI.decodeChat, OpenAI.decodeCompletion, Ollama.decodeGenerate, Ollama.decodeChat,
+    ]
+    for decode in decoders {
+        do {
+            let generation = try decode(body)
+            precondition(generation.fields.stop.count <= ProtocolLimits.maxStopSequences, "too many stop sequences")
+        } catch {
+            precondition(error.status == 400, "unexpected status \(error.status)")
+        }
+    }
+    _ = Ollama.requestedContext(body)
 }

@@ -377,6 +377,58 @@ class IdleUnloadTests(unittest.TestCase):
             d.stop()
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TCPListenerTests(unittest.TestCase):
+    def test_loopback_needs_no_key(self):
+        port = free_port()
+        d = Daemon("--listen", f"127.0.0.1:{port}")
+        try:
+            time.sleep(0.2)
+            r = httpx.get(f"http://127.0.0.1:{port}/v1/models")
+            self.assertEqual(r.status_code, 200)
+            client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused")
+            reply = client.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "Hi"}],
+                                                   max_tokens=3, temperature=0)
+            self.assertEqual(reply.usage.completion_tokens, 3)
+            client.close()
+            # TCP speaks HTTP only: an NDJSON line is a malformed request.
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                s.sendall(b'{"id":1,"op":"info"}\n')
+                self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 400 "))
+        finally:
+            d.stop()
+
+    def test_another_address_needs_a_key_and_every_request_sends_it(self):
+        port = free_port()
+        refused = subprocess.run([SLMD, "-m", SMOLLM2, "--listen", f"0.0.0.0:{port}", "--socket", "/tmp/unused.sock"],
+                                 capture_output=True, text=True, timeout=30)
+        self.assertEqual(refused.returncode, 2)
+        self.assertIn("--api-key-file", refused.stderr)
+        key_file = os.path.join(tempfile.mkdtemp(prefix="slm-key-"), "key")
+        with open(key_file, "w") as f:
+            f.write("s3cret-key-of-24-chars!!\n")
+        d = Daemon("--listen", f"0.0.0.0:{port}", "--api-key-file", key_file)
+        try:
+            time.sleep(0.2)
+            url = f"http://127.0.0.1:{port}"
+            self.assertEqual(httpx.get(url + "/v1/models").status_code, 401)
+            wrong = httpx.get(url + "/v1/models", headers={"Authorization": "Bearer s3cret-key-of-24-chars!?"})
+            self.assertEqual(wrong.status_code, 401)
+            self.assertEqual(wrong.json()["error"]["code"], "invalid_api_key")
+            client = openai.OpenAI(base_url=url + "/v1", api_key="s3cret-key-of-24-chars!!")
+            self.assertEqual([m.id for m in client.models.list().data], ["smollm2", "coder"])
+            client.close()
+            # The Unix socket needs no key: the kernel says who the client is.
+            self.assertEqual(d.http.get("/v1/models").status_code, 200)
+        finally:
+            d.stop()
+
+
 class DocExamplesTests(unittest.TestCase):
     """Every `console` example of docs/http.md runs verbatim (the socket path replaced) and prints
     what the document shows, values that change between runs aside."""
