@@ -5,6 +5,7 @@ Clients are raw sockets, so no client library's cost is counted. Reports medians
 go in docs/benchmarks.md. Not a test.
 
   python3 scripts/bench-http.py --model M.gguf [--runs 7] [--tokens 128] [--cpus 1]
+  python3 scripts/bench-http.py --model A.gguf --second-model B.gguf --cpus 0,1
 """
 
 import argparse
@@ -18,7 +19,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROMPT = "Write a short story about a robot who learns to paint."
+PROMPT = "Once upon a time, in a small village by the sea, there lived"
 
 
 def slm_run(args):
@@ -75,13 +76,62 @@ def http_stream(sock_path, tokens):
                     last = now
 
 
+def two_models(args):
+    """One request to each of two models, side by side and one after the other: what one
+    inference thread per model buys (or costs) on this machine."""
+    folder = tempfile.mkdtemp(prefix="slm-bench-")
+    sock_path = os.path.join(folder, "slmd.sock")
+    daemon = subprocess.Popen([os.path.join(ROOT, ".build/release/slmd"), "-m", "a=" + args.model, "-m",
+                               "b=" + args.second_model, "--socket", sock_path, "--db", os.path.join(folder, "c.db"),
+                               "--cpus", args.cpus, "--keep-alive", "-1", "--log-level", "warning"])
+    while not os.path.exists(sock_path):
+        time.sleep(0.05)
+
+    def request(model, results):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(sock_path)
+            s.sendall((json.dumps({"id": 1, "op": "generate", "prompt": PROMPT, "max_tokens": args.tokens,
+                                   "temperature": 0, "model": model}) + "\n").encode())
+            buffer = b""
+            while b'"event":"done"' not in buffer:
+                buffer += s.recv(65536)
+            results.append(json.loads(buffer.strip().split(b"\n")[-1]))
+
+    import threading
+    try:
+        request("a", [])
+        request("b", [])  # both mapped and warm
+        sequential, parallel = [], []
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            request("a", [])
+            request("b", [])
+            sequential.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            threads = [threading.Thread(target=request, args=(m, [])) for m in ("a", "b")]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            parallel.append(time.perf_counter() - start)
+    finally:
+        daemon.terminate()
+        daemon.wait()
+    seq, par = statistics.median(sequential), statistics.median(parallel)
+    print(f"two models, {args.tokens} tokens each, CPUs {args.cpus}: one after the other {seq:.2f} s, "
+          f"side by side {par:.2f} s ({seq / par:.2f}x)")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--cpus", default="1")
+    parser.add_argument("--second-model", help="measure two models side by side instead")
     args = parser.parse_args()
+    if args.second_model:
+        return two_models(args)
     folder = tempfile.mkdtemp(prefix="slm-bench-")
     sock_path = os.path.join(folder, "slmd.sock")
     daemon = subprocess.Popen([os.path.join(ROOT, ".build/release/slmd"), "-m", args.model, "--socket", sock_path,

@@ -68,6 +68,8 @@ public struct APIGeneration: Sendable, Equatable {
     /// OpenAI `stream_options.include_usage`: a last chunk with the token counts.
     public var includeUsage = false
     public var keepAlive: KeepAlive?
+    /// Ollama's `options.num_ctx`: the context the client expects (the daemon refuses more than its own).
+    public var requestedContext: Int?
 
     public init(model: String?, input: Input, stream: Bool) {
         self.model = model

@@ -71,7 +71,7 @@ public enum Ollama {
         // -1: no limit; -2: until the context is full (the same here: a full context ends it).
         if let n = try o.integer("num_predict", in: -2...Int(Int32.max)) { g.fields.maxTokens = n < 0 ? nil : n }
         g.fields.stop = try o.stop("stop")
-        _ = try o.integer("num_ctx", in: 1...Int(Int32.max))  // checked by the daemon against its context
+        g.requestedContext = try o.integer("num_ctx", in: 1...Int(Int32.max))
         try o.onlyNeutral("presence_penalty", .int(0), "use repeat_penalty")
         try o.onlyNeutral("frequency_penalty", .int(0), "use repeat_penalty")
         try o.onlyNeutral("mirostat", .int(0), "mirostat sampling is not implemented")
@@ -81,12 +81,6 @@ public enum Ollama {
         _ = o.value("mirostat_tau")
         _ = o.value("mirostat_eta")
         try o.refuseUnknown(ignoring: runnerOptions)
-    }
-
-    /// `options.num_ctx` of a request body, when given (the daemon refuses one over its context).
-    public static func requestedContext(_ body: [UInt8]) -> Int? {
-        guard let value = try? JSONParser.parse(body), let n = value["options"]?["num_ctx"]?.integerValue else { return nil }
-        return Int(n)
     }
 
     /// `{"error": "…"}`.

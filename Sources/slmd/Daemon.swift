@@ -475,7 +475,8 @@ final class Daemon {
         job.model.lastUsed = uv_now(loop)
         if let summary { metrics.recordGeneration(summary) }
         if let http = job.replies as? HTTPGenerationReplies {
-            metrics.countRequest(wire: .http, endpoint: job.endpoint, status: String(http.status))
+            // 499 (as nginx logs it): the client went away before any response was sent.
+            metrics.countRequest(wire: .http, endpoint: job.endpoint, status: http.status == 0 ? "499" : String(http.status))
         } else {
             metrics.countRequest(wire: .ndjson, endpoint: job.endpoint, status: summary == nil ? "error" : "ok")
         }

@@ -122,6 +122,10 @@ extension Daemon {
         case "/api/ps":
             json(200, .object([("models", .array(models.filter { $0.state == .loaded }.map { ollamaModel($0, running: true) }))]))
         case "/api/show":
+            // A model name, not a document: refused before it is parsed on the loop.
+            guard request.body.count < Self.decodeOffLoopBytes else {
+                return fail(APIError(status: 413, "a /api/show body is a model name; this one is \(request.body.count) bytes"))
+            }
             do {
                 json(200, try ollamaShow(request.body))
             } catch {
@@ -194,7 +198,7 @@ extension Daemon {
         }
         let received = MonotonicClock.now()
         let finish: (Daemon, Connection, Result<APIGeneration, APIError>) -> Void = { daemon, connection, decoded in
-            daemon.submitHTTP(decoded, body: body, path: path, keepAlive: keepAlive, received: received, from: connection)
+            daemon.submitHTTP(decoded, path: path, keepAlive: keepAlive, received: received, from: connection)
         }
         guard body.count >= Self.decodeOffLoopBytes else { return finish(self, connection, decode()) }
         http.decoding = true
@@ -207,7 +211,7 @@ extension Daemon {
     }
 
     private func submitHTTP(
-        _ decoded: Result<APIGeneration, APIError>, body: [UInt8], path: String, keepAlive: Bool, received: Double,
+        _ decoded: Result<APIGeneration, APIError>, path: String, keepAlive: Bool, received: Double,
         from connection: Connection
     ) {
         func fail(_ error: APIError) {
@@ -224,7 +228,7 @@ extension Daemon {
         guard let model = model(named: generation.model) else { return fail(.modelNotFound(generation.model ?? "")) }
         model.keepAlive = generation.keepAlive ?? config.keepAlive
         let contextLength = config.contextLength ?? min(model.facts.trainedContextLength, Engine.defaultMaxContext)
-        if path.hasPrefix("/api/"), let requested = Ollama.requestedContext(body), requested > contextLength {
+        if let requested = generation.requestedContext, requested > contextLength {
             return fail(
                 .badField("options.num_ctx", "is \(requested); this daemon's context is \(contextLength) tokens (slmd --ctx-size)"))
         }

@@ -13,7 +13,8 @@ final class APIRequestTests: XCTestCase {
                 #"{"model":"m","messages":[{"role":"developer","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi "},{"type":"text","text":"there"}]}],"max_completion_tokens":7,"temperature":0,"top_k":5,"stop":"\n","stream":true,"stream_options":{"include_usage":true},"n":1,"user":"u1","presence_penalty":0}"#
             ))
         XCTAssertEqual(g.model, "m")
-        XCTAssertEqual(g.input, .messages([APIMessage(role: "system", content: "Be brief."), APIMessage(role: "user", content: "Hi there")]))
+        XCTAssertEqual(
+            g.input, .messages([APIMessage(role: "system", content: "Be brief."), APIMessage(role: "user", content: "Hi there")]))
         XCTAssertEqual(g.fields.maxTokens, 7)
         XCTAssertEqual(g.fields.stop, ["\n"])
         XCTAssertEqual(g.fields.sampling, .object([("temperature", .int(0)), ("top_k", .int(5))]))
@@ -81,7 +82,9 @@ final class APIRequestTests: XCTestCase {
         XCTAssertThrowsError(try Ollama.decodeGenerate(bytes(#"{"prompt":"Hi","options":{"mirostat":2}}"#)))
         XCTAssertThrowsError(try Ollama.decodeGenerate(bytes(#"{"prompt":"Hi","options":{"bogus":1}}"#)))
         XCTAssertThrowsError(try Ollama.decodeChat(bytes(#"{"messages":[{"role":"user","content":"x","images":["aGk="]}]}"#)))
-        XCTAssertEqual(Ollama.requestedContext(bytes(#"{"options":{"num_ctx":8192}}"#)), 8192)
+        XCTAssertEqual(
+            try Ollama.decodeChat(bytes(#"{"messages":[{"role":"user","content":"x"}],"options":{"num_ctx":8192}}"#)).requestedContext, 8192
+        )
     }
 
     func testKeepAliveDurations() throws {
@@ -132,7 +135,8 @@ final class APIRequestTests: XCTestCase {
         XCTAssertTrue(refused.hasPrefix("HTTP/1.1 429 Too Many Requests\r\n"))
         XCTAssertTrue(refused.contains("Connection: close\r\n"))
         XCTAssertTrue(refused.hasSuffix(#"{"error":"full"}"#))
-        let late = OpenAIReplies(endpoint: .completion, serial: 1, created: 1, model: "m", stream: true, includeUsage: false, keepAlive: true)
+        let late = OpenAIReplies(
+            endpoint: .completion, serial: 1, created: 1, model: "m", stream: true, includeUsage: false, keepAlive: true)
         _ = late.text("a")
         let failed = late.failed(.internal, "boom")
         XCTAssertEqual(late.status, 200)
