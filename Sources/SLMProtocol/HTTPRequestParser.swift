@@ -96,6 +96,9 @@ public final class HTTPRequestParser {
     /// Bytes of the current request seen so far (0 between requests): a request in progress is
     /// what the daemon's header-read timeout watches.
     public private(set) var bytesOfCurrentRequest = 0
+    /// The request being read asked for `100 Continue` before it sends its body (curl does for
+    /// bodies over 1 KiB and otherwise waits a second); `takeContinue` tells the caller once.
+    private var continueExpected = false
 
     public init(limits: HTTPLimits) {
         self.limits = limits
@@ -134,6 +137,13 @@ public final class HTTPRequestParser {
         }
         bytesOfCurrentRequest += consumed
         return (consumed, nil)
+    }
+
+    /// True once per request whose headers ask for `100 Continue` and whose body has not been
+    /// read yet: the caller sends `HTTP/1.1 100 Continue` (the headers are within the limits).
+    public func takeContinue() -> Bool {
+        defer { continueExpected = false }
+        return continueExpected && bytesOfCurrentRequest > 0
     }
 
     /// The connection ended: throws when it ended inside a request.
@@ -251,6 +261,8 @@ public final class HTTPRequestParser {
                 c.fail(HTTPRequestError(status: 413, "the body is \(declared) bytes; the limit is \(c.limits.maxBodyBytes)"))
                 return 1
             }
+            c.continueExpected =
+                slm_http_minor(p) >= 1 && c.headers.contains { $0.name == "expect" && $0.value.lowercased() == "100-continue" }
             return 0
         }
         s.on_body = { p, at, n in
@@ -266,6 +278,7 @@ public final class HTTPRequestParser {
             let c = context(p)
             guard let p else { return 1 }
             let method = String(cString: http_method_str(http_method(rawValue: slm_http_method(p))))
+            c.continueExpected = false
             c.complete = HTTPRequest(
                 method: method, target: String(decoding: c.target, as: UTF8.self), headers: c.headers, body: c.body,
                 keepAlive: http_should_keep_alive(p) != 0, versionMinor: Int(slm_http_minor(p)))

@@ -59,6 +59,9 @@ struct DaemonLimits {
     /// byte, or it is answered 408 and the connection closed: slow-loris clients cannot hold a
     /// connection by trickling headers.
     var httpReadTimeoutMilliseconds = 10_000
+    /// HTTP: a keep-alive connection with no request for this long is closed (its slot under
+    /// `maxClients` goes to someone who uses it).
+    var httpIdleTimeoutMilliseconds = 60_000
 }
 
 /// A model to serve: `-m PATH` or `-m NAME=PATH` (config file: `model = …` or `model.NAME = PATH`).
@@ -342,6 +345,9 @@ struct Setting {
             name: "http-read-timeout-ms", valueName: "N", kind: .integer(\.limits.httpReadTimeoutMilliseconds, 100...600_000),
             help: "HTTP: a request (headers and body) must arrive within this long of its first byte, else 408 and close",
             infoName: "http_read_timeout_ms"),
+        Setting(
+            name: "http-idle-timeout-ms", valueName: "N", kind: .integer(\.limits.httpIdleTimeoutMilliseconds, 100...86_400_000),
+            help: "HTTP: a keep-alive connection with no request for this long is closed", infoName: "http_idle_timeout_ms"),
         Setting(
             name: "listen", valueName: "HOST:PORT", kind: .optionalText(\.listenAddress),
             help:

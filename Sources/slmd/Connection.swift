@@ -131,6 +131,12 @@ final class HTTPConnection {
     var requestStartedAt: UInt64 = 0
     /// The request is being decoded on a work thread (a long body).
     var decoding = false
+    /// Loop time (ms) when bytes last arrived or a response ended: a keep-alive connection
+    /// with nothing since `httpIdleTimeoutMilliseconds` is closed.
+    var lastActivity: UInt64
 
-    init(limits: HTTPLimits) { parser = HTTPRequestParser(limits: limits) }
+    init(limits: HTTPLimits, now: UInt64) {
+        parser = HTTPRequestParser(limits: limits)
+        lastActivity = now
+    }
 }

@@ -175,7 +175,7 @@ final class Daemon {
         let connection = Connection(id: nextConnectionID, handle: handle, owner: owner, viaTCP: viaTCP)
         if viaTCP {
             connection.wire = .http
-            connection.http = HTTPConnection(limits: httpLimits)
+            connection.http = HTTPConnection(limits: httpLimits, now: uv_now(loop))
         }
         nextConnectionID += 1
         handle.pointee.data = Unmanaged.passUnretained(connection).toOpaque()
@@ -262,7 +262,7 @@ final class Daemon {
             }
             connection.wire = wire
             if wire == .http {
-                connection.http = HTTPConnection(limits: httpLimits)
+                connection.http = HTTPConnection(limits: httpLimits, now: uv_now(loop))
                 let kept = connection.partialLine
                 connection.partialLine = []
                 if !kept.isEmpty { kept.withUnsafeBufferPointer { consumeHTTP($0, from: connection) } }
@@ -485,6 +485,7 @@ final class Daemon {
         guard !connection.closing else { return }
         if let http = connection.http {
             http.responding = false
+            http.lastActivity = uv_now(loop)
             if let replies = job.replies as? HTTPGenerationReplies, !replies.keepAlive {
                 closeAfterFlush(connection)
                 return
@@ -529,7 +530,7 @@ final class Daemon {
     private var stallCheckIntervalMilliseconds: UInt64 {
         let shorter = min(
             config.limits.slowReaderTimeoutMilliseconds, config.limits.writeStallTimeoutMilliseconds,
-            config.limits.httpReadTimeoutMilliseconds)
+            config.limits.httpReadTimeoutMilliseconds, config.limits.httpIdleTimeoutMilliseconds)
         return UInt64(max(10, shorter / 8))
     }
 

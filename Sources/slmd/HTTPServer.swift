@@ -24,6 +24,7 @@ extension Daemon {
     /// the connection must stop reading (a request is being answered): then the rest is kept.
     func consumeHTTP(_ bytes: UnsafeBufferPointer<UInt8>, from connection: Connection) {
         guard let http = connection.http else { return }
+        http.lastActivity = uv_now(loop)
         var start = 0
         while start < bytes.count, !connection.closing {
             throttleIfBehind(connection)
@@ -44,6 +45,7 @@ extension Daemon {
             start += result.consumed
             guard let request = result.request else {
                 if http.parser.bytesOfCurrentRequest > 0 && http.requestStartedAt == 0 { http.requestStartedAt = uv_now(loop) }
+                if http.parser.takeContinue() { connection.send("HTTP/1.1 100 Continue\r\n\r\n") }
                 if result.consumed == 0 { return }
                 continue
             }
@@ -54,11 +56,21 @@ extension Daemon {
     }
 
     /// Requests that have taken longer than `httpReadTimeoutMilliseconds` to arrive are answered
-    /// 408 and their connections closed. O(connections).
+    /// 408 and their connections closed; keep-alive connections idle for
+    /// `httpIdleTimeoutMilliseconds` are closed. O(connections).
     func checkSlowRequests(now: UInt64) {
         let limit = UInt64(config.limits.httpReadTimeoutMilliseconds)
+        let idleLimit = UInt64(config.limits.httpIdleTimeoutMilliseconds)
         for connection in connections.values where !connection.closing {
-            guard let http = connection.http, http.requestStartedAt > 0, now &- http.requestStartedAt >= limit else { continue }
+            guard let http = connection.http else { continue }
+            if http.requestStartedAt == 0, !http.responding, !http.decoding, connection.jobs.isEmpty,
+                now &- http.lastActivity >= idleLimit
+            {
+                Log.debug("client \(connection.id): HTTP keep-alive idle for \(now &- http.lastActivity) ms; closed")
+                closeAfterFlush(connection)
+                continue
+            }
+            guard http.requestStartedAt > 0, now &- http.requestStartedAt >= limit else { continue }
             Log.info("client \(connection.id): HTTP request not complete after \(now &- http.requestStartedAt) ms; closed")
             metrics.countRequest(wire: .http, endpoint: "invalid", status: "408")
             connection.send(

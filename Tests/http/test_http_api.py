@@ -285,6 +285,15 @@ class HTTPAPITests(unittest.TestCase):
         self.assertIn(("slm_time_to_first_token_seconds_count", ()), after)
         self.assertEqual(after[("slm_model_loaded", (("model", "smollm2"),))], 1)
 
+    def test_ollama_show_and_ps(self):
+        show = self.d.ollama().show("smollm2")
+        self.assertEqual(show.details.family, "llama")
+        self.assertIn("im_start", show.template)
+        running = [m.model for m in self.d.ollama().ps().models]
+        self.assertIn("smollm2", running)
+        with self.assertRaises(ollama.ResponseError):
+            self.d.ollama().show("missing")
+
     def test_health(self):
         r = self.d.http.get("/health")
         self.assertEqual((r.status_code, r.json()), (200, {"status": "ok"}))
@@ -296,8 +305,10 @@ class HTTPLimitsTests(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.d = Daemon("--http-read-timeout-ms", "500", "--http-max-body-bytes", "65536", "--keep-alive", "-1")
-        cls.d.http.get("/health")
+        cls.d = Daemon("--http-read-timeout-ms", "500", "--http-idle-timeout-ms", "1000", "--http-max-body-bytes", "65536",
+                       "--keep-alive", "-1")
+        cls.d.raw(b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n")
+        time.sleep(0.2)
         cls.baseline_fds = cls.d.fds()
 
     @classmethod
@@ -343,6 +354,28 @@ class HTTPLimitsTests(unittest.TestCase):
         growth = self.d.rss_kb() - rss_before
         print(f"1000 keep-alive requests: RSS {rss_before} kB -> +{growth} kB, fds {self.d.fds()}", file=sys.stderr)
         self.assertLess(growth, 8 * 1024)
+
+    def test_idle_keep_alive_connections_are_closed(self):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(self.d.socket)
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200 "))
+            start = time.time()
+            s.settimeout(5)
+            self.assertEqual(s.recv(4096), b"")  # closed by the daemon
+            self.assertLess(time.time() - start, 3)
+
+    def test_curl_gets_100_continue_for_a_large_body(self):
+        # Refused as soon as it is read (an unknown field), so the time is curl's waiting alone.
+        body = json.dumps({"prompt": "x", "padding": "x" * 2000})
+        start = time.time()
+        # curl asks for it by itself above some body size (which depends on its version).
+        out = subprocess.run(["curl", "-sS", "-v", "--unix-socket", self.d.socket, "http://x/v1/completions",
+                              "-H", "Expect: 100-continue", "-d", body],
+                             capture_output=True, text=True, timeout=30)
+        self.assertIn("100 Continue", out.stderr)
+        self.assertEqual(json.loads(out.stdout)["error"]["param"], "padding")
+        self.assertLess(time.time() - start, 0.9, "curl waited for a 100 Continue that did not come")
 
     def test_descriptors_come_back(self):
         for _ in range(20):
