@@ -115,6 +115,7 @@ final class Daemon {
         // The default model is mapped before the socket listens, so the first request does not wait.
         try models[0].loadNow(config: config, wake: wake, chatBackend: store?.chatBackend)
         models[0].lastUsed = uv_now(loop)
+        keepLoopOffWorkerCPUs()
         let whereListening = try Listener.open(listener, loop: loop, path: config.socketPath)
         if let address = config.listenAddress {
             try Listener.openTCP(tcpListener, loop: loop, address: address)
@@ -127,6 +128,17 @@ final class Daemon {
         // A socket slmd bound itself goes with it; systemd's socket stays for the next activation.
         if whereListening == config.socketPath { unlink(config.socketPath) }
         uv_loop_close(loop)
+    }
+
+    /// When the workers have CPUs of their own (`--cpus`, or big cores beside little ones), the
+    /// loop thread (and libuv's work threads, which inherit its mask when they start) runs on
+    /// the others: the kernel would otherwise wake it on the core of the inference thread that
+    /// woke it, and every streamed token would preempt the engine there.
+    private func keepLoopOffWorkerCPUs() {
+        guard let workers = try? WorkerPlacement(threads: config.threads, cpus: config.cpus).workerCPUs() else { return }
+        let others = CPUTopology.current().available.filter { !workers.contains($0) }
+        guard !others.isEmpty, CPUTopology.pinCurrentThread(toAnyOf: others) else { return }
+        Log.info("loop thread on CPUs \(CPUTopology.format(others)), off the workers' \(CPUTopology.format(workers))")
     }
 
     // MARK: Connections
