@@ -94,6 +94,7 @@ def two_models(args):
                                    "temperature": 0, "model": model}) + "\n").encode())
             buffer = b""
             while b'"event":"done"' not in buffer:
+                assert b'"event":"error"' not in buffer, buffer
                 buffer += s.recv(65536)
             results.append(json.loads(buffer.strip().split(b"\n")[-1]))
 

@@ -60,6 +60,8 @@ final class Daemon {
     var tokensServedByUnloaded = 0
     /// Numbers HTTP responses (`chatcmpl-N`) and HTTP jobs' ids.
     var nextResponseSerial: UInt64 = 1
+    /// The CPUs the process may use, read before the loop thread narrows its own mask.
+    let processCPUs = CPUTopology.current().available
 
     init(config: DaemonConfig, store: StoreAccess?, apiKey: [UInt8]?) throws(DaemonError) {
         self.config = config
@@ -136,7 +138,7 @@ final class Daemon {
     /// woke it, and every streamed token would preempt the engine there.
     private func keepLoopOffWorkerCPUs() {
         guard let workers = try? WorkerPlacement(threads: config.threads, cpus: config.cpus).workerCPUs() else { return }
-        let others = CPUTopology.current().available.filter { !workers.contains($0) }
+        let others = processCPUs.filter { !workers.contains($0) }
         guard !others.isEmpty, CPUTopology.pinCurrentThread(toAnyOf: others) else { return }
         Log.info("loop thread on CPUs \(CPUTopology.format(others)), off the workers' \(CPUTopology.format(workers))")
     }

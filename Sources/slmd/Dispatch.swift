@@ -205,7 +205,8 @@ extension Daemon {
 
     /// Maps `model` off the loop; the requests that waited run (or fail) when it is done.
     func startLoading(_ model: ServedModel) {
-        model.loadInBackground(loop: loop, config: config, wake: wake, chatBackend: store?.chatBackend) { [unowned self] model in
+        model.loadInBackground(loop: loop, config: config, processCPUs: processCPUs, wake: wake, chatBackend: store?.chatBackend) {
+            [unowned self] model in
             let waiting = model.waitingForLoad
             model.waitingForLoad = []
             if shuttingDown {

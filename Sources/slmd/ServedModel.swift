@@ -67,19 +67,24 @@ final class ServedModel {
     }
 
     /// Maps the model on a libuv work thread; `then` runs on the loop when it is ready or failed.
+    /// `processCPUs`: the CPUs the process may use, which the work thread takes while it builds
+    /// the engine (libuv's threads have the loop thread's narrower mask, `keepLoopOffWorkerCPUs`).
     func loadInBackground(
-        loop: UnsafeMutablePointer<uv_loop_t>, config: DaemonConfig, wake: @escaping @Sendable () -> Void, chatBackend: ChatBackend?,
-        then: @escaping (ServedModel) -> Void
+        loop: UnsafeMutablePointer<uv_loop_t>, config: DaemonConfig, processCPUs: [Int], wake: @escaping @Sendable () -> Void,
+        chatBackend: ChatBackend?, then: @escaping (ServedModel) -> Void
     ) {
         guard state == .unloaded else { return }
         state = .loading
         loadError = nil
-        let work = LoadWork(model: self, config: config, wake: wake, chatBackend: chatBackend, then: then)
+        let work = LoadWork(model: self, config: config, processCPUs: processCPUs, wake: wake, chatBackend: chatBackend, then: then)
         work.request.pointee.data = Unmanaged.passRetained(work).toOpaque()
         let rc = uv_queue_work(
             loop, work.request,
             { request in
                 let work = Unmanaged<LoadWork>.fromOpaque(request!.pointee.data).takeUnretainedValue()
+                let previous = CPUTopology.current().available
+                _ = CPUTopology.pinCurrentThread(toAnyOf: work.processCPUs)
+                defer { _ = CPUTopology.pinCurrentThread(toAnyOf: previous) }
                 let start = MonotonicClock.now()
                 do throws(DaemonError) {
                     work.result = .success(
@@ -217,6 +222,7 @@ final class LoadWork {
     let model: ServedModel
     let path: String
     let config: DaemonConfig
+    let processCPUs: [Int]
     let wake: @Sendable () -> Void
     let chatBackend: ChatBackend?
     let then: (ServedModel) -> Void
@@ -224,12 +230,13 @@ final class LoadWork {
     var seconds = 0.0
 
     init(
-        model: ServedModel, config: DaemonConfig, wake: @escaping @Sendable () -> Void, chatBackend: ChatBackend?,
+        model: ServedModel, config: DaemonConfig, processCPUs: [Int], wake: @escaping @Sendable () -> Void, chatBackend: ChatBackend?,
         then: @escaping (ServedModel) -> Void
     ) {
         self.model = model
         path = model.path
         self.config = config
+        self.processCPUs = processCPUs
         self.wake = wake
         self.chatBackend = chatBackend
         self.then = then

@@ -386,7 +386,9 @@ class HTTPLimitsTests(unittest.TestCase):
 
 class IdleUnloadTests(unittest.TestCase):
     def test_an_idle_model_is_unmapped(self):
-        d = Daemon("--keep-alive", "1")
+        # --cpus 0: the loop thread (and libuv's threads) then run on the other CPUs, and the
+        # model mapped on one of those threads must still get its workers on CPU 0.
+        d = Daemon("--keep-alive", "1", "--cpus", "0")
         try:
             r = d.http.post("/api/generate", json={"model": "coder", "prompt": "Hi", "stream": False,
                                                    "options": {"num_predict": 4}})
