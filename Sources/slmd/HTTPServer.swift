@@ -105,6 +105,7 @@ extension Daemon {
                     keepAlive: keepAlive, headers: [("WWW-Authenticate", "Bearer")]))
         }
         let method = request.method
+        if let why = Self.notServed[path] { return fail(APIError(status: 501, why, code: "not_implemented")) }
         guard let allowed = Self.routes[path] ?? (path.hasPrefix("/v1/models/") ? "GET" : nil) else {
             return fail(APIError(status: 404, "no endpoint \(path); docs/http.md lists them", code: "not_found"))
         }
@@ -148,7 +149,7 @@ extension Daemon {
         default:
             // GET /v1/models/{id}
             let name = String(path.dropFirst("/v1/models/".count))
-            guard let model = model(named: name) else { return fail(.modelNotFound(name)) }
+            guard !name.isEmpty, let model = model(named: name) else { return fail(.modelNotFound(name)) }
             json(200, OpenAI.model(name: model.name, created: model.modified))
         }
     }
@@ -183,7 +184,18 @@ extension Daemon {
         "/api/version": "GET", "/api/tags": "GET", "/api/ps": "GET", "/api/show": "POST",
         "/api/generate": "POST", "/api/chat": "POST",
     ]
-    static let endpoints = Set(routes.keys)
+    /// Endpoints of the APIs slmd knows and does not serve, answered 501 with why (not a bare 404).
+    static let notServed: [String: String] = {
+        var table: [String: String] = [:]
+        for path in ["/v1/embeddings", "/api/embed", "/api/embeddings"] {
+            table[path] = "embeddings are not available in this version of slmd"
+        }
+        for path in ["/api/pull", "/api/push", "/api/create", "/api/copy", "/api/delete", "/api/blobs"] {
+            table[path] = "slmd serves the GGUF files it was started with (slmd -m NAME=FILE); it does not manage models"
+        }
+        return table
+    }()
+    static let endpoints = Set(routes.keys).union(notServed.keys)
 
     /// An error in the shape the endpoint's clients read: Ollama's under `/api/`, else OpenAI's.
     func errorResponse(path: String, _ error: APIError, keepAlive: Bool) -> String {

@@ -294,6 +294,15 @@ class HTTPAPITests(unittest.TestCase):
         with self.assertRaises(ollama.ResponseError):
             self.d.ollama().show("missing")
 
+    def test_endpoints_not_served_say_why(self):
+        r = self.d.http.post("/v1/embeddings", json={"input": "x"})
+        self.assertEqual(r.status_code, 501)
+        self.assertIn("embeddings", r.json()["error"]["message"])
+        with self.assertRaises(ollama.ResponseError) as caught:
+            self.d.ollama().pull("llama3")
+        self.assertEqual(caught.exception.status_code, 501)
+        self.assertEqual(self.d.http.get("/v1/models/").status_code, 404)
+
     def test_health(self):
         r = self.d.http.get("/health")
         self.assertEqual((r.status_code, r.json()), (200, {"status": "ok"}))
