@@ -40,7 +40,9 @@ struct ChatCommand: ParsableCommand {
 
     @Option(
         name: .long,
-        help: "Chat through a running slmd on this socket instead (it keeps the conversation; -m, --db, -t, --cpus, -c are not used).")
+        help:
+            "Chat through a running slmd on this socket instead (it keeps the conversation; -m then names a model slmd serves; --db, -t, --cpus, -c are not used)."
+    )
     var socket: String?
 
     func validate() throws {
@@ -54,7 +56,8 @@ struct ChatCommand: ParsableCommand {
             options.sampling = try sampling.parameters()
             options.maxTokens = maxReplyTokens
             if let socket {
-                try runSocketChat(socketPath: socket, conversation: conversation, options: options, showStats: stats)
+                try runSocketChat(
+                    socketPath: socket, servedModel: model, conversation: conversation, options: options, showStats: stats)
                 return
             }
             let chat = LocalChat(

@@ -62,6 +62,10 @@ struct AskCommand: ParsableCommand {
     var noStats = false
     @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Tokens to generate (default: until end of text).")
     var maxTokens: Int?
+    @Option(
+        name: [.customShort("m"), .long],
+        help: "The served model to ask, by its name in slmd (slmd -m NAME=FILE; default: the daemon's first).")
+    var model: String?
     @Option(name: .customLong("stop"), help: "Stop before this text (repeatable).")
     var stop: [String] = []
     @OptionGroup var sampling: SamplingOptions
@@ -80,6 +84,7 @@ struct AskCommand: ParsableCommand {
             fields += try sampling.parameters().json.objectValue ?? []
             if let maxTokens { fields.append(("max_tokens", .integer(maxTokens))) }
             if !stop.isEmpty { fields.append(("stop", .array(stop.map { .string($0) }))) }
+            if let model { fields.append(("model", .string(model))) }
             let done = try streamRequest(connection, id: 1, op: chat ? "chat" : "generate", fields)
             Console.out("\n")
             if !noStats { Console.err(summary(done) + "\n") }
@@ -109,9 +114,11 @@ extension String {
 
 /// `slm chat --socket`: a conversation kept by slmd. Each line read from standard input is one
 /// user turn; /quit, /exit or end of input ends the session.
-func runSocketChat(socketPath: String?, conversation: Int64?, options: GenerationOptions, showStats: Bool) throws {
+/// `servedModel`: the model's name in slmd (nil: the daemon's default).
+func runSocketChat(socketPath: String?, servedModel: String?, conversation: Int64?, options: GenerationOptions, showStats: Bool) throws {
     var samplingFields = options.sampling.json.objectValue ?? []
     if let maxTokens = options.maxTokens { samplingFields.append(("max_tokens", .integer(maxTokens))) }
+    if let servedModel { samplingFields.append(("model", .string(servedModel))) }
     let path = DaemonSocket.resolve(socketPath)
     let connection = try LineSocket(path: path)
     var conversationID = conversation

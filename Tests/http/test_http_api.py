@@ -265,6 +265,16 @@ class HTTPAPITests(unittest.TestCase):
         models = self.d.ndjson({"id": 3, "op": "models"})[-1]
         self.assertEqual(models["event"], "models")
 
+    def test_slm_ask_names_a_served_model(self):
+        out = subprocess.run([SLM, "ask", "--socket", self.d.socket, "-m", "coder", "-n", "6", "--temp", "0", "--no-stats",
+                              PROMPT], capture_output=True, text=True, check=True).stdout
+        events = self.d.ndjson({"id": 1, "op": "generate", "prompt": PROMPT, "max_tokens": 6, "temperature": 0,
+                                "model": "coder"})
+        self.assertEqual(out.rstrip("\n"), "".join(e["text"] for e in events if e["event"] == "token"))
+        missing = subprocess.run([SLM, "ask", "--socket", self.d.socket, "-m", "nope", "Hi"], capture_output=True, text=True)
+        self.assertNotEqual(missing.returncode, 0)
+        self.assertIn("no model", missing.stderr)
+
     def test_each_model_answers_with_its_own_tokens(self):
         for name, path in (("smollm2", SMOLLM2), ("coder", CODER)):
             reply = self.chat(model=name, max_tokens=30).choices[0].message.content
