@@ -275,6 +275,23 @@ class HTTPAPITests(unittest.TestCase):
         self.assertNotEqual(missing.returncode, 0)
         self.assertIn("no model", missing.stderr)
 
+    def test_a_stored_conversation_continues_over_openai(self):
+        client = self.d.openai()
+        first = client.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "Hi, I am Ada."}],
+                                               max_tokens=5, temperature=0, extra_body={"conversation": 0})
+        conversation = first.model_extra["conversation"]
+        self.assertGreater(conversation, 0)
+        second = client.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "Who am I?"}],
+                                                max_tokens=5, temperature=0, extra_body={"conversation": conversation})
+        self.assertEqual(second.model_extra["conversation"], conversation)
+        self.assertGreater(second.usage.prompt_tokens, first.usage.prompt_tokens)
+        stored = self.d.ndjson({"id": 1, "op": "conversations.get", "conversation": conversation})[-1]
+        self.assertEqual([m["role"] for m in stored["messages"]], ["user", "assistant", "user", "assistant"])
+        self.assertEqual(stored["messages"][3]["content"], second.choices[0].message.content)
+        with self.assertRaises(openai.BadRequestError):
+            client.chat.completions.create(model="smollm2", max_tokens=2, extra_body={"conversation": conversation},
+                                           messages=[{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
+
     def test_each_model_answers_with_its_own_tokens(self):
         for name, path in (("smollm2", SMOLLM2), ("coder", CODER)):
             reply = self.chat(model=name, max_tokens=30).choices[0].message.content
