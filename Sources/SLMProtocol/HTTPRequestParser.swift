@@ -116,6 +116,12 @@ public final class HTTPRequestParser {
     public func parse(_ bytes: UnsafeRawBufferPointer) throws(HTTPRequestError) -> (consumed: Int, request: HTTPRequest?) {
         if let failure { throw failure }
         guard !bytes.isEmpty else { return (0, nil) }
+        // Line ends between requests (some clients send one after a body) start no request: the
+        // C parser skips them too, but they must not start the caller's read timer.
+        if bytesOfCurrentRequest == 0, let first = bytes.firstIndex(where: { $0 != 0x0D && $0 != 0x0A }), first > 0 {
+            return (first, nil)
+        }
+        if bytesOfCurrentRequest == 0, bytes.allSatisfy({ $0 == 0x0D || $0 == 0x0A }) { return (bytes.count, nil) }
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         let consumed = withUnsafePointer(to: Self.settings) { settings in
             http_parser_execute(parser, settings, bytes.baseAddress!.assumingMemoryBound(to: CChar.self), bytes.count)

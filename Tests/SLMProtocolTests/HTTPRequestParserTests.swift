@@ -27,6 +27,21 @@ final class HTTPRequestParserTests: XCTestCase {
         return out
     }
 
+    /// A line end after a request (some clients send one after a body) is not a request begun:
+    /// the connection's read timer must not start, and ending there is a clean end.
+    func testLineEndsBetweenRequestsStartNoRequest() throws {
+        let parser = HTTPRequestParser(limits: Self.limits)
+        let stream = Array("POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi\r\n\r\n".utf8)
+        let (consumed, request) = try stream.withUnsafeBytes { try parser.parse($0) }
+        XCTAssertEqual(request?.body, Array("hi".utf8))
+        let rest = try stream[consumed...].withUnsafeBytes { try parser.parse($0) }
+        XCTAssertEqual(rest.consumed, 4)
+        XCTAssertNil(rest.request)
+        XCTAssertEqual(parser.bytesOfCurrentRequest, 0)
+        XCTAssertNoThrow(try parser.finish())
+        XCTAssertEqual(try requests("\r\nGET /b HTTP/1.1\r\n\r\n\r\nGET /c HTTP/1.1\r\n\r\n", step: 1).map(\.target), ["/b", "/c"])
+    }
+
     func status(_ text: String, limits: HTTPLimits = limits) -> Int? {
         do {
             _ = try requests(text, limits: limits)
