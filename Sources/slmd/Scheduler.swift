@@ -20,8 +20,8 @@ struct Outgoing {
     var summary: GenerationSummary?
 }
 
-/// The one inference thread. It admits jobs from a bounded queue into at most
-/// `maxActiveGenerations` running slots, taking uids and then connections in turn, and
+/// The inference thread of one served model (`ServedModel`). It admits jobs from a bounded
+/// queue into at most `maxActiveGenerations` running slots, taking uids and then connections in turn, and
 /// round-robins `Generation.step()` over the running jobs, so every one advances one token (or
 /// one prompt chunk) per round. A job whose client does not read is paused: it keeps its session
 /// (KV cache) but not its slot, and at most `maxPausedGenerations` are paused before admission
