@@ -239,8 +239,9 @@ extension APIMessage {
             }
         default: throw .badField(field + ".content", "must be a string or an array of text parts")
         }
-        for key in ["images", "tool_calls", "function_call", "audio"] where f.value(key) != nil {
-            if case .array(let a)? = f.fields.first(where: { $0.0 == key })?.1, a.isEmpty { continue }
+        for key in ["images", "tool_calls", "function_call", "audio"] {
+            // Absent, null or an empty list asks for nothing.
+            guard let value = f.value(key), value != .array([]) else { continue }
             throw .unsupported(
                 "\(field).\(key)", key == "images" || key == "audio" ? "slm models read text only" : "tool calls are not supported")
         }
