@@ -32,6 +32,9 @@ let package = Package(
         .target(name: "CSLMKernelsTesting", dependencies: ["CSLMKernels"]),
         // The one JSON value, parser and writer: protocol lines, template values, sampling fields.
         .target(name: "SLMJSON"),
+        // GBNF grammars and JSON Schema: parsing, matching text, and the tokens a grammar allows.
+        // Knows nothing of models: a vocabulary comes in as each token's bytes.
+        .target(name: "SLMGrammar", dependencies: ["SLMJSON"]),
         // The engine in three layers, each depending only on those below it:
         // compute (GGUF mapping, weights, ops, scratch and KV state, threads), models (families,
         // tokenizers, chat templates) and inference (engine, sessions, sampling, snapshots).
@@ -46,7 +49,7 @@ let package = Package(
         ),
         .target(
             name: "SLMCore",
-            dependencies: ["SLMModels", "SLMCompute", "SLMJSON"]
+            dependencies: ["SLMModels", "SLMCompute", "SLMJSON", "SLMGrammar"]
         ),
         .systemLibrary(
             name: "CSQLite",
@@ -110,6 +113,11 @@ let package = Package(
         .testTarget(
             name: "SLMStoreTests",
             dependencies: ["SLMStore", "SLMCore"]
+        ),
+        .testTarget(
+            name: "SLMGrammarTests",
+            dependencies: ["SLMGrammar", "SLMJSON"],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "SLMJSONTests",

@@ -55,8 +55,12 @@
  *   worker threads.
  * - The ABI is stable within one SLM_ABI_VERSION: functions and struct layouts never change;
  *   new functions may only come with a new version.
+ *   Structs grow only at their end, and only with a new ABI version: a program built against
+ *   an older header passes a smaller struct, so it must not load a newer library (check
+ *   slm_abi_version() against SLM_ABI_VERSION, and link libslm.so.N by its soname).
  *   ABI 2 (libslm.so.2): slm_sampling_params gained repeat_last_n (in what was padding before
  *   `seed`, so the struct's size and the other offsets are those of ABI 1).
+ *   ABI 3 (libslm.so.3): slm_sampling_params gained `grammar` and `json_schema` at its end.
  */
 #ifndef SLM_H
 #define SLM_H
@@ -70,7 +74,7 @@ extern "C" {
 #endif
 
 /* ABI version of this header; slm_abi_version() returns the library's. They must be equal. */
-#define SLM_ABI_VERSION 2
+#define SLM_ABI_VERSION 3
 
 /* Thread-safe; no side effects. Returns SLM_ABI_VERSION of the library that was linked. */
 uint32_t    slm_abi_version(void);
@@ -151,14 +155,21 @@ typedef struct slm_sampling_params {
     int32_t  repeat_last_n;   /* tokens the repeat penalty looks back over; 0 = none, -1 = the whole context (ABI 2) */
     uint64_t seed;
     int32_t  max_tokens;
+    /* Structured output (ABI 3); NULL = none, at most one of the two. Copied during the call. */
+    const char *grammar;      /* GBNF text (llama.cpp's grammar syntax), start rule root */
+    const char *json_schema;  /* a JSON Schema as JSON text; "{}" = any JSON value */
 } slm_sampling_params;
 /* Thread-safe. llama.cpp's defaults: temperature 0.8, top_k 40, top_p 0.95, min_p 0.05,
- * repeat_penalty 1, repeat_last_n 64, seed SLM_SEED_RANDOM, max_tokens -1.
+ * repeat_penalty 1, repeat_last_n 64, seed SLM_SEED_RANDOM, max_tokens -1, grammar and json_schema
+ * NULL.
  * seed: the same seed gives the same text. max_tokens: tokens to generate; -1 = until the model
  * ends its text or the context is full; 0 = only process the prompt (fills the KV cache).
  * Valid: temperature >= 0, top_k >= 0, top_p in (0, 1], min_p in [0, 1], repeat_penalty > 0,
  * repeat_last_n >= -1, max_tokens >= -1; floats finite and not subnormal (e.g. 1e-40). A bad
- * value fails the call with SLM_ERR_INVALID_ARGUMENT and slm_last_error() names the field. */
+ * value fails the call with SLM_ERR_INVALID_ARGUMENT and slm_last_error() names the field; for a
+ * grammar or schema it also says what is wrong and where (line and column, rule, schema path).
+ * With a grammar, tokens that cannot continue it are never sampled, end of text comes only where
+ * the grammar may end, and generation stops when nothing more can follow. */
 slm_sampling_params slm_sampling_default_params(void);
 
 /* ---- Sessions -------------------------------------------------------------------------------- */

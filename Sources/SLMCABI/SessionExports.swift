@@ -1,5 +1,6 @@
 import CSLMHeader
 import SLMCore
+import SLMJSON
 
 // Sampling, sessions, generation and statistics: slm_sampling_default_params … slm_session_stats.
 
@@ -20,7 +21,8 @@ enum MappingDirection { case toC, fromC }
 
 /// slm_sampling_params ⇄ SamplingParameters, one line per field: a new field is mapped here once,
 /// for the defaults (`toC`, from SamplingParameters' own) and for every call (`fromC`). The seed
-/// and max_tokens have C-only meanings (SLM_SEED_RANDOM, -1) and are handled by the callers.
+/// and max_tokens have C-only meanings (SLM_SEED_RANDOM, -1) and are handled by the callers;
+/// grammar and json_schema are C strings read by `generationOptions` (the defaults are NULL).
 func mapSampling(_ c: inout slm_sampling_params, _ swift: inout SamplingParameters, _ direction: MappingDirection) {
     map(&c.temperature, &swift.temperature, direction)
     map(&c.top_k, &swift.topK, direction)
@@ -46,6 +48,14 @@ func generationOptions(_ params: UnsafePointer<slm_sampling_params>?) throws -> 
     var sampling = SamplingParameters()
     mapSampling(&c, &sampling, .fromC)
     sampling.seed = c.seed == seedRandom ? SamplingParameters.randomSeed() : c.seed
+    if let text = c.grammar { sampling.grammar = String(cString: text) }
+    if let text = c.json_schema {
+        do {
+            sampling.jsonSchema = try JSONParser.parse(String(cString: text))
+        } catch {
+            throw SamplingError.invalidGrammar(field: "json_schema", message: "not valid JSON: \(error)")
+        }
+    }
     try sampling.validate()
     if c.max_tokens < -1 { throw CAPIError.invalidArgument("max_tokens must be -1 (no limit) or >= 0, got \(c.max_tokens)") }
     var options = GenerationOptions()

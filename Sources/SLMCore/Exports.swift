@@ -2,3 +2,4 @@
 // alone and see the layers below it too.
 @_exported import SLMCompute
 @_exported import SLMModels
+@_exported import SLMGrammar

@@ -101,6 +101,8 @@ extension ProtocolError {
             self = .invalidValue(field: field, reason: "must be \(requirement), got \(got)")
         case .wrongType(let field, let expected): self = .wrongType(field: field, expected: expected)
         case .unknownField(let field): self = .unknownField(field)
+        case .invalidGrammar(let field, let message): self = .invalidValue(field: field, reason: message)
+        case .grammarDeadEnd: self = .invalidValue(field: "grammar", reason: "\(error)")
         }
     }
 }

@@ -281,10 +281,14 @@ int main(int argc, char **argv) {
     CHECK(pieces == 0, "callback called by a failed call");
 
     /* Every sampling field is checked, NaN, infinities and subnormals included, and the message
-     * starts with the field's name. ABI 2 added repeat_last_n in what was padding before seed. */
-    CHECK(sizeof(slm_sampling_params) == 40 && offsetof(slm_sampling_params, repeat_last_n) == 20 &&
-          offsetof(slm_sampling_params, seed) == 24 && offsetof(slm_sampling_params, max_tokens) == 32,
+     * starts with the field's name. ABI 2 added repeat_last_n in what was padding before seed;
+     * ABI 3 appended grammar and json_schema. */
+    CHECK(sizeof(slm_sampling_params) == 56 && offsetof(slm_sampling_params, repeat_last_n) == 20 &&
+          offsetof(slm_sampling_params, seed) == 24 && offsetof(slm_sampling_params, max_tokens) == 32 &&
+          offsetof(slm_sampling_params, grammar) == 40 && offsetof(slm_sampling_params, json_schema) == 48,
           "slm_sampling_params layout: size %zu", sizeof(slm_sampling_params));
+    CHECK(slm_sampling_default_params().grammar == NULL && slm_sampling_default_params().json_schema == NULL,
+          "default grammar and json_schema must be NULL");
     CHECK(slm_sampling_default_params().repeat_last_n == 64, "default repeat_last_n %d", (int)slm_sampling_default_params().repeat_last_n);
     const float bad_floats[] = {NAN, INFINITY, -1.0f, (float)1e-40};
     for (size_t i = 0; i < sizeof bad_floats / sizeof bad_floats[0]; i++) {
@@ -296,6 +300,11 @@ int main(int argc, char **argv) {
     bad = sampling; bad.top_k = -1; expect_refused(session, bad, "top_k");
     bad = sampling; bad.repeat_last_n = -2; expect_refused(session, bad, "repeat_last_n");
     bad = sampling; bad.max_tokens = -2; expect_refused(session, bad, "max_tokens");
+    bad = sampling; bad.grammar = "root ::= [a-z"; expect_refused(session, bad, "grammar");
+    bad = sampling; bad.grammar = "root ::= \"a\" | root \"a\""; expect_refused(session, bad, "grammar");
+    bad = sampling; bad.json_schema = "{\"type\": "; expect_refused(session, bad, "json_schema");
+    bad = sampling; bad.json_schema = "{\"type\": \"string\", \"not\": {}}"; expect_refused(session, bad, "json_schema");
+    bad = sampling; bad.grammar = "root ::= \"a\""; bad.json_schema = "{}"; expect_refused(session, bad, "grammar");
     if (!light) {
         /* repeat_last_n 0 turns the penalty off: greedy text equals that without a penalty; the
          * default window (64) and the whole context (-1) are accepted. */

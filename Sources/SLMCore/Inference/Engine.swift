@@ -1,5 +1,7 @@
 import SLMCompute
+import SLMGrammar
 import SLMModels
+import Synchronization
 
 /// A loaded model: the mapped GGUF, its architecture, its tokenizer and the worker pool. Read-only
 /// after loading; each conversation gets its own `InferenceState` from `makeState`.
@@ -14,6 +16,8 @@ public final class Engine: @unchecked Sendable {
     public let model: any LanguageModel
     public let tokenizer: Tokenizer
     public let pool: ThreadPool
+    /// `grammarVocabulary`, built on first use.
+    let grammarVocabularyStore = Mutex<GrammarVocabulary?>(nil)
 
     /// - Parameters:
     ///   - threads: worker threads; nil = one per CPU in `cpus`.

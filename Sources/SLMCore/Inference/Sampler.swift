@@ -1,4 +1,5 @@
 import SLMCompute
+import SLMGrammar
 import SLMJSON
 import SLMModels
 
@@ -27,6 +28,11 @@ public struct SamplingParameters: Sendable, Equatable {
     public var repeatLastN: Int = 64
     /// The same seed gives the same text. Front ends draw `randomSeed()` when none is given.
     public var seed: UInt64 = 0
+    /// GBNF text (llama.cpp's grammar syntax, start rule `root`) the output must match; nil = none.
+    public var grammar: String? = nil
+    /// A JSON Schema the output must be a valid document of (`{}` or `true`: any JSON value);
+    /// nil = none. At most one of `grammar` and `jsonSchema`.
+    public var jsonSchema: JSONValue? = nil
 
     public init() {}
 
@@ -52,6 +58,21 @@ public struct SamplingParameters: Sendable, Equatable {
         try Self.check(minP, "min_p", "a number in [0, 1] (0 = off)") { $0 >= 0 && $0 <= 1 }
         try Self.check(repeatPenalty, "repeat_penalty", "a finite number > 0 (1 = off)") { $0 > 0 }
         try Self.check(repeatLastN, "repeat_last_n", in: -1...Int(Int32.max), "(-1 = the whole context, 0 = off)")
+        if grammar != nil && jsonSchema != nil {
+            throw .invalidValue(field: "grammar", requirement: "absent when json_schema is given (one constraint at a time)", got: "both")
+        }
+    }
+
+    /// The output constraint as GBNF text (a schema converted), nil when there is none. The
+    /// errors name the field and say what is wrong and where.
+    public func constraintGrammar() throws(SamplingError) -> String? {
+        if let grammar { return grammar }
+        guard let schema = jsonSchema else { return nil }
+        do throws(JSONSchemaError) {
+            return try JSONSchemaGrammar.grammar(for: schema)
+        } catch {
+            throw .invalidGrammar(field: "json_schema", message: "\(error)")
+        }
     }
 
     private static func check(
@@ -90,9 +111,16 @@ public enum SamplingError: Error, Equatable, CustomStringConvertible {
     case invalidValue(field: String, requirement: String, got: String)
     case wrongType(field: String, expected: String)
     case unknownField(String)
+    /// A grammar or schema that cannot be used, with the parser's or converter's message.
+    case invalidGrammar(field: String, message: String)
+    /// Nothing in the vocabulary can continue the grammar, and it cannot end here.
+    case grammarDeadEnd
 
     public var description: String {
         switch self {
+        case .invalidGrammar(let field, let message): return "\(field): \(message)"
+        case .grammarDeadEnd: return "no token of the model's vocabulary can continue the grammar here, and it cannot end here"
+
         case .invalidValue(let field, let requirement, let got): return "\(field) must be \(requirement), got \(got)"
         case .wrongType(let field, let expected): return "\(field) must be \(expected)"
         case .unknownField(let field): return "unknown field \"\(field)\""
@@ -126,6 +154,14 @@ extension SamplingParameters {
                     throw .invalidValue(field: key, requirement: "between 0 and \(Self.maxJSONSeed)", got: "\(seed)")
                 }
                 givenSeed = UInt64(seed)
+            case "grammar":
+                guard case .string(let text) = value else { throw .wrongType(field: key, expected: "a string (GBNF)") }
+                grammar = text
+            case "json_schema":
+                switch value {
+                case .object, .bool: jsonSchema = value
+                default: throw .wrongType(field: key, expected: "a JSON Schema (an object, or true)")
+                }
             default:
                 throw .unknownField(key)
             }
@@ -137,7 +173,7 @@ extension SamplingParameters {
     /// Every field, as `init(json:)` reads it back. A seed above 2^53 (possible from the C API
     /// only) does not survive a JSON number and is refused by `init(json:)`.
     public var json: JSONValue {
-        .object([
+        var fields: [(String, JSONValue)] = [
             ("temperature", .number(Self.shortest(temperature))),
             ("top_k", .integer(topK)),
             ("top_p", .number(Self.shortest(topP))),
@@ -145,7 +181,10 @@ extension SamplingParameters {
             ("repeat_penalty", .number(Self.shortest(repeatPenalty))),
             ("repeat_last_n", .integer(repeatLastN)),
             ("seed", .integer(seed)),
-        ])
+        ]
+        if let grammar { fields.append(("grammar", .string(grammar))) }
+        if let jsonSchema { fields.append(("json_schema", jsonSchema)) }
+        return .object(fields)
     }
 
     /// The Float as the Double its shortest decimal form says (0.8, not 0.800000011920929), so
@@ -206,6 +245,8 @@ public struct Sampler: Sendable {
     private var random: SeededGenerator
     private var recent: [Int32] = []
     private var candidates: [(id: Int32, logit: Float)] = []
+    /// The allowed candidates found one by one under a grammar (see `keepAllowed`).
+    private var allowedTop: [(id: Int32, logit: Float)] = []
 
     public init(parameters: SamplingParameters) {
         self.parameters = parameters
@@ -222,22 +263,34 @@ public struct Sampler: Sendable {
         if window > 0, recent.count > window * 2 { recent.removeFirst(recent.count - window) }
     }
 
+    /// Picks a token from all of them.
     public mutating func sample(logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
+        // Only a constraint's checks can fail.
+        try! sample(logits: logits, constraint: nil)
+    }
+
+    /// Picks a token. With a `constraint`, only tokens it allows are candidates (end of
+    /// generation only where the grammar may end), and every setting applies to those as if the
+    /// others had no probability: top-k keeps the k most likely allowed tokens.
+    public mutating func sample(
+        logits: UnsafeMutableBufferPointer<Float>, constraint: TokenConstraint?
+    ) throws(SamplingError) -> Int32 {
         applyRepeatPenalty(logits)
-        if parameters.temperature <= 0 { return Self.argmax(UnsafeBufferPointer(logits)) }
+        if parameters.temperature <= 0 {
+            let best = Self.argmax(UnsafeBufferPointer(logits))
+            guard let constraint, !constraint.allows(best) else { return best }
+            return try Self.argmax(UnsafeBufferPointer(logits), allowed: Self.mask(constraint))
+        }
 
         // Top-k first, on the full vocabulary, with a partial selection rather than a full sort.
         let k = parameters.topK > 0 ? min(parameters.topK, logits.count) : logits.count
         candidates.removeAll(keepingCapacity: true)
         candidates.reserveCapacity(logits.count)
         for i in 0..<logits.count where !logits[i].isNaN { candidates.append((Int32(i), logits[i])) }
+        candidates.sort { $0.logit > $1.logit }  // n log n over 50k floats is ~1 ms; fine per token
+        if let constraint { try keepAllowed(k, constraint) }
         if candidates.isEmpty { return 0 }
-        if k < candidates.count {
-            candidates.sort { $0.logit > $1.logit }  // n log n over 50k floats is ~1 ms; fine per token
-            candidates.removeLast(candidates.count - k)
-        } else {
-            candidates.sort { $0.logit > $1.logit }
-        }
+        if k < candidates.count { candidates.removeLast(candidates.count - k) }
 
         // Probabilities before temperature (as llama.cpp's top-p and min-p see them).
         var probs = Self.softmax(candidates.map(\.logit))
@@ -268,6 +321,67 @@ public struct Sampler: Sendable {
             if u < cumulative { return candidates[i].id }
         }
         return candidates[candidates.count - 1].id
+    }
+
+    /// How many of the most likely candidates are checked one by one before the whole
+    /// vocabulary's mask is computed instead (cheaper where the grammar allows few tokens).
+    static let candidatesCheckedOneByOne = 256
+
+    /// Narrows the sorted candidates to the allowed ones, keeping their order. When only the
+    /// `k` most likely matter, the top of the list is checked token by token (each check is one
+    /// cached step per byte); otherwise, or if the top holds too few allowed tokens, the mask
+    /// of the whole vocabulary decides.
+    private mutating func keepAllowed(_ k: Int, _ constraint: TokenConstraint) throws(SamplingError) {
+        if k < candidates.count {
+            allowedTop.removeAll(keepingCapacity: true)
+            for c in candidates.prefix(Self.candidatesCheckedOneByOne) where allowedTop.count < k && constraint.allows(c.id) {
+                allowedTop.append(c)
+            }
+            do { try constraint.checkLimits() } catch { throw .invalidGrammar(field: "grammar", message: "\(error)") }
+            if allowedTop.count == k {
+                swap(&candidates, &allowedTop)
+                return
+            }
+        }
+        let mask = try Self.mask(constraint)
+        var kept = 0
+        for i in candidates.indices where Self.isSet(mask, candidates[i].id) {
+            candidates[kept] = candidates[i]  // kept <= i: a compaction in place, order kept
+            kept += 1
+        }
+        candidates.removeLast(candidates.count - kept)
+        if candidates.isEmpty { throw .grammarDeadEnd }
+    }
+
+    private static func mask(_ constraint: TokenConstraint) throws(SamplingError) -> [UInt64] {
+        do {
+            return try constraint.allowedMask()
+        } catch {
+            throw .invalidGrammar(field: "grammar", message: "\(error)")
+        }
+    }
+
+    private static func isSet(_ mask: [UInt64], _ id: Int32) -> Bool {
+        Int(id >> 6) < mask.count && mask[Int(id >> 6)] >> UInt64(id & 63) & 1 == 1
+    }
+
+    /// The largest logit among the tokens `allowed` marks (the lowest index wins a tie).
+    static func argmax(_ logits: UnsafeBufferPointer<Float>, allowed: [UInt64]) throws(SamplingError) -> Int32 {
+        var best = -1
+        var bestValue = -Float.infinity
+        for (w, word) in allowed.enumerated() where word != 0 {
+            var bits = word
+            while bits != 0 {
+                let i = w << 6 | bits.trailingZeroBitCount
+                bits &= bits - 1
+                if i < logits.count, best < 0 || logits[i] > bestValue {
+                    bestValue = logits[i]
+                    best = i
+                }
+            }
+        }
+        guard best >= 0 else { throw .grammarDeadEnd }
+        return Int32(best)
     }
 
     private func applyRepeatPenalty(_ logits: UnsafeMutableBufferPointer<Float>) {

@@ -1,4 +1,5 @@
 import SLMCompute
+import SLMGrammar
 import SLMModels
 import Synchronization
 
@@ -61,6 +62,7 @@ public final class Session: @unchecked Sendable {
     public func startGeneration(promptTokens: [Int32], options: GenerationOptions) throws -> Generation {
         try options.sampling.validate()
         guard !promptTokens.isEmpty else { throw ModelError.emptyInput }
+        let constraint = try engine.makeConstraint(for: options.sampling)
         try engine.tokenizer.validate(promptTokens)
         guard promptTokens.count < state.contextLength else {
             throw ModelError.contextFull(contextLength: state.contextLength, needed: promptTokens.count + 1)
@@ -72,7 +74,7 @@ public final class Session: @unchecked Sendable {
         while shared < limit && cachedTokens[shared] == promptTokens[shared] { shared += 1 }
         state.truncate(to: shared)
         cachedTokens.removeSubrange(shared...)
-        return Generation(session: self, promptTokens: promptTokens, reused: shared, options: options)
+        return Generation(session: self, promptTokens: promptTokens, reused: shared, options: options, constraint: constraint)
     }
 
     /// Sets the cached tokens after a snapshot's cache was copied in.
@@ -108,6 +110,8 @@ public final class Generation: @unchecked Sendable {
 
     private let cancelled = Atomic<Bool>(false)
     private var sampler: Sampler
+    /// The grammar the output must match, if the options ask for one.
+    private let constraint: TokenConstraint?
     private var decoder: StreamingDecoder
     private var stopFilter: StopSequenceFilter
     private var logits: [Float]
@@ -119,8 +123,9 @@ public final class Generation: @unchecked Sendable {
     private let started: Double
     private var firstTokenAt: Double? = nil
 
-    init(session: Session, promptTokens: [Int32], reused: Int, options: GenerationOptions) {
+    init(session: Session, promptTokens: [Int32], reused: Int, options: GenerationOptions, constraint: TokenConstraint?) {
         self.session = session
+        self.constraint = constraint
         self.promptTokens = promptTokens
         self.reusedPromptTokens = reused
         self.options = options
@@ -172,13 +177,22 @@ public final class Generation: @unchecked Sendable {
             throw error
         }
         if stats.generatedTokens >= (options.maxTokens ?? Int.max) { return finish(.maxTokens) }
+        // A complete grammar allows only end of generation: the model ends here.
+        if let constraint, constraint.isComplete { return finish(.endOfGeneration) }
 
-        let token = logits.withUnsafeMutableBufferPointer { sampler.sample(logits: $0) }
+        let token: Int32
+        do {
+            token = try logits.withUnsafeMutableBufferPointer { (l) throws(SamplingError) in try sampler.sample(logits: l, constraint: constraint) }
+        } catch {
+            isFinished = true
+            throw error
+        }
         if firstTokenAt == nil { firstTokenAt = MonotonicClock.now() }
         if engine.tokenizer.isEndOfGeneration(token) { return finish(.endOfGeneration) }
         stats.generatedTokens += 1
         generatedTokens.append(token)
         sampler.accept(token)
+        constraint?.accept(token)
         pendingToken = token
         let (visible, stopped) = stopFilter.push(decoder.push(token))
         text += visible
