@@ -27,7 +27,7 @@
 # checks the unconstrained argmax against the grammar first and applies the full grammar mask only
 # when that token is rejected, so its grammar cost depends on how often the model strays.
 #
-# The slm side is a placeholder (slm_run below) until `slm run` has the grammar flags.
+# The slm side runs `slm run` (SLM_BIN, default .build/release/slm) the same way, interleaved.
 # Benchmarks are noisy on shared machines: compare ratios, not absolute numbers.
 set -euo pipefail
 
@@ -99,18 +99,31 @@ print("llama", key, mode, rep, runs, eval_ms, prompt_ms, total_ms, sampling_ms, 
 PY
 }
 
-# ---- slm side: PLACEHOLDER -------------------------------------------------------------------------
-# TODO(issue 20, lead): measure `slm run` once it has --grammar-file / --json-schema(-file). Same prompt,
-# same -n, greedy, 1 thread, pinned to the same CPU; e.g.
-#   taskset -c "$CPU" "$SLM" run -m "$model" -p "$PROMPT" -n "$GEN" --temp 0 <threads: 1> \
-#       [--grammar-file "$GRAMMAR" | --json-schema-file "$SCHEMA"] > /dev/null 2> "$WORK/slm.err"
-# slm run prints "generated: N tokens, X tokens/s (stop: …)" on stderr; X is the gen t/s above.
-# Append "slm MODEL MODE REP N X" to results.tsv (the summary reads that shape) and return 0.
-# Until then it returns 1 and the slm columns read "not measured".
+# ---- slm side --------------------------------------------------------------------------------------
+# `slm run`, same prompt, -n, greedy, one worker pinned to the same CPU; its "generated: N tokens,
+# R tokens/s" line is decode + sampling + grammar after the first token (llama.cpp's gen t/s).
+SLM="${SLM_BIN:-$ROOT/.build/release/slm}"
+slm_mode_args() {
+    case "$1" in
+    none) ;;
+    gbnf) echo "--grammar-file $GRAMMAR" ;;
+    schema) echo "--json-schema $SCHEMA" ;;
+    esac
+}
 slm_run() {
-    local key="$1" model="$2" mode="$3" rep="$4"
-    : "$key" "$model" "$mode" "$rep"
-    return 1
+    local key="$1" model="$2" mode="$3" rep="$4" err="$WORK/slm.err"
+    [[ -x "$SLM" ]] || { log "no slm binary at $SLM (swift build -c release, or set SLM_BIN)"; return 1; }
+    # shellcheck disable=SC2046  # word-split on purpose (paths without spaces)
+    taskset -c "$CPU" "$SLM" run -m "$model" -p "$PROMPT" -n "$GEN" --temp 0 -t 1 --cpus "$CPU" -c 2048 \
+        $(slm_mode_args "$mode") > "$WORK/slm.out" 2> "$err" || { log "slm run failed ($key $mode):"; tail -5 "$err" >&2; exit 1; }
+    python3 - "$err" "$key" "$mode" "$rep" >> "$WORK/results.tsv" <<'PY'
+import re, sys
+err, key, mode, rep = sys.argv[1:5]
+m = re.search(r"generated: ([0-9]+) tokens, ([0-9.]+) tokens/s", open(err, encoding="utf-8", errors="replace").read())
+if not m:
+    sys.exit("bench-grammar: no 'generated:' line in slm run's output")
+print("slm", key, mode, rep, m.group(1), m.group(2), sep="\t")
+PY
 }
 # ----------------------------------------------------------------------------------------------------
 
@@ -178,4 +191,4 @@ for key in dict.fromkeys(k for k, _ in llama):
         s_ratio = f"{ms(s)[0] / ms(sb)[0]:.3f}" if s and sb else "–"
         print(f"| {key} | {mode} | {fmt(dec)} | {fmt(genr)} | {fmt(samp, 3)} | {gr:.3f} | {dr:.3f} | {extra:+.1f} % | {s_cell} | {s_ratio} |")
 PY
-((slm_measured)) || log "slm side not measured: slm_run in this script is a placeholder (see TODO)"
+((slm_measured)) || log "slm side not measured (see the messages above)"

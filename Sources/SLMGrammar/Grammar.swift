@@ -131,7 +131,7 @@ public struct GrammarError: Error, Equatable, Sendable, CustomStringConvertible 
     public var description: String {
         var where_: [String] = []
         if let line, let column { where_.append("line \(line), column \(column)") }
-        if let rule { where_.append("rule \"\(rule)\"") }
+        if let rule, !message.contains("\"\(rule)\"") { where_.append("rule \"\(rule)\"") }
         return where_.isEmpty ? message : "\(message) (\(where_.joined(separator: ", ")))"
     }
 }

@@ -260,3 +260,9 @@ extension APIMessage {
         return messages
     }
 }
+
+/// Structured output as the HTTP APIs name it, in the sampling fields' terms (`json_schema`).
+enum StructuredOutput {
+    /// Any JSON object: OpenAI's `json_object` and Ollama's `"json"` (both promise an object).
+    static let anyObject: JSONValue = .object([("type", .string("object"))])
+}

@@ -55,18 +55,28 @@ public enum Ollama {
         return generation
     }
 
+    /// `format`: "" for none, "json" for any JSON object, or a JSON Schema.
+    static func format(_ value: JSONValue) throws(APIError) -> JSONValue? {
+        switch value {
+        case .string(""): return nil
+        case .string("json"): return StructuredOutput.anyObject
+        case .object: return value
+        default: throw .badField("format", "must be \"json\" or a JSON Schema object")
+        }
+    }
+
     private static func decodeCommon(_ f: inout APIFields, into g: inout APIGeneration) throws(APIError) {
         g.stream = try f.bool("stream") ?? true
         if let keepAlive = f.value("keep_alive") { g.keepAlive = try KeepAlive(json: keepAlive) }
-        if let format = f.value("format"), format != .string("") {
-            throw .unsupported("format", "structured output is not available in this version")
-        }
+        let schema = try f.value("format").flatMap(Self.format)
         if let images = f.value("images"), images != .array([]) { throw .unsupported("images", "slm models read text only") }
         _ = f.value("think")  // reasoning switch of newer Ollama: these models do not reason apart
+        if let schema { g.fields.sampling = .object([("json_schema", schema)]) }
         guard let options = f.value("options") else { return }
         var o = try APIFields(options, name: "options")
         var sampling: [(String, JSONValue)] = []
         o.sampling(samplingOptions, into: &sampling)
+        if let schema { sampling.append(("json_schema", schema)) }
         g.fields.sampling = .object(sampling)
         // -1: no limit; -2: until the context is full (the same here: a full context ends it).
         if let n = try o.integer("num_predict", in: -2...Int(Int32.max)) { g.fields.maxTokens = n < 0 ? nil : n }

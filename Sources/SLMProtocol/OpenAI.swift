@@ -34,9 +34,6 @@ public enum OpenAI {
         }
         if f.value("functions") != nil { throw .unsupported("functions", "tool calls are not supported") }
         if f.value("function_call") != nil { throw .unsupported("function_call", "tool calls are not supported") }
-        if let format = f.value("response_format"), format["type"] != .string("text") {
-            throw .unsupported("response_format", "structured output is not available in this version")
-        }
         try f.onlyNeutral("logprobs", .bool(false), "log probabilities are not reported")
         if f.value("top_logprobs") != nil { throw .unsupported("top_logprobs", "log probabilities are not reported") }
         if let modalities = f.value("modalities"), modalities != .array([.string("text")]) {
@@ -74,6 +71,14 @@ public enum OpenAI {
         }
         var sampling: [(String, JSONValue)] = []
         f.sampling(samplingNames, into: &sampling)
+        // llama.cpp server's extensions, then OpenAI's own way; one constraint at most.
+        f.sampling([("grammar", "grammar"), ("json_schema", "json_schema")], into: &sampling)
+        if let format = f.value("response_format"), let schema = try responseFormat(format) {
+            guard !sampling.contains(where: { $0.0 == "grammar" || $0.0 == "json_schema" }) else {
+                throw .badField("response_format", "cannot be combined with grammar or json_schema")
+            }
+            sampling.append(("json_schema", schema))
+        }
         g.fields.sampling = .object(sampling)
         g.fields.stop = try f.stop("stop")
         g.stream = try f.bool("stream") ?? false
@@ -86,6 +91,35 @@ public enum OpenAI {
         try f.onlyNeutral("presence_penalty", .int(0), "use the repeat_penalty extension")
         try f.onlyNeutral("frequency_penalty", .int(0), "use the repeat_penalty extension")
         if let bias = f.value("logit_bias"), bias != .object([]) { throw .unsupported("logit_bias", "token biases are not supported") }
+    }
+
+    /// `response_format` as the JSON Schema it asks for: nil for `text`, any JSON object for
+    /// `json_object`, the given schema for `json_schema` (no schema: any JSON value).
+    static func responseFormat(_ format: JSONValue) throws(APIError) -> JSONValue? {
+        var f = try APIFields(format, name: "response_format")
+        switch try f.string("type") {
+        case "text"?:
+            try f.refuseUnknown()
+            return nil
+        case "json_object"?:
+            try f.refuseUnknown()
+            return StructuredOutput.anyObject
+        case "json_schema"?:
+            guard let spec = f.value("json_schema") else { throw .badField("response_format.json_schema", "is required for type json_schema") }
+            try f.refuseUnknown()
+            var s = try APIFields(spec, name: "response_format.json_schema")
+            _ = try s.string("name")
+            _ = try s.string("description")
+            _ = try s.bool("strict")  // slm's grammar is always strict
+            let schema = s.value("schema") ?? .object([])
+            guard schema.objectValue != nil || schema.boolValue == true else {
+                throw .badField("response_format.json_schema.schema", "must be a JSON Schema object")
+            }
+            try s.refuseUnknown()
+            return schema
+        default:
+            throw .badField("response_format.type", "must be \"text\", \"json_object\" or \"json_schema\"")
+        }
     }
 
     /// `{"error": {"message", "type", "param", "code"}}`.

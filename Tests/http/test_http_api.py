@@ -18,6 +18,7 @@ import time
 import unittest
 
 import httpx
+import jsonschema
 import ollama
 import openai
 from prometheus_client.parser import text_string_to_metric_families
@@ -333,6 +334,132 @@ class HTTPAPITests(unittest.TestCase):
     def test_health(self):
         r = self.d.http.get("/health")
         self.assertEqual((r.status_code, r.json()), (200, {"status": "ok"}))
+
+
+# Eight schemas written for these tests: nested objects, enums, bounded arrays, patterns, formats,
+# $ref, anyOf and const. Strings are bounded so that a sampled document ends within the limit.
+SCHEMAS = {
+    "nested": {"type": "object", "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 20},
+        "age": {"type": "integer", "minimum": 0, "maximum": 120},
+        "address": {"type": "object", "properties": {
+            "city": {"type": "string", "maxLength": 20},
+            "zip": {"type": "string", "pattern": "^[0-9]{5}$"}},
+            "required": ["city", "zip"], "additionalProperties": False}},
+        "required": ["name", "age", "address"], "additionalProperties": False},
+    "enums": {"type": "object", "properties": {
+        "color": {"enum": ["red", "green", "blue"]},
+        "size": {"type": "string", "enum": ["S", "M", "L", "XL"]},
+        "count": {"enum": [1, 2, 3, None]}},
+        "required": ["color", "size", "count"]},
+    "bounded-array": {"type": "array", "items": {"type": "integer", "minimum": -5, "maximum": 99},
+                      "minItems": 2, "maxItems": 5},
+    "patterns": {"type": "object", "properties": {
+        "code": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{2}$"},
+        "phone": {"type": "string", "pattern": "^\\+?[0-9]{7,12}$"},
+        "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]{1,8}$"}, "maxItems": 3}},
+        "required": ["code", "phone", "tags"], "additionalProperties": False},
+    "refs": {"$defs": {"point": {"type": "object", "properties": {
+        "x": {"type": "integer", "minimum": -1000, "maximum": 1000},
+        "y": {"type": "integer", "minimum": -1000, "maximum": 1000}},
+        "required": ["x", "y"], "additionalProperties": False}},
+        "type": "object", "properties": {"start": {"$ref": "#/$defs/point"}, "end": {"$ref": "#/$defs/point"}},
+        "required": ["start", "end"], "additionalProperties": False},
+    "any-of": {"type": "object", "properties": {
+        "value": {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 1000}, {"type": "string", "maxLength": 10},
+                            {"type": "null"}, {"type": "boolean"}]}},
+        "required": ["value"], "additionalProperties": False},
+    "formats": {"type": "object", "properties": {
+        "date": {"type": "string", "format": "date"},
+        "id": {"type": "string", "format": "uuid"},
+        "done": {"type": "boolean"}},
+        "required": ["date", "id", "done"], "additionalProperties": False},
+    "const-and-tuple": {"type": "object", "properties": {
+        "kind": {"const": "reading"},
+        "pair": {"type": "array", "prefixItems": [{"type": "string", "maxLength": 6}, {"type": "integer", "minimum": 0, "maximum": 9}]},
+        "unit": {"type": "string", "minLength": 1, "maxLength": 4}},
+        "required": ["kind", "pair", "unit"], "additionalProperties": False},
+}
+
+
+class StructuredOutputTests(unittest.TestCase):
+    """json_schema and grammar over NDJSON, response_format over OpenAI, format over Ollama."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+
+    def test_sampled_documents_are_valid_under_each_schema(self):
+        checker = jsonschema.FormatChecker()
+        for name, schema in SCHEMAS.items():
+            jsonschema.Draft202012Validator.check_schema(schema)
+            validator = jsonschema.Draft202012Validator(schema, format_checker=checker)
+            for seed in range(1, 9):
+                events = self.d.ndjson({"id": 1, "op": "generate", "prompt": "A JSON document:\n", "json_schema": schema,
+                                        "temperature": 1.0, "seed": seed, "max_tokens": 300})
+                self.assertEqual(events[-1]["event"], "done", f"{name} seed {seed}: {events[-1]}")
+                self.assertEqual(events[-1]["stop_reason"], "eos", f"{name} seed {seed}: cut at the token limit")
+                text = "".join(e.get("text", "") for e in events)
+                try:
+                    document = json.loads(text)
+                except ValueError as e:
+                    self.fail(f"{name} seed {seed}: not JSON ({e}): {text!r}")
+                errors = [e.message for e in validator.iter_errors(document)]
+                self.assertEqual(errors, [], f"{name} seed {seed}: {text!r}")
+
+    def test_grammar_field_constrains_and_bad_grammars_name_the_error(self):
+        events = self.d.ndjson({"id": 1, "op": "generate", "prompt": "Is the sky blue?", "max_tokens": 20,
+                                "grammar": 'root ::= ("yes" | "no") "."', "temperature": 0})
+        self.assertIn("".join(e.get("text", "") for e in events), ("yes.", "no."))
+        self.assertEqual(events[-1]["stop_reason"], "eos")
+        bad = self.d.ndjson({"id": 2, "op": "generate", "prompt": "x", "grammar": "root ::= [a-z\nother ::= \"b\""})
+        self.assertEqual(bad[-1]["event"], "error")
+        self.assertEqual(bad[-1]["error"]["code"], "bad_request")
+        self.assertRegex(bad[-1]["error"]["message"], r'^grammar: .*\(line 1, column 10, rule "root"\)$')
+        undefined = self.d.ndjson({"id": 3, "op": "generate", "prompt": "x", "grammar": "root ::= item"})
+        self.assertIn('rule "item" is used but not defined', undefined[-1]["error"]["message"])
+        refused = self.d.ndjson({"id": 4, "op": "generate", "prompt": "x", "json_schema": {"type": "string", "not": {}}})
+        self.assertEqual(refused[-1]["error"]["code"], "bad_request")
+        self.assertIn("/not", refused[-1]["error"]["message"])
+        both = self.d.ndjson({"id": 5, "op": "generate", "prompt": "x", "json_schema": {}, "grammar": 'root ::= "a"'})
+        self.assertEqual(both[-1]["error"]["code"], "bad_request")
+        looping = self.d.ndjson({"id": 6, "op": "generate", "prompt": "x", "grammar": 'root ::= "a" | root "b"'})
+        self.assertIn("left recursion", looping[-1]["error"]["message"])
+
+    def test_openai_response_format(self):
+        client = self.d.openai()
+        schema = SCHEMAS["refs"]
+        reply = client.chat.completions.create(
+            model="smollm2", messages=[{"role": "user", "content": "Give two points as JSON."}], max_tokens=200,
+            temperature=0, response_format={"type": "json_schema", "json_schema": {"name": "segment", "schema": schema, "strict": True}})
+        jsonschema.validate(json.loads(reply.choices[0].message.content), schema)
+        self.assertEqual(reply.choices[0].finish_reason, "stop")
+        reply = client.chat.completions.create(
+            model="coder", messages=[{"role": "user", "content": "Describe a cat in JSON."}], max_tokens=200,
+            temperature=0, response_format={"type": "json_object"})
+        self.assertIsInstance(json.loads(reply.choices[0].message.content), dict)
+        with self.assertRaises(openai.BadRequestError) as caught:
+            client.chat.completions.create(
+                model="smollm2", messages=[{"role": "user", "content": "x"}], max_tokens=5,
+                response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "string", "uniqueItems": True}}})
+        self.assertIn("uniqueItems", str(caught.exception))
+        # llama.cpp server's extension field works too.
+        reply = client.completions.create(model="smollm2", prompt="Answer:", max_tokens=5, temperature=0,
+                                          extra_body={"grammar": 'root ::= "ok"'})
+        self.assertEqual(reply.choices[0].text, "ok")
+
+    def test_ollama_format(self):
+        client = self.d.ollama()
+        schema = SCHEMAS["enums"]
+        reply = client.chat(model="smollm2", messages=[{"role": "user", "content": "Pick a colour, a size and a count."}],
+                            format=schema, options={"temperature": 0, "num_predict": 100})
+        jsonschema.validate(json.loads(reply["message"]["content"]), schema)
+        reply = client.generate(model="smollm2", prompt="A cat as JSON:", format="json", options={"temperature": 0, "num_predict": 200})
+        self.assertIsInstance(json.loads(reply["response"]), dict)
 
 
 class HTTPLimitsTests(unittest.TestCase):
