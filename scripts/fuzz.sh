@@ -14,7 +14,7 @@
 #     --max-len N   longest input tried (default 65536); shorter inputs run faster, and a long
 #                   run of `template` at 8192 covers the template grammar at several times the rate
 #     --build-only  build the fuzzers and stop
-#   Targets (default: all): request json gguf template template-content snapshot http
+#   Targets (default: all): request json gguf template template-content snapshot http grammar
 # Exit status 1 when any target finds a crash, a sanitizer report, a hang (-timeout=10) or an
 # OOM (-rss_limit_mb=2048); the reproducer's path is printed. Reproduce one with
 #   .build-fuzz/fuzzers/<target> <file>
@@ -32,14 +32,14 @@ command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 declare -A harness=(
     [request]=RequestFuzzer.swift [json]=JSONFuzzer.swift [gguf]=GGUFFuzzer.swift
     [template]=TemplateFuzzer.swift [template-content]=TemplateContentFuzzer.swift
-    [snapshot]=SnapshotFuzzer.swift [http]=HTTPFuzzer.swift
+    [snapshot]=SnapshotFuzzer.swift [http]=HTTPFuzzer.swift [grammar]=GrammarFuzzer.swift
 )
 declare -A dict=(
     [request]=protocol.dict [json]=json.dict [gguf]=gguf.dict
     [template]=jinja.dict [template-content]=-
-    [snapshot]=- [http]=http.dict
+    [snapshot]=- [http]=http.dict [grammar]=grammar.dict
 )
-all_targets=(request json gguf template template-content snapshot http)
+all_targets=(request json gguf template template-content snapshot http grammar)
 
 seconds=30 runs="" fork=0 jobs=1 plain=0 max_len=65536 build_only=0 targets=()
 while (($#)); do
@@ -69,11 +69,11 @@ flags=(-c "$config" -Xswiftc -enable-testing --sanitize=fuzzer)
 flags+=(
     -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xcc -fsanitize=fuzzer-no-link)
 # Two build dirs: SwiftPM rebuilds everything when one build dir alternates between `--target`s.
-# core: SLMCore with SLMModels, SLMCompute, CSLMKernels, SLMJSON; protocol: SLMProtocol, SLMJSON.
+# core: SLMCore with SLMModels, SLMCompute, CSLMKernels, SLMGrammar, SLMJSON; protocol: SLMProtocol, SLMJSON.
 # A fuzzer links the objects of one of them (each has its own SLMJSON).
 declare -A module=([core]=SLMCore [protocol]=SLMProtocol)
-declare -A objects_of=([core]="SLMJSON SLMCompute SLMModels SLMCore CSLMKernels" [protocol]="SLMJSON SLMProtocol")
-declare -A side=([request]=protocol [json]=protocol [gguf]=core [template]=core [template-content]=core [snapshot]=core [http]=protocol)
+declare -A objects_of=([core]="SLMJSON SLMGrammar SLMCompute SLMModels SLMCore CSLMKernels" [protocol]="SLMJSON SLMProtocol")
+declare -A side=([request]=protocol [json]=protocol [gguf]=core [template]=core [template-content]=core [snapshot]=core [http]=protocol [grammar]=core)
 mkdir -p "$build/fuzzers"
 declare -A needed=()
 for t in "${targets[@]}"; do needed[${side[$t]}]=1; done

@@ -51,6 +51,10 @@ public final class GrammarMatcher {
     /// The most states one token's checks may create: a grammar that needs more is refused at
     /// that point (`overflowed`) instead of growing without bound.
     public static let maxNewStatesPerToken = 1 << 17
+    /// The most stacks one position may have, and the most steps one stack's expansion may
+    /// take: an ambiguous grammar (`r ::= x? r{2,}`) can multiply them with every character.
+    public static let maxStacksPerState = 1 << 12
+    public static let maxExpansionSteps = 1 << 16
     static let moveCacheSize = 1 << 16
 
     public init(grammar: Grammar) {
@@ -59,7 +63,7 @@ public final class GrammarMatcher {
         ruleStarts = grammar.ruleStarts
         hasTokenReferences = grammar.elements.contains { $0.kind == .token || $0.kind == .tokenNot }
         stackIndex.reserveCapacity(256)
-        _ = intern(StateKey(stacks: [], partialValue: 0, partialRemaining: 0))
+        appendState(StateKey(stacks: [], partialValue: 0, partialRemaining: 0))  // 0: dead
         state = initialState()
     }
 
@@ -104,8 +108,11 @@ public final class GrammarMatcher {
         let slot = Int(truncatingIfNeeded: UInt64(bitPattern: key &* -7_046_029_254_386_353_131) >> 48)
         if moveKeys[slot] == key { return moveTargets[slot] }
         let target = computeNext(from, byte: byte)
-        moveKeys[slot] = key
-        moveTargets[slot] = target
+        // A move cut short by a limit is not a fact about the grammar: not cached.
+        if !overflowed {
+            moveKeys[slot] = key
+            moveTargets[slot] = target
+        }
         return target
     }
 
@@ -210,7 +217,6 @@ public final class GrammarMatcher {
             guard let after = match(top: top, codePoint: value) else { continue }
             stacks.append(contentsOf: expand(after: after, rest: stackRest[Int(stack)]))
         }
-        if stacks.isEmpty { return 0 }
         return intern(StateKey(stacks: normalized(stacks), partialValue: 0, partialRemaining: 0))
     }
 
@@ -298,6 +304,10 @@ public final class GrammarMatcher {
         var todo: [Int32] = [stack]
         while let current = todo.popLast() {
             guard seen.insert(current).inserted else { continue }
+            if seen.count > Self.maxExpansionSteps {
+                overflowed = true
+                return []  // not memoized: a limit, not an answer
+            }
             if current == 0 {
                 result.append(0)
                 continue
@@ -344,6 +354,11 @@ public final class GrammarMatcher {
     // MARK: - States
 
     private func intern(_ key: StateKey) -> Int32 {
+        if overflowed || key.stacks.isEmpty { return 0 }
+        if key.stacks.count > Self.maxStacksPerState {
+            overflowed = true
+            return 0
+        }
         if let id = stateIndex[key] { return id }
         if states.count - statesAtTokenStart >= Self.maxNewStatesPerToken {
             overflowed = true

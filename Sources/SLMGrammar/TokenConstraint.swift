@@ -158,10 +158,12 @@ public final class TokenConstraint {
     }
 }
 
-/// A grammar needed more parser states for one token than `GrammarMatcher.maxNewStatesPerToken`.
+/// A grammar needed more than the matcher's bounds allow at one token: more new parser states
+/// than `GrammarMatcher.maxNewStatesPerToken`, more stacks at one position than
+/// `maxStacksPerState`, or a longer expansion than `maxExpansionSteps`.
 public struct GrammarLimitError: Error, Equatable, Sendable, CustomStringConvertible {
     public init() {}
     public var description: String {
-        "more than \(GrammarMatcher.maxNewStatesPerToken) parser states for one token; simplify the grammar"
+        "the grammar needs more parser work for one token than allowed (over \(GrammarMatcher.maxNewStatesPerToken) states, \(GrammarMatcher.maxStacksPerState) stacks at once or \(GrammarMatcher.maxExpansionSteps) expansion steps); make it less ambiguous"
     }
 }

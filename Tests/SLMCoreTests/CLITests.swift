@@ -213,6 +213,35 @@ final class CLITests: XCTestCase {
     }
 
     /// --repeat-last-n is the penalty's window: 0 turns the penalty off, 64 is the default.
+    func testGrammarOptionsConstrainTheOutputAndRefuseBadInputEarly() throws {
+        let model = try TestModels.smolLM2()
+        let yesNo = try run(["run", "-m", model, "-p", "Is Paris in France?", "-n", "10", "--temp", "0", "--grammar", #"root ::= ("yes" | "no") "!""#])
+        XCTAssertEqual(yesNo.status, 0, yesNo.stderr)
+        XCTAssertTrue(["yes!", "no!"].contains(yesNo.stdout), yesNo.stdout)
+        XCTAssertTrue(yesNo.stderr.contains("stop: eog"), yesNo.stderr)
+        let json = try run(["run", "-m", model, "-p", "A cat:", "-n", "60", "--temp", "0", "--json-schema",
+                            #"{"type":"object","properties":{"name":{"type":"string","maxLength":8},"legs":{"type":"integer","minimum":0,"maximum":4}},"required":["name","legs"],"additionalProperties":false}"#])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let value = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(value.map { Set($0.keys) }, ["name", "legs"], json.stdout)
+        let anyJSON = try run(["run", "-m", model, "-p", "Data:", "-n", "40", "--temp", "0", "--json"])
+        XCTAssertEqual(anyJSON.status, 0, anyJSON.stderr)
+        // Errors come before the model loads, naming where the problem is.
+        let cases: [([String], String)] = [
+            (["--grammar", "root ::= [a-"], "line 1, column 10"),
+            (["--grammar", "root ::= item"], "\"item\" is used but not defined"),
+            (["--grammar-file", "/nonexistent.gbnf"], "cannot open /nonexistent.gbnf"),
+            (["--json-schema", #"{"type":"string","uniqueItems":true}"#], "uniqueItems"),
+            (["--json-schema", "{bad"], "--json-schema"),
+            (["--json", "--grammar", "root ::= \"a\""], "one of --grammar"),
+        ]
+        for (options, message) in cases {
+            let r = try run(["run", "-m", "/nonexistent.gguf", "-p", "x"] + options)
+            XCTAssertNotEqual(r.status, 0, "\(options)")
+            XCTAssertTrue(r.stderr.contains(message), "\(options): \(r.stderr)")
+        }
+    }
+
     func testRepeatLastNReachesTheSampler() throws {
         let model = try TestModels.smolLM2()
         let greedy = ["run", "-m", model, "-p", "Once upon a time, the cat", "-n", "24", "--temp", "0", "-t", "2", "--no-stats"]

@@ -87,6 +87,33 @@ final class APIRequestTests: XCTestCase {
         )
     }
 
+    func testStructuredOutputFieldsBecomeSamplingFields() throws {
+        let schema = #"{"type":"object","properties":{"a":{"type":"integer"}}}"#
+        var g = try OpenAI.decodeChat(bytes(#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"n","strict":true,"schema":"# + schema + "}}}"))
+        XCTAssertEqual(g.fields.sampling["json_schema"], try JSONParser.parse(schema))
+        g = try OpenAI.decodeChat(bytes(#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}}"#))
+        XCTAssertEqual(g.fields.sampling["json_schema"], .object([("type", .string("object"))]))
+        g = try OpenAI.decodeChat(bytes(#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"text"}}"#))
+        XCTAssertNil(g.fields.sampling["json_schema"])
+        g = try OpenAI.decodeCompletion(bytes(#"{"model":"m","prompt":"x","grammar":"root ::= "a""}"#))
+        XCTAssertEqual(g.fields.sampling["grammar"], .string(#"root ::= "a""#))
+        g = try Ollama.decodeGenerate(bytes(#"{"model":"m","prompt":"x","format":"json","options":{"temperature":0}}"#))
+        XCTAssertEqual(g.fields.sampling, .object([("temperature", .int(0)), ("json_schema", .object([("type", .string("object"))]))]))
+        g = try Ollama.decodeChat(bytes(#"{"model":"m","messages":[{"role":"user","content":"x"}],"format":"# + schema + "}"))
+        XCTAssertEqual(g.fields.sampling["json_schema"], try JSONParser.parse(schema))
+        let refused: [(String, String)] = [
+            (#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"yaml"}}"#, "response_format.type"),
+            (#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema"}}"#, "response_format.json_schema"),
+            (#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"},"grammar":"root ::= "a""}"#, "response_format"),
+        ]
+        for (body, param) in refused {
+            XCTAssertThrowsError(try OpenAI.decodeChat(bytes(body)), body) { XCTAssertEqual(($0 as? APIError)?.param, param, body) }
+        }
+        XCTAssertThrowsError(try Ollama.decodeGenerate(bytes(#"{"model":"m","prompt":"x","format":"xml"}"#))) {
+            XCTAssertEqual(($0 as? APIError)?.param, "format")
+        }
+    }
+
     func testKeepAliveDurations() throws {
         XCTAssertEqual(try KeepAlive(json: .string("5m")), .milliseconds(300_000))
         XCTAssertEqual(try KeepAlive(json: .string("1h")), .milliseconds(3_600_000))

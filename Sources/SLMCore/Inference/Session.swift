@@ -192,7 +192,11 @@ public final class Generation: @unchecked Sendable {
         stats.generatedTokens += 1
         generatedTokens.append(token)
         sampler.accept(token)
-        constraint?.accept(token)
+        if let constraint, !constraint.accept(token) {
+            // Sampled from what the constraint allowed, so only a matcher limit refuses it.
+            isFinished = true
+            throw SamplingError.invalidGrammar(field: "grammar", message: "\(GrammarLimitError())")
+        }
         pendingToken = token
         let (visible, stopped) = stopFilter.push(decoder.push(token))
         text += visible

@@ -141,8 +141,9 @@ struct GrammarEmitter {
         case .integer(let minimum, let maximum):
             if minimum == nil && maximum == nil { return try visitPrimitive(ruleName, "integer") }
             return try addRule(ruleName, IntegerRangeGrammar.body(minimum: minimum, maximum: maximum))
-        case .number:
-            return try visitPrimitive(ruleName, "number")
+        case .number(let minimum, let maximum):
+            if minimum == nil && maximum == nil { return try visitPrimitive(ruleName, "number") }
+            return try addRule(ruleName, NumberRangeGrammar.body(minimum: minimum, maximum: maximum))
         case .boolean:
             return try visitPrimitive(ruleName, "boolean")
         case .null:

@@ -62,6 +62,9 @@ public enum JSONSchemaLimits {
     public static let maxGrammarBytes = 1 << 20
     /// Integer bounds must be within ±2^53, where every JSON client reads the same number.
     public static let maxIntegerBound: Int64 = 1 << 53
+    /// Number bounds with more digits after the point than this are refused: the grammar spends
+    /// a nested group on each of them (`1e-30` is the smallest non-zero bound written this way).
+    public static let maxNumberBoundFractionDigits = 30
 }
 
 extension JSONSchemaError {

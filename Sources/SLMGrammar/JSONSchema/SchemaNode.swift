@@ -16,7 +16,8 @@ indirect enum SchemaNode {
     case enumeration([JSONValue])
     case null
     case boolean
-    case number
+    /// Bounds with exclusive and inclusive ones of a side merged (the tighter kept); nil is unbounded.
+    case number(minimum: NumberBound?, maximum: NumberBound?)
     /// Inclusive bounds, exclusive ones already folded in; nil is unbounded.
     case integer(minimum: Int64?, maximum: Int64?)
     case string(StringSchema)

@@ -8,7 +8,7 @@ import SLMJSON
 /// - about a JSON type the rule cannot produce (`minLength` beside `"type": "integer"`), which
 ///   JSON Schema itself says has no effect there.
 /// Anything else — an unknown keyword, one the grammar cannot express (`multipleOf`, `not`, …),
-/// or one llama.cpp reads but then ignores in that position (`minimum` on a number, `minLength`
+/// or one llama.cpp reads but then ignores in that position (`minimum` without a `type`, `minLength`
 /// beside `pattern`, siblings of `$ref`) — is an error naming the keyword and where it is.
 struct SchemaReader {
     let document: JSONValue
@@ -221,10 +221,7 @@ struct SchemaReader {
         case "integer":
             return try readInteger(fields, at: pointer)
         case "number":
-            try refuseUnused(
-                fields, used: ["type"], produces: [.fractional, .integer], as: "a number schema (bounds are supported on integers only)",
-                at: pointer)
-            return .number
+            return try readNumber(fields, at: pointer)
         case "boolean":
             try refuseUnused(fields, used: ["type"], produces: .boolean, as: "a boolean schema", at: pointer)
             return .boolean
@@ -399,6 +396,33 @@ struct SchemaReader {
             fields, used: ["type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"], produces: .integer,
             as: "an integer schema", at: pointer)
         return .integer(minimum: minimum, maximum: maximum)
+    }
+
+    private func readNumber(_ fields: [(String, JSONValue)], at pointer: String) throws(JSONSchemaError) -> SchemaNode {
+        let schema = JSONValue.object(fields)
+        // When a side has both an inclusive and an exclusive bound, the tighter one wins (the
+        // exclusive one when they are equal).
+        var minimum = try Self.readDecimalBound(schema, "minimum", exclusive: false, at: pointer)
+        if let bound = try Self.readDecimalBound(schema, "exclusiveMinimum", exclusive: true, at: pointer),
+            minimum.map({ bound.value >= $0.value }) ?? true
+        {
+            minimum = bound
+        }
+        var maximum = try Self.readDecimalBound(schema, "maximum", exclusive: false, at: pointer)
+        if let bound = try Self.readDecimalBound(schema, "exclusiveMaximum", exclusive: true, at: pointer),
+            maximum.map({ bound.value <= $0.value }) ?? true
+        {
+            maximum = bound
+        }
+        if let minimum, let maximum,
+            maximum.value < minimum.value || (maximum.value == minimum.value && (minimum.isExclusive || maximum.isExclusive))
+        {
+            throw JSONSchemaError(pointer: pointer, reason: "no number lies between the minimum and the maximum")
+        }
+        try refuseUnused(
+            fields, used: ["type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"], produces: [.fractional, .integer],
+            as: "a number schema", at: pointer)
+        return .number(minimum: minimum, maximum: maximum)
     }
 
     // MARK: $ref
@@ -576,6 +600,26 @@ struct SchemaReader {
         }
         if let exact = value.integerValue { return exact }
         return Int64(roundUp ? number.rounded(.up) : number.rounded(.down))
+    }
+}
+
+extension SchemaReader {
+    /// A number bound as the exact decimal written. Limited to what the digit-by-digit grammar
+    /// handles in a bounded size: integral parts within ±2^53 (as integer bounds, where every JSON
+    /// client reads the same number) and no more than `maxNumberBoundFractionDigits` after the point.
+    static func readDecimalBound(
+        _ schema: JSONValue, _ key: String, exclusive: Bool, at pointer: String
+    ) throws(JSONSchemaError) -> NumberBound? {
+        guard let value = schema[key] else { return nil }
+        let fractionLimit = JSONSchemaLimits.maxNumberBoundFractionDigits
+        guard let decimal = ExactDecimal(value), let integral = decimal.integralValue,
+            integral <= JSONSchemaLimits.maxIntegerBound, decimal.fractionDigits.count <= fractionLimit
+        else {
+            throw JSONSchemaError(
+                pointer: JSONSchemaError.pointer(pointer, key),
+                reason: "\(key) must be a number within ±2^53 with at most \(fractionLimit) digits after the point")
+        }
+        return NumberBound(value: decimal, isExclusive: exclusive)
     }
 }
 
