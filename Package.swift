@@ -64,7 +64,7 @@ let package = Package(
         .systemLibrary(name: "CSLMHeader", path: "include"),
         .target(
             name: "SLMCABI",
-            dependencies: ["SLMCore", "SLMStore", "CSLMHeader"],
+            dependencies: ["SLMCore", "SLMStore", "SLMJSON", "CSLMHeader"],
             // libslm.so carries the Swift runtime, so C programs run where no toolchain is installed.
             // lld, not the default gold: gold leaves local Swift metadata symbols in .dynsym, and
             // the library must list only the slm_ functions there.

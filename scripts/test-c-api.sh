@@ -59,6 +59,13 @@ grep -q "^\[user\] And of Italy?" "$tmp/chat2.out"
 "$ex/chat" "$model" "$db" --delete "$id"
 [[ -z "$("$ex/chat" "$model" "$db" --list)" ]]
 "$tmp/misuse" "$model" "$(mkdir -p "$tmp/scratch" && echo "$tmp/scratch")" >&2
+# Structured output: the document is valid under the schema; a bad schema fails naming the keyword.
+"$ex/structured" "$model" "A cat:" '{"type":"object","properties":{"name":{"type":"string","maxLength":12},"legs":{"type":"integer","minimum":0,"maximum":4}},"required":["name","legs"],"additionalProperties":false}' >"$tmp/structured.out"
+cat "$tmp/structured.out" >&2
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert set(d) == {"name", "legs"} and 0 <= d["legs"] <= 4, d' "$tmp/structured.out"
+[[ "$("$ex/structured" "$model" "Is the sky blue?" --grammar 'root ::= ("yes" | "no") "."')" =~ ^(yes|no)\.$ ]]
+if "$ex/structured" "$model" "x" '{"type":"string","uniqueItems":true}' >/dev/null 2>"$tmp/structured.err"; then exit 1; fi
+grep -q "uniqueItems" "$tmp/structured.err"
 
 if [[ -x "$prefix/bin/slmd" ]]; then
     step "socket_client against slmd"

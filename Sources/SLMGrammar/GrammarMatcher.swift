@@ -51,10 +51,17 @@ public final class GrammarMatcher {
     /// The most states one token's checks may create: a grammar that needs more is refused at
     /// that point (`overflowed`) instead of growing without bound.
     public static let maxNewStatesPerToken = 1 << 17
-    /// The most stacks one position may have, and the most steps one stack's expansion may
-    /// take: an ambiguous grammar (`r ::= x? r{2,}`) can multiply them with every character.
+    /// The most stacks one position may have: an ambiguous grammar (`r ::= x? r{2,}`) can
+    /// multiply them with every character.
     public static let maxStacksPerState = 1 << 12
-    public static let maxExpansionSteps = 1 << 16
+    /// The default `workLimitPerToken`: stacks expanded or collected into new positions between
+    /// two moves (a JSON grammar over a 151k vocabulary needs a few thousand).
+    public static let defaultWorkLimitPerToken = 1 << 20
+    /// The work allowed between two moves before `overflowed` is set; lower it to bound the
+    /// time one token may take more tightly.
+    public var workLimitPerToken = GrammarMatcher.defaultWorkLimitPerToken
+    /// Work done since the last move.
+    private var work = 0
     static let moveCacheSize = 1 << 16
 
     public init(grammar: Grammar) {
@@ -180,6 +187,7 @@ public final class GrammarMatcher {
         if states.count > Self.maxStates || stackTop.count > Self.maxStacks { startOver() }
         statesAtTokenStart = states.count
         overflowed = false
+        work = 0
     }
 
     /// Whether the grammar has `<...>` token references (then control tokens may be allowed).
@@ -304,7 +312,8 @@ public final class GrammarMatcher {
         var todo: [Int32] = [stack]
         while let current = todo.popLast() {
             guard seen.insert(current).inserted else { continue }
-            if seen.count > Self.maxExpansionSteps {
+            work += 1
+            if work > workLimitPerToken {
                 overflowed = true
                 return []  // not memoized: a limit, not an answer
             }
@@ -355,7 +364,8 @@ public final class GrammarMatcher {
 
     private func intern(_ key: StateKey) -> Int32 {
         if overflowed || key.stacks.isEmpty { return 0 }
-        if key.stacks.count > Self.maxStacksPerState {
+        work += key.stacks.count
+        if key.stacks.count > Self.maxStacksPerState || work > workLimitPerToken {
             overflowed = true
             return 0
         }

@@ -160,10 +160,10 @@ public final class TokenConstraint {
 
 /// A grammar needed more than the matcher's bounds allow at one token: more new parser states
 /// than `GrammarMatcher.maxNewStatesPerToken`, more stacks at one position than
-/// `maxStacksPerState`, or a longer expansion than `maxExpansionSteps`.
+/// `maxStacksPerState`, or more work than `workLimitPerToken`.
 public struct GrammarLimitError: Error, Equatable, Sendable, CustomStringConvertible {
     public init() {}
     public var description: String {
-        "the grammar needs more parser work for one token than allowed (over \(GrammarMatcher.maxNewStatesPerToken) states, \(GrammarMatcher.maxStacksPerState) stacks at once or \(GrammarMatcher.maxExpansionSteps) expansion steps); make it less ambiguous"
+        "the grammar needs more parser work for one token than allowed (over \(GrammarMatcher.maxNewStatesPerToken) new states, \(GrammarMatcher.maxStacksPerState) stacks at once, or \(GrammarMatcher.defaultWorkLimitPerToken) steps); make it less ambiguous"
     }
 }

@@ -105,7 +105,10 @@ func generatedSchema(_ input: inout FuzzBytes, depth: Int = 0) -> JSONValue {
 /// which allowed token to accept.
 func exercise(_ grammar: Grammar, _ input: inout FuzzBytes) {
     let constraint = TokenConstraint(grammar: grammar, vocabulary: fuzzVocabulary)
-    for _ in 0..<24 {
+    // A tighter bound than the engine's keeps one input within the fuzzer's time limit; the
+    // limit's paths get exercised more, too.
+    constraint.matcher.workLimitPerToken = 1 << 14
+    for _ in 0..<16 {
         guard let mask = try? constraint.allowedMask() else { return }  // a matcher limit: refused, fine
         let checks = (0..<Int32(fuzzVocabulary.count)).map { constraint.allows($0) }
         if constraint.matcher.overflowed { return }

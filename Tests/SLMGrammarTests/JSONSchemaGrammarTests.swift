@@ -28,6 +28,56 @@ final class JSONSchemaGrammarTests: XCTestCase {
             space ::= | " " | "\\n"{1,2} [ \\t]{0,20}
             """
         ),
+        // Integer bounds: llama.cpp's digit-by-digit rule is not exact everywhere. Where the
+        // negative magnitudes of a range crossing zero start at 0 it admits "-0" (the value is in
+        // range, but it is not JSON's canonical spelling, and the number path refuses it too);
+        // below a negative maximum it writes the magnitude with leading zeros allowed, so it
+        // admits "-01" and "-00" (not JSON at all). IntegerBoundsTests checks, for each of these,
+        // that llama.cpp's text admits the bad string and that ours accepts exactly the integers
+        // in range.
+        "min -5": (
+            "-0 is refused: negative magnitudes start at 1",
+            """
+            root ::= ("-" ([1-5]) | [0] | [1-9] [0-9]{0,15})
+            space ::= | " " | "\\n"{1,2} [ \\t]{0,20}
+            """
+        ),
+        "min -123": (
+            "-0 is refused: negative magnitudes start at 1",
+            """
+            root ::= ("-" ([1-9] | ([1-8] [0-9] | [9] [0-9]) | "1" ([0-1] [0-9] | [2] [0-3])) | [0] | [1-9] [0-9]{0,15})
+            space ::= | " " | "\\n"{1,2} [ \\t]{0,20}
+            """
+        ),
+        "max -5": (
+            "-01 and -00 are refused: the magnitude has no leading zero",
+            """
+            root ::= ("-" ([1-4] [0-9]{1,15} | [5-9] [0-9]{0,15}))
+            space ::= | " " | "\\n"{1,2} [ \\t]{0,20}
+            """
+        ),
+        "min -123 max 42": (
+            "-0 is refused: negative magnitudes start at 1",
+            """
+            root ::= ("-" ([1-9] | ([1-8] [0-9] | [9] [0-9]) | "1" ([0-1] [0-9] | [2] [0-3])) | [0-9] | ([1-3] [0-9] | [4] [0-2]))
+            space ::= | " " | "\\n"{1,2} [ \\t]{0,20}
+            """
+        ),
+        "min -10 max 10": (
+            "-0 is refused: negative magnitudes start at 1",
+            """
+            root ::= ("-" ([1-9] | "10") | [0-9] | "10")
+            space ::= | " " | "\\n"{1,2} [ \\t]{0,20}
+            """
+        ),
+        "min + max items with min + max values across zero": (
+            "-0 is refused: negative magnitudes start at 1",
+            """
+            item ::= ("-" ([1-9] | "1" [0-2]) | [0-9] | ([1-8] [0-9] | [9] [0-9]) | ([1] [0-9]{2} | [2] "0" [0-7]))
+            root ::= "[" space item ("," space item){2,4} space "]"
+            space ::= | " " | "\\n"{1,2} [ \\t]{0,20}
+            """
+        ),
     ]
 
     func testLlamaCppCases() throws {
@@ -71,9 +121,9 @@ final class JSONSchemaGrammarTests: XCTestCase {
             XCTAssertEqual(Self.trimmed(grammar), expected, name)
             if Self.trimmed(grammar) == expected { exactMatches += 1 }
         }
-        // 75 of the 80 success cases; the other 5 are the divergences above and "parsed document"
+        // 69 of the 80 success cases; the other 11 are the divergences above and "parsed document"
         // (no expected text). "sub-schema $ref" counts, compared through the document wrapper.
-        XCTAssertEqual(exactMatches, 75)
+        XCTAssertEqual(exactMatches, 69)
     }
 
     func testAnyJSONValueIsTheEmptySchemaGrammar() throws {
@@ -268,7 +318,7 @@ final class JSONSchemaGrammarTests: XCTestCase {
     }
 
     /// The fixture next to this file (found from #filePath, so no bundle resources are needed).
-    private static func loadFixture(_ name: String) throws -> [JSONValue] {
+    static func loadFixture(_ name: String) throws -> [JSONValue] {
         let here = String(#filePath)
         let directory = here[..<(here.lastIndex(of: "/") ?? here.startIndex)]
         let path = directory + "/Fixtures/" + name

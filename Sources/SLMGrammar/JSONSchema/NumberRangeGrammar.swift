@@ -92,10 +92,9 @@ enum NumberRangeGrammar {
     }
 
     /// Integral parts from `minimum` (at least 1) up, with at most 16 digits as llama.cpp's
-    /// `integral-part`. IntegerRangeGrammar's open-ended form is not used: as llama.cpp's, it
-    /// drops the zeros after a bound's first digit (its rule for a minimum of 1099 admits 1098),
-    /// while its closed form is exact; so the bound's own length is a closed range and longer
-    /// integers are free.
+    /// `integral-part`: the bound's own length is a closed range of IntegerRangeGrammar and longer
+    /// integers are free. (Written before IntegerRangeGrammar's open-ended form was made exact;
+    /// both are, and this one keeps the number grammars' text unchanged.)
     private static func integers(from minimum: Int64) -> String {
         let length = String(minimum).utf8.count
         var smallestOfLength: Int64 = 1
