@@ -1,5 +1,5 @@
 // SLMCore is the engine's front: the CLI, the daemon, the store and the C library import it
 // alone and see the layers below it too.
 @_exported import SLMCompute
-@_exported import SLMModels
 @_exported import SLMGrammar
+@_exported import SLMModels

@@ -57,7 +57,8 @@ enum GrammarChecks {
                 let names = cycle.map { grammar.name(ofRule: UInt32($0)) }
                 let name = grammar.name(ofRule: UInt32(edge.target))
                 throw GrammarError(
-                    message: "rule \"\(name)\" can reach itself without consuming input (left recursion, or a repetition of something that may be empty): \(names.joined(separator: " → "))",
+                    message:
+                        "rule \"\(name)\" can reach itself without consuming input (left recursion, or a repetition of something that may be empty): \(names.joined(separator: " → "))",
                     rule: name)
             }
         }

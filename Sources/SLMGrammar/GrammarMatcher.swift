@@ -160,7 +160,9 @@ public final class GrammarMatcher {
         for stack in key.stacks where stack != 0 {
             let top = Int(stackTop[Int(stack)])
             let element = elements[top]
-            let matches = element.kind == .token ? element.value == UInt32(bitPattern: id)
+            let matches =
+                element.kind == .token
+                ? element.value == UInt32(bitPattern: id)
                 : element.kind == .tokenNot ? element.value != UInt32(bitPattern: id) : false
             if matches { stacks.append(contentsOf: expand(after: top + 1, rest: stackRest[Int(stack)])) }
         }
@@ -206,10 +208,18 @@ public final class GrammarMatcher {
             remaining = key.partialRemaining - 1
         } else {
             switch byte {
-            case 0x01...0x7F: value = UInt32(byte); remaining = 0
-            case 0xC2...0xDF: value = UInt32(byte & 0x1F); remaining = 1
-            case 0xE0...0xEF: value = UInt32(byte & 0x0F); remaining = 2
-            case 0xF0...0xF4: value = UInt32(byte & 0x07); remaining = 3
+            case 0x01...0x7F:
+                value = UInt32(byte)
+                remaining = 0
+            case 0xC2...0xDF:
+                value = UInt32(byte & 0x1F)
+                remaining = 1
+            case 0xE0...0xEF:
+                value = UInt32(byte & 0x0F)
+                remaining = 2
+            case 0xF0...0xF4:
+                value = UInt32(byte & 0x07)
+                remaining = 3
             default: return 0  // a stray continuation byte, an overlong lead or past U+10FFFF
             }
         }
@@ -406,7 +416,8 @@ public final class GrammarMatcher {
         state = 0
         if let current, !current.stacks.isEmpty {
             let stacks = paths.map { path in path.reduce(Int32(0)) { push($1, onto: $0) } }
-            appendState(StateKey(stacks: normalized(stacks), partialValue: current.partialValue, partialRemaining: current.partialRemaining))
+            appendState(
+                StateKey(stacks: normalized(stacks), partialValue: current.partialValue, partialRemaining: current.partialRemaining))
             state = 1
         }
     }

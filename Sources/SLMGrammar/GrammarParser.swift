@@ -177,7 +177,8 @@ struct GrammarParser {
                 let at = pos
                 pos = skipSpace(pos + 1, newlines: nested)
                 let (low, high): (UInt64, UInt64?) = c == UInt8(ascii: "*") ? (0, nil) : c == UInt8(ascii: "+") ? (1, nil) : (0, 1)
-                try repeatLastItem(&rule, from: lastItemStart, min: low, max: high, ruleName: ruleName, rulesInItem: &rulesInLastItem, at: at)
+                try repeatLastItem(
+                    &rule, from: lastItemStart, min: low, max: high, ruleName: ruleName, rulesInItem: &rulesInLastItem, at: at)
             case UInt8(ascii: "{"):
                 let at = pos
                 pos = skipSpace(pos + 1, newlines: nested)
@@ -196,7 +197,9 @@ struct GrammarParser {
                         high = try count(pos..<end)
                         pos = skipSpace(end, newlines: nested)
                     }
-                    guard text[pos] == UInt8(ascii: "}") else { throw error("expected } to close the repetition, found \(describe(pos))", at: pos) }
+                    guard text[pos] == UInt8(ascii: "}") else {
+                        throw error("expected } to close the repetition, found \(describe(pos))", at: pos)
+                    }
                     pos = skipSpace(pos + 1, newlines: nested)
                 } else {
                     throw error("expected , or } in the repetition, found \(describe(pos))", at: pos)
@@ -207,7 +210,8 @@ struct GrammarParser {
                 // As llama.cpp: an upper bound past the limit means no upper bound.
                 if let h = high, h > GrammarLimits.maxRepetition { high = nil }
                 if let h = high, h < low { throw error("the repetition's upper bound is below its lower bound", at: at) }
-                try repeatLastItem(&rule, from: lastItemStart, min: low, max: high, ruleName: ruleName, rulesInItem: &rulesInLastItem, at: at)
+                try repeatLastItem(
+                    &rule, from: lastItemStart, min: low, max: high, ruleName: ruleName, rulesInItem: &rulesInLastItem, at: at)
             default:
                 return pos
             }
@@ -227,7 +231,8 @@ struct GrammarParser {
         let copies: UInt64 = if let max, max > 0 { max } else if min > 0 { min } else { 1 }
         let (product, overflow) = rulesInItem.multipliedReportingOverflow(by: copies)
         guard !overflow, product <= GrammarLimits.maxRepetition else {
-            throw error("this repetition would copy more than \(GrammarLimits.maxRepetition) rules; reduce the counts or the nesting", at: pos)
+            throw error(
+                "this repetition would copy more than \(GrammarLimits.maxRepetition) rules; reduce the counts or the nesting", at: pos)
         }
         if min == 0 {
             rule.removeSubrange(start...)

@@ -105,7 +105,9 @@ public enum OpenAI {
             try f.refuseUnknown()
             return StructuredOutput.anyObject
         case "json_schema"?:
-            guard let spec = f.value("json_schema") else { throw .badField("response_format.json_schema", "is required for type json_schema") }
+            guard let spec = f.value("json_schema") else {
+                throw .badField("response_format.json_schema", "is required for type json_schema")
+            }
             try f.refuseUnknown()
             var s = try APIFields(spec, name: "response_format.json_schema")
             _ = try s.string("name")

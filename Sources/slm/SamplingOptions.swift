@@ -38,7 +38,9 @@ struct SamplingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Constrain the output to the GBNF grammar in FILE.", valueName: "file"))
     var grammarFile: String?
 
-    @Option(help: ArgumentHelp("Constrain the output to JSON valid under the JSON Schema in FILE (or inline JSON starting with {).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Constrain the output to JSON valid under the JSON Schema in FILE (or inline JSON starting with {).", valueName: "file"))
     var jsonSchema: String?
 
     @Flag(help: "Constrain the output to one JSON value (the schema {}).")

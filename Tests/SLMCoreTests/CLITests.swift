@@ -215,12 +215,16 @@ final class CLITests: XCTestCase {
     /// --repeat-last-n is the penalty's window: 0 turns the penalty off, 64 is the default.
     func testGrammarOptionsConstrainTheOutputAndRefuseBadInputEarly() throws {
         let model = try TestModels.smolLM2()
-        let yesNo = try run(["run", "-m", model, "-p", "Is Paris in France?", "-n", "10", "--temp", "0", "--grammar", #"root ::= ("yes" | "no") "!""#])
+        let yesNo = try run([
+            "run", "-m", model, "-p", "Is Paris in France?", "-n", "10", "--temp", "0", "--grammar", #"root ::= ("yes" | "no") "!""#,
+        ])
         XCTAssertEqual(yesNo.status, 0, yesNo.stderr)
         XCTAssertTrue(["yes!", "no!"].contains(yesNo.stdout), yesNo.stdout)
         XCTAssertTrue(yesNo.stderr.contains("stop: eog"), yesNo.stderr)
-        let json = try run(["run", "-m", model, "-p", "A cat:", "-n", "60", "--temp", "0", "--json-schema",
-                            #"{"type":"object","properties":{"name":{"type":"string","maxLength":8},"legs":{"type":"integer","minimum":0,"maximum":4}},"required":["name","legs"],"additionalProperties":false}"#])
+        let json = try run([
+            "run", "-m", model, "-p", "A cat:", "-n", "60", "--temp", "0", "--json-schema",
+            #"{"type":"object","properties":{"name":{"type":"string","maxLength":8},"legs":{"type":"integer","minimum":0,"maximum":4}},"required":["name","legs"],"additionalProperties":false}"#,
+        ])
         XCTAssertEqual(json.status, 0, json.stderr)
         let value = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         XCTAssertEqual(value.map { Set($0.keys) }, ["name", "legs"], json.stdout)
@@ -228,7 +232,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(anyJSON.status, 0, anyJSON.stderr)
         // Errors come before the model loads, naming where the problem is.
         let cases: [([String], String)] = [
-            (["--grammar", "root ::= [a-"], "line 1, column 10"),
+            (["--grammar", "root ::= [ab"], "line 1, column 10"),
             (["--grammar", "root ::= item"], "\"item\" is used but not defined"),
             (["--grammar-file", "/nonexistent.gbnf"], "cannot open /nonexistent.gbnf"),
             (["--json-schema", #"{"type":"string","uniqueItems":true}"#], "uniqueItems"),

@@ -69,7 +69,8 @@ final class GrammarSamplerTests: XCTestCase {
         XCTAssertEqual(try p.constraintGrammar(), JSONSchemaGrammar.anyJSONValue)
         XCTAssertThrowsError(try SamplingParameters(json: .object([("grammar", .int(1))])))
         XCTAssertThrowsError(try SamplingParameters(json: .object([("json_schema", .string("{}"))])))
-        XCTAssertThrowsError(try SamplingParameters(json: .object([("grammar", .string("root ::= \"a\"")), ("json_schema", .object([]))]))) {
+        XCTAssertThrowsError(try SamplingParameters(json: .object([("grammar", .string("root ::= \"a\"")), ("json_schema", .object([]))])))
+        {
             XCTAssertTrue("\($0)".hasPrefix("grammar"), "\($0)")
         }
     }

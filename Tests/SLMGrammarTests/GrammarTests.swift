@@ -97,10 +97,17 @@ final class GrammarTests: XCTestCase {
     /// along a path, including tokens that split or finish a multi-byte character.
     func testTrieMaskEqualsTokenByTokenCheck() throws {
         var pieces: [[UInt8]] = [[]]  // 0: a control token
-        for s in ["{", "}", "\"", "\"a", "a", "ab", "abc", "b", ":", ",", " ", " \"", "\":", "1", "12", "-", "é", "日本", "true", "tr", "ue", "null", "\\", "\\n", "x\"", "\n"] {
+        for s in [
+            "{", "}", "\"", "\"a", "a", "ab", "abc", "b", ":", ",", " ", " \"", "\":", "1", "12", "-", "é", "日本", "true", "tr", "ue",
+            "null", "\\", "\\n", "x\"", "\n",
+        ] {
             pieces.append(Array(s.utf8))
         }
-        pieces.append([0xC3]); pieces.append([0xA9]); pieces.append([0xE6, 0x97]); pieces.append([0xA5]); pieces.append([0xFF])
+        pieces.append([0xC3])
+        pieces.append([0xA9])
+        pieces.append([0xE6, 0x97])
+        pieces.append([0xA5])
+        pieces.append([0xFF])
         let eos = Int32(pieces.count)
         pieces.append([])  // end of generation
         let vocabulary = GrammarVocabulary(pieces: pieces, endOfGeneration: [eos])

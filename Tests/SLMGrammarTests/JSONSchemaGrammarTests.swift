@@ -288,8 +288,8 @@ final class JSONSchemaGrammarTests: XCTestCase {
 
     func testErrorDescription() {
         let error = JSONSchemaError(pointer: "/properties/a/pattern", reason: "bad")
-        XCTAssertEqual(error.description, "JSON schema error at /properties/a/pattern: bad")
-        XCTAssertEqual(JSONSchemaError(pointer: "", reason: "bad").description, "JSON schema error at the root: bad")
+        XCTAssertEqual(error.description, "bad (at /properties/a/pattern)")
+        XCTAssertEqual(JSONSchemaError(pointer: "", reason: "bad").description, "bad (at the schema's root)")
     }
 
     // MARK: helpers

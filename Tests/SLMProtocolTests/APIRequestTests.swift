@@ -28,7 +28,6 @@ final class APIRequestTests: XCTestCase {
             (#"{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]}"#, "tools"),
             (#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}"#, "messages[0].content[0]"),
             (#"{"messages":[{"role":"tool","content":"x"}]}"#, "messages[0].role"),
-            (#"{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}}"#, "response_format"),
             (#"{"messages":[{"role":"user","content":"x"}],"frequency_penalty":0.5}"#, "frequency_penalty"),
             (#"{"messages":[{"role":"user","content":"x"}],"max_token":5}"#, "max_token"),
             (#"{"messages":[]}"#, "messages"),
@@ -89,13 +88,17 @@ final class APIRequestTests: XCTestCase {
 
     func testStructuredOutputFieldsBecomeSamplingFields() throws {
         let schema = #"{"type":"object","properties":{"a":{"type":"integer"}}}"#
-        var g = try OpenAI.decodeChat(bytes(#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"n","strict":true,"schema":"# + schema + "}}}"))
+        var g = try OpenAI.decodeChat(
+            bytes(
+                #"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"n","strict":true,"schema":"#
+                    + schema + "}}}"))
         XCTAssertEqual(g.fields.sampling["json_schema"], try JSONParser.parse(schema))
-        g = try OpenAI.decodeChat(bytes(#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}}"#))
+        g = try OpenAI.decodeChat(
+            bytes(#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}}"#))
         XCTAssertEqual(g.fields.sampling["json_schema"], .object([("type", .string("object"))]))
         g = try OpenAI.decodeChat(bytes(#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"text"}}"#))
         XCTAssertNil(g.fields.sampling["json_schema"])
-        g = try OpenAI.decodeCompletion(bytes(#"{"model":"m","prompt":"x","grammar":"root ::= "a""}"#))
+        g = try OpenAI.decodeCompletion(bytes(#"{"model":"m","prompt":"x","grammar":"root ::= \"a\""}"#))
         XCTAssertEqual(g.fields.sampling["grammar"], .string(#"root ::= "a""#))
         g = try Ollama.decodeGenerate(bytes(#"{"model":"m","prompt":"x","format":"json","options":{"temperature":0}}"#))
         XCTAssertEqual(g.fields.sampling, .object([("temperature", .int(0)), ("json_schema", .object([("type", .string("object"))]))]))
@@ -103,8 +106,14 @@ final class APIRequestTests: XCTestCase {
         XCTAssertEqual(g.fields.sampling["json_schema"], try JSONParser.parse(schema))
         let refused: [(String, String)] = [
             (#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"yaml"}}"#, "response_format.type"),
-            (#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema"}}"#, "response_format.json_schema"),
-            (#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"},"grammar":"root ::= "a""}"#, "response_format"),
+            (
+                #"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema"}}"#,
+                "response_format.json_schema"
+            ),
+            (
+                #"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"},"grammar":"root ::= \"a\""}"#,
+                "response_format"
+            ),
         ]
         for (body, param) in refused {
             XCTAssertThrowsError(try OpenAI.decodeChat(bytes(body)), body) { XCTAssertEqual(($0 as? APIError)?.param, param, body) }

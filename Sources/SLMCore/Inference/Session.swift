@@ -182,7 +182,9 @@ public final class Generation: @unchecked Sendable {
 
         let token: Int32
         do {
-            token = try logits.withUnsafeMutableBufferPointer { (l) throws(SamplingError) in try sampler.sample(logits: l, constraint: constraint) }
+            token = try logits.withUnsafeMutableBufferPointer { (l) throws(SamplingError) in
+                try sampler.sample(logits: l, constraint: constraint)
+            }
         } catch {
             isFinished = true
             throw error

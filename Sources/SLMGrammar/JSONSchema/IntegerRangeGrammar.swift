@@ -113,7 +113,7 @@ enum IntegerRangeGrammar {
         /// range crosses zero, so it admits `-0`, which the number path refuses too.
         mutating func range(minimum: Int64?, maximum: Int64?) {
             switch (minimum, maximum) {
-            case let (low?, high?):
+            case (let low?, let high?):
                 if high < 0 {
                     negated { $0.closedRange(-high, -low) }
                 } else if low < 0 {
@@ -123,7 +123,7 @@ enum IntegerRangeGrammar {
                 } else {
                     closedRange(low, high)
                 }
-            case let (low?, nil):
+            case (let low?, nil):
                 if low < 0 {
                     negated { $0.closedRange(1, -low) }
                     out += " | "
@@ -131,7 +131,7 @@ enum IntegerRangeGrammar {
                 } else {
                     atLeast(low)
                 }
-            case let (nil, high?):
+            case (nil, let high?):
                 if high < 0 {
                     // llama.cpp writes the magnitude with its inner (leading-zero) form here, so
                     // its "maximum: -5" admits "-01"; the magnitude is a plain number at least -high.

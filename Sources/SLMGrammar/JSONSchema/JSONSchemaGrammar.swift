@@ -42,7 +42,7 @@ public struct JSONSchemaError: Error, Equatable, Sendable, CustomStringConvertib
     }
 
     public var description: String {
-        "JSON schema error at \(pointer.isEmpty ? "the root" : pointer): \(reason)"
+        "\(reason) (at \(pointer.isEmpty ? "the schema's root" : pointer))"
     }
 }
 
