@@ -56,7 +56,7 @@ public final class GrammarMatcher {
     public static let maxStacksPerState = 1 << 12
     /// The default `workLimitPerToken`: stacks expanded or collected into new positions between
     /// two moves (a JSON grammar over a 151k vocabulary needs a few thousand).
-    public static let defaultWorkLimitPerToken = 1 << 20
+    public static let defaultWorkLimitPerToken = 1 << 18
     /// The work allowed between two moves before `overflowed` is set; lower it to bound the
     /// time one token may take more tightly.
     public var workLimitPerToken = GrammarMatcher.defaultWorkLimitPerToken

@@ -32,9 +32,10 @@ extension Engine {
             }
             return TokenConstraint(grammar: grammar, vocabulary: grammarVocabulary)
         } catch {
-            // A schema's grammar is ours: an error in it is a converter bug, named as such.
-            let field = sampling.grammar != nil ? "grammar" : "json_schema"
-            throw .invalidGrammar(field: field, message: "\(error)")
+            guard sampling.grammar == nil else { throw .invalidGrammar(field: "grammar", message: "\(error)") }
+            // A schema's grammar is written by the converter: an error in it is slm's bug.
+            throw .invalidGrammar(
+                field: "json_schema", message: "the grammar made from this schema does not parse (a bug in slm): \(error)")
         }
     }
 }
