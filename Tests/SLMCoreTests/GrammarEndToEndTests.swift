@@ -40,10 +40,13 @@ final class GrammarEndToEndTests: XCTestCase {
     }
 
     /// Temperature 1.0, 8 seeds per grammar: every finished output is a complete match (JSON
-    /// parses), and a generation cut by the token limit is still a valid prefix.
+    /// parses), and a generation cut by the token limit is still a valid prefix. CI runs 96
+    /// tokens; `SLM_GRAMMAR_SAMPLING_TOKENS` sets another limit (scripts/grammar-sampling.sh
+    /// runs the long version).
     func testSampledOutputsMatchEveryLlamaCppGrammar() throws {
         let engine = try model.engine()
-        let state = try engine.makeState(contextLength: 1024)
+        let maxTokens = ProcessInfo.processInfo.environment["SLM_GRAMMAR_SAMPLING_TOKENS"].flatMap { Int($0) } ?? 96
+        let state = try engine.makeState(contextLength: maxTokens + 64)  // the prompts are under 20 tokens
         let prompts: [String: String] = [
             "arithmetic.gbnf": "Write one arithmetic equation:\n",
             "c.gbnf": "A tiny C function:\n",
@@ -65,7 +68,7 @@ final class GrammarEndToEndTests: XCTestCase {
             let parsed = try Grammar(parsing: text)
             for seed in 1...8 {
                 var options = GenerationOptions()
-                options.maxTokens = 96
+                options.maxTokens = maxTokens
                 options.sampling.temperature = 1.0
                 options.sampling.seed = UInt64(seed)
                 options.sampling.grammar = text
@@ -87,6 +90,6 @@ final class GrammarEndToEndTests: XCTestCase {
                 }
             }
         }
-        print("grammar sampling, generations that ended on their own (of 8, within 96 tokens): \(finished.sorted { $0.key < $1.key })")
+        print("grammar sampling, generations that ended on their own (of 8, within \(maxTokens) tokens): \(finished.sorted { $0.key < $1.key })")
     }
 }
