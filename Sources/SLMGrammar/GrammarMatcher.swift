@@ -8,8 +8,9 @@
 /// nodes, a position (stack set and partial character) is a state id, and the move of a state
 /// on a byte is cached. Checking a token is then one cached lookup per byte of it; a state seen
 /// before costs nothing to expand again. The caches are bounded: past `maxStates` or `maxStacks`
-/// they start over at the next token, keeping only the current position, and one token may
-/// create at most `maxNewStatesPerToken` states (then `overflowed` is set and nothing matches).
+/// they start over at the next token, keeping only the current position. The work of one token
+/// is bounded too (`maxNewStatesPerToken`, `maxStacksPerState`, `workLimitPerToken`): past a
+/// bound, `overflowed` is set and nothing matches until the next move.
 public final class GrammarMatcher {
     public let grammar: Grammar
     private let elements: [GrammarElement]
@@ -37,7 +38,8 @@ public final class GrammarMatcher {
     private var moveTargets = [Int32](repeating: 0, count: GrammarMatcher.moveCacheSize)
     /// `states.count` when the current token began, for `maxNewStatesPerToken`.
     private var statesAtTokenStart = 0
-    /// A computation needed more than `maxNewStatesPerToken` states; it matched nothing.
+    /// A computation since the last move went past one of the per-token bounds; it matched
+    /// nothing, and no answer it gave was cached.
     public private(set) var overflowed = false
 
     /// The current position.
@@ -55,7 +57,8 @@ public final class GrammarMatcher {
     /// multiply them with every character.
     public static let maxStacksPerState = 1 << 12
     /// The default `workLimitPerToken`: stacks expanded or collected into new positions between
-    /// two moves (a JSON grammar over a 151k vocabulary needs a few thousand).
+    /// two moves. Far above what llama.cpp's grammars and the schema tests need on a 151k
+    /// vocabulary; a hostile grammar reaches it in about 20 ms on a Zen 3 core.
     public static let defaultWorkLimitPerToken = 1 << 18
     /// The work allowed between two moves before `overflowed` is set; lower it to bound the
     /// time one token may take more tightly.
@@ -75,7 +78,12 @@ public final class GrammarMatcher {
     }
 
     /// Back to the start of the grammar.
-    public func reset() { state = initialState() }
+    public func reset() {
+        overflowed = false
+        work = 0
+        statesAtTokenStart = states.count
+        state = initialState()
+    }
 
     private func initialState() -> Int32 {
         // The root rule as if referenced: every alternative is a starting stack.

@@ -90,6 +90,8 @@ final class GrammarEndToEndTests: XCTestCase {
                 }
             }
         }
-        print("grammar sampling, generations that ended on their own (of 8, within \(maxTokens) tokens): \(finished.sorted { $0.key < $1.key })")
+        print(
+            "grammar sampling, generations that ended on their own (of 8, within \(maxTokens) tokens): \(finished.sorted { $0.key < $1.key })"
+        )
     }
 }

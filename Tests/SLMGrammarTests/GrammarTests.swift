@@ -1,3 +1,4 @@
+import SLMJSON
 import XCTest
 
 @testable import SLMGrammar
@@ -50,6 +51,17 @@ final class GrammarTests: XCTestCase {
         for text in ["root ::= ( [x]* )*", "root ::= (\"x\"?)*", "root ::= a\na ::= b\nb ::= \"x\" a | \"y\""] {
             XCTAssertNoThrow(try Grammar(parsing: text), text)
         }
+    }
+
+    /// Found by the grammar fuzzer: a pattern class with a range out of order must be the
+    /// schema's error, not a grammar that fails to parse.
+    func testPatternClassOutOfOrderIsASchemaError() {
+        let schema = JSONValue.object([("type", .string("string")), ("pattern", .string(#"^[A[-Z]{3}-\d{3}$"#))])
+        XCTAssertThrowsError(try JSONSchemaGrammar.grammar(for: schema)) { error in
+            XCTAssertTrue("\(error)".contains("range ends before it starts"), "\(error)")
+        }
+        XCTAssertNoThrow(
+            try Grammar(parsing: JSONSchemaGrammar.grammar(for: .object([("type", .string("string")), ("pattern", .string("^[A-Z[]+$"))]))))
     }
 
     func testLimits() {

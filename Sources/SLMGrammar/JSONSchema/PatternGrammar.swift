@@ -193,7 +193,15 @@ extension GrammarEmitter {
         }
         guard cursor.i < n else { throw cursor.invalid("unterminated character class") }
         cursor.i += 1
-        return out + "]"
+        out += "]"
+        // The class is GBNF as written: let the grammar parser judge it now, so a range out of
+        // order (`[[-Z]`) is this pattern's error, never a grammar that fails to parse later.
+        do throws(GrammarError) {
+            _ = try GrammarParser.parse("class ::= " + out, tokenID: nil)
+        } catch {
+            throw cursor.invalid("character class \(out): \(error.message)")
+        }
+        return out
     }
 
     /// `{n}`, `{n,}`, `{,m}`, `{n,m}` at the cursor (consumed): the bounds, nil max for none.
