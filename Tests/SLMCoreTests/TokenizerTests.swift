@@ -357,8 +357,8 @@ final class TokenizerTests: XCTestCase {
             }
             XCTAssertTrue(supported.contains("smollm"))
         }
-        XCTAssertThrowsError(try TokenizerVocabulary(model: "bert", tokens: v.tokens, merges: [])) { error in
-            XCTAssertEqual(error as? TokenizerError, .unsupportedModel("bert", supported: ["gpt2", "llama", "gemma4"]))
+        XCTAssertThrowsError(try TokenizerVocabulary(model: "t5", tokens: v.tokens, merges: [])) { error in
+            XCTAssertEqual(error as? TokenizerError, .unsupportedModel("t5", supported: ["gpt2", "llama", "gemma4", "bert"]))
         }
         XCTAssertThrowsError(try TokenizerVocabulary(tokens: v.tokens, merges: ["a b", "nospace"])) { error in
             XCTAssertEqual(error as? TokenizerError, .badMergeLine(index: 1, line: "nospace"))

@@ -1,11 +1,12 @@
 import SLMCompute
 
-/// Text ⇄ token ids for a byte-level BPE or a SentencePiece vocabulary, matching llama.cpp token
-/// for token.
+/// Text ⇄ token ids for a byte-level BPE, a SentencePiece or a WordPiece vocabulary, matching
+/// llama.cpp token for token.
 ///
 /// Encoding runs the pipeline of this folder: special tokens are cut out (`SpecialTokens`); for
 /// BPE the rest is split into pre-tokens (`PreTokenizer`) and each pre-token's bytes are merged
-/// (`BPE`), for SentencePiece each piece of text is merged by scores (`SentencePiece`). Decoding
+/// (`BPE`), for SentencePiece each piece of text is merged by scores (`SentencePiece`), for
+/// WordPiece it is normalised, split into words and cut into pieces (`WordPiece`). Decoding
 /// maps each id back to its bytes (`ByteLevel` or "▁" → " "). Immutable after `init`, so one
 /// instance serves any number of threads.
 public final class Tokenizer: Sendable {
@@ -14,6 +15,7 @@ public final class Tokenizer: Sendable {
     private enum Algorithm: Sendable {
         case bpe(PreTokenizer, BPEMerges)
         case sentencePiece(SentencePiece)
+        case wordPiece(WordPiece)
     }
     private let algorithm: Algorithm
     /// Token text (UTF-8 bytes; byte-level alphabet for those vocabularies) -> id.
@@ -92,6 +94,11 @@ public final class Tokenizer: Sendable {
             ignoreMerges = false
             cleanSpaces = false
             escapeSpaces = false
+        case "bert":
+            algorithm = .wordPiece(WordPiece(vocabulary: v, tokenIDs: ids, longestToken: longest))
+            ignoreMerges = false
+            cleanSpaces = true
+            escapeSpaces = false
         default:
             throw .unsupportedModel(v.model, supported: TokenizerVocabulary.supportedModels)
         }
@@ -168,6 +175,13 @@ public final class Tokenizer: Sendable {
                         }
                     }
                 }
+            case .wordPiece(let wordPiece):
+                for fragment in fragments {
+                    switch fragment {
+                    case .token(let id): out.append(id)
+                    case .text(let range): wordPiece.encode(UnsafeBufferPointer(rebasing: buf[range]), into: &out)
+                    }
+                }
             case .sentencePiece(let spm):
                 // A space goes before the text at the start and after each special token.
                 var afterSpecial = true
@@ -188,6 +202,7 @@ public final class Tokenizer: Sendable {
             }
         }
         if addSpecial, vocabulary.addEOS, let eos = vocabulary.eos { out.append(eos) }
+        if addSpecial, vocabulary.addSEP, let sep = vocabulary.sep { out.append(sep) }
         return out
     }
 

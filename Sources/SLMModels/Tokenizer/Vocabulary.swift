@@ -15,8 +15,9 @@ public struct TokenizerVocabulary: Sendable, Equatable {
 
     /// Tokenizer families this engine implements (`tokenizer.ggml.model`): "gpt2" is byte-level
     /// BPE, "llama" is SentencePiece (scores, `▁` for spaces, `<0xXX>` byte fallback).
-    /// "gemma4" is BPE over raw UTF-8 with "▁" for spaces and `<0xXX>` byte fallback.
-    public static let supportedModels = ["gpt2", "llama", "gemma4"]
+    /// "gemma4" is BPE over raw UTF-8 with "▁" for spaces and `<0xXX>` byte fallback. "bert" is
+    /// WordPiece (BERT-family encoders).
+    public static let supportedModels = ["gpt2", "llama", "gemma4", "bert"]
 
     /// `tokenizer.ggml.model`, e.g. "gpt2" (byte-level BPE) or "llama" (SentencePiece).
     public var model: String
@@ -49,9 +50,15 @@ public struct TokenizerVocabulary: Sendable, Equatable {
     public var fimPad: Int32?
     public var fimRep: Int32?
     public var fimSep: Int32?
-    /// Whether `encode(addSpecial: true)` puts `bos` first / `eos` last.
+    /// The separator that ends a WordPiece input (`[SEP]`).
+    public var sep: Int32?
+    /// Whether `encode(addSpecial: true)` puts `bos` first / `eos` last / `sep` last.
     public var addBOS: Bool
     public var addEOS: Bool
+    public var addSEP: Bool
+    /// WordPiece normalisation (`tokenizer.ggml.normalizer.*`): lower-case, strip accents.
+    public var lowercase: Bool
+    public var stripAccents: Bool
     /// `general.name`: llama.cpp keys a few per-model special-token rules on it (Phi-3).
     public var modelName: String?
 
@@ -68,7 +75,8 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         unk: Int32? = nil, pad: Int32? = nil,
         fimPre: Int32? = nil, fimSuf: Int32? = nil, fimMid: Int32? = nil,
         fimPad: Int32? = nil, fimRep: Int32? = nil, fimSep: Int32? = nil,
-        addBOS: Bool = false, addEOS: Bool = false, modelName: String? = nil
+        sep: Int32? = nil, addBOS: Bool = false, addEOS: Bool = false, addSEP: Bool = false,
+        lowercase: Bool = true, stripAccents: Bool? = nil, modelName: String? = nil
     ) throws(TokenizerError) {
         guard Self.supportedModels.contains(model) else {
             throw .unsupportedModel(model, supported: Self.supportedModels)
@@ -85,7 +93,7 @@ public struct TokenizerVocabulary: Sendable, Equatable {
                 key: "tokenizer.ggml.token_type",
                 reason: "\(types.count) types for \(tokens.count) tokens")
         }
-        for id in [bos, eos, eot, eom, unk, pad, fimPre, fimSuf, fimMid, fimPad, fimRep, fimSep] {
+        for id in [bos, eos, eot, eom, unk, pad, sep, fimPre, fimSuf, fimMid, fimPad, fimRep, fimSep] {
             if let id, id < 0 || Int(id) >= tokens.count {
                 throw .tokenOutOfRange(id: Int(id), vocabularySize: tokens.count)
             }
@@ -93,10 +101,12 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         for (index, line) in merges.enumerated() where BPEMerges.split(line) == nil {
             throw .badMergeLine(index: index, line: line)
         }
-        if (addBOS && bos == nil) || (addEOS && eos == nil) {
-            throw .invalidValue(
-                key: addBOS && bos == nil ? "tokenizer.ggml.add_bos_token" : "tokenizer.ggml.add_eos_token",
-                reason: "set, but the model has no such token")
+        if (addBOS && bos == nil) || (addEOS && eos == nil) || (addSEP && sep == nil) {
+            let key =
+                addBOS && bos == nil
+                ? "tokenizer.ggml.add_bos_token"
+                : addEOS && eos == nil ? "tokenizer.ggml.add_eos_token" : "tokenizer.ggml.add_sep_token"
+            throw .invalidValue(key: key, reason: "set, but the model has no such token")
         }
         self.model = model
         self.pre = pre
@@ -118,8 +128,12 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         self.fimPad = fimPad
         self.fimRep = fimRep
         self.fimSep = fimSep
+        self.sep = sep
         self.addBOS = addBOS
         self.addEOS = addEOS
+        self.addSEP = addSEP
+        self.lowercase = lowercase
+        self.stripAccents = stripAccents ?? lowercase
         self.modelName = modelName
     }
 
@@ -147,7 +161,8 @@ public struct TokenizerVocabulary: Sendable, Equatable {
             throw Self.missingOrInvalid(gguf, "tokenizer.ggml.tokens", expected: "an array of strings")
         }
         var merges: [String] = []
-        if !spm || gguf.value("tokenizer.ggml.merges") != nil {
+        // Merges: required for the BPE families, read if present for the others.
+        if (model == "gpt2" || model == "gemma4") || gguf.value("tokenizer.ggml.merges") != nil {
             guard let m = gguf.stringArray("tokenizer.ggml.merges") else {
                 throw Self.missingOrInvalid(gguf, "tokenizer.ggml.merges", expected: "an array of strings")
             }
@@ -189,8 +204,11 @@ public struct TokenizerVocabulary: Sendable, Equatable {
             return b
         }
         let gemma4 = model == "gemma4"
-        let bos = try special("bos_token_id", default: gemma4 ? nil : spm ? 1 : 11)
-        let eos = try special("eos_token_id", default: gemma4 ? nil : spm ? 2 : 11)
+        // WordPiece: llama.cpp's defaults are BERT's ids ([CLS] 101, [SEP] 102, [UNK] 100,
+        // [PAD] 0) and no EOS.
+        let wordPiece = model == "bert"
+        let bos = try special("bos_token_id", default: gemma4 ? nil : wordPiece ? 101 : spm ? 1 : 11)
+        let eos = try special("eos_token_id", default: gemma4 || wordPiece ? nil : spm ? 2 : 11)
         // The older key names (prefix_/suffix_/middle_token_id) win, as llama.cpp reads them last.
         func fim(_ old: String, _ new: String) throws(TokenizerError) -> Int32? {
             if let id = try special(old, default: nil) { return id }
@@ -206,20 +224,28 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         let fileAddBOS = try flag("add_bos_token")
         let addBOS = gemma4 || (fileAddBOS ?? bosByDefault)
         let addEOS = try flag("add_eos_token") ?? false
+        // llama.cpp puts [CLS] and [SEP] around every WordPiece input, whatever the flags say.
+        let sep = try special("seperator_token_id", default: wordPiece ? 102 : nil)
+        // Accents are stripped when lower-casing unless the file says otherwise, as in llama.cpp.
+        let lowercase = try flag("normalizer.lowercase") ?? true
+        let stripAccents = try flag("normalizer.strip_accents") ?? lowercase
         try self.init(
             model: model, pre: pre, tokens: tokens, tokenTypes: types, merges: merges,
             scores: scores, addSpacePrefix: try flag("add_space_prefix"),
             bos: bos, eos: eos,
             eot: try special("eot_token_id", default: nil),
             eom: try special("eom_token_id", default: nil),
-            unk: try special("unknown_token_id", default: spm ? 0 : nil),
-            pad: try special("padding_token_id", default: nil),
+            unk: try special("unknown_token_id", default: spm ? 0 : wordPiece ? 100 : nil),
+            pad: try special("padding_token_id", default: wordPiece ? 0 : nil),
             fimPre: fimPre, fimSuf: fimSuf, fimMid: fimMid,
             fimPad: try special("fim_pad_token_id", default: nil),
             fimRep: try special("fim_rep_token_id", default: nil),
             fimSep: try special("fim_sep_token_id", default: nil),
             // Asking for a BOS/EOS the file lacks is a converter bug; llama.cpp would assert.
-            addBOS: addBOS && bos != nil, addEOS: addEOS && eos != nil,
+            sep: sep,
+            addBOS: wordPiece ? bos != nil : addBOS && bos != nil, addEOS: addEOS && eos != nil,
+            addSEP: wordPiece && sep != nil,
+            lowercase: lowercase, stripAccents: stripAccents,
             modelName: gguf.string("general.name"))
     }
 
