@@ -68,6 +68,16 @@ struct ArchitectureKeys {
         return rotary
     }
 
+    /// `pooling_type` (llama.cpp's numbers), nil when absent or "unspecified" (-1).
+    func pooling() throws -> Pooling? {
+        guard let value = int("pooling_type"), value != -1 else { return nil }
+        guard let pooling = Pooling(ggufValue: value) else {
+            throw ModelError.invalidHyperparameter(
+                key: name("pooling_type"), value: "\(value)", reason: "not 0 (none), 1 (mean), 2 (cls) or 3 (last)")
+        }
+        return pooling
+    }
+
     /// 1 / factor for linear RoPE scaling, 1 when there is none; other scalings are refused.
     func linearRopeFrequencyScale() throws -> Float {
         guard let scaling = string("rope.scaling.type"), scaling != "none" else { return 1 }
@@ -119,5 +129,6 @@ extension DecoderConfig {
         let epsilonKey = norm == .rms ? "attention.layer_norm_rms_epsilon" : "attention.layer_norm_epsilon"
         normEpsilon = keys.float(epsilonKey) ?? defaultEpsilon
         attentionScale = 1 / Float(headDim).squareRoot()
+        pooling = try keys.pooling()
     }
 }

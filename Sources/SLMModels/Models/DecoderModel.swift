@@ -17,6 +17,9 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
     var architecture: String { config.architecture }
     var vocabularySize: Int { config.vocabularySize }
     var trainedContextLength: Int { config.contextLength }
+    var generatesText: Bool { true }
+    var embeddingLength: Int { config.embeddingLength }
+    var filePooling: Pooling? { config.pooling }
 
     init(
         config: DecoderConfig, file: GGUFFile, tokenEmbedding: WeightMatrix, outputNorm: Norm, output: Projection,
@@ -62,6 +65,63 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
     ) throws {
         let c = config
         let n = tokens.count
+        let start = state.position
+        let scratch = try runBlocks(tokens, state: state, pool: pool)
+        let dim = c.embeddingLength
+        let x = scratch.x
+        let xn = scratch.xn
+
+        // Only the rows whose logits are wanted go through the final norm and the output matrix
+        // (none for the first chunks of a long prompt); llama.cpp, too, multiplies only the rows
+        // it outputs, as a batch of their own.
+        if !allLogits && !state.logitsNeeded {
+            state.position = start + n
+            return
+        }
+        let firstOut = allLogits ? 0 : n - 1
+        let outRows = n - firstOut
+        if !allLogits { state.batchPlacement = nil }
+        outputNorm.apply(rows: outRows, x + firstOut * dim, count: dim, stride: dim, into: xn)
+        Ops.linear(
+            output.weight, input: xn, inputStride: dim, tokens: outRows, output: logits,
+            outputStride: c.vocabularySize, state: state, pool: pool)
+        output.addBias(logits, tokens: outRows, stride: c.vocabularySize)
+        if let cap = c.finalLogitSoftcap { Ops.softcap(logits, cap: cap, count: outRows * c.vocabularySize) }
+        state.position = start + n
+    }
+
+    /// Each sequence from an empty cache, in chunks of the state's batch placed as llama.cpp
+    /// places a prompt's; the final norm's output of every token is copied out.
+    func hiddenStates(
+        _ tokens: UnsafeBufferPointer<Int32>, sequences: [Range<Int>], state: InferenceState, pool: ThreadPool,
+        into output: UnsafeMutablePointer<Float>
+    ) throws {
+        let dim = config.embeddingLength
+        defer {
+            state.batchPlacement = nil
+            state.reset()
+        }
+        for sequence in sequences {
+            state.reset()
+            var start = sequence.lowerBound
+            while start < sequence.upperBound {
+                let end = min(sequence.upperBound, start + state.maxBatch)
+                state.prepareChunk(at: start - sequence.lowerBound, ofRequest: sequence.count)
+                let scratch = try runBlocks(UnsafeBufferPointer(rebasing: tokens[start..<end]), state: state, pool: pool)
+                outputNorm.apply(rows: end - start, scratch.x, count: dim, stride: dim, into: output + start * dim)
+                state.position += end - start
+                start = end
+            }
+        }
+    }
+
+    /// Embeds `tokens` at positions `state.position ..<` and runs every block over them, leaving
+    /// the residual stream in the scratch's `x`; the position is not advanced.
+    private func runBlocks(
+        _ tokens: UnsafeBufferPointer<Int32>, state: InferenceState, pool: ThreadPool
+    ) throws -> DecoderScratch {
+        let c = config
+        let n = tokens.count
         guard n > 0 else { throw ModelError.emptyInput }
         guard n <= state.maxBatch else { throw ModelError.unsupportedFeature("batch of \(n) > \(state.maxBatch)") }
         let start = state.position
@@ -105,24 +165,7 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
             layer.postFFNNorm?.apply(rows: n, ffnOut, count: dim, stride: dim, into: ffnOut)
             for i in 0..<(n * dim) { x[i] += ffnOut[i] }
         }
-
-        // Only the rows whose logits are wanted go through the final norm and the output matrix
-        // (none for the first chunks of a long prompt); llama.cpp, too, multiplies only the rows
-        // it outputs, as a batch of their own.
-        if !allLogits && !state.logitsNeeded {
-            state.position = start + n
-            return
-        }
-        let firstOut = allLogits ? 0 : n - 1
-        let outRows = n - firstOut
-        if !allLogits { state.batchPlacement = nil }
-        outputNorm.apply(rows: outRows, x + firstOut * dim, count: dim, stride: dim, into: xn)
-        Ops.linear(
-            output.weight, input: xn, inputStride: dim, tokens: outRows, output: logits,
-            outputStride: c.vocabularySize, state: state, pool: pool)
-        output.addBias(logits, tokens: outRows, stride: c.vocabularySize)
-        if let cap = c.finalLogitSoftcap { Ops.softcap(logits, cap: cap, count: outRows * c.vocabularySize) }
-        state.position = start + n
+        return scratch
     }
 
     private func fillAngles(

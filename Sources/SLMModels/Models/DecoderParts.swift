@@ -159,6 +159,8 @@ struct DecoderConfig: Sendable {
     var slidingWindowLayers: [Bool] = []
     /// Whether a file without `output.weight` uses the token embedding as its output matrix.
     var outputMayBeTied = true
+    /// `<arch>.pooling_type`, for embeddings (nil: the file names none).
+    var pooling: Pooling?
 
     var queryWidth: Int { heads * headDim }
     var kvWidth: Int { kvHeads * headDim }

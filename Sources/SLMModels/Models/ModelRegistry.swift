@@ -12,6 +12,7 @@ public enum ModelRegistry {
         (Phi3.architecture, Phi3.load),
         (StableLM.architecture, StableLM.load),
         (Phi2.architecture, Phi2.load),
+        (Bert.architecture, Bert.load),
     ]
 
     public static var supportedArchitectures: [String] { constructors.map(\.architecture) }
@@ -41,4 +42,21 @@ public protocol LanguageModel: AnyObject, Sendable {
     func forward(
         _ tokens: UnsafeBufferPointer<Int32>, state: InferenceState, pool: ThreadPool,
         allLogits: Bool, logits: UnsafeMutablePointer<Float>) throws
+
+    /// Whether the model generates text. An encoder (BERT) only gives embeddings; its `forward`
+    /// throws.
+    var generatesText: Bool { get }
+    /// Width of the hidden states `hiddenStates` writes.
+    var embeddingLength: Int { get }
+    /// The pooling the file names (`<arch>.pooling_type`), nil when it names none.
+    var filePooling: Pooling? { get }
+    /// The final hidden states (after the model's last norm) of every token of several
+    /// independent sequences packed back to back: `sequences` are consecutive ranges of `tokens`
+    /// starting at 0, each one whole input from its first position. A decoder runs each sequence
+    /// causally from an empty cache, an encoder all of them at once with each token seeing its
+    /// own sequence only. `state` must hold `tokens.count` positions and batches as large
+    /// (encoders) or the longest sequence (decoders). output: (tokens.count, embeddingLength).
+    func hiddenStates(
+        _ tokens: UnsafeBufferPointer<Int32>, sequences: [Range<Int>], state: InferenceState, pool: ThreadPool,
+        into output: UnsafeMutablePointer<Float>) throws
 }

@@ -224,7 +224,8 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         let fileAddBOS = try flag("add_bos_token")
         let addBOS = gemma4 || (fileAddBOS ?? bosByDefault)
         let addEOS = try flag("add_eos_token") ?? false
-        // llama.cpp puts [CLS] and [SEP] around every WordPiece input, whatever the flags say.
+        // llama.cpp puts [CLS] and [SEP] around every WordPiece input, whatever the add_* flags say
+        // (no EOS either: [SEP] is often also the file's EOS).
         let sep = try special("seperator_token_id", default: wordPiece ? 102 : nil)
         // Accents are stripped when lower-casing unless the file says otherwise, as in llama.cpp.
         let lowercase = try flag("normalizer.lowercase") ?? true
@@ -243,7 +244,7 @@ public struct TokenizerVocabulary: Sendable, Equatable {
             fimSep: try special("fim_sep_token_id", default: nil),
             // Asking for a BOS/EOS the file lacks is a converter bug; llama.cpp would assert.
             sep: sep,
-            addBOS: wordPiece ? bos != nil : addBOS && bos != nil, addEOS: addEOS && eos != nil,
+            addBOS: wordPiece ? bos != nil : addBOS && bos != nil, addEOS: !wordPiece && addEOS && eos != nil,
             addSEP: wordPiece && sep != nil,
             lowercase: lowercase, stripAccents: stripAccents,
             modelName: gguf.string("general.name"))
