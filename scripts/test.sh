@@ -9,7 +9,8 @@ SLM_TEST_MODEL="$(scripts/fetch-model.sh)"
 export SLM_TEST_MODEL
 SLM_TEST_MODEL_GEMMA3="$(scripts/fetch-model.sh gemma3)"
 SLM_TEST_MODEL_QWEN25CODER="$(scripts/fetch-model.sh qwen25coder)"
-export SLM_TEST_MODEL_GEMMA3 SLM_TEST_MODEL_QWEN25CODER
+SLM_TEST_MODEL_MINILM="$(scripts/fetch-model.sh minilm)"
+export SLM_TEST_MODEL_GEMMA3 SLM_TEST_MODEL_QWEN25CODER SLM_TEST_MODEL_MINILM
 SLM_TEST_SYNTHETIC="$(scripts/synthetic-models.sh)"
 export SLM_TEST_SYNTHETIC
 

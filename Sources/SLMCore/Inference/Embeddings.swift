@@ -101,84 +101,128 @@ extension Engine {
         options.pooling ?? model.filePooling ?? .mean
     }
 
-    /// Embeds each of `texts` (special tokens added as the vocabulary says: [CLS] … [SEP] for
-    /// BERT, BOS for most decoders). Encoder inputs are packed into passes of up to
-    /// `EmbeddingLimits.batchTokens` tokens; decoder inputs run one at a time.
+    /// Embeds each of `texts` in one call; see `EmbeddingRun`.
     public func embed(_ texts: [String], options: EmbeddingOptions = EmbeddingOptions()) throws -> [Embedding] {
+        let run = try EmbeddingRun(engine: self, texts: texts, options: options)
+        while try !run.step() {}
+        return run.results
+    }
+}
+
+/// One embedding request, run a pass at a time so that a scheduler can interleave it with other
+/// work: texts are tokenized (special tokens added as the vocabulary says: [CLS] … [SEP] for
+/// BERT, BOS for most decoders) and checked when it is made; encoder inputs are then packed into
+/// passes of up to `EmbeddingLimits.batchTokens` tokens, decoder inputs run one per pass.
+public final class EmbeddingRun {
+    public let engine: Engine
+    public let options: EmbeddingOptions
+    public let pooling: Pooling
+    private let inputs: [[Int32]]
+    private let passes: [Range<Int>]
+    private var nextPass = 0
+    private var state: InferenceState?
+    private var hidden: [Float] = []
+    /// One per input, in order, as passes finish.
+    public private(set) var results: [Embedding] = []
+    /// Tokens of all inputs, special tokens included.
+    public let tokenCount: Int
+
+    public var isFinished: Bool { nextPass == passes.count }
+
+    public convenience init(engine: Engine, texts: [String], options: EmbeddingOptions) throws {
         guard !texts.isEmpty else { throw EmbeddingError.noInputs }
         guard texts.count <= EmbeddingLimits.maxInputs else {
             throw EmbeddingError.tooManyInputs(count: texts.count, limit: EmbeddingLimits.maxInputs)
         }
-        let width = model.embeddingLength
-        if let d = options.dimensions, d < 1 || d > width {
-            throw EmbeddingError.invalidDimensions(requested: d, available: width)
-        }
-        let limit = maxEmbeddingInputTokens
+        let limit = engine.maxEmbeddingInputTokens
         var inputs: [[Int32]] = []
         inputs.reserveCapacity(texts.count)
         for (i, text) in texts.enumerated() {
-            // A text longer than the limit can be refused before it is tokenized.
-            if tokenizer.fewestTokens(forBytes: text.utf8.count) > limit {
-                throw EmbeddingError.inputTooLong(index: i, tokens: tokenizer.fewestTokens(forBytes: text.utf8.count), limit: limit)
-            }
-            let ids = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
-            guard !ids.isEmpty else { throw EmbeddingError.emptyInput(index: i) }
-            guard ids.count <= limit else { throw EmbeddingError.inputTooLong(index: i, tokens: ids.count, limit: limit) }
-            inputs.append(ids)
+            // A text that cannot fit is refused before it is tokenized.
+            let fewest = engine.tokenizer.fewestTokens(forBytes: text.utf8.count)
+            if fewest > limit { throw EmbeddingError.inputTooLong(index: i, tokens: fewest, limit: limit) }
+            // Special-token texts ("[SEP]") become those tokens, as in sentence-transformers
+            // and llama-embedding.
+            inputs.append(engine.tokenizer.encode(text, addSpecial: true, parseSpecial: true))
         }
-        return try embed(tokens: inputs, options: options)
+        try self.init(engine: engine, tokens: inputs, options: options)
     }
 
-    /// `embed` for inputs already tokenized.
-    public func embed(tokens inputs: [[Int32]], options: EmbeddingOptions) throws -> [Embedding] {
-        let width = model.embeddingLength
-        let pooling = embeddingPooling(options)
-        let limit = maxEmbeddingInputTokens
+    /// For inputs already tokenized.
+    public init(engine: Engine, tokens inputs: [[Int32]], options: EmbeddingOptions) throws {
+        guard !inputs.isEmpty else { throw EmbeddingError.noInputs }
+        guard inputs.count <= EmbeddingLimits.maxInputs else {
+            throw EmbeddingError.tooManyInputs(count: inputs.count, limit: EmbeddingLimits.maxInputs)
+        }
+        let width = engine.model.embeddingLength
+        if let d = options.dimensions, d < 1 || d > width {
+            throw EmbeddingError.invalidDimensions(requested: d, available: width)
+        }
+        let limit = engine.maxEmbeddingInputTokens
         for (i, ids) in inputs.enumerated() {
             guard !ids.isEmpty else { throw EmbeddingError.emptyInput(index: i) }
             guard ids.count <= limit else { throw EmbeddingError.inputTooLong(index: i, tokens: ids.count, limit: limit) }
+            try engine.tokenizer.validate(ids)
         }
-        // Passes: consecutive inputs up to the batch budget for an encoder, one each for a decoder.
         var passes: [Range<Int>] = []
         var first = 0
         var tokens = 0
         for (i, ids) in inputs.enumerated() {
-            if i > first && (model.generatesText || tokens + ids.count > EmbeddingLimits.batchTokens) {
+            if i > first && (engine.model.generatesText || tokens + ids.count > EmbeddingLimits.batchTokens) {
                 passes.append(first..<i)
                 (first, tokens) = (i, 0)
             }
             tokens += ids.count
         }
         passes.append(first..<inputs.count)
-
-        let longest = inputs.map(\.count).max() ?? 1
-        let state =
-            model.generatesText
-            ? try model.makeState(contextLength: max(longest, 8), maxBatch: Self.promptBatch)
-            : try model.makeState(
-                contextLength: EmbeddingLimits.batchTokens, maxBatch: EmbeddingLimits.batchTokens)
-        var hidden = [Float]()
-        var results: [Embedding] = []
+        self.engine = engine
+        self.options = options
+        self.pooling = engine.embeddingPooling(options)
+        self.inputs = inputs
+        self.passes = passes
+        tokenCount = inputs.reduce(0) { $0 + $1.count }
         results.reserveCapacity(inputs.count)
-        for pass in passes {
-            var packed: [Int32] = []
-            var sequences: [Range<Int>] = []
-            for i in pass {
-                sequences.append(packed.count..<(packed.count + inputs[i].count))
-                packed.append(contentsOf: inputs[i])
-            }
-            if hidden.count < packed.count * width { hidden = [Float](repeating: 0, count: packed.count * width) }
-            try packed.withUnsafeBufferPointer { ids in
-                try hidden.withUnsafeMutableBufferPointer { out in
-                    try model.hiddenStates(ids, sequences: sequences, state: state, pool: pool, into: out.baseAddress!)
-                }
-            }
-            for s in sequences {
-                let rows = Self.pool(hidden, rows: s, width: width, pooling: pooling)
-                results.append(Self.finish(rows, tokenCount: s.count, options: options))
+    }
+
+    /// Runs the next pass; true when every input has its embedding.
+    public func step() throws -> Bool {
+        guard nextPass < passes.count else { return true }
+        let model = engine.model
+        let width = model.embeddingLength
+        let state = try self.state ?? makeState()
+        self.state = state
+        var packed: [Int32] = []
+        var sequences: [Range<Int>] = []
+        for i in passes[nextPass] {
+            sequences.append(packed.count..<(packed.count + inputs[i].count))
+            packed.append(contentsOf: inputs[i])
+        }
+        if hidden.count < packed.count * width { hidden = [Float](repeating: 0, count: packed.count * width) }
+        try packed.withUnsafeBufferPointer { ids in
+            try hidden.withUnsafeMutableBufferPointer { out in
+                try model.hiddenStates(ids, sequences: sequences, state: state, pool: engine.pool, into: out.baseAddress!)
             }
         }
-        return results
+        for s in sequences {
+            let rows = Self.pool(hidden, rows: s, width: width, pooling: pooling)
+            results.append(Self.finish(rows, tokenCount: s.count, options: options))
+        }
+        nextPass += 1
+        if isFinished {
+            self.state = nil
+            hidden = []
+        }
+        return isFinished
+    }
+
+    private func makeState() throws -> InferenceState {
+        let model = engine.model
+        if model.generatesText {
+            let longest = inputs.map(\.count).max() ?? 1
+            return try model.makeState(contextLength: max(longest, 8), maxBatch: Engine.promptBatch)
+        }
+        let largest = passes.map { p in p.reduce(0) { $0 + inputs[$1].count } }.max() ?? 1
+        return try model.makeState(contextLength: largest, maxBatch: largest)
     }
 
     /// The pooled vector(s) of the hidden-state rows `rows` ((tokens, width) floats).

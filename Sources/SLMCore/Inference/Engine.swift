@@ -42,7 +42,12 @@ public final class Engine: @unchecked Sendable {
 
     public func defaultContextLength() -> Int { min(model.trainedContextLength, Self.defaultMaxContext) }
 
+    /// A state for generation (embeddings make their own, `EmbeddingRun`).
     public func makeState(contextLength: Int? = nil) throws -> InferenceState {
+        guard model.generatesText else {
+            throw ModelError.unsupportedFeature(
+                "text generation: '\(model.architecture)' is an encoder, it only gives embeddings (slm embed)")
+        }
         let n = contextLength ?? defaultContextLength()
         guard n >= 8 else { throw ModelError.contextTooSmall(requested: n, minimum: 8) }
         return try model.makeState(contextLength: n, maxBatch: Self.promptBatch)

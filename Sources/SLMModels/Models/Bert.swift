@@ -110,8 +110,10 @@ final class EncoderModel: LanguageModel, @unchecked Sendable {
 
     func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
         let c = config
+        // One layer's keys and values at a time: every layer runs over the whole batch before
+        // the next, so the cache of one layer is all an encoder needs.
         let shape = StateShape(
-            layers: layers.count, keyWidth: c.embeddingLength, valueWidth: c.embeddingLength,
+            layers: 1, keyWidth: c.embeddingLength, valueWidth: c.embeddingLength,
             scratchWidths: EncoderScratch.widths(for: c),
             maxActivationColumns: max(c.embeddingLength, c.feedForwardLength),
             heads: c.heads, headDim: c.headDim)
@@ -172,7 +174,7 @@ final class EncoderModel: LanguageModel, @unchecked Sendable {
 
         state.attentionMode = .f32
         state.batchPlacement = nil
-        for (index, layer) in layers.enumerated() {
+        for layer in layers {
             Ops.linearFused(
                 .init(weight: layer.query.weight, output: q, outputStride: dim),
                 .init(weight: layer.key.weight, output: k, outputStride: dim),
@@ -181,9 +183,9 @@ final class EncoderModel: LanguageModel, @unchecked Sendable {
             layer.query.addBias(q, tokens: n, stride: dim)
             layer.key.addBias(k, tokens: n, stride: dim)
             layer.value.addBias(v, tokens: n, stride: dim)
-            for t in 0..<n { state.storeKeyValue(layer: index, position: t, key: k + t * dim, value: v + t * dim) }
+            for t in 0..<n { state.storeKeyValue(layer: 0, position: t, key: k + t * dim, value: v + t * dim) }
             Ops.packedBidirectionalAttention(
-                layer: index, query: q, output: att, sequences: sequences, heads: c.heads, kvHeads: c.heads,
+                layer: 0, query: q, output: att, sequences: sequences, heads: c.heads, kvHeads: c.heads,
                 headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(), state: state, pool: pool)
             Ops.linear(
                 layer.attentionOutput.weight, input: att, inputStride: dim, tokens: n, output: sub,

