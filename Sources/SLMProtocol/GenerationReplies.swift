@@ -32,6 +32,8 @@ public protocol GenerationReplies: AnyObject, Sendable {
     func done(_ summary: GenerationSummary) -> String
     /// The last bytes of a generation that failed (before or after its first piece).
     func failed(_ code: ErrorCode, _ message: String) -> String
+    /// The whole reply of an embedding request that finished.
+    func embeddings(_ result: EmbeddingsResult) -> String
 }
 
 /// Protocol v1's events: a `token` line per piece, then `done` or `error`.

@@ -45,6 +45,7 @@ public class HTTPGenerationReplies: GenerationReplies, @unchecked Sendable {
     public func text(_ piece: String) -> String { "" }
     public func done(_ summary: GenerationSummary) -> String { "" }
     public func failed(_ code: ErrorCode, _ message: String) -> String { "" }
+    public func embeddings(_ result: EmbeddingsResult) -> String { "" }
 
     /// The head of a streamed 200 response.
     func streamHead() -> String {

@@ -74,6 +74,7 @@ public enum Operation: Sendable, Equatable {
     case listConversations(limit: Int, offset: Int)
     case getConversation(Int64)
     case deleteConversation(Int64)
+    case embed(EmbedRequest)
 
     public var name: String {
         switch self {
@@ -86,6 +87,7 @@ public enum Operation: Sendable, Equatable {
         case .listConversations: return "conversations.list"
         case .getConversation: return "conversations.get"
         case .deleteConversation: return "conversations.delete"
+        case .embed: return "embed"
         }
     }
 }
@@ -150,6 +152,9 @@ public struct Request: Sendable, Equatable {
         case "conversations.delete":
             allowed = ["conversation"]
             operation = .deleteConversation(try f.conversation("conversation"))
+        case "embed":
+            allowed = EmbedRequest.keys
+            operation = .embed(try embedRequest(f))
         default:
             throw .unknownOp(op)
         }
@@ -157,6 +162,17 @@ public struct Request: Sendable, Equatable {
             throw .unknownField(key)
         }
         return operation
+    }
+
+    private static func embedRequest(_ f: FieldReader) throws(ProtocolError) -> EmbedRequest {
+        var r = EmbedRequest(inputs: .texts(try EmbedRequest.texts(f["input"], field: "input")))
+        r.model = try f.optionalString("model")
+        r.pooling = try f.optionalString("pooling")
+        r.normalize = try f.optionalBool("normalize") ?? true
+        r.dimensions = try f.optionalInt("dims", in: 1...65536)
+        r.binary = try f.optionalBool("binary") ?? false
+        r.truncate = try f.optionalBool("truncate") ?? false
+        return r
     }
 
     private static func sampling(_ f: FieldReader) throws(ProtocolError) -> SamplingFields {
@@ -203,6 +219,18 @@ struct FieldReader {
             throw .invalidValue(field: key, reason: "must be between \(range.lowerBound) and \(range.upperBound)")
         }
         return Int(n)
+    }
+
+    func optionalString(_ key: String) throws(ProtocolError) -> String? {
+        guard let value = self[key], value != .null else { return nil }
+        guard case .string(let s) = value else { throw .wrongType(field: key, expected: "a string") }
+        return s
+    }
+
+    func optionalBool(_ key: String) throws(ProtocolError) -> Bool? {
+        guard let value = self[key], value != .null else { return nil }
+        guard let b = value.boolValue else { throw .wrongType(field: key, expected: "true or false") }
+        return b
     }
 
     func conversation(_ key: String) throws(ProtocolError) -> Int64 {

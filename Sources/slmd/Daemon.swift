@@ -460,9 +460,9 @@ final class Daemon {
         }
         var batches: [UInt64: String] = [:]
         var order: [UInt64] = []
-        var finished: [(Job, GenerationSummary?)] = []
+        var finished: [(Job, GenerationSummary?, Bool)] = []
         for item in items {
-            if let job = item.finished { finished.append((job, item.summary)) }
+            if let job = item.finished { finished.append((job, item.summary, item.succeeded)) }
             guard let connection = connections[item.connection], !connection.closing else { continue }
             if batches[item.connection] == nil { order.append(item.connection) }
             batches[item.connection, default: ""] += item.text
@@ -472,7 +472,7 @@ final class Daemon {
             connection.send(text)
             throttleIfBehind(connection)
         }
-        for (job, summary) in finished { jobEnded(job, summary: summary) }
+        for (job, summary, succeeded) in finished { jobEnded(job, summary: summary, succeeded: succeeded) }
         for model in stoppedModels {
             tokensServedByUnloaded += model.scheduler?.tokensServed.load(ordering: .relaxed) ?? 0
             model.finishUnload()
@@ -484,7 +484,8 @@ final class Daemon {
     /// A job's last bytes were sent (or it ended unsent): the bookkeeping of its model, the
     /// metrics and, if it still has one, its connection. For HTTP, the connection's next request
     /// may now be read.
-    func jobEnded(_ job: Job, summary: GenerationSummary?) {
+    /// `succeeded` defaults to whether a generation summary came back.
+    func jobEnded(_ job: Job, summary: GenerationSummary?, succeeded: Bool? = nil) {
         job.model.inFlight -= 1
         job.model.lastUsed = uv_now(loop)
         if let summary { metrics.recordGeneration(summary) }
@@ -492,7 +493,7 @@ final class Daemon {
             // 499 (as nginx logs it): the client went away before any response was sent.
             metrics.countRequest(wire: .http, endpoint: job.endpoint, status: http.status == 0 ? "499" : String(http.status))
         } else {
-            metrics.countRequest(wire: .ndjson, endpoint: job.endpoint, status: summary == nil ? "error" : "ok")
+            metrics.countRequest(wire: .ndjson, endpoint: job.endpoint, status: succeeded ?? (summary != nil) ? "ok" : "error")
         }
         guard let connection = connections[job.connection], connection.jobs[job.id] === job else { return }
         connection.jobs.removeValue(forKey: job.id)

@@ -77,7 +77,7 @@ extension Daemon {
             return
         }
         switch request.op {
-        case .generate, .chat: break  // counted when they end (`jobEnded`)
+        case .generate, .chat, .embed: break  // counted when they end (`jobEnded`)
         default: metrics.countRequest(wire: .ndjson, endpoint: request.op.name, status: "ok")
         }
         let id = request.id
@@ -103,6 +103,10 @@ extension Daemon {
                 return
             }
             submit(.chat(conversation: conversation, message: message), fields: fields, id: id, connection: connection)
+        case .embed(let embed):
+            submitEmbedding(embed, replies: NDJSONReplies(id: id), id: id, endpoint: "embed", on: connection) { code, message in
+                connection.send(Reply.error(id: id, code: code, message: message))
+            }
         case .cancel(let target):
             guard let job = connection.jobs[target] else {
                 connection.send(Reply.error(id: id, code: .notFound, message: "no request \(target) in flight on this connection"))
@@ -153,6 +157,27 @@ extension Daemon {
         let job = Job(
             connection: connection.id, id: id, owner: connection.owner, kind: kind, options: options,
             replies: NDJSONReplies(id: id), model: model, endpoint: kind.endpoint)
+        enqueue(job, on: connection)
+    }
+
+    /// Queues an embedding request on its model; `refuse` answers a request that cannot run.
+    func submitEmbedding(
+        _ request: EmbedRequest, replies: any GenerationReplies, id: RequestID, endpoint: String, on connection: Connection,
+        refuse: (ErrorCode, String) -> Void
+    ) {
+        let options: EmbeddingOptions
+        do {
+            options = try embeddingOptions(request)
+        } catch {
+            return refuse(error.code, error.description)
+        }
+        guard let model = model(named: request.model) else {
+            return refuse(.notFound, "no model \"\(request.model ?? "")\"; the models op lists the models this daemon serves")
+        }
+        model.keepAlive = request.keepAlive ?? config.keepAlive
+        let job = Job(
+            connection: connection.id, id: id, owner: connection.owner, kind: .embed(request.inputs, options),
+            options: GenerationOptions(), replies: replies, model: model, endpoint: endpoint)
         enqueue(job, on: connection)
     }
 
@@ -217,6 +242,7 @@ extension Daemon {
             }
             for job in waiting {
                 (job.replies as? OllamaReplies)?.loadSeconds = model.lastLoadSeconds
+                (job.replies as? EmbeddingReplies)?.loadSeconds = model.lastLoadSeconds
                 if model.state == .loaded {
                     submitToScheduler(job)
                 } else {
@@ -307,6 +333,7 @@ extension Job.Kind {
         case .generate: return "generate"
         case .chat: return "chat"
         case .messages: return "chat"
+        case .embed: return "embed"
         }
     }
 }

@@ -146,6 +146,8 @@ extension Daemon {
             }
         case "/v1/chat/completions", "/v1/completions", "/api/generate", "/api/chat":
             decodeGeneration(request, path: path, keepAlive: keepAlive, from: connection)
+        case "/v1/embeddings", "/api/embed", "/api/embeddings":
+            decodeEmbedding(request, path: path, keepAlive: keepAlive, from: connection)
         default:
             // GET /v1/models/{id}
             let name = String(path.dropFirst("/v1/models/".count))
@@ -183,13 +185,11 @@ extension Daemon {
         "/v1/models": "GET", "/v1/chat/completions": "POST", "/v1/completions": "POST",
         "/api/version": "GET", "/api/tags": "GET", "/api/ps": "GET", "/api/show": "POST",
         "/api/generate": "POST", "/api/chat": "POST",
+        "/v1/embeddings": "POST", "/api/embed": "POST", "/api/embeddings": "POST",
     ]
     /// Endpoints of the APIs slmd knows and does not serve, answered 501 with why (not a bare 404).
     static let notServed: [String: String] = {
         var table: [String: String] = [:]
-        for path in ["/v1/embeddings", "/api/embed", "/api/embeddings"] {
-            table[path] = "embeddings are not available in this version of slmd"
-        }
         for path in ["/api/pull", "/api/push", "/api/create", "/api/copy", "/api/delete", "/api/blobs"] {
             table[path] = "slmd serves the GGUF files it was started with (slmd -m NAME=FILE); it does not manage models"
         }
@@ -293,6 +293,57 @@ extension Daemon {
             connection: connection.id, id: .string("http-\(serial)"), owner: connection.owner, kind: kind, options: options,
             replies: replies, model: model, endpoint: path)
         enqueue(job, on: connection)
+    }
+
+    /// Decodes an embedding body (off the loop when it is long) and queues it on its model.
+    private func decodeEmbedding(_ request: HTTPRequest, path: String, keepAlive: Bool, from connection: Connection) {
+        guard let http = connection.http else { return }
+        http.responding = true
+        let body = request.body
+        let decode: @Sendable () -> Result<APIEmbedding, APIError> = {
+            Result { () throws(APIError) in
+                switch path {
+                case "/v1/embeddings": return try OpenAI.decodeEmbeddings(body)
+                default: return try Ollama.decodeEmbed(body, legacy: path == "/api/embeddings")
+                }
+            }
+        }
+        let received = MonotonicClock.now()
+        let finish: (Daemon, Connection, Result<APIEmbedding, APIError>) -> Void = { daemon, connection, decoded in
+            daemon.submitHTTPEmbedding(decoded, path: path, keepAlive: keepAlive, received: received, from: connection)
+        }
+        guard body.count >= Self.decodeOffLoopBytes else { return finish(self, connection, decode()) }
+        http.decoding = true
+        connection.decoding = true
+        runOffLoop(connection: connection, work: decode) { daemon, connection, decoded in
+            connection.decoding = false
+            connection.http?.decoding = false
+            finish(daemon, connection, decoded)
+        }
+    }
+
+    private func submitHTTPEmbedding(
+        _ decoded: Result<APIEmbedding, APIError>, path: String, keepAlive: Bool, received: Double, from connection: Connection
+    ) {
+        func fail(_ error: APIError) {
+            metrics.countRequest(wire: .http, endpoint: path, status: String(error.status))
+            connection.send(errorResponse(path: path, error, keepAlive: keepAlive))
+            connection.http?.responding = false
+            if keepAlive { resumeReading(connection) } else { closeAfterFlush(connection) }
+        }
+        let embedding: APIEmbedding
+        switch decoded {
+        case .success(let e): embedding = e
+        case .failure(let error): return fail(error)
+        }
+        let serial = nextResponseSerial
+        nextResponseSerial += 1
+        let replies = EmbeddingReplies(endpoint: embedding.endpoint, keepAlive: keepAlive, elapsed: { MonotonicClock.now() - received })
+        submitEmbedding(embedding.request, replies: replies, id: .string("http-\(serial)"), endpoint: path, on: connection) {
+            code, message in
+            if code == .notFound { return fail(.modelNotFound(embedding.request.model ?? "")) }
+            fail(APIError(status: APIError.status(for: code), message, code: code.rawValue))
+        }
     }
 
     /// Ollama's `/api/generate` with no prompt: map the model (or, with `keep_alive` 0, unmap

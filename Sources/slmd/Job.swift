@@ -12,6 +12,8 @@ final class Job: @unchecked Sendable {
         /// the model's chat template; nothing is stored.
         case messages([ChatMessage])
         case chat(conversation: Int64?, message: String)
+        /// Embeddings of texts or token ids; one reply when all are done.
+        case embed(EmbedRequest.Inputs, EmbeddingOptions)
     }
 
     let connection: UInt64
@@ -39,6 +41,8 @@ final class Job: @unchecked Sendable {
     var generation: Generation?
     var session: Session?
     var chat: ChatTurn?
+    var embedding: EmbeddingRun?
+    var embeddingStarted = 0.0
 
     init(
         connection: UInt64, id: RequestID, owner: UInt32, kind: Kind, options: GenerationOptions,
@@ -105,4 +109,20 @@ extension ProtocolError {
         case .grammarDeadEnd: self = .invalidValue(field: "grammar", reason: "\(error)")
         }
     }
+}
+
+/// The engine options of an embedding request; a pooling name the engine lacks is the request's
+/// error.
+func embeddingOptions(_ request: EmbedRequest) throws(ProtocolError) -> EmbeddingOptions {
+    var pooling: Pooling?
+    if let name = request.pooling {
+        guard let p = Pooling(rawValue: name) else {
+            throw .invalidValue(
+                field: "pooling", reason: "must be one of \(Pooling.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(name)\"")
+        }
+        pooling = p
+    }
+    return EmbeddingOptions(
+        pooling: pooling, normalize: request.normalize, dimensions: request.dimensions, binary: request.binary,
+        truncate: request.truncate)
 }

@@ -18,6 +18,9 @@ struct Outgoing {
     var finished: Job?
     /// With `finished`: the numbers of a generation that ended (nil when it failed).
     var summary: GenerationSummary?
+    /// With `finished`: whether the request succeeded (a generation with a summary, or an
+    /// embedding request).
+    var succeeded = false
 }
 
 /// The inference thread of one served model (`ServedModel`). It admits jobs from a bounded
@@ -256,6 +259,9 @@ final class Scheduler: @unchecked Sendable {
     /// One step of `job`; true when it is over (its last line is in `produced`).
     private func advance(_ job: Job, into produced: inout [Outgoing]) -> Bool {
         do {
+            if case .embed(let inputs, let options) = job.kind {
+                return try advanceEmbedding(job, inputs: inputs, options: options, into: &produced)
+            }
             if job.generation == nil {
                 if job.isCancelRequested {
                     produced.append(doneLine(job, stats: nil, stopReason: .cancelled))
@@ -290,6 +296,36 @@ final class Scheduler: @unchecked Sendable {
         }
     }
 
+    /// One pass of an embedding request (up to `EmbeddingLimits.batchTokens` tokens), so a
+    /// long one takes turns with the generations; the reply goes out when all inputs are done.
+    private func advanceEmbedding(
+        _ job: Job, inputs: EmbedRequest.Inputs, options: EmbeddingOptions, into produced: inout [Outgoing]
+    ) throws -> Bool {
+        if job.isCancelRequested {
+            // As a cancelled generation ends: `done` with stop_reason "cancelled".
+            produced.append(doneLine(job, stats: nil, stopReason: .cancelled))
+            job.embedding = nil
+            return true
+        }
+        if job.embedding == nil {
+            job.embeddingStarted = MonotonicClock.now()
+            switch inputs {
+            case .texts(let texts): job.embedding = try EmbeddingRun(engine: engine, texts: texts, options: options)
+            case .tokens(let ids): job.embedding = try EmbeddingRun(engine: engine, tokens: ids, options: options)
+            }
+        }
+        let run = job.embedding!
+        guard try run.step() else { return false }
+        let single = run.results.allSatisfy { $0.vectors.count == 1 }
+        let result = EmbeddingsResult(
+            model: job.model.name, json: run.results.map(\.jsonValue), floats: single ? run.results.map { $0.vectors[0] } : [],
+            promptTokens: run.tokenCount, seconds: MonotonicClock.now() - job.embeddingStarted)
+        produced.append(
+            Outgoing(connection: job.connection, text: job.replies.embeddings(result), finished: job, succeeded: true))
+        job.embedding = nil
+        return true
+    }
+
     private func begin(_ job: Job) throws {
         let session = try acquireSession(for: job.owner)
         job.session = session
@@ -313,6 +349,8 @@ final class Scheduler: @unchecked Sendable {
                 message: message, options: job.options)
             job.chat = turn
             job.generation = generation
+        case .embed:
+            break  // embedding jobs run in `advanceEmbedding`, never here
         }
     }
 
@@ -371,7 +409,8 @@ final class Scheduler: @unchecked Sendable {
             summary.generationSeconds = stats.generationSeconds
         }
         summary.conversation = job.chat?.conversationID
-        return Outgoing(connection: job.connection, text: job.replies.done(summary), finished: job, summary: summary)
+        return Outgoing(
+            connection: job.connection, text: job.replies.done(summary), finished: job, summary: summary, succeeded: true)
     }
 }
 
@@ -386,6 +425,10 @@ func classify(_ error: any Error) -> (ErrorCode, String) {
     }
     if let e = error as? TokenizerError { return (.badRequest, "\(e)") }
     if let e = error as? SamplingError { return (.badRequest, "\(e)") }
+    if let e = error as? EmbeddingError {
+        if case .inputTooLong = e { return (.tooLarge, "\(e)") }
+        return (.badRequest, "\(e)")
+    }
     if let e = error as? DaemonError, case .store = e { return (.unsupported, "\(e)") }
     if let mapped = classifyStoreError(error) { return mapped }
     return (.internal, "\(error)")

@@ -15,12 +15,18 @@ public struct EmbeddingOptions: Sendable, Equatable {
     public var dimensions: Int?
     /// One bit per dimension, set when the value is > 0, packed most significant bit first.
     public var binary: Bool
+    /// Cut an input longer than the model takes (keeping its last special token) instead of
+    /// refusing it, as Ollama does by default.
+    public var truncate: Bool
 
-    public init(pooling: Pooling? = nil, normalize: Bool = true, dimensions: Int? = nil, binary: Bool = false) {
+    public init(
+        pooling: Pooling? = nil, normalize: Bool = true, dimensions: Int? = nil, binary: Bool = false, truncate: Bool = false
+    ) {
         self.pooling = pooling
         self.normalize = normalize
         self.dimensions = dimensions
         self.binary = binary
+        self.truncate = truncate
     }
 }
 
@@ -137,13 +143,17 @@ public final class EmbeddingRun {
         let limit = engine.maxEmbeddingInputTokens
         var inputs: [[Int32]] = []
         inputs.reserveCapacity(texts.count)
+        // What truncation keeps of a text before tokenizing: twice the bytes of `limit` of the
+        // longest tokens, so the tokens kept are those of the whole text and the work is bounded.
+        let keptBytes = 2 * limit * engine.tokenizer.longestTokenBytes + 64
         for (i, text) in texts.enumerated() {
-            // A text that cannot fit is refused before it is tokenized.
+            // A text that cannot fit is refused before it is tokenized (or cut first).
             let fewest = engine.tokenizer.fewestTokens(forBytes: text.utf8.count)
-            if fewest > limit { throw EmbeddingError.inputTooLong(index: i, tokens: fewest, limit: limit) }
+            if fewest > limit && !options.truncate { throw EmbeddingError.inputTooLong(index: i, tokens: fewest, limit: limit) }
+            let kept = text.utf8.count > keptBytes ? String(decoding: text.utf8.prefix(keptBytes), as: UTF8.self) : text
             // Special-token texts ("[SEP]") become those tokens, as in sentence-transformers
             // and llama-embedding.
-            inputs.append(engine.tokenizer.encode(text, addSpecial: true, parseSpecial: true))
+            inputs.append(engine.tokenizer.encode(kept, addSpecial: true, parseSpecial: true))
         }
         try self.init(engine: engine, tokens: inputs, options: options)
     }
@@ -159,6 +169,16 @@ public final class EmbeddingRun {
             throw EmbeddingError.invalidDimensions(requested: d, available: width)
         }
         let limit = engine.maxEmbeddingInputTokens
+        var inputs = inputs
+        if options.truncate {
+            // The last token stays when the vocabulary ends every input with one ([SEP]).
+            let endsWithSpecial = engine.tokenizer.vocabulary.addSEP || engine.tokenizer.vocabulary.addEOS
+            for i in inputs.indices where inputs[i].count > limit {
+                let last = inputs[i].last!
+                inputs[i].removeSubrange(limit...)
+                if endsWithSpecial { inputs[i][limit - 1] = last }
+            }
+        }
         for (i, ids) in inputs.enumerated() {
             guard !ids.isEmpty else { throw EmbeddingError.emptyInput(index: i) }
             guard ids.count <= limit else { throw EmbeddingError.inputTooLong(index: i, tokens: ids.count, limit: limit) }
