@@ -61,6 +61,8 @@
  *   ABI 2 (libslm.so.2): slm_sampling_params gained repeat_last_n (in what was padding before
  *   `seed`, so the struct's size and the other offsets are those of ABI 1).
  *   ABI 3 (libslm.so.3): slm_sampling_params gained `grammar` and `json_schema` at its end.
+ *   ABI 4 (libslm.so.4): embeddings (slm_embed_params, slm_embed_default_params,
+ *   slm_embedding_size, slm_embed, slm_embed_binary); nothing else changed.
  */
 #ifndef SLM_H
 #define SLM_H
@@ -74,7 +76,7 @@ extern "C" {
 #endif
 
 /* ABI version of this header; slm_abi_version() returns the library's. They must be equal. */
-#define SLM_ABI_VERSION 3
+#define SLM_ABI_VERSION 4
 
 /* Thread-safe; no side effects. Returns SLM_ABI_VERSION of the library that was linked. */
 uint32_t    slm_abi_version(void);
@@ -140,6 +142,43 @@ void       slm_model_free(slm_model *model);        /* NULL is a no-op */
 /* Returns the token count; -(needed) if max_tokens is too small; INT32_MIN on error (see slm_last_error). */
 int32_t slm_tokenize(const slm_model *model, const char *text, size_t text_len,
                      int32_t *tokens, int32_t max_tokens, bool add_special, bool parse_special);
+
+/* ---- Embeddings ------------------------------------------------------------------------------ */
+
+/* Pooling of the hidden states into one vector per text. */
+#define SLM_POOLING_MODEL (-1) /* the model's own (<arch>.pooling_type), else mean */
+#define SLM_POOLING_MEAN  1
+#define SLM_POOLING_CLS   2    /* the first token ([CLS]) */
+#define SLM_POOLING_LAST  3    /* the last token (decoders) */
+
+typedef struct slm_embed_params {
+    int32_t pooling;   /* SLM_POOLING_*; default SLM_POOLING_MODEL */
+    int32_t dims;      /* keep the first dims values (Matryoshka), 0 = all; default 0 */
+    bool    normalize; /* L2-normalise (after truncation); default true */
+    bool    truncate;  /* cut a text longer than the model takes instead of failing; default false */
+} slm_embed_params;
+/* Thread-safe. Start from these and change fields. */
+slm_embed_params slm_embed_default_params(void);
+/* The width of the model's embeddings (its hidden size), or -1 for a NULL model. Thread-safe. */
+int32_t slm_embedding_size(const slm_model *model);
+/* Embeds n_texts NUL-terminated UTF-8 texts into `out`: text i's vector at out + i * d, where d
+ * is params->dims or slm_embedding_size(). Special tokens are added as the model says ([CLS] …
+ * [SEP] for BERT, BOS for most decoders), and special-token text is parsed, as in
+ * sentence-transformers. Works with encoders (BERT) and decoders. Returns the floats written
+ * (n_texts * d); -(needed) when max_floats is smaller, before any work (out may be NULL when
+ * max_floats is 0, to ask for the size); INT32_MIN on error. Thread-safe on one model; calls
+ * take turns with generations on the model's workers. Errors: NULL model/texts/a text, out NULL
+ * with max_floats > 0, max_floats < 0, n_texts 0 or > 2048, a pooling other than those above,
+ * dims < 0 or > slm_embedding_size(), a text longer than the model takes (without truncate) or
+ * with no tokens (SLM_ERR_INVALID_ARGUMENT). */
+int32_t slm_embed(slm_model *model, const char *const *texts, size_t n_texts, const slm_embed_params *params,
+                  float *out, int32_t max_floats); /* params NULL = defaults */
+/* As slm_embed, but each vector becomes sign bits, 1 bit per dimension (set when the value is
+ * > 0), packed most significant bit first: text i's (d + 7) / 8 bytes at out + i * ((d + 7) / 8).
+ * Returns the bytes written, -(needed) or INT32_MIN, as slm_embed. Compare such vectors by
+ * Hamming distance (popcount of the XOR). */
+int32_t slm_embed_binary(slm_model *model, const char *const *texts, size_t n_texts,
+                         const slm_embed_params *params, uint8_t *out, int32_t max_bytes);
 
 /* ---- Sampling -------------------------------------------------------------------------------- */
 

@@ -66,6 +66,15 @@ python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert set(d) ==
 [[ "$("$ex/structured" "$model" "Is the sky blue?" --grammar 'root ::= ("yes" | "no") "."')" =~ ^(yes|no)\.$ ]]
 if "$ex/structured" "$model" "x" '{"type":"string","uniqueItems":true}' >/dev/null 2>"$tmp/structured.err"; then exit 1; fi
 grep -q "uniqueItems" "$tmp/structured.err"
+# Embeddings (BERT encoder): the sentence about food ranks first; the embedding of the C library
+# equals the CLI's.
+minilm="${SLM_TEST_MODEL_MINILM:-$(scripts/fetch-model.sh minilm)}"
+"$ex/embed" "$minilm" "A man is eating food." "A monkey is playing drums." "A man is eating a piece of bread." \
+    "The new movie is awesome." >"$tmp/embed.out"
+cat "$tmp/embed.out" >&2
+sed -n 2p "$tmp/embed.out" | grep -q "A man is eating a piece of bread.$"
+grep -q "^0\.75[0-9][0-9] " "$tmp/embed.out"
+if "$ex/embed" "$model.missing" "x" "y" 2>/dev/null; then exit 1; fi
 
 if [[ -x "$prefix/bin/slmd" ]]; then
     step "socket_client against slmd"

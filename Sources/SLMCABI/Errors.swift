@@ -56,7 +56,7 @@ func status(for error: any Error) -> slm_status {
         case .missingKey, .invalidValue, .badMergeLine: return SLM_ERR_FORMAT
         case .tokenOutOfRange: return SLM_ERR_INVALID_ARGUMENT
         }
-    case is SamplingError:
+    case is SamplingError, is EmbeddingError:
         return SLM_ERR_INVALID_ARGUMENT
     case is ChatTemplateError:
         return SLM_ERR_UNSUPPORTED  // the model's chat template uses what slm cannot render

@@ -9,6 +9,8 @@ public enum ProtocolLimits {
     public static let maxStopSequences = 16
     public static let maxStopSequenceBytes = 256
     public static let maxListLimit = 500
+    /// The store's own limit on a search query (`ConversationStore.maxSearchQueryBytes`).
+    public static let maxSearchQueryBytes = 1024
 }
 
 /// A request's `id`: whatever string or number the client chose, echoed in every reply.
@@ -74,6 +76,9 @@ public enum Operation: Sendable, Equatable {
     case listConversations(limit: Int, offset: Int)
     case getConversation(Int64)
     case deleteConversation(Int64)
+    /// Full-text search over the caller's messages, or by meaning (`semantic`) through the
+    /// daemon's embedding model.
+    case searchConversations(query: String, limit: Int, semantic: Bool)
     case embed(EmbedRequest)
 
     public var name: String {
@@ -87,6 +92,7 @@ public enum Operation: Sendable, Equatable {
         case .listConversations: return "conversations.list"
         case .getConversation: return "conversations.get"
         case .deleteConversation: return "conversations.delete"
+        case .searchConversations: return "conversations.search"
         case .embed: return "embed"
         }
     }
@@ -152,6 +158,15 @@ public struct Request: Sendable, Equatable {
         case "conversations.delete":
             allowed = ["conversation"]
             operation = .deleteConversation(try f.conversation("conversation"))
+        case "conversations.search":
+            allowed = ["query", "limit", "semantic"]
+            let query = try f.string("query")
+            guard !query.isEmpty, query.utf8.count <= ProtocolLimits.maxSearchQueryBytes else {
+                throw .invalidValue(field: "query", reason: "must be 1 to \(ProtocolLimits.maxSearchQueryBytes) bytes")
+            }
+            operation = .searchConversations(
+                query: query, limit: try f.optionalInt("limit", in: 1...ProtocolLimits.maxListLimit) ?? 10,
+                semantic: try f.optionalBool("semantic") ?? false)
         case "embed":
             allowed = EmbedRequest.keys
             operation = .embed(try embedRequest(f))

@@ -88,6 +88,13 @@ final class Database {
     }
 
     /// The first column of the first row, as an integer (nil when there is no row).
+    /// The first column of the first row as bytes, nil without a row or for NULL.
+    func blob(_ sql: String, _ values: [SQLValue] = []) throws(StoreError) -> [UInt8]? {
+        let statement = try prepare(sql, values)
+        guard try statement.step(), !statement.isNull(0) else { return nil }
+        return statement.blob(0)
+    }
+
     func integer(_ sql: String, _ values: [SQLValue] = []) throws(StoreError) -> Int64? {
         let statement = try prepare(sql, values)
         return try statement.step() ? statement.int64(0) : nil
@@ -191,6 +198,7 @@ final class Statement {
     }
 
     func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
     func int(_ column: Int32) -> Int { Int(sqlite3_column_int64(handle, column)) }
 
     /// Text as stored; bytes that are not UTF-8 (a database edited by hand) are repaired, never trusted.
@@ -198,6 +206,13 @@ final class Statement {
         guard let p = sqlite3_column_text(handle, column) else { return "" }
         let count = Int(sqlite3_column_bytes(handle, column))
         return String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)
+    }
+
+    /// The blob's bytes lent to `body` without a copy; valid until the next step.
+    func withBlob<T>(_ column: Int32, _ body: (UnsafeRawBufferPointer) -> T) -> T {
+        let count = Int(sqlite3_column_bytes(handle, column))
+        guard count > 0, let p = sqlite3_column_blob(handle, column) else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return body(UnsafeRawBufferPointer(start: p, count: count))
     }
 
     func blob(_ column: Int32) -> [UInt8] {

@@ -80,6 +80,21 @@ enum Schema {
         ALTER TABLE conversations_v2 RENAME TO conversations;
         CREATE INDEX conversations_by_owner ON conversations(owner, updated_at DESC, id DESC);
         """,
+        // 2 → 3: semantic memory. Each message's embedding under one embedding model (its GGUF
+        // identity): sign bits for the Hamming scan and, optionally, the float vector (F32,
+        // little-endian) for re-ranking. `owner` repeats the conversation's, so a search scans
+        // one owner's rows through the index without a join. Rows go with their message.
+        """
+        CREATE TABLE message_vectors (
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            owner INTEGER NOT NULL,
+            bits BLOB NOT NULL,
+            floats BLOB,
+            PRIMARY KEY (message_id, model)
+        );
+        CREATE INDEX message_vectors_by_owner ON message_vectors(owner, model);
+        """,
     ]
 
     static var currentVersion: Int { migrations.count }

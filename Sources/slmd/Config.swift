@@ -110,6 +110,9 @@ struct DaemonConfig {
     var apiKeyFile: String?
     /// The uid that owns conversations made over TCP (there is no peer uid to ask the kernel).
     var tcpOwnerUID = 65534
+    /// The served model that embeds stored messages for semantic search: nil = the first encoder
+    /// among the models, "none" = no semantic memory.
+    var memoryModel: String?
 
     /// The usage text: one line per setting, from the table.
     static var usage: String {
@@ -274,6 +277,11 @@ struct Setting {
             name: "socket", valueName: "PATH", kind: .text(\.socketPath),
             help: "Unix socket to listen on (mode 0660); ignored under systemd socket activation (LISTEN_FDS)"),
         Setting(name: "db", valueName: "PATH", kind: .text(\.databasePath), help: "conversation database"),
+        Setting(
+            name: "memory-model", valueName: "NAME", kind: .optionalText(\.memoryModel),
+            help:
+                "served model that embeds the stored messages for semantic search (conversations.search with semantic); none = off (default: the first encoder model served, e.g. all-MiniLM)"
+        ),
         Setting(
             name: "threads", shortFlag: "-t", valueName: "N", kind: .threadCount(\.threads),
             help: "engine worker threads (default: one per CPU of --cpus, else one per big core)"),

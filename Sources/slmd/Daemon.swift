@@ -31,6 +31,8 @@ final class Daemon {
     /// The served models, the default first.
     let models: [ServedModel]
     let store: StoreAccess?
+    /// Semantic memory over the store, when a served model embeds (`memory-model`).
+    let semanticIndex: SemanticIndex?
     let loop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
     private let listener = UnsafeMutablePointer<uv_pipe_t>.allocate(capacity: 1)
     /// `--listen`: HTTP over TCP (initialised only when set).
@@ -70,8 +72,52 @@ final class Daemon {
         var models: [ServedModel] = []
         for entry in config.models { models.append(try ServedModel(name: entry.name, path: entry.path, keepAlive: config.keepAlive)) }
         self.models = models
+        semanticIndex = try Self.makeSemanticIndex(config: config, models: models, store: store)
         try uvCheck(uv_loop_init(loop), "uv_loop_init")
         loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    /// The semantic index of the `memory-model` setting (default: the first encoder served), tied
+    /// to that model and to the store's chat turns; nil without a store or such a model.
+    private static func makeSemanticIndex(config: DaemonConfig, models: [ServedModel], store: StoreAccess?) throws(DaemonError)
+        -> SemanticIndex?
+    {
+        guard let store, config.memoryModel != "none" else { return nil }
+        let model: ServedModel
+        if let name = config.memoryModel {
+            guard let named = models.first(where: { $0.name == name }) else {
+                throw .config("memory-model \(name): no served model has that name (slmd -m \(name)=FILE)")
+            }
+            guard ModelRegistry.encoderArchitectures.contains(named.facts.architecture) else {
+                throw .config("memory-model \(name): '\(named.facts.architecture)' is not an embedding model (an encoder such as bert)")
+            }
+            model = named
+        } else {
+            guard let encoder = models.first(where: { ModelRegistry.encoderArchitectures.contains($0.facts.architecture) }) else {
+                return nil
+            }
+            model = encoder
+        }
+        let identity: String
+        do {
+            identity = try GGUFFile(path: model.path).modelIdentity
+        } catch {
+            throw .config("memory-model \(model.name): \(model.path): \(error)")
+        }
+        let index = SemanticIndex(store: store.store, modelName: model.name, modelIdentity: identity)
+        model.semanticIndex = index
+        (store.chatBackend as? StoreChatBackend)?.semanticIndex = index
+        Log.info("semantic memory: stored messages are embedded by \(model.name)")
+        return index
+    }
+
+    /// Maps the memory model when messages wait for their vectors and it is not mapped.
+    func startIndexingIfNeeded() {
+        guard !shuttingDown, let index = semanticIndex, index.isPending,
+            let model = models.first(where: { $0.name == index.modelName }), model.state == .unloaded
+        else { return }
+        model.lastUsed = uv_now(loop)
+        startLoading(model)
     }
 
     /// Wakes the loop to drain the schedulers' outboxes (safe from any thread).
@@ -574,6 +620,7 @@ final class Daemon {
         }
         checkSlowRequests(now: now)
         for model in models { _ = model.unloadIfIdle(now: now) }
+        startIndexingIfNeeded()
     }
 
     // MARK: Shutdown

@@ -77,7 +77,7 @@ extension Daemon {
             return
         }
         switch request.op {
-        case .generate, .chat, .embed: break  // counted when they end (`jobEnded`)
+        case .generate, .chat, .embed, .searchConversations(_, _, true): break  // counted when they end (`jobEnded`)
         default: metrics.countRequest(wire: .ndjson, endpoint: request.op.name, status: "ok")
         }
         let id = request.id
@@ -116,7 +116,21 @@ extension Daemon {
             job.paused.store(false, ordering: .relaxed)
             job.model.scheduler?.poke()
             connection.send(Reply.ok(id: id))
-        case .listConversations, .getConversation, .deleteConversation:
+        case .searchConversations(let query, let limit, true):
+            guard let index = semanticIndex, let model = model(named: index.modelName) else {
+                connection.send(
+                    Reply.error(
+                        id: id, code: .unsupported,
+                        message:
+                            "this daemon has no embedding model for semantic search (serve one, e.g. slmd -m minilm=all-MiniLM-L6-v2.gguf; setting memory-model)"
+                    ))
+                return
+            }
+            let job = Job(
+                connection: connection.id, id: id, owner: connection.owner, kind: .semanticSearch(query: query, limit: limit),
+                options: GenerationOptions(), replies: NDJSONReplies(id: id), model: model, endpoint: "conversations.search")
+            enqueue(job, on: connection)
+        case .listConversations, .getConversation, .deleteConversation, .searchConversations:
             guard let store else {
                 connection.send(Reply.error(id: id, code: .unsupported, message: "this daemon runs without a conversation store"))
                 return
@@ -334,6 +348,7 @@ extension Job.Kind {
         case .chat: return "chat"
         case .messages: return "chat"
         case .embed: return "embed"
+        case .semanticSearch: return "conversations.search"
         }
     }
 }

@@ -14,6 +14,8 @@ final class Job: @unchecked Sendable {
         case chat(conversation: Int64?, message: String)
         /// Embeddings of texts or token ids; one reply when all are done.
         case embed(EmbedRequest.Inputs, EmbeddingOptions)
+        /// A search of the caller's stored messages by meaning, on the memory model.
+        case semanticSearch(query: String, limit: Int)
     }
 
     let connection: UInt64

@@ -67,6 +67,17 @@ final class Scheduler: @unchecked Sendable {
     /// user what another sent.
     private var freeSessions: [(owner: UInt32, session: Session)] = []
 
+    /// Semantic memory, when this is its model: its pass runs when nothing else does. Guarded by
+    /// `monitor` (set from the loop).
+    private var semanticIndex: SemanticIndex?
+
+    func attachSemanticIndex(_ index: SemanticIndex?) {
+        monitor.locked {
+            semanticIndex = index
+            monitor.signalLocked()
+        }
+    }
+
     let tokensServed = Atomic<Int>(0)
     private let wake: @Sendable () -> Void
     private var thread = pthread_t()
@@ -144,6 +155,7 @@ final class Scheduler: @unchecked Sendable {
     // MARK: Inference thread
 
     private func run() {
+        var indexing: SemanticIndex?
         while true {
             var admitted: [Job] = []
             var cancelledWhileWaiting: [Job] = []
@@ -183,6 +195,11 @@ final class Scheduler: @unchecked Sendable {
                     pausedCount = active.count - running
                     if !admitted.isEmpty || !cancelledWhileWaiting.isEmpty || running > 0 { return false }
                     if stopWhenIdle && active.isEmpty { return true }
+                    // Idle: a batch of the semantic memory's pass, if messages wait for vectors.
+                    if waiting.isEmpty, let index = semanticIndex, index.isPending {
+                        indexing = index
+                        return false
+                    }
                     if active.isEmpty && waiting.isEmpty && freeSessionsHoldMemory {
                         if !monitor.wait(milliseconds: Self.idleReleaseMilliseconds) {
                             for (_, session) in freeSessions { session.releaseMemory() }
@@ -199,6 +216,17 @@ final class Scheduler: @unchecked Sendable {
                 }
             }
             if exit { break }
+            if let index = indexing {
+                indexing = nil
+                do {
+                    try index.indexBatch(engine: engine)
+                } catch {
+                    // Left pending would retry at once; the next stored turn tries again.
+                    Log.error("semantic memory: cannot index messages: \(error)")
+                    index.clearPendingAfterFailure()
+                }
+                continue
+            }
             active.append(contentsOf: admitted)
 
             var produced: [Outgoing] = cancelledWhileWaiting.map { doneLine($0, stats: nil, stopReason: .cancelled) }
@@ -261,6 +289,15 @@ final class Scheduler: @unchecked Sendable {
         do {
             if case .embed(let inputs, let options) = job.kind {
                 return try advanceEmbedding(job, inputs: inputs, options: options, into: &produced)
+            }
+            if case .semanticSearch(let query, let limit) = job.kind {
+                guard let index = monitor.locked({ semanticIndex }) else {
+                    throw DaemonError.store("this model does not hold the semantic memory")
+                }
+                let hits = try index.search(query: query, owner: job.owner, limit: limit, engine: engine)
+                let text = Reply.line(id: job.id, event: "search_results", [("results", .array(hits.map(StoreAccess.hit)))])
+                produced.append(Outgoing(connection: job.connection, text: text, finished: job, succeeded: true))
+                return true
             }
             if job.generation == nil {
                 if job.isCancelRequested {
@@ -349,8 +386,8 @@ final class Scheduler: @unchecked Sendable {
                 message: message, options: job.options)
             job.chat = turn
             job.generation = generation
-        case .embed:
-            break  // embedding jobs run in `advanceEmbedding`, never here
+        case .embed, .semanticSearch:
+            break  // these run in `advance` itself, never here
         }
     }
 

@@ -43,6 +43,9 @@ final class ServedModel {
     private(set) var lastLoadSeconds = 0.0
     /// The error of the last load that failed (reported to the requests that waited).
     private(set) var loadError: String?
+    /// Set when this model embeds the stored messages (`memory-model`): its scheduler runs the
+    /// indexing pass, and it stays mapped while messages wait for vectors.
+    var semanticIndex: SemanticIndex?
 
     init(name: String, path: String, keepAlive: KeepAlive) throws(DaemonError) {
         self.name = name
@@ -123,6 +126,10 @@ final class ServedModel {
         self.scheduler = scheduler
         lastLoadSeconds = seconds
         state = .loaded
+        if let semanticIndex {
+            scheduler.attachSemanticIndex(semanticIndex)
+            semanticIndex.attach(scheduler)
+        }
         Log.info(
             "model \(name) (\(path)) loaded in \(Int(seconds * 1000)) ms, \(engine.pool.effectiveCount) threads pinned to CPUs \(engine.pool.cpus.map { CPUTopology.format($0) } ?? "none")"
         )
@@ -154,8 +161,11 @@ final class ServedModel {
         guard state == .loaded, inFlight == 0, waitingForLoad.isEmpty, let scheduler else { return false }
         if !force {
             guard case .milliseconds(let ms) = keepAlive, now &- lastUsed >= UInt64(ms) else { return false }
+            // Not while its indexing pass has messages to embed (it would be mapped again at once).
+            if semanticIndex?.isPending == true { return false }
         }
         Log.info("model \(name): idle; unloading")
+        semanticIndex?.attach(nil)
         state = .unloading
         scheduler.stopWhenDone()
         return true

@@ -82,6 +82,9 @@ final class StoreAccess {
                 case .deleteConversation(let conversation):
                     try store.deleteConversation(conversation, owner: owner)
                     return Reply.ok(id: id)
+                case .searchConversations(let query, let limit, _):
+                    let hits = try store.search(owner: owner, query: query, limit: limit)
+                    return Reply.line(id: id, event: "search_results", [("results", .array(hits.map(Self.hit)))])
                 default:
                     return Reply.error(id: id, code: .internal, message: "\(op.name) is not a store query")
                 }
@@ -93,6 +96,22 @@ final class StoreAccess {
         }
         pending.append(query)
         startNext(daemon)
+    }
+
+    /// A full-text hit as the wire shows it: the passage with the matched words in [brackets].
+    static func hit(_ h: SearchHit) -> JSONValue {
+        .object([
+            ("conversation", .integer(h.conversation)), ("sequence", .integer(h.sequence)), ("role", .string(h.role)),
+            ("snippet", .string(h.snippet)),
+        ])
+    }
+
+    /// A semantic hit: the message's opening and its cosine similarity to the query.
+    static func hit(_ h: SemanticHit) -> JSONValue {
+        .object([
+            ("conversation", .integer(h.conversation)), ("sequence", .integer(h.sequence)), ("role", .string(h.role)),
+            ("snippet", .string(h.snippet)), ("score", .number((h.score * 10000).rounded() / 10000)),
+        ])
     }
 
     /// Forgets the queries of a connection that closed; one running has its reply discarded.
@@ -187,6 +206,8 @@ final class StoreQuery {
 /// Chat turns bound to stored conversations.
 final class StoreChatBackend: ChatBackend, @unchecked Sendable {
     let store: ConversationStore
+    /// Told of every stored turn (set once at start, before any inference thread runs).
+    var semanticIndex: SemanticIndex?
 
     init(store: ConversationStore) { self.store = store }
 
@@ -196,14 +217,18 @@ final class StoreChatBackend: ChatBackend, @unchecked Sendable {
     ) throws -> (ChatTurn, Generation) {
         let chat = try PersistentChat(store: store, session: session, owner: owner, conversation: conversation)
         let generation = try chat.startTurn(userMessage: message, options: options)
-        return (StoredTurn(chat: chat), generation)
+        return (StoredTurn(chat: chat, semanticIndex: semanticIndex), generation)
     }
 }
 
 final class StoredTurn: ChatTurn {
     let chat: PersistentChat
+    let semanticIndex: SemanticIndex?
 
-    init(chat: PersistentChat) { self.chat = chat }
+    init(chat: PersistentChat, semanticIndex: SemanticIndex?) {
+        self.chat = chat
+        self.semanticIndex = semanticIndex
+    }
 
     /// Read only for the `done` line, after `finish` stored the turn, which gives a new
     /// conversation its id (0 cannot be seen).
@@ -211,6 +236,7 @@ final class StoredTurn: ChatTurn {
 
     func finish(_ generation: Generation) throws {
         try chat.finishTurn(generation)
+        semanticIndex?.markPending()
         if let problem = chat.lastSnapshotError { Log.warning("conversation \(conversationID): KV snapshot not saved: \(problem)") }
     }
 }

@@ -251,6 +251,46 @@ int main(int argc, char **argv) {
     CHECK(slm_tokenize(model, "", 0, NULL, 0, false, false) == 0, "empty text");
     CHECK(slm_tokenize(model, "ab\xff", 3, tokens, 64, false, false) > 0, "invalid UTF-8 is tokenized as U+FFFD");
 
+    /* Embeddings (a decoder's, mean pooling): sizes, the needed-size convention, refusals. */
+    {
+        const char *texts[] = {"The capital of France is Paris.", "Bananas are yellow."};
+        int32_t width = slm_embedding_size(model);
+        CHECK(width == 576 && slm_embedding_size(NULL) == -1, "embedding size %d", (int)width);
+        slm_embed_params ep = slm_embed_default_params();
+        CHECK(ep.pooling == SLM_POOLING_MODEL && ep.dims == 0 && ep.normalize && !ep.truncate, "embed defaults");
+        CHECK(slm_embed(model, texts, 2, &ep, NULL, 0) == -2 * width, "embed size query");
+        static float vectors[2 * 576];
+        uint8_t bits[2 * 72];
+        CHECK(slm_embed(model, texts, 2, NULL, vectors, 2 * width) == 2 * width, "embed: %s", slm_last_error());
+        double norm = 0;
+        for (int k = 0; k < width; k++) norm += (double)vectors[width + k] * vectors[width + k];
+        CHECK(norm > 0.9999 && norm < 1.0001, "embedding norm %f", norm);
+        CHECK(slm_embed_binary(model, texts, 2, &ep, bits, (int32_t)sizeof bits) == 144, "binary: %s", slm_last_error());
+        for (int k = 0; k < width; k++)
+            CHECK(((bits[k / 8] >> (7 - k % 8)) & 1) == (vectors[k] > 0), "sign bit %d", k);
+        ep.dims = 64;
+        CHECK(slm_embed(model, texts, 2, &ep, vectors, 2 * width) == 128, "dims 64: %s", slm_last_error());
+        CHECK(slm_embed(model, texts, 2, &ep, vectors, 127) == -128, "dims 64 too small");
+        CHECK(slm_embed(model, NULL, 2, &ep, vectors, 128) == INT32_MIN && slm_last_error()[0], "embed NULL texts");
+        CHECK(slm_embed(NULL, texts, 2, &ep, vectors, 128) == INT32_MIN, "embed NULL model");
+        CHECK(slm_embed(model, texts, 0, &ep, vectors, 128) == INT32_MIN, "embed no texts");
+        CHECK(slm_embed(model, texts, SIZE_MAX, &ep, vectors, 128) == INT32_MIN, "embed SIZE_MAX texts");
+        CHECK(slm_embed(model, texts, 2, &ep, NULL, 128) == INT32_MIN, "embed NULL out");
+        CHECK(slm_embed(model, texts, 2, &ep, vectors, -1) == INT32_MIN, "embed negative size");
+        const char *with_null[] = {"a", NULL};
+        CHECK(slm_embed(model, with_null, 2, &ep, vectors, 128) == INT32_MIN && strstr(slm_last_error(), "texts[1]"),
+              "embed NULL text: %s", slm_last_error());
+        slm_embed_params bad_embed = ep;
+        bad_embed.pooling = 0;
+        CHECK(slm_embed(model, texts, 2, &bad_embed, vectors, 128) == INT32_MIN && strstr(slm_last_error(), "pooling"),
+              "pooling none refused: %s", slm_last_error());
+        bad_embed = ep;
+        bad_embed.dims = width + 1;
+        CHECK(slm_embed(model, texts, 2, &bad_embed, vectors, 2 * width) == INT32_MIN && strstr(slm_last_error(), "dims"),
+              "dims too large: %s", slm_last_error());
+        CHECK(sizeof(slm_embed_params) == 12, "slm_embed_params size %zu", sizeof(slm_embed_params));
+    }
+
     /* Sessions. */
     slm_session *session = NULL;
     EXPECT_STATUS(slm_session_create(NULL, &session), SLM_ERR_INVALID_ARGUMENT);

@@ -16,6 +16,8 @@ public enum ModelRegistry {
     ]
 
     public static var supportedArchitectures: [String] { constructors.map(\.architecture) }
+    /// The architectures that give embeddings only (no text generation).
+    public static let encoderArchitectures: Set<String> = [Bert.architecture]
 
     public static func load(_ file: GGUFFile) throws -> any LanguageModel {
         let architecture = try file.architecture()

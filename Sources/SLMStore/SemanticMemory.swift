@@ -1,0 +1,261 @@
+/// Semantic memory: messages' embeddings stored beside them, and a search that finds the
+/// messages closest in meaning to a query. The store does not embed: the caller (the daemon's
+/// embedding model, `slm chat`) reads the messages that lack a vector (`messagesWithoutVectors`),
+/// embeds them and stores the result (`storeVectors`); that pass is resumable by construction,
+/// since what is missing is read from the database each time.
+///
+/// Search: a Hamming-distance scan over the owner's sign bits keeps the `candidates` nearest,
+/// which are re-ranked by the cosine of their float vectors (when stored), as binary-quantised
+/// retrieval does. Another owner's messages are never read.
+
+/// A message waiting for its vector.
+public struct PendingMessage: Sendable, Equatable {
+    /// The message's row id (not its sequence), the key of its vector.
+    public var id: Int64
+    public var owner: OwnerID
+    public var content: String
+}
+
+/// One message's embedding, as the embedding model gave it.
+public struct MessageVector: Sendable, Equatable {
+    public var messageID: Int64
+    /// Sign bits, most significant bit of the first byte = dimension 0.
+    public var bits: [UInt8]
+    /// The L2-normalised float vector, or empty to store bits only.
+    public var floats: [Float]
+
+    public init(messageID: Int64, bits: [UInt8], floats: [Float]) {
+        self.messageID = messageID
+        self.bits = bits
+        self.floats = floats
+    }
+}
+
+public struct SemanticHit: Sendable, Equatable {
+    public var conversation: ConversationID
+    public var sequence: Int
+    public var role: String
+    /// The message's opening (at most `SemanticMemory.snippetCharacters` characters).
+    public var snippet: String
+    /// Cosine similarity to the query (from the float vectors; from the bits when there are none:
+    /// 1 − 2 · Hamming / dimensions).
+    public var score: Double
+}
+
+public enum SemanticMemory {
+    /// Messages read per `messagesWithoutVectors` call at most.
+    public static let maxPendingBatch = 256
+    /// Hamming candidates re-ranked by cosine, per search.
+    public static let defaultCandidates = 100
+    public static let maxCandidates = 1000
+    public static let snippetCharacters = 200
+    /// Largest vector stored: 8192 dimensions.
+    public static let maxDimensions = 8192
+}
+
+extension ConversationStore {
+    /// Up to `limit` messages (oldest first) without a vector from `model`, of every owner.
+    public func messagesWithoutVectors(model: String, limit: Int) throws -> [PendingMessage] {
+        let limit = min(max(0, limit), SemanticMemory.maxPendingBatch)
+        return try withDatabase { db in
+                let statement = try db.prepare(
+                    """
+                    SELECT m.id, c.owner, m.content FROM messages m
+                    JOIN conversations c ON c.id = m.conversation_id
+                    WHERE NOT EXISTS (SELECT 1 FROM message_vectors v WHERE v.message_id = m.id AND v.model = ?)
+                    ORDER BY m.id LIMIT ?
+                    """, [.text(model), .integer(Int64(limit))])
+                var result: [PendingMessage] = []
+                while try statement.step() {
+                    result.append(
+                        PendingMessage(
+                            id: statement.int64(0), owner: OwnerID(truncatingIfNeeded: statement.int64(1)),
+                            content: statement.text(2)))
+                }
+                return result
+        }
+    }
+
+    /// How many messages lack a vector from `model` (for progress reports).
+    public func countMessagesWithoutVectors(model: String) throws -> Int {
+        try withDatabase { db in
+            Int(
+                try db.integer(
+                    "SELECT COUNT(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM message_vectors v WHERE v.message_id = m.id AND v.model = ?)",
+                    [.text(model)]) ?? 0)
+        }
+    }
+
+    /// Stores vectors in one transaction. A message deleted meanwhile is skipped (its vector
+    /// would have nothing to point to); one already stored is replaced.
+    public func storeVectors(_ vectors: [MessageVector], model: String) throws {
+        try Self.check(model, what: "model identity", limit: Self.maxModelIdentityBytes)
+        for v in vectors {
+            guard v.bits.count * 8 <= SemanticMemory.maxDimensions, v.floats.count <= SemanticMemory.maxDimensions,
+                v.floats.isEmpty || (v.floats.count + 7) / 8 == v.bits.count, !v.bits.isEmpty
+            else {
+                throw StoreError.tooLarge(what: "vector of message \(v.messageID)", bytes: v.bits.count, limit: SemanticMemory.maxDimensions / 8)
+            }
+        }
+        try withDatabase { db in
+                try db.transaction {
+                    for v in vectors {
+                        guard let owner = try db.integer(
+                            "SELECT c.owner FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?",
+                            [.integer(v.messageID)])
+                        else { continue }
+                        try db.run(
+                            "INSERT OR REPLACE INTO message_vectors (message_id, model, owner, bits, floats) VALUES (?, ?, ?, ?, ?)",
+                            [
+                                .integer(v.messageID), .text(model), .integer(owner), .blob(v.bits),
+                                v.floats.isEmpty ? .null : .blob(Self.littleEndianBytes(v.floats)),
+                            ])
+                    }
+                }
+        }
+    }
+
+    /// The owner's messages closest to the query: the `candidates` nearest by Hamming distance
+    /// over the sign bits, re-ranked by cosine with `queryFloats` (when given and stored), best
+    /// first. Only vectors of `model` are compared.
+    public func semanticSearch(
+        owner: OwnerID, model: String, queryBits: [UInt8], queryFloats: [Float], limit: Int = 20,
+        candidates: Int = SemanticMemory.defaultCandidates
+    ) throws -> [SemanticHit] {
+        let limit = min(max(0, limit), Self.maxListLimit)
+        let candidates = min(max(limit, candidates), SemanticMemory.maxCandidates)
+        guard limit > 0, !queryBits.isEmpty else { return [] }
+        return try withDatabase { db in
+                // 1. Hamming scan over the owner's bits, keeping the nearest `candidates`.
+                let scan = try db.prepare(
+                    "SELECT message_id, bits FROM message_vectors WHERE owner = ? AND model = ?",
+                    [.integer(Int64(owner)), .text(model)])
+                var nearest = NearestList(capacity: candidates)
+                while try scan.step() {
+                    let distance = scan.withBlob(1) { bits in Self.hamming(queryBits, bits) }
+                    guard let distance else { continue }  // a vector of another width
+                    nearest.insert(id: scan.int64(0), distance: distance)
+                }
+                // 2. Re-rank by cosine where float vectors are stored.
+                let dimensions = queryBits.count * 8
+                var scored: [(id: Int64, score: Double)] = []
+                for (id, distance) in nearest.sorted() {
+                    var score = 1 - 2 * Double(distance) / Double(dimensions)
+                    if !queryFloats.isEmpty,
+                        let floats = try db.blob("SELECT floats FROM message_vectors WHERE message_id = ? AND model = ?", [
+                            .integer(id), .text(model),
+                        ]), floats.count == queryFloats.count * 4
+                    {
+                        score = Self.cosine(queryFloats, littleEndian: floats)
+                    }
+                    scored.append((id, score))
+                }
+                scored.sort { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }
+                // 3. The messages, checked against the owner once more.
+                var hits: [SemanticHit] = []
+                for (id, score) in scored.prefix(limit) {
+                    let row = try db.prepare(
+                        """
+                        SELECT m.conversation_id, m.sequence, m.role, substr(m.content, 1, ?) FROM messages m
+                        JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ? AND c.owner = ?
+                        """, [.integer(Int64(SemanticMemory.snippetCharacters)), .integer(id), .integer(Int64(owner))])
+                    guard try row.step() else { continue }
+                    hits.append(
+                        SemanticHit(
+                            conversation: row.int64(0), sequence: row.int(1), role: row.text(2),
+                            snippet: row.text(3), score: score))
+                }
+                return hits
+        }
+    }
+
+    /// Number of differing bits, nil when the widths differ.
+    static func hamming(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Int? {
+        guard a.count == b.count else { return nil }
+        var distance = 0
+        var i = 0
+        a.withUnsafeBytes { a in
+            // Eight bytes at a time through popcount; the tail byte by byte.
+            while i + 8 <= a.count {
+                let x = a.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                distance += x.nonzeroBitCount
+                i += 8
+            }
+            while i < a.count {
+                distance += (a[i] ^ b[i]).nonzeroBitCount
+                i += 1
+            }
+        }
+        return distance
+    }
+
+    static func cosine(_ query: [Float], littleEndian bytes: [UInt8]) -> Double {
+        var dot = 0.0
+        var qq = 0.0
+        var vv = 0.0
+        bytes.withUnsafeBytes { raw in
+            for (i, q) in query.enumerated() {
+                let v = Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))))
+                dot += Double(q) * v
+                qq += Double(q) * Double(q)
+                vv += v * v
+            }
+        }
+        return qq > 0 && vv > 0 ? dot / (qq.squareRoot() * vv.squareRoot()) : 0
+    }
+
+    static func littleEndianBytes(_ floats: [Float]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(floats.count * 4)
+        for f in floats {
+            let bits = f.bitPattern.littleEndian
+            withUnsafeBytes(of: bits) { bytes.append(contentsOf: $0) }
+        }
+        return bytes
+    }
+}
+
+/// The `capacity` smallest distances seen, kept in a max-heap: a scan of n vectors costs
+/// O(n log capacity).
+struct NearestList {
+    let capacity: Int
+    private var heap: [(distance: Int, id: Int64)] = []
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Larger distance first; among equal distances the larger id is dropped first.
+    private static func above(_ a: (distance: Int, id: Int64), _ b: (distance: Int, id: Int64)) -> Bool {
+        a.distance != b.distance ? a.distance > b.distance : a.id > b.id
+    }
+
+    mutating func insert(id: Int64, distance: Int) {
+        let item = (distance: distance, id: id)
+        if heap.count < capacity {
+            heap.append(item)
+            var i = heap.count - 1
+            while i > 0, Self.above(heap[i], heap[(i - 1) / 2]) {
+                heap.swapAt(i, (i - 1) / 2)
+                i = (i - 1) / 2
+            }
+            return
+        }
+        guard capacity > 0, Self.above(heap[0], item) else { return }
+        heap[0] = item
+        var i = 0
+        while true {
+            let l = 2 * i + 1
+            let r = l + 1
+            var top = i
+            if l < heap.count, Self.above(heap[l], heap[top]) { top = l }
+            if r < heap.count, Self.above(heap[r], heap[top]) { top = r }
+            if top == i { break }
+            heap.swapAt(i, top)
+            i = top
+        }
+    }
+
+    /// Nearest first.
+    func sorted() -> [(id: Int64, distance: Int)] {
+        heap.sorted { Self.above($1, $0) }.map { (id: $0.id, distance: $0.distance) }
+    }
+}
