@@ -70,7 +70,9 @@ private func embed(
         let dims = p.dims == 0 ? available : Int(p.dims)
         let width = binary ? (dims + 7) / 8 : dims
         let needed = Int(count) * width
-        guard needed <= Int(Int32.max) else { throw CAPIError.invalidArgument("\(count) texts of \(width) values do not fit an int32 count") }
+        guard needed <= Int(Int32.max) else {
+            throw CAPIError.invalidArgument("\(count) texts of \(width) values do not fit an int32 count")
+        }
         if needed > Int(capacity) {
             result = -Int32(needed)
             return SLM_OK

@@ -1,3 +1,5 @@
+import SLMCore
+
 /// Semantic memory: messages' embeddings stored beside them, and a search that finds the
 /// messages closest in meaning to a query. The store does not embed: the caller (the daemon's
 /// embedding model, `slm chat`) reads the messages that lack a vector (`messagesWithoutVectors`),
@@ -43,6 +45,8 @@ public struct SemanticHit: Sendable, Equatable {
 }
 
 public enum SemanticMemory {
+    /// Messages embedded per step of the indexing pass.
+    public static let batchMessages = 64
     /// Messages read per `messagesWithoutVectors` call at most.
     public static let maxPendingBatch = 256
     /// Hamming candidates re-ranked by cosine, per search.
@@ -51,28 +55,56 @@ public enum SemanticMemory {
     public static let snippetCharacters = 200
     /// Largest vector stored: 8192 dimensions.
     public static let maxDimensions = 8192
+
+    /// Normalised float vectors and their sign bits; long texts are cut to what the model takes.
+    static func embed(_ texts: [String], engine: Engine) throws -> [(floats: [Float], bits: [UInt8])] {
+        let run = try EmbeddingRun(engine: engine, texts: texts, options: EmbeddingOptions(truncate: true))
+        while try !run.step() {}
+        return run.results.map { e in (e.vectors[0], EmbeddingRun.packSigns(e.vectors[0])) }
+    }
 }
 
 extension ConversationStore {
+    /// One step of the pass that gives messages their vectors: embeds up to `limit` messages
+    /// that lack one from `engine`'s model (long ones cut to what it takes) and stores their
+    /// float vectors and sign bits. Returns how many it embedded (0: none was left).
+    public func indexMessages(with engine: Engine, limit: Int = SemanticMemory.batchMessages) throws -> Int {
+        let model = engine.file.modelIdentity
+        let pending = try messagesWithoutVectors(model: model, limit: limit)
+        guard !pending.isEmpty else { return 0 }
+        let vectors = try SemanticMemory.embed(pending.map(\.content), engine: engine)
+        try storeVectors(
+            zip(pending, vectors).map { MessageVector(messageID: $0.id, bits: $1.bits, floats: $1.floats) }, model: model)
+        return pending.count
+    }
+
+    /// `semanticSearch` for a text, embedded with `engine` (the model the vectors came from).
+    public func semanticSearch(owner: OwnerID, query: String, engine: Engine, limit: Int = 20) throws -> [SemanticHit] {
+        try Self.check(query, what: "search query", limit: Self.maxSearchQueryBytes)
+        let (floats, bits) = try SemanticMemory.embed([query], engine: engine)[0]
+        return try semanticSearch(
+            owner: owner, model: engine.file.modelIdentity, queryBits: bits, queryFloats: floats, limit: limit)
+    }
+
     /// Up to `limit` messages (oldest first) without a vector from `model`, of every owner.
     public func messagesWithoutVectors(model: String, limit: Int) throws -> [PendingMessage] {
         let limit = min(max(0, limit), SemanticMemory.maxPendingBatch)
         return try withDatabase { db in
-                let statement = try db.prepare(
-                    """
-                    SELECT m.id, c.owner, m.content FROM messages m
-                    JOIN conversations c ON c.id = m.conversation_id
-                    WHERE NOT EXISTS (SELECT 1 FROM message_vectors v WHERE v.message_id = m.id AND v.model = ?)
-                    ORDER BY m.id LIMIT ?
-                    """, [.text(model), .integer(Int64(limit))])
-                var result: [PendingMessage] = []
-                while try statement.step() {
-                    result.append(
-                        PendingMessage(
-                            id: statement.int64(0), owner: OwnerID(truncatingIfNeeded: statement.int64(1)),
-                            content: statement.text(2)))
-                }
-                return result
+            let statement = try db.prepare(
+                """
+                SELECT m.id, c.owner, m.content FROM messages m
+                JOIN conversations c ON c.id = m.conversation_id
+                WHERE NOT EXISTS (SELECT 1 FROM message_vectors v WHERE v.message_id = m.id AND v.model = ?)
+                ORDER BY m.id LIMIT ?
+                """, [.text(model), .integer(Int64(limit))])
+            var result: [PendingMessage] = []
+            while try statement.step() {
+                result.append(
+                    PendingMessage(
+                        id: statement.int64(0), owner: OwnerID(truncatingIfNeeded: statement.int64(1)),
+                        content: statement.text(2)))
+            }
+            return result
         }
     }
 
@@ -94,24 +126,26 @@ extension ConversationStore {
             guard v.bits.count * 8 <= SemanticMemory.maxDimensions, v.floats.count <= SemanticMemory.maxDimensions,
                 v.floats.isEmpty || (v.floats.count + 7) / 8 == v.bits.count, !v.bits.isEmpty
             else {
-                throw StoreError.tooLarge(what: "vector of message \(v.messageID)", bytes: v.bits.count, limit: SemanticMemory.maxDimensions / 8)
+                throw StoreError.tooLarge(
+                    what: "vector of message \(v.messageID)", bytes: v.bits.count, limit: SemanticMemory.maxDimensions / 8)
             }
         }
         try withDatabase { db in
-                try db.transaction {
-                    for v in vectors {
-                        guard let owner = try db.integer(
+            try db.transaction {
+                for v in vectors {
+                    guard
+                        let owner = try db.integer(
                             "SELECT c.owner FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?",
                             [.integer(v.messageID)])
-                        else { continue }
-                        try db.run(
-                            "INSERT OR REPLACE INTO message_vectors (message_id, model, owner, bits, floats) VALUES (?, ?, ?, ?, ?)",
-                            [
-                                .integer(v.messageID), .text(model), .integer(owner), .blob(v.bits),
-                                v.floats.isEmpty ? .null : .blob(Self.littleEndianBytes(v.floats)),
-                            ])
-                    }
+                    else { continue }
+                    try db.run(
+                        "INSERT OR REPLACE INTO message_vectors (message_id, model, owner, bits, floats) VALUES (?, ?, ?, ?, ?)",
+                        [
+                            .integer(v.messageID), .text(model), .integer(owner), .blob(v.bits),
+                            v.floats.isEmpty ? .null : .blob(Self.littleEndianBytes(v.floats)),
+                        ])
                 }
+            }
         }
     }
 
@@ -126,46 +160,48 @@ extension ConversationStore {
         let candidates = min(max(limit, candidates), SemanticMemory.maxCandidates)
         guard limit > 0, !queryBits.isEmpty else { return [] }
         return try withDatabase { db in
-                // 1. Hamming scan over the owner's bits, keeping the nearest `candidates`.
-                let scan = try db.prepare(
-                    "SELECT message_id, bits FROM message_vectors WHERE owner = ? AND model = ?",
-                    [.integer(Int64(owner)), .text(model)])
-                var nearest = NearestList(capacity: candidates)
-                while try scan.step() {
-                    let distance = scan.withBlob(1) { bits in Self.hamming(queryBits, bits) }
-                    guard let distance else { continue }  // a vector of another width
-                    nearest.insert(id: scan.int64(0), distance: distance)
-                }
-                // 2. Re-rank by cosine where float vectors are stored.
-                let dimensions = queryBits.count * 8
-                var scored: [(id: Int64, score: Double)] = []
-                for (id, distance) in nearest.sorted() {
-                    var score = 1 - 2 * Double(distance) / Double(dimensions)
-                    if !queryFloats.isEmpty,
-                        let floats = try db.blob("SELECT floats FROM message_vectors WHERE message_id = ? AND model = ?", [
+            // 1. Hamming scan over the owner's bits, keeping the nearest `candidates`.
+            let scan = try db.prepare(
+                "SELECT message_id, bits FROM message_vectors WHERE owner = ? AND model = ?",
+                [.integer(Int64(owner)), .text(model)])
+            var nearest = NearestList(capacity: candidates)
+            while try scan.step() {
+                let distance = scan.withBlob(1) { bits in Self.hamming(queryBits, bits) }
+                guard let distance else { continue }  // a vector of another width
+                nearest.insert(id: scan.int64(0), distance: distance)
+            }
+            // 2. Re-rank by cosine where float vectors are stored.
+            let dimensions = queryBits.count * 8
+            var scored: [(id: Int64, score: Double)] = []
+            for (id, distance) in nearest.sorted() {
+                var score = 1 - 2 * Double(distance) / Double(dimensions)
+                if !queryFloats.isEmpty,
+                    let floats = try db.blob(
+                        "SELECT floats FROM message_vectors WHERE message_id = ? AND model = ?",
+                        [
                             .integer(id), .text(model),
                         ]), floats.count == queryFloats.count * 4
-                    {
-                        score = Self.cosine(queryFloats, littleEndian: floats)
-                    }
-                    scored.append((id, score))
+                {
+                    score = Self.cosine(queryFloats, littleEndian: floats)
                 }
-                scored.sort { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }
-                // 3. The messages, checked against the owner once more.
-                var hits: [SemanticHit] = []
-                for (id, score) in scored.prefix(limit) {
-                    let row = try db.prepare(
-                        """
-                        SELECT m.conversation_id, m.sequence, m.role, substr(m.content, 1, ?) FROM messages m
-                        JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ? AND c.owner = ?
-                        """, [.integer(Int64(SemanticMemory.snippetCharacters)), .integer(id), .integer(Int64(owner))])
-                    guard try row.step() else { continue }
-                    hits.append(
-                        SemanticHit(
-                            conversation: row.int64(0), sequence: row.int(1), role: row.text(2),
-                            snippet: row.text(3), score: score))
-                }
-                return hits
+                scored.append((id, score))
+            }
+            scored.sort { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }
+            // 3. The messages, checked against the owner once more.
+            var hits: [SemanticHit] = []
+            for (id, score) in scored.prefix(limit) {
+                let row = try db.prepare(
+                    """
+                    SELECT m.conversation_id, m.sequence, m.role, substr(m.content, 1, ?) FROM messages m
+                    JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ? AND c.owner = ?
+                    """, [.integer(Int64(SemanticMemory.snippetCharacters)), .integer(id), .integer(Int64(owner))])
+                guard try row.step() else { continue }
+                hits.append(
+                    SemanticHit(
+                        conversation: row.int64(0), sequence: row.int(1), role: row.text(2),
+                        snippet: row.text(3), score: score))
+            }
+            return hits
         }
     }
 

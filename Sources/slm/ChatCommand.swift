@@ -35,6 +35,8 @@ struct ChatCommand: ParsableCommand {
     @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context length in tokens (default: min(model's, 4096)).")
     var contextLength: Int?
 
+    @OptionGroup var memory: MemoryModelOption
+
     @Flag(name: .customLong("stats"), help: "Print resume and per-turn timings to standard error.")
     var stats = false
 
@@ -63,7 +65,7 @@ struct ChatCommand: ParsableCommand {
             let chat = LocalChat(
                 modelPath: try DefaultModel.resolve(model), databasePath: try StoreLocation.resolve(database),
                 conversation: conversation, options: options, placement: placement,
-                contextLength: contextLength, printStats: stats)
+                contextLength: contextLength, printStats: stats, memoryModelPath: try memory.resolve(required: false))
             try chat.run()
         } catch let error as ValidationError {
             throw error

@@ -18,11 +18,15 @@ struct LocalChat {
     var placement: PlacementOptions
     var contextLength: Int?
     var printStats: Bool
+    /// An embedding model: every stored message then gets its vector for semantic search.
+    var memoryModelPath: String?
 
     func run() throws {
         let store = try ConversationStore(path: databasePath)
         defer { store.close() }
         let engine = try placement.makeEngine(modelPath: modelPath)
+        let memory = try memoryModelPath.map { try placement.makeEngine(modelPath: $0) }
+        if let memory { try MemoryModelOption.indexAll(store, engine: memory) }
         let session = try Session(engine: engine, contextLength: contextLength)
 
         let resumeStart = MonotonicClock.now()
@@ -46,6 +50,7 @@ struct LocalChat {
             if text == "/quit" || text == "/exit" { break }
             do {
                 try turn(text, chat: chat)
+                if let memory { try MemoryModelOption.indexAll(store, engine: memory) }
             } catch let error as StoreError {
                 // The turn could not be stored (disk full…): stop rather than chat on unsaved;
                 // the command prints the error.

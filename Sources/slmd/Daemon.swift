@@ -98,13 +98,7 @@ final class Daemon {
             }
             model = encoder
         }
-        let identity: String
-        do {
-            identity = try GGUFFile(path: model.path).modelIdentity
-        } catch {
-            throw .config("memory-model \(model.name): \(model.path): \(error)")
-        }
-        let index = SemanticIndex(store: store.store, modelName: model.name, modelIdentity: identity)
+        let index = SemanticIndex(store: store.store, modelName: model.name)
         model.semanticIndex = index
         (store.chatBackend as? StoreChatBackend)?.semanticIndex = index
         Log.info("semantic memory: stored messages are embedded by \(model.name)")

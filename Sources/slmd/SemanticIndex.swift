@@ -11,11 +11,8 @@ import Synchronization
 /// index pending; the loop maps the model when it is needed and not mapped.
 final class SemanticIndex: @unchecked Sendable {
     let store: ConversationStore
-    /// The served model's name and its GGUF identity (the key its vectors are stored under).
+    /// The served model's name.
     let modelName: String
-    let modelIdentity: String
-    /// Messages embedded per batch.
-    static let batchMessages = 64
     /// Batches a search runs first, so the newest turns are found (the rest stay in the background).
     static let batchesBeforeSearch = 8
 
@@ -28,10 +25,9 @@ final class SemanticIndex: @unchecked Sendable {
     }
     private let state = Mutex(State())
 
-    init(store: ConversationStore, modelName: String, modelIdentity: String) {
+    init(store: ConversationStore, modelName: String) {
         self.store = store
         self.modelName = modelName
-        self.modelIdentity = modelIdentity
     }
 
     var isPending: Bool { state.withLock { $0.pending } }
@@ -60,23 +56,11 @@ final class SemanticIndex: @unchecked Sendable {
     @discardableResult
     func indexBatch(engine: Engine) throws -> Bool {
         let epoch = state.withLock { $0.epoch }
-        let pending = try store.messagesWithoutVectors(model: modelIdentity, limit: Self.batchMessages)
-        guard !pending.isEmpty else {
+        guard try store.indexMessages(with: engine) > 0 else {
             state.withLock { s in if s.epoch == epoch { s.pending = false } }
             return false
         }
-        let embeddings = try Self.embed(pending.map(\.content), engine: engine)
-        try store.storeVectors(
-            zip(pending, embeddings).map { MessageVector(messageID: $0.id, bits: $1.bits, floats: $1.floats) },
-            model: modelIdentity)
         return true
-    }
-
-    /// Float vectors (normalised) and their sign bits; long texts are cut to what the model takes.
-    static func embed(_ texts: [String], engine: Engine) throws -> [(floats: [Float], bits: [UInt8])] {
-        let run = try EmbeddingRun(engine: engine, texts: texts, options: EmbeddingOptions(truncate: true))
-        while try !run.step() {}
-        return run.results.map { e in (e.vectors[0], EmbeddingRun.packSigns(e.vectors[0])) }
     }
 
     /// The owner's messages closest in meaning to `query`, after the newest turns were indexed.
@@ -84,7 +68,6 @@ final class SemanticIndex: @unchecked Sendable {
         for _ in 0..<Self.batchesBeforeSearch where isPending {
             if try !indexBatch(engine: engine) { break }
         }
-        let (floats, bits) = try Self.embed([query], engine: engine)[0]
-        return try store.semanticSearch(owner: owner, model: modelIdentity, queryBits: bits, queryFloats: floats, limit: limit)
+        return try store.semanticSearch(owner: owner, query: query, engine: engine, limit: limit)
     }
 }
