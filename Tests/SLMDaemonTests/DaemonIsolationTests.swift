@@ -75,6 +75,43 @@ final class DaemonIsolationTests: DaemonTestCase {
         XCTAssertEqual(got["messages"]?.arrayValue?.count, 2)
     }
 
+    /// Semantic memory: a conversation about penguins is found by "birds that cannot fly" for
+    /// its owner, after the memory model embedded the turns, and never returned to another uid.
+    func testSemanticSearchFindsTheOwnersConversationOnly() throws {
+        guard let miniLM = ProcessInfo.processInfo.environment["SLM_TEST_MODEL_MINILM"], !miniLM.isEmpty else {
+            throw XCTSkip("SLM_TEST_MODEL_MINILM is not set (scripts/test.sh sets it)")
+        }
+        let d = try daemon(["-m", "minilm=" + miniLM])
+        let owner = try d.connect()
+        var penguins: Int64 = 0
+        for (i, message) in [
+            "Tell me about penguins: they live in Antarctica, swim very well and never take off.",
+            "What is a good recipe for tomato soup?",
+            "How do I change the oil in my car?",
+        ].enumerated() {
+            try owner.send(#"{"id":\#(i),"op":"chat","message":"\#(message)","max_tokens":8,"temperature":0}"#)
+            let conversation = try XCTUnwrap(
+                DaemonHarness.collectUntilDone(owner, id: .number(Double(i))).last?["conversation"]?.integerValue)
+            if i == 0 { penguins = conversation }
+        }
+        try owner.send(#"{"id":"s","op":"conversations.search","query":"birds that cannot fly","semantic":true,"limit":3}"#)
+        var found = try owner.readEvent()
+        while found.id != .string("s") { found = try owner.readEvent() }
+        let results = try XCTUnwrap(found["results"]?.arrayValue, found.body.serialized)
+        XCTAssertEqual(results.first?.objectValue?.first { $0.0 == "conversation" }?.1.integerValue, penguins, found.body.serialized)
+
+        let other = try asOtherUID(
+            d,
+            [
+                #"{"id":1,"op":"conversations.search","query":"birds that cannot fly","semantic":true}"#,
+                #"{"id":2,"op":"conversations.search","query":"penguins"}"#,
+            ])
+        for id in 1...2 {
+            let reply = other.first { $0.id == .integer(id) }
+            XCTAssertEqual(reply?["results"], .array([]), "request \(id): \(other.map(\.body.serialized))")
+        }
+    }
+
     /// A cached prompt prefix is reused for the same uid only: the second uid's identical
     /// chat runs its whole prompt (`cached_tokens` 0), where the first uid's repeat reuses it.
     func testAnotherUidGetsNoPrefixReuse() throws {
