@@ -90,8 +90,9 @@ public enum EmbeddingLimits {
     /// Tokens of one encoder pass (several inputs packed together): bounds the scratch and
     /// cache of a call at a few tens of MB for a small encoder.
     public static let batchTokens = 2048
-    /// The longest input of a decoder model, whatever its trained context.
-    public static let maxDecoderInputTokens = 8192
+    /// The longest input of a decoder model, whatever its trained context: the default context
+    /// of a generation, so an embedding's cache is never larger than a conversation's.
+    public static let maxDecoderInputTokens = Engine.defaultMaxContext
 }
 
 extension Engine {
