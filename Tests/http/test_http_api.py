@@ -1072,6 +1072,10 @@ if __name__ == "__main__":
             print(f"error: {path or 'a model path'} is missing (run through scripts/test.sh)", file=sys.stderr)
             sys.exit(2)
     result = unittest.main(exit=False, verbosity=2).result
-    failed = len(result.failures) + len(result.errors)
-    print(f"HTTP API tests: {result.testsRun - failed} passed, {failed} failed")
+    # A known daemon bug's test (expectedFailure) is neither passed nor failed while the bug is
+    # there; once it is fixed the test passes unexpectedly, which fails the run until the marker
+    # goes.
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    not_run = len(result.skipped) + len(result.expectedFailures)
+    print(f"HTTP API tests: {result.testsRun - failed - not_run} passed, {failed} failed")
     sys.exit(1 if failed else 0)
