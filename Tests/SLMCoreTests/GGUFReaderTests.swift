@@ -293,7 +293,7 @@ final class GGUFReaderTests: XCTestCase {
             XCTAssertEqual(
                 error as? ModelError,
                 .unsupportedArchitecture(
-                    "mamba", supported: ["llama", "qwen2", "gemma3", "gemma2", "phi3", "stablelm", "phi2"]))
+                    "mamba", supported: ["llama", "qwen2", "gemma3", "gemma2", "phi3", "stablelm", "phi2", "bert"]))
         }
     }
 

@@ -48,7 +48,8 @@ final class SemanticMemoryTests: XCTestCase {
         // Bits only: the score is 1 - 2 · Hamming / dimensions.
         let bitsOnly = try store.semanticSearch(owner: 1000, model: "m", queryBits: query.bits, queryFloats: [], limit: 1)
         XCTAssertEqual(bitsOnly.first?.score ?? 0, 1 - 2.0 / 16, accuracy: 1e-9)
-        XCTAssertEqual(try store.semanticSearch(owner: 2000, model: "m", queryBits: query.bits, queryFloats: query.floats).first?.snippet, "gamma")
+        XCTAssertEqual(
+            try store.semanticSearch(owner: 2000, model: "m", queryBits: query.bits, queryFloats: query.floats).first?.snippet, "gamma")
         XCTAssertEqual(try store.semanticSearch(owner: 3000, model: "m", queryBits: query.bits, queryFloats: query.floats), [])
         XCTAssertEqual(try store.semanticSearch(owner: 1000, model: "other", queryBits: query.bits, queryFloats: query.floats), [])
         // A query of another width matches nothing rather than failing.

@@ -734,10 +734,8 @@ class EmbeddingTests(unittest.TestCase):
         last = self.embed(model="minilm", input=FOOD, pooling="last")["embeddings"][0]
         self.assertGreater(cosine(last, per_token[0][-1]), 0.999999)
 
-    @unittest.expectedFailure
     def test_ndjson_pooling_none_of_a_one_token_input(self):
-        # slmd gives a one-token input's pooling "none" embedding as a bare vector instead of a
-        # list of one per-token vector (Embedding.jsonValue unwraps a single vector).
+        # A one-token input's pooling "none" embedding is still a list of per-token vectors.
         reply = self.embed(input=["Hi", "Hi there"], pooling="none", dims=4)  # SmolLM2: 1 and 2 tokens
         self.assertEqual([len(t) for t in reply["embeddings"]], [1, 2])
         self.assertIsInstance(reply["embeddings"][0][0], list)

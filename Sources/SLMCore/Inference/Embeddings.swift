@@ -38,6 +38,8 @@ public struct Embedding: Sendable, Equatable {
     public var bits: [[UInt8]]
     /// Tokens the input took, special tokens included.
     public var tokenCount: Int
+    /// One vector per token (`Pooling.none`), even when there is only one.
+    public var perToken: Bool
 
     /// The JSON form every interface prints: an array of numbers (each float in its shortest
     /// round-trip form), or for binary vectors a string of hex digits; with one vector per token
@@ -47,7 +49,7 @@ public struct Embedding: Sendable, Equatable {
             bits.isEmpty
             ? vectors.map { v in .array(v.map { .double(Double(String(describing: $0)) ?? 0) }) }
             : bits.map { .string(Self.hex($0)) }
-        return items.count == 1 ? items[0] : .array(items)
+        return perToken ? .array(items) : items[0]
     }
 
     /// Lower-case hex digits, two per byte, first byte first.
@@ -226,7 +228,7 @@ public final class EmbeddingRun {
         }
         for s in sequences {
             let rows = Self.pool(hidden, rows: s, width: width, pooling: pooling)
-            results.append(Self.finish(rows, tokenCount: s.count, options: options))
+            results.append(Self.finish(rows, tokenCount: s.count, perToken: pooling == .none, options: options))
         }
         nextPass += 1
         if isFinished {
@@ -264,7 +266,7 @@ public final class EmbeddingRun {
     }
 
     /// Truncation, normalisation and binarisation of pooled vectors.
-    static func finish(_ vectors: [[Float]], tokenCount: Int, options: EmbeddingOptions) -> Embedding {
+    static func finish(_ vectors: [[Float]], tokenCount: Int, perToken: Bool, options: EmbeddingOptions) -> Embedding {
         var out = vectors.map { v in options.dimensions.map { Array(v.prefix($0)) } ?? v }
         if options.normalize {
             out = out.map { v in
@@ -272,8 +274,8 @@ public final class EmbeddingRun {
                 return norm > 0 ? v.map { Float(Double($0) / norm) } : v
             }
         }
-        guard options.binary else { return Embedding(vectors: out, bits: [], tokenCount: tokenCount) }
-        return Embedding(vectors: [], bits: out.map(packSigns), tokenCount: tokenCount)
+        guard options.binary else { return Embedding(vectors: out, bits: [], tokenCount: tokenCount, perToken: perToken) }
+        return Embedding(vectors: [], bits: out.map(packSigns), tokenCount: tokenCount, perToken: perToken)
     }
 
     /// Bit i (most significant first) of byte i / 8 is set when v[i] > 0.
