@@ -63,6 +63,12 @@ SLM_HIDDEN slm_matmul_tile slm_matvec_tile_kernel_avx2(int type);
 SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_tokens,
                                                                  int64_t batch_offset, int64_t n_tokens,
                                                                  int64_t *tile_tokens_end);
+// F16 weights times F16 activations for rows [row_begin, row_end) and every token, with the bits of
+// slm_vec_dot's F16 kernel for each pair (see dot_avx2.c). Returns 0 (nothing written) where this
+// CPU lacks AVX2/F16C or the block buffers cannot be had; the caller then goes pair by pair.
+SLM_HIDDEN int slm_matmul_f16_avx2(const void *weight, size_t row_stride, int64_t n_cols, const void *activations,
+                                   size_t act_row_bytes, int64_t n_tokens, float *out, int64_t out_row_stride,
+                                   int64_t row_begin, int64_t row_end);
 
 #if SLM_ARCH_X86
 // Row kernels, each with the signature of its `_generic` twin; only the dispatch calls them, on

@@ -321,6 +321,38 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertLessThan(want[0], 0)
     }
 
+    /// F16 batches (blocks converted to F32 once, x86/dot_avx2.c) must give every pair the bits
+    /// of the F16 dot, for widths with and without a tail, odd token counts and row ranges that
+    /// cross the 16-row blocks; without AVX2 the pair-by-pair path is what runs (and is checked).
+    func testF16BatchEqualsItsDotBitForBit() throws {
+        var random = SeededGenerator(seed: 0xF16_2026)
+        let type = id(SLM_TYPE_F16)
+        for (n, rows, tokens) in [(384, 37, 33), (100, 5, 2), (1536, 18, 17), (32, 3, 1), (7, 2, 3)] {
+            let rowBytes = slm_row_bytes(type, Int64(n))
+            var weights: [UInt8] = []
+            for _ in 0..<rows { weights += quantize(type, (0..<n).map { _ in Float(uniform(-1, 1, &random)) }) }
+            var acts: [UInt8] = []
+            for _ in 0..<tokens { acts += quantize(type, (0..<n).map { _ in Float(uniform(-2, 2, &random)) }) }
+            let begin = 1
+            var out = [Float](repeating: -7, count: tokens * rows)
+            var want = out
+            weights.withUnsafeBytes { w in
+                acts.withUnsafeBytes { a in
+                    slm_matmul_in_batch(
+                        type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, rowBytes, Int64(tokens),
+                        Int64(tokens), 0, &out, Int64(rows), Int64(begin), Int64(rows))
+                    let dot = slm_vec_dot_kernel(type)!
+                    for t in 0..<tokens {
+                        for r in begin..<rows {
+                            want[t * rows + r] = dot(Int64(n), w.baseAddress! + r * rowBytes, a.baseAddress! + t * rowBytes)
+                        }
+                    }
+                }
+            }
+            XCTAssertEqual(out.map(\.bitPattern), want.map(\.bitPattern), "F16 n=\(n) rows=\(rows) tokens=\(tokens)")
+        }
+    }
+
     /// The K-quant tiles (one row x 4 tokens in llama.cpp's batch orders) must give, for every
     /// pair, the bits of the batch-order dot slm_vec_dot_kernel_for_batch picks for that token:
     /// whole batches and chunks placed anywhere in one, including tokens past the last full group

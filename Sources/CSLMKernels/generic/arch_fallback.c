@@ -33,6 +33,14 @@ slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_to
     *tile_tokens_end = 0;
     return (slm_matmul_tile){NULL, 0, 0};
 }
+
+int slm_matmul_f16_avx2(const void *weight, size_t row_stride, int64_t n_cols, const void *activations,
+                        size_t act_row_bytes, int64_t n_tokens, float *out, int64_t out_row_stride,
+                        int64_t row_begin, int64_t row_end) {
+    (void)weight, (void)row_stride, (void)n_cols, (void)activations, (void)act_row_bytes, (void)n_tokens;
+    (void)out, (void)out_row_stride, (void)row_begin, (void)row_end;
+    return 0;
+}
 #endif
 
 #if !SLM_ARCH_ARM64

@@ -112,6 +112,12 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
                          const void *activations, size_t act_row_bytes, int64_t n_tokens,
                          int64_t batch_tokens, int64_t batch_offset,
                          float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end) {
+    // F16 weights: blocks converted once, every pair with the F16 dot's bits (x86/dot_avx2.c).
+    if (type == SLM_TYPE_F16 && n_tokens > 1 && !slm_force_generic &&
+        slm_matmul_f16_avx2(weight, row_stride, n_cols, activations, act_row_bytes, n_tokens, out, out_row_stride,
+                            row_begin, row_end)) {
+        return;
+    }
     const slm_vec_dot_fn dot = slm_vec_dot_kernel(type);
     const uint8_t *w = (const uint8_t *)weight;
     const uint8_t *act = (const uint8_t *)activations;

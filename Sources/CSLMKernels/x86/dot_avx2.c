@@ -9,6 +9,8 @@
 // instead, and the K-quants and float rows have their own orders (see each).
 #include "arch.h"
 
+#include <stdlib.h>
+
 #if SLM_ARCH_X86
 #include "avx2_common.h"
 
@@ -442,6 +444,88 @@ SLM_AVX2 static float slm_vec_dot_f16_f16_avx2(int64_t n, const void *w, const v
     double sum = fold4_hadd(s[0], s[1], s[2], s[3]);
     for (; i < n; ++i) sum += (double)(slm_h2f(x[i]) * slm_h2f(y[i]));
     return (float)sum;
+}
+
+// ---- F16 batches ----------------------------------------------------------------------------
+// A prompt batch (or a packed embedding batch) over F16 weights: each pair above converts both
+// operands from F16 for every multiply, so a batch spends more time converting than
+// multiplying. Here a block of weight rows and a block of activation rows are converted to F32
+// once and every pair of the two blocks is summed from those: the same products (the
+// conversion is exact), the same four eight-lane accumulators, the same fold and the same tail as
+// slm_vec_dot_f16_f16_avx2, so every output has that kernel's bits.
+enum { F16_BLOCK_ROWS = 16, F16_BLOCK_TOKENS = 16 };
+
+SLM_AVX2 static void f16_row_to_f32(const uint16_t *src, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load_f16x8(src + i));
+    for (; i < n; ++i) dst[i] = slm_h2f(src[i]);
+}
+
+// Row x with tokens y0 and y1 (F32 copies): two dots sharing the row's loads.
+SLM_AVX2 static void dot2_f16_order(int64_t n, const float *x, const float *y0, const float *y1, float *out0,
+                                    float *out1) {
+    __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 u[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int j = 0; j < 4; ++j) {
+            const __m256 w = _mm256_loadu_ps(x + i + 8 * j);
+            s[j] = _mm256_fmadd_ps(w, _mm256_loadu_ps(y0 + i + 8 * j), s[j]);
+            u[j] = _mm256_fmadd_ps(w, _mm256_loadu_ps(y1 + i + 8 * j), u[j]);
+        }
+    }
+    double sum0 = fold4_hadd(s[0], s[1], s[2], s[3]);
+    double sum1 = fold4_hadd(u[0], u[1], u[2], u[3]);
+    for (int64_t k = i; k < n; ++k) {
+        sum0 += (double)(x[k] * y0[k]);
+        sum1 += (double)(x[k] * y1[k]);
+    }
+    *out0 = (float)sum0;
+    *out1 = (float)sum1;
+}
+
+SLM_AVX2 static float dot_f16_order(int64_t n, const float *x, const float *y) {
+    __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int j = 0; j < 4; ++j) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * j), _mm256_loadu_ps(y + i + 8 * j), s[j]);
+    }
+    double sum = fold4_hadd(s[0], s[1], s[2], s[3]);
+    for (; i < n; ++i) sum += (double)(x[i] * y[i]);
+    return (float)sum;
+}
+
+int slm_matmul_f16_avx2(const void *weight, size_t row_stride, int64_t n_cols, const void *activations,
+                        size_t act_row_bytes, int64_t n_tokens, float *out, int64_t out_row_stride,
+                        int64_t row_begin, int64_t row_end) {
+    if (!slm_cpu_has(SLM_CPU_X86_AVX2_FMA_F16C) || n_cols <= 0) return 0;
+    const size_t stride = ((size_t)n_cols + 7) / 8 * 8;  // floats per converted row
+    float *rows = malloc(sizeof(float) * stride * (F16_BLOCK_ROWS + F16_BLOCK_TOKENS));
+    if (!rows) return 0;
+    float *acts = rows + stride * F16_BLOCK_ROWS;
+    const uint8_t *w = (const uint8_t *)weight;
+    const uint8_t *a = (const uint8_t *)activations;
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += F16_BLOCK_TOKENS) {
+        const int64_t nt = n_tokens - t0 < F16_BLOCK_TOKENS ? n_tokens - t0 : F16_BLOCK_TOKENS;
+        for (int64_t t = 0; t < nt; ++t)
+            f16_row_to_f32((const uint16_t *)(a + (size_t)(t0 + t) * act_row_bytes), acts + (size_t)t * stride, n_cols);
+        for (int64_t r0 = row_begin; r0 < row_end; r0 += F16_BLOCK_ROWS) {
+            const int64_t nr = row_end - r0 < F16_BLOCK_ROWS ? row_end - r0 : F16_BLOCK_ROWS;
+            for (int64_t r = 0; r < nr; ++r)
+                f16_row_to_f32((const uint16_t *)(w + (size_t)(r0 + r) * row_stride), rows + (size_t)r * stride, n_cols);
+            for (int64_t r = 0; r < nr; ++r) {
+                const float *x = rows + (size_t)r * stride;
+                int64_t t = 0;
+                for (; t + 2 <= nt; t += 2) {
+                    dot2_f16_order(n_cols, x, acts + (size_t)t * stride, acts + (size_t)(t + 1) * stride,
+                                   out + (t0 + t) * out_row_stride + r0 + r, out + (t0 + t + 1) * out_row_stride + r0 + r);
+                }
+                if (t < nt) out[(t0 + t) * out_row_stride + r0 + r] = dot_f16_order(n_cols, x, acts + (size_t)t * stride);
+            }
+        }
+    }
+    free(rows);
+    return 1;
 }
 
 SLM_AVX2 static inline __m256 load_bf16x8(const uint16_t *p) {
