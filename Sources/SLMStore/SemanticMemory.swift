@@ -56,6 +56,11 @@ public enum SemanticMemory {
     /// Largest vector stored: 8192 dimensions.
     public static let maxDimensions = 8192
 
+    /// A query's float vector and sign bits, as `semanticSearch(owner:query:engine:)` embeds it.
+    public static func embedForSearch(_ query: String, engine: Engine) throws -> (floats: [Float], bits: [UInt8]) {
+        try embed([query], engine: engine)[0]
+    }
+
     /// Normalised float vectors and their sign bits; long texts are cut to what the model takes.
     static func embed(_ texts: [String], engine: Engine) throws -> [(floats: [Float], bits: [UInt8])] {
         let run = try EmbeddingRun(engine: engine, texts: texts, options: EmbeddingOptions(truncate: true))
@@ -81,7 +86,7 @@ extension ConversationStore {
     /// `semanticSearch` for a text, embedded with `engine` (the model the vectors came from).
     public func semanticSearch(owner: OwnerID, query: String, engine: Engine, limit: Int = 20) throws -> [SemanticHit] {
         try Self.check(query, what: "search query", limit: Self.maxSearchQueryBytes)
-        let (floats, bits) = try SemanticMemory.embed([query], engine: engine)[0]
+        let (floats, bits) = try SemanticMemory.embedForSearch(query, engine: engine)
         return try semanticSearch(
             owner: owner, model: engine.file.modelIdentity, queryBits: bits, queryFloats: floats, limit: limit)
     }
@@ -202,6 +207,29 @@ extension ConversationStore {
                         snippet: row.text(3), score: score))
             }
             return hits
+        }
+    }
+
+    /// For `slm store-bench` only: every stored float vector of `model` with its message's
+    /// conversation and sequence (the exact ranking that recall is measured against).
+    @_spi(Benchmarks) public func allFloatVectors(model: String) throws -> [(conversation: ConversationID, sequence: Int, floats: [Float])]
+    {
+        try withDatabase { db in
+            let statement = try db.prepare(
+                """
+                SELECT m.conversation_id, m.sequence, v.floats FROM message_vectors v JOIN messages m ON m.id = v.message_id
+                WHERE v.model = ? AND v.floats IS NOT NULL
+                """, [.text(model)])
+            var rows: [(conversation: ConversationID, sequence: Int, floats: [Float])] = []
+            while try statement.step() {
+                let floats = statement.withBlob(2) { raw in
+                    (0..<(raw.count / 4)).map {
+                        Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+                    }
+                }
+                rows.append((statement.int64(0), statement.int(1), floats))
+            }
+            return rows
         }
     }
 

@@ -18,8 +18,14 @@ struct StoreBenchCommand: ParsableCommand {
     @Option var turns: Int = 100
     @Option(help: "Tokens in each synthetic KV snapshot.") var snapshotTokens: Int = 1000
     @Option var snapshots: Int = 5
+    @Option(help: "Semantic memory instead: store each line of this file as a message, embed them all, then search.")
+    var semanticCorpus: String?
+    @Option(help: "Queries for --semantic-corpus, one per line (default: its last 200 lines, left out of the store).")
+    var semanticQueries: String?
+    @OptionGroup var memory: MemoryModelOption
 
     func run() throws {
+        if let semanticCorpus { return try runSemantic(corpus: semanticCorpus) }
         do {
             let store = try ConversationStore(path: database)
             defer { store.close() }
@@ -74,6 +80,88 @@ struct StoreBenchCommand: ParsableCommand {
             }
             report("per turn: appendTurn (FULL) after a snapshot save", cycleTurns)
             report("per turn: saveSnapshot after appendTurn", cycleSaves)
+        } catch {
+            throw Console.fail(error)
+        }
+    }
+
+    /// Semantic memory at corpus scale (docs/embeddings.md): stores every line as a message,
+    /// times the indexing pass and each search (query embedding and store search apart), and
+    /// measures recall@10 of the binary Hamming ranking alone and of the store's search (Hamming
+    /// top 100 re-ranked by cosine) against exact cosine over all the stored float vectors.
+    private func runSemantic(corpus: String) throws {
+        do {
+            var lines = EmbedCommand.lines(try readTextFile(corpus)).filter { !$0.isEmpty }
+            let queries: [String]
+            if let file = semanticQueries {
+                queries = EmbedCommand.lines(try readTextFile(file)).filter { !$0.isEmpty }
+            } else {
+                queries = Array(lines.suffix(200))
+                lines.removeLast(min(200, lines.count))
+            }
+            let engine = try Engine(modelPath: try memory.resolve(required: true)!)
+            let store = try ConversationStore(path: database)
+            defer { store.close() }
+            let owner = StoreLocation.owner
+            // Two messages a turn; a conversation every 50 turns.
+            var conversation: ConversationID = 0
+            var i = 0
+            while i + 1 < lines.count {
+                if i % 100 == 0 {
+                    conversation = try store.createConversation(owner: owner, modelIdentity: "benchmark0000000").id
+                }
+                try store.appendTurn(
+                    to: conversation, owner: owner, user: lines[i], userTokens: 1, assistant: lines[i + 1], assistantTokens: 1,
+                    cancelled: false)
+                i += 2
+            }
+            var start = MonotonicClock.now()
+            var embedded = 0
+            while true {
+                let n = try store.indexMessages(with: engine)
+                if n == 0 { break }
+                embedded += n
+            }
+            let indexSeconds = MonotonicClock.now() - start
+            Console.out(
+                "indexed \(embedded) messages in \(format(indexSeconds, 1)) s (\(format(Double(embedded) / indexSeconds, 0)) messages/s)\n")
+
+            // Every stored float vector, for the exact ranking.
+            let identity = engine.file.modelIdentity
+            let all = try store.allFloatVectors(model: identity)
+            var embedTimes: [Double] = []
+            var searchTimes: [Double] = []
+            var binaryTimes: [Double] = []
+            var recallBinary = 0.0
+            var recallReranked = 0.0
+            for query in queries {
+                start = MonotonicClock.now()
+                let (floats, bits) = try SemanticMemory.embedForSearch(query, engine: engine)
+                embedTimes.append(MonotonicClock.now() - start)
+                start = MonotonicClock.now()
+                let reranked = try store.semanticSearch(owner: owner, model: identity, queryBits: bits, queryFloats: floats, limit: 10)
+                searchTimes.append(MonotonicClock.now() - start)
+                start = MonotonicClock.now()
+                let binary = try store.semanticSearch(
+                    owner: owner, model: identity, queryBits: bits, queryFloats: [], limit: 10, candidates: 10)
+                binaryTimes.append(MonotonicClock.now() - start)
+                let exact = all.map {
+                    ("\($0.conversation)#\($0.sequence)", zip($0.floats, floats).reduce(0.0) { $0 + Double($1.0) * Double($1.1) })
+                }
+                .sorted { $0.1 > $1.1 }.prefix(10).map(\.0)
+                let truth = Set(exact)
+                recallBinary += Double(binary.filter { truth.contains("\($0.conversation)#\($0.sequence)") }.count) / 10
+                recallReranked += Double(reranked.filter { truth.contains("\($0.conversation)#\($0.sequence)") }.count) / 10
+            }
+            let q = Double(max(1, queries.count))
+            Console.out(
+                "\(queries.count) queries over \(all.count) vectors: recall@10 binary Hamming \(format(recallBinary / q, 3)), Hamming top 100 re-ranked by cosine \(format(recallReranked / q, 3))\n"
+            )
+            report("query embedding", embedTimes)
+            report("store search (Hamming scan + re-rank of 100)", searchTimes)
+            report("store search (Hamming scan only)", binaryTimes)
+        } catch let error as ValidationError {
+            throw error
         } catch {
             throw Console.fail(error)
         }
