@@ -231,22 +231,8 @@ public enum Ops {
         if state.attentionMode == .f32 {
             let visible = start + tokens
             let paddedVisible = (visible + 63) / 64 * 64
-            let keysT = state.transposedKeys.floats()
-            let valuesF32 = state.widenedValues.floats()
-            pool.parallelFor(2 * kvHeads) { range in
-                for job in range {
-                    let kv = job / 2
-                    if job % 2 == 0 {
-                        slm_attention_transpose_keys(
-                            keyBase + kv * headDim, keyStride, 0, Int64(visible), Int64(headDim),
-                            keysT + kv * paddedVisible * headDim)
-                    } else {
-                        slm_attention_widen_values(
-                            valueBase + kv * headDim, valueStride, 0, Int64(visible),
-                            Int64(headDim), valuesF32 + kv * paddedVisible * headDim)
-                    }
-                }
-            }
+            let (keysT, valuesF32) = widenKeysAndValues(
+                layer: layer, positions: visible, kvHeads: kvHeads, headDim: headDim, state: state, pool: pool)
             pool.run { worker, workerCount in
                 for job in stride(from: worker, to: tokens * heads, by: workerCount) {
                     let t = job / heads

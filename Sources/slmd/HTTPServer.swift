@@ -205,45 +205,57 @@ extension Daemon {
 
     // MARK: Generations
 
-    /// Decodes a generation body (off the loop when it is long, as NDJSON lines are) and submits it.
+    /// Decodes a generation body (off the loop when it is long) and submits it.
     private func decodeGeneration(_ request: HTTPRequest, path: String, keepAlive: Bool, from connection: Connection) {
-        guard let http = connection.http else { return }
-        http.responding = true
         let body = request.body
-        let decode: @Sendable () -> Result<APIGeneration, APIError> = {
-            Result { () throws(APIError) in
+        let received = MonotonicClock.now()
+        decodeBody(
+            body, from: connection,
+            decode: { () throws(APIError) -> APIGeneration in
                 switch path {
                 case "/v1/chat/completions": return try OpenAI.decodeChat(body)
                 case "/v1/completions": return try OpenAI.decodeCompletion(body)
                 case "/api/generate": return try Ollama.decodeGenerate(body)
                 default: return try Ollama.decodeChat(body)
                 }
-            }
-        }
-        let received = MonotonicClock.now()
-        let finish: (Daemon, Connection, Result<APIGeneration, APIError>) -> Void = { daemon, connection, decoded in
-            daemon.submitHTTP(decoded, path: path, keepAlive: keepAlive, received: received, from: connection)
-        }
-        guard body.count >= Self.decodeOffLoopBytes else { return finish(self, connection, decode()) }
+            },
+            then: { daemon, connection, decoded in
+                daemon.submitHTTP(decoded, path: path, keepAlive: keepAlive, received: received, from: connection)
+            })
+    }
+
+    /// Decodes a request body with `decode`, on a libuv work thread when it is long (as NDJSON
+    /// lines are, so the loop's work stays O(1) in it), then hands the result to `then` on the loop.
+    private func decodeBody<T: Sendable>(
+        _ body: [UInt8], from connection: Connection, decode: @escaping @Sendable () throws(APIError) -> T,
+        then: @escaping (Daemon, Connection, Result<T, APIError>) -> Void
+    ) {
+        guard let http = connection.http else { return }
+        http.responding = true
+        let work: @Sendable () -> Result<T, APIError> = { Result { () throws(APIError) in try decode() } }
+        guard body.count >= Self.decodeOffLoopBytes else { return then(self, connection, work()) }
         http.decoding = true
         connection.decoding = true
-        runOffLoop(connection: connection, work: decode) { daemon, connection, decoded in
+        runOffLoop(connection: connection, work: work) { daemon, connection, decoded in
             connection.decoding = false
             connection.http?.decoding = false
-            finish(daemon, connection, decoded)
+            then(daemon, connection, decoded)
         }
+    }
+
+    /// Answers an HTTP request that failed before it became a job, in its endpoint's error shape.
+    private func failHTTP(_ error: APIError, path: String, keepAlive: Bool, on connection: Connection) {
+        metrics.countRequest(wire: .http, endpoint: path, status: String(error.status))
+        connection.send(errorResponse(path: path, error, keepAlive: keepAlive))
+        connection.http?.responding = false
+        if keepAlive { resumeReading(connection) } else { closeAfterFlush(connection) }
     }
 
     private func submitHTTP(
         _ decoded: Result<APIGeneration, APIError>, path: String, keepAlive: Bool, received: Double,
         from connection: Connection
     ) {
-        func fail(_ error: APIError) {
-            metrics.countRequest(wire: .http, endpoint: path, status: String(error.status))
-            connection.send(errorResponse(path: path, error, keepAlive: keepAlive))
-            connection.http?.responding = false
-            if keepAlive { resumeReading(connection) } else { closeAfterFlush(connection) }
-        }
+        func fail(_ error: APIError) { failHTTP(error, path: path, keepAlive: keepAlive, on: connection) }
         let generation: APIGeneration
         switch decoded {
         case .success(let g): generation = g
@@ -297,40 +309,25 @@ extension Daemon {
 
     /// Decodes an embedding body (off the loop when it is long) and queues it on its model.
     private func decodeEmbedding(_ request: HTTPRequest, path: String, keepAlive: Bool, from connection: Connection) {
-        guard let http = connection.http else { return }
-        http.responding = true
         let body = request.body
-        let decode: @Sendable () -> Result<APIEmbedding, APIError> = {
-            Result { () throws(APIError) in
+        let received = MonotonicClock.now()
+        decodeBody(
+            body, from: connection,
+            decode: { () throws(APIError) -> APIEmbedding in
                 switch path {
                 case "/v1/embeddings": return try OpenAI.decodeEmbeddings(body)
                 default: return try Ollama.decodeEmbed(body, legacy: path == "/api/embeddings")
                 }
-            }
-        }
-        let received = MonotonicClock.now()
-        let finish: (Daemon, Connection, Result<APIEmbedding, APIError>) -> Void = { daemon, connection, decoded in
-            daemon.submitHTTPEmbedding(decoded, path: path, keepAlive: keepAlive, received: received, from: connection)
-        }
-        guard body.count >= Self.decodeOffLoopBytes else { return finish(self, connection, decode()) }
-        http.decoding = true
-        connection.decoding = true
-        runOffLoop(connection: connection, work: decode) { daemon, connection, decoded in
-            connection.decoding = false
-            connection.http?.decoding = false
-            finish(daemon, connection, decoded)
-        }
+            },
+            then: { daemon, connection, decoded in
+                daemon.submitHTTPEmbedding(decoded, path: path, keepAlive: keepAlive, received: received, from: connection)
+            })
     }
 
     private func submitHTTPEmbedding(
         _ decoded: Result<APIEmbedding, APIError>, path: String, keepAlive: Bool, received: Double, from connection: Connection
     ) {
-        func fail(_ error: APIError) {
-            metrics.countRequest(wire: .http, endpoint: path, status: String(error.status))
-            connection.send(errorResponse(path: path, error, keepAlive: keepAlive))
-            connection.http?.responding = false
-            if keepAlive { resumeReading(connection) } else { closeAfterFlush(connection) }
-        }
+        func fail(_ error: APIError) { failHTTP(error, path: path, keepAlive: keepAlive, on: connection) }
         let embedding: APIEmbedding
         switch decoded {
         case .success(let e): embedding = e
