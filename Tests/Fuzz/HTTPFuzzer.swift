@@ -58,4 +58,21 @@ private func decodeAsEveryEndpoint(_ body: [UInt8]) {
             precondition(error.status == 400, "unexpected status \(error.status)")
         }
     }
+    // The embedding endpoints: at least one input, and token ids that fit an Int32 ≥ 0.
+    for endpoint in 0..<3 {
+        do throws(APIError) {
+            let embedding: APIEmbedding
+            switch endpoint {
+            case 0: embedding = try OpenAI.decodeEmbeddings(body)
+            case 1: embedding = try Ollama.decodeEmbed(body, legacy: false)
+            default: embedding = try Ollama.decodeEmbed(body, legacy: true)
+            }
+            precondition(embedding.request.count > 0, "an embedding request without inputs")
+            if case .tokens(let lists) = embedding.request.inputs {
+                precondition(lists.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0 >= 0 } }, "bad token ids")
+            }
+        } catch {
+            precondition(error.status == 400, "unexpected status \(error.status)")
+        }
+    }
 }
