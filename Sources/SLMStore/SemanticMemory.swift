@@ -6,7 +6,7 @@ import SLMCore
 /// embeds them and stores the result (`storeVectors`); that pass is resumable by construction,
 /// since what is missing is read from the database each time.
 ///
-/// Search: a Hamming-distance scan over the owner's sign bits keeps the `candidates` nearest,
+/// Search: a scan over the owner's sign bits (`BinaryScorer`) keeps the `candidates` best,
 /// which are re-ranked by the cosine of their float vectors (when stored), as binary-quantised
 /// retrieval does. Another owner's messages are never read.
 
@@ -154,9 +154,9 @@ extension ConversationStore {
         }
     }
 
-    /// The owner's messages closest to the query: the `candidates` nearest by Hamming distance
-    /// over the sign bits, re-ranked by cosine with `queryFloats` (when given and stored), best
-    /// first. Only vectors of `model` are compared.
+    /// The owner's messages closest to the query: the `candidates` best by the binary pre-filter
+    /// (`BinaryScorer`) over the stored sign bits, re-ranked by cosine with `queryFloats` (when
+    /// given and stored), best first. Only vectors of `model` are compared.
     public func semanticSearch(
         owner: OwnerID, model: String, queryBits: [UInt8], queryFloats: [Float], limit: Int = 20,
         candidates: Int = SemanticMemory.defaultCandidates
@@ -164,22 +164,22 @@ extension ConversationStore {
         let limit = min(max(0, limit), Self.maxListLimit)
         let candidates = min(max(limit, candidates), SemanticMemory.maxCandidates)
         guard limit > 0, !queryBits.isEmpty else { return [] }
+        let scorer = BinaryScorer(queryBits: queryBits, queryFloats: queryFloats)
         return try withDatabase { db in
-            // 1. Hamming scan over the owner's bits, keeping the nearest `candidates`.
+            // 1. A scan over the owner's bits, keeping the best `candidates`.
             let scan = try db.prepare(
                 "SELECT message_id, bits FROM message_vectors WHERE owner = ? AND model = ?",
                 [.integer(Int64(owner)), .text(model)])
             var nearest = NearestList(capacity: candidates)
             while try scan.step() {
-                let distance = scan.withBlob(1) { bits in Self.hamming(queryBits, bits) }
-                guard let distance else { continue }  // a vector of another width
-                nearest.insert(id: scan.int64(0), distance: distance)
+                guard let score = scan.withBlob(1, scorer.score) else { continue }  // a vector of another width
+                nearest.insert(id: scan.int64(0), distance: -score)
             }
             // 2. Re-rank by cosine where float vectors are stored.
             let dimensions = queryBits.count * 8
             var scored: [(id: Int64, score: Double)] = []
             for (id, distance) in nearest.sorted() {
-                var score = 1 - 2 * Double(distance) / Double(dimensions)
+                var score = scorer.cosine(-distance, dimensions: dimensions)
                 if !queryFloats.isEmpty,
                     let floats = try db.blob(
                         "SELECT floats FROM message_vectors WHERE message_id = ? AND model = ?",
@@ -279,20 +279,73 @@ extension ConversationStore {
     }
 }
 
+/// The pre-filter over stored sign bits. With the query's floats it scores a vector by the dot
+/// product of the query with the ±1 vector its bits stand for: the query keeps its precision
+/// (asymmetric), which on all-MiniLM over 10,000 sentences keeps 99.75 % of the exact top 10
+/// among the best 100, where symmetric Hamming keeps 97.7 % (docs/embeddings.md). The dot
+/// product is read a byte at a time from 256-entry tables of partial sums, so a vector costs
+/// one lookup per 8 dimensions. Without floats it is minus the Hamming distance.
+struct BinaryScorer {
+    let queryBits: [UInt8]
+    /// (bytes, 256): the query's dot product with byte value v's ±1 pattern over its 8 dimensions.
+    let tables: [Float]?
+    let queryNorm: Double
+
+    init(queryBits: [UInt8], queryFloats: [Float]) {
+        self.queryBits = queryBits
+        guard queryFloats.count > 0, (queryFloats.count + 7) / 8 == queryBits.count else {
+            tables = nil
+            queryNorm = 0
+            return
+        }
+        var tables = [Float](repeating: 0, count: queryBits.count * 256)
+        for k in 0..<queryBits.count {
+            for v in 0..<256 {
+                var sum: Float = 0
+                for j in 0..<8 where 8 * k + j < queryFloats.count {
+                    let q = queryFloats[8 * k + j]
+                    sum += (v >> (7 - j)) & 1 == 1 ? q : -q
+                }
+                tables[k * 256 + v] = sum
+            }
+        }
+        self.tables = tables
+        queryNorm = queryFloats.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+    }
+
+    /// Higher is closer; nil when the widths differ.
+    func score(_ bits: UnsafeRawBufferPointer) -> Double? {
+        guard bits.count == queryBits.count else { return nil }
+        guard let tables else { return ConversationStore.hamming(queryBits, bits).map { -Double($0) } }
+        var sum: Float = 0
+        tables.withUnsafeBufferPointer { t in
+            for k in 0..<bits.count { sum += t[k * 256 + Int(bits[k])] }
+        }
+        return Double(sum)
+    }
+
+    /// A score as a cosine similarity, for results without stored floats: of the query with the
+    /// ±1 vector, or 1 − 2 · Hamming / dimensions.
+    func cosine(_ score: Double, dimensions: Int) -> Double {
+        guard tables != nil else { return 1 + 2 * score / Double(dimensions) }
+        return queryNorm > 0 ? score / (queryNorm * Double(dimensions).squareRoot()) : 0
+    }
+}
+
 /// The `capacity` smallest distances seen, kept in a max-heap: a scan of n vectors costs
 /// O(n log capacity).
 struct NearestList {
     let capacity: Int
-    private var heap: [(distance: Int, id: Int64)] = []
+    private var heap: [(distance: Double, id: Int64)] = []
 
     init(capacity: Int) { self.capacity = capacity }
 
     /// Larger distance first; among equal distances the larger id is dropped first.
-    private static func above(_ a: (distance: Int, id: Int64), _ b: (distance: Int, id: Int64)) -> Bool {
+    private static func above(_ a: (distance: Double, id: Int64), _ b: (distance: Double, id: Int64)) -> Bool {
         a.distance != b.distance ? a.distance > b.distance : a.id > b.id
     }
 
-    mutating func insert(id: Int64, distance: Int) {
+    mutating func insert(id: Int64, distance: Double) {
         let item = (distance: distance, id: id)
         if heap.count < capacity {
             heap.append(item)
@@ -319,7 +372,7 @@ struct NearestList {
     }
 
     /// Nearest first.
-    func sorted() -> [(id: Int64, distance: Int)] {
+    func sorted() -> [(id: Int64, distance: Double)] {
         heap.sorted { Self.above($1, $0) }.map { (id: $0.id, distance: $0.distance) }
     }
 }

@@ -45,6 +45,11 @@ final class SemanticMemoryTests: XCTestCase {
         XCTAssertEqual(hits.map(\.snippet), ["beta", "alpha"])
         XCTAssertEqual(hits.map(\.conversation), [mine, mine])
         XCTAssertEqual(hits[0].score, 14.0 / 16.0, accuracy: 1e-6)  // cosine of the floats
+        // The asymmetric pre-filter ranks as the floats do here; its table gives the exact dot
+        // product of the query with each ±1 vector.
+        let scorer = BinaryScorer(queryBits: query.bits, queryFloats: query.floats)
+        let nearBits = vector(0xFFFE, id: 0).bits
+        XCTAssertEqual(nearBits.withUnsafeBytes { scorer.score($0) } ?? 0, 0.25 * 14, accuracy: 1e-6)
         // Bits only: the score is 1 - 2 · Hamming / dimensions.
         let bitsOnly = try store.semanticSearch(owner: 1000, model: "m", queryBits: query.bits, queryFloats: [], limit: 1)
         XCTAssertEqual(bitsOnly.first?.score ?? 0, 1 - 2.0 / 16, accuracy: 1e-9)
@@ -67,7 +72,7 @@ final class SemanticMemoryTests: XCTestCase {
 
     func testNearestListKeepsTheSmallestDistances() {
         var list = NearestList(capacity: 3)
-        for (id, d) in [(1, 9), (2, 3), (3, 7), (4, 1), (5, 3), (6, 8)] { list.insert(id: Int64(id), distance: d) }
+        for (id, d) in [(1, 9), (2, 3), (3, 7), (4, 1), (5, 3), (6, 8)] { list.insert(id: Int64(id), distance: Double(d)) }
         XCTAssertEqual(list.sorted().map(\.id), [4, 2, 5])
         var none = NearestList(capacity: 0)
         none.insert(id: 1, distance: 0)
