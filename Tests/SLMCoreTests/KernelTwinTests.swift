@@ -321,13 +321,14 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertLessThan(want[0], 0)
     }
 
-    /// F16 batches (blocks converted to F32 once, x86/dot_avx2.c) must give every pair the bits
-    /// of the F16 dot, for widths with and without a tail, odd token counts and row ranges that
-    /// cross the 16-row blocks; without AVX2 the pair-by-pair path is what runs (and is checked).
+    /// F16 batches (blocks converted to F32 once, 3 x 3 tiles, x86/dot_avx2.c) must give every
+    /// pair the bits of the F16 dot, for widths with and without a tail, token counts and row
+    /// ranges that leave ragged tiles and cross the blocks (18 rows, 48 tokens); without AVX2 the
+    /// pair-by-pair path is what runs (and is checked).
     func testF16BatchEqualsItsDotBitForBit() throws {
         var random = SeededGenerator(seed: 0xF16_2026)
         let type = id(SLM_TYPE_F16)
-        for (n, rows, tokens) in [(384, 37, 33), (100, 5, 2), (1536, 18, 17), (32, 3, 1), (7, 2, 3)] {
+        for (n, rows, tokens) in [(384, 37, 33), (100, 5, 2), (1536, 18, 17), (32, 3, 1), (7, 2, 3), (64, 41, 101)] {
             let rowBytes = slm_row_bytes(type, Int64(n))
             var weights: [UInt8] = []
             for _ in 0..<rows { weights += quantize(type, (0..<n).map { _ in Float(uniform(-1, 1, &random)) }) }

@@ -453,7 +453,7 @@ SLM_AVX2 static float slm_vec_dot_f16_f16_avx2(int64_t n, const void *w, const v
 // once and every pair of the two blocks is summed from those: the same products (the
 // conversion is exact), the same four eight-lane accumulators, the same fold and the same tail as
 // slm_vec_dot_f16_f16_avx2, so every output has that kernel's bits.
-enum { F16_BLOCK_ROWS = 16, F16_BLOCK_TOKENS = 16 };
+enum { F16_BLOCK_ROWS = 18, F16_BLOCK_TOKENS = 48 };  // multiples of the 3 x 3 tile
 
 SLM_AVX2 static void f16_row_to_f32(const uint16_t *src, float *dst, int64_t n) {
     int64_t i = 0;
@@ -495,6 +495,41 @@ SLM_AVX2 static float dot_f16_order(int64_t n, const float *x, const float *y) {
     return (float)sum;
 }
 
+// Three rows by three tokens from the F32 copies. The pair dot's four accumulators are four
+// independent sums (accumulator j takes columns 32k + 8j … 32k + 8j + 7, in ascending k), so they
+// are computed one after another, each for all nine pairs at once: nine accumulators, three
+// weight vectors and one activation vector fit the sixteen registers, and every load serves three
+// multiplies. Each accumulator receives the same FMAs in the same order as in the pair dot.
+SLM_AVX2 static void tile3x3_f16_order(int64_t n, const float *const x[3], const float *const y[3], float *out,
+                                       int64_t out_row_stride) {
+    __m256 s[4][3][3];
+    const int64_t full = n / 32 * 32;
+    for (int j = 0; j < 4; ++j) {
+        __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a02 = _mm256_setzero_ps();
+        __m256 a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps(), a12 = _mm256_setzero_ps();
+        __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps(), a22 = _mm256_setzero_ps();
+        for (int64_t i = 8 * j; i < full; i += 32) {
+            const __m256 w0 = _mm256_loadu_ps(x[0] + i), w1 = _mm256_loadu_ps(x[1] + i), w2 = _mm256_loadu_ps(x[2] + i);
+            __m256 v = _mm256_loadu_ps(y[0] + i);
+            a00 = _mm256_fmadd_ps(w0, v, a00), a10 = _mm256_fmadd_ps(w1, v, a10), a20 = _mm256_fmadd_ps(w2, v, a20);
+            v = _mm256_loadu_ps(y[1] + i);
+            a01 = _mm256_fmadd_ps(w0, v, a01), a11 = _mm256_fmadd_ps(w1, v, a11), a21 = _mm256_fmadd_ps(w2, v, a21);
+            v = _mm256_loadu_ps(y[2] + i);
+            a02 = _mm256_fmadd_ps(w0, v, a02), a12 = _mm256_fmadd_ps(w1, v, a12), a22 = _mm256_fmadd_ps(w2, v, a22);
+        }
+        s[j][0][0] = a00, s[j][0][1] = a01, s[j][0][2] = a02;
+        s[j][1][0] = a10, s[j][1][1] = a11, s[j][1][2] = a12;
+        s[j][2][0] = a20, s[j][2][1] = a21, s[j][2][2] = a22;
+    }
+    for (int r = 0; r < 3; ++r) {
+        for (int t = 0; t < 3; ++t) {
+            double sum = fold4_hadd(s[0][r][t], s[1][r][t], s[2][r][t], s[3][r][t]);
+            for (int64_t k = full; k < n; ++k) sum += (double)(x[r][k] * y[t][k]);
+            out[t * out_row_stride + r] = (float)sum;
+        }
+    }
+}
+
 int slm_matmul_f16_avx2(const void *weight, size_t row_stride, int64_t n_cols, const void *activations,
                         size_t act_row_bytes, int64_t n_tokens, float *out, int64_t out_row_stride,
                         int64_t row_begin, int64_t row_end) {
@@ -513,9 +548,18 @@ int slm_matmul_f16_avx2(const void *weight, size_t row_stride, int64_t n_cols, c
             const int64_t nr = row_end - r0 < F16_BLOCK_ROWS ? row_end - r0 : F16_BLOCK_ROWS;
             for (int64_t r = 0; r < nr; ++r)
                 f16_row_to_f32((const uint16_t *)(w + (size_t)(r0 + r) * row_stride), rows + (size_t)r * stride, n_cols);
+            // Whole 3 x 3 tiles first, then the ragged rows and tokens pair by pair (same bits).
+            const int64_t tiled_rows = nr / 3 * 3, tiled_tokens = nt / 3 * 3;
+            for (int64_t r = 0; r < tiled_rows; r += 3) {
+                const float *x[3] = {rows + (size_t)r * stride, rows + (size_t)(r + 1) * stride, rows + (size_t)(r + 2) * stride};
+                for (int64_t t = 0; t < tiled_tokens; t += 3) {
+                    const float *y[3] = {acts + (size_t)t * stride, acts + (size_t)(t + 1) * stride, acts + (size_t)(t + 2) * stride};
+                    tile3x3_f16_order(n_cols, x, y, out + (t0 + t) * out_row_stride + r0 + r, out_row_stride);
+                }
+            }
             for (int64_t r = 0; r < nr; ++r) {
                 const float *x = rows + (size_t)r * stride;
-                int64_t t = 0;
+                int64_t t = r < tiled_rows ? tiled_tokens : 0;
                 for (; t + 2 <= nt; t += 2) {
                     dot2_f16_order(n_cols, x, acts + (size_t)t * stride, acts + (size_t)(t + 1) * stride,
                                    out + (t0 + t) * out_row_stride + r0 + r, out + (t0 + t + 1) * out_row_stride + r0 + r);
