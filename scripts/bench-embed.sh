@@ -9,14 +9,15 @@
 #   SLM_BINARY         slm executable (default .build/release/slm; this script never builds it)
 #   SLM_EMBED_MODEL    GGUF (default: scripts/fetch-model.sh minilm)
 #   SLM_EMBED_TEXTS    input file (default: scripts/golden/embed-bench-sentences.txt)
-#   SLM_EMBED_LLAMA_BATCHES  llama.cpp batch sizes to run, each as `-b X -ub X` and a row of its
-#                      own in the same interleaved rounds (default "4096": the whole file in one
-#                      batch; "4096 512" adds llama.cpp with 512-token batches)
+#   SLM_EMBED_LLAMA_BATCHES  llama.cpp batch settings to run, each a row of its own in the same
+#                      interleaved rounds: "default" (llama-embedding's own), or a size X run as
+#                      `-b X -ub X` (default "default 4096 512": the whole file in one batch, and
+#                      512-token batches, llama.cpp's fastest here)
 #
 # Commands, one process each:
 #   slm embed -m GGUF -t N -f FILE
 #   llama-embedding -m GGUF -t N -f FILE --pooling mean --embd-normalize 2 -b X -ub X
-#                   --embd-output-format array -lv 4       (X = 4096 unless told otherwise)
+#                   --embd-output-format array -lv 4       (no -b/-ub for "default")
 # (`-lv 4` only raises the log level so that llama.cpp's timestamped log lines can be read.)
 # One untimed warm-up run each (the GGUF into the page cache), then ROUNDS interleaved rounds;
 # the order rotates every round. Each run is timed as a whole process: start, model load, the
@@ -37,11 +38,13 @@ TEXTS="${SLM_EMBED_TEXTS:-$ROOT/scripts/golden/embed-bench-sentences.txt}"
 MODEL="${SLM_EMBED_MODEL:-$("$ROOT/scripts/fetch-model.sh" minilm)}"
 LLAMA_EMBEDDING="$("$ROOT/scripts/build-llama-cpp.sh")/bin/llama-embedding"
 
-python3 - "$SLM" "$LLAMA_EMBEDDING" "$MODEL" "$TEXTS" "$ROUNDS" "$THREADS" "${SLM_EMBED_LLAMA_BATCHES:-4096}" <<'PY'
+python3 - "$SLM" "$LLAMA_EMBEDDING" "$MODEL" "$TEXTS" "$ROUNDS" "$THREADS" "${SLM_EMBED_LLAMA_BATCHES:-default 4096 512}" <<'PY'
 import json, os, re, statistics, subprocess, sys, tempfile, time
 
 slm, llama, model, texts, rounds, threads, batches = sys.argv[1:8]
-rounds, threads, batches = int(rounds), int(threads), [int(b) for b in batches.split()]
+rounds, threads = int(rounds), int(threads)
+# "default": llama-embedding's own batch settings (no -b/-ub), what a user running it gets.
+batches = [b if b == "default" else int(b) for b in batches.split()]
 n_inputs = sum(1 for _ in open(texts, encoding="utf-8"))
 tmp = tempfile.mkdtemp(prefix="bench-embed-")
 
@@ -65,10 +68,10 @@ def cpu():
 
 CMDS = {"slm": [slm, "embed", "-m", model, "-t", str(threads), "-f", texts]}
 for b in batches:
-    name = "llama.cpp" if b == 4096 else f"llama.cpp -b {b} -ub {b}"
+    name = "llama.cpp (its defaults)" if b == "default" else f"llama.cpp -b {b} -ub {b}"
+    batch_flags = [] if b == "default" else ["-b", str(b), "-ub", str(b)]
     CMDS[name] = [llama, "-m", model, "-t", str(threads), "-f", texts, "--pooling", "mean",
-                  "--embd-normalize", "2", "-b", str(b), "-ub", str(b), "--embd-output-format", "array",
-                  "-lv", "4"]
+                  "--embd-normalize", "2"] + batch_flags + ["--embd-output-format", "array", "-lv", "4"]
 TOOLS = list(CMDS)
 LLAMAS = TOOLS[1:]
 
