@@ -137,6 +137,24 @@ final class EmbeddingTests: XCTestCase {
         }
     }
 
+    /// A decoder's embeddings equal llama-embedding's on the same file, mean and last pooling
+    /// (`Fixtures/embeddings/smollm2-decoder.json`, scripts/make-decoder-embedding-goldens.sh).
+    func testDecoderEmbeddingsEqualLlamaEmbedding() throws {
+        let engine = try Engine(modelPath: try TestModels.smolLM2(), threads: 2)
+        let root =
+            try JSONSerialization.jsonObject(with: TestModels.fixture("embeddings/smollm2-decoder.json")) as! [String: Any]
+        var worst = 1.0
+        for c in root["cases"] as! [[String: Any]] {
+            let pooling = Pooling(rawValue: c["pooling"] as! String)!
+            let text = c["text"] as! String
+            let want = (c["vector"] as! [NSNumber]).map { $0.floatValue }
+            let got = try engine.embed([text], options: EmbeddingOptions(pooling: pooling))[0].vectors[0]
+            worst = min(worst, cosine(got, want))
+            XCTAssertGreaterThanOrEqual(cosine(got, want), 0.9999, "\(pooling) \(text.debugDescription)")
+        }
+        print("decoder embeddings: worst cosine to llama-embedding \(worst)")
+    }
+
     /// A decoder gives embeddings from its final norm: mean and last pooling.
     func testDecoderEmbeddings() throws {
         let engine = try Engine(modelPath: try TestModels.smolLM2(), threads: 2)
