@@ -105,10 +105,12 @@ final class Daemon {
         return index
     }
 
-    /// Maps the memory model when messages wait for their vectors and it is not mapped.
+    /// Maps the memory model when messages wait for their vectors and it is not mapped (not
+    /// again after a failed load: a request for the model retries that).
     func startIndexingIfNeeded() {
         guard !shuttingDown, let index = semanticIndex, index.isPending,
-            let model = models.first(where: { $0.name == index.modelName }), model.state == .unloaded
+            let model = models.first(where: { $0.name == index.modelName }), model.state == .unloaded,
+            model.loadError == nil
         else { return }
         model.lastUsed = uv_now(loop)
         startLoading(model)
