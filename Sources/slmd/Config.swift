@@ -102,6 +102,8 @@ struct DaemonConfig {
     /// The `--cpus` list ("0-3,6"), expanded; nil = the big cores (`slm inspect --cpus`).
     var cpus: [Int]?
     var contextLength: Int?
+    /// How every conversation's KV cache stores K and V.
+    var cacheTypes = KVCacheTypes.f16
     var logLevel = LogLevel.info
     var limits = DaemonLimits()
     /// `HOST:PORT` for HTTP over TCP; nil = the Unix socket only.
@@ -253,6 +255,7 @@ struct Setting {
         /// Repeatable: each use adds a model.
         case models(WritableKeyPath<DaemonConfig, [ModelEntry]>)
         case keepAlive(WritableKeyPath<DaemonConfig, KeepAlive>)
+        case cacheType(WritableKeyPath<DaemonConfig, KVCacheType>)
     }
 
     let name: String
@@ -291,6 +294,12 @@ struct Setting {
         Setting(
             name: "ctx-size", shortFlag: "-c", valueName: "N", kind: .optionalInteger(\.contextLength, 8...1 << 20),
             help: "context length per conversation (default: min(model's, 4096))"),
+        Setting(
+            name: "cache-type-k", shortFlag: "-ctk", valueName: "TYPE", kind: .cacheType(\.cacheTypes.key),
+            help: "KV cache type for K: f16, q8_0 (half the memory) or q4_0"),
+        Setting(
+            name: "cache-type-v", shortFlag: "-ctv", valueName: "TYPE", kind: .cacheType(\.cacheTypes.value),
+            help: "KV cache type for V: f16, q8_0 or q4_0"),
         Setting(
             name: "max-clients", valueName: "N", kind: .integer(\.limits.maxClients, 1...65536),
             help: "connected clients; one more gets busy and is closed", infoName: "max_clients"),
@@ -381,6 +390,7 @@ struct Setting {
         case .text(let field): return help + " (default \(defaults[keyPath: field]))"
         case .integer(let field, _): return help + " (default \(defaults[keyPath: field]))"
         case .logLevel(let field): return help + " (default \(defaults[keyPath: field].name))"
+        case .cacheType(let field): return help + " (default \(defaults[keyPath: field].rawValue))"
         case .keepAlive(let field):
             if case .milliseconds(let ms) = defaults[keyPath: field] { return help + " (default \(ms / 1000) s)" }
             return help + " (default never)"
@@ -424,6 +434,11 @@ struct Setting {
         case .logLevel(let field):
             guard let level = LogLevel(name: value) else { throw .config("\(source): unknown log level \"\(value)\"") }
             config[keyPath: field] = level
+        case .cacheType(let field):
+            guard let type = KVCacheType(rawValue: value.lowercased()) else {
+                throw .config("\(source): \(name) \"\(value)\" is not a KV cache type; use one of \(KVCacheType.names)")
+            }
+            config[keyPath: field] = type
         }
     }
 }

@@ -35,6 +35,7 @@ final class Scheduler: @unchecked Sendable {
     let engine: Engine
     let limits: DaemonLimits
     let contextLength: Int?
+    let cacheTypes: KVCacheTypes
     var chatBackend: ChatBackend?
 
     private let monitor = Monitor()
@@ -82,10 +83,14 @@ final class Scheduler: @unchecked Sendable {
     private let wake: @Sendable () -> Void
     private var thread = pthread_t()
 
-    init(engine: Engine, limits: DaemonLimits, contextLength: Int?, wake: @escaping @Sendable () -> Void) {
+    init(
+        engine: Engine, limits: DaemonLimits, contextLength: Int?, cacheTypes: KVCacheTypes,
+        wake: @escaping @Sendable () -> Void
+    ) {
         self.engine = engine
         self.limits = limits
         self.contextLength = contextLength
+        self.cacheTypes = cacheTypes
         self.wake = wake
     }
 
@@ -410,7 +415,7 @@ final class Scheduler: @unchecked Sendable {
             session.reset()
             return session
         }
-        return try Session(engine: engine, contextLength: contextLength)
+        return try Session(engine: engine, contextLength: contextLength, cacheTypes: cacheTypes)
     }
 
     private func release(_ job: Job, discardCache: Bool = false) {

@@ -150,7 +150,9 @@ final class ServedModel {
         } catch {
             throw .config("cannot load the model \(path): \(error)")
         }
-        let scheduler = Scheduler(engine: engine, limits: config.limits, contextLength: config.contextLength, wake: wake)
+        let scheduler = Scheduler(
+            engine: engine, limits: config.limits, contextLength: config.contextLength, cacheTypes: config.cacheTypes,
+            wake: wake)
         scheduler.chatBackend = chatBackend
         try scheduler.start()
         return (engine, scheduler)

@@ -28,7 +28,9 @@ final class KVCacheTypeTests: XCTestCase {
 
     static func floats(_ bytes: [UInt8], _ type: KVCacheType, width: Int) -> [Float] {
         var out = [Float](repeating: .nan, count: width)
-        bytes.withUnsafeBytes { src in out.withUnsafeMutableBufferPointer { type.load(src.baseAddress!, into: $0.baseAddress!, width: width) } }
+        bytes.withUnsafeBytes { src in
+            out.withUnsafeMutableBufferPointer { type.load(src.baseAddress!, into: $0.baseAddress!, width: width) }
+        }
         return out
     }
 
@@ -89,7 +91,9 @@ final class KVCacheTypeTests: XCTestCase {
                         }
 
                         // The query as the kernel dots it: rounded to F16, or through Q8_0.
-                        let q = keyType == .f16 ? Self.floats(Self.row(query, .f16), .f16, width: headDim)
+                        let q =
+                            keyType == .f16
+                            ? Self.floats(Self.row(query, .f16), .f16, width: headDim)
                             : Self.floats(Self.row(query, .q8_0), .q8_0, width: headDim)
                         let k = keys.map { Self.floats(Self.row($0, keyType), keyType, width: headDim) }
                         let v = values.map { Self.floats(Self.row($0, valueType), valueType, width: headDim) }
@@ -108,6 +112,27 @@ final class KVCacheTypeTests: XCTestCase {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The Q4_0 key dot (eight float lanes, as llama.cpp's flash attention sums Q4_0 keys on
+    /// x86) equals its generic twin bit for bit, and both are the dot of the dequantized rows.
+    func testQ4_0KeyDotEqualsItsTwinBitForBit() {
+        var random = SeededGenerator(seed: 0x4B_D07)
+        for blocks in [1, 2, 8, 64] {
+            let n = blocks * 32
+            for _ in 0..<50 {
+                let keys = Self.row((0..<n).map { _ in Float(random.nextUnit() * 4 - 2) }, .q4_0)
+                let query = Self.row((0..<n).map { _ in Float(random.nextUnit() * 2 - 1) }, .q8_0)
+                let simd = slm_kv_key_dot_kernel(Int32(SLM_TYPE_Q4_0.rawValue))!(Int64(n), keys, query)
+                let generic = slm_vec_dot_q4_0_q8_0_lanes_generic(Int64(n), keys, query)
+                XCTAssertEqual(simd.bitPattern, generic.bitPattern, "\(blocks) blocks")
+                let k = Self.floats(keys, .q4_0, width: n)
+                let q = Self.floats(query, .q8_0, width: n)
+                let exact = (0..<n).reduce(0.0) { $0 + Double(k[$1]) * Double(q[$1]) }
+                let bound = (0..<n).reduce(0.0) { $0 + abs(Double(k[$1]) * Double(q[$1])) }
+                XCTAssertEqual(Double(simd), exact, accuracy: 1e-5 * bound + 1e-6, "\(blocks) blocks")
             }
         }
     }
