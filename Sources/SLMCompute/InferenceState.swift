@@ -204,6 +204,48 @@ public final class InferenceState: @unchecked Sendable {
         slm_f32_row_to_f16(value, valueBase(layer: layer) + position * shape.valueWidth, Int64(shape.valueWidth))
     }
 
+    // Row access for code that rewrites the cache (context shift). Only this type knows how a
+    // row is stored (F16 today); callers see floats, so they keep working when the storage type
+    // changes.
+
+    /// Widens the cached key of `position` in `layer` to `shape.keyWidth` floats.
+    public func loadKeyRow(layer: Int, position: Int, into row: UnsafeMutablePointer<Float>) {
+        checkRow(layer: layer, position: position)
+        slm_f16_row_to_f32(keyBase(layer: layer) + position * shape.keyWidth, row, Int64(shape.keyWidth))
+    }
+
+    /// Rounds `shape.keyWidth` floats into the cached key of `position` in `layer`.
+    public func storeKeyRow(layer: Int, position: Int, from row: UnsafePointer<Float>) {
+        checkRow(layer: layer, position: position)
+        slm_f32_row_to_f16(row, keyBase(layer: layer) + position * shape.keyWidth, Int64(shape.keyWidth))
+    }
+
+    /// Moves the keys and values of `count` positions starting at `source` so they start at
+    /// `destination`, in every layer; the ranges may overlap. Rows are copied as stored (no
+    /// rounding), and the position is left alone: the caller sets it with `truncate(to:)`.
+    public func moveRows(from source: Int, to destination: Int, count: Int) {
+        precondition(
+            count >= 0 && source >= 0 && destination >= 0 && source + count <= contextLength
+                && destination + count <= contextLength,
+            "moveRows(from: \(source), to: \(destination), count: \(count)) outside a context of \(contextLength)")
+        guard count > 0, source != destination else { return }
+        let halfSize = MemoryLayout<UInt16>.size
+        for layer in 0..<shape.layers {
+            let keys = keyBase(layer: layer)
+            memmove(keys + destination * shape.keyWidth, keys + source * shape.keyWidth, count * shape.keyWidth * halfSize)
+            let values = valueBase(layer: layer)
+            memmove(
+                values + destination * shape.valueWidth, values + source * shape.valueWidth, count * shape.valueWidth * halfSize)
+        }
+    }
+
+    /// Callers are the engine's own code, so a row outside the cache is a bug, not bad input.
+    private func checkRow(layer: Int, position: Int) {
+        precondition(
+            layer >= 0 && layer < shape.layers && position >= 0 && position < contextLength,
+            "cache row (layer \(layer), position \(position)) outside (\(shape.layers), \(contextLength))")
+    }
+
     /// Forgets every position from `newPosition` on (the cache rows are simply overwritten later).
     public func truncate(to newPosition: Int) {
         position = max(0, min(position, newPosition))
