@@ -37,6 +37,8 @@ struct RunCommand: ParsableCommand {
     @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context length in tokens (default: min(model's, 4096)).")
     var contextLength: Int?
 
+    @OptionGroup var contextShift: ContextShiftOptions
+
     @Flag(name: .customLong("no-stats"), help: "Do not print statistics to standard error.")
     var noStats = false
 
@@ -86,6 +88,7 @@ struct RunCommand: ParsableCommand {
         }
         request.maxTokens = nPredict < 0 ? nil : nPredict
         request.sampling = parameters
+        request.contextShift = contextShift.contextShift
         let stats = try engine.generate(request, state: state) { text in
             Console.out(text)
             return true
@@ -102,6 +105,7 @@ struct RunCommand: ParsableCommand {
             Console.err(
                 "generated: \(stats.generatedTokens) tokens, \(format(stats.generationTokensPerSecond, 2)) tokens/s (stop: \(stats.stopReason.rawValue))\n"
             )
+            if stats.contextShifts > 0 { Console.err("context shifts: \(stats.contextShifts)\n") }
         }
     }
 }
