@@ -15,7 +15,8 @@ struct ContextShiftOptions: ParsableArguments {
     // Unconditional: `--keep -1` is a value, not an option.
     @Option(
         name: .customLong("keep"), parsing: .unconditional,
-        help: "With --context-shift: prompt tokens after the first (which always stays) never forgotten; -1 = the whole prompt (default: 0).")
+        help:
+            "With --context-shift: prompt tokens after the first (which always stays) never forgotten; -1 = the whole prompt (default: 0).")
     var keep: Int?
 
     func validate() throws {

@@ -150,5 +150,6 @@ func runSocketChat(socketPath: String?, servedModel: String?, conversation: Int6
 
 /// What `slm chat` says on standard error when a turn's prompt left out the oldest turns.
 func truncationNote(_ omittedTurns: Int) -> String {
-    "(note: the conversation outgrew the context; its \(omittedTurns) oldest turn\(omittedTurns == 1 ? "" : "s") were left out of the prompt, and stay stored)"
+    let turns = omittedTurns == 1 ? "turn was" : "turns were"
+    return "(note: the conversation outgrew the context: its \(omittedTurns) oldest \(turns) left out of the prompt; they stay stored)"
 }

@@ -115,7 +115,8 @@ final class ChatWindowTests: XCTestCase {
         XCTAssertEqual(Array(kept.tokens.prefix(first.tokens.count - 1)), Array(first.tokens.dropLast()), "it extends the cache")
 
         // A cache that holds something else (another conversation) does not pin the window.
-        let fresh = try choose(history + [next], context: context, reserve: reserve, cached: [Self.bos, 9, 9], previous: first.omittedTurns)
+        let fresh = try choose(
+            history + [next], context: context, reserve: reserve, cached: [Self.bos, 9, 9], previous: first.omittedTurns)
         let unpinned = try choose(history + [next], context: context, reserve: reserve)
         XCTAssertEqual(fresh, unpinned)
 

@@ -176,7 +176,9 @@ final class ContextShiftTests: XCTestCase {
         options.contextShift = ContextShift(keep: ContextShift.keepWholePrompt)
         let long = Self.countingPrompt(engine, upTo: 40)
         let refused = Array(long.prefix(Self.context - 1))
-        XCTAssertThrowsError(try Session(engine: engine, contextLength: Self.context).startGeneration(promptTokens: refused, options: options)) {
+        XCTAssertThrowsError(
+            try Session(engine: engine, contextLength: Self.context).startGeneration(promptTokens: refused, options: options)
+        ) {
             XCTAssertTrue("\($0)".hasPrefix("keep must be"), "\($0)")
         }
         let wholePrompt = try Session(engine: engine, contextLength: Self.context)

@@ -56,7 +56,9 @@ public final class Session: @unchecked Sendable {
     /// the same as, what running their tokens would give, so a later prompt reuses none of them.
     private var shiftedFrom: Int? = nil
     /// The turns the last chat turn on this session left out of its prompt (`ChatWindow`), so
-    /// the next turn can keep the same window while the cache holds it.
+    /// the next turn can keep the same window while the cache holds it. Kept through `reset()`
+    /// and snapshot restores (slmd restores a conversation's snapshot every turn): it is only
+    /// used when the cache turns out to hold that very window.
     var chatWindowOmittedTurns: Int? = nil
 
     public init(engine: Engine, contextLength: Int? = nil) throws {
@@ -78,7 +80,6 @@ public final class Session: @unchecked Sendable {
         state.reset()
         cachedTokens.removeAll(keepingCapacity: true)
         shiftedFrom = nil
-        chatWindowOmittedTurns = nil
     }
 
     /// Forgets the cache and returns its memory (and the scratch buffers') to the system; the
@@ -86,7 +87,6 @@ public final class Session: @unchecked Sendable {
     public func releaseMemory() {
         cachedTokens.removeAll(keepingCapacity: false)
         shiftedFrom = nil
-        chatWindowOmittedTurns = nil
         state.releaseMemory()
     }
 
