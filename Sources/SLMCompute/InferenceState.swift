@@ -115,17 +115,23 @@ public struct StateShape: Sendable {
     }
 }
 
-/// One conversation's mutable state: the KV cache (F16, as llama.cpp keeps it by default; layout
-/// (layer, position, width)), scratch activations, and how many positions are filled.
+/// One conversation's mutable state: the KV cache (F16 by default, as llama.cpp keeps it, or
+/// Q8_0 / Q4_0 rows; layout (layer, position, row)), scratch activations, and how many positions
+/// are filled.
 public final class InferenceState: @unchecked Sendable {
     public let contextLength: Int
     public let maxBatch: Int
     public let shape: StateShape
+    /// How K and V rows are stored.
+    public let cacheTypes: KVCacheTypes
+    /// Bytes of one position's K row and V row of one layer, in `cacheTypes`.
+    public let keyRowBytes: Int
+    public let valueRowBytes: Int
     /// Positions already in the KV cache; the next token goes here.
     public package(set) var position = 0
 
-    let keys: AnonymousBuffer  // (layers, contextLength, keyWidth) F16
-    let values: AnonymousBuffer  // (layers, contextLength, valueWidth) F16
+    let keys: AnonymousBuffer  // (layers, contextLength, keyRowBytes)
+    let values: AnonymousBuffer  // (layers, contextLength, valueRowBytes)
     /// How attention accumulates for the current forward pass; see `slm_attention_head`.
     public var attentionMode = AttentionMode.f16Accumulate
     /// False while the engine feeds the first chunks of a long prompt, whose logits nobody reads:
@@ -143,14 +149,22 @@ public final class InferenceState: @unchecked Sendable {
     let attentionScratch: AnonymousBuffer
     let attentionScratchBytes: Int
 
-    package init(shape: StateShape, contextLength: Int, maxBatch: Int) throws {
+    package init(shape: StateShape, contextLength: Int, maxBatch: Int, cacheTypes: KVCacheTypes = .f16) throws {
+        // Quantized rows are cut into 32-value blocks per head: a head must be whole blocks.
+        for type in [cacheTypes.key, cacheTypes.value] where !type.supports(width: shape.headDim) {
+            throw ComputeError.unsupportedCacheType(
+                "a \(type.rawValue) KV cache needs a head size that is a multiple of \(type.blockLength); this model's is \(shape.headDim)"
+            )
+        }
         self.shape = shape
         self.contextLength = contextLength
         self.maxBatch = maxBatch
+        self.cacheTypes = cacheTypes
+        keyRowBytes = cacheTypes.key.rowBytes(width: shape.keyWidth)
+        valueRowBytes = cacheTypes.value.rowBytes(width: shape.valueWidth)
         let floatSize = MemoryLayout<Float>.size
-        let halfSize = MemoryLayout<UInt16>.size
-        keys = try AnonymousBuffer(byteCount: shape.layers * contextLength * shape.keyWidth * halfSize)
-        values = try AnonymousBuffer(byteCount: shape.layers * contextLength * shape.valueWidth * halfSize)
+        keys = try AnonymousBuffer(byteCount: shape.layers * contextLength * keyRowBytes)
+        values = try AnonymousBuffer(byteCount: shape.layers * contextLength * valueRowBytes)
         scratch = try shape.scratchWidths.map { try AnonymousBuffer(byteCount: maxBatch * $0 * floatSize) }
         // F32 activations are the widest format any weight type dots with.
         activationRowBytes = (shape.maxActivationColumns * floatSize + 63) / 64 * 64
@@ -189,61 +203,64 @@ public final class InferenceState: @unchecked Sendable {
 
     deinit { partials?.deallocate() }
 
-    /// First cached key of `layer` (position 0); rows are `shape.keyWidth` halves apart.
+    /// The K rows of `layer` from position 0, `keyRowBytes` apart.
+    package func keyRows(layer: Int) -> UnsafeMutableRawPointer { keys.base + layer * contextLength * keyRowBytes }
+
+    package func valueRows(layer: Int) -> UnsafeMutableRawPointer {
+        values.base + layer * contextLength * valueRowBytes
+    }
+
+    /// First cached key of `layer` (position 0) of an F16 cache; rows are `shape.keyWidth` halves apart.
     package func keyBase(layer: Int) -> UnsafeMutablePointer<UInt16> {
-        (keys.base + layer * contextLength * shape.keyWidth * 2).assumingMemoryBound(to: UInt16.self)
+        precondition(cacheTypes.key == .f16, "F16 view of a \(cacheTypes.key) cache")
+        return keyRows(layer: layer).assumingMemoryBound(to: UInt16.self)
     }
 
     package func valueBase(layer: Int) -> UnsafeMutablePointer<UInt16> {
-        (values.base + layer * contextLength * shape.valueWidth * 2).assumingMemoryBound(to: UInt16.self)
+        precondition(cacheTypes.value == .f16, "F16 view of a \(cacheTypes.value) cache")
+        return valueRows(layer: layer).assumingMemoryBound(to: UInt16.self)
     }
 
-    /// Rounds one position's key and value to F16 into the cache.
+    /// Stores one position's key and value into the cache in its types (rounded to F16 or
+    /// quantized, as llama.cpp's copy into its cache does).
     package func storeKeyValue(layer: Int, position: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
-        slm_f32_row_to_f16(key, keyBase(layer: layer) + position * shape.keyWidth, Int64(shape.keyWidth))
-        slm_f32_row_to_f16(value, valueBase(layer: layer) + position * shape.valueWidth, Int64(shape.valueWidth))
+        storeKeyRow(layer: layer, position: position, from: key)
+        cacheTypes.value.store(value, into: valueRows(layer: layer) + position * valueRowBytes, width: shape.valueWidth)
     }
 
-    // Row access for code that rewrites the cache (context shift). Only this type knows how a
-    // row is stored (F16 today); callers see floats, so they keep working when the storage type
-    // changes.
-
-    /// Widens the cached key of `position` in `layer` to `shape.keyWidth` floats.
+    /// One cached key row as floats (`shape.keyWidth` of them).
     public func loadKeyRow(layer: Int, position: Int, into row: UnsafeMutablePointer<Float>) {
-        checkRow(layer: layer, position: position)
-        slm_f16_row_to_f32(keyBase(layer: layer) + position * shape.keyWidth, row, Int64(shape.keyWidth))
+        cacheTypes.key.load(keyRows(layer: layer) + position * keyRowBytes, into: row, width: shape.keyWidth)
     }
 
-    /// Rounds `shape.keyWidth` floats into the cached key of `position` in `layer`.
+    /// Replaces one cached key row (rounded or quantized to the cache's key type).
     public func storeKeyRow(layer: Int, position: Int, from row: UnsafePointer<Float>) {
-        checkRow(layer: layer, position: position)
-        slm_f32_row_to_f16(row, keyBase(layer: layer) + position * shape.keyWidth, Int64(shape.keyWidth))
+        cacheTypes.key.store(row, into: keyRows(layer: layer) + position * keyRowBytes, width: shape.keyWidth)
     }
 
-    /// Moves the keys and values of `count` positions starting at `source` so they start at
-    /// `destination`, in every layer; the ranges may overlap. Rows are copied as stored (no
-    /// rounding), and the position is left alone: the caller sets it with `truncate(to:)`.
+    /// Moves `count` positions' K and V rows of every layer from `source` to `destination`
+    /// (overlapping ranges allowed); tokens are the caller's business.
     public func moveRows(from source: Int, to destination: Int, count: Int) {
+        // Callers are the engine's own code (context shift): a range outside the cache is a bug.
         precondition(
             count >= 0 && source >= 0 && destination >= 0 && source + count <= contextLength
                 && destination + count <= contextLength,
             "moveRows(from: \(source), to: \(destination), count: \(count)) outside a context of \(contextLength)")
         guard count > 0, source != destination else { return }
-        let halfSize = MemoryLayout<UInt16>.size
         for layer in 0..<shape.layers {
-            let keys = keyBase(layer: layer)
-            memmove(keys + destination * shape.keyWidth, keys + source * shape.keyWidth, count * shape.keyWidth * halfSize)
-            let values = valueBase(layer: layer)
-            memmove(
-                values + destination * shape.valueWidth, values + source * shape.valueWidth, count * shape.valueWidth * halfSize)
+            let k = keyRows(layer: layer)
+            (k + destination * keyRowBytes).copyMemory(from: k + source * keyRowBytes, byteCount: count * keyRowBytes)
+            let v = valueRows(layer: layer)
+            (v + destination * valueRowBytes).copyMemory(
+                from: v + source * valueRowBytes, byteCount: count * valueRowBytes)
         }
     }
 
-    /// Callers are the engine's own code, so a row outside the cache is a bug, not bad input.
-    private func checkRow(layer: Int, position: Int) {
-        precondition(
-            layer >= 0 && layer < shape.layers && position >= 0 && position < contextLength,
-            "cache row (layer \(layer), position \(position)) outside (\(shape.layers), \(contextLength))")
+    /// Sets how many positions are filled, after a caller wrote rows directly (a snapshot or a
+    /// cached prefix copied in).
+    public func setFilledPositions(_ count: Int) {
+        precondition(count >= 0 && count <= contextLength)
+        position = count
     }
 
     /// Forgets every position from `newPosition` on (the cache rows are simply overwritten later).

@@ -14,12 +14,16 @@ final class ContextShiftTests: XCTestCase {
     /// after rotating; 2^-11 relative each) and the two rotations round in float. Bound on
     /// max |shifted − fresh| / max |fresh| over the moved rows.
     static let keyTolerance: Float = 4e-3
+    /// The same bound for quantized caches, whose keys are quantized twice: about two steps of
+    /// a block's scale (max |k| / 127 for Q8_0, / 8 for Q4_0); a row moved to the wrong place or
+    /// rotated wrongly is off by about max |k| itself.
+    static let quantizedKeyTolerance: [KVCacheType: Float] = [.q8_0: 2e-2, .q4_0: 2.5e-1]
     static let context = 64
     static let filled = 48
 
     /// Fills a state with `tokens[0..<filled]`, shifts keeping the first one (half of the rest
     /// forgotten), and compares layer 0's keys with those of the kept tokens run afresh.
-    func checkShiftedKeys(_ model: any LanguageModel, tokens: [Int32], name: String) throws {
+    func checkShiftedKeys(_ model: any LanguageModel, tokens: [Int32], name: String, keyType: KVCacheType = .f16) throws {
         XCTAssertNil(model.contextShiftUnsupportedReason, name)
         let pool = ThreadPool(threads: 2)
         let kept = 1
@@ -33,23 +37,27 @@ final class ContextShiftTests: XCTestCase {
                 }
             }
         }
-        let shifted = try model.makeState(contextLength: Self.context, maxBatch: Self.context)
+        let types = KVCacheTypes(key: keyType, value: keyType)
+        let shifted = try model.makeState(contextLength: Self.context, maxBatch: Self.context, cacheTypes: types)
         try run(Array(tokens[0..<Self.filled]), in: shifted)
-        let width = shifted.shape.valueWidth
+        let width = shifted.valueRowBytes
         let lastLayer = shifted.shape.layers - 1
-        let valuesBefore = Array(UnsafeBufferPointer(start: shifted.valueBase(layer: lastLayer), count: Self.filled * width))
-        let keptKeyBefore = Array(UnsafeBufferPointer(start: shifted.keyBase(layer: 0), count: shifted.shape.keyWidth))
+        func bytes(_ rows: UnsafeMutableRawPointer, _ count: Int) -> [UInt8] {
+            Array(UnsafeRawBufferPointer(start: rows, count: count))
+        }
+        let valuesBefore = bytes(shifted.valueRows(layer: lastLayer), Self.filled * width)
+        let keptKeyBefore = bytes(shifted.keyRows(layer: 0), shifted.keyRowBytes)
 
         shifted.moveRows(from: kept + discarded, to: kept, count: moved)
         try model.shiftPositions(state: shifted, range: kept..<(kept + moved), by: -discarded)
         shifted.truncate(to: kept + moved)
 
         // Values move as they are; the kept rows are untouched.
-        let valuesAfter = Array(UnsafeBufferPointer(start: shifted.valueBase(layer: lastLayer), count: (kept + moved) * width))
+        let valuesAfter = bytes(shifted.valueRows(layer: lastLayer), (kept + moved) * width)
         XCTAssertEqual(Array(valuesAfter[(kept * width)...]), Array(valuesBefore[((kept + discarded) * width)...]), name)
-        XCTAssertEqual(Array(UnsafeBufferPointer(start: shifted.keyBase(layer: 0), count: shifted.shape.keyWidth)), keptKeyBefore, name)
+        XCTAssertEqual(bytes(shifted.keyRows(layer: 0), shifted.keyRowBytes), keptKeyBefore, name)
 
-        let fresh = try model.makeState(contextLength: Self.context, maxBatch: Self.context)
+        let fresh = try model.makeState(contextLength: Self.context, maxBatch: Self.context, cacheTypes: types)
         try run(Array(tokens[0..<kept]) + Array(tokens[(kept + discarded)..<Self.filled]), in: fresh)
         var a = [Float](repeating: 0, count: shifted.shape.keyWidth)
         var b = a
@@ -63,9 +71,9 @@ final class ContextShiftTests: XCTestCase {
                 worst = max(worst, abs(a[i] - b[i]))
             }
         }
-        print("\(name): layer-0 keys after a shift of \(discarded): max |Δ| \(worst) of max |k| \(largest)")
+        print("\(name) (\(keyType.rawValue) cache): layer-0 keys after a shift of \(discarded): max |Δ| \(worst) of max |k| \(largest)")
         XCTAssertGreaterThan(largest, 0, name)
-        XCTAssertLessThanOrEqual(worst / largest, Self.keyTolerance, name)
+        XCTAssertLessThanOrEqual(worst / largest, Self.quantizedKeyTolerance[keyType] ?? Self.keyTolerance, "\(name) \(keyType)")
     }
 
     /// Every RoPE variant the synthetic models cover: adjacent pairs (llama), NEOX halves with
@@ -95,6 +103,9 @@ final class ContextShiftTests: XCTestCase {
         let tokens = Self.countingPrompt(engine, upTo: 40)
         XCTAssertGreaterThanOrEqual(tokens.count, Self.filled)
         try checkShiftedKeys(engine.model, tokens: tokens, name: "SmolLM2")
+        // Quantized caches go through the same row access (the state quantizes and dequantizes).
+        try checkShiftedKeys(engine.model, tokens: tokens, name: "SmolLM2", keyType: .q8_0)
+        try checkShiftedKeys(engine.model, tokens: tokens, name: "SmolLM2", keyType: .q4_0)
 
         // Through the session: the cached tokens follow the rows.
         let session = try Session(engine: engine, contextLength: Self.context)
@@ -171,6 +182,13 @@ final class ContextShiftTests: XCTestCase {
         let numbers = generation.text.split(whereSeparator: { !$0.isNumber }).suffix(4).compactMap { Int($0) }
         XCTAssertEqual(numbers.count, 4, generation.text)
         XCTAssertEqual(zip(numbers, numbers.dropFirst()).filter { $1 == $0 + 1 }.count, 3, generation.text)
+
+        // The same through a quantized cache.
+        let quantized = try Session(engine: engine, contextLength: Self.context, cacheTypes: KVCacheTypes(key: .q8_0, value: .q8_0))
+        let onQuantized = try quantized.startGeneration(promptTokens: prompt, options: options)
+        let quantizedStats = try onQuantized.run { _ in true }
+        XCTAssertEqual(quantizedStats.generatedTokens, 3 * Self.context, onQuantized.text)
+        XCTAssertGreaterThanOrEqual(quantizedStats.contextShifts, 2)
 
         // keep -1 keeps the whole prompt; a prompt too long to leave anything to shift is refused.
         options.contextShift = ContextShift(keep: ContextShift.keepWholePrompt)

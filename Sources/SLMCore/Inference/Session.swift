@@ -61,9 +61,9 @@ public final class Session: @unchecked Sendable {
     /// used when the cache turns out to hold that very window.
     var chatWindowOmittedTurns: Int? = nil
 
-    public init(engine: Engine, contextLength: Int? = nil) throws {
+    public init(engine: Engine, contextLength: Int? = nil, cacheTypes: KVCacheTypes = .f16) throws {
         self.engine = engine
-        self.state = try engine.makeState(contextLength: contextLength)
+        self.state = try engine.makeState(contextLength: contextLength, cacheTypes: cacheTypes)
     }
 
     /// Wraps an existing state (its contents are forgotten).

@@ -113,10 +113,11 @@ final class EncoderModel: LanguageModel, @unchecked Sendable {
         }
     }
 
-    func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
+    func makeState(contextLength: Int, maxBatch: Int, cacheTypes: KVCacheTypes) throws -> InferenceState {
         let c = config
         // One layer's keys and values at a time: every layer runs over the whole batch before
-        // the next, so the cache of one layer is all an encoder needs.
+        // the next, so the cache of one layer is all an encoder needs. It is scratch, not a
+        // context kept between calls, so it stays F16 whatever `cacheTypes` asks.
         let shape = StateShape(
             layers: 1, keyWidth: c.embeddingLength, valueWidth: c.embeddingLength,
             scratchWidths: EncoderScratch.widths(for: c),

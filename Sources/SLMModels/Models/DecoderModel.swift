@@ -103,14 +103,14 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
         }
     }
 
-    func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
+    func makeState(contextLength: Int, maxBatch: Int, cacheTypes: KVCacheTypes) throws -> InferenceState {
         let c = config
         let shape = StateShape(
             layers: layers.count, keyWidth: c.kvWidth, valueWidth: c.kvWidth,
             scratchWidths: DecoderScratch.widths(for: c),
             maxActivationColumns: max(c.embeddingLength, c.feedForwardLength, c.queryWidth),
             heads: c.heads, headDim: c.headDim)
-        return try InferenceState(shape: shape, contextLength: contextLength, maxBatch: maxBatch)
+        return try InferenceState(shape: shape, contextLength: contextLength, maxBatch: maxBatch, cacheTypes: cacheTypes)
     }
 
     func forward(
