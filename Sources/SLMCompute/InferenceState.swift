@@ -86,6 +86,13 @@ public struct BatchPlacement: Sendable, Equatable {
     }
 }
 
+extension TensorType {
+    /// Whether a batched matmul over weights of this type may sum a token's products in an order
+    /// that depends on the batch's size and the token's place in it, on this CPU (the kernels'
+    /// answer, `slm_sum_order_depends_on_batch`).
+    public var sumOrderDependsOnBatch: Bool { slm_sum_order_depends_on_batch(Int32(truncatingIfNeeded: rawValue)) != 0 }
+}
+
 /// The sizes an architecture needs for its per-conversation state.
 public struct StateShape: Sendable {
     public var layers: Int
@@ -112,6 +119,27 @@ public struct StateShape: Sendable {
         self.maxActivationColumns = maxActivationColumns
         self.heads = heads
         self.headDim = headDim
+    }
+}
+
+extension StateShape {
+    /// Bytes of one row of quantized activations: F32 activations are the widest format any
+    /// weight type dots with.
+    var activationRowBytes: Int { (maxActivationColumns * MemoryLayout<Float>.size + 63) / 64 * 64 }
+    /// Attention scratch of one worker thread.
+    var attentionScratchBytes: Int { (Int(slm_attention_scratch_bytes(Int64(headDim))) + 63) / 64 * 64 }
+    /// Positions the F32-mode attention buffers hold: the context in whole tiles of 64.
+    static func paddedContext(_ contextLength: Int) -> Int { (contextLength + 63) / 64 * 64 }
+
+    /// Bytes of a state's buffers other than its KV cache, as `InferenceState.init` sizes them,
+    /// when all are in use: the scratch activations and quantized activations of a `maxBatch`
+    /// batch, the F32-mode attention buffers (keys transposed, values widened, one layer at a
+    /// time) and the attention scratch of `threads` workers. Memory predictions count with it.
+    public func scratchBytes(contextLength: Int, maxBatch: Int, threads: Int) -> Int {
+        let floatSize = MemoryLayout<Float>.size
+        let padded = Self.paddedContext(contextLength)
+        return scratchWidths.reduce(0) { $0 + maxBatch * $1 * floatSize } + maxBatch * activationRowBytes
+            + (keyWidth + valueWidth) * padded * floatSize + threads * attentionScratchBytes
     }
 }
 
@@ -152,11 +180,10 @@ public final class InferenceState: @unchecked Sendable {
         keys = try AnonymousBuffer(byteCount: shape.layers * contextLength * shape.keyWidth * halfSize)
         values = try AnonymousBuffer(byteCount: shape.layers * contextLength * shape.valueWidth * halfSize)
         scratch = try shape.scratchWidths.map { try AnonymousBuffer(byteCount: maxBatch * $0 * floatSize) }
-        // F32 activations are the widest format any weight type dots with.
-        activationRowBytes = (shape.maxActivationColumns * floatSize + 63) / 64 * 64
+        activationRowBytes = shape.activationRowBytes
         activations = try AnonymousBuffer(byteCount: maxBatch * activationRowBytes)
-        attentionScratchBytes = (Int(slm_attention_scratch_bytes(Int64(shape.headDim))) + 63) / 64 * 64
-        let paddedContext = (contextLength + 63) / 64 * 64
+        attentionScratchBytes = shape.attentionScratchBytes
+        let paddedContext = StateShape.paddedContext(contextLength)
         transposedKeys = try AnonymousBuffer(byteCount: shape.keyWidth * paddedContext * floatSize)
         widenedValues = try AnonymousBuffer(byteCount: shape.valueWidth * paddedContext * floatSize)
         // One slot per worker; pages of unused slots are never touched.
@@ -202,6 +229,47 @@ public final class InferenceState: @unchecked Sendable {
     package func storeKeyValue(layer: Int, position: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
         slm_f32_row_to_f16(key, keyBase(layer: layer) + position * shape.keyWidth, Int64(shape.keyWidth))
         slm_f32_row_to_f16(value, valueBase(layer: layer) + position * shape.valueWidth, Int64(shape.valueWidth))
+    }
+
+    /// The cache's storage types. F16 until the configurable types are wired to the state; every
+    /// size and copy below goes through it, so the copies never assume a row's layout.
+    public var cacheTypes: KVCacheTypes { .f16 }
+
+    /// Bytes `copyCacheRows` writes for `count` positions.
+    public func cacheRowBytes(positions count: Int) -> Int { count * shape.kvBytesPerPosition(cacheTypes) }
+
+    /// Copies the cached rows of positions `0..<count`, as stored (raw rows in `cacheTypes`), to
+    /// `destination`: for each layer its `count` key rows, then its `count` value rows
+    /// (`cacheRowBytes(positions: count)` bytes). Snapshots and the prompt cache copy with it.
+    public func copyCacheRows(count: Int, to destination: UnsafeMutableRawBufferPointer) {
+        precondition(count >= 0 && count <= contextLength && destination.count >= cacheRowBytes(positions: count))
+        guard count > 0, var at = destination.baseAddress else { return }
+        let keyRow = cacheTypes.key.rowBytes(width: shape.keyWidth)
+        let valueRow = cacheTypes.value.rowBytes(width: shape.valueWidth)
+        for layer in 0..<shape.layers {
+            at.copyMemory(from: keys.base + layer * contextLength * keyRow, byteCount: count * keyRow)
+            at += count * keyRow
+            at.copyMemory(from: values.base + layer * contextLength * valueRow, byteCount: count * valueRow)
+            at += count * valueRow
+        }
+    }
+
+    /// The inverse of `copyCacheRows`: fills positions `0..<count` from `source`, which holds
+    /// `stored` positions (at least `count`) as `copyCacheRows(count: stored, …)` wrote them, and
+    /// makes them the cache's content (`position = count`).
+    public func loadCacheRows(count: Int, from source: UnsafeRawBufferPointer, stored: Int? = nil) {
+        let stored = stored ?? count
+        precondition(count >= 0 && count <= contextLength && stored >= count && source.count >= cacheRowBytes(positions: stored))
+        position = count
+        guard count > 0, var at = source.baseAddress else { return }
+        let keyRow = cacheTypes.key.rowBytes(width: shape.keyWidth)
+        let valueRow = cacheTypes.value.rowBytes(width: shape.valueWidth)
+        for layer in 0..<shape.layers {
+            (keys.base + layer * contextLength * keyRow).copyMemory(from: at, byteCount: count * keyRow)
+            at += stored * keyRow
+            (values.base + layer * contextLength * valueRow).copyMemory(from: at, byteCount: count * valueRow)
+            at += stored * valueRow
+        }
     }
 
     /// Forgets every position from `newPosition` on (the cache rows are simply overwritten later).

@@ -123,16 +123,8 @@ extension Session {
     public func snapshot() -> SessionSnapshot {
         let shape = state.shape
         let n = cachedTokens.count
-        var cache = [UInt16](repeating: 0, count: shape.layers * n * (shape.keyWidth + shape.valueWidth))
-        cache.withUnsafeMutableBufferPointer { dst in
-            var at = 0
-            for layer in 0..<shape.layers {
-                dst.baseAddress!.advanced(by: at).update(from: state.keyBase(layer: layer), count: n * shape.keyWidth)
-                at += n * shape.keyWidth
-                dst.baseAddress!.advanced(by: at).update(from: state.valueBase(layer: layer), count: n * shape.valueWidth)
-                at += n * shape.valueWidth
-            }
-        }
+        var cache = [UInt16](repeating: 0, count: state.cacheRowBytes(positions: n) / 2)
+        cache.withUnsafeMutableBytes { state.copyCacheRows(count: n, to: $0) }
         return SessionSnapshot(
             modelIdentity: engine.file.modelIdentity, tokens: cachedTokens, layers: shape.layers,
             keyWidth: shape.keyWidth, valueWidth: shape.valueWidth, cache: cache)
@@ -152,20 +144,11 @@ extension Session {
         }
         let n = snapshot.tokens.count
         guard n < state.contextLength else { throw .tooLong(tokens: n, contextLength: state.contextLength) }
-        guard snapshot.cache.count == shape.layers * n * (shape.keyWidth + shape.valueWidth) else { throw .malformed("cache size") }
+        guard snapshot.cache.count * 2 == state.cacheRowBytes(positions: n) else { throw .malformed("cache size") }
         guard snapshot.tokens.allSatisfy({ $0 >= 0 && Int($0) < engine.model.vocabularySize }) else {
             throw .malformed("token out of range")
         }
-        snapshot.cache.withUnsafeBufferPointer { src in
-            var at = 0
-            for layer in 0..<shape.layers {
-                state.keyBase(layer: layer).update(from: src.baseAddress!.advanced(by: at), count: n * shape.keyWidth)
-                at += n * shape.keyWidth
-                state.valueBase(layer: layer).update(from: src.baseAddress!.advanced(by: at), count: n * shape.valueWidth)
-                at += n * shape.valueWidth
-            }
-        }
-        state.position = n
+        snapshot.cache.withUnsafeBytes { state.loadCacheRows(count: n, from: $0) }
         restoreCachedTokens(snapshot.tokens)
     }
 }

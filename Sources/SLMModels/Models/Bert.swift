@@ -108,16 +108,19 @@ final class EncoderModel: LanguageModel, @unchecked Sendable {
         }
     }
 
-    func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
+    var stateShape: StateShape {
         let c = config
         // One layer's keys and values at a time: every layer runs over the whole batch before
         // the next, so the cache of one layer is all an encoder needs.
-        let shape = StateShape(
+        return StateShape(
             layers: 1, keyWidth: c.embeddingLength, valueWidth: c.embeddingLength,
             scratchWidths: EncoderScratch.widths(for: c),
             maxActivationColumns: max(c.embeddingLength, c.feedForwardLength),
             heads: c.heads, headDim: c.headDim)
-        return try InferenceState(shape: shape, contextLength: contextLength, maxBatch: maxBatch)
+    }
+
+    func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
+        try InferenceState(shape: stateShape, contextLength: contextLength, maxBatch: maxBatch)
     }
 
     func forward(

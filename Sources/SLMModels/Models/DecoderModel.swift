@@ -49,14 +49,17 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
             layers: try (0..<c.blockCount).map { try w.decoderLayer($0, config: c) })
     }
 
-    func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
+    var stateShape: StateShape {
         let c = config
-        let shape = StateShape(
+        return StateShape(
             layers: layers.count, keyWidth: c.kvWidth, valueWidth: c.kvWidth,
             scratchWidths: DecoderScratch.widths(for: c),
             maxActivationColumns: max(c.embeddingLength, c.feedForwardLength, c.queryWidth),
             heads: c.heads, headDim: c.headDim)
-        return try InferenceState(shape: shape, contextLength: contextLength, maxBatch: maxBatch)
+    }
+
+    func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
+        try InferenceState(shape: stateShape, contextLength: contextLength, maxBatch: maxBatch)
     }
 
     func forward(
