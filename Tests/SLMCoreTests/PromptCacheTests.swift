@@ -113,7 +113,8 @@ final class PromptCacheTests: XCTestCase {
         let cache = PromptCache(maxBytes: 3 * rowBytes, maxBytesPerOwner: 2 * rowBytes)
         var prompts: [[Int32]] = []
         for i in 0..<4 {
-            let prompt = engine.tokenizer.encode(String(repeating: "Entry \(i) is about something else. ", count: 12), addSpecial: true, parseSpecial: false)
+            let prompt = engine.tokenizer.encode(
+                String(repeating: "Entry \(i) is about something else. ", count: 12), addSpecial: true, parseSpecial: false)
             prompts.append(Array(prompt[..<70]))
         }
         func put(_ i: Int, owner: UInt32) throws {

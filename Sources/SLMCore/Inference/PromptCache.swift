@@ -150,7 +150,8 @@ public final class PromptCache: @unchecked Sendable {
         var rows = [UInt8](repeating: 0, count: size)
         rows.withUnsafeMutableBytes { session.state.copyCacheRows(count: count, to: $0) }
         makeRoom(size, owner: owner)
-        entries.append(Entry(owner: owner, tokens: Array(promptTokens[..<count]), promptLength: promptTokens.count, rows: rows, lastUse: clock))
+        entries.append(
+            Entry(owner: owner, tokens: Array(promptTokens[..<count]), promptLength: promptTokens.count, rows: rows, lastUse: clock))
         statistics.bytes += size
         statistics.entries = entries.count
     }
