@@ -122,6 +122,11 @@ final class Scheduler: @unchecked Sendable {
         }
     }
 
+    private static func isStoredChat(_ job: Job) -> Bool {
+        if case .chat = job.kind { return true }
+        return false
+    }
+
     /// This model's memory with `sessions` sessions (inference thread).
     private func account(sessions: Int, snapshots: Bool) -> MemoryBudget.Account {
         var a = MemoryBudget.Account()
@@ -140,13 +145,11 @@ final class Scheduler: @unchecked Sendable {
     private func sessionUse(admitted: [Job]) -> (held: Int, chat: Bool) {
         var held = 0
         var chat = false
-        for job in active where Self.holdsSession(job) {
-            held += 1
-            if case .chat = job.kind { chat = true }
-        }
-        for job in admitted where Self.holdsSession(job) {
-            held += 1
-            if case .chat = job.kind { chat = true }
+        for jobs in [active, admitted] {
+            for job in jobs where Self.holdsSession(job) {
+                held += 1
+                chat = chat || Self.isStoredChat(job)
+            }
         }
         return (held, chat)
     }
@@ -158,7 +161,7 @@ final class Scheduler: @unchecked Sendable {
         let (held, chat) = sessionUse(admitted: admitted)
         // A kept session is reused at no cost; else one more is made.
         let sessions = max(held + 1, held + freeSessions.count)
-        var want = account(sessions: sessions, snapshots: chat || { if case .chat = job.kind { return true } else { return false } }())
+        var want = account(sessions: sessions, snapshots: chat || Self.isStoredChat(job))
         if budget.fits(model: modelName, own: want, extra: 0) { return true }
         let room = budget.room(model: modelName)
         promptCache.shrink(to: room - (want.accounted - want.promptCache))
@@ -419,7 +422,14 @@ final class Scheduler: @unchecked Sendable {
             }
             let generation = job.generation!
             if job.isCancelRequested { generation.cancel() }
-            switch try generation.step() {
+            let step = try generation.step()
+            // Once the prompt has run, its rows are kept for the uid's next requests (and for
+            // those already waiting with the same system prompt).
+            if !job.promptStored && !generation.isPrefilling {
+                job.promptStored = true
+                storePrompt(of: job)
+            }
+            switch step {
             case .text(let piece):
                 let bytes = job.replies.text(piece)
                 if !bytes.isEmpty { produced.append(Outgoing(connection: job.connection, text: bytes)) }
@@ -428,7 +438,6 @@ final class Scheduler: @unchecked Sendable {
                 let bytes = job.replies.text(tail)
                 if !bytes.isEmpty { produced.append(Outgoing(connection: job.connection, text: bytes)) }
                 try job.chat?.finish(generation)
-                storePrompt(of: job)
                 tokensServed.add(stats.generatedTokens, ordering: .relaxed)
                 produced.append(doneLine(job, stats: stats, stopReason: nil))
                 release(job)

@@ -3,23 +3,25 @@ import SLMCompute
 /// A prediction of the peak resident memory of running a model with some number of contexts:
 /// the one function `slm inspect --memory` prints and slmd's memory budget admits work with.
 ///
-/// - weights: the whole mapped file. Every forward pass reads every weight, so after the first
-///   token all of the tensor data is resident (file pages, shared with other processes mapping
-///   the same file, but counted in this process's RSS).
+/// - weights: the mapped file. Every forward pass reads every weight, so after the first token
+///   all of the tensor data is resident (file pages, shared with other processes mapping the
+///   same file, but counted in this process's RSS) — except a token-embedding table that is not
+///   also the output matrix: only the rows of the tokens seen are read (Qwen2.5-0.5B: 89 MiB of
+///   its 469 MiB stay on disk).
 /// - each context: its KV cache at its full context length in the cache's types
 ///   (`StateShape.kvBytesPerPosition`), which a full context touches, and its scratch buffers
 ///   (`StateShape.scratchBytes`).
 /// - runtime: the process before any model (executable, Swift runtime and libraries, heap) plus
 ///   what a loaded model keeps on the heap besides its weights (tokenizer tables, the chat
-///   template, per-model tables), estimated per vocabulary entry. Both measured on x86-64 Linux
-///   with slmd (scripts/memory-budget-check.py); `slm` itself is within a few MiB of it.
+///   template, per-model tables), estimated per vocabulary entry. Both fitted to slmd (release
+///   build, x86-64 Linux) serving SmolLM2 (49k entries: 14.7 MiB anonymous + 13 MiB of
+///   executable and libraries) and Qwen2.5 (152k entries: 43.8 MiB + 13 MiB).
 public struct MemoryPlan: Sendable, Equatable {
-    /// Resident memory of slmd (release build) serving nothing yet, rounded up.
-    public static let runtimeBaselineBytes = 24 << 20
-    /// Heap per vocabulary entry of a loaded model (token strings, the BPE merge ranks, the
-    /// token trie of the grammar sampler), rounded up from measurements on SmolLM2 (49k entries)
-    /// and Qwen2.5 (152k).
-    public static let heapBytesPerVocabularyEntry = 256
+    /// Resident memory of slmd without a model's heap: executable, libraries, runtime.
+    public static let runtimeBaselineBytes = 14 << 20
+    /// Heap per vocabulary entry of a loaded model (token strings and their index, the BPE
+    /// merge ranks), the slope between SmolLM2 (49k entries) and Qwen2.5 (152k).
+    public static let heapBytesPerVocabularyEntry = 304
 
     public var weightsBytes: Int
     public var runtimeBytes: Int
@@ -42,7 +44,9 @@ public struct MemoryPlan: Sendable, Equatable {
         threads: Int
     ) {
         let shape = model.stateShape
-        weightsBytes = file.file.size
+        let embedding = file.tensors.first { $0.name == "token_embd.weight" }
+        let separateOutput = file.tensors.contains { $0.name == "output.weight" }
+        weightsBytes = file.file.size - (separateOutput ? embedding?.byteCount ?? 0 : 0)
         runtimeBytes = Self.runtimeBaselineBytes + model.vocabularySize * Self.heapBytesPerVocabularyEntry
         kvBytesPerContext = contextLength * shape.kvBytesPerPosition(cacheTypes)
         scratchBytesPerContext = shape.scratchBytes(contextLength: contextLength, maxBatch: Engine.promptBatch, threads: threads)

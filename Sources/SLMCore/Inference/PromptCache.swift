@@ -106,15 +106,9 @@ public final class PromptCache: @unchecked Sendable {
     public func restore(into session: Session, owner: UInt32, promptTokens: [Int32]) -> Int {
         session.reset()
         guard isEnabled else { return 0 }
-        let sensitive = session.engine.sumOrderDependsOnBatch
-        var best: (index: Int, positions: Int)? = nil
-        for (index, entry) in entries.enumerated() where entry.owner == owner {
-            let common = Self.commonPrefix(entry.tokens, promptTokens)
-            let usable = Self.reusablePositions(
-                common: common, cachedLength: entry.promptLength, newLength: promptTokens.count, sumOrderDependsOnBatch: sensitive)
-            if usable > (best?.positions ?? 0) { best = (index, usable) }
-        }
-        guard let best, best.positions <= session.state.contextLength else {
+        guard let best = bestEntry(owner: owner, promptTokens: promptTokens, sensitive: session.engine.sumOrderDependsOnBatch),
+            best.positions <= session.state.contextLength
+        else {
             statistics.misses += 1
             return 0
         }
@@ -126,6 +120,18 @@ public final class PromptCache: @unchecked Sendable {
         statistics.hits += 1
         statistics.reusedTokens += best.positions
         return best.positions
+    }
+
+    /// The entry of `owner` that gives a prompt the most reusable positions, if any gives one.
+    private func bestEntry(owner: UInt32, promptTokens: [Int32], sensitive: Bool) -> (index: Int, positions: Int)? {
+        var best: (index: Int, positions: Int)? = nil
+        for (index, entry) in entries.enumerated() where entry.owner == owner {
+            let common = Self.commonPrefix(entry.tokens, promptTokens)
+            let usable = Self.reusablePositions(
+                common: common, cachedLength: entry.promptLength, newLength: promptTokens.count, sumOrderDependsOnBatch: sensitive)
+            if usable > (best?.positions ?? 0) { best = (index, usable) }
+        }
+        return best
     }
 
     /// Keeps the rows of `promptTokens`, which `session` computed as one prompt from position 0
@@ -140,11 +146,13 @@ public final class PromptCache: @unchecked Sendable {
         let size = session.state.cacheRowBytes(positions: count)
         guard size <= maxBytes, size <= maxBytesPerOwner else { return }
         clock &+= 1
-        // The same prompt again: the entry is refreshed, not doubled.
-        if let index = entries.firstIndex(where: {
-            $0.owner == owner && $0.promptLength == promptTokens.count && $0.tokens.elementsEqual(promptTokens[..<count])
-        }) {
-            entries[index].lastUse = clock
+        // An entry that already gives this prompt all but its last chunk (the same prompt again,
+        // or the same system prompt with another question of about the same length) is
+        // refreshed instead: a new one would add at most one chunk and push out another.
+        if let best = bestEntry(owner: owner, promptTokens: promptTokens, sensitive: session.engine.sumOrderDependsOnBatch),
+            best.positions >= count - Engine.promptBatch
+        {
+            entries[best.index].lastUse = clock
             return
         }
         var rows = [UInt8](repeating: 0, count: size)
