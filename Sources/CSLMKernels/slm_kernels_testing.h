@@ -79,6 +79,10 @@ void slm_attention_merge_generic(const float *partials, int64_t count, int64_t h
 void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const float *values,
                                                int64_t value_stride, int64_t n_positions, int64_t head_dim,
                                                float scale, float *out, void *scratch);
+void slm_attention_head_typed_generic(const float *query, int key_type, const void *keys, size_t key_row_bytes,
+                                      int value_type, const void *values, size_t value_row_bytes, int64_t begin,
+                                      int64_t end, int64_t head_dim, float scale, float softcap, float *out,
+                                      void *scratch);
 void slm_attention_head_f32_window_generic(const float *query, const float *keys_t, const float *values,
                                            int64_t value_stride, int64_t begin, int64_t n_positions,
                                            int64_t head_dim, float scale, float softcap, float *out, void *scratch);

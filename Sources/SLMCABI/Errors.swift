@@ -40,7 +40,7 @@ func status(for error: any Error) -> slm_status {
         return SLM_ERR_FORMAT
     case let e as ComputeError:
         switch e {
-        case .unsupportedTensorType: return SLM_ERR_UNSUPPORTED
+        case .unsupportedTensorType, .unsupportedCacheType: return SLM_ERR_UNSUPPORTED
         case .allocationFailed: return SLM_ERR_NO_MEMORY
         }
     case let e as ModelError:

@@ -143,17 +143,23 @@ extension StateShape {
     }
 }
 
-/// One conversation's mutable state: the KV cache (F16, as llama.cpp keeps it by default; layout
-/// (layer, position, width)), scratch activations, and how many positions are filled.
+/// One conversation's mutable state: the KV cache (F16 by default, as llama.cpp keeps it, or
+/// Q8_0 / Q4_0 rows; layout (layer, position, row)), scratch activations, and how many positions
+/// are filled.
 public final class InferenceState: @unchecked Sendable {
     public let contextLength: Int
     public let maxBatch: Int
     public let shape: StateShape
+    /// How K and V rows are stored.
+    public let cacheTypes: KVCacheTypes
+    /// Bytes of one position's K row and V row of one layer, in `cacheTypes`.
+    public let keyRowBytes: Int
+    public let valueRowBytes: Int
     /// Positions already in the KV cache; the next token goes here.
     public package(set) var position = 0
 
-    let keys: AnonymousBuffer  // (layers, contextLength, keyWidth) F16
-    let values: AnonymousBuffer  // (layers, contextLength, valueWidth) F16
+    let keys: AnonymousBuffer  // (layers, contextLength, keyRowBytes)
+    let values: AnonymousBuffer  // (layers, contextLength, valueRowBytes)
     /// How attention accumulates for the current forward pass; see `slm_attention_head`.
     public var attentionMode = AttentionMode.f16Accumulate
     /// False while the engine feeds the first chunks of a long prompt, whose logits nobody reads:
@@ -171,14 +177,22 @@ public final class InferenceState: @unchecked Sendable {
     let attentionScratch: AnonymousBuffer
     let attentionScratchBytes: Int
 
-    package init(shape: StateShape, contextLength: Int, maxBatch: Int) throws {
+    package init(shape: StateShape, contextLength: Int, maxBatch: Int, cacheTypes: KVCacheTypes = .f16) throws {
+        // Quantized rows are cut into 32-value blocks per head: a head must be whole blocks.
+        for type in [cacheTypes.key, cacheTypes.value] where !type.supports(width: shape.headDim) {
+            throw ComputeError.unsupportedCacheType(
+                "a \(type.rawValue) KV cache needs a head size that is a multiple of \(type.blockLength); this model's is \(shape.headDim)"
+            )
+        }
         self.shape = shape
         self.contextLength = contextLength
         self.maxBatch = maxBatch
+        self.cacheTypes = cacheTypes
+        keyRowBytes = cacheTypes.key.rowBytes(width: shape.keyWidth)
+        valueRowBytes = cacheTypes.value.rowBytes(width: shape.valueWidth)
         let floatSize = MemoryLayout<Float>.size
-        let halfSize = MemoryLayout<UInt16>.size
-        keys = try AnonymousBuffer(byteCount: shape.layers * contextLength * shape.keyWidth * halfSize)
-        values = try AnonymousBuffer(byteCount: shape.layers * contextLength * shape.valueWidth * halfSize)
+        keys = try AnonymousBuffer(byteCount: shape.layers * contextLength * keyRowBytes)
+        values = try AnonymousBuffer(byteCount: shape.layers * contextLength * valueRowBytes)
         scratch = try shape.scratchWidths.map { try AnonymousBuffer(byteCount: maxBatch * $0 * floatSize) }
         activationRowBytes = shape.activationRowBytes
         activations = try AnonymousBuffer(byteCount: maxBatch * activationRowBytes)
@@ -216,60 +230,59 @@ public final class InferenceState: @unchecked Sendable {
 
     deinit { partials?.deallocate() }
 
-    /// First cached key of `layer` (position 0); rows are `shape.keyWidth` halves apart.
+    /// The K rows of `layer` from position 0, `keyRowBytes` apart.
+    package func keyRows(layer: Int) -> UnsafeMutableRawPointer { keys.base + layer * contextLength * keyRowBytes }
+
+    package func valueRows(layer: Int) -> UnsafeMutableRawPointer {
+        values.base + layer * contextLength * valueRowBytes
+    }
+
+    /// First cached key of `layer` (position 0) of an F16 cache; rows are `shape.keyWidth` halves apart.
     package func keyBase(layer: Int) -> UnsafeMutablePointer<UInt16> {
-        (keys.base + layer * contextLength * shape.keyWidth * 2).assumingMemoryBound(to: UInt16.self)
+        precondition(cacheTypes.key == .f16, "F16 view of a \(cacheTypes.key) cache")
+        return keyRows(layer: layer).assumingMemoryBound(to: UInt16.self)
     }
 
     package func valueBase(layer: Int) -> UnsafeMutablePointer<UInt16> {
-        (values.base + layer * contextLength * shape.valueWidth * 2).assumingMemoryBound(to: UInt16.self)
+        precondition(cacheTypes.value == .f16, "F16 view of a \(cacheTypes.value) cache")
+        return valueRows(layer: layer).assumingMemoryBound(to: UInt16.self)
     }
 
-    /// Rounds one position's key and value to F16 into the cache.
+    /// Stores one position's key and value into the cache in its types (rounded to F16 or
+    /// quantized, as llama.cpp's copy into its cache does).
     package func storeKeyValue(layer: Int, position: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
-        slm_f32_row_to_f16(key, keyBase(layer: layer) + position * shape.keyWidth, Int64(shape.keyWidth))
-        slm_f32_row_to_f16(value, valueBase(layer: layer) + position * shape.valueWidth, Int64(shape.valueWidth))
+        storeKeyRow(layer: layer, position: position, from: key)
+        cacheTypes.value.store(value, into: valueRows(layer: layer) + position * valueRowBytes, width: shape.valueWidth)
     }
 
-    /// The cache's storage types. F16 until the configurable types are wired to the state; every
-    /// size and copy below goes through it, so the copies never assume a row's layout.
-    public var cacheTypes: KVCacheTypes { .f16 }
+    /// One cached key row as floats (`shape.keyWidth` of them).
+    public func loadKeyRow(layer: Int, position: Int, into row: UnsafeMutablePointer<Float>) {
+        cacheTypes.key.load(keyRows(layer: layer) + position * keyRowBytes, into: row, width: shape.keyWidth)
+    }
 
-    /// Bytes `copyCacheRows` writes for `count` positions.
-    public func cacheRowBytes(positions count: Int) -> Int { count * shape.kvBytesPerPosition(cacheTypes) }
+    /// Replaces one cached key row (rounded or quantized to the cache's key type).
+    public func storeKeyRow(layer: Int, position: Int, from row: UnsafePointer<Float>) {
+        cacheTypes.key.store(row, into: keyRows(layer: layer) + position * keyRowBytes, width: shape.keyWidth)
+    }
 
-    /// Copies the cached rows of positions `0..<count`, as stored (raw rows in `cacheTypes`), to
-    /// `destination`: for each layer its `count` key rows, then its `count` value rows
-    /// (`cacheRowBytes(positions: count)` bytes). Snapshots and the prompt cache copy with it.
-    public func copyCacheRows(count: Int, to destination: UnsafeMutableRawBufferPointer) {
-        precondition(count >= 0 && count <= contextLength && destination.count >= cacheRowBytes(positions: count))
-        guard count > 0, var at = destination.baseAddress else { return }
-        let keyRow = cacheTypes.key.rowBytes(width: shape.keyWidth)
-        let valueRow = cacheTypes.value.rowBytes(width: shape.valueWidth)
+    /// Moves `count` positions' K and V rows of every layer from `source` to `destination`
+    /// (overlapping ranges allowed); tokens are the caller's business.
+    public func moveRows(from source: Int, to destination: Int, count: Int) {
+        guard count > 0, source != destination else { return }
         for layer in 0..<shape.layers {
-            at.copyMemory(from: keys.base + layer * contextLength * keyRow, byteCount: count * keyRow)
-            at += count * keyRow
-            at.copyMemory(from: values.base + layer * contextLength * valueRow, byteCount: count * valueRow)
-            at += count * valueRow
+            let k = keyRows(layer: layer)
+            (k + destination * keyRowBytes).copyMemory(from: k + source * keyRowBytes, byteCount: count * keyRowBytes)
+            let v = valueRows(layer: layer)
+            (v + destination * valueRowBytes).copyMemory(
+                from: v + source * valueRowBytes, byteCount: count * valueRowBytes)
         }
     }
 
-    /// The inverse of `copyCacheRows`: fills positions `0..<count` from `source`, which holds
-    /// `stored` positions (at least `count`) as `copyCacheRows(count: stored, …)` wrote them, and
-    /// makes them the cache's content (`position = count`).
-    public func loadCacheRows(count: Int, from source: UnsafeRawBufferPointer, stored: Int? = nil) {
-        let stored = stored ?? count
-        precondition(count >= 0 && count <= contextLength && stored >= count && source.count >= cacheRowBytes(positions: stored))
+    /// Sets how many positions are filled, after a caller wrote rows directly (a snapshot or a
+    /// cached prefix copied in).
+    public func setFilledPositions(_ count: Int) {
+        precondition(count >= 0 && count <= contextLength)
         position = count
-        guard count > 0, var at = source.baseAddress else { return }
-        let keyRow = cacheTypes.key.rowBytes(width: shape.keyWidth)
-        let valueRow = cacheTypes.value.rowBytes(width: shape.valueWidth)
-        for layer in 0..<shape.layers {
-            (keys.base + layer * contextLength * keyRow).copyMemory(from: at, byteCount: count * keyRow)
-            at += stored * keyRow
-            (values.base + layer * contextLength * valueRow).copyMemory(from: at, byteCount: count * valueRow)
-            at += stored * valueRow
-        }
     }
 
     /// Forgets every position from `newPosition` on (the cache rows are simply overwritten later).

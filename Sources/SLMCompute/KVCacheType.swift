@@ -1,3 +1,5 @@
+import CSLMKernels
+
 /// How the KV cache stores keys or values: F16 rows (llama.cpp's default), or ggml's Q8_0 / Q4_0
 /// blocks of 32 values with one F16 scale each, chosen separately for K and V (llama.cpp's
 /// `--cache-type-k` / `--cache-type-v`). The quantized types cut a cache to 53 % or 28 % of F16.
@@ -23,6 +25,28 @@ public enum KVCacheType: String, Sendable, CaseIterable, Equatable {
 
     /// Whether rows of `width` values (n_kv_head · head_dim) can be stored in this type.
     public func supports(width: Int) -> Bool { width % blockLength == 0 }
+
+    /// The tensor type id (ggml's) of rows in this type, as the kernels take it.
+    public var kernelType: Int32 {
+        switch self {
+        case .f16: return Int32(SLM_TYPE_F16.rawValue)
+        case .q8_0: return Int32(SLM_TYPE_Q8_0.rawValue)
+        case .q4_0: return Int32(SLM_TYPE_Q4_0.rawValue)
+        }
+    }
+
+    /// Rounds or quantizes `width` floats into one row of this type.
+    public func store(_ row: UnsafePointer<Float>, into destination: UnsafeMutableRawPointer, width: Int) {
+        switch self {
+        case .f16: slm_f32_row_to_f16(row, destination.assumingMemoryBound(to: UInt16.self), Int64(width))
+        case .q8_0, .q4_0: slm_quantize_row(kernelType, row, destination, Int64(width))
+        }
+    }
+
+    /// One row of this type as `width` floats.
+    public func load(_ source: UnsafeRawPointer, into row: UnsafeMutablePointer<Float>, width: Int) {
+        slm_dequantize_row(kernelType, source, row, Int64(width))
+    }
 
     /// The names llama.cpp accepts for `-ctk` / `-ctv`, for the error that lists them.
     public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }

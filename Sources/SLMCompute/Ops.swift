@@ -175,6 +175,40 @@ public enum Ops {
     /// `window` > 0 is a sliding window: the query at position p sees positions p - window + 1 ... p
     /// (llama.cpp's standard SWA mask); 0 means the whole causal prefix. `softcap` > 0 caps every
     /// score s = scale·(q·k) to softcap·tanh(s) (Gemma 2; pass the scale already divided by the cap).
+    /// Attention over a cache with a quantized K or V: llama.cpp takes every position one at a
+    /// time for such caches, for prompts as for decode, and never splits one query's positions
+    /// across threads, so neither does slm: the (token, head) jobs are dealt out round-robin.
+    private static func typedAttention(
+        layer: Int, query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        tokens: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float, softcap: Float,
+        firstVisible: (Int) -> Int, state: InferenceState, pool: ThreadPool
+    ) {
+        let groupSize = heads / kvHeads
+        let queryWidth = heads * headDim
+        let types = state.cacheTypes
+        let keys = UnsafeRawPointer(state.keyRows(layer: layer))
+        let values = UnsafeRawPointer(state.valueRows(layer: layer))
+        let keyRowBytes = state.keyRowBytes
+        let valueRowBytes = state.valueRowBytes
+        // Byte offset of one KV head's slice in a row: whole blocks, since headDim is.
+        let keyHeadBytes = types.key.rowBytes(width: headDim)
+        let valueHeadBytes = types.value.rowBytes(width: headDim)
+        let scratch = state.attentionScratch.base
+        let scratchBytes = state.attentionScratchBytes
+        pool.run { worker, workerCount in
+            for job in stride(from: worker, to: tokens * heads, by: workerCount) {
+                let t = job / heads
+                let h = job % heads
+                let kv = h / groupSize
+                slm_attention_head_typed(
+                    query + t * queryWidth + h * headDim, types.key.kernelType, keys + kv * keyHeadBytes, keyRowBytes,
+                    types.value.kernelType, values + kv * valueHeadBytes, valueRowBytes,
+                    Int64(firstVisible(start + t)), Int64(start + t + 1), Int64(headDim), scale, softcap,
+                    output + t * queryWidth + h * headDim, scratch + worker * scratchBytes)
+            }
+        }
+    }
+
     package static func attention(
         layer: Int, query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         tokens: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
@@ -184,6 +218,13 @@ public enum Ops {
         func firstVisible(_ position: Int) -> Int { window > 0 ? max(0, position - window + 1) : 0 }
         let groupSize = heads / kvHeads
         let queryWidth = heads * headDim
+        if state.cacheTypes != .f16 {
+            typedAttention(
+                layer: layer, query: query, output: output, tokens: tokens, start: start, heads: heads,
+                kvHeads: kvHeads, headDim: headDim, scale: scale, softcap: softcap, firstVisible: firstVisible,
+                state: state, pool: pool)
+            return
+        }
         let keyBase = state.keyBase(layer: layer)
         let valueBase = state.valueBase(layer: layer)
         let keyStride = Int64(state.shape.keyWidth)

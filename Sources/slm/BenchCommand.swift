@@ -10,9 +10,10 @@ struct BenchCommand: ParsableCommand {
             tgN: tokens per second of generating N tokens one at a time from an empty context. \
             Each test runs once untimed as a warm-up, then -r times; the table shows mean ± \
             sample standard deviation. Inputs are pseudo-random token ids (BOS first when the \
-            model adds one), as llama-bench uses. 0 skips a test. As with llama-bench, -p, -n \
+            model adds one), as llama-bench uses. 0 skips a test. As with llama-bench, -p, -n, -d \
             and -t take comma-separated lists (e.g. -p 128,512 -t 1,2): every test runs at every \
-            thread count.
+            thread count. -d N fills N tokens into the context (untimed) before each repeat: \
+            tg128 @ d2048 is decode speed at a 2k context.
             """)
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case md, json }
@@ -33,6 +34,13 @@ struct BenchCommand: ParsableCommand {
     @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Generated tokens for the tg test, or a list (0 = skip).")
     var generatedTokens = "128"
 
+    @Option(
+        name: [.customShort("d"), .customLong("n-depth")],
+        help: "Tokens already in the context before each test (llama-bench's -d), or a list such as 0,2048.")
+    var depths = "0"
+
+    @OptionGroup var cacheTypes: CacheTypeOptions
+
     @Option(name: [.customShort("r"), .customLong("repetitions")], help: "Timed repeats of each test.")
     var repetitions = 5
 
@@ -50,6 +58,7 @@ struct BenchCommand: ParsableCommand {
         if (prompts + generations).allSatisfy({ $0 == 0 }) && !bandwidth {
             throw ValidationError("-p and -n are both 0: nothing to measure")
         }
+        _ = try Self.counts(depths, flag: "-d", in: 0...Engine.maxBenchmarkTokens)
         _ = try threadCounts()
         _ = try PlacementOptions.placement(threads: nil, cpuList: cpuList)
         if repetitions < 1 || repetitions > Self.maxRepetitions {
@@ -100,11 +109,14 @@ struct BenchCommand: ParsableCommand {
         if bandwidth { return try measureBandwidth() }
         let path = try DefaultModel.resolve(model)
         var tests: [BenchmarkTest] = []
-        for tokens in try Self.counts(promptTokens, flag: "-p", in: 0...Engine.maxBenchmarkTokens) where tokens > 0 {
-            tests.append(BenchmarkTest(.prompt, tokens: tokens))
-        }
-        for tokens in try Self.counts(generatedTokens, flag: "-n", in: 0...Engine.maxBenchmarkTokens) where tokens > 0 {
-            tests.append(BenchmarkTest(.generation, tokens: tokens))
+        let cacheTypes = try cacheTypes.types()
+        for depth in try Self.counts(depths, flag: "-d", in: 0...Engine.maxBenchmarkTokens) {
+            for tokens in try Self.counts(promptTokens, flag: "-p", in: 0...Engine.maxBenchmarkTokens) where tokens > 0 {
+                tests.append(BenchmarkTest(.prompt, tokens: tokens, depth: depth))
+            }
+            for tokens in try Self.counts(generatedTokens, flag: "-n", in: 0...Engine.maxBenchmarkTokens) where tokens > 0 {
+                tests.append(BenchmarkTest(.generation, tokens: tokens, depth: depth))
+            }
         }
         if output == .md { Console.out(tableHeader) }
         var results: [BenchmarkResult] = []
@@ -118,7 +130,7 @@ struct BenchCommand: ParsableCommand {
             // The next engine's default placement reads this thread's affinity: give it back.
             try engine.pool.withCallerThreadRestored {
                 for test in tests {
-                    let result = try engine.benchmark(test, repeats: repetitions)
+                    let result = try engine.benchmark(test, repeats: repetitions, cacheTypes: cacheTypes)
                     results.append(result)
                     if output == .md { Console.out(tableRow(result, engine: engine, modelPath: path, cpus: cpus)) }
                 }

@@ -32,8 +32,7 @@ struct ChatCommand: ParsableCommand {
 
     @OptionGroup var placement: PlacementOptions
 
-    @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context length in tokens (default: min(model's, 4096)).")
-    var contextLength: Int?
+    @OptionGroup var context: ContextOptions
 
     @OptionGroup var memory: MemoryModelOption
 
@@ -43,13 +42,12 @@ struct ChatCommand: ParsableCommand {
     @Option(
         name: .long,
         help:
-            "Chat through a running slmd on this socket instead (it keeps the conversation; -m then names a model slmd serves; --db, -t, --cpus, -c are not used)."
+            "Chat through a running slmd on this socket instead (it keeps the conversation; -m then names a model slmd serves; --db, -t, --cpus, -c, -ctk, -ctv are not used)."
     )
     var socket: String?
 
     func validate() throws {
         if maxReplyTokens < 1 { throw ValidationError("-n must be at least 1") }
-        if let contextLength, contextLength < 8 { throw ValidationError("-c must be at least 8") }
     }
 
     func run() throws {
@@ -65,7 +63,8 @@ struct ChatCommand: ParsableCommand {
             let chat = LocalChat(
                 modelPath: try DefaultModel.resolve(model), databasePath: try StoreLocation.resolve(database),
                 conversation: conversation, options: options, placement: placement,
-                contextLength: contextLength, printStats: stats, memoryModelPath: try memory.resolve(required: false))
+                contextLength: context.contextLength, cacheTypes: try context.cacheTypes.types(), printStats: stats,
+                memoryModelPath: try memory.resolve(required: false))
             try chat.run()
         } catch let error as ValidationError {
             throw error

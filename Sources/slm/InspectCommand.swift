@@ -28,20 +28,8 @@ struct InspectCommand: ParsableCommand {
     )
     var memory = false
 
-    @Option(
-        name: [.customShort("c"), .customLong("ctx-size")], help: "With --memory: context length per context (default: min(model's, 4096))."
-    )
-    var ctxSize: Int?
-
-    @Option(
-        name: [.customLong("cache-type-k"), .customLong("ctk", withSingleDash: true)],
-        help: "With --memory: KV cache type of keys (f16, q8_0, q4_0).")
-    var cacheTypeK = "f16"
-
-    @Option(
-        name: [.customLong("cache-type-v"), .customLong("ctv", withSingleDash: true)],
-        help: "With --memory: KV cache type of values (f16, q8_0, q4_0).")
-    var cacheTypeV = "f16"
+    /// With --memory: `-c N` and `-ctk T` / `-ctv T`, as `run` and `chat` take them.
+    @OptionGroup var context: ContextOptions
 
     @Option(name: .customLong("parallel"), help: "With --memory: contexts filled at once (slmd's max-active).")
     var parallel = 1
@@ -52,21 +40,9 @@ struct InspectCommand: ParsableCommand {
     func validate() throws {
         if model == nil && !cpus { throw ValidationError("give a GGUF file, or --cpus") }
         if memory && model == nil { throw ValidationError("--memory needs a GGUF file") }
-        _ = try cacheTypes()
-        if let ctxSize, ctxSize < 8 || ctxSize > 1 << 20 { throw ValidationError("-c must be in 8...\(1 << 20), got \(ctxSize)") }
+        if let n = context.contextLength, n > 1 << 20 { throw ValidationError("-c must be at most \(1 << 20), got \(n)") }
         if parallel < 1 || parallel > 256 { throw ValidationError("--parallel must be in 1...256, got \(parallel)") }
         if let threads { try PlacementOptions.checkThreads(threads) }
-    }
-
-    /// `--cache-type-k` / `--cache-type-v` as `KVCacheType` names them.
-    private func cacheTypes() throws -> KVCacheTypes {
-        func type(_ name: String, _ option: String) throws -> KVCacheType {
-            guard let t = KVCacheType(rawValue: name.lowercased()) else {
-                throw ValidationError("\(option): unknown cache type \"\(name)\"; one of \(KVCacheType.names)")
-            }
-            return t
-        }
-        return KVCacheTypes(key: try type(cacheTypeK, "--cache-type-k"), value: try type(cacheTypeV, "--cache-type-v"))
     }
 
     func run() throws {
@@ -116,14 +92,14 @@ struct InspectCommand: ParsableCommand {
         } catch {
             throw Console.fail(error)
         }
-        let types = try cacheTypes()
+        let types = try context.cacheTypes.types()
         let shape = languageModel.stateShape
         for (type, width, option) in [(types.key, shape.keyWidth, "--cache-type-k"), (types.value, shape.valueWidth, "--cache-type-v")]
         where !type.supports(width: width) {
             throw ValidationError(
                 "\(option) \(type.rawValue): rows of \(width) values are not a multiple of its \(type.blockLength)-value blocks")
         }
-        let contextLength = ctxSize ?? min(languageModel.trainedContextLength, Engine.defaultMaxContext)
+        let contextLength = context.contextLength ?? min(languageModel.trainedContextLength, Engine.defaultMaxContext)
         let workers = threads ?? CPUTopology.current().bigCores().cpus.count
         let plan = MemoryPlan(
             file: file, model: languageModel, contextLength: contextLength, contexts: parallel, cacheTypes: types, threads: workers)

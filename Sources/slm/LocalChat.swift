@@ -17,6 +17,7 @@ struct LocalChat {
     var options: GenerationOptions
     var placement: PlacementOptions
     var contextLength: Int?
+    var cacheTypes: KVCacheTypes
     var printStats: Bool
     /// An embedding model: every stored message then gets its vector for semantic search.
     var memoryModelPath: String?
@@ -27,7 +28,7 @@ struct LocalChat {
         let engine = try placement.makeEngine(modelPath: modelPath)
         let memory = try memoryModelPath.map { try placement.makeEngine(modelPath: $0) }
         if let memory { try MemoryModelOption.indexAll(store, engine: memory) }
-        let session = try Session(engine: engine, contextLength: contextLength)
+        let session = try Session(engine: engine, contextLength: contextLength, cacheTypes: cacheTypes)
 
         let resumeStart = MonotonicClock.now()
         let chat = try PersistentChat(store: store, session: session, owner: StoreLocation.owner, conversation: conversation)

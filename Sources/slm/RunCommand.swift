@@ -34,8 +34,7 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var placement: PlacementOptions
 
-    @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context length in tokens (default: min(model's, 4096)).")
-    var contextLength: Int?
+    @OptionGroup var context: ContextOptions
 
     @Flag(name: .customLong("no-stats"), help: "Do not print statistics to standard error.")
     var noStats = false
@@ -50,7 +49,6 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         if (prompt == nil) == (file == nil) { throw ValidationError("give exactly one of -p PROMPT or -f FILE") }
         if nPredict < -1 { throw ValidationError("-n must be -1 or ≥ 0") }
-        if let contextLength, contextLength < 8 { throw ValidationError("-c must be at least 8") }
     }
 
     func run() throws {
@@ -69,12 +67,12 @@ struct RunCommand: ParsableCommand {
 
         let loadStart = MonotonicClock.now()
         let engine = try placement.makeEngine(modelPath: try DefaultModel.resolve(model))
-        if let contextLength, contextLength > engine.model.trainedContextLength {
+        if let contextLength = context.contextLength, contextLength > engine.model.trainedContextLength {
             Console.err(
                 "warning: -c \(contextLength) exceeds the model's trained context (\(engine.model.trainedContextLength)); quality may drop past it\n"
             )
         }
-        let state = try engine.makeState(contextLength: contextLength)
+        let state = try engine.makeState(contextLength: context.contextLength, cacheTypes: try context.cacheTypes.types())
         let loadSeconds = MonotonicClock.now() - loadStart
 
         var request = GenerationRequest(prompt: promptText)
@@ -93,7 +91,7 @@ struct RunCommand: ParsableCommand {
         if !noStats {
             Console.err("\n")
             Console.err(
-                "load: \(format(loadSeconds * 1000, 0)) ms, context \(state.contextLength), threads \(engine.pool.effectiveCount) (CPUs \(engine.pool.cpus.map { CPUTopology.format($0) } ?? "unpinned")), seed \(parameters.seed)\n"
+                "load: \(format(loadSeconds * 1000, 0)) ms, context \(state.contextLength) (KV cache K \(state.cacheTypes.key.rawValue), V \(state.cacheTypes.value.rawValue)), threads \(engine.pool.effectiveCount) (CPUs \(engine.pool.cpus.map { CPUTopology.format($0) } ?? "unpinned")), seed \(parameters.seed)\n"
             )
             Console.err(
                 "prompt: \(stats.promptTokens) tokens in \(format(stats.promptSeconds * 1000, 1)) ms (\(format(stats.promptTokensPerSecond, 1)) tokens/s)\n"

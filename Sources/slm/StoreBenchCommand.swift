@@ -50,7 +50,7 @@ struct StoreBenchCommand: ParsableCommand {
             let snapshot = SessionSnapshot(
                 modelIdentity: "benchmark0000000", tokens: [Int32](repeating: 1, count: snapshotTokens),
                 layers: 30, keyWidth: 192, valueWidth: 192,
-                cache: [UInt16](repeating: 0x3C00, count: snapshotTokens * 30 * 384))
+                cache: [UInt8](repeating: 0x3C, count: snapshotTokens * 30 * 384 * 2))
             var saves: [Double] = []
             var loads: [Double] = []
             for _ in 0..<snapshots {

@@ -30,7 +30,7 @@ struct StoreCrashChildCommand: ParsableCommand {
                 let snapshot = SessionSnapshot(
                     modelIdentity: "crashtest0000000", tokens: [Int32](repeating: 1, count: tokens),
                     layers: 2, keyWidth: 64, valueWidth: 64,
-                    cache: [UInt16](repeating: UInt16(truncatingIfNeeded: i), count: tokens * 2 * 128))
+                    cache: [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: tokens * 2 * 128 * 2))
                 try store.saveSnapshot(snapshot, conversation: conversation, owner: owner)
             }
         } catch {

@@ -82,6 +82,8 @@ final class Scheduler: @unchecked Sendable {
     private let wake: @Sendable () -> Void
     private var thread = pthread_t()
 
+    /// The KV cache types of its sessions (`DaemonConfig.cacheTypes`).
+    let cacheTypes: KVCacheTypes
     /// The daemon's memory budget, and this model's name in it.
     let budget: MemoryBudget
     let modelName: String
@@ -107,6 +109,7 @@ final class Scheduler: @unchecked Sendable {
         self.wake = wake
         self.budget = budget
         self.modelName = modelName
+        self.cacheTypes = cacheTypes
         plan = engine.memoryPlan(contextLength: contextLength, contexts: 1, cacheTypes: cacheTypes)
         promptCache = PromptCache(maxBytes: limits.promptCacheBytes, maxBytesPerOwner: limits.promptCacheBytesPerUID)
         budget.update(model: modelName, account(sessions: 0, snapshots: false))
@@ -549,7 +552,7 @@ final class Scheduler: @unchecked Sendable {
             session.reset()
             return session
         }
-        return try Session(engine: engine, contextLength: contextLength)
+        return try Session(engine: engine, contextLength: contextLength, cacheTypes: cacheTypes)
     }
 
     private func release(_ job: Job, discardCache: Bool = false) {

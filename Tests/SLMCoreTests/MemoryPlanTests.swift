@@ -14,11 +14,12 @@ final class MemoryPlanTests: XCTestCase {
         // SmolLM2-135M: 30 layers, 3 KV heads of 64, F16 keys and values.
         XCTAssertEqual(state.shape.kvBytesPerPosition(.f16), 30 * 2 * 192 * 2)
         XCTAssertEqual(plan.kvBytesPerContext, state.keys.byteCount + state.values.byteCount)
-        XCTAssertEqual(state.cacheRowBytes(positions: 1024), plan.kvBytesPerContext)
+        XCTAssertEqual(state.copyRows(count: 1024).count, plan.kvBytesPerContext)
         let threads = engine.pool.effectiveCount
         let allocatedScratch =
             state.activations.byteCount + state.transposedKeys.byteCount + state.widenedValues.byteCount
-            + threads * state.attentionScratchBytes + (0..<state.shape.scratchWidths.count).reduce(0) { sum, i in
+            + threads * state.attentionScratchBytes
+            + (0..<state.shape.scratchWidths.count).reduce(0) { sum, i in
                 sum + Engine.promptBatch * state.shape.scratchWidths[i] * 4
             }
         XCTAssertEqual(plan.scratchBytesPerContext, allocatedScratch)

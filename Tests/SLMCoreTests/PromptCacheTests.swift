@@ -108,7 +108,7 @@ final class PromptCacheTests: XCTestCase {
     func testEvictionIsLeastRecentlyUsedWithinTheBounds() throws {
         let engine = try engine(try TestModels.smolLM2())
         let maker = try Session(engine: engine, contextLength: 512)
-        let rowBytes = maker.state.cacheRowBytes(positions: 64)
+        let rowBytes = 64 * maker.state.shape.kvBytesPerPosition(maker.state.cacheTypes)
         // Room for three 64-position entries overall, two per owner.
         let cache = PromptCache(maxBytes: 3 * rowBytes, maxBytesPerOwner: 2 * rowBytes)
         var prompts: [[Int32]] = []
@@ -184,8 +184,7 @@ final class PromptCacheTests: XCTestCase {
         let generation = try session.startGeneration(promptTokens: prompt, options: options, placement: placement)
         try generation.run { _ in true }
         let n = session.state.position
-        var rows = [UInt8](repeating: 0, count: session.state.cacheRowBytes(positions: n))
-        rows.withUnsafeMutableBytes { session.state.copyCacheRows(count: n, to: $0) }
+        let rows = session.state.copyRows(count: n)
         return Outcome(rows: rows, tokens: generation.generatedTokens, reused: generation.reusedPromptTokens)
     }
 

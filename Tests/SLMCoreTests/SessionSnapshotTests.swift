@@ -29,7 +29,7 @@ final class SessionSnapshotTests: XCTestCase {
     func testAValidSnapshotRoundTrips() throws {
         let snapshot = SessionSnapshot(
             modelIdentity: "aaaaaaaaaaaaaaaa", tokens: [1, 2, 3], layers: 2, keyWidth: 4, valueWidth: 2,
-            cache: (0..<(2 * 3 * 6)).map { UInt16($0) })
+            cache: (0..<(2 * 3 * 6 * 2)).map { UInt8($0) })
         XCTAssertEqual(try SessionSnapshot(serialized: snapshot.serialized()), snapshot)
         // The same shape through the crafting helper: only the counts and the length matter.
         XCTAssertNoThrow(try SessionSnapshot(serialized: Self.crafted(layers: 2, keyWidth: 4, valueWidth: 2, tokens: 3, payload: 12 + 72)))

@@ -23,7 +23,7 @@ final class SnapshotStoreTests: XCTestCase {
     static func fakeSnapshot(identity: String, tokens: Int, fill: UInt16 = 0x3C00) -> SessionSnapshot {
         SessionSnapshot(
             modelIdentity: identity, tokens: (0..<tokens).map { Int32($0 % 100) }, layers: 2, keyWidth: 4, valueWidth: 4,
-            cache: [UInt16](repeating: fill, count: tokens * 2 * 8))
+            cache: [UInt8](repeating: UInt8(fill >> 8), count: tokens * 2 * 8 * 2))
     }
 
     func testLatestSnapshotRoundTripsAndIsDeletedWithItsConversation() throws {

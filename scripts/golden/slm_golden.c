@@ -7,7 +7,9 @@
 // INPUT is a file of NUL-terminated fields, in pairs: name, text. Every pair is a generation
 // prompt except the one named "__logits__", whose text is used for the all-positions logits check.
 // Extra metadata fields may be passed in the environment: SLM_GOLDEN_MODEL_NAME,
-// SLM_GOLDEN_MODEL_SHA256, SLM_GOLDEN_REFERENCE.
+// SLM_GOLDEN_MODEL_SHA256, SLM_GOLDEN_REFERENCE. SLM_GOLDEN_CACHE_TYPE_K / SLM_GOLDEN_CACHE_TYPE_V
+// (f16, q8_0, q4_0; default f16) set the KV cache types, as -ctk / -ctv do; flash attention is then
+// enabled explicitly (llama.cpp needs it for a quantized V).
 //
 // Behaviour (see DESIGN.md "Correctness"):
 //  - CPU only, n_ctx 2048, n_batch 2048, 2 threads, library defaults otherwise.
@@ -147,8 +149,21 @@ static llama_token *tokenize(const struct llama_vocab *vocab, const char *text, 
     return toks;
 }
 
+// A KV cache type named in the environment variable `name` (unset: F16).
+static enum ggml_type cache_type(const char *name) {
+    const char *v = getenv(name);
+    if (!v || !*v || strcmp(v, "f16") == 0) return GGML_TYPE_F16;
+    if (strcmp(v, "q8_0") == 0) return GGML_TYPE_Q8_0;
+    if (strcmp(v, "q4_0") == 0) return GGML_TYPE_Q4_0;
+    die("%s=%s: not a KV cache type (f16, q8_0, q4_0)", name, v);
+    return GGML_TYPE_F16;
+}
+
 static struct llama_context *new_context(struct llama_model *model) {
     struct llama_context_params cp = llama_context_default_params();
+    cp.type_k = cache_type("SLM_GOLDEN_CACHE_TYPE_K");
+    cp.type_v = cache_type("SLM_GOLDEN_CACHE_TYPE_V");
+    if (cp.type_k != GGML_TYPE_F16 || cp.type_v != GGML_TYPE_F16) cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
     cp.n_ctx = N_CTX;
     cp.n_batch = N_CTX;
     cp.n_threads = N_THREADS;
@@ -371,8 +386,10 @@ int main(int argc, char **argv) {
     json_str(out, sha, strlen(sha));
     fprintf(out, ",\n  \"n_vocab\": %d,\n  \"n_predict\": %d,\n", n_vocab, n_predict);
     fprintf(out, "  \"settings\": {\"n_ctx\": %d, \"n_batch\": %d, \"n_threads\": %d, \"backend\": \"cpu\", "
-                 "\"add_special\": true, \"parse_special\": true, \"sampling\": \"greedy argmax, lowest id on ties, no stop at EOG\"},\n",
-            N_CTX, N_CTX, N_THREADS);
+                 "\"cache_type_k\": \"%s\", \"cache_type_v\": \"%s\", ",
+            N_CTX, N_CTX, N_THREADS, env_or("SLM_GOLDEN_CACHE_TYPE_K", "f16"), env_or("SLM_GOLDEN_CACHE_TYPE_V", "f16"));
+    fprintf(out, "\"add_special\": true, \"parse_special\": true, "
+                 "\"sampling\": \"greedy argmax, lowest id on ties, no stop at EOG\"},\n");
     fprintf(out, "  \"generations\": [\n");
     for (int i = 0; i < n_prompts; i++)
         generate(out, model, vocab, &prompts[i], n_predict, n_vocab, i + 1 == n_prompts);

@@ -193,4 +193,97 @@ SLM_INLINE void merge_partials(const float *partials, int64_t count, int64_t hea
     }
 }
 
+// ---- Typed caches (slm_attention_head_typed): K and V rows F16, Q8_0 or Q4_0 ----
+
+// The two F16 steps a build supplies (scalar here, F16C vectors in x86/attention_avx2.c); the
+// typed body below takes them as constant arguments, which inlining turns into direct code.
+typedef float (*attention_f16_dot_fn)(const uint16_t *a, const uint16_t *b, int64_t n);
+// acc16 = f16(acc16 · rescale) when `rescaled`, then acc16 = f16(fma(v, weight, acc16)).
+typedef void (*attention_f16_update_fn)(uint16_t *acc16, const uint16_t *v, int rescaled, float rescale, float weight,
+                                        int64_t n);
+
+SLM_INLINE void f16_update(uint16_t *acc16, const uint16_t *v, int rescaled, float rescale, float weight, int64_t n) {
+    if (rescaled) {
+        for (int64_t d = 0; d < n; d++) acc16[d] = slm_f2h(slm_h2f(acc16[d]) * rescale);
+    }
+    for (int64_t d = 0; d < n; d++) acc16[d] = slm_f2h(fmaf(slm_h2f(v[d]), weight, slm_h2f(acc16[d])));
+}
+
+// One value row of a quantized cache as floats, as ggml's reference dequantizers give it.
+SLM_INLINE void dequantize_value_row(int type, const uint8_t *row, float *SLM_RESTRICT dst, int64_t n) {
+    if (type == SLM_TYPE_Q8_0) {
+        const slm_block_q8_0 *b = (const slm_block_q8_0 *)row;
+        for (int64_t i = 0; i < n / 32; i++) {
+            const float d = slm_h2f(b[i].d);
+            for (int j = 0; j < 32; j++) dst[i * 32 + j] = (float)b[i].qs[j] * d;
+        }
+        return;
+    }
+    const slm_block_q4_0 *b = (const slm_block_q4_0 *)row;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const float d = slm_h2f(b[i].d);
+        for (int j = 0; j < 16; j++) {
+            dst[i * 32 + j] = (float)((b[i].qs[j] & 0x0F) - 8) * d;
+            dst[i * 32 + 16 + j] = (float)((b[i].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+// Scratch of the typed mode, in 64-byte-aligned parts: the query (F16, or Q8_0 blocks), the
+// accumulator (F16 or F32) and one dequantized value row.
+SLM_INLINE size_t typed_scratch_part(int64_t head_dim) { return ((size_t)head_dim * 4 + 63) / 64 * 64; }
+
+SLM_INLINE void attention_typed(const float *query, int key_type, const uint8_t *keys, size_t key_row_bytes,
+                                int value_type, const uint8_t *values, size_t value_row_bytes, int64_t begin,
+                                int64_t end, int64_t head_dim, float scale, float softcap, float *out, void *scratch,
+                                slm_vec_dot_fn quantized_key_dot, attention_f16_dot_fn f16_dot,
+                                attention_f16_update_fn update_f16) {
+    uint8_t *parts = (uint8_t *)scratch;
+    const size_t part = typed_scratch_part(head_dim);
+    void *q = parts;
+    uint16_t *acc16 = (uint16_t *)(parts + part);
+    float *acc = (float *)(parts + part);
+    float *v32 = (float *)(parts + 2 * part);
+    const int f16_keys = key_type == SLM_TYPE_F16, f16_values = value_type == SLM_TYPE_F16;
+    // ggml converts the query to the keys' dot format once per head.
+    if (f16_keys) {
+        for (int64_t d = 0; d < head_dim; d++) ((uint16_t *)q)[d] = slm_f2h(query[d]);
+    } else {
+        slm_quantize_row(SLM_TYPE_Q8_0, query, q, head_dim);
+    }
+    for (int64_t d = 0; d < head_dim; d++) {
+        if (f16_values) acc16[d] = 0;
+        else acc[d] = 0.0f;
+    }
+    float max_score = -INFINITY, sum = 0.0f;
+    for (int64_t p = begin; p < end; p++) {
+        const uint8_t *k = keys + (size_t)p * key_row_bytes;
+        const uint8_t *v = values + (size_t)p * value_row_bytes;
+        float s = f16_keys ? f16_dot((const uint16_t *)k, (const uint16_t *)q, head_dim)
+                           : quantized_key_dot(head_dim, k, q);
+        s *= scale;
+        if (softcap != 0.0f) s = softcap * tanhf(s);
+        float rescale = 1.0f, weight = 1.0f;
+        const int rescaled = s > max_score;
+        if (rescaled) {
+            rescale = expf(max_score - s);
+            max_score = s;
+        } else {
+            weight = expf(s - max_score);
+        }
+        if (f16_values) {
+            update_f16(acc16, (const uint16_t *)v, rescaled, rescale, weight, head_dim);
+        } else {
+            if (rescaled) {
+                for (int64_t d = 0; d < head_dim; d++) acc[d] *= rescale;
+            }
+            dequantize_value_row(value_type, v, v32, head_dim);
+            for (int64_t d = 0; d < head_dim; d++) acc[d] = fmaf(v32[d], weight, acc[d]);
+        }
+        sum = fmaf(sum, rescale, weight);
+    }
+    const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+    for (int64_t d = 0; d < head_dim; d++) out[d] = (f16_values ? slm_h2f(acc16[d]) : acc[d]) * inv;
+}
+
 #endif // SLM_ATTENTION_BODY_H

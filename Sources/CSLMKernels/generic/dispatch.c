@@ -198,3 +198,17 @@ void slm_attention_head(const float *query, const uint16_t *keys, int64_t key_st
 #endif
     slm_attention_head_generic(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, mode, out, scratch);
 }
+
+void slm_attention_head_typed(const float *query, int key_type, const void *keys, size_t key_row_bytes,
+                              int value_type, const void *values, size_t value_row_bytes, int64_t begin,
+                              int64_t end, int64_t head_dim, float scale, float softcap, float *out, void *scratch) {
+#if SLM_ARCH_X86
+    if (use_simd(SLM_CPU_X86_AVX2_FMA_F16C)) {
+        slm_attention_head_typed_avx2(query, key_type, keys, key_row_bytes, value_type, values, value_row_bytes, begin,
+                                      end, head_dim, scale, softcap, out, scratch);
+        return;
+    }
+#endif
+    slm_attention_head_typed_generic(query, key_type, keys, key_row_bytes, value_type, values, value_row_bytes, begin,
+                                     end, head_dim, scale, softcap, out, scratch);
+}

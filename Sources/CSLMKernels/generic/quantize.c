@@ -35,6 +35,31 @@ static void quantize_q8_0(const float *SLM_RESTRICT x, void *dst, int64_t n) {
     }
 }
 
+// Q4_0, for the KV cache's 4-bit type: ggml's reference quantizer (which its CPU backend runs on
+// every architecture): the signed value of largest magnitude maps to -8, d = max / -8, and each
+// quant is min(15, trunc(x / d + 8.5)).
+static void quantize_q4_0(const float *SLM_RESTRICT x, void *dst, int64_t n) {
+    slm_block_q4_0 *SLM_RESTRICT y = (slm_block_q4_0 *)dst;
+    const int64_t nb = n / SLM_QK4_0;
+    for (int64_t i = 0; i < nb; ++i, x += SLM_QK4_0) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < SLM_QK4_0; ++j) {
+            if (amax < fabsf(x[j])) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        const float d = max / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = slm_f2h(d);
+        for (int j = 0; j < SLM_QK4_0 / 2; ++j) {
+            const int q0 = (int8_t)(x[j] * id + 8.5f);
+            const int q1 = (int8_t)(x[SLM_QK4_0 / 2 + j] * id + 8.5f);
+            y[i].qs[j] = (uint8_t)((q0 < 15 ? q0 : 15) | (q1 < 15 ? q1 : 15) << 4);
+        }
+    }
+}
+
 static void quantize_q8_1(const float *SLM_RESTRICT x, void *dst, int64_t n) {
     slm_block_q8_1 *SLM_RESTRICT y = (slm_block_q8_1 *)dst;
     const int64_t nb = n / SLM_QK8_1;
@@ -105,6 +130,7 @@ void slm_quantize_row(int activation_type, const float *src, void *dst, int64_t 
         return;
     }
     case SLM_TYPE_Q8_0: quantize_q8_0(src, dst, n); return;
+    case SLM_TYPE_Q4_0: quantize_q4_0(src, dst, n); return;
     case SLM_TYPE_Q8_1: quantize_q8_1(src, dst, n); return;
     case SLM_TYPE_Q8_K: quantize_q8_K(src, dst, n); return;
     default: return;

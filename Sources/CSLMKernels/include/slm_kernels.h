@@ -197,8 +197,9 @@ void slm_f32_row_to_f16(const float *src, uint16_t *dst, int64_t n);
 // All supported weight types, plus Q8_0, Q8_1 (d * q) and Q8_K.
 void slm_dequantize_row(int type, const void *src, float *dst, int64_t n);
 
-// Activation formats: F32 (copy), F16, BF16, Q8_0, Q8_1, Q8_K. Numerically the same as ggml's
-// quantize_row_*_ref (a Q8_K block of zeros also gets zero bsums).
+// Activation formats: F32 (copy), F16, BF16, Q8_0, Q8_1, Q8_K, and Q4_0 (a KV-cache type).
+// Numerically the same as the quantizers ggml's CPU backend runs on x86 (a Q8_K block of zeros
+// also gets zero bsums).
 void slm_quantize_row(int activation_type, const float *src, void *dst, int64_t n);
 
 // Dot of one weight row with one activation row in slm_type_activation_type(type) format.
@@ -306,6 +307,19 @@ void slm_attention_head_f32_transposed(const float *query, const float *keys_t, 
 void slm_attention_head_f32_window(const float *query, const float *keys_t, const float *values,
                                    int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
                                    float scale, float softcap, float *out, void *scratch);
+
+// ---- Attention over a typed KV cache (generic/attention.c) ----
+// One query head over positions [begin, end) of a cache whose K rows and V rows are each F16,
+// Q8_0 or Q4_0 (slm_tensor_type ids), as llama.cpp's flash attention takes such caches (for every
+// batch size once either type is quantized): the query is rounded to F16 (F16 keys) or quantized
+// to Q8_0 and dotted with slm_vec_dot's kernel for the key type (quantized keys); positions are
+// taken one at a time with libm's expf; the weighted sum of V is kept in an F16 accumulator for
+// F16 values, else in F32 over each value row dequantized. keys/values point at the head's slice
+// of position 0; rows are key_row_bytes / value_row_bytes apart. head_dim must be a multiple of
+// 32. softcap as slm_attention_partial_capped (0: none). Scratch: slm_attention_scratch_bytes.
+void slm_attention_head_typed(const float *query, int key_type, const void *keys, size_t key_row_bytes,
+                              int value_type, const void *values, size_t value_row_bytes, int64_t begin,
+                              int64_t end, int64_t head_dim, float scale, float softcap, float *out, void *scratch);
 
 #ifdef __cplusplus
 }

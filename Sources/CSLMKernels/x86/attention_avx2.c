@@ -204,6 +204,35 @@ void slm_attention_merge_avx2(const float *partials, int64_t count, int64_t head
     merge_partials(partials, count, head_dim, out);
 }
 
+SLM_AVX2 static void f16_update_avx2(uint16_t *acc16, const uint16_t *v, int rescaled, float rescale, float weight,
+                                     int64_t n) {
+    if (rescaled) {
+        const __m256 r = _mm256_set1_ps(rescale);
+        for (int64_t d = 0; d < n; d += 8) {
+            const __m256 a = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d))), r);
+            _mm_storeu_si128((__m128i *)(acc16 + d), _mm256_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT));
+        }
+    }
+    const __m256 w = _mm256_set1_ps(weight);
+    for (int64_t d = 0; d < n; d += 8) {
+        const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d)));
+        const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
+        _mm_storeu_si128((__m128i *)(acc16 + d), _mm256_cvtps_ph(_mm256_fmadd_ps(x, w, a), _MM_FROUND_TO_NEAREST_INT));
+    }
+}
+
+// The typed body with the F16 steps in vectors (head_dim is a multiple of 32) and the quantized
+// keys dotted by this CPU's kernel (bit-identical to its twin); the F32 loops vectorize as written.
+SLM_AVX2 void slm_attention_head_typed_avx2(const float *query, int key_type, const void *keys, size_t key_row_bytes,
+                                            int value_type, const void *values, size_t value_row_bytes,
+                                            int64_t begin, int64_t end, int64_t head_dim, float scale, float softcap,
+                                            float *out, void *scratch) {
+    attention_typed(query, key_type, (const uint8_t *)keys, key_row_bytes, value_type, (const uint8_t *)values,
+                    value_row_bytes, begin, end, head_dim, scale, softcap, out, scratch,
+                    key_type == SLM_TYPE_F16 ? NULL : slm_vec_dot_kernel(key_type), dot_f16_f16_avx2,
+                    f16_update_avx2);
+}
+
 // The same code with fused multiply-adds as instructions instead of libm calls.
 __attribute__((target("avx2,fma,f16c")))
 void slm_attention_head_avx2(const float *query, const uint16_t *keys, int64_t key_stride,

@@ -10,14 +10,18 @@ public struct BenchmarkTest: Sendable, Equatable {
     }
     public var kind: Kind
     public var tokens: Int
+    /// Tokens already in the context when the test starts (llama-bench's `-d`), filled untimed
+    /// before every repeat.
+    public var depth: Int
 
-    public init(_ kind: Kind, tokens: Int) {
+    public init(_ kind: Kind, tokens: Int, depth: Int = 0) {
         self.kind = kind
         self.tokens = tokens
+        self.depth = depth
     }
 
-    /// llama-bench's name for the test: "pp512", "tg128".
-    public var name: String { kind.rawValue + "\(tokens)" }
+    /// llama-bench's name for the test: "pp512", "tg128", "tg128 @ d2048".
+    public var name: String { kind.rawValue + "\(tokens)" + (depth > 0 ? " @ d\(depth)" : "") }
 }
 
 /// Tokens per second of every repeat of one test, with llama-bench's statistics.
@@ -50,19 +54,25 @@ extension Engine {
     /// like llama-bench's), then `repeats` timed times, each from an empty context.
     /// The input tokens are pseudo-random ids from a fixed seed, starting with BOS when the
     /// vocabulary adds one; the engine's output does not depend on which tokens they are.
-    public func benchmark(_ test: BenchmarkTest, repeats: Int) throws -> BenchmarkResult {
-        guard test.tokens >= 1, test.tokens <= Self.maxBenchmarkTokens else {
-            throw ModelError.unsupportedFeature("benchmark size \(test.tokens) (allowed 1...\(Self.maxBenchmarkTokens))")
+    public func benchmark(_ test: BenchmarkTest, repeats: Int, cacheTypes: KVCacheTypes = .f16) throws -> BenchmarkResult {
+        guard test.tokens >= 1, test.tokens <= Self.maxBenchmarkTokens, test.depth >= 0, test.depth <= Self.maxBenchmarkTokens
+        else {
+            throw ModelError.unsupportedFeature(
+                "benchmark size \(test.tokens) at depth \(test.depth) (allowed 1...\(Self.maxBenchmarkTokens), depth 0...\(Self.maxBenchmarkTokens))"
+            )
         }
-        let state = try makeState(contextLength: max(test.tokens, 8))
+        let state = try makeState(contextLength: max(test.depth + test.tokens, 8), cacheTypes: cacheTypes)
         var generator = SplitMix64(seed: 0x5eed_0f_be_4c)
         let vocab = UInt64(tokenizer.vocabularySize)
-        var tokens = (0..<test.tokens).map { _ in Int32(truncatingIfNeeded: generator.next() % vocab) }
-        if tokenizer.vocabulary.addBOS, let bos = tokenizer.bos { tokens[0] = bos }
+        var all = (0..<(test.depth + test.tokens)).map { _ in Int32(truncatingIfNeeded: generator.next() % vocab) }
+        if tokenizer.vocabulary.addBOS, let bos = tokenizer.bos { all[0] = bos }
+        let prefix = Array(all[..<test.depth])
+        let tokens = Array(all[test.depth...])
         var logits = [Float](repeating: 0, count: model.vocabularySize)
 
         func once() throws -> Double {
             state.reset()
+            if !prefix.isEmpty { try evaluate(prefix, state: state, into: &logits) }
             let started = MonotonicClock.now()
             switch test.kind {
             case .prompt:

@@ -242,10 +242,10 @@ public final class EmbeddingRun {
         let model = engine.model
         if model.generatesText {
             let longest = inputs.map(\.count).max() ?? 1
-            return try model.makeState(contextLength: max(longest, 8), maxBatch: Engine.promptBatch)
+            return try model.makeState(contextLength: max(longest, 8), maxBatch: Engine.promptBatch, cacheTypes: .f16)
         }
         let largest = passes.map { p in p.reduce(0) { $0 + inputs[$1].count } }.max() ?? 1
-        return try model.makeState(contextLength: largest, maxBatch: largest)
+        return try model.makeState(contextLength: largest, maxBatch: largest, cacheTypes: .f16)
     }
 
     /// The pooled vector(s) of the hidden-state rows `rows` ((tokens, width) floats).

@@ -48,14 +48,14 @@ public final class Engine: @unchecked Sendable {
     public func defaultContextLength() -> Int { min(model.trainedContextLength, Self.defaultMaxContext) }
 
     /// A state for generation (embeddings make their own, `EmbeddingRun`).
-    public func makeState(contextLength: Int? = nil) throws -> InferenceState {
+    public func makeState(contextLength: Int? = nil, cacheTypes: KVCacheTypes = .f16) throws -> InferenceState {
         guard model.generatesText else {
             throw ModelError.unsupportedFeature(
                 "text generation: '\(model.architecture)' is an encoder, it only gives embeddings (slm embed)")
         }
         let n = contextLength ?? defaultContextLength()
         guard n >= 8 else { throw ModelError.contextTooSmall(requested: n, minimum: 8) }
-        return try model.makeState(contextLength: n, maxBatch: Self.promptBatch)
+        return try model.makeState(contextLength: n, maxBatch: Self.promptBatch, cacheTypes: cacheTypes)
     }
 
     /// Feeds `tokens` to the model starting at `state.position` and returns the logits after the

@@ -61,8 +61,10 @@ public final class PromptCache: @unchecked Sendable {
         let tokens: [Int32]
         /// The whole prompt's length: it decides the placement of the stored positions.
         let promptLength: Int
-        /// K/V rows of positions 0..<tokens.count as `InferenceState.copyCacheRows` lays them out.
+        /// K/V rows of positions 0..<tokens.count as `InferenceState.copyRows` lays them out, in
+        /// the cache types of the session they came from.
         let rows: [UInt8]
+        let types: KVCacheTypes
         var lastUse: UInt64
     }
 
@@ -114,8 +116,8 @@ public final class PromptCache: @unchecked Sendable {
         }
         clock &+= 1
         entries[best.index].lastUse = clock
-        let stored = entries[best.index].tokens.count
-        entries[best.index].rows.withUnsafeBytes { session.state.loadCacheRows(count: best.positions, from: $0, stored: stored) }
+        let entry = entries[best.index]
+        session.state.writeRows(entry.rows, count: best.positions, types: entry.types, stored: entry.tokens.count)
         session.restoreCachedTokens(Array(promptTokens[..<best.positions]))
         statistics.hits += 1
         statistics.reusedTokens += best.positions
@@ -143,7 +145,7 @@ public final class PromptCache: @unchecked Sendable {
         let count = promptTokens.count / Engine.promptBatch * Engine.promptBatch
         guard count > 0, session.cachedTokens.count >= count, session.cachedTokens[..<count].elementsEqual(promptTokens[..<count])
         else { return }
-        let size = session.state.cacheRowBytes(positions: count)
+        let size = count * session.state.shape.kvBytesPerPosition(session.state.cacheTypes)
         guard size <= maxBytes, size <= maxBytesPerOwner else { return }
         clock &+= 1
         // An entry that already gives this prompt all but its last chunk (the same prompt again,
@@ -155,11 +157,12 @@ public final class PromptCache: @unchecked Sendable {
             entries[best.index].lastUse = clock
             return
         }
-        var rows = [UInt8](repeating: 0, count: size)
-        rows.withUnsafeMutableBytes { session.state.copyCacheRows(count: count, to: $0) }
+        let rows = session.state.copyRows(count: count)
         makeRoom(size, owner: owner)
         entries.append(
-            Entry(owner: owner, tokens: Array(promptTokens[..<count]), promptLength: promptTokens.count, rows: rows, lastUse: clock))
+            Entry(
+                owner: owner, tokens: Array(promptTokens[..<count]), promptLength: promptTokens.count, rows: rows,
+                types: session.state.cacheTypes, lastUse: clock))
         statistics.bytes += size
         statistics.entries = entries.count
     }

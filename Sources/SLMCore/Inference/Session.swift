@@ -23,9 +23,9 @@ public final class Session: @unchecked Sendable {
     /// Tokens whose keys and values are in the cache, in order (`state.position == cachedTokens.count`).
     public private(set) var cachedTokens: [Int32] = []
 
-    public init(engine: Engine, contextLength: Int? = nil) throws {
+    public init(engine: Engine, contextLength: Int? = nil, cacheTypes: KVCacheTypes = .f16) throws {
         self.engine = engine
-        self.state = try engine.makeState(contextLength: contextLength)
+        self.state = try engine.makeState(contextLength: contextLength, cacheTypes: cacheTypes)
     }
 
     /// Wraps an existing state (its contents are forgotten).

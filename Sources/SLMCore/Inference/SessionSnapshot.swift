@@ -4,58 +4,90 @@ import SLMModels
 /// A session's KV cache and tokens, copied out so a conversation can resume after a restart
 /// without running its history again.
 ///
-/// Serialized layout (little-endian): magic "SLMKV002", model identity (16 bytes, ASCII hex),
-/// layers, key width, value width, token count (UInt32 each), tokens (Int32 each), then for each
-/// layer the keys (tokens × key width F16) and values (tokens × value width F16), and last a
-/// 64-bit checksum of everything before it (`snapshotChecksum`).
+/// Serialized layout (little-endian): magic "SLMKV003", model identity (16 bytes, ASCII hex),
+/// layers, key width, value width, key type, value type (ggml type ids: F16, Q8_0, Q4_0), token
+/// count (UInt32 each), tokens (Int32 each), then for each layer the key rows (tokens × key row
+/// bytes) and value rows (tokens × value row bytes) in their types, and last a 64-bit checksum of
+/// everything before it (`snapshotChecksum`). Version 2 ("SLMKV002", before quantized caches) has
+/// no type fields and F16 rows; it is still read, as F16.
 public struct SessionSnapshot: Sendable, Equatable {
     public var modelIdentity: String
     public var tokens: [Int32]
     public var layers: Int
     public var keyWidth: Int
     public var valueWidth: Int
-    /// (layers, 2 (keys, values), tokens, width) F16 bits, keys then values per layer.
-    public var cache: [UInt16]
+    /// The types the rows are stored in (a snapshot keeps its cache's types: Q8_0 ones are half
+    /// the size of F16 ones).
+    public var cacheTypes: KVCacheTypes
+    /// Per layer: tokens key rows, then tokens value rows, in `cacheTypes`.
+    public var cache: [UInt8]
 
-    static let magic: [UInt8] = Array("SLMKV002".utf8)
+    static let magic: [UInt8] = Array("SLMKV003".utf8)
+    static let magicVersion2: [UInt8] = Array("SLMKV002".utf8)
 
     public func serialized() -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(64 + tokens.count * 4 + cache.count * 2)
+        out.reserveCapacity(Self.headerSize + 8 + tokens.count * 4 + cache.count)
         out += Self.magic
         out += Array(modelIdentity.utf8.prefix(16)) + [UInt8](repeating: 0x30, count: max(0, 16 - modelIdentity.utf8.count))
-        for v in [layers, keyWidth, valueWidth, tokens.count] { appendLE(UInt32(truncatingIfNeeded: v), to: &out) }
+        let types = [cacheTypes.key, cacheTypes.value].map { Int($0.kernelType) }
+        for v in [layers, keyWidth, valueWidth] + types + [tokens.count] {
+            appendLE(UInt32(truncatingIfNeeded: v), to: &out)
+        }
         for t in tokens { appendLE(UInt32(bitPattern: t), to: &out) }
-        cache.withUnsafeBytes { out += $0 }
+        out += cache
         appendLE(out.withUnsafeBytes { snapshotChecksum($0) }, to: &out)
         return out
     }
 
-    public init(modelIdentity: String, tokens: [Int32], layers: Int, keyWidth: Int, valueWidth: Int, cache: [UInt16]) {
+    public init(
+        modelIdentity: String, tokens: [Int32], layers: Int, keyWidth: Int, valueWidth: Int,
+        cacheTypes: KVCacheTypes = .f16, cache: [UInt8]
+    ) {
         self.modelIdentity = modelIdentity
         self.tokens = tokens
         self.layers = layers
         self.keyWidth = keyWidth
         self.valueWidth = valueWidth
+        self.cacheTypes = cacheTypes
         self.cache = cache
     }
 
-    /// Bytes before the tokens: magic, identity, four UInt32 counts.
-    static let headerSize = 8 + 16 + 16
+    /// Bytes before the tokens: magic, identity, six UInt32 fields (four in version 2).
+    static let headerSize = 8 + 16 + 24
+    static let headerSizeVersion2 = 8 + 16 + 16
 
     /// Parses and verifies a serialized snapshot; any defect is a `SnapshotError`. The blob may
     /// come from anywhere (a copied or hand-edited database), so every size derived from its
     /// header is computed with overflow checks and must add up to the blob's own length before
     /// anything is allocated: a crafted header is an error, never a trap or a huge allocation.
     public init(serialized bytes: [UInt8]) throws(SnapshotError) {
-        let headerSize = Self.headerSize
-        guard bytes.count >= headerSize + 8, Array(bytes[0..<8]) == Self.magic else { throw .malformed("not an slm KV snapshot") }
+        guard bytes.count >= 8 else { throw .malformed("not an slm KV snapshot") }
+        let magic = Array(bytes[0..<8])
+        let version2 = magic == Self.magicVersion2
+        guard version2 || magic == Self.magic else {
+            if magic.starts(with: Array("SLMKV".utf8)) {
+                throw .malformed("KV snapshot format \(String(decoding: magic[5...], as: UTF8.self)) is not one this slm reads")
+            }
+            throw .malformed("not an slm KV snapshot")
+        }
+        let headerSize = version2 ? Self.headerSizeVersion2 : Self.headerSize
+        guard bytes.count >= headerSize + 8 else { throw .malformed("truncated header") }
         let bodyCount = bytes.count - 8
         layers = Int(readLE32(bytes, 24))
         keyWidth = Int(readLE32(bytes, 28))
         valueWidth = Int(readLE32(bytes, 32))
-        let count = Int(readLE32(bytes, 36))
-        guard let cacheBytes = Self.cacheBytes(layers: layers, keyWidth: keyWidth, valueWidth: valueWidth, tokens: count),
+        if version2 {
+            cacheTypes = .f16
+        } else {
+            guard let key = KVCacheType(kernelType: readLE32(bytes, 36)),
+                let value = KVCacheType(kernelType: readLE32(bytes, 40))
+            else { throw .malformed("unknown KV cache type") }
+            cacheTypes = KVCacheTypes(key: key, value: value)
+        }
+        let count = Int(readLE32(bytes, headerSize - 4))
+        guard
+            let cacheBytes = Self.cacheBytes(layers: layers, keyWidth: keyWidth, valueWidth: valueWidth, types: cacheTypes, tokens: count),
             let expected = Self.checkedSum(headerSize, count.multipliedReportingOverflow(by: 4), cacheBytes),
             expected == bodyCount
         else {
@@ -67,19 +99,17 @@ public struct SessionSnapshot: Sendable, Equatable {
         modelIdentity = String(decoding: bytes[8..<24], as: UTF8.self)
         tokens = (0..<count).map { Int32(bitPattern: readLE32(bytes, headerSize + $0 * 4)) }
         let cacheStart = headerSize + count * 4
-        cache = [UInt16](repeating: 0, count: cacheBytes / 2)
-        cache.withUnsafeMutableBytes { dst in
-            bytes.withUnsafeBytes { src in
-                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[cacheStart..<(cacheStart + cacheBytes)]))
-            }
-        }
+        cache = Array(bytes[cacheStart..<(cacheStart + cacheBytes)])
     }
 }
 
 extension SessionSnapshot {
-    /// F16 bytes of a cache of this shape: layers × (key width + value width) × tokens × 2, or
-    /// nil when that overflows.
-    static func cacheBytes(layers: Int, keyWidth: Int, valueWidth: Int, tokens: Int) -> Int? {
+    /// Bytes of a cache of this shape and these types: layers × tokens × (key row + value row
+    /// bytes), or nil when that overflows or a width is not whole blocks of its type.
+    static func cacheBytes(layers: Int, keyWidth: Int, valueWidth: Int, types: KVCacheTypes = .f16, tokens: Int) -> Int? {
+        guard keyWidth >= 0, valueWidth >= 0, types.key.supports(width: keyWidth), types.value.supports(width: valueWidth)
+        else { return nil }
+        // Row bytes never exceed 2 × width, so checking the F16 size bounds them too.
         let (width, overflow) = keyWidth.addingReportingOverflow(valueWidth)
         guard !overflow else { return nil }
         var total = 2
@@ -88,7 +118,7 @@ extension SessionSnapshot {
             guard !overflow else { return nil }
             total = product
         }
-        return total
+        return layers * tokens * (types.key.rowBytes(width: keyWidth) + types.value.rowBytes(width: valueWidth))
     }
 
     /// `base + a + b`, nil on overflow (`a` as `multipliedReportingOverflow` gives it).
@@ -118,20 +148,87 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+extension KVCacheType {
+    /// The type whose kernel id is `id`, nil for any other.
+    init?(kernelType id: UInt32) {
+        guard let type = Self.allCases.first(where: { UInt32($0.kernelType) == id }) else { return nil }
+        self = type
+    }
+}
+
+extension InferenceState {
+    /// Copies the K and V rows of positions `0..<count` out, per layer keys then values, in the
+    /// cache's types (the layout of `SessionSnapshot.cache`).
+    public func copyRows(count: Int) -> [UInt8] {
+        let keyBytes = count * keyRowBytes
+        let valueBytes = count * valueRowBytes
+        return [UInt8](unsafeUninitializedCapacity: shape.layers * (keyBytes + valueBytes)) { out, initialized in
+            var at = 0
+            for layer in 0..<shape.layers {
+                UnsafeMutableRawPointer(out.baseAddress! + at).copyMemory(from: keyRows(layer: layer), byteCount: keyBytes)
+                at += keyBytes
+                UnsafeMutableRawPointer(out.baseAddress! + at).copyMemory(from: valueRows(layer: layer), byteCount: valueBytes)
+                at += valueBytes
+            }
+            initialized = at
+        }
+    }
+
+    /// Writes rows laid out as `copyRows` gives them (stored in `types`) to positions
+    /// `0..<count`, converting each row through floats when `types` are not the cache's own;
+    /// sets the filled positions to `count`. `rows` may hold more positions than it writes:
+    /// `stored` (default `count`) is the count `copyRows` was called with (the prompt cache
+    /// reuses the first positions of an entry). The caller checks the sizes.
+    public func writeRows(_ rows: [UInt8], count: Int, types: KVCacheTypes, stored: Int? = nil) {
+        let stored = stored ?? count
+        precondition(stored >= count)
+        let sourceKeyBytes = types.key.rowBytes(width: shape.keyWidth)
+        let sourceValueBytes = types.value.rowBytes(width: shape.valueWidth)
+        rows.withUnsafeBytes { src in
+            var row = [Float](repeating: 0, count: max(shape.keyWidth, shape.valueWidth))
+            var at = src.baseAddress!
+            func copy(
+                _ from: KVCacheType, _ to: KVCacheType, width: Int, sourceRowBytes: Int, destination: UnsafeMutableRawPointer,
+                destinationRowBytes: Int
+            ) {
+                if from == to {
+                    destination.copyMemory(from: at, byteCount: count * sourceRowBytes)
+                } else {
+                    row.withUnsafeMutableBufferPointer { floats in
+                        for p in 0..<count {
+                            from.load(at + p * sourceRowBytes, into: floats.baseAddress!, width: width)
+                            to.store(floats.baseAddress!, into: destination + p * destinationRowBytes, width: width)
+                        }
+                    }
+                }
+                at += stored * sourceRowBytes
+            }
+            for layer in 0..<shape.layers {
+                copy(
+                    types.key, cacheTypes.key, width: shape.keyWidth, sourceRowBytes: sourceKeyBytes,
+                    destination: keyRows(layer: layer), destinationRowBytes: keyRowBytes)
+                copy(
+                    types.value, cacheTypes.value, width: shape.valueWidth, sourceRowBytes: sourceValueBytes,
+                    destination: valueRows(layer: layer), destinationRowBytes: valueRowBytes)
+            }
+        }
+        setFilledPositions(count)
+    }
+}
+
 extension Session {
-    /// Copies out the cache (only the positions in use).
+    /// Copies out the cache (only the positions in use), in its types.
     public func snapshot() -> SessionSnapshot {
         let shape = state.shape
-        let n = cachedTokens.count
-        var cache = [UInt16](repeating: 0, count: state.cacheRowBytes(positions: n) / 2)
-        cache.withUnsafeMutableBytes { state.copyCacheRows(count: n, to: $0) }
         return SessionSnapshot(
             modelIdentity: engine.file.modelIdentity, tokens: cachedTokens, layers: shape.layers,
-            keyWidth: shape.keyWidth, valueWidth: shape.valueWidth, cache: cache)
+            keyWidth: shape.keyWidth, valueWidth: shape.valueWidth, cacheTypes: state.cacheTypes,
+            cache: state.copyRows(count: cachedTokens.count))
     }
 
     /// Replaces the cache with `snapshot`'s; on any mismatch the session is left empty and the
-    /// error says why (the caller then runs the history again).
+    /// error says why (the caller then runs the history again). A snapshot in other cache types
+    /// than the session's (an F16 one after switching to Q8_0, say) is converted row by row.
     public func restore(_ snapshot: SessionSnapshot) throws(SnapshotError) {
         reset()
         let shape = state.shape
@@ -144,11 +241,16 @@ extension Session {
         }
         let n = snapshot.tokens.count
         guard n < state.contextLength else { throw .tooLong(tokens: n, contextLength: state.contextLength) }
-        guard snapshot.cache.count * 2 == state.cacheRowBytes(positions: n) else { throw .malformed("cache size") }
+        guard
+            snapshot.cache.count
+                == SessionSnapshot.cacheBytes(
+                    layers: shape.layers, keyWidth: shape.keyWidth, valueWidth: shape.valueWidth, types: snapshot.cacheTypes,
+                    tokens: n)
+        else { throw .malformed("cache size") }
         guard snapshot.tokens.allSatisfy({ $0 >= 0 && Int($0) < engine.model.vocabularySize }) else {
             throw .malformed("token out of range")
         }
-        snapshot.cache.withUnsafeBytes { state.loadCacheRows(count: n, from: $0) }
+        state.writeRows(snapshot.cache, count: n, types: snapshot.cacheTypes)
         restoreCachedTokens(snapshot.tokens)
     }
 }

@@ -119,7 +119,9 @@ final class EncoderModel: LanguageModel, @unchecked Sendable {
             heads: c.heads, headDim: c.headDim)
     }
 
-    func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
+    /// The encoder's cache is scratch, not a context kept between calls, so it stays F16
+    /// whatever `cacheTypes` asks.
+    func makeState(contextLength: Int, maxBatch: Int, cacheTypes: KVCacheTypes) throws -> InferenceState {
         try InferenceState(shape: stateShape, contextLength: contextLength, maxBatch: maxBatch)
     }
 

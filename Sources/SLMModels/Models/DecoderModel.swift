@@ -58,8 +58,8 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
             heads: c.heads, headDim: c.headDim)
     }
 
-    func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
-        try InferenceState(shape: stateShape, contextLength: contextLength, maxBatch: maxBatch)
+    func makeState(contextLength: Int, maxBatch: Int, cacheTypes: KVCacheTypes) throws -> InferenceState {
+        try InferenceState(shape: stateShape, contextLength: contextLength, maxBatch: maxBatch, cacheTypes: cacheTypes)
     }
 
     func forward(

@@ -35,9 +35,9 @@ public protocol LanguageModel: AnyObject, Sendable {
     var vocabularySize: Int { get }
     /// The context length the model was trained with (`{arch}.context_length`).
     var trainedContextLength: Int { get }
-    /// Allocates the KV cache and scratch buffers for `contextLength` positions and batches of up
-    /// to `maxBatch` tokens.
-    func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState
+    /// Allocates the KV cache (K and V rows in `cacheTypes`) and scratch buffers for
+    /// `contextLength` positions and batches of up to `maxBatch` tokens.
+    func makeState(contextLength: Int, maxBatch: Int, cacheTypes: KVCacheTypes) throws -> InferenceState
     /// The sizes of the states `makeState` makes (for memory predictions, without allocating).
     var stateShape: StateShape { get }
     /// Runs `tokens` at positions `state.position ..< state.position + tokens.count`, appends them
@@ -63,4 +63,11 @@ public protocol LanguageModel: AnyObject, Sendable {
     func hiddenStates(
         _ tokens: UnsafeBufferPointer<Int32>, sequences: [Range<Int>], state: InferenceState, pool: ThreadPool,
         into output: UnsafeMutablePointer<Float>) throws
+}
+
+extension LanguageModel {
+    /// A state with the default F16 cache.
+    public func makeState(contextLength: Int, maxBatch: Int) throws -> InferenceState {
+        try makeState(contextLength: contextLength, maxBatch: maxBatch, cacheTypes: .f16)
+    }
 }

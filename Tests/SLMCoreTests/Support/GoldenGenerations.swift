@@ -43,10 +43,10 @@ enum GoldenChecks {
     /// divergence must be at a near-tie of llama.cpp's logits.
     @discardableResult
     static func greedyContinuations(
-        _ engine: Engine, _ golden: GoldenFile, contextLength: Int,
+        _ engine: Engine, _ golden: GoldenFile, contextLength: Int, cacheTypes: KVCacheTypes = .f16,
         file: StaticString = #filePath, line: UInt = #line
     ) throws -> Int {
-        let state = try engine.makeState(contextLength: contextLength)
+        let state = try engine.makeState(contextLength: contextLength, cacheTypes: cacheTypes)
         var logits: [Float] = []
         var exact = 0
         for g in golden.generations {
@@ -80,8 +80,10 @@ enum GoldenChecks {
 
     /// Logits at every position of the golden's logits text against llama.cpp's top-k:
     /// (top-1 agreement, max |Δ| over each position's top-k).
-    static func logitsAtEveryPosition(_ engine: Engine, _ golden: GoldenFile) throws -> (agreement: Double, maxDifference: Float) {
-        let state = try engine.makeState(contextLength: 512)
+    static func logitsAtEveryPosition(
+        _ engine: Engine, _ golden: GoldenFile, cacheTypes: KVCacheTypes = .f16
+    ) throws -> (agreement: Double, maxDifference: Float) {
+        let state = try engine.makeState(contextLength: 512, cacheTypes: cacheTypes)
         let rows = try engine.logitsAtEveryPosition(golden.logits.tokens, state: state)
         var agree = 0
         var maxDiff: Float = 0
@@ -105,6 +107,8 @@ struct RealModelGolden {
 
     let modelPath: () throws -> String
     let goldenName: String
+    /// The KV cache types the golden was made with (scripts/make-goldens.sh --kv).
+    var cacheTypes = KVCacheTypes.f16
 
     nonisolated(unsafe) private static var engines: [String: Engine] = [:]
 
@@ -119,11 +123,12 @@ struct RealModelGolden {
     func golden() throws -> GoldenFile { try GoldenFile.load(goldenName) }
 
     func checkGreedyContinuations(file: StaticString = #filePath, line: UInt = #line) throws {
-        try GoldenChecks.greedyContinuations(try engine(), try golden(), contextLength: 1024, file: file, line: line)
+        try GoldenChecks.greedyContinuations(
+            try engine(), try golden(), contextLength: 1024, cacheTypes: cacheTypes, file: file, line: line)
     }
 
     func checkLogitsAtEveryPosition(file: StaticString = #filePath, line: UInt = #line) throws {
-        let (agreement, maxDiff) = try GoldenChecks.logitsAtEveryPosition(try engine(), try golden())
+        let (agreement, maxDiff) = try GoldenChecks.logitsAtEveryPosition(try engine(), try golden(), cacheTypes: cacheTypes)
         XCTAssertGreaterThanOrEqual(agreement, Self.minimumTopOneAgreement, file: file, line: line)
         XCTAssertLessThanOrEqual(maxDiff, Self.maximumLogitDifference, file: file, line: line)
     }
