@@ -63,6 +63,8 @@
  *   ABI 3 (libslm.so.3): slm_sampling_params gained `grammar` and `json_schema` at its end.
  *   ABI 4 (libslm.so.4): embeddings (slm_embed_params, slm_embed_default_params,
  *   slm_embedding_size, slm_embed, slm_embed_binary); nothing else changed.
+ *   ABI 5 (libslm.so.5): slm_model_params gained cache_type_k and cache_type_v at its end
+ *   (quantized KV caches, slm_cache_type).
  */
 #ifndef SLM_H
 #define SLM_H
@@ -76,7 +78,7 @@ extern "C" {
 #endif
 
 /* ABI version of this header; slm_abi_version() returns the library's. They must be equal. */
-#define SLM_ABI_VERSION 4
+#define SLM_ABI_VERSION 5
 
 /* Thread-safe; no side effects. Returns SLM_ABI_VERSION of the library that was linked. */
 uint32_t    slm_abi_version(void);
@@ -109,14 +111,26 @@ typedef struct slm_model slm_model;
 /* One conversation's state: KV cache, chat history, statistics of its last call. */
 typedef struct slm_session slm_session;
 
+/* How a session's KV cache stores keys or values (llama.cpp's -ctk / -ctv): F16 (the default),
+ * or Q8_0 / Q4_0 blocks of 32 values, 53 % / 28 % of F16's size. Q8_0 keeps the output close
+ * to F16's (docs/kv-cache.md); quantized types need a head size that is a multiple of 32. */
+typedef enum slm_cache_type {
+    SLM_CACHE_F16 = 0,
+    SLM_CACHE_Q8_0 = 1,
+    SLM_CACHE_Q4_0 = 2,
+} slm_cache_type;
+
 typedef struct slm_model_params {
     int32_t        n_threads;       /* 0 = one per big core */
     const int32_t *cpus;            /* CPU ids to pin to, or NULL = automatic */
     size_t         n_cpus;
     int32_t        context_length;  /* 0 = min(model, 4096) */
     bool           use_mlock;
+    int32_t        cache_type_k;    /* slm_cache_type of every session's K cache (ABI 5) */
+    int32_t        cache_type_v;    /* slm_cache_type of every session's V cache (ABI 5) */
 } slm_model_params;
-/* Thread-safe. The defaults: n_threads 0, cpus NULL, n_cpus 0, context_length 0, use_mlock false.
+/* Thread-safe. The defaults: n_threads 0, cpus NULL, n_cpus 0, context_length 0, use_mlock false,
+ * cache_type_k and cache_type_v SLM_CACHE_F16.
  * Start from these and change fields, so new fields of later versions get their defaults. */
 slm_model_params slm_model_default_params(void);
 /* Loads the GGUF file at `path` (UTF-8, NUL-terminated) and stores the new model in *out_model;
@@ -126,8 +140,10 @@ slm_model_params slm_model_default_params(void);
  * a smaller n_threads uses the first ones, a larger one shares them round-robin. With use_mlock,
  * the weights are locked in RAM, or the load fails with SLM_ERR_NO_MEMORY (see RLIMIT_MEMLOCK).
  * Errors: SLM_ERR_INVALID_ARGUMENT (NULL path/out_model, n_threads < 0 or > 256, context_length
- * < 0 or 1..7, n_cpus without cpus, a negative CPU id or one this process may not run on),
- * SLM_ERR_IO, SLM_ERR_FORMAT, SLM_ERR_UNSUPPORTED, SLM_ERR_NO_MEMORY. */
+ * < 0 or 1..7, n_cpus without cpus, a negative CPU id or one this process may not run on, a
+ * cache type that is not an slm_cache_type), SLM_ERR_IO, SLM_ERR_FORMAT, SLM_ERR_UNSUPPORTED
+ * (also: a quantized cache type for a model whose head size is not a multiple of 32),
+ * SLM_ERR_NO_MEMORY. */
 slm_status slm_model_load(const char *path, const slm_model_params *params, slm_model **out_model); /* params NULL = defaults */
 /* Releases the caller's reference. Sessions made from the model keep it alive until they are
  * freed, so the model may be freed first. Must not race with other calls that use this handle. */

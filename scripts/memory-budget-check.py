@@ -123,6 +123,8 @@ def main():
     ap.add_argument("--skip-predictions", action="store_true")
     ap.add_argument("--skip-budget", action="store_true")
     ap.add_argument("--settings", help=SETTINGS_ARG_HELP)
+    ap.add_argument("--budget-ctx", type=int, default=4096,
+                    help="context length of the budget run (4 such contexts, 8 requests; default 4096)")
     args = ap.parse_args()
     failures = []
     rows = []
@@ -154,14 +156,15 @@ def main():
         for f in failures:
             print("FAIL:", f)
         return 1 if failures else 0
-    four, breakdown = predict(args, 4096, 4)
+    ctx = args.budget_ctx
+    four, breakdown = predict(args, ctx, 4)
     budget = int(four * BUDGET_FACTOR)
-    print(f"\nbudget run: 4 x 4096 contexts predicted {four / 2**20:.1f} MiB; --memory-budget {budget} "
+    print(f"\nbudget run: 4 x {ctx} contexts predicted {four / 2**20:.1f} MiB; --memory-budget {budget} "
           f"({budget / 2**20:.1f} MiB, 20 % below)", flush=True)
-    d = Daemon(args, ["-c", "4096", "--max-active", "4", "--memory-budget", str(budget)])
+    d = Daemon(args, ["-c", str(ctx), "--max-active", "4", "--memory-budget", str(budget)])
     try:
-        prompt = prompt_of(d, 4096 - 48)
-        threads, results = fill(d, 4096, 8, prompt)
+        prompt = prompt_of(d, ctx - 48)
+        threads, results = fill(d, ctx, 8, prompt)
         seen = []
         while any(t.is_alive() for t in threads):
             s = d.request({"id": "s", "op": "stats"})[-1]

@@ -73,6 +73,8 @@ SLM_HIDDEN int slm_matmul_f16_avx2(const void *weight, size_t row_stride, int64_
                                    int64_t row_begin, int64_t row_end);
 
 #if SLM_ARCH_X86
+// Q4_0 x Q8_0 in eight float lanes (slm_kv_key_dot_kernel), on a CPU with SLM_CPU_X86_AVX2_FMA_F16C.
+SLM_HIDDEN float slm_vec_dot_q4_0_q8_0_lanes_avx2(int64_t n, const void *w, const void *a);
 // Row kernels, each with the signature of its `_generic` twin; only the dispatch calls them, on
 // a CPU with SLM_CPU_X86_AVX2_FMA_F16C (rope: SLM_CPU_X86_FMA).
 SLM_HIDDEN void slm_swiglu_avx2(const float *gate, const float *up, float *out, int64_t n);

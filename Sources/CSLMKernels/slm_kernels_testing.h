@@ -36,6 +36,7 @@ float slm_vec_dot_q4_1_q8_1_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q5_0_q8_0_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q5_1_q8_1_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q8_0_q8_0_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q4_0_q8_0_lanes_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q4_K_q8_K_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q5_K_q8_K_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *a);

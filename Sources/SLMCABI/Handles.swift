@@ -25,13 +25,15 @@ final class ModelHandle: OpaqueHandle {
     let engine: Engine
     /// nil: the engine's default (min(model, 4096)).
     let contextLength: Int?
+    let cacheTypes: KVCacheTypes
     /// The engine's worker pool runs one forward pass at a time; sessions on different threads
     /// take turns per step, so they interleave instead of waiting for whole generations.
     let compute = Mutex<Void>(())
 
-    init(engine: Engine, contextLength: Int?) {
+    init(engine: Engine, contextLength: Int?, cacheTypes: KVCacheTypes) {
         self.engine = engine
         self.contextLength = contextLength
+        self.cacheTypes = cacheTypes
     }
 }
 
@@ -55,7 +57,7 @@ final class SessionHandle: OpaqueHandle {
 
     init(model: ModelHandle) throws {
         self.model = model
-        session = try Session(engine: model.engine, contextLength: model.contextLength)
+        session = try Session(engine: model.engine, contextLength: model.contextLength, cacheTypes: model.cacheTypes)
         chat = try ChatSession(session: session)
     }
 

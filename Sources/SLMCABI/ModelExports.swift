@@ -44,7 +44,21 @@ public func exportedLastError() -> UnsafePointer<CChar> { LastError.current }
 
 @_cdecl("slm_model_default_params")
 public func exportedModelDefaultParams() -> slm_model_params {
-    slm_model_params(n_threads: 0, cpus: nil, n_cpus: 0, context_length: 0, use_mlock: false)
+    slm_model_params(
+        n_threads: 0, cpus: nil, n_cpus: 0, context_length: 0, use_mlock: false,
+        cache_type_k: Int32(SLM_CACHE_F16.rawValue), cache_type_v: Int32(SLM_CACHE_F16.rawValue))
+}
+
+/// The KV cache type an `slm_cache_type` value names.
+func cacheType(_ value: Int32, field: String) throws -> KVCacheType {
+    switch value {
+    case Int32(SLM_CACHE_F16.rawValue): return .f16
+    case Int32(SLM_CACHE_Q8_0.rawValue): return .q8_0
+    case Int32(SLM_CACHE_Q4_0.rawValue): return .q4_0
+    default:
+        throw CAPIError.invalidArgument(
+            "\(field) must be SLM_CACHE_F16 (0), SLM_CACHE_Q8_0 (1) or SLM_CACHE_Q4_0 (2), got \(value)")
+    }
 }
 
 /// The worker placement `slm_model_params` asks for: the listed CPUs (or the big cores when none
@@ -75,6 +89,8 @@ public func exportedModelLoad(
         if p.context_length < 0 || (p.context_length > 0 && p.context_length < 8) {
             throw CAPIError.invalidArgument("context_length must be 0 (automatic) or at least 8, got \(p.context_length)")
         }
+        let cacheTypes = KVCacheTypes(
+            key: try cacheType(p.cache_type_k, field: "cache_type_k"), value: try cacheType(p.cache_type_v, field: "cache_type_v"))
         let pool: ThreadPool
         do throws(CPUSelectionError) {
             pool = try placement.makePool()
@@ -83,7 +99,10 @@ public func exportedModelLoad(
         }
         let engine = try Engine(modelPath: String(cString: path), pool: pool)
         if p.use_mlock { try engine.file.file.lockInMemory() }
-        let model = ModelHandle(engine: engine, contextLength: p.context_length == 0 ? nil : Int(p.context_length))
+        let model = ModelHandle(
+            engine: engine, contextLength: p.context_length == 0 ? nil : Int(p.context_length), cacheTypes: cacheTypes)
+        // A cache type the model's shape cannot take fails here, not at the first session.
+        if cacheTypes != .f16 { _ = try engine.makeState(contextLength: 8, cacheTypes: cacheTypes) }
         outModel.pointee = model.retained()
         return SLM_OK
     }

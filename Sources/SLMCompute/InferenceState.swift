@@ -249,19 +249,28 @@ public final class InferenceState: @unchecked Sendable {
     }
 
     /// Stores one position's key and value into the cache in its types (rounded to F16 or
-    /// quantized, as llama.cpp's copy into its cache does).
+    /// quantized, as llama.cpp's copy into its cache does). The model passes them already in the
+    /// cache's basis (Hadamard-rotated for a quantized type, `KVCacheTypes.keyRotationBlock`).
     package func storeKeyValue(layer: Int, position: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
-        storeKeyRow(layer: layer, position: position, from: key)
+        cacheTypes.key.store(key, into: keyRows(layer: layer) + position * keyRowBytes, width: shape.keyWidth)
         cacheTypes.value.store(value, into: valueRows(layer: layer) + position * valueRowBytes, width: shape.valueWidth)
     }
 
-    /// One cached key row as floats (`shape.keyWidth` of them).
+    /// One cached key row as the model computed it (`shape.keyWidth` floats): dequantized and,
+    /// for a rotated cache, rotated back.
     public func loadKeyRow(layer: Int, position: Int, into row: UnsafeMutablePointer<Float>) {
         cacheTypes.key.load(keyRows(layer: layer) + position * keyRowBytes, into: row, width: shape.keyWidth)
+        if let block = cacheTypes.keyRotationBlock(headDim: shape.headDim) {
+            slm_hadamard_rotate(row, Int64(shape.keyWidth), Int64(block))
+        }
     }
 
-    /// Replaces one cached key row (rounded or quantized to the cache's key type).
-    public func storeKeyRow(layer: Int, position: Int, from row: UnsafePointer<Float>) {
+    /// Replaces one cached key row with `row` as the model computes keys (rotated and rounded
+    /// or quantized here, as the cache keeps them); `row` is left rotated.
+    public func storeKeyRow(layer: Int, position: Int, from row: UnsafeMutablePointer<Float>) {
+        if let block = cacheTypes.keyRotationBlock(headDim: shape.headDim) {
+            slm_hadamard_rotate(row, Int64(shape.keyWidth), Int64(block))
+        }
         cacheTypes.key.store(row, into: keyRows(layer: layer) + position * keyRowBytes, width: shape.keyWidth)
     }
 

@@ -65,6 +65,24 @@ public struct KVCacheTypes: Sendable, Equatable {
 
     public static let f16 = KVCacheTypes()
 
+    /// The Hadamard block llama.cpp rotates queries and keys by before they meet a quantized K
+    /// cache (the largest power of two ≥ 64 dividing the head size), nil when it does not rotate
+    /// (F16 keys, or a head size that is not a multiple of 64). Matching it matters: without it
+    /// the same -ctk gives other logits than llama.cpp's.
+    public func keyRotationBlock(headDim: Int) -> Int? {
+        guard key != .f16, headDim % 64 == 0 else { return nil }
+        var block = 64
+        while headDim % (2 * block) == 0 { block *= 2 }
+        return block
+    }
+
+    /// The block values and the attention output are rotated by around a quantized V cache
+    /// (llama.cpp keeps 64 there), nil when they are not.
+    public func valueRotationBlock(headDim: Int) -> Int? {
+        guard value != .f16, headDim % 64 == 0 else { return nil }
+        return 64
+    }
+
     /// Bytes of K and V for one position across all layers.
     public func bytesPerPosition(layers: Int, keyWidth: Int, valueWidth: Int) -> Int {
         layers * (key.rowBytes(width: keyWidth) + value.rowBytes(width: valueWidth))

@@ -50,6 +50,12 @@ extension Ops {
     }
 
     /// x *= s over `count` floats.
+    /// x := H·x in blocks of `block` (`slm_hadamard_rotate`), for the rotation around a
+    /// quantized KV cache (`KVCacheTypes.keyRotationBlock`).
+    public static func hadamardRotate(_ x: UnsafeMutablePointer<Float>, count: Int, block: Int) {
+        slm_hadamard_rotate(x, Int64(count), Int64(block))
+    }
+
     public static func scale(_ x: UnsafeMutablePointer<Float>, by s: Float, count: Int) {
         for i in 0..<count { x[i] *= s }
     }

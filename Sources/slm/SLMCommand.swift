@@ -16,7 +16,7 @@ struct SLMCommand: ParsableCommand {
         subcommands: [
             RunCommand.self, BenchCommand.self, InspectCommand.self, TokenizeCommand.self, DetokenizeCommand.self, TemplateCommand.self,
             ChatCommand.self, ConversationsCommand.self, StoreCrashChildCommand.self, StoreBenchCommand.self,
-            AskCommand.self, EmbedCommand.self,
+            AskCommand.self, EmbedCommand.self, PerplexityCommand.self,
         ])
 }
 

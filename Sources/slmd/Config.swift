@@ -113,6 +113,8 @@ struct DaemonConfig {
     /// The `--cpus` list ("0-3,6"), expanded; nil = the big cores (`slm inspect --cpus`).
     var cpus: [Int]?
     var contextLength: Int?
+    /// How every conversation's KV cache stores K and V.
+    var cacheTypes = KVCacheTypes.f16
     var logLevel = LogLevel.info
     var limits = DaemonLimits()
     /// `HOST:PORT` for HTTP over TCP; nil = the Unix socket only.
@@ -124,10 +126,6 @@ struct DaemonConfig {
     /// The served model that embeds stored messages for semantic search: nil = the first encoder
     /// among the models, "none" = no semantic memory.
     var memoryModel: String?
-
-    /// The KV cache's storage types, for the memory accounting and the sessions: F16 until the
-    /// cache-type settings exist (the one place they will plug in).
-    var cacheTypes: KVCacheTypes { .f16 }
 
     /// The usage text: one line per setting, from the table.
     static var usage: String {
@@ -273,6 +271,7 @@ struct Setting {
         case keepAlive(WritableKeyPath<DaemonConfig, KeepAlive>)
         /// Bytes, written as 1048576, 512K, 64M, 1.5G or 2GiB (binary units).
         case size(WritableKeyPath<DaemonConfig, Int>, ClosedRange<Int>)
+        case cacheType(WritableKeyPath<DaemonConfig, KVCacheType>)
     }
 
     let name: String
@@ -311,6 +310,12 @@ struct Setting {
         Setting(
             name: "ctx-size", shortFlag: "-c", valueName: "N", kind: .optionalInteger(\.contextLength, 8...1 << 20),
             help: "context length per conversation (default: min(model's, 4096))"),
+        Setting(
+            name: "cache-type-k", shortFlag: "-ctk", valueName: "TYPE", kind: .cacheType(\.cacheTypes.key),
+            help: "KV cache type for K: f16, q8_0 (half the memory) or q4_0"),
+        Setting(
+            name: "cache-type-v", shortFlag: "-ctv", valueName: "TYPE", kind: .cacheType(\.cacheTypes.value),
+            help: "KV cache type for V: f16, q8_0 or q4_0"),
         Setting(
             name: "max-clients", valueName: "N", kind: .integer(\.limits.maxClients, 1...65536),
             help: "connected clients; one more gets busy and is closed", infoName: "max_clients"),
@@ -416,6 +421,7 @@ struct Setting {
         case .integer(let field, _): return help + " (default \(defaults[keyPath: field]))"
         case .size(let field, _): return help + " (default \(ByteSize.format(defaults[keyPath: field])))"
         case .logLevel(let field): return help + " (default \(defaults[keyPath: field].name))"
+        case .cacheType(let field): return help + " (default \(defaults[keyPath: field].rawValue))"
         case .keepAlive(let field):
             if case .milliseconds(let ms) = defaults[keyPath: field] { return help + " (default \(ms / 1000) s)" }
             return help + " (default never)"
@@ -466,6 +472,11 @@ struct Setting {
         case .logLevel(let field):
             guard let level = LogLevel(name: value) else { throw .config("\(source): unknown log level \"\(value)\"") }
             config[keyPath: field] = level
+        case .cacheType(let field):
+            guard let type = KVCacheType(rawValue: value.lowercased()) else {
+                throw .config("\(source): \(name) \"\(value)\" is not a KV cache type; use one of \(KVCacheType.names)")
+            }
+            config[keyPath: field] = type
         }
     }
 }

@@ -377,6 +377,8 @@ extension Daemon {
             ("architecture", .string(facts.architecture)),
             ("context_length", .integer(config.contextLength ?? min(facts.trainedContextLength, Engine.defaultMaxContext))),
             ("trained_context_length", .integer(facts.trainedContextLength)),
+            ("cache_type_k", .string(config.cacheTypes.key.rawValue)),
+            ("cache_type_v", .string(config.cacheTypes.value.rawValue)),
             ("quantization", .string(facts.quantization)),
             ("file", .string(model.path.split(separator: "/").last.map(String.init) ?? model.path)),
         ])

@@ -35,6 +35,7 @@ final class Scheduler: @unchecked Sendable {
     let engine: Engine
     let limits: DaemonLimits
     let contextLength: Int?
+    let cacheTypes: KVCacheTypes
     var chatBackend: ChatBackend?
 
     private let monitor = Monitor()
@@ -82,8 +83,6 @@ final class Scheduler: @unchecked Sendable {
     private let wake: @Sendable () -> Void
     private var thread = pthread_t()
 
-    /// The KV cache types of its sessions (`DaemonConfig.cacheTypes`).
-    let cacheTypes: KVCacheTypes
     /// The daemon's memory budget, and this model's name in it.
     let budget: MemoryBudget
     let modelName: String
@@ -106,10 +105,10 @@ final class Scheduler: @unchecked Sendable {
         self.engine = engine
         self.limits = limits
         self.contextLength = contextLength
+        self.cacheTypes = cacheTypes
         self.wake = wake
         self.budget = budget
         self.modelName = modelName
-        self.cacheTypes = cacheTypes
         plan = engine.memoryPlan(contextLength: contextLength, contexts: 1, cacheTypes: cacheTypes)
         promptCache = PromptCache(maxBytes: limits.promptCacheBytes, maxBytesPerOwner: limits.promptCacheBytesPerUID)
         budget.update(model: modelName, account(sessions: 0, snapshots: false))

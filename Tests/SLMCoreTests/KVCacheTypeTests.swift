@@ -116,6 +116,27 @@ final class KVCacheTypeTests: XCTestCase {
         }
     }
 
+    /// The Q4_0 key dot (eight float lanes, as llama.cpp's flash attention sums Q4_0 keys on
+    /// x86) equals its generic twin bit for bit, and both are the dot of the dequantized rows.
+    func testQ4_0KeyDotEqualsItsTwinBitForBit() {
+        var random = SeededGenerator(seed: 0x4B_D07)
+        for blocks in [1, 2, 8, 64] {
+            let n = blocks * 32
+            for _ in 0..<50 {
+                let keys = Self.row((0..<n).map { _ in Float(random.nextUnit() * 4 - 2) }, .q4_0)
+                let query = Self.row((0..<n).map { _ in Float(random.nextUnit() * 2 - 1) }, .q8_0)
+                let simd = slm_kv_key_dot_kernel(Int32(SLM_TYPE_Q4_0.rawValue))!(Int64(n), keys, query)
+                let generic = slm_vec_dot_q4_0_q8_0_lanes_generic(Int64(n), keys, query)
+                XCTAssertEqual(simd.bitPattern, generic.bitPattern, "\(blocks) blocks")
+                let k = Self.floats(keys, .q4_0, width: n)
+                let q = Self.floats(query, .q8_0, width: n)
+                let exact = (0..<n).reduce(0.0) { $0 + Double(k[$1]) * Double(q[$1]) }
+                let bound = (0..<n).reduce(0.0) { $0 + abs(Double(k[$1]) * Double(q[$1])) }
+                XCTAssertEqual(Double(simd), exact, accuracy: 1e-5 * bound + 1e-6, "\(blocks) blocks")
+            }
+        }
+    }
+
     /// Q4_0 quantization of cache rows against gguf-py's numpy reference quantizer (the one
     /// llama.cpp's CPU backend also runs): scripts/make-kv-quant-golden.py.
     func testQ4_0QuantizerMatchesReference() throws {

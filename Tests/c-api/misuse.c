@@ -200,6 +200,37 @@ int main(int argc, char **argv) {
     EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_ERR_INVALID_ARGUMENT);
     CHECK(strstr(slm_last_error(), "4000") != NULL, "message names the CPU: %s", slm_last_error());
     CHECK(model == NULL, "out_model written on failure");
+    params = slm_model_default_params();
+    CHECK(params.cache_type_k == SLM_CACHE_F16 && params.cache_type_v == SLM_CACHE_F16, "cache type defaults");
+    params.cache_type_v = 7;
+    EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(slm_last_error(), "cache_type_v") != NULL, "message names cache_type_v: %s", slm_last_error());
+    params.cache_type_v = SLM_CACHE_F16;
+    params.cache_type_k = -1;
+    EXPECT_STATUS(slm_model_load(model_path, &params, &model), SLM_ERR_INVALID_ARGUMENT);
+    CHECK(model == NULL, "out_model written on failure");
+    /* A quantized cache: a session on it generates the same greedy start as F16 for this prompt. */
+    {
+        slm_model *q8 = NULL;
+        params = slm_model_default_params();
+        params.n_threads = 1;
+        params.context_length = 128;
+        params.cache_type_k = SLM_CACHE_Q8_0;
+        params.cache_type_v = SLM_CACHE_Q8_0;
+        EXPECT_STATUS(slm_model_load(model_path, &params, &q8), SLM_OK);
+        slm_session *s = NULL;
+        if (q8) EXPECT_STATUS(slm_session_create(q8, &s), SLM_OK);
+        if (s) {
+            slm_sampling_params sp = slm_sampling_default_params();
+            sp.temperature = 0;
+            sp.max_tokens = 8;
+            struct text out = {{0}, 0};
+            EXPECT_STATUS(slm_generate(s, "The capital of France is", &sp, collect, &out), SLM_OK);
+            CHECK(strstr(out.bytes, "Paris") != NULL, "q8_0 cache output: %s", out.bytes);
+        }
+        slm_session_free(s);
+        slm_model_free(q8);
+    }
 
     snprintf(path, sizeof path, "%s/does-not-exist.gguf", argv[2]);
     EXPECT_STATUS(slm_model_load(path, NULL, &model), SLM_ERR_IO);

@@ -51,16 +51,16 @@ size_t slm_attention_scratch_bytes(int64_t head_dim) {
 
 static float f16_dot_generic(const uint16_t *a, const uint16_t *b, int64_t n) { return dot_f16_f16(a, b, n); }
 
-// Quantized keys are dotted with the query by slm_vec_dot's kernel for the key type, the one this
-// CPU runs (scalar under slm_set_force_generic): that kernel has its own twins (Tests/CKernelTests),
-// and the typed twins then differ in nothing but their F16 steps, so they agree bit for bit.
+// Quantized keys are dotted with the query by slm_kv_key_dot_kernel, the kernel this CPU runs
+// (scalar under slm_set_force_generic): it has its own twins, and the typed twins then differ in
+// nothing but their F16 steps, so they agree bit for bit.
 void slm_attention_head_typed_generic(const float *query, int key_type, const void *keys, size_t key_row_bytes,
                                       int value_type, const void *values, size_t value_row_bytes, int64_t begin,
                                       int64_t end, int64_t head_dim, float scale, float softcap, float *out,
                                       void *scratch) {
     attention_typed(query, key_type, (const uint8_t *)keys, key_row_bytes, value_type, (const uint8_t *)values,
                     value_row_bytes, begin, end, head_dim, scale, softcap, out, scratch,
-                    key_type == SLM_TYPE_F16 ? NULL : slm_vec_dot_kernel(key_type), f16_dot_generic,
+                    slm_kv_key_dot_kernel(key_type), f16_dot_generic,
                     f16_update);
 }
 

@@ -76,6 +76,18 @@ slm_vec_dot_fn slm_vec_dot_kernel(int type) {
     return slm_vec_dot_kernel_generic(type);
 }
 
+slm_vec_dot_fn slm_kv_key_dot_kernel(int type) {
+    switch (type) {
+    case SLM_TYPE_Q8_0: return slm_vec_dot_kernel(type);
+    case SLM_TYPE_Q4_0:
+#if SLM_ARCH_X86
+        if (use_simd(SLM_CPU_X86_AVX2_FMA_F16C)) return slm_vec_dot_q4_0_q8_0_lanes_avx2;
+#endif
+        return slm_vec_dot_q4_0_q8_0_lanes_generic;
+    default: return NULL;
+    }
+}
+
 // The batch variant: llama.cpp's batch order where it has one (x86 only).
 slm_vec_dot_fn slm_vec_dot_kernel_for_batch(int type, int64_t n_tokens, int64_t token) {
     const slm_vec_dot_fn batch = slm_force_generic ? NULL : slm_vec_dot_kernel_avx2_for_batch(type, n_tokens, token);

@@ -319,3 +319,28 @@ float slm_vec_dot(int type, int64_t n, const void *weight_row, const void *activ
     const slm_vec_dot_fn fn = slm_vec_dot_kernel(type);
     return fn ? fn(n, weight_row, activation_row) : NAN;
 }
+
+// Q4_0 x Q8_0 in the eight-float-lane order of the x86 kernels (lane l: elements 4l..4l+3 of a
+// block as an exact integer sum, one fma per block and lane, lanes folded upper half onto lower
+// then (0+2)+(1+3)): the twin of slm_vec_dot_q4_0_q8_0_lanes_avx2, equal to it bit for bit. The
+// KV cache's Q4_0 keys use this order (llama.cpp's flash attention dots them so).
+float slm_vec_dot_q4_0_q8_0_lanes_generic(int64_t n, const void *w, const void *a) {
+    const slm_block_q4_0 *SLM_RESTRICT x = (const slm_block_q4_0 *)w;
+    const slm_block_q8_0 *SLM_RESTRICT y = (const slm_block_q8_0 *)a;
+    const int64_t nb = n / SLM_QK8_0;
+    float acc[8] = {0};
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d);
+        for (int l = 0; l < 8; ++l) {
+            int lane = 0;
+            for (int j = 4 * l; j < 4 * l + 4; ++j) {
+                const int q = j < 16 ? (x[i].qs[j] & 0x0f) - 8 : (x[i].qs[j - 16] >> 4) - 8;
+                lane += q * y[i].qs[j];
+            }
+            acc[l] = fmaf(d, (float)lane, acc[l]);
+        }
+    }
+    float h[4];
+    for (int l = 0; l < 4; ++l) h[l] = acc[4 + l] + acc[l];
+    return (h[0] + h[2]) + (h[1] + h[3]);
+}

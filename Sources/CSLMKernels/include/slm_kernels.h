@@ -210,6 +210,10 @@ float slm_vec_dot(int type, int64_t n, const void *weight_row, const void *activ
 // twin; NULL if unsupported. slm_vec_dot dispatches through it.
 typedef float (*slm_vec_dot_fn)(int64_t n, const void *weight_row, const void *activation_row);
 slm_vec_dot_fn slm_vec_dot_kernel(int type);
+// The dot kernel of a quantized KV cache's key rows (Q8_0 or Q4_0) with a Q8_0 query, in the
+// order llama.cpp's flash attention sums them on x86 (for Q4_0 not the weights' order, which
+// follows llama.cpp's repacked Q4_0); NULL for other types.
+slm_vec_dot_fn slm_kv_key_dot_kernel(int type);
 // The dot kernel for token `token` of a batch of n_tokens activation rows multiplied by the same
 // weights: the same products as slm_vec_dot_kernel(type), summed in the order llama.cpp's CPU
 // backend uses for that token of such a batch where it differs from its one-token order (on
@@ -308,11 +312,17 @@ void slm_attention_head_f32_window(const float *query, const float *keys_t, cons
                                    int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
                                    float scale, float softcap, float *out, void *scratch);
 
+// ---- Hadamard rotation of a quantized KV cache (generic/hadamard.c) ----
+// x[0..n) := H·x block by block, H the orthonormal Sylvester-Hadamard matrix of `block` rows
+// (a power of two dividing n; anything else leaves x unchanged), computed as ggml's fast
+// transform computes it. H·H = I: applying it twice gives x back up to rounding.
+void slm_hadamard_rotate(float *x, int64_t n, int64_t block);
+
 // ---- Attention over a typed KV cache (generic/attention.c) ----
 // One query head over positions [begin, end) of a cache whose K rows and V rows are each F16,
 // Q8_0 or Q4_0 (slm_tensor_type ids), as llama.cpp's flash attention takes such caches (for every
 // batch size once either type is quantized): the query is rounded to F16 (F16 keys) or quantized
-// to Q8_0 and dotted with slm_vec_dot's kernel for the key type (quantized keys); positions are
+// to Q8_0 and dotted with slm_kv_key_dot_kernel (quantized keys); positions are
 // taken one at a time with libm's expf; the weighted sum of V is kept in an F16 accumulator for
 // F16 values, else in F32 over each value row dequantized. keys/values point at the head's slice
 // of position 0; rows are key_row_bytes / value_row_bytes apart. head_dim must be a multiple of

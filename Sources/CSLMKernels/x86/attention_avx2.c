@@ -229,7 +229,7 @@ SLM_AVX2 void slm_attention_head_typed_avx2(const float *query, int key_type, co
                                             float *out, void *scratch) {
     attention_typed(query, key_type, (const uint8_t *)keys, key_row_bytes, value_type, (const uint8_t *)values,
                     value_row_bytes, begin, end, head_dim, scale, softcap, out, scratch,
-                    key_type == SLM_TYPE_F16 ? NULL : slm_vec_dot_kernel(key_type), dot_f16_f16_avx2,
+                    slm_kv_key_dot_kernel(key_type), dot_f16_f16_avx2,
                     f16_update_avx2);
 }
 

@@ -56,6 +56,20 @@ SLM_AVX2 static float slm_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *w, const
     return sum;
 }
 
+// Q4_0 keys of a quantized KV cache dotted with a Q8_0 query: the cache is not repacked, so
+// llama.cpp's flash attention uses its plain x86 kernel, of the eight-float-lane shape.
+SLM_AVX2 float slm_vec_dot_q4_0_q8_0_lanes_avx2(int64_t n, const void *w, const void *a) {
+    const slm_block_q4_0 *SLM_RESTRICT x = (const slm_block_q4_0 *)w;
+    const slm_block_q8_0 *SLM_RESTRICT y = (const slm_block_q8_0 *)a;
+    const int64_t nb = n / SLM_QK8_0;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+        const __m256i q = _mm256_sub_epi8(unpack_nibbles(x[i].qs), _mm256_set1_epi8(8));
+        acc = _mm256_fmadd_ps(block_scale(x[i].d, y[i].d), dot_s8_s8_lanes(q, _mm256_loadu_si256((const __m256i *)y[i].qs)), acc);
+    }
+    return hsum8(acc);
+}
+
 SLM_AVX2 static float slm_vec_dot_q5_0_q8_0_avx2(int64_t n, const void *w, const void *a) {
     const slm_block_q5_0 *SLM_RESTRICT x = (const slm_block_q5_0 *)w;
     const slm_block_q8_0 *SLM_RESTRICT y = (const slm_block_q8_0 *)a;

@@ -175,13 +175,19 @@ extension InferenceState {
     }
 
     /// Writes rows laid out as `copyRows` gives them (stored in `types`) to positions
-    /// `0..<count`, converting each row through floats when `types` are not the cache's own;
-    /// sets the filled positions to `count`. `rows` may hold more positions than it writes:
-    /// `stored` (default `count`) is the count `copyRows` was called with (the prompt cache
-    /// reuses the first positions of an entry). The caller checks the sizes.
+    /// `0..<count`, converting each row through floats when `types` are not the cache's own
+    /// (rotating it out of or into the Hadamard basis a quantized type is kept in); sets the
+    /// filled positions to `count`. `rows` may hold more positions than it writes: `stored`
+    /// (default `count`) is the count `copyRows` was called with (the prompt cache reuses the
+    /// first positions of an entry). The caller checks the sizes.
     public func writeRows(_ rows: [UInt8], count: Int, types: KVCacheTypes, stored: Int? = nil) {
         let stored = stored ?? count
         precondition(stored >= count)
+        let headDim = shape.headDim
+        let rotations = [
+            (types.keyRotationBlock(headDim: headDim), cacheTypes.keyRotationBlock(headDim: headDim)),
+            (types.valueRotationBlock(headDim: headDim), cacheTypes.valueRotationBlock(headDim: headDim)),
+        ]
         let sourceKeyBytes = types.key.rowBytes(width: shape.keyWidth)
         let sourceValueBytes = types.value.rowBytes(width: shape.valueWidth)
         rows.withUnsafeBytes { src in
@@ -189,15 +195,20 @@ extension InferenceState {
             var at = src.baseAddress!
             func copy(
                 _ from: KVCacheType, _ to: KVCacheType, width: Int, sourceRowBytes: Int, destination: UnsafeMutableRawPointer,
-                destinationRowBytes: Int
+                destinationRowBytes: Int, rotation: (from: Int?, to: Int?)
             ) {
                 if from == to {
                     destination.copyMemory(from: at, byteCount: count * sourceRowBytes)
                 } else {
                     row.withUnsafeMutableBufferPointer { floats in
+                        let f = floats.baseAddress!
                         for p in 0..<count {
-                            from.load(at + p * sourceRowBytes, into: floats.baseAddress!, width: width)
-                            to.store(floats.baseAddress!, into: destination + p * destinationRowBytes, width: width)
+                            from.load(at + p * sourceRowBytes, into: f, width: width)
+                            if rotation.from != rotation.to {
+                                if let block = rotation.from { Ops.hadamardRotate(f, count: width, block: block) }
+                                if let block = rotation.to { Ops.hadamardRotate(f, count: width, block: block) }
+                            }
+                            to.store(f, into: destination + p * destinationRowBytes, width: width)
                         }
                     }
                 }
@@ -206,10 +217,10 @@ extension InferenceState {
             for layer in 0..<shape.layers {
                 copy(
                     types.key, cacheTypes.key, width: shape.keyWidth, sourceRowBytes: sourceKeyBytes,
-                    destination: keyRows(layer: layer), destinationRowBytes: keyRowBytes)
+                    destination: keyRows(layer: layer), destinationRowBytes: keyRowBytes, rotation: rotations[0])
                 copy(
                     types.value, cacheTypes.value, width: shape.valueWidth, sourceRowBytes: sourceValueBytes,
-                    destination: valueRows(layer: layer), destinationRowBytes: valueRowBytes)
+                    destination: valueRows(layer: layer), destinationRowBytes: valueRowBytes, rotation: rotations[1])
             }
         }
         setFilledPositions(count)

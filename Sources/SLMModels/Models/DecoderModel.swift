@@ -228,6 +228,9 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
 
         let r = c.rotaryDims
         let angles = scratch.ropeAngles(table: layer.ropeTable)
+        // A quantized cache is written and read in a Hadamard-rotated basis, as llama.cpp does.
+        let keyRotation = state.cacheTypes.keyRotationBlock(headDim: c.headDim)
+        let valueRotation = state.cacheTypes.valueRotationBlock(headDim: c.headDim)
         for t in 0..<n {
             let qt = q + t * qWidth
             let kt = k + t * kvWidth
@@ -244,6 +247,11 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
                 Ops.ropeAdjacentPairs(kt, heads: c.kvHeads, headDim: c.headDim, rotaryDims: r, cos: cos, sin: sin)
             }
             if let s = c.queryScale { Ops.scale(qt, by: s, count: qWidth) }
+            if let block = keyRotation {
+                Ops.hadamardRotate(qt, count: qWidth, block: block)
+                Ops.hadamardRotate(kt, count: kvWidth, block: block)
+            }
+            if let block = valueRotation { Ops.hadamardRotate(v + t * kvWidth, count: kvWidth, block: block) }
             state.storeKeyValue(layer: index, position: start + t, key: kt, value: v + t * kvWidth)
         }
         Ops.attention(
@@ -251,6 +259,9 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
             kvHeads: c.kvHeads, headDim: c.headDim,
             scale: c.attentionSoftcap.map { c.attentionScale / $0 } ?? c.attentionScale,
             window: layer.window, softcap: c.attentionSoftcap ?? 0, state: state, pool: pool)
+        if let block = valueRotation {
+            for t in 0..<n { Ops.hadamardRotate(att + t * qWidth, count: qWidth, block: block) }
+        }
         Ops.linear(
             layer.attentionOutput.weight, input: att, inputStride: qWidth, tokens: n,
             output: output, outputStride: dim, state: state, pool: pool)
