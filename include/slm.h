@@ -64,7 +64,8 @@
  *   ABI 4 (libslm.so.4): embeddings (slm_embed_params, slm_embed_default_params,
  *   slm_embedding_size, slm_embed, slm_embed_binary); nothing else changed.
  *   ABI 5 (libslm.so.5): slm_model_params gained cache_type_k and cache_type_v at its end
- *   (quantized KV caches, slm_cache_type).
+ *   (quantized KV caches, slm_cache_type); slm_sampling_params gained `context_shift` and
+ *   `keep` at its end; slm_stats gained `truncated_turns` and `context_shifts` at its end.
  */
 #ifndef SLM_H
 #define SLM_H
@@ -213,14 +214,21 @@ typedef struct slm_sampling_params {
     /* Structured output (ABI 3); NULL = none, at most one of the two. Copied during the call. */
     const char *grammar;      /* GBNF text (llama.cpp's grammar syntax), start rule root */
     const char *json_schema;  /* a JSON Schema as JSON text; "{}" = any JSON value */
+    /* Context shift (ABI 5), slm_generate only: when the context fills, the first token and the
+     * `keep` prompt tokens after it stay (-1 = the whole prompt), the oldest half of the rest is
+     * forgotten and generation goes on (llama.cpp's --context-shift / --keep). */
+    bool     context_shift;   /* false = a full context ends the call with SLM_ERR_CONTEXT_FULL */
+    int32_t  keep;
 } slm_sampling_params;
 /* Thread-safe. llama.cpp's defaults: temperature 0.8, top_k 40, top_p 0.95, min_p 0.05,
  * repeat_penalty 1, repeat_last_n 64, seed SLM_SEED_RANDOM, max_tokens -1, grammar and json_schema
- * NULL.
+ * NULL, context_shift false, keep 0.
  * seed: the same seed gives the same text. max_tokens: tokens to generate; -1 = until the model
  * ends its text or the context is full; 0 = only process the prompt (fills the KV cache).
  * Valid: temperature >= 0, top_k >= 0, top_p in (0, 1], min_p in [0, 1], repeat_penalty > 0,
- * repeat_last_n >= -1, max_tokens >= -1; floats finite and not subnormal (e.g. 1e-40). A bad
+ * repeat_last_n >= -1, max_tokens >= -1, keep >= -1 and leaving 2 positions of the context to
+ * shift, context_shift false for slm_chat and for models with sliding-window layers (Gemma 2/3:
+ * SLM_ERR_UNSUPPORTED); floats finite and not subnormal (e.g. 1e-40). A bad
  * value fails the call with SLM_ERR_INVALID_ARGUMENT and slm_last_error() names the field; for a
  * grammar or schema it also says what is wrong and where (line and column, rule, schema path).
  * With a grammar, tokens that cannot continue it are never sampled, end of text comes only where
@@ -260,6 +268,10 @@ slm_status slm_generate(slm_session *session, const char *prompt, const slm_samp
 /* Adds `user_message` to the session's history, renders the history with the model's chat template
  * (ChatML when it has none) and streams the assistant's reply, which joins the history (also when
  * stopped early or cancelled; not on other errors). Only the new tokens of each turn run. When the
+ * history with the new message and room for the reply (max_tokens, else a quarter of the context,
+ * at most 512 tokens; never more than half) would not fit the context, its oldest turns are left
+ * out of the prompt, whole (the history itself keeps them; slm_stats.truncated_turns counts them);
+ * a message that does not fit even alone is SLM_ERR_CONTEXT_FULL. When the
  * session is attached to a conversation, the turn is also stored (a cancelled reply is stored
  * marked as such). Errors: as slm_generate, plus SLM_ERR_STORE. */
 slm_status slm_chat(slm_session *session, const char *user_message, const slm_sampling_params *params,
@@ -267,8 +279,14 @@ slm_status slm_chat(slm_session *session, const char *user_message, const slm_sa
 
 /* Statistics of the session's last slm_generate/slm_chat call (zeros before the first, also
  * filled after a cancelled or context-full call). ttft_ms: from the call's start to the first
- * generated token; tokens_per_second: decode speed after the first token. */
-typedef struct slm_stats { int32_t prompt_tokens, generated_tokens; double ttft_ms, tokens_per_second; } slm_stats;
+ * generated token; tokens_per_second: decode speed after the first token; truncated_turns (ABI 5):
+ * turns of the chat history left out of slm_chat's prompt to fit the context; context_shifts
+ * (ABI 5): context shifts slm_generate made (slm_sampling_params.context_shift). */
+typedef struct slm_stats {
+    int32_t prompt_tokens, generated_tokens;
+    double  ttft_ms, tokens_per_second;
+    int32_t truncated_turns, context_shifts;
+} slm_stats;
 slm_status slm_session_stats(const slm_session *session, slm_stats *out_stats); /* of the last call */
 /* Like every function taking a session except slm_session_cancel, slm_session_stats fails with
  * SLM_ERR_INVALID_ARGUMENT while a call runs on the session (from another thread or from its

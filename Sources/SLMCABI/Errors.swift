@@ -48,7 +48,7 @@ func status(for error: any Error) -> slm_status {
         case .unsupportedArchitecture, .unsupportedFeature: return SLM_ERR_UNSUPPORTED
         case .invalidHyperparameter: return SLM_ERR_FORMAT
         case .contextTooSmall, .tokenOutOfRange, .emptyInput: return SLM_ERR_INVALID_ARGUMENT
-        case .contextFull: return SLM_ERR_CONTEXT_FULL
+        case .contextFull, .messageLongerThanContext: return SLM_ERR_CONTEXT_FULL
         }
     case let e as TokenizerError:
         switch e {

@@ -61,6 +61,10 @@ func generationOptions(_ params: UnsafePointer<slm_sampling_params>?) throws -> 
     var options = GenerationOptions()
     options.sampling = sampling
     options.maxTokens = c.max_tokens < 0 ? nil : Int(c.max_tokens)
+    if c.keep < Int32(ContextShift.keepWholePrompt) {
+        throw CAPIError.invalidArgument("keep must be -1 (the whole prompt) or >= 0, got \(c.keep)")
+    }
+    if c.context_shift { options.contextShift = ContextShift(keep: Int(c.keep)) }
     return options
 }
 
@@ -150,9 +154,11 @@ public func exportedSessionStats(_ session: OpaquePointer?, _ outStats: UnsafeMu
         if let s = last {
             outStats.pointee = slm_stats(
                 prompt_tokens: Int32(s.promptTokens), generated_tokens: Int32(s.generatedTokens),
-                ttft_ms: s.timeToFirstToken * 1000, tokens_per_second: s.generationTokensPerSecond)
+                ttft_ms: s.timeToFirstToken * 1000, tokens_per_second: s.generationTokensPerSecond,
+                truncated_turns: Int32(clamping: s.truncatedTurns), context_shifts: Int32(clamping: s.contextShifts))
         } else {
-            outStats.pointee = slm_stats(prompt_tokens: 0, generated_tokens: 0, ttft_ms: 0, tokens_per_second: 0)
+            outStats.pointee = slm_stats(
+                prompt_tokens: 0, generated_tokens: 0, ttft_ms: 0, tokens_per_second: 0, truncated_turns: 0, context_shifts: 0)
         }
         return SLM_OK
     }

@@ -277,6 +277,11 @@ public final class InferenceState: @unchecked Sendable {
     /// Moves `count` positions' K and V rows of every layer from `source` to `destination`
     /// (overlapping ranges allowed); tokens are the caller's business.
     public func moveRows(from source: Int, to destination: Int, count: Int) {
+        // Callers are the engine's own code (context shift): a range outside the cache is a bug.
+        precondition(
+            count >= 0 && source >= 0 && destination >= 0 && source + count <= contextLength
+                && destination + count <= contextLength,
+            "moveRows(from: \(source), to: \(destination), count: \(count)) outside a context of \(contextLength)")
         guard count > 0, source != destination else { return }
         for layer in 0..<shape.layers {
             let k = keyRows(layer: layer)

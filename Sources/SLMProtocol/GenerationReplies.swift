@@ -13,6 +13,8 @@ public struct GenerationSummary: Sendable, Equatable {
     public var generationSeconds = 0.0
     /// The stored conversation a chat turn went to.
     public var conversation: Int64?
+    /// Turns of a chat's history left out of the prompt to fit the context; sent when not 0.
+    public var truncatedTurns = 0
 
     public init(stopReason: WireStopReason) { self.stopReason = stopReason }
 
@@ -60,6 +62,7 @@ extension Reply {
             ("tokens_per_second", .number(rounded(summary.tokensPerSecond))),
         ]
         if let conversation = summary.conversation { fields.append(("conversation", .integer(conversation))) }
+        if summary.truncatedTurns > 0 { fields.append(("truncated_turns", .integer(summary.truncatedTurns))) }
         return line(id: id, event: "done", fields)
     }
 }

@@ -39,6 +39,10 @@ public struct SamplingFields: Sendable, Equatable {
     /// nil = until end of text or a full context.
     public var maxTokens: Int?
     public var stop: [String] = []
+    /// `generate` only: llama.cpp's context shift when the context fills (`context_shift`), and
+    /// the prompt tokens after the first it keeps (`keep`; nil = 0, -1 = the whole prompt).
+    public var contextShift = false
+    public var keep: Int?
 
     public init() {}
 
@@ -61,7 +65,12 @@ public struct SamplingFields: Sendable, Equatable {
     }
 
     /// The keys of `generate` and `chat` the protocol reads itself; the others are sampling.
-    static let protocolKeys: Set<String> = ["id", "op", "prompt", "message", "conversation", "max_tokens", "stop", "model"]
+    static let protocolKeys: Set<String> = [
+        "id", "op", "prompt", "message", "conversation", "max_tokens", "stop", "model", "context_shift", "keep",
+    ]
+
+    /// The fields of `generate` a `chat` refuses: a chat leaves out its oldest turns instead.
+    static let generateOnlyKeys: Set<String> = ["context_shift", "keep"]
 }
 
 public enum Operation: Sendable, Equatable {
@@ -140,6 +149,10 @@ public struct Request: Sendable, Equatable {
             allowed = Set(f.keys).subtracting(["message", "conversation"])
             operation = .generate(prompt: try f.string("prompt"), try sampling(f))
         case "chat":
+            for key in SamplingFields.generateOnlyKeys where f[key] != nil {
+                throw .invalidValue(
+                    field: key, reason: "applies to generate only: a chat leaves its oldest turns out of the prompt instead")
+            }
             allowed = Set(f.keys).subtracting(["prompt"])
             operation = .chat(
                 conversation: try f.optionalConversation("conversation"), message: try f.string("message"),
@@ -199,6 +212,11 @@ public struct Request: Sendable, Equatable {
             s.model = name
         }
         if let stops = f["stop"] { s.stop = try SamplingFields.stopSequences(stops, field: "stop") }
+        s.contextShift = try f.optionalBool("context_shift") ?? false
+        s.keep = try f.optionalInt("keep", in: -1...Int(Int32.max))
+        if s.keep != nil && !s.contextShift {
+            throw .invalidValue(field: "keep", reason: "applies only with \"context_shift\":true")
+        }
         return s
     }
 }

@@ -86,6 +86,7 @@ struct LocalChat {
         // message leaves none behind).
         if isNew, let id = chat.conversationID { Console.err("conversation \(id) (new)\n") }
         if finalStats.stopReason == .cancelled { Console.err("(reply cut short; stored as cancelled)\n") }
+        if finalStats.truncatedTurns > 0 { Console.err(truncationNote(finalStats.truncatedTurns) + "\n") }
         if let problem = chat.lastSnapshotError { Console.err("warning: KV snapshot not saved: \(problem)\n") }
         if printStats {
             Console.err(

@@ -36,6 +36,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var context: ContextOptions
 
+    @OptionGroup var contextShift: ContextShiftOptions
+
     @Flag(name: .customLong("no-stats"), help: "Do not print statistics to standard error.")
     var noStats = false
 
@@ -84,6 +86,7 @@ struct RunCommand: ParsableCommand {
         }
         request.maxTokens = nPredict < 0 ? nil : nPredict
         request.sampling = parameters
+        request.contextShift = contextShift.contextShift
         let stats = try engine.generate(request, state: state) { text in
             Console.out(text)
             return true
@@ -100,6 +103,7 @@ struct RunCommand: ParsableCommand {
             Console.err(
                 "generated: \(stats.generatedTokens) tokens, \(format(stats.generationTokensPerSecond, 2)) tokens/s (stop: \(stats.stopReason.rawValue))\n"
             )
+            if stats.contextShifts > 0 { Console.err("context shifts: \(stats.contextShifts)\n") }
         }
     }
 }

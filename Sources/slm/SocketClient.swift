@@ -69,11 +69,15 @@ struct AskCommand: ParsableCommand {
     @Option(name: .customLong("stop"), help: "Stop before this text (repeatable).")
     var stop: [String] = []
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup var contextShift: ContextShiftOptions
     @Argument(help: "The prompt.")
     var prompt: String
 
     func validate() throws {
         if let maxTokens, maxTokens < 0 { throw ValidationError("-n must be ≥ 0") }
+        if chat && contextShift.enabled {
+            throw ValidationError("--context-shift applies to a generate: a chat leaves out its oldest turns")
+        }
     }
 
     func run() throws {
@@ -85,6 +89,7 @@ struct AskCommand: ParsableCommand {
             if let maxTokens { fields.append(("max_tokens", .integer(maxTokens))) }
             if !stop.isEmpty { fields.append(("stop", .array(stop.map { .string($0) }))) }
             if let model { fields.append(("model", .string(model))) }
+            fields += contextShift.protocolFields
             let done = try streamRequest(connection, id: 1, op: chat ? "chat" : "generate", fields)
             Console.out("\n")
             if !noStats { Console.err(summary(done) + "\n") }
@@ -105,6 +110,7 @@ func summary(_ done: Event) -> String {
     parts.append("\(format(done["tokens_per_second"]?.numberValue ?? 0, 2)) tokens/s")
     parts.append("ttft \(format(done["ttft_ms"]?.numberValue ?? 0, 1)) ms")
     parts.append("stop: \(done["stop_reason"]?.stringValue ?? "?")")
+    if let omitted = done["truncated_turns"]?.integerValue { parts.append("\(omitted) oldest turns left out of the prompt") }
     return parts.joined(separator: ", ")
 }
 
@@ -133,7 +139,17 @@ func runSocketChat(socketPath: String?, servedModel: String?, conversation: Int6
         requestID += 1
         Console.out("\n")
         if let id = done["conversation"]?.integerValue { conversationID = id }
-        if showStats { Console.err(summary(done) + "\n") }
+        if showStats {
+            Console.err(summary(done) + "\n")
+        } else if let omitted = done["truncated_turns"]?.integerValue {
+            Console.err(truncationNote(Int(omitted)) + "\n")
+        }
     }
     if let conversationID { Console.err("conversation \(conversationID)\n") }
+}
+
+/// What `slm chat` says on standard error when a turn's prompt left out the oldest turns.
+func truncationNote(_ omittedTurns: Int) -> String {
+    let turns = omittedTurns == 1 ? "turn was" : "turns were"
+    return "(note: the conversation outgrew the context: its \(omittedTurns) oldest \(turns) left out of the prompt; they stay stored)"
 }

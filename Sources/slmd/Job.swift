@@ -98,6 +98,7 @@ func generationOptions(_ fields: SamplingFields) throws(ProtocolError) -> Genera
     }
     options.maxTokens = fields.maxTokens
     options.stopSequences = fields.stop
+    if fields.contextShift { options.contextShift = ContextShift(keep: fields.keep ?? 0) }
     return options
 }
 

@@ -585,6 +585,7 @@ final class Scheduler: @unchecked Sendable {
             summary.promptSeconds = stats.promptSeconds
             summary.timeToFirstToken = stats.timeToFirstToken
             summary.generationSeconds = stats.generationSeconds
+            summary.truncatedTurns = stats.truncatedTurns
         }
         summary.conversation = job.chat?.conversationID
         return Outgoing(
@@ -596,7 +597,7 @@ final class Scheduler: @unchecked Sendable {
 func classify(_ error: any Error) -> (ErrorCode, String) {
     if let e = error as? ModelError {
         switch e {
-        case .contextFull: return (.tooLarge, "\(e)")
+        case .contextFull, .messageLongerThanContext: return (.tooLarge, "\(e)")
         case .emptyInput, .unsupportedFeature, .tokenOutOfRange: return (.badRequest, "\(e)")
         default: return (.internal, "\(e)")
         }

@@ -60,6 +60,23 @@ final class ChatCommandTests: XCTestCase {
             stderr: String(decoding: errBox.data, as: UTF8.self))
     }
 
+    /// A chat longer than a small context keeps answering, says on standard error that its oldest
+    /// turns were left out of the prompt, and stores them all.
+    func testAChatLongerThanTheContextNotesLeftOutTurnsAndStoresThemAll() throws {
+        guard let model = StoreTestModels.smolLM2() else { throw XCTSkip("SmolLM2 not found: run scripts/fetch-model.sh") }
+        let db = directory + "/long.db"
+        let lines = (1...10).map { "Say something about the number \($0)." }
+        let result = try run(
+            ["chat", "-m", model, "--db", db, "--temp", "0", "-n", "16", "-t", "2", "-c", "128"],
+            stdin: Array((lines.joined(separator: "\n") + "\n").utf8))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertFalse(result.stderr.contains("error"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("left out of the prompt; they stay stored"), result.stderr)
+        let shown = try run(["conversations", "show", "1", "--db", db])
+        XCTAssertEqual(shown.status, 0, shown.stderr)
+        for line in lines { XCTAssertTrue(shown.stdout.contains(line), "\(line) missing from\n\(shown.stdout)") }
+    }
+
     func testChatPersistsResumesAndConversationsListsShowsSearchesDeletes() throws {
         guard let model = StoreTestModels.smolLM2() else { throw XCTSkip("SmolLM2 not found: run scripts/fetch-model.sh") }
         let db = directory + "/c.db"

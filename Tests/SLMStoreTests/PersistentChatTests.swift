@@ -184,7 +184,7 @@ extension PersistentChatTests {
         XCTAssertEqual(try store.listConversations(owner: owner), [], "nothing is created before the first turn")
 
         XCTAssertThrowsError(try chat.startTurn(userMessage: String(repeating: "garden ", count: 200), options: greedy(4))) {
-            guard case .contextFull = $0 as? ModelError else { return XCTFail("\($0)") }
+            guard case .messageLongerThanContext = $0 as? ModelError else { return XCTFail("\($0)") }
         }
         var badSampling = greedy(4)
         badSampling.sampling.temperature = -1

@@ -353,11 +353,16 @@ int main(int argc, char **argv) {
 
     /* Every sampling field is checked, NaN, infinities and subnormals included, and the message
      * starts with the field's name. ABI 2 added repeat_last_n in what was padding before seed;
-     * ABI 3 appended grammar and json_schema. */
-    CHECK(sizeof(slm_sampling_params) == 56 && offsetof(slm_sampling_params, repeat_last_n) == 20 &&
+     * ABI 3 appended grammar and json_schema; ABI 5 context_shift and keep. */
+    CHECK(sizeof(slm_sampling_params) == 64 && offsetof(slm_sampling_params, repeat_last_n) == 20 &&
           offsetof(slm_sampling_params, seed) == 24 && offsetof(slm_sampling_params, max_tokens) == 32 &&
-          offsetof(slm_sampling_params, grammar) == 40 && offsetof(slm_sampling_params, json_schema) == 48,
+          offsetof(slm_sampling_params, grammar) == 40 && offsetof(slm_sampling_params, json_schema) == 48 &&
+          offsetof(slm_sampling_params, context_shift) == 56 && offsetof(slm_sampling_params, keep) == 60,
           "slm_sampling_params layout: size %zu", sizeof(slm_sampling_params));
+    CHECK(sizeof(slm_stats) == 32 && offsetof(slm_stats, truncated_turns) == 24 && offsetof(slm_stats, context_shifts) == 28,
+          "slm_stats layout: size %zu", sizeof(slm_stats));
+    CHECK(!slm_sampling_default_params().context_shift && slm_sampling_default_params().keep == 0,
+          "default context_shift and keep must be false and 0");
     CHECK(slm_sampling_default_params().grammar == NULL && slm_sampling_default_params().json_schema == NULL,
           "default grammar and json_schema must be NULL");
     CHECK(slm_sampling_default_params().repeat_last_n == 64, "default repeat_last_n %d", (int)slm_sampling_default_params().repeat_last_n);
@@ -371,6 +376,7 @@ int main(int argc, char **argv) {
     bad = sampling; bad.top_k = -1; expect_refused(session, bad, "top_k");
     bad = sampling; bad.repeat_last_n = -2; expect_refused(session, bad, "repeat_last_n");
     bad = sampling; bad.max_tokens = -2; expect_refused(session, bad, "max_tokens");
+    bad = sampling; bad.context_shift = true; bad.keep = -2; expect_refused(session, bad, "keep");
     bad = sampling; bad.grammar = "root ::= [a-z"; expect_refused(session, bad, "grammar");
     bad = sampling; bad.grammar = "root ::= \"a\" | root \"a\""; expect_refused(session, bad, "grammar");
     bad = sampling; bad.json_schema = "{\"type\": "; expect_refused(session, bad, "json_schema");

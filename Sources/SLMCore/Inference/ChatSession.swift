@@ -1,9 +1,9 @@
 import SLMCompute
 import SLMModels
 
-/// A multi-turn chat over one `Session`: keeps the messages, renders the whole history through the
-/// model's chat template each turn, and lets the session reuse the cached prefix, so a turn only
-/// runs the new tokens.
+/// A multi-turn chat over one `Session`: keeps the messages, renders the history through the
+/// model's chat template each turn (without its oldest turns once it outgrows the context:
+/// `ChatWindow`), and lets the session reuse the cached prefix, so a turn only runs the new tokens.
 ///
 /// A turn is `startTurn` → drive the `Generation` → `commitTurn` (append user + reply to the
 /// history) or `abandonTurn` (history unchanged; the next turn re-runs from the shared prefix).
@@ -19,17 +19,34 @@ public final class ChatSession: @unchecked Sendable {
         self.messages = messages
     }
 
-    /// The prompt tokens for `messages` followed by an opened assistant turn.
-    public func promptTokens(for messages: [ChatMessage]) throws -> [Int32] {
-        let (text, addSpecial) = try format.prompt(for: messages)
-        try session.checkFits(promptBytes: text.utf8.count)
-        return session.engine.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true)
+    /// The prompt for the history and `userMessage`, with the oldest turns left out when it
+    /// would not fit with room for the reply (`ChatWindow`).
+    public func windowedPrompt(userMessage: String, maxTokens: Int?) throws -> ChatWindow.Choice {
+        let tokenizer = session.engine.tokenizer
+        return try ChatWindow.choose(
+            messages: messages + [ChatMessage(role: "user", content: userMessage)],
+            contextLength: session.contextLength,
+            replyReserve: ChatWindow.replyReserve(contextLength: session.contextLength, maxTokens: maxTokens),
+            cachedTokens: session.cachedTokens, previousOmission: session.chatWindowOmittedTurns,
+            fewestTokens: { tokenizer.fewestTokens(forBytes: $0) },
+            render: { window in
+                let (text, addSpecial) = try format.prompt(for: window)
+                return tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true)
+            })
     }
 
-    /// Starts the assistant's reply to `userMessage`.
+    /// Starts the assistant's reply to `userMessage`. The history is rendered whole when it fits,
+    /// else without its oldest turns (`Generation.stats.truncatedTurns` says how many).
     public func startTurn(userMessage: String, options: GenerationOptions) throws -> Generation {
-        let tokens = try promptTokens(for: messages + [ChatMessage(role: "user", content: userMessage)])
-        let generation = try session.startGeneration(promptTokens: tokens, options: options)
+        if options.contextShift != nil {
+            throw SamplingError.invalidValue(
+                field: "context_shift", requirement: "unset for a chat (a chat leaves its oldest turns out instead)",
+                got: "true")
+        }
+        let window = try windowedPrompt(userMessage: userMessage, maxTokens: options.maxTokens)
+        let generation = try session.startGeneration(promptTokens: window.tokens, options: options)
+        generation.noteTruncatedTurns(window.omittedTurns)
+        session.chatWindowOmittedTurns = window.omittedTurns
         pendingUserMessage = userMessage
         return generation
     }

@@ -10,6 +10,10 @@ public struct GenerationStats: Sendable {
     public var timeToFirstToken = 0.0
     public var generationSeconds = 0.0
     public var stopReason: StopReason = .maxTokens
+    /// Turns of a chat's history left out of the prompt to fit the context (`ChatWindow`).
+    public var truncatedTurns = 0
+    /// Context shifts made during the generation (`ContextShift`).
+    public var contextShifts = 0
 
     public enum StopReason: String, Sendable {
         case endOfGeneration = "eog"
@@ -37,6 +41,8 @@ public struct GenerationRequest: Sendable {
     public var parseSpecial = true
     /// Generation stops before any of these texts; see `GenerationOptions.stopSequences`.
     public var stopSequences: [String] = []
+    /// llama.cpp's context shift when the context fills; see `GenerationOptions.contextShift`.
+    public var contextShift: ContextShift? = nil
 
     public init(prompt: String) { self.prompt = prompt }
 }
@@ -57,6 +63,7 @@ extension Engine {
         options.sampling = request.sampling
         options.maxTokens = request.maxTokens
         options.stopSequences = request.stopSequences
+        options.contextShift = request.contextShift
         let session = Session(engine: self, state: state)
         return try session.startGeneration(promptTokens: promptTokens(for: request), options: options).run(onText: onText)
     }

@@ -10,8 +10,38 @@ public struct GenerationOptions: Sendable {
     public var maxTokens: Int? = nil
     /// Generation stops when the text would contain one of these; the stop text is not emitted.
     public var stopSequences: [String] = []
+    /// nil: a full context ends the generation (`.contextFull`). Set: llama.cpp's context shift
+    /// makes room instead (`ContextShift`). For raw generation only; a chat leaves out its oldest
+    /// turns instead.
+    public var contextShift: ContextShift? = nil
 
     public init() {}
+}
+
+/// llama.cpp's context shift (`--context-shift`): when a generation fills the context, the
+/// first tokens stay, the oldest half of the others is forgotten, the rest move down and their
+/// keys are re-rotated to their new positions, and generation goes on. The result is close to,
+/// not the same as, running the kept tokens afresh: the moved entries were computed while the
+/// forgotten tokens were still visible. Refused for models with sliding-window layers (Gemma 2
+/// and 3): `LanguageModel.contextShiftUnsupportedReason`.
+public struct ContextShift: Sendable, Equatable {
+    /// Prompt tokens kept after the first one, which always stays (llama.cpp's `--keep`: 0 keeps
+    /// the first token only, -1 the whole prompt; more than the prompt keeps the prompt).
+    /// llama.cpp keeps the BOS token when the model adds one and nothing else; slm keeps the
+    /// first token whatever it is, because attention leans on it (an "attention sink"): SmolLM2,
+    /// which adds no BOS, counts on correctly through shifts that keep its first token and
+    /// repeats one number forever after shifts that forget it.
+    public var keep: Int
+
+    public static let keepWholePrompt = -1
+
+    public init(keep: Int = 0) { self.keep = keep }
+
+    /// The positions that stay for a prompt of `promptCount` tokens.
+    func keptPositions(promptCount: Int) -> Int {
+        if keep < 0 { return promptCount }
+        return min(promptCount, 1 + keep)
+    }
 }
 
 /// One conversation's engine state: a KV cache and the tokens it holds. A new prompt that shares
@@ -22,6 +52,14 @@ public final class Session: @unchecked Sendable {
     public let state: InferenceState
     /// Tokens whose keys and values are in the cache, in order (`state.position == cachedTokens.count`).
     public private(set) var cachedTokens: [Int32] = []
+    /// Cache entries from this index on were moved by a context shift: they are close to, not
+    /// the same as, what running their tokens would give, so a later prompt reuses none of them.
+    private var shiftedFrom: Int? = nil
+    /// The turns the last chat turn on this session left out of its prompt (`ChatWindow`), so
+    /// the next turn can keep the same window while the cache holds it. Kept through `reset()`
+    /// and snapshot restores (slmd restores a conversation's snapshot every turn): it is only
+    /// used when the cache turns out to hold that very window.
+    var chatWindowOmittedTurns: Int? = nil
 
     public init(engine: Engine, contextLength: Int? = nil, cacheTypes: KVCacheTypes = .f16) throws {
         self.engine = engine
@@ -41,12 +79,14 @@ public final class Session: @unchecked Sendable {
     public func reset() {
         state.reset()
         cachedTokens.removeAll(keepingCapacity: true)
+        shiftedFrom = nil
     }
 
     /// Forgets the cache and returns its memory (and the scratch buffers') to the system; the
     /// next generation pages it back in as it goes.
     public func releaseMemory() {
         cachedTokens.removeAll(keepingCapacity: false)
+        shiftedFrom = nil
         state.releaseMemory()
     }
 
@@ -71,22 +111,61 @@ public final class Session: @unchecked Sendable {
         guard promptTokens.count < state.contextLength else {
             throw ModelError.contextFull(contextLength: state.contextLength, needed: promptTokens.count + 1)
         }
+        var keptPositions: Int? = nil
+        if let shift = options.contextShift {
+            if let reason = engine.model.contextShiftUnsupportedReason {
+                throw ModelError.unsupportedFeature("context shift: \(reason)")
+            }
+            let kept = shift.keptPositions(promptCount: promptTokens.count)
+            // A shift must free at least one position: two or more must be left to halve.
+            guard kept <= state.contextLength - Self.minimumShiftablePositions else {
+                throw SamplingError.invalidValue(
+                    field: "keep",
+                    requirement:
+                        "small enough to leave \(Self.minimumShiftablePositions) of the \(state.contextLength) positions to shift",
+                    got: "\(shift.keep) (\(kept) positions kept)")
+            }
+            keptPositions = kept
+        }
         // Reuse the longest cached prefix, but always run at least the last prompt token: its
         // logits are what the first sample needs.
         var shared = 0
-        let limit = min(cachedTokens.count, promptTokens.count - 1)
+        let limit = min(cachedTokens.count, promptTokens.count - 1, shiftedFrom ?? Int.max)
         while shared < limit && cachedTokens[shared] == promptTokens[shared] { shared += 1 }
         // Placed as the whole prompt, the rest starts where an empty-cache run starts a chunk.
         if placement == .wholePrompt { shared = shared / Engine.promptBatch * Engine.promptBatch }
         state.truncate(to: shared)
         cachedTokens.removeSubrange(shared...)
+        shiftedFrom = nil
         return Generation(
             session: self, promptTokens: promptTokens, reused: shared, placementBase: placement == .wholePrompt ? 0 : shared,
-            options: options, constraint: constraint)
+            options: options, constraint: constraint, keptPositions: keptPositions)
     }
 
+    /// Positions beyond the kept ones that a context shift needs to free one.
+    static let minimumShiftablePositions = 2
+
     /// Sets the cached tokens after a snapshot's cache was copied in.
-    func restoreCachedTokens(_ tokens: [Int32]) { cachedTokens = tokens }
+    func restoreCachedTokens(_ tokens: [Int32]) {
+        cachedTokens = tokens
+        shiftedFrom = nil
+    }
+
+    /// llama.cpp's context shift: the first `kept` positions stay, half of the others (the
+    /// oldest) are forgotten, and the rest move down with their keys re-rotated. Returns the
+    /// positions freed (0 when there is nothing to free).
+    func shiftContext(keeping kept: Int) throws -> Int {
+        let filled = state.position
+        let discarded = (filled - kept) / 2
+        guard kept >= 0, discarded > 0 else { return 0 }
+        let moved = filled - kept - discarded
+        state.moveRows(from: kept + discarded, to: kept, count: moved)
+        try engine.model.shiftPositions(state: state, range: kept..<(kept + moved), by: -discarded)
+        state.truncate(to: kept + moved)
+        cachedTokens.removeSubrange(kept..<(kept + discarded))
+        shiftedFrom = min(shiftedFrom ?? kept, kept)
+        return discarded
+    }
 
     /// Records tokens the model has just run (called by `Generation`).
     fileprivate func didEvaluate<C: Collection>(_ tokens: C) where C.Element == Int32 {
@@ -147,12 +226,16 @@ public final class Generation: @unchecked Sendable {
     private let started: Double
     private var firstTokenAt: Double? = nil
 
+    /// Positions a context shift keeps (nil: no context shift).
+    private let keptPositions: Int?
+
     init(
         session: Session, promptTokens: [Int32], reused: Int, placementBase: Int, options: GenerationOptions,
-        constraint: TokenConstraint?
+        constraint: TokenConstraint?, keptPositions: Int?
     ) {
         self.session = session
         self.placementBase = placementBase
+        self.keptPositions = keptPositions
         self.constraint = constraint
         self.promptTokens = promptTokens
         self.reusedPromptTokens = reused
@@ -166,6 +249,9 @@ public final class Generation: @unchecked Sendable {
         stats.promptTokens = promptTokens.count
         started = MonotonicClock.now()
     }
+
+    /// Records how many turns of a chat's history the prompt left out.
+    func noteTruncatedTurns(_ count: Int) { stats.truncatedTurns = count }
 
     /// Asks the generation to end; safe from any thread.
     public func cancel() { cancelled.store(true, ordering: .relaxed) }
@@ -194,7 +280,12 @@ public final class Generation: @unchecked Sendable {
                 return .text("")
             }
             if let token = pendingToken {
-                if state.position >= state.contextLength { return finish(.contextFull) }
+                if state.position >= state.contextLength {
+                    guard let kept = keptPositions, try session.shiftContext(keeping: kept) > 0 else {
+                        return finish(.contextFull)
+                    }
+                    stats.contextShifts += 1
+                }
                 decodeBatch[0] = token
                 try engine.evaluate(decodeBatch, state: state, into: &logits)
                 session.didEvaluate(CollectionOfOne(token))

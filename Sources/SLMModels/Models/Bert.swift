@@ -78,6 +78,11 @@ final class EncoderModel: LanguageModel, @unchecked Sendable {
     var generatesText: Bool { false }
     var embeddingLength: Int { config.embeddingLength }
     var filePooling: Pooling? { config.pooling }
+    var contextShiftUnsupportedReason: String? { "'\(architecture)' is an encoder: it keeps no cache to shift" }
+
+    func shiftPositions(state: InferenceState, range: Range<Int>, by delta: Int) throws {
+        throw ModelError.unsupportedFeature("context shift: \(contextShiftUnsupportedReason!)")
+    }
 
     init(file: GGUFFile, config c: EncoderConfig) throws {
         let w = WeightLoader(file: file)

@@ -49,6 +49,60 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
             layers: try (0..<c.blockCount).map { try w.decoderLayer($0, config: c) })
     }
 
+    var contextShiftUnsupportedReason: String? {
+        guard layers.contains(where: { $0.window > 0 }) else { return nil }
+        return "'\(architecture)' has sliding-window attention layers, whose cache cannot be shifted"
+    }
+
+    /// Each moved key is rotated by the angle of `delta` with the RoPE of its layer (style, rotary
+    /// dimensions, base, frequency scale and factors), as llama.cpp's K shift does. The magnitude
+    /// factor (LongRoPE's attn_factor) is left out: it scaled the key once when it was computed,
+    /// and a rotation must not scale it again.
+    func shiftPositions(state: InferenceState, range: Range<Int>, by delta: Int) throws {
+        if let reason = contextShiftUnsupportedReason { throw ModelError.unsupportedFeature("context shift: \(reason)") }
+        precondition(range.lowerBound >= 0 && range.upperBound <= state.contextLength, "shift outside the cache")
+        guard delta != 0, !range.isEmpty else { return }
+        let c = config
+        let r = c.rotaryDims
+        // (tables, rotaryDims): cos then sin halves of the angle of `delta`, per table.
+        var angles = [Float](repeating: 0, count: c.ropeTables.count * r)
+        var key = [Float](repeating: 0, count: c.kvWidth)  // (kvHeads, headDim)
+        angles.withUnsafeMutableBufferPointer { a in
+            for (i, table) in c.ropeTables.enumerated() {
+                let cos = a.baseAddress! + i * r
+                let fill = { (factors: UnsafePointer<Float>?) in
+                    Ops.ropeAngles(
+                        position: delta, dimensions: r, base: table.base, frequencyScale: table.frequencyScale,
+                        frequencyFactors: factors, cos: cos, sin: cos + r / 2)
+                }
+                if let factors = table.factors(contextLength: state.contextLength) {
+                    factors.withUnsafeBufferPointer { fill($0.baseAddress) }
+                } else {
+                    fill(nil)
+                }
+            }
+        }
+        angles.withUnsafeBufferPointer { a in
+            key.withUnsafeMutableBufferPointer { k in
+                let row = k.baseAddress!
+                for (index, layer) in layers.enumerated() {
+                    let cos = a.baseAddress! + layer.ropeTable * r
+                    let sin = cos + r / 2
+                    for position in range {
+                        state.loadKeyRow(layer: index, position: position, into: row)
+                        switch c.ropeStyle {
+                        case .neox:
+                            Ops.ropeNeox(row, heads: c.kvHeads, headDim: c.headDim, rotaryDims: r, cos: cos, sin: sin)
+                        case .adjacent:
+                            Ops.ropeAdjacentPairs(row, heads: c.kvHeads, headDim: c.headDim, rotaryDims: r, cos: cos, sin: sin)
+                        }
+                        state.storeKeyRow(layer: index, position: position, from: row)
+                    }
+                }
+            }
+        }
+    }
+
     var stateShape: StateShape {
         let c = config
         return StateShape(

@@ -47,6 +47,18 @@ public protocol LanguageModel: AnyObject, Sendable {
         _ tokens: UnsafeBufferPointer<Int32>, state: InferenceState, pool: ThreadPool,
         allLogits: Bool, logits: UnsafeMutablePointer<Float>) throws
 
+    /// Why this model's cache cannot be shifted with `shiftPositions` (llama.cpp's context
+    /// shift), or nil when it can: a sliding-window layer has already forgotten what lies outside
+    /// its window, so moving its rows would not give what it would have computed.
+    var contextShiftUnsupportedReason: String? { get }
+    /// Re-rotates the cached keys of positions `range` by `delta` positions, so that a key
+    /// computed at position p holds what it would at p + delta (RoPE rotations add up: rotating
+    /// by the angle of `delta` is exact up to rounding). llama.cpp's K shift after
+    /// `llama_kv_self_seq_add`; context shift calls it with a negative delta after moving rows
+    /// down (`InferenceState.moveRows`). Values carry no position and stay as they are. Throws
+    /// `ModelError.unsupportedFeature` when `contextShiftUnsupportedReason` is set.
+    func shiftPositions(state: InferenceState, range: Range<Int>, by delta: Int) throws
+
     /// Whether the model generates text. An encoder (BERT) only gives embeddings; its `forward`
     /// throws.
     var generatesText: Bool { get }
