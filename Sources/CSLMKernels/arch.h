@@ -63,6 +63,8 @@ SLM_HIDDEN slm_matmul_tile slm_matvec_tile_kernel_avx2(int type);
 SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_tokens,
                                                                  int64_t batch_offset, int64_t n_tokens,
                                                                  int64_t *tile_tokens_end);
+// Whether the AVX2 batch orders above apply to `type` for some batch (slm_sum_order_depends_on_batch).
+SLM_HIDDEN int slm_sum_order_depends_on_batch_avx2(int type);
 // F16 weights times F16 activations for rows [row_begin, row_end) and every token, with the bits of
 // slm_vec_dot's F16 kernel for each pair (see dot_avx2.c). Returns 0 (nothing written) where this
 // CPU lacks AVX2/F16C or the block buffers cannot be had; the caller then goes pair by pair.

@@ -86,6 +86,13 @@ public struct BatchPlacement: Sendable, Equatable {
     }
 }
 
+extension TensorType {
+    /// Whether a batched matmul over weights of this type may sum a token's products in an order
+    /// that depends on the batch's size and the token's place in it, on this CPU (the kernels'
+    /// answer, `slm_sum_order_depends_on_batch`).
+    public var sumOrderDependsOnBatch: Bool { slm_sum_order_depends_on_batch(Int32(truncatingIfNeeded: rawValue)) != 0 }
+}
+
 /// The sizes an architecture needs for its per-conversation state.
 public struct StateShape: Sendable {
     public var layers: Int
@@ -112,6 +119,27 @@ public struct StateShape: Sendable {
         self.maxActivationColumns = maxActivationColumns
         self.heads = heads
         self.headDim = headDim
+    }
+}
+
+extension StateShape {
+    /// Bytes of one row of quantized activations: F32 activations are the widest format any
+    /// weight type dots with.
+    var activationRowBytes: Int { (maxActivationColumns * MemoryLayout<Float>.size + 63) / 64 * 64 }
+    /// Attention scratch of one worker thread.
+    var attentionScratchBytes: Int { (Int(slm_attention_scratch_bytes(Int64(headDim))) + 63) / 64 * 64 }
+    /// Positions the F32-mode attention buffers hold: the context in whole tiles of 64.
+    static func paddedContext(_ contextLength: Int) -> Int { (contextLength + 63) / 64 * 64 }
+
+    /// Bytes of a state's buffers other than its KV cache, as `InferenceState.init` sizes them,
+    /// when all are in use: the scratch activations and quantized activations of a `maxBatch`
+    /// batch, the F32-mode attention buffers (keys transposed, values widened, one layer at a
+    /// time) and the attention scratch of `threads` workers. Memory predictions count with it.
+    public func scratchBytes(contextLength: Int, maxBatch: Int, threads: Int) -> Int {
+        let floatSize = MemoryLayout<Float>.size
+        let padded = Self.paddedContext(contextLength)
+        return scratchWidths.reduce(0) { $0 + maxBatch * $1 * floatSize } + maxBatch * activationRowBytes
+            + (keyWidth + valueWidth) * padded * floatSize + threads * attentionScratchBytes
     }
 }
 
@@ -166,11 +194,10 @@ public final class InferenceState: @unchecked Sendable {
         keys = try AnonymousBuffer(byteCount: shape.layers * contextLength * keyRowBytes)
         values = try AnonymousBuffer(byteCount: shape.layers * contextLength * valueRowBytes)
         scratch = try shape.scratchWidths.map { try AnonymousBuffer(byteCount: maxBatch * $0 * floatSize) }
-        // F32 activations are the widest format any weight type dots with.
-        activationRowBytes = (shape.maxActivationColumns * floatSize + 63) / 64 * 64
+        activationRowBytes = shape.activationRowBytes
         activations = try AnonymousBuffer(byteCount: maxBatch * activationRowBytes)
-        attentionScratchBytes = (Int(slm_attention_scratch_bytes(Int64(shape.headDim))) + 63) / 64 * 64
-        let paddedContext = (contextLength + 63) / 64 * 64
+        attentionScratchBytes = shape.attentionScratchBytes
+        let paddedContext = StateShape.paddedContext(contextLength)
         transposedKeys = try AnonymousBuffer(byteCount: shape.keyWidth * paddedContext * floatSize)
         widenedValues = try AnonymousBuffer(byteCount: shape.valueWidth * paddedContext * floatSize)
         // One slot per worker; pages of unused slots are never touched.

@@ -5,7 +5,9 @@ import SLMJSON
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Print a GGUF file's metadata and tensor table, or with --cpus the CPUs slm would run on.")
+        abstract:
+            "Print a GGUF file's metadata and tensor table, with --memory the predicted peak memory of a setting, or with --cpus the CPUs slm would run on."
+    )
 
     @Argument(help: "GGUF model file.")
     var model: String?
@@ -19,8 +21,28 @@ struct InspectCommand: ParsableCommand {
     @Flag(name: .customLong("no-tensors"), help: "Print only the metadata.")
     var noTensors = false
 
+    @Flag(
+        name: .customLong("memory"),
+        help:
+            "Print the predicted peak resident memory of running the model with the setting below, and its parts (the prediction slmd's --memory-budget uses)."
+    )
+    var memory = false
+
+    /// With --memory: `-c N` and `-ctk T` / `-ctv T`, as `run` and `chat` take them.
+    @OptionGroup var context: ContextOptions
+
+    @Option(name: .customLong("parallel"), help: "With --memory: contexts filled at once (slmd's max-active).")
+    var parallel = 1
+
+    @Option(name: .shortAndLong, help: "With --memory: worker threads (default: one per big core).")
+    var threads: Int?
+
     func validate() throws {
         if model == nil && !cpus { throw ValidationError("give a GGUF file, or --cpus") }
+        if memory && model == nil { throw ValidationError("--memory needs a GGUF file") }
+        if let n = context.contextLength, n > 1 << 20 { throw ValidationError("-c must be at most \(1 << 20), got \(n)") }
+        if parallel < 1 || parallel > 256 { throw ValidationError("--parallel must be in 1...256, got \(parallel)") }
+        if let threads { try PlacementOptions.checkThreads(threads) }
     }
 
     func run() throws {
@@ -31,6 +53,10 @@ struct InspectCommand: ParsableCommand {
             file = try GGUFFile(path: model)
         } catch {
             throw Console.fail(error)
+        }
+        if memory {
+            try printMemoryPlan(file)
+            return
         }
         var out = "file: \(file.path)\n"
         out += "GGUF version \(file.version), \(file.metadata.count) metadata keys, \(file.tensors.count) tensors, "
@@ -55,6 +81,49 @@ struct InspectCommand: ParsableCommand {
             total += t.byteCount
         }
         out += "\n\(file.tensors.count) tensors, \(total) bytes of tensor data\n"
+        Console.out(out)
+    }
+
+    /// The prediction `MemoryPlan` makes for this setting, part by part.
+    private func printMemoryPlan(_ file: GGUFFile) throws {
+        let languageModel: any LanguageModel
+        do {
+            languageModel = try ModelRegistry.load(file)
+        } catch {
+            throw Console.fail(error)
+        }
+        let types = try context.cacheTypes.types()
+        let shape = languageModel.stateShape
+        for (type, width, option) in [(types.key, shape.keyWidth, "--cache-type-k"), (types.value, shape.valueWidth, "--cache-type-v")]
+        where !type.supports(width: width) {
+            throw ValidationError(
+                "\(option) \(type.rawValue): rows of \(width) values are not a multiple of its \(type.blockLength)-value blocks")
+        }
+        let contextLength = context.contextLength ?? min(languageModel.trainedContextLength, Engine.defaultMaxContext)
+        let workers = threads ?? CPUTopology.current().bigCores().cpus.count
+        let plan = MemoryPlan(
+            file: file, model: languageModel, contextLength: contextLength, contexts: parallel, cacheTypes: types, threads: workers)
+        func mib(_ bytes: Int) -> String {
+            let tenths = (bytes * 10 + (1 << 19)) >> 20
+            return "\(tenths / 10).\(tenths % 10) MiB"
+        }
+        let rows: [(String, Int, String)] = [
+            ("weights", plan.weightsBytes, "the mapped file; every token reads all of it"),
+            ("runtime", plan.runtimeBytes, "process baseline + model heap (\(languageModel.vocabularySize) vocabulary entries)"),
+            (
+                "KV cache", plan.contexts * plan.kvBytesPerContext,
+                "\(plan.contexts) × \(contextLength) positions × \(shape.kvBytesPerPosition(types)) bytes (K \(types.key.rawValue), V \(types.value.rawValue))"
+            ),
+            (
+                "scratch", plan.contexts * plan.scratchBytesPerContext,
+                "\(plan.contexts) × \(mib(plan.scratchBytesPerContext)) (\(workers) threads)"
+            ),
+        ]
+        var out = "predicted peak resident memory of \(file.path)\n"
+        out += "with \(plan.contexts) filled context\(plan.contexts == 1 ? "" : "s") of \(contextLength) positions:\n\n"
+        for (name, bytes, why) in rows { out += "  " + pad(name, 9) + pad(mib(bytes), 12) + why + "\n" }
+        out += "  " + pad("total", 9) + mib(plan.totalBytes) + " (\(plan.totalBytes) bytes)\n"
+        out += "\nper extra context: \(mib(plan.sessionBytes)); slmd's memory-budget admits work with the same figures\n"
         Console.out(out)
     }
 

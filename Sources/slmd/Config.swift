@@ -49,6 +49,17 @@ struct DaemonLimits {
     /// contexts, and caps what one uid can put on a board's SD card. Snapshots beyond it are
     /// evicted or skipped; messages beyond it are refused.
     var maxStoredBytesPerUID = 256 << 20
+    /// K/V bytes of recent prompts kept so a `generate` (or API chat) request that starts with a
+    /// prompt seen before skips computing it (0 = off): 64 MiB holds ~2,900 positions of
+    /// SmolLM2-135M (a few long system prompts). Shrinks first under `memoryBudget`.
+    var promptCacheBytes = 64 << 20
+    /// The part of `promptCacheBytes` one uid's entries may take, so one uid cannot push every
+    /// other uid's prompts out. Entries are only ever reused for the uid that made them.
+    var promptCacheBytesPerUID = 32 << 20
+    /// Memory the daemon may use (0 = no budget): weights, KV caches at their reserved size,
+    /// scratch, snapshots and the prompt cache are accounted, and a generation that would go
+    /// beyond waits (`MemoryBudget`).
+    var memoryBudgetBytes = 0
     /// HTTP: the request line and headers of one request (more: 431).
     var httpMaxHeaderBytes = 16 * 1024
     /// HTTP: header lines of one request (more: 431).
@@ -212,8 +223,11 @@ struct DaemonConfig {
     /// The limits a client may want to know, as `info` reports them.
     var limitsInfo: [(String, Int)] {
         Setting.all.compactMap { setting in
-            guard let name = setting.infoName, case .integer(let field, _) = setting.kind else { return nil }
-            return (name, self[keyPath: field])
+            guard let name = setting.infoName else { return nil }
+            switch setting.kind {
+            case .integer(let field, _), .size(let field, _): return (name, self[keyPath: field])
+            default: return nil
+            }
         }
     }
 
@@ -255,6 +269,8 @@ struct Setting {
         /// Repeatable: each use adds a model.
         case models(WritableKeyPath<DaemonConfig, [ModelEntry]>)
         case keepAlive(WritableKeyPath<DaemonConfig, KeepAlive>)
+        /// Bytes, written as 1048576, 512K, 64M, 1.5G or 2GiB (binary units).
+        case size(WritableKeyPath<DaemonConfig, Int>, ClosedRange<Int>)
         case cacheType(WritableKeyPath<DaemonConfig, KVCacheType>)
     }
 
@@ -350,6 +366,20 @@ struct Setting {
                 "message text plus KV snapshot bytes stored for one uid, so one uid cannot fill the disk: a turn beyond it is refused with quota_exceeded, the uid's snapshots (a cache) are evicted or skipped instead (0 = unlimited)",
             infoName: "max_stored_bytes_per_uid"),
         Setting(
+            name: "prompt-cache-bytes", valueName: "SIZE", kind: .size(\.limits.promptCacheBytes, 0...1 << 40),
+            help:
+                "K/V of recent prompts kept per uid, so a generate request starting with a prompt seen before skips it; results stay bit for bit those of an empty cache (0 = off)",
+            infoName: "prompt_cache_bytes"),
+        Setting(
+            name: "prompt-cache-bytes-per-uid", valueName: "SIZE", kind: .size(\.limits.promptCacheBytesPerUID, 0...1 << 40),
+            help: "the part of the prompt cache one uid's entries may take (entries are reused only for the uid that made them)",
+            infoName: "prompt_cache_bytes_per_uid"),
+        Setting(
+            name: "memory-budget", valueName: "SIZE", kind: .size(\.limits.memoryBudgetBytes, 0...1 << 50),
+            help:
+                "memory the daemon may use, e.g. 512M or 1.5G: weights, KV caches at their full context, scratch and the prompt cache are accounted; a generation that would exceed it waits, the prompt cache shrinks first (0 = no budget)",
+            infoName: "memory_budget_bytes"),
+        Setting(
             name: "http-max-header-bytes", valueName: "N", kind: .integer(\.limits.httpMaxHeaderBytes, 1024...1 << 20),
             help: "HTTP: request line and headers of one request; more is answered 431", infoName: "http_max_header_bytes"),
         Setting(
@@ -389,6 +419,7 @@ struct Setting {
         switch kind {
         case .text(let field): return help + " (default \(defaults[keyPath: field]))"
         case .integer(let field, _): return help + " (default \(defaults[keyPath: field]))"
+        case .size(let field, _): return help + " (default \(ByteSize.format(defaults[keyPath: field])))"
         case .logLevel(let field): return help + " (default \(defaults[keyPath: field].name))"
         case .cacheType(let field): return help + " (default \(defaults[keyPath: field].rawValue))"
         case .keepAlive(let field):
@@ -410,6 +441,13 @@ struct Setting {
         case .optionalText(let field): config[keyPath: field] = value
         case .integer(let field, let range): config[keyPath: field] = try integer(range)
         case .optionalInteger(let field, let range): config[keyPath: field] = try integer(range)
+        case .size(let field, let range):
+            guard let n = ByteSize.parse(value), range.contains(n) else {
+                throw .config(
+                    "\(source): \(name) must be a size in \(ByteSize.format(range.lowerBound))...\(ByteSize.format(range.upperBound)) such as 512M or 1.5G, got \"\(value)\""
+                )
+            }
+            config[keyPath: field] = n
         case .threadCount(let field):
             guard let n = Int(value) else { throw .config("\(source): \(name) must be an integer, got \"\(value)\"") }
             do {
@@ -440,6 +478,43 @@ struct Setting {
             }
             config[keyPath: field] = type
         }
+    }
+}
+
+/// Sizes as people write them: a number of bytes with an optional binary unit (K, M, G, T, with
+/// or without "iB" or "B"); "1.5G" is 1.5 × 2^30 rounded down.
+enum ByteSize {
+    static let units: [(String, Int)] = [("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)]
+
+    static func parse(_ text: String) -> Int? {
+        var s = Substring(text.trimmed())
+        for suffix in ["iB", "B"] where s.hasSuffix(suffix) && s.count > suffix.count {
+            s = s.dropLast(suffix.count)
+            break
+        }
+        var multiplier = 1
+        if let last = s.last, let unit = units.first(where: { $0.0 == last.uppercased() }) {
+            multiplier = unit.1
+            s = s.dropLast()
+        }
+        guard !s.isEmpty, s.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), s.filter({ $0 == "." }).count <= 1,
+            s.first != ".", s.last != "."
+        else { return nil }
+        if let whole = Int(s) {
+            let (product, overflow) = whole.multipliedReportingOverflow(by: multiplier)
+            return overflow ? nil : product
+        }
+        guard multiplier > 1, let value = Double(s), value * Double(multiplier) < 9e18 else { return nil }
+        return Int(value * Double(multiplier))
+    }
+
+    /// 67108864 as "64M", 1610612736 as "1.5G"; bytes when no unit divides them evenly enough.
+    static func format(_ bytes: Int) -> String {
+        for (name, size) in units.reversed() where bytes >= size {
+            let tenths = bytes * 10 / size
+            if tenths * size == bytes * 10 { return tenths % 10 == 0 ? "\(tenths / 10)\(name)" : "\(tenths / 10).\(tenths % 10)\(name)" }
+        }
+        return "\(bytes)"
     }
 }
 

@@ -233,6 +233,11 @@ extension Daemon {
                 job, .busy, "uid \(job.owner) has \(config.limits.maxQueuedPerUID) generations waiting (max-queue-per-uid); retry later")
         case .stopping:
             refuse(job, .busy, "the daemon is shutting down")
+        case .overBudget(let needed):
+            refuse(
+                job, .busy,
+                "the memory budget (\(ByteSize.format(config.limits.memoryBudgetBytes))) is below what one generation on the model \(job.model.name) needs (\(ByteSize.format(needed)) with its weights and one context); raise memory-budget or lower ctx-size"
+            )
         }
     }
 
@@ -286,6 +291,8 @@ extension Daemon {
     func statsFields() -> [(String, JSONValue)] {
         let counts = schedulerCounts
         let memory = ProcessStatus.current()
+        let cache = promptCacheStatistics
+        let budget = memoryAccount
         return [
             ("queue_depth", .integer(counts.queued)),
             ("active_requests", .integer(counts.running)),
@@ -295,7 +302,56 @@ extension Daemon {
             ("models_loaded", .integer(models.filter { $0.state == .loaded }.count)),
             ("rss_bytes", .integer(memory.residentBytes)),
             ("rss_anon_bytes", .integer(memory.anonymousBytes)),
+            (
+                "prompt_cache",
+                .object([
+                    ("hits", .integer(cache.hits)), ("misses", .integer(cache.misses)),
+                    ("reused_tokens", .integer(cache.reusedTokens)), ("bytes", .integer(cache.bytes)),
+                    ("entries", .integer(cache.entries)), ("evictions", .integer(cache.evictions)),
+                    ("max_bytes", .integer(config.limits.promptCacheBytes)),
+                ])
+            ),
+            (
+                "memory",
+                .object([
+                    ("budget_bytes", .integer(memoryBudget.limit)),
+                    ("accounted_bytes", .integer(memoryBudget.runtimeBaseline + budget.accounted)),
+                    ("weights_bytes", .integer(budget.weights)),
+                    ("weights_resident_bytes", .integer(budget.weightsResident)),
+                    ("kv_reserved_bytes", .integer(budget.kvReserved)),
+                    ("scratch_bytes", .integer(budget.scratch)),
+                    ("snapshot_bytes", .integer(budget.snapshots)),
+                    ("prompt_cache_bytes", .integer(budget.promptCache)),
+                    ("runtime_bytes", .integer(memoryBudget.runtimeBaseline + budget.modelHeap)),
+                    ("sessions", .integer(budget.sessions)),
+                ])
+            ),
         ]
+    }
+
+    /// Prompt cache counters over every model, loaded or since unloaded.
+    var promptCacheStatistics: PromptCache.Statistics {
+        var total = promptCacheByUnloaded
+        total.bytes = 0
+        total.entries = 0
+        for model in models {
+            guard let s = model.scheduler?.promptCacheStatistics else { continue }
+            total.hits += s.hits
+            total.misses += s.misses
+            total.reusedTokens += s.reusedTokens
+            total.evictions += s.evictions
+            total.bytes += s.bytes
+            total.entries += s.entries
+        }
+        return total
+    }
+
+    /// The memory budget's accounts over every model, with the weights' resident bytes read now
+    /// (`mincore` on each mapping: one byte per page, a few microseconds for a small model).
+    var memoryAccount: MemoryBudget.Account {
+        var total = memoryBudget.total()
+        total.weightsResident = models.reduce(0) { $0 + ($1.engine?.file.file.residentBytes() ?? 0) }
+        return total
     }
 
     /// `info`: the protocol, the default model (as before several models) and every model.

@@ -410,7 +410,18 @@ extension Daemon {
     func metricsPage() -> String {
         let counts = schedulerCounts
         let memory = ProcessStatus.current()
+        let cache = promptCacheStatistics
+        let budget = memoryAccount
         return metrics.exposition(
+            counters: [
+                ("slm_prompt_cache_hits_total", "Generations that reused a cached prompt prefix.", cache.hits),
+                ("slm_prompt_cache_misses_total", "Generations that found no reusable prompt prefix.", cache.misses),
+                (
+                    "slm_prompt_cache_reused_tokens_total", "Prompt tokens taken from the prompt cache instead of computed.",
+                    cache.reusedTokens
+                ),
+                ("slm_prompt_cache_evictions_total", "Prompt cache entries dropped for a bound or the memory budget.", cache.evictions),
+            ],
             gauges: [
                 ("slm_queue_depth", "Generations waiting for a slot or for their model.", Double(counts.queued)),
                 ("slm_active_generations", "Generations running.", Double(counts.running)),
@@ -419,6 +430,29 @@ extension Daemon {
                 ("slm_models_loaded", "Models mapped.", Double(models.filter { $0.state == .loaded }.count)),
                 ("slm_resident_memory_bytes", "Resident set size of slmd.", Double(memory.residentBytes)),
                 ("slm_resident_anonymous_memory_bytes", "Resident anonymous memory (caches, heap) of slmd.", Double(memory.anonymousBytes)),
+                ("slm_prompt_cache_bytes", "K/V bytes held by the prompt cache.", Double(cache.bytes)),
+                ("slm_prompt_cache_entries", "Prompts held by the prompt cache.", Double(cache.entries)),
+                ("slm_memory_budget_bytes", "The memory budget (0: none).", Double(memoryBudget.limit)),
+                (
+                    "slm_memory_accounted_bytes",
+                    "Memory the budget accounts: runtime, weights, KV caches, scratch, snapshots, prompt cache.",
+                    Double(memoryBudget.runtimeBaseline + budget.accounted)
+                ),
+                ("slm_memory_weights_bytes", "Mapped weights of the loaded models.", Double(budget.weights)),
+                (
+                    "slm_memory_weights_resident_bytes", "Of the mapped weights, the bytes in memory now (mincore).",
+                    Double(budget.weightsResident)
+                ),
+                (
+                    "slm_memory_kv_reserved_bytes", "KV caches at their full context length, active, paused or kept.",
+                    Double(budget.kvReserved)
+                ),
+                ("slm_memory_scratch_bytes", "Scratch buffers of the sessions.", Double(budget.scratch)),
+                ("slm_memory_snapshot_bytes", "KV snapshots held in memory while a stored conversation runs.", Double(budget.snapshots)),
+                (
+                    "slm_memory_runtime_bytes", "Runtime baseline and the models' heap (tokenizers, tables).",
+                    Double(memoryBudget.runtimeBaseline + budget.modelHeap)
+                ),
             ],
             models: models.map { ($0.name, $0.state == .loaded) })
     }

@@ -45,6 +45,8 @@ final class Job: @unchecked Sendable {
     var chat: ChatTurn?
     var embedding: EmbeddingRun?
     var embeddingStarted = 0.0
+    /// Whether its prompt's rows went to the prompt cache (or were considered for it).
+    var promptStored = false
 
     init(
         connection: UInt64, id: RequestID, owner: UInt32, kind: Kind, options: GenerationOptions,

@@ -56,7 +56,10 @@ struct Metrics {
     }
 
     /// The page, with the gauges given.
-    func exposition(gauges: [(name: String, help: String, value: Double)], models: [(name: String, loaded: Bool)]) -> String {
+    func exposition(
+        counters: [(name: String, help: String, value: Int)] = [], gauges: [(name: String, help: String, value: Double)],
+        models: [(name: String, loaded: Bool)]
+    ) -> String {
         var out = ""
         func header(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
         func number(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : String(x) }
@@ -69,6 +72,10 @@ struct Metrics {
         out += "slm_prompt_tokens_total \(promptTokens)\n"
         header("slm_generated_tokens_total", "counter", "Tokens generated.")
         out += "slm_generated_tokens_total \(generatedTokens)\n"
+        for counter in counters {
+            header(counter.name, "counter", counter.help)
+            out += "\(counter.name) \(counter.value)\n"
+        }
         for (name, help, histogram) in [
             ("slm_time_to_first_token_seconds", "From a generation's start to its first token.", timeToFirstToken),
             ("slm_time_per_output_token_seconds", "Time between generated tokens.", perTokenLatency),

@@ -83,8 +83,23 @@ final class Scheduler: @unchecked Sendable {
     private let wake: @Sendable () -> Void
     private var thread = pthread_t()
 
+    /// The daemon's memory budget, and this model's name in it.
+    let budget: MemoryBudget
+    let modelName: String
+    /// What one session (a context of `contextLength`) and the model itself cost.
+    let plan: MemoryPlan
+    /// Prompts' K/V per uid (inference thread only); `promptCacheStatistics` is its copy for `stats`.
+    private let promptCache: PromptCache
+    /// Guarded by `monitor`.
+    private var publishedPromptCacheStatistics = PromptCache.Statistics()
+    /// Set when the budget kept a job waiting (inference thread, under `monitor`).
+    private var blockedByBudget = false
+    /// How often a scheduler kept waiting by the budget looks again when it runs nothing itself
+    /// (another model's work may have ended meanwhile).
+    static let budgetRecheckMilliseconds = 100
+
     init(
-        engine: Engine, limits: DaemonLimits, contextLength: Int?, cacheTypes: KVCacheTypes,
+        engine: Engine, limits: DaemonLimits, contextLength: Int?, cacheTypes: KVCacheTypes, budget: MemoryBudget, modelName: String,
         wake: @escaping @Sendable () -> Void
     ) {
         self.engine = engine
@@ -92,7 +107,80 @@ final class Scheduler: @unchecked Sendable {
         self.contextLength = contextLength
         self.cacheTypes = cacheTypes
         self.wake = wake
+        self.budget = budget
+        self.modelName = modelName
+        plan = engine.memoryPlan(contextLength: contextLength, contexts: 1, cacheTypes: cacheTypes)
+        promptCache = PromptCache(maxBytes: limits.promptCacheBytes, maxBytesPerOwner: limits.promptCacheBytesPerUID)
+        budget.update(model: modelName, account(sessions: 0, snapshots: false))
     }
+
+    var promptCacheStatistics: PromptCache.Statistics { monitor.locked { publishedPromptCacheStatistics } }
+
+    /// Whether a job holds a session (a KV cache) while it runs.
+    private static func holdsSession(_ job: Job) -> Bool {
+        switch job.kind {
+        case .generate, .messages, .chat: return true
+        case .embed, .semanticSearch: return false
+        }
+    }
+
+    private static func isStoredChat(_ job: Job) -> Bool {
+        if case .chat = job.kind { return true }
+        return false
+    }
+
+    /// This model's memory with `sessions` sessions (inference thread).
+    private func account(sessions: Int, snapshots: Bool) -> MemoryBudget.Account {
+        var a = MemoryBudget.Account()
+        a.weights = plan.weightsBytes
+        a.modelHeap = plan.modelBytes - plan.weightsBytes
+        a.sessions = sessions
+        a.kvReserved = sessions * plan.kvBytesPerContext
+        a.scratch = sessions * plan.scratchBytesPerContext
+        // A stored conversation's snapshot, loaded or saved: the blob and its parsed copy.
+        a.snapshots = snapshots ? 2 * plan.kvBytesPerContext : 0
+        a.promptCache = promptCache.bytes
+        return a
+    }
+
+    /// Sessions held by admitted jobs and kept for reuse, and whether a stored conversation runs.
+    private func sessionUse(admitted: [Job]) -> (held: Int, chat: Bool) {
+        var held = 0
+        var chat = false
+        for jobs in [active, admitted] {
+            for job in jobs where Self.holdsSession(job) {
+                held += 1
+                chat = chat || Self.isStoredChat(job)
+            }
+        }
+        return (held, chat)
+    }
+
+    /// Whether one more job that needs a session fits the budget; shrinks the prompt cache
+    /// first when that makes it fit (inference thread, under `monitor`).
+    private func budgetAdmits(_ job: Job, admitted: [Job]) -> Bool {
+        guard budget.limit > 0, Self.holdsSession(job) else { return true }
+        let (held, chat) = sessionUse(admitted: admitted)
+        // A kept session is reused at no cost; else one more is made.
+        let sessions = max(held + 1, held + freeSessions.count)
+        var want = account(sessions: sessions, snapshots: chat || Self.isStoredChat(job))
+        if budget.fits(model: modelName, own: want, extra: 0) { return true }
+        let room = budget.room(model: modelName)
+        promptCache.shrink(to: room - (want.accounted - want.promptCache))
+        publishedPromptCacheStatistics = promptCache.statistics
+        want.promptCache = promptCache.bytes
+        return budget.fits(model: modelName, own: want, extra: 0)
+    }
+
+    /// Tells the budget what this model holds now (inference thread).
+    private func publishAccount() {
+        let (held, chat) = sessionUse(admitted: [])
+        budget.update(model: modelName, account(sessions: held + freeSessions.count, snapshots: chat))
+    }
+
+    /// The least a generation needs: the model, one session and the runtime. A budget below it
+    /// can never run one.
+    var minimumGenerationBytes: Int { budget.runtimeBaseline + plan.modelBytes + plan.sessionBytes }
 
     func start() throws(DaemonError) {
         let box = Unmanaged.passRetained(self).toOpaque()
@@ -113,10 +201,16 @@ final class Scheduler: @unchecked Sendable {
 
     // MARK: Loop side
 
-    enum SubmitResult { case accepted, queueFull, uidQueueFull, stopping }
+    enum SubmitResult {
+        case accepted, queueFull, uidQueueFull, stopping
+        case overBudget(needed: Int)
+    }
 
     func submit(_ job: Job) -> SubmitResult {
-        monitor.locked {
+        if budget.limit > 0, Self.holdsSession(job), minimumGenerationBytes > budget.limit {
+            return .overBudget(needed: minimumGenerationBytes)
+        }
+        return monitor.locked {
             if stopWhenIdle { return .stopping }
             // Free slots take jobs at once; beyond them, jobs wait in the bounded queue, of which
             // one uid may hold its share only.
@@ -184,8 +278,9 @@ final class Scheduler: @unchecked Sendable {
                     // Every admitted job holds a session, paused or not: their number is bounded.
                     var sessions = active.count + admitted.count
                     var slots = limits.maxActiveGenerations - running - admitted.count
+                    blockedByBudget = false
                     while slots > 0, sessions < limits.maxActiveGenerations + limits.maxPausedGenerations,
-                        let index = nextAdmissible()
+                        let index = nextAdmissible(admitted: admitted)
                     {
                         let job = waiting.remove(at: index)
                         if let conversation = job.conversation {
@@ -205,9 +300,18 @@ final class Scheduler: @unchecked Sendable {
                         indexing = index
                         return false
                     }
+                    if blockedByBudget {
+                        // Waiting for memory that another model's work holds: look again soon.
+                        _ = monitor.wait(milliseconds: Self.budgetRecheckMilliseconds)
+                        continue
+                    }
                     if active.isEmpty && waiting.isEmpty && freeSessionsHoldMemory {
                         if !monitor.wait(milliseconds: Self.idleReleaseMilliseconds) {
                             for (_, session) in freeSessions { session.releaseMemory() }
+                            // Under a budget the kept sessions go entirely: their reserved
+                            // capacity would otherwise keep other models' work waiting.
+                            if budget.limit > 0 { freeSessions.removeAll() }
+                            publishAccount()
                             freeSessionsHoldMemory = false
                             #if canImport(Glibc) && !canImport(Musl)
                             // And what the heap keeps of past requests (parsed lines, replies,
@@ -250,9 +354,11 @@ final class Scheduler: @unchecked Sendable {
                     index += 1
                 }
             }
+            publishAccount()
             monitor.locked {
                 for job in finished where job.holdsConversation { busyConversations.remove(job.conversation!) }
                 outbox.append(contentsOf: produced)
+                publishedPromptCacheStatistics = promptCache.statistics
             }
             if !produced.isEmpty { wake() }
         }
@@ -263,8 +369,9 @@ final class Scheduler: @unchecked Sendable {
 
     /// The waiting job to admit next (under the lock): not paused, its conversation not busy,
     /// and of the uid, then the connection, whose last admission is the oldest; the oldest such
-    /// job of that connection. Linear in `waiting`.
-    private func nextAdmissible() -> Int? {
+    /// job of that connection. Linear in `waiting`. nil, with `blockedByBudget` set, when that
+    /// job needs memory the budget does not have: it keeps its turn.
+    private func nextAdmissible(admitted: [Job]) -> Int? {
         var best: Int? = nil
         var bestKey = (UInt64.max, UInt64.max)
         for (index, job) in waiting.enumerated() {
@@ -278,6 +385,10 @@ final class Scheduler: @unchecked Sendable {
         }
         guard let best else { return nil }
         let job = waiting[best]
+        guard budgetAdmits(job, admitted: admitted) else {
+            blockedByBudget = true
+            return nil
+        }
         var ownerStillWaiting = false
         var connectionStillWaiting = false
         for (index, other) in waiting.enumerated() where index != best {
@@ -313,7 +424,14 @@ final class Scheduler: @unchecked Sendable {
             }
             let generation = job.generation!
             if job.isCancelRequested { generation.cancel() }
-            switch try generation.step() {
+            let step = try generation.step()
+            // Once the prompt has run, its rows are kept for the uid's next requests (and for
+            // those already waiting with the same system prompt).
+            if !job.promptStored && !generation.isPrefilling {
+                job.promptStored = true
+                storePrompt(of: job)
+            }
+            switch step {
             case .text(let piece):
                 let bytes = job.replies.text(piece)
                 if !bytes.isEmpty { produced.append(Outgoing(connection: job.connection, text: bytes)) }
@@ -373,17 +491,16 @@ final class Scheduler: @unchecked Sendable {
         job.session = session
         switch job.kind {
         case .generate(let prompt):
-            // From an empty cache every time: the same request gives the same text whatever ran before.
             session.reset()
             try session.checkFits(promptBytes: prompt.utf8.count)
             let tokens = engine.tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)
-            job.generation = try session.startGeneration(promptTokens: tokens, options: job.options)
+            job.generation = try startFromPromptCache(tokens, session: session, job: job)
         case .messages(let messages):
             session.reset()
             let (text, addSpecial) = try chatFormat().prompt(for: messages)
             try session.checkFits(promptBytes: text.utf8.count)
             let tokens = engine.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true)
-            job.generation = try session.startGeneration(promptTokens: tokens, options: job.options)
+            job.generation = try startFromPromptCache(tokens, session: session, job: job)
         case .chat(let conversation, let message):
             guard let backend = chatBackend else { throw DaemonError.store("the daemon runs without a conversation store") }
             let (turn, generation) = try backend.startTurn(
@@ -393,6 +510,25 @@ final class Scheduler: @unchecked Sendable {
             job.generation = generation
         case .embed, .semanticSearch:
             break  // these run in `advance` itself, never here
+        }
+    }
+
+    /// Starts a one-shot generation from an empty cache, or from the prefix of one of the same
+    /// uid's earlier prompts that holds exactly what an empty cache would compute (`PromptCache`):
+    /// either way the same request gives the same text whatever ran before.
+    private func startFromPromptCache(_ tokens: [Int32], session: Session, job: Job) throws -> Generation {
+        promptCache.restore(into: session, owner: job.owner, promptTokens: tokens)
+        return try session.startGeneration(promptTokens: tokens, options: job.options, placement: .wholePrompt)
+    }
+
+    /// Keeps a finished one-shot generation's prompt rows for its uid's next requests.
+    private func storePrompt(of job: Job) {
+        guard let session = job.session, let generation = job.generation else { return }
+        switch job.kind {
+        case .generate, .messages:
+            promptCache.store(from: session, owner: job.owner, promptTokens: generation.promptTokens)
+        case .chat, .embed, .semanticSearch:
+            break
         }
     }
 

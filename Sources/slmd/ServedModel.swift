@@ -46,9 +46,12 @@ final class ServedModel {
     /// Set when this model embeds the stored messages (`memory-model`): its scheduler runs the
     /// indexing pass, and it stays mapped while messages wait for vectors.
     var semanticIndex: SemanticIndex?
+    /// The daemon's memory budget, which this model's scheduler reports to.
+    let budget: MemoryBudget
 
-    init(name: String, path: String, keepAlive: KeepAlive) throws(DaemonError) {
+    init(name: String, path: String, keepAlive: KeepAlive, budget: MemoryBudget) throws(DaemonError) {
         self.name = name
+        self.budget = budget
         self.path = path
         self.keepAlive = keepAlive
         var info = stat()
@@ -65,7 +68,8 @@ final class ServedModel {
     /// Maps the model now, on the calling thread (the first model, at start).
     func loadNow(config: DaemonConfig, wake: @escaping @Sendable () -> Void, chatBackend: ChatBackend?) throws(DaemonError) {
         let start = MonotonicClock.now()
-        let (engine, scheduler) = try Self.makeEngine(path: path, config: config, wake: wake, chatBackend: chatBackend)
+        let (engine, scheduler) = try Self.makeEngine(
+            name: name, path: path, config: config, budget: budget, wake: wake, chatBackend: chatBackend)
         finishLoad(engine: engine, scheduler: scheduler, seconds: MonotonicClock.now() - start)
     }
 
@@ -91,7 +95,9 @@ final class ServedModel {
                 let start = MonotonicClock.now()
                 do throws(DaemonError) {
                     work.result = .success(
-                        try ServedModel.makeEngine(path: work.path, config: work.config, wake: work.wake, chatBackend: work.chatBackend))
+                        try ServedModel.makeEngine(
+                            name: work.model.name, path: work.path, config: work.config, budget: work.model.budget, wake: work.wake,
+                            chatBackend: work.chatBackend))
                 } catch {
                     work.result = .failure(error)
                 }
@@ -136,7 +142,8 @@ final class ServedModel {
     }
 
     private static func makeEngine(
-        path: String, config: DaemonConfig, wake: @escaping @Sendable () -> Void, chatBackend: ChatBackend?
+        name: String, path: String, config: DaemonConfig, budget: MemoryBudget, wake: @escaping @Sendable () -> Void,
+        chatBackend: ChatBackend?
     ) throws(DaemonError) -> (Engine, Scheduler) {
         let pool: ThreadPool
         do throws(CPUSelectionError) {
@@ -151,8 +158,8 @@ final class ServedModel {
             throw .config("cannot load the model \(path): \(error)")
         }
         let scheduler = Scheduler(
-            engine: engine, limits: config.limits, contextLength: config.contextLength, cacheTypes: config.cacheTypes,
-            wake: wake)
+            engine: engine, limits: config.limits, contextLength: config.contextLength, cacheTypes: config.cacheTypes, budget: budget,
+            modelName: name, wake: wake)
         scheduler.chatBackend = chatBackend
         try scheduler.start()
         return (engine, scheduler)
@@ -178,6 +185,7 @@ final class ServedModel {
         scheduler?.join()
         scheduler = nil
         engine = nil
+        budget.update(model: name, nil)
         state = .unloaded
         #if canImport(Glibc) && !canImport(Musl)
         malloc_trim(0)

@@ -14,6 +14,8 @@ final class DaemonConfigTests: XCTestCase {
         max_active = 2
         max-queue = 5
         log-level = debug
+        memory-budget = 1.5G
+        prompt_cache_bytes = 48MiB
 
         """.write(toFile: config, atomically: true, encoding: .utf8)
         let d = try DaemonHarness(arguments: ["--config", config, "--max-queue", "7"], directory: directory)
@@ -25,6 +27,8 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(limits["max_clients"], .number(3))
         XCTAssertEqual(limits["max_active_generations"], .number(2))
         XCTAssertEqual(limits["max_queued_requests"], .number(7))
+        XCTAssertEqual(limits["memory_budget_bytes"], .number(1_610_612_736))
+        XCTAssertEqual(limits["prompt_cache_bytes"], .number(50_331_648))
     }
 
     func testBadSettingsExitWithStatus2AndSayWhy() throws {
@@ -32,6 +36,10 @@ final class DaemonConfigTests: XCTestCase {
         for (arguments, expected) in [
             (["-m", model, "--max-clients", "lots"], "max-clients must be an integer"),
             (["-m", model, "--bogus", "1"], "unknown option --bogus"),
+            (["-m", model, "--memory-budget", "lots"], "memory-budget must be a size"),
+            (["-m", model, "--memory-budget", "1.5.2G"], "memory-budget must be a size"),
+            (["-m", model, "--prompt-cache-bytes", "-1"], "prompt-cache-bytes must be a size"),
+            (["-m", model, "--memory-budget", "99999999T"], "memory-budget must be a size"),
             (["--socket", "/tmp/x.sock"], "no model"),
             (["-m", model, "--cpus", "3-1"], "range 3-1 is descending"),
             (["-m", model, "--cpus", "4000"], "CPU 4000 not available to this process"),

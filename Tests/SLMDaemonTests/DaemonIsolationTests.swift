@@ -42,6 +42,26 @@ final class DaemonIsolationTests: DaemonTestCase {
         return try text.split(separator: "\n").map { try Event(line: String($0)) }
     }
 
+    /// The prompt cache is per uid: the owner's second request with the same long prompt reuses
+    /// it; another uid's identical request reuses nothing and gets the same text.
+    func testAnotherUidGetsNoReuseOfTheOwnersCachedPrompt() throws {
+        let d = try daemon()
+        let owner = try d.connect()
+        let prompt = DaemonPromptCacheTests.prompt("How many cranes are there?")
+        let extra = #","max_tokens":6,"temperature":0"#
+        let (text, first) = try DaemonHarness.generate(owner, id: 1, prompt: prompt, extra: extra)
+        let (again, second) = try DaemonHarness.generate(owner, id: 2, prompt: prompt, extra: extra)
+        XCTAssertEqual(first["cached_tokens"]?.integerValue, 0)
+        XCTAssertGreaterThanOrEqual(second["cached_tokens"]?.integerValue ?? 0, 256)
+        XCTAssertEqual(again, text)
+
+        let replies = try asOtherUID(
+            d, [#"{"id":3,"op":"generate","prompt":\#(JSONValue.string(prompt).serialized)\#(extra)}"#])
+        let done = try XCTUnwrap(replies.last { $0.name == "done" }, "\(replies.map(\.body.serialized))")
+        XCTAssertEqual(done["cached_tokens"]?.integerValue, 0, "another uid reused the owner's prompt")
+        XCTAssertEqual(replies.filter { $0.name == "token" }.compactMap { $0["text"]?.stringValue }.joined(), text)
+    }
+
     /// list, get, delete, continue and cancel of another uid's conversation or request: all
     /// `not_found`, and the owner's conversation is untouched.
     func testAnotherUidCanNeitherSeeNorTouchAConversationOrRequest() throws {

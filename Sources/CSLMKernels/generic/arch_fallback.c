@@ -34,6 +34,11 @@ slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_to
     return (slm_matmul_tile){NULL, 0, 0};
 }
 
+int slm_sum_order_depends_on_batch_avx2(int type) {
+    (void)type;
+    return 0;
+}
+
 int slm_matmul_f16_avx2(const void *weight, size_t row_stride, int64_t n_cols, const void *activations,
                         size_t act_row_bytes, int64_t n_tokens, float *out, int64_t out_row_stride,
                         int64_t row_begin, int64_t row_end) {

@@ -94,6 +94,8 @@ slm_vec_dot_fn slm_vec_dot_kernel_for_batch(int type, int64_t n_tokens, int64_t 
     return batch ? batch : slm_vec_dot_kernel(type);
 }
 
+int slm_sum_order_depends_on_batch(int type) { return slm_sum_order_depends_on_batch_avx2(type); }
+
 slm_matmul_tile slm_matmul_tile_kernel(int type) {
     return slm_force_generic ? (slm_matmul_tile){NULL, 0, 0} : slm_matmul_tile_kernel_avx2(type);
 }

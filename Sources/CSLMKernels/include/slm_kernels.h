@@ -220,6 +220,11 @@ slm_vec_dot_fn slm_kv_key_dot_kernel(int type);
 // x86-64 AVX2: Q4_K in full groups of 4 tokens, Q5_K / Q6_K in batches of 8 or more); else
 // slm_vec_dot_kernel(type). Same CPU detection and forced-generic rule.
 slm_vec_dot_fn slm_vec_dot_kernel_for_batch(int type, int64_t n_tokens, int64_t token);
+// Whether slm_vec_dot_kernel_for_batch (and its tiles) can sum `type` in another order than the
+// one-token order for some batch on this CPU: then a token's result depends on the size of the
+// batch it is computed in and its place there (the prompt cache reuses positions only where that
+// is the same). Ignores slm_set_force_generic, so the answer errs on the side of "depends".
+int slm_sum_order_depends_on_batch(int type);
 
 // y[r] = dot(weight row r, activation) for r in [row_begin, row_end).
 // row_stride = bytes between weight rows; y is indexed by absolute row number.

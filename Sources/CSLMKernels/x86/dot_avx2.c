@@ -623,6 +623,11 @@ slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int
     }
 }
 
+int slm_sum_order_depends_on_batch_avx2(int type) {
+    if (!slm_cpu_has(SLM_CPU_X86_AVX2_FMA_F16C)) return 0;
+    return type == SLM_TYPE_Q4_K || type == SLM_TYPE_Q5_K || type == SLM_TYPE_Q6_K;
+}
+
 // The tiles of the batch orders above, by the same rule; *tile_tokens_end is how many of the
 // chunk's n_tokens tokens (batch tokens batch_offset...) take that order, from the first.
 slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_tokens, int64_t batch_offset,

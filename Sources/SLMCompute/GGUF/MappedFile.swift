@@ -62,6 +62,20 @@ public final class MappedFile: @unchecked Sendable {
         advise(offset: offset, length: length, advice: MADV_SEQUENTIAL)
     }
 
+    /// Bytes of the mapping in memory now (`mincore`: pages of the file in the page cache, which
+    /// a read of the mapping maps without I/O), counted in whole pages; nil if the kernel will
+    /// not say. Costs one byte per page of scratch and a walk over it: call it for a report,
+    /// not per token.
+    public func residentBytes() -> Int? {
+        guard let base, size > 0 else { return 0 }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let pages = (size + page - 1) / page
+        var vector = [UInt8](repeating: 0, count: pages)
+        let rc = vector.withUnsafeMutableBufferPointer { mincore(UnsafeMutableRawPointer(mutating: base), size, $0.baseAddress) }
+        guard rc == 0 else { return nil }
+        return vector.reduce(0) { $0 + Int($1 & 1) } * page
+    }
+
     private func advise(offset: Int, length: Int, advice: Int32) {
         guard let base, length > 0, offset >= 0, offset < size else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))

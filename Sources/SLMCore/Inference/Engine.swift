@@ -16,6 +16,10 @@ public final class Engine: @unchecked Sendable {
     public let model: any LanguageModel
     public let tokenizer: Tokenizer
     public let pool: ThreadPool
+    /// Whether some weight type of the model sums in an order that depends on the batch a token
+    /// is computed in (`slm_sum_order_depends_on_batch`), so a prompt position's numerics depend
+    /// on its micro-batch's size and not only on its attention mode (`PromptCache`).
+    public let sumOrderDependsOnBatch: Bool
     /// `grammarVocabulary`, built on first use.
     let grammarVocabularyStore = Mutex<GrammarVocabulary?>(nil)
 
@@ -37,6 +41,7 @@ public final class Engine: @unchecked Sendable {
                 reason: "more tokens than the model's \(model.vocabularySize) output rows")
         }
         self.pool = pool
+        sumOrderDependsOnBatch = Set(file.tensors.map(\.type)).contains { $0.sumOrderDependsOnBatch }
         file.prefetchTensorData()
     }
 

@@ -99,7 +99,11 @@ public final class Session: @unchecked Sendable {
     }
 
     /// Starts generating after `promptTokens`; drive it with `Generation.step()`.
-    public func startGeneration(promptTokens: [Int32], options: GenerationOptions) throws -> Generation {
+    /// - Parameter placement: how the prompt tokens after the reused prefix are placed in
+    ///   llama.cpp's micro-batches (see `PrefillPlacement`).
+    public func startGeneration(
+        promptTokens: [Int32], options: GenerationOptions, placement: PrefillPlacement = .afterReusedPrefix
+    ) throws -> Generation {
         try options.sampling.validate()
         guard !promptTokens.isEmpty else { throw ModelError.emptyInput }
         let constraint = try engine.makeConstraint(for: options.sampling)
@@ -128,12 +132,14 @@ public final class Session: @unchecked Sendable {
         var shared = 0
         let limit = min(cachedTokens.count, promptTokens.count - 1, shiftedFrom ?? Int.max)
         while shared < limit && cachedTokens[shared] == promptTokens[shared] { shared += 1 }
+        // Placed as the whole prompt, the rest starts where an empty-cache run starts a chunk.
+        if placement == .wholePrompt { shared = shared / Engine.promptBatch * Engine.promptBatch }
         state.truncate(to: shared)
         cachedTokens.removeSubrange(shared...)
         shiftedFrom = nil
         return Generation(
-            session: self, promptTokens: promptTokens, reused: shared, options: options, constraint: constraint,
-            keptPositions: keptPositions)
+            session: self, promptTokens: promptTokens, reused: shared, placementBase: placement == .wholePrompt ? 0 : shared,
+            options: options, constraint: constraint, keptPositions: keptPositions)
     }
 
     /// Positions beyond the kept ones that a context shift needs to free one.
@@ -167,6 +173,19 @@ public final class Session: @unchecked Sendable {
     }
 }
 
+/// Where the prompt tokens after a reused cache prefix sit in llama.cpp's micro-batches, which
+/// decides their numerics (`AttentionMode.microBatch`, `Engine.evaluateChunk`).
+public enum PrefillPlacement: Sendable, Equatable {
+    /// As a request of their own, offsets from the reuse point: what llama.cpp computes when a
+    /// conversation continues after its cached history (chat turns, `ChatSession`).
+    case afterReusedPrefix
+    /// As part of the whole prompt, as an empty cache would compute them: the result is then
+    /// bit for bit that of an empty-cache run, provided the reused positions hold what such a
+    /// run puts there (`PromptCache` reuses only those). The reuse point is rounded down to a
+    /// multiple of `Engine.promptBatch`, so the chunks fall where an empty-cache run's do.
+    case wholePrompt
+}
+
 /// Progress of a generation, one token at a time, so a scheduler can interleave several.
 public enum GenerationStep: Sendable {
     /// Some progress; `text` (possibly empty) is newly complete UTF-8 to show.
@@ -182,6 +201,9 @@ public final class Generation: @unchecked Sendable {
     public let promptTokens: [Int32]
     /// Prompt tokens whose cache entries were reused from an earlier call.
     public let reusedPromptTokens: Int
+    /// Where the micro-batches of the prefill are counted from: 0 (the whole prompt is the
+    /// request) or `reusedPromptTokens` (the rest is a request of its own).
+    let placementBase: Int
     public let options: GenerationOptions
     /// Everything emitted so far (stop text excluded).
     public private(set) var text = ""
@@ -208,10 +230,11 @@ public final class Generation: @unchecked Sendable {
     private let keptPositions: Int?
 
     init(
-        session: Session, promptTokens: [Int32], reused: Int, options: GenerationOptions, constraint: TokenConstraint?,
-        keptPositions: Int?
+        session: Session, promptTokens: [Int32], reused: Int, placementBase: Int, options: GenerationOptions,
+        constraint: TokenConstraint?, keptPositions: Int?
     ) {
         self.session = session
+        self.placementBase = placementBase
         self.keptPositions = keptPositions
         self.constraint = constraint
         self.promptTokens = promptTokens
@@ -248,8 +271,8 @@ public final class Generation: @unchecked Sendable {
                 let end = min(promptTokens.count, prefillDone + Engine.promptBatch)
                 let chunk = promptTokens[prefillDone..<end]
                 try engine.evaluateChunk(
-                    chunk, at: prefillDone - reusedPromptTokens,
-                    ofRequestSized: promptTokens.count - reusedPromptTokens,
+                    chunk, at: prefillDone - placementBase,
+                    ofRequestSized: promptTokens.count - placementBase,
                     state: state, into: &logits)
                 session.didEvaluate(chunk)
                 prefillDone = end

@@ -177,8 +177,12 @@ extension InferenceState {
     /// Writes rows laid out as `copyRows` gives them (stored in `types`) to positions
     /// `0..<count`, converting each row through floats when `types` are not the cache's own
     /// (rotating it out of or into the Hadamard basis a quantized type is kept in); sets the
-    /// filled positions to `count`. The caller checks the sizes.
-    public func writeRows(_ rows: [UInt8], count: Int, types: KVCacheTypes) {
+    /// filled positions to `count`. `rows` may hold more positions than it writes: `stored`
+    /// (default `count`) is the count `copyRows` was called with (the prompt cache reuses the
+    /// first positions of an entry). The caller checks the sizes.
+    public func writeRows(_ rows: [UInt8], count: Int, types: KVCacheTypes, stored: Int? = nil) {
+        let stored = stored ?? count
+        precondition(stored >= count)
         let headDim = shape.headDim
         let rotations = [
             (types.keyRotationBlock(headDim: headDim), cacheTypes.keyRotationBlock(headDim: headDim)),
@@ -208,7 +212,7 @@ extension InferenceState {
                         }
                     }
                 }
-                at += count * sourceRowBytes
+                at += stored * sourceRowBytes
             }
             for layer in 0..<shape.layers {
                 copy(

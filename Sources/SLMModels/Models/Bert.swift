@@ -113,17 +113,21 @@ final class EncoderModel: LanguageModel, @unchecked Sendable {
         }
     }
 
-    func makeState(contextLength: Int, maxBatch: Int, cacheTypes: KVCacheTypes) throws -> InferenceState {
+    var stateShape: StateShape {
         let c = config
         // One layer's keys and values at a time: every layer runs over the whole batch before
-        // the next, so the cache of one layer is all an encoder needs. It is scratch, not a
-        // context kept between calls, so it stays F16 whatever `cacheTypes` asks.
-        let shape = StateShape(
+        // the next, so the cache of one layer is all an encoder needs.
+        return StateShape(
             layers: 1, keyWidth: c.embeddingLength, valueWidth: c.embeddingLength,
             scratchWidths: EncoderScratch.widths(for: c),
             maxActivationColumns: max(c.embeddingLength, c.feedForwardLength),
             heads: c.heads, headDim: c.headDim)
-        return try InferenceState(shape: shape, contextLength: contextLength, maxBatch: maxBatch)
+    }
+
+    /// The encoder's cache is scratch, not a context kept between calls, so it stays F16
+    /// whatever `cacheTypes` asks.
+    func makeState(contextLength: Int, maxBatch: Int, cacheTypes: KVCacheTypes) throws -> InferenceState {
+        try InferenceState(shape: stateShape, contextLength: contextLength, maxBatch: maxBatch)
     }
 
     func forward(

@@ -103,14 +103,17 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
         }
     }
 
-    func makeState(contextLength: Int, maxBatch: Int, cacheTypes: KVCacheTypes) throws -> InferenceState {
+    var stateShape: StateShape {
         let c = config
-        let shape = StateShape(
+        return StateShape(
             layers: layers.count, keyWidth: c.kvWidth, valueWidth: c.kvWidth,
             scratchWidths: DecoderScratch.widths(for: c),
             maxActivationColumns: max(c.embeddingLength, c.feedForwardLength, c.queryWidth),
             heads: c.heads, headDim: c.headDim)
-        return try InferenceState(shape: shape, contextLength: contextLength, maxBatch: maxBatch, cacheTypes: cacheTypes)
+    }
+
+    func makeState(contextLength: Int, maxBatch: Int, cacheTypes: KVCacheTypes) throws -> InferenceState {
+        try InferenceState(shape: stateShape, contextLength: contextLength, maxBatch: maxBatch, cacheTypes: cacheTypes)
     }
 
     func forward(

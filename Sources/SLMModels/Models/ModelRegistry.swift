@@ -38,6 +38,8 @@ public protocol LanguageModel: AnyObject, Sendable {
     /// Allocates the KV cache (K and V rows in `cacheTypes`) and scratch buffers for
     /// `contextLength` positions and batches of up to `maxBatch` tokens.
     func makeState(contextLength: Int, maxBatch: Int, cacheTypes: KVCacheTypes) throws -> InferenceState
+    /// The sizes of the states `makeState` makes (for memory predictions, without allocating).
+    var stateShape: StateShape { get }
     /// Runs `tokens` at positions `state.position ..< state.position + tokens.count`, appends them
     /// to the KV cache and writes logits: of the last token only, or of every token when
     /// `allLogits` (row-major (tokens.count, vocabularySize)).
