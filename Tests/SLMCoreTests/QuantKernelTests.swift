@@ -82,8 +82,9 @@ final class QuantKernelTests: XCTestCase {
         var out = [Float](repeating: 0, count: 32)
         slm_dequantize_row(99, zeros, &out, 32)
         XCTAssertTrue(out.allSatisfy { $0.isNaN })
+        // Q4_1 is a weight type only (Q4_0 is also a KV-cache type, so it quantizes).
         var bytes = [UInt8](repeating: 7, count: 64)
-        slm_quantize_row(id(SLM_TYPE_Q4_0), [Float](repeating: 1, count: 32), &bytes, 32)
+        slm_quantize_row(id(SLM_TYPE_Q4_1), [Float](repeating: 1, count: 32), &bytes, 32)
         XCTAssertTrue(bytes.allSatisfy { $0 == 7 })
     }
 
