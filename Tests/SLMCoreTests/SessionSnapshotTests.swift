@@ -51,6 +51,11 @@ final class SessionSnapshotTests: XCTestCase {
         XCTAssertNil(SessionSnapshot.cacheBytes(layers: 1, keyWidth: Int.max, valueWidth: 1, tokens: 1), "width sum overflows")
     }
 
+    /// Found by the fuzzer: widths of 0 with layers × tokens past Int.max (2^31.6 × 2^31.6).
+    func testZeroWidthsWithHugeLayerAndTokenCountsAreMalformed() {
+        assertMalformed(Self.crafted(layers: 0xC304_0000, keyWidth: 0, valueWidth: 0, tokens: 0xC000_0000, payload: 88), "0 × huge")
+    }
+
     func testCountsThatDoNotMatchTheBlobLengthAreRefusedBeforeAllocating() {
         // 1 GiB of claimed cache (no overflow) in a blob of a few bytes: refused on the length.
         assertMalformed(Self.crafted(layers: 32, keyWidth: 1024, valueWidth: 1024, tokens: 8192, payload: 16), "claims 1 GiB")

@@ -118,7 +118,14 @@ extension SessionSnapshot {
             guard !overflow else { return nil }
             total = product
         }
-        return layers * tokens * (types.key.rowBytes(width: keyWidth) + types.value.rowBytes(width: valueWidth))
+        // The F16 bound above is 0 when both widths are, so the typed size is checked on its own.
+        var bytes = types.key.rowBytes(width: keyWidth) + types.value.rowBytes(width: valueWidth)
+        for factor in [layers, tokens] {
+            let (product, overflow) = bytes.multipliedReportingOverflow(by: factor)
+            guard !overflow else { return nil }
+            bytes = product
+        }
+        return bytes
     }
 
     /// `base + a + b`, nil on overflow (`a` as `multipliedReportingOverflow` gives it).
