@@ -16,7 +16,9 @@
 # requantized SmolLM2 files from the Q4_1 with `llama-quantize --allow-requantize` when absent,
 # then, per model, runs `llama-bench -r 1` and `slm bench -r 1` alternately (the order flips
 # every repeat) so that load from other processes hits both alike. Each invocation does its own
-# warm-up. Last, the memory read bandwidth (`slm bench --bandwidth`) gives the decode ceiling:
+# warm-up. Each cell is the median of the repeats ± their standard deviation; the ratios are of
+# the medians. The table's header names the CPU and its SIMD features (scripts/cpu-features.sh),
+# so tables from machines with different kernels are never mixed. Last, the memory read bandwidth (`slm bench --bandwidth`) gives the decode ceiling:
 # weight bytes read per token × tokens/s ÷ bandwidth. Progress goes to stderr, the table to stdout.
 set -euo pipefail
 
@@ -93,10 +95,11 @@ for name in "${MODELS[@]}"; do
     done
 done
 
-python3 - "$WORK" "$THREADS" "$PROMPT" "$GEN" "$REPEATS" "${MODELS[@]}" <<'PY'
+python3 - "$WORK" "$THREADS" "$PROMPT" "$GEN" "$REPEATS" "$("$ROOT/scripts/cpu-features.sh")" "${MODELS[@]}" <<'PY'
 import json, statistics, sys, os
 work, threads, prompt, gen, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-models = sys.argv[6:]
+cpu = sys.argv[6]
+models = sys.argv[7:]
 bandwidth = json.load(open(os.path.join(work, "bandwidth.json")))[0]["gbps_mean"] * 1e9
 
 def samples(name, engine):
@@ -122,13 +125,14 @@ def samples(name, engine):
 def stat(values):
     if not values:
         return None
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+    return statistics.median(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 def cell(s):
     return f"{s[0]:.1f} ± {s[1]:.1f}" if s else "—"
 
 pp, tg = f"pp{prompt}", f"tg{gen}"
-print(f"Threads: {threads}; {repeats} interleaved repeats per engine; memory read bandwidth "
+print(f"CPU: {cpu}.")
+print(f"Threads: {threads}; {repeats} interleaved repeats per engine, median ± sd; memory read bandwidth "
       f"{bandwidth / 1e9:.2f} GB/s (`slm bench --bandwidth`).")
 print()
 print(f"| model | {pp} slm t/s | {pp} llama.cpp t/s | {pp} ratio | {tg} slm t/s | {tg} llama.cpp t/s | {tg} ratio "

@@ -13,7 +13,9 @@
 # Each round runs, per type, `slm bench` and then `llama-bench -fa 1` (flash attention, which
 # llama.cpp needs for a quantized V) with the same -t/-d/-n/-r and -ctk/-ctv, so load from other
 # processes hits both engines and all types alike. Prints every invocation's mean, then per engine
-# and type the median over the rounds and the ratio of each type to f16.
+# and type the median over the rounds, and each type's speed relative to f16 as the median of the
+# per-round ratios (a type and f16 run back to back, so a round's ratio sees one load; on a
+# shared machine that is steadier than the ratio of the medians).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -39,24 +41,30 @@ for round in $(seq 1 "$ROUNDS"); do
             -d "$DEPTH" -r "$REPEATS" -fa 1 -ctk "$type" -ctv "$type" -o json 2>/dev/null |
             python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["avg_ts"])')"
         echo "round $round $type: slm $slm_tps t/s, llama.cpp $llama_tps t/s" >&2
-        echo "$type $slm_tps $llama_tps" >>"$RESULTS"
+        echo "$round $type $slm_tps $llama_tps" >>"$RESULTS"
     done
 done
 
-python3 - "$RESULTS" "$THREADS" "$DEPTH" "$GEN" "$ROUNDS" <<'PY'
+python3 - "$RESULTS" "$THREADS" "$DEPTH" "$GEN" "$ROUNDS" "$("$ROOT/scripts/cpu-features.sh")" <<'PY'
 import statistics, sys
-path, threads, depth, gen, rounds = sys.argv[1:]
+path, threads, depth, gen, rounds, cpu = sys.argv[1:]
+print(f"CPU: {cpu}.\n")
 rows = [line.split() for line in open(path)]
-types = list(dict.fromkeys(r[0] for r in rows))
-median = {t: (statistics.median(float(r[1]) for r in rows if r[0] == t),
-              statistics.median(float(r[2]) for r in rows if r[0] == t)) for t in types}
-base = median.get("f16")
-print(f"| cache K/V | slm tg{gen} @ d{depth} | vs f16 | llama.cpp tg{gen} @ d{depth} | vs f16 | slm / llama.cpp |")
+types = list(dict.fromkeys(r[1] for r in rows))
+speed = {(int(r[0]), r[1]): (float(r[2]), float(r[3])) for r in rows}
+rounds_seen = sorted({int(r[0]) for r in rows})
+median = {t: tuple(statistics.median(speed[(k, t)][e] for k in rounds_seen if (k, t) in speed) for e in (0, 1))
+          for t in types}
+
+def ratio(t, engine):
+    pairs = [speed[(k, t)][engine] / speed[(k, "f16")][engine] for k in rounds_seen
+             if (k, t) in speed and (k, "f16") in speed]
+    return f"{statistics.median(pairs):.2f}× ({', '.join(f'{p:.2f}' for p in pairs)})" if pairs else "—"
+
+print(f"| cache K/V | slm tg{gen} @ d{depth} | vs f16 (per round) | llama.cpp tg{gen} @ d{depth} | vs f16 (per round) | slm / llama.cpp |")
 print("|---|---:|---:|---:|---:|---:|")
 for t in types:
     s, l = median[t]
-    rs = f"{s / base[0]:.2f}×" if base else "—"
-    rl = f"{l / base[1]:.2f}×" if base else "—"
-    print(f"| {t} | {s:.2f} t/s | {rs} | {l:.2f} t/s | {rl} | {s / l:.2f}× |")
+    print(f"| {t} | {s:.2f} t/s | {ratio(t, 0)} | {l:.2f} t/s | {ratio(t, 1)} | {s / l:.2f}× |")
 print(f"\n{threads} threads, medians of {rounds} interleaved rounds.")
 PY
