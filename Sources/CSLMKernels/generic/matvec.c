@@ -156,6 +156,9 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
                 }
             }
             for (int64_t t = t0; t < t1; ++t) {
+                // Rows the tiles did not cover for this token: all of them past the tiled tokens.
+                const int64_t first = t < t0 + tiled_tokens ? r0 + tiled_rows : r0;
+                if (first >= r1) continue;  // (most tokens of a prompt: no kernel lookup for none)
                 // llama.cpp sums some types in another order inside a batch than for one token,
                 // depending on the batch's size and the token's place in it; follow it per token
                 // so prompt logits match its own.
@@ -163,8 +166,6 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
                     dot ? slm_vec_dot_kernel_for_batch(type, batch_tokens, batch_offset + t) : NULL;
                 const void *a = act + (size_t)t * act_row_bytes;
                 float *o = out + t * out_row_stride;
-                // Rows the tiles did not cover for this token: all of them past the tiled tokens.
-                const int64_t first = t < t0 + tiled_tokens ? r0 + tiled_rows : r0;
                 for (int64_t r = first; r < r1; ++r) {
                     o[r] = pair_dot ? pair_dot(n_cols, w + (size_t)r * row_stride, a) : NAN;
                 }
