@@ -60,6 +60,18 @@ typedef struct {
 slm_matmul_tile slm_matmul_tile_kernel(int type);
 // Decode (one token) tiles for slm_matvec: `rows` rows x 1 token, same contract.
 slm_matmul_tile slm_matvec_tile_kernel(int type);
+// aarch64's tile tables one by one (arm/matmul_neon.c; empty elsewhere and on CPUs without the
+// features): decode and prompt tiles for plain NEON and SDOT, prompt tiles for SMMLA (i8mm). Each
+// tile's output for a (row, token) has the bits of that table's NEON dot for the pair (both NEON
+// dot copies give the same bits). The dispatch prefers SMMLA, then SDOT, then plain NEON.
+slm_matmul_tile slm_matvec_tile_kernel_neon(int type);
+slm_matmul_tile slm_matvec_tile_kernel_neon_dotprod(int type);
+slm_matmul_tile slm_matmul_tile_kernel_neon(int type);
+slm_matmul_tile slm_matmul_tile_kernel_neon_dotprod(int type);
+slm_matmul_tile slm_matmul_tile_kernel_neon_i8mm(int type);
+// The CPU features the dispatch found (slm_cpu_features), as comma-separated names in the
+// order avx2, fma, f16c, neon, dotprod, i8mm, sve ("none" if none), written to buf.
+void slm_cpu_feature_names(char *buf, size_t size);
 
 // ---- Scalar twins of the row kernels (generic/activation.c, gelu.c, rope.c, attention.c) ----
 void slm_swiglu_generic(const float *gate, const float *up, float *out, int64_t n);
