@@ -21,10 +21,15 @@
 
 #include "neon_common.h"
 
-// Prompt tiles are TILE_MAX_ROWS x TILE_MAX_TOKENS (16 pairs: sixteen accumulators, a fair share
-// of the 32 vector registers); decode tiles DECODE_ROWS x 1.
+// Shapes. NEON / SDOT prompt tiles: PROMPT_ROWS x PROMPT_TOKENS, whose accumulators, one weight
+// block per row and one activation block fit in the 32 vector registers (4 x 4 spilled a third of
+// its loop to the stack in GCC 12's code; 2 x 4 keeps all in registers at the same instructions per
+// pair). SMMLA tiles: 4 x 4, two row pairs by two token pairs. Decode tiles: DECODE_ROWS x 1.
+// TILE_MAX_* bound every shape.
 #define TILE_MAX_ROWS 4
 #define TILE_MAX_TOKENS 4
+#define PROMPT_ROWS 2
+#define PROMPT_TOKENS 4
 #define DECODE_ROWS 4
 
 // Decode tiles read their rows side by side, which the hardware prefetcher does not follow: each
@@ -98,18 +103,25 @@ static inline void q4_K_nibbles(const uint8_t *qs, int8x16_t *lo0, int8x16_t *lo
     *hi1 = vreinterpretq_s8_u8(vshrq_n_u8(q1, 4));
 }
 
-// Q6_K, one half at byte position p (0 or 16): v[k] = elements 32k + p .. 32k + p + 15 of the
-// half, from ql[p], ql[p + 32] (low, then high nibbles) and qh[p] at shifts 0, 2, 4, 6; minus 32.
+// Q6_K, one half at byte position p (0 or 16): element group k (elements 32k + p .. 32k + p + 15
+// of the half) from ql[p] (k = 0, 2) or ql[p + 32] (k = 1, 3), low nibbles for k < 2, high ones
+// after, with qh[p]'s bits 2k, 2k + 1 on top; minus 32.
+static inline int8x16_t q6_K_group(const uint8_t *ql, const uint8_t *qh, int k) {
+    const uint8x16_t l = vld1q_u8(ql + (k & 1) * 32), h = vld1q_u8(qh);
+    const uint8x16_t low = k < 2 ? vandq_u8(l, vdupq_n_u8(0x0f)) : vshrq_n_u8(l, 4);
+    uint8x16_t top;
+    switch (k) {
+    case 0: top = vandq_u8(h, vdupq_n_u8(0x03)); break;
+    case 1: top = vandq_u8(vshrq_n_u8(h, 2), vdupq_n_u8(0x03)); break;
+    case 2: top = vandq_u8(vshrq_n_u8(h, 4), vdupq_n_u8(0x03)); break;
+    default: top = vshrq_n_u8(h, 6); break;
+    }
+    return vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(low, vshlq_n_u8(top, 4))), vdupq_n_s8(32));
+}
+
+// All four groups of a half at p.
 static inline void q6_K_values(const uint8_t *ql, const uint8_t *qh, int8x16_t v[4]) {
-    const uint8x16_t low4 = vdupq_n_u8(0x0f), low2 = vdupq_n_u8(0x03);
-    const uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 32), h = vld1q_u8(qh);
-    const uint8x16_t u[4] = {
-        vorrq_u8(vandq_u8(l0, low4), vshlq_n_u8(vandq_u8(h, low2), 4)),
-        vorrq_u8(vandq_u8(l1, low4), vshlq_n_u8(vandq_u8(vshrq_n_u8(h, 2), low2), 4)),
-        vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(h, 4), low2), 4)),
-        vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(h, 6), 4)),
-    };
-    for (int k = 0; k < 4; ++k) v[k] = vsubq_s8(vreinterpretq_s8_u8(u[k]), vdupq_n_s8(32));
+    for (int k = 0; k < 4; ++k) v[k] = q6_K_group(ql, qh, k);
 }
 
 // ---- plain NEON and SDOT copies ----
@@ -281,28 +293,25 @@ SLM_I8MM static void mmla_q6_K(int64_t n, const uint8_t *w, size_t row_stride, c
         }
         for (int half = 0; half < 2; ++half) {
             for (int p = 0; p < 32; p += 16) {
-                // Groups of 16 (group 2k + p / 16 of the half has elements 32k + p ..): both rows'
-                // values zipped, and their scales in the row lanes.
-                int8x16_t v[MMLA_PAIRS][4][2];
-                int32x4_t scale[MMLA_PAIRS][4];
-                for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
-                    int8x16_t v0[4], v1[4];
-                    q6_K_values(x[2 * rp]->ql + 64 * half + p, x[2 * rp]->qh + 32 * half + p, v0);
-                    q6_K_values(x[2 * rp + 1]->ql + 64 * half + p, x[2 * rp + 1]->qh + 32 * half + p, v1);
-                    for (int k = 0; k < 4; ++k) {
-                        const int g = 8 * half + (32 * k + p) / 16;
-                        mmla_zip(v0[k], v1[k], &v[rp][k][0], &v[rp][k][1]);
-                        scale[rp][k] = mmla_row_lanes(x[2 * rp]->scales[g], x[2 * rp + 1]->scales[g]);
+                // One group of 16 at a time (group 2k + p / 16 of the half), unpacked and zipped
+                // where it is used: the whole half's values would not fit in the registers.
+                for (int k = 0; k < 4; ++k) {
+                    const int g = 8 * half + (32 * k + p) / 16, e = 128 * half + 32 * k + p;
+                    int8x16_t wz[MMLA_PAIRS][2];
+                    int32x4_t scale[MMLA_PAIRS];
+                    for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+                        const int8x16_t v0 = q6_K_group(x[2 * rp]->ql + 64 * half + p, x[2 * rp]->qh + 32 * half + p, k);
+                        const int8x16_t v1 =
+                            q6_K_group(x[2 * rp + 1]->ql + 64 * half + p, x[2 * rp + 1]->qh + 32 * half + p, k);
+                        mmla_zip(v0, v1, &wz[rp][0], &wz[rp][1]);
+                        scale[rp] = mmla_row_lanes(x[2 * rp]->scales[g], x[2 * rp + 1]->scales[g]);
                     }
-                }
-                for (int tp = 0; tp < MMLA_PAIRS; ++tp) {
-                    for (int k = 0; k < 4; ++k) {
-                        const int e = 128 * half + 32 * k + p;
+                    for (int tp = 0; tp < MMLA_PAIRS; ++tp) {
                         int8x16_t a[2];
                         mmla_zip(vld1q_s8(y[2 * tp]->qs + e), vld1q_s8(y[2 * tp + 1]->qs + e), &a[0], &a[1]);
                         for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
-                            const int32x4_t m = vmmlaq_s32(vmmlaq_s32(vdupq_n_s32(0), v[rp][k][0], a[0]), v[rp][k][1], a[1]);
-                            isum[rp][tp] = vmlaq_s32(isum[rp][tp], m, scale[rp][k]);
+                            const int32x4_t m = vmmlaq_s32(vmmlaq_s32(vdupq_n_s32(0), wz[rp][0], a[0]), wz[rp][1], a[1]);
+                            isum[rp][tp] = vmlaq_s32(isum[rp][tp], m, scale[rp]);
                         }
                     }
                 }

@@ -190,7 +190,7 @@ __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_q6_K_
     NEON_ATTR static void NEON_NAME(prompt_##name)(int64_t n, const uint8_t *w, size_t row_stride,             \
                                                    const uint8_t *act, size_t act_row_bytes, const float *act_d, \
                                                    int64_t act_d_stride, float *out, int64_t out_stride) {      \
-        NEON_NAME(tile_blocks32)(TILE_MAX_ROWS, TILE_MAX_TOKENS, n / 32, sizeof(block), values, with_min, w,     \
+        NEON_NAME(tile_blocks32)(PROMPT_ROWS, PROMPT_TOKENS, n / 32, sizeof(block), values, with_min, w,     \
                                  row_stride, act, act_row_bytes, act_d, act_d_stride, out, out_stride);         \
     }
 
@@ -212,7 +212,7 @@ NEON_TILES32(q8_0, q8_0_values, slm_block_q8_0, 0)
                                                    const uint8_t *act, size_t act_row_bytes, const float *act_d, \
                                                    int64_t act_d_stride, float *out, int64_t out_stride) {      \
         (void)act_d, (void)act_d_stride;                                                                         \
-        NEON_NAME(tile_##name##_shape)(TILE_MAX_ROWS, TILE_MAX_TOKENS, n, w, row_stride, act, act_row_bytes,   \
+        NEON_NAME(tile_##name##_shape)(PROMPT_ROWS, PROMPT_TOKENS, n, w, row_stride, act, act_row_bytes,   \
                                        out, out_stride);                                                        \
     }
 
@@ -234,12 +234,12 @@ static slm_matmul_tile NEON_NAME(decode_table)(int type) {
 
 static slm_matmul_tile NEON_NAME(prompt_table)(int type) {
     switch (type) {
-    case SLM_TYPE_Q4_0: return (slm_matmul_tile){NEON_NAME(prompt_q4_0), TILE_MAX_ROWS, TILE_MAX_TOKENS};
-    case SLM_TYPE_Q4_1: return (slm_matmul_tile){NEON_NAME(prompt_q4_1), TILE_MAX_ROWS, TILE_MAX_TOKENS};
-    case SLM_TYPE_Q5_0: return (slm_matmul_tile){NEON_NAME(prompt_q5_0), TILE_MAX_ROWS, TILE_MAX_TOKENS};
-    case SLM_TYPE_Q8_0: return (slm_matmul_tile){NEON_NAME(prompt_q8_0), TILE_MAX_ROWS, TILE_MAX_TOKENS};
-    case SLM_TYPE_Q4_K: return (slm_matmul_tile){NEON_NAME(prompt_q4_K), TILE_MAX_ROWS, TILE_MAX_TOKENS};
-    case SLM_TYPE_Q6_K: return (slm_matmul_tile){NEON_NAME(prompt_q6_K), TILE_MAX_ROWS, TILE_MAX_TOKENS};
+    case SLM_TYPE_Q4_0: return (slm_matmul_tile){NEON_NAME(prompt_q4_0), PROMPT_ROWS, PROMPT_TOKENS};
+    case SLM_TYPE_Q4_1: return (slm_matmul_tile){NEON_NAME(prompt_q4_1), PROMPT_ROWS, PROMPT_TOKENS};
+    case SLM_TYPE_Q5_0: return (slm_matmul_tile){NEON_NAME(prompt_q5_0), PROMPT_ROWS, PROMPT_TOKENS};
+    case SLM_TYPE_Q8_0: return (slm_matmul_tile){NEON_NAME(prompt_q8_0), PROMPT_ROWS, PROMPT_TOKENS};
+    case SLM_TYPE_Q4_K: return (slm_matmul_tile){NEON_NAME(prompt_q4_K), PROMPT_ROWS, PROMPT_TOKENS};
+    case SLM_TYPE_Q6_K: return (slm_matmul_tile){NEON_NAME(prompt_q6_K), PROMPT_ROWS, PROMPT_TOKENS};
     default: return (slm_matmul_tile){NULL, 0, 0};
     }
 }
