@@ -7,6 +7,8 @@
 #   aarch64 armv8-a, cortex-a76   NEON and SDOT (dotprod, no i8mm: no SMMLA tiles offered)
 #   aarch64 armv8-a, cortex-a53   NEON (no dotprod: dispatch must offer neither SDOT nor SMMLA)
 #   aarch64 armv8.2-a+dotprod     all of the above on qemu max, built with SDOT as the baseline
+#   aarch64 clang, qemu max       the kernels compiled by clang (what SwiftPM builds them with on a
+#                                 board), linked by the cross gcc; skipped when no clang is found
 # The armv8.2-a build is run only on qemu's default CPU: its baseline lets the compiler use
 # SDOT anywhere, so it is not meant for a CPU without it.
 # Needs gcc-aarch64-linux-gnu and qemu-user-static (installed here when missing).
@@ -76,6 +78,26 @@ run "aarch64 armv8-a on qemu cortex-a76" neon,neon_dotprod neon,dotprod \
 run "aarch64 armv8-a on qemu cortex-a53" neon neon qemu-aarch64-static -cpu cortex-a53 "$out/armv8-a"
 run "aarch64 armv8.2-a+dotprod on qemu max" "$all_arm" neon,dotprod,i8mm,sve \
     qemu-aarch64-static -cpu max "$out/armv8.2-a"
+
+# clang (the Swift toolchain's, else the system's): its code generation (FMA contraction, target
+# attributes) must give the same bits as gcc's.
+clang_bin="$(command -v clang || true)"
+[[ -z "$clang_bin" && -x /opt/swift/usr/bin/clang ]] && clang_bin=/opt/swift/usr/bin/clang
+if [[ -n "$clang_bin" ]]; then
+    mkdir -p "$out/clang"
+    objects=()
+    for f in "${sources[@]}"; do
+        o="$out/clang/$(echo "$f" | tr / _).o"
+        "$clang_bin" --target=aarch64-linux-gnu --sysroot=/usr/aarch64-linux-gnu -isystem /usr/aarch64-linux-gnu/include \
+            "${cflags[@]}" -Wno-unused-function -march=armv8-a -c "$f" -o "$o"
+        objects+=("$o")
+    done
+    aarch64-linux-gnu-gcc -static "${objects[@]}" -lm -o "$out/clang-armv8-a"
+    run "aarch64 clang armv8-a on qemu max" "$all_arm" neon,dotprod,i8mm,sve \
+        qemu-aarch64-static -cpu max "$out/clang-armv8-a"
+else
+    echo "aarch64 clang: skipped (no clang found)"
+fi
 
 echo "C kernel tests: $passed passed, $failed failed"
 ((status == 0 && failed == 0))

@@ -31,6 +31,7 @@
 #define PROMPT_ROWS 2
 #define PROMPT_TOKENS 4
 #define DECODE_ROWS 4
+_Static_assert(TILE_MAX_ROWS == 4 && TILE_MAX_TOKENS == 4, "per-row and per-token values are gathered in 4-lane vectors");
 
 // Decode tiles read their rows side by side, which the hardware prefetcher does not follow: each
 // block step prefetches the next slice of the following rows (the next tile's), as the x86 decode

@@ -28,17 +28,16 @@ __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_block
     const size_t act_block = with_min ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
     const size_t act_qs = with_min ? offsetof(slm_block_q8_1, qs) : offsetof(slm_block_q8_0, qs);
     float32x4_t acc[TILE_MAX_ROWS][TILE_MAX_TOKENS];
-    float offsets[TILE_MAX_ROWS][TILE_MAX_TOKENS];
+    // Q4_1's m_w * s_a chains, four pairs per vector: lane r (decode: one token) or lane t (row r).
+    float32x4_t offsets_by_row = vdupq_n_f32(0.0f), offsets_by_token[TILE_MAX_ROWS];
     for (int r = 0; r < rows; ++r) {
-        for (int t = 0; t < tokens; ++t) {
-            acc[r][t] = vdupq_n_f32(0.0f);
-            offsets[r][t] = 0.0f;
-        }
+        offsets_by_token[r] = vdupq_n_f32(0.0f);
+        for (int t = 0; t < tokens; ++t) acc[r][t] = vdupq_n_f32(0.0f);
     }
     const tile_prefetch ahead = tile_prefetch_next_rows(w, row_stride, rows, nb);
     for (int64_t i = 0; i < nb; ++i) {
         if (tokens == 1) tile_prefetch_step(ahead, i);
-        float dw[TILE_MAX_ROWS], mw[TILE_MAX_ROWS];
+        float dw[TILE_MAX_ROWS], mw[TILE_MAX_ROWS] = {0}, sa[TILE_MAX_TOKENS] = {0};
         int8x16_t lo[TILE_MAX_ROWS], hi[TILE_MAX_ROWS];
         for (int r = 0; r < rows; ++r) {
             const uint8_t *block = w + (size_t)r * row_stride + (size_t)i * block_bytes;
@@ -46,16 +45,36 @@ __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_block
             if (with_min) mw[r] = slm_h2f_fast(tile_half(block + 2));
             values(block, &lo[r], &hi[r]);
         }
+        if (with_min) {
+            for (int t = 0; t < tokens; ++t) sa[t] = slm_h2f_fast(tile_half(act + (size_t)t * act_row_bytes + (size_t)i * act_block + 2));
+            // fma(m_w, s_a, offsets) per pair, as the dot's fmaf.
+            if (tokens == 1) {
+                offsets_by_row = vfmaq_n_f32(offsets_by_row, vld1q_f32(mw), sa[0]);
+            } else {
+                const float32x4_t sa_lanes = vld1q_f32(sa);
+                for (int r = 0; r < rows; ++r) offsets_by_token[r] = vfmaq_n_f32(offsets_by_token[r], sa_lanes, mw[r]);
+            }
+        }
         for (int t = 0; t < tokens; ++t) {
             const uint8_t *ablock = act + (size_t)t * act_row_bytes + (size_t)i * act_block;
             const int8x16_t a0 = vld1q_s8((const int8_t *)(ablock + act_qs));
             const int8x16_t a1 = vld1q_s8((const int8_t *)(ablock + act_qs + 16));
             const float da = act_d[i * act_d_stride + t];
-            const float sa = with_min ? slm_h2f_fast(tile_half(ablock + 2)) : 0.0f;
             for (int r = 0; r < rows; ++r) {
                 const int32x4_t lanes = neon_dot_s8(neon_dot_s8(vdupq_n_s32(0), lo[r], a0), hi[r], a1);
-                if (with_min) offsets[r][t] = fmaf(mw[r], sa, offsets[r][t]);
                 acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(lanes), dw[r] * da);
+            }
+        }
+    }
+    float offsets[TILE_MAX_ROWS][TILE_MAX_TOKENS];
+    if (with_min) {
+        float lanes[TILE_MAX_TOKENS];
+        vst1q_f32(lanes, offsets_by_row);
+        for (int r = 0; r < rows; ++r) {
+            if (tokens == 1) {
+                offsets[r][0] = lanes[r];
+            } else {
+                vst1q_f32(offsets[r], offsets_by_token[r]);
             }
         }
     }
