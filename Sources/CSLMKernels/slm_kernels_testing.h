@@ -41,14 +41,15 @@ float slm_vec_dot_q4_K_q8_K_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q5_K_q8_K_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *a);
 
-// ---- Matmul tiles (x86/matmul_avx2.c, x86/dot_avx2.c; chosen in generic/dispatch.c) ----
+// ---- Matmul tiles (x86/matmul_avx2.c, x86/dot_avx2.c, arm/matmul_neon.c; chosen in generic/dispatch.c) ----
 // A tile of slm_matmul: `rows` consecutive weight rows (from `weight`, row_stride apart) times
 // `tokens` consecutive activation rows (from `activations`, act_row_bytes apart), written to
 // out[t * out_row_stride + r] for the tile's own t and r; each type has its own shape.
 // act_d[i * act_d_stride + t] is the scale d of activation block i of the tile's token t, as a
 // float (converted once per matmul instead of once per tile). For Q4_0, act_d continues with
 // 8 * (sum of the block's 32 quants) in the same layout from act_d[nb * act_d_stride], nb = n_cols / 32.
-// Bit-identical to slm_vec_dot of each pair. fn is NULL where this CPU or type has none
+// For the K-quants (Q8_K activations, 256-element blocks) it holds each block's float d; their
+// tiles read d from the blocks themselves. Bit-identical to slm_vec_dot of each pair. fn is NULL where this CPU or type has none
 // (slm_matmul then computes pair by pair); SIMD only, its scalar twin is that pair-by-pair loop.
 typedef void (*slm_matmul_tile_fn)(int64_t n_cols, const uint8_t *weight, size_t row_stride,
                                    const uint8_t *activations, size_t act_row_bytes, const float *act_d,
