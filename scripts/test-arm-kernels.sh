@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The C kernel twin test (Tests/CKernelTests/kernel_twins.c: every SIMD dot kernel against its
-# scalar twin) on every architecture we ship, without a board:
+# scalar twin, every aarch64 tile against its dot bit for bit) on every architecture we ship,
+# without a board:
 #   x86-64 native                 AVX2 vs generic (when this CPU has AVX2+FMA+F16C)
-#   aarch64 armv8-a, qemu max     NEON and NEON+SDOT vs generic (dispatch must find both)
-#   aarch64 armv8-a, cortex-a53   NEON vs generic (no SDOT: dispatch must not offer it)
-#   aarch64 armv8.2-a+dotprod     NEON and NEON+SDOT, built with SDOT as the baseline
+#   aarch64 armv8-a, qemu max     NEON, SDOT and SMMLA (dotprod, i8mm, SVE: dispatch must find all)
+#   aarch64 armv8-a, cortex-a76   NEON and SDOT (dotprod, no i8mm: no SMMLA tiles offered)
+#   aarch64 armv8-a, cortex-a53   NEON (no dotprod: dispatch must offer neither SDOT nor SMMLA)
+#   aarch64 armv8.2-a+dotprod     all of the above on qemu max, built with SDOT as the baseline
+#   aarch64 clang, qemu max       the kernels compiled by clang (what SwiftPM builds them with on a
+#                                 board), linked by the cross gcc; skipped when no clang is found
 # The armv8.2-a build is run only on qemu's default CPU: its baseline lets the compiler use
 # SDOT anywhere, so it is not meant for a CPU without it.
 # Needs gcc-aarch64-linux-gnu and qemu-user-static (installed here when missing).
@@ -27,12 +31,16 @@ cflags=(-std=gnu11 -O3 -fno-math-errno -Wall -Wextra -ISources/CSLMKernels/inclu
 passed=0
 failed=0
 status=0
-# run NAME EXPECTED_TABLES COMMAND...: runs one build, adds its counts to the totals.
+# run NAME EXPECTED_TABLES EXPECTED_FEATURES COMMAND...: runs one build (checking the tables and,
+# unless EXPECTED_FEATURES is empty, the CPU features the dispatch finds), adds its counts to the
+# totals.
 run() {
-    local name="$1" expect="$2"
-    shift 2
+    local name="$1" expect="$2" features="$3"
+    shift 3
     local log="$out/$name.log" rc=0
-    "$@" --expect "$expect" >"$log" 2>&1 || rc=$?
+    local args=(--expect "$expect")
+    [[ -n "$features" ]] && args+=(--expect-features "$features")
+    "$@" "${args[@]}" >"$log" 2>&1 || rc=$?
     local counts
     counts="$(grep -E '^kernel_twins: [0-9]+ passed, [0-9]+ failed$' "$log" || true)"
     if [[ -z "$counts" ]]; then
@@ -56,16 +64,40 @@ if [[ "$(uname -m)" == x86_64 ]]; then
     cc "${cflags[@]}" "${sources[@]}" -lm -o "$out/x86"
     expect_x86=none
     grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && grep -qw f16c /proc/cpuinfo && expect_x86=avx2
-    run "x86-64 native" "$expect_x86" "$out/x86"
+    run "x86-64 native" "$expect_x86" "" "$out/x86"
 fi
 
 # The two cross builds at once (the machine has two cores).
 aarch64-linux-gnu-gcc "${cflags[@]}" -static -march=armv8-a "${sources[@]}" -lm -o "$out/armv8-a" &
 aarch64-linux-gnu-gcc "${cflags[@]}" -static -march=armv8.2-a+dotprod "${sources[@]}" -lm -o "$out/armv8.2-a" &
 wait %1 && wait %2
-run "aarch64 armv8-a on qemu max" neon,neon_dotprod qemu-aarch64-static "$out/armv8-a"
-run "aarch64 armv8-a on qemu cortex-a53" neon qemu-aarch64-static -cpu cortex-a53 "$out/armv8-a"
-run "aarch64 armv8.2-a+dotprod on qemu max" neon,neon_dotprod qemu-aarch64-static "$out/armv8.2-a"
+all_arm=neon,neon_dotprod,neon_i8mm
+run "aarch64 armv8-a on qemu max" "$all_arm" neon,dotprod,i8mm,sve qemu-aarch64-static -cpu max "$out/armv8-a"
+run "aarch64 armv8-a on qemu cortex-a76" neon,neon_dotprod neon,dotprod \
+    qemu-aarch64-static -cpu cortex-a76 "$out/armv8-a"
+run "aarch64 armv8-a on qemu cortex-a53" neon neon qemu-aarch64-static -cpu cortex-a53 "$out/armv8-a"
+run "aarch64 armv8.2-a+dotprod on qemu max" "$all_arm" neon,dotprod,i8mm,sve \
+    qemu-aarch64-static -cpu max "$out/armv8.2-a"
+
+# clang (the Swift toolchain's, else the system's): its code generation (FMA contraction, target
+# attributes) must give the same bits as gcc's.
+clang_bin="$(command -v clang || true)"
+[[ -z "$clang_bin" && -x /opt/swift/usr/bin/clang ]] && clang_bin=/opt/swift/usr/bin/clang
+if [[ -n "$clang_bin" ]]; then
+    mkdir -p "$out/clang"
+    objects=()
+    for f in "${sources[@]}"; do
+        o="$out/clang/$(echo "$f" | tr / _).o"
+        "$clang_bin" --target=aarch64-linux-gnu --sysroot=/usr/aarch64-linux-gnu -isystem /usr/aarch64-linux-gnu/include \
+            "${cflags[@]}" -Wno-unused-function -march=armv8-a -c "$f" -o "$o"
+        objects+=("$o")
+    done
+    aarch64-linux-gnu-gcc -static "${objects[@]}" -lm -o "$out/clang-armv8-a"
+    run "aarch64 clang armv8-a on qemu max" "$all_arm" neon,dotprod,i8mm,sve \
+        qemu-aarch64-static -cpu max "$out/clang-armv8-a"
+else
+    echo "aarch64 clang: skipped (no clang found)"
+fi
 
 echo "C kernel tests: $passed passed, $failed failed"
 ((status == 0 && failed == 0))

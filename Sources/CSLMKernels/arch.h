@@ -36,6 +36,8 @@ enum {
     SLM_CPU_X86_F16C = 1u << 2,
     SLM_CPU_ARM_NEON = 1u << 3,     // every aarch64 CPU (Linux requires it)
     SLM_CPU_ARM_DOTPROD = 1u << 4,  // SDOT (ARMv8.2-A dotprod, Linux's HWCAP_ASIMDDP)
+    SLM_CPU_ARM_I8MM = 1u << 5,     // SMMLA (int8 matrix multiply, Linux's HWCAP2_I8MM)
+    SLM_CPU_ARM_SVE = 1u << 6,      // SVE present (HWCAP_SVE): detected and reported, no kernel uses it yet
 };
 // What the x86/ kernels but RoPE's need (RoPE's FMA build needs only SLM_CPU_X86_FMA).
 #define SLM_CPU_X86_AVX2_FMA_F16C (SLM_CPU_X86_AVX2 | SLM_CPU_X86_FMA | SLM_CPU_X86_F16C)
@@ -100,8 +102,10 @@ SLM_HIDDEN void slm_attention_head_f32_window_avx2(const float *query, const flo
                                                    void *scratch);
 #endif
 
-// ---- arm/ (aarch64, NEON with and without SDOT) ------------------------------------------------
-// Only the dot tables, slm_vec_dot_kernel_neon and slm_vec_dot_kernel_neon_dotprod (declared in
-// slm_kernels_testing.h); everything else runs the generic code, which the compiler vectorizes.
+// ---- arm/ (aarch64: NEON, NEON with SDOT, SMMLA) ---------------------------------------------
+// The dot tables (slm_vec_dot_kernel_neon, _neon_dotprod) and the tile tables
+// (slm_matvec_tile_kernel_neon, _neon_dotprod; slm_matmul_tile_kernel_neon, _neon_dotprod,
+// _neon_i8mm), all declared in slm_kernels_testing.h; everything else runs the generic code,
+// which the compiler vectorizes.
 
 #endif // SLM_ARCH_H

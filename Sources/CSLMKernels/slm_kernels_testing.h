@@ -41,14 +41,15 @@ float slm_vec_dot_q4_K_q8_K_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q5_K_q8_K_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *a);
 
-// ---- Matmul tiles (x86/matmul_avx2.c, x86/dot_avx2.c; chosen in generic/dispatch.c) ----
+// ---- Matmul tiles (x86/matmul_avx2.c, x86/dot_avx2.c, arm/matmul_neon.c; chosen in generic/dispatch.c) ----
 // A tile of slm_matmul: `rows` consecutive weight rows (from `weight`, row_stride apart) times
 // `tokens` consecutive activation rows (from `activations`, act_row_bytes apart), written to
 // out[t * out_row_stride + r] for the tile's own t and r; each type has its own shape.
 // act_d[i * act_d_stride + t] is the scale d of activation block i of the tile's token t, as a
 // float (converted once per matmul instead of once per tile). For Q4_0, act_d continues with
 // 8 * (sum of the block's 32 quants) in the same layout from act_d[nb * act_d_stride], nb = n_cols / 32.
-// Bit-identical to slm_vec_dot of each pair. fn is NULL where this CPU or type has none
+// For the K-quants (Q8_K activations, 256-element blocks) it holds each block's float d; their
+// tiles read d from the blocks themselves. Bit-identical to slm_vec_dot of each pair. fn is NULL where this CPU or type has none
 // (slm_matmul then computes pair by pair); SIMD only, its scalar twin is that pair-by-pair loop.
 typedef void (*slm_matmul_tile_fn)(int64_t n_cols, const uint8_t *weight, size_t row_stride,
                                    const uint8_t *activations, size_t act_row_bytes, const float *act_d,
@@ -60,6 +61,18 @@ typedef struct {
 slm_matmul_tile slm_matmul_tile_kernel(int type);
 // Decode (one token) tiles for slm_matvec: `rows` rows x 1 token, same contract.
 slm_matmul_tile slm_matvec_tile_kernel(int type);
+// aarch64's tile tables one by one (arm/matmul_neon.c; empty elsewhere and on CPUs without the
+// features): decode and prompt tiles for plain NEON and SDOT, prompt tiles for SMMLA (i8mm). Each
+// tile's output for a (row, token) has the bits of that table's NEON dot for the pair (both NEON
+// dot copies give the same bits). The dispatch prefers SMMLA, then SDOT, then plain NEON.
+slm_matmul_tile slm_matvec_tile_kernel_neon(int type);
+slm_matmul_tile slm_matvec_tile_kernel_neon_dotprod(int type);
+slm_matmul_tile slm_matmul_tile_kernel_neon(int type);
+slm_matmul_tile slm_matmul_tile_kernel_neon_dotprod(int type);
+slm_matmul_tile slm_matmul_tile_kernel_neon_i8mm(int type);
+// The CPU features the dispatch found (slm_cpu_features), as comma-separated names in the
+// order avx2, fma, f16c, neon, dotprod, i8mm, sve ("none" if none), written to buf.
+void slm_cpu_feature_names(char *buf, size_t size);
 
 // ---- Scalar twins of the row kernels (generic/activation.c, gelu.c, rope.c, attention.c) ----
 void slm_swiglu_generic(const float *gate, const float *up, float *out, int64_t n);

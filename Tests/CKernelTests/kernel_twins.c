@@ -1,15 +1,19 @@
 // Every SIMD dot kernel of this CPU against its scalar `_generic` twin, for every weight type,
-// in plain C so that it can be cross-compiled and run under qemu (scripts/test-arm-kernels.sh)
-// as well as natively. Hermetic: all inputs come from a fixed-seed generator.
+// and every aarch64 tile (decode and prompt, NEON / SDOT / SMMLA) against the dot of each of its
+// (row, token) pairs, bit for bit; in plain C so that it can be cross-compiled and run under qemu
+// (scripts/test-arm-kernels.sh) as well as natively. Hermetic: all inputs come from a fixed-seed
+// generator.
 //
-//   kernel_twins [--expect TABLES]
+//   kernel_twins [--expect TABLES] [--expect-features FEATURES]
 //
 // TABLES is a comma-separated list of the SIMD tables this CPU must offer (avx2, neon,
-// neon_dotprod, or "none"); the run fails if the dispatch finds a different set, which checks
-// the run-time CPU detection (e.g. no SDOT under qemu's cortex-a53). Prints one line per
-// (table, type) and ends with "kernel_twins: P passed, F failed" (counting cases: one per
-// (table, type), per type for the matrix shapes and the NEON copies, plus dispatch and the CPU
-// detection); exits 1 on any failure.
+// neon_dotprod, neon_i8mm, or "none"); FEATURES the CPU features the dispatch must detect
+// (slm_cpu_feature_names: e.g. neon,dotprod,i8mm,sve). The run fails if the dispatch finds a
+// different set, which checks the run-time CPU detection (e.g. no SDOT under qemu's cortex-a53,
+// no SMMLA under cortex-a76). Prints one line per (table, type) and per tile, and ends with
+// "kernel_twins: P passed, F failed" (counting cases: one per (table, type), per tile, per type
+// for the matrix shapes and the NEON copies, plus dispatch and the CPU detection); exits 1 on any
+// failure.
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -313,10 +317,16 @@ static void check_matrix(int type, int64_t n) {
                     const uint8_t *wr = w + r * wbytes, *ar = act + t * abytes;
                     const float want = generic(n, wr, ar);
                     const double tol = tolerance(type, n, dot_magnitude(type, n, wr, ar));
-                    if (!(fabs((double)got - want) <= tol)) {
+                    // Tiles or not, each output has the bits of the dispatched dot of its pair.
+                    const slm_vec_dot_fn pair_dot =
+                        tokens == 1 ? slm_vec_dot_kernel(type) : slm_vec_dot_kernel_for_batch(type, tokens, t);
+                    const float pair = pair_dot(n, wr, ar);
+                    if (!(fabs((double)got - want) <= tol) || memcmp(&got, &pair, sizeof got) != 0) {
                         ok = 0;
-                        snprintf(what, sizeof what, "%s matrix rows=%lld tokens=%lld row %lld token %lld: %.9g vs generic %.9g",
-                                 slm_type_name(type), (long long)rows, (long long)tokens, (long long)r, (long long)t, got, want);
+                        snprintf(what, sizeof what,
+                                 "%s matrix rows=%lld tokens=%lld row %lld token %lld: %.9g vs generic %.9g, pair dot %.9g",
+                                 slm_type_name(type), (long long)rows, (long long)tokens, (long long)r, (long long)t, got,
+                                 want, pair);
                     }
                 }
             }
@@ -381,13 +391,173 @@ static void check_dispatch(void) {
     end_case();
 }
 
+
+// ---- aarch64 tiles ------------------------------------------------------------------------------
+// Each tile table against its NEON dot, pair by pair, bit for bit (the tiles' contract; the dots
+// themselves are checked against the generic twins above, so the tiles are within the same
+// tolerance of them, which is checked too). Shapes: every row and token of a tile, rows of
+// random, maximal (all quant bits set, same-sign activations) and zero-activation kinds mixed in
+// one tile, and row strides and output strides wider than the data.
+typedef struct tile_table {
+    const char *name;
+    slm_matmul_tile (*lookup)(int type);
+    slm_vec_dot_fn (*dot)(int type);  // the dot whose bits the tiles repeat
+} tile_table;
+
+static const tile_table tile_tables[] = {
+    {"neon decode", slm_matvec_tile_kernel_neon, slm_vec_dot_kernel_neon},
+    {"neon prompt", slm_matmul_tile_kernel_neon, slm_vec_dot_kernel_neon},
+    {"sdot decode", slm_matvec_tile_kernel_neon_dotprod, slm_vec_dot_kernel_neon_dotprod},
+    {"sdot prompt", slm_matmul_tile_kernel_neon_dotprod, slm_vec_dot_kernel_neon_dotprod},
+    {"smmla prompt", slm_matmul_tile_kernel_neon_i8mm, slm_vec_dot_kernel_neon_dotprod},
+};
+#define TILE_TABLE_COUNT (int)(sizeof tile_tables / sizeof tile_tables[0])
+
+// The activation scales slm_matmul hands its tiles (generic/matvec.c, activation_scales): d of
+// block i of token t at [i * tokens + t], as a float; for Q4_0, 8 * (sum of the block's quants)
+// after them in the same layout.
+static float *tile_act_d(int type, const uint8_t *act, size_t abytes, int64_t n, int64_t tokens) {
+    const int act_type = slm_type_activation_type(type);
+    const int64_t nb = n / slm_type_block_elements(act_type), block_bytes = slm_type_block_bytes(act_type);
+    const int with_sums = type == SLM_TYPE_Q4_0;
+    float *d = malloc(sizeof(float) * (size_t)(nb * tokens * (with_sums ? 2 : 1)));
+    for (int64_t t = 0; t < tokens; ++t) {
+        const uint8_t *row = act + t * abytes;
+        for (int64_t i = 0; i < nb; ++i) {
+            if (act_type == SLM_TYPE_Q8_K) {
+                memcpy(&d[i * tokens + t], row + i * block_bytes, sizeof(float));
+            } else {
+                uint16_t h;
+                memcpy(&h, row + i * block_bytes, 2);
+                d[i * tokens + t] = slm_fp16_to_fp32(h);
+            }
+            if (with_sums) {
+                int sum = 0;
+                for (int k = 0; k < 32; ++k) sum += (int8_t)row[i * block_bytes + 2 + k];
+                d[(nb + i) * tokens + t] = (float)(8 * sum);
+            }
+        }
+    }
+    return d;
+}
+
+static const int64_t tile_block32_sizes[] = {32, 96, 576, 4096};
+static const int64_t tile_block256_sizes[] = {256, 768, 4864};
+// Extra bytes between weight rows, activation rows and output rows: strides are not lengths.
+#define TILE_ROW_PAD 5
+#define TILE_OUT_PAD 3
+
+// One tile of `table` for `type` on every size and mix of row kinds: one case.
+static void check_tile(const tile_table *table, int type, slm_matmul_tile tile) {
+    begin_case();
+    const slm_vec_dot_fn dot = table->dot(type), generic = slm_vec_dot_kernel_generic(type);
+    const int act_type = slm_type_activation_type(type);
+    const int big = slm_type_block_elements(type) == 256;
+    const int64_t *sizes = big ? tile_block256_sizes : tile_block32_sizes;
+    const int count = big ? (int)(sizeof tile_block256_sizes / sizeof *tile_block256_sizes)
+                          : (int)(sizeof tile_block32_sizes / sizeof *tile_block32_sizes);
+    int checked = 0;
+    for (int s = 0; s < count; ++s) {
+        const int64_t n = sizes[s];
+        const size_t wbytes = slm_row_bytes(type, n), abytes = slm_row_bytes(act_type, n);
+        const size_t wstride = wbytes + TILE_ROW_PAD, astride = abytes + TILE_ROW_PAD;
+        for (int mix = 0; mix < 3; ++mix) {
+            // mix 0: all random; 1: all maximal; 2: row and token kinds cycling through all three.
+            uint8_t *w = calloc((size_t)tile.rows, wstride);
+            uint8_t *act = calloc((size_t)tile.tokens, astride);
+            float *x = malloc((size_t)n * sizeof *x);
+            for (int r = 0; r < tile.rows; ++r) {
+                const enum row_kind kind = mix == 0 ? ROW_RANDOM : mix == 1 ? ROW_EXTREME : (r % 2 ? ROW_EXTREME : ROW_RANDOM);
+                random_weights(type, n, w + r * wstride, kind);
+            }
+            for (int t = 0; t < tile.tokens; ++t) {
+                const enum row_kind kind = mix == 0 ? ROW_RANDOM : mix == 1 ? ROW_EXTREME : (enum row_kind)(t % 3);
+                random_floats(x, n, kind);
+                slm_quantize_row(act_type, x, act + t * astride, n);
+            }
+            free(x);
+            float *act_d = tile_act_d(type, act, astride, n, tile.tokens);
+            const int64_t out_stride = tile.rows + TILE_OUT_PAD;
+            float *out = malloc(sizeof(float) * (size_t)(out_stride * tile.tokens));
+            for (int64_t i = 0; i < out_stride * tile.tokens; ++i) out[i] = NAN;
+            tile.fn(n, w, wstride, act, astride, act_d, tile.tokens, out, out_stride);
+            for (int t = 0; t < tile.tokens; ++t) {
+                for (int64_t r = 0; r < out_stride; ++r) {
+                    const float got = out[t * out_stride + r];
+                    char what[256];
+                    if (r >= tile.rows) {
+                        snprintf(what, sizeof what, "%s %s n=%lld: wrote past its rows (row %lld token %d)", table->name,
+                                 slm_type_name(type), (long long)n, (long long)r, t);
+                        check(isnan(got), what);
+                        continue;
+                    }
+                    const uint8_t *wr = w + r * wstride, *ar = act + t * astride;
+                    const float want = dot(n, wr, ar), twin = generic(n, wr, ar);
+                    const double tol = tolerance(type, n, dot_magnitude(type, n, wr, ar));
+                    snprintf(what, sizeof what, "%s %s n=%lld mix=%d row %lld token %d: tile %.9g dot %.9g generic %.9g",
+                             table->name, slm_type_name(type), (long long)n, mix, (long long)r, t, got, want, twin);
+                    check(memcmp(&got, &want, sizeof got) == 0 && fabs((double)got - twin) <= tol, what);
+                    ++checked;
+                }
+            }
+            free(out);
+            free(act_d);
+            free(act);
+            free(w);
+        }
+    }
+    const int ok = end_case();
+    printf("%-12s %-5s %s  %dx%d tile, %d pairs bit-identical to the dot\n", table->name, slm_type_name(type),
+           ok ? "ok  " : "FAIL", tile.rows, tile.tokens, ok ? checked : 0);
+}
+
+static void check_tiles(void) {
+    for (int k = 0; k < TILE_TABLE_COUNT; ++k) {
+        for (int i = 0; i < TYPE_COUNT; ++i) {
+            const slm_matmul_tile tile = tile_tables[k].lookup(weight_types[i]);
+            if (tile.fn && tile_tables[k].dot(weight_types[i])) check_tile(&tile_tables[k], weight_types[i], tile);
+        }
+    }
+}
+
+// slm_matmul_tile_kernel / slm_matvec_tile_kernel pick SMMLA, then SDOT, then plain NEON on
+// aarch64 (x86's tables are checked by the Swift tests), and nothing when the twins are forced.
+static void check_tile_dispatch(void) {
+    begin_case();
+    for (int i = 0; i < TYPE_COUNT; ++i) {
+        const int type = weight_types[i];
+        char what[96];
+        snprintf(what, sizeof what, "tile dispatch %s", slm_type_name(type));
+        slm_matmul_tile prompt = slm_matmul_tile_kernel_neon_i8mm(type);
+        if (!prompt.fn) prompt = slm_matmul_tile_kernel_neon_dotprod(type);
+        if (!prompt.fn) prompt = slm_matmul_tile_kernel_neon(type);
+        slm_matmul_tile decode = slm_matvec_tile_kernel_neon_dotprod(type);
+        if (!decode.fn) decode = slm_matvec_tile_kernel_neon(type);
+        if (prompt.fn) {
+            const slm_matmul_tile got = slm_matmul_tile_kernel(type);
+            check(got.fn == prompt.fn && got.rows == prompt.rows && got.tokens == prompt.tokens, what);
+        }
+        if (decode.fn) {
+            const slm_matmul_tile got = slm_matvec_tile_kernel(type);
+            check(got.fn == decode.fn && got.rows == decode.rows && got.tokens == decode.tokens, what);
+        }
+        slm_set_force_generic(1);
+        check(slm_matmul_tile_kernel(type).fn == NULL && slm_matvec_tile_kernel(type).fn == NULL, what);
+        slm_set_force_generic(0);
+    }
+    end_case();
+}
+
 int main(int argc, char **argv) {
-    const char *expect = NULL;
+    const char *expect = NULL, *expect_features = NULL;
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc) {
             expect = argv[++i];
+        } else if (strcmp(argv[i], "--expect-features") == 0 && i + 1 < argc) {
+            expect_features = argv[++i];
         } else {
-            fprintf(stderr, "usage: %s [--expect avx2|neon,neon_dotprod|none]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--expect avx2|neon,neon_dotprod[,neon_i8mm]|none] [--expect-features LIST]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -398,13 +568,24 @@ int main(int argc, char **argv) {
         if (found[0]) strcat(found, ",");
         strcat(found, tables[t].name);
     }
+    // SMMLA has tiles only (no dot table).
+    if (slm_matmul_tile_kernel_neon_i8mm(SLM_TYPE_Q4_K).fn) strcat(found, found[0] ? ",neon_i8mm" : "neon_i8mm");
     if (!found[0]) strcpy(found, "none");
-    printf("SIMD tables on this CPU: %s\n", found);
+    char features[128];
+    slm_cpu_feature_names(features, sizeof features);
+    printf("SIMD tables on this CPU: %s (CPU features: %s)\n", found, features);
     if (expect) {
         begin_case();
         char what[160];
         snprintf(what, sizeof what, "expected SIMD tables %s, found %s", expect, found);
         check(strcmp(expect, found) == 0, what);
+        end_case();
+    }
+    if (expect_features) {
+        begin_case();
+        char what[320];
+        snprintf(what, sizeof what, "expected CPU features %s, found %s", expect_features, features);
+        check(strcmp(expect_features, features) == 0, what);
         end_case();
     }
 
@@ -429,7 +610,9 @@ int main(int argc, char **argv) {
         const int type = weight_types[i];
         check_matrix(type, slm_type_block_elements(type) == 1 ? 33 : slm_type_block_elements(type) * 3);
     }
+    check_tiles();
     check_dispatch();
+    check_tile_dispatch();
 
     printf("kernel_twins: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -5,17 +5,9 @@
 #include "arch.h"
 
 #if SLM_ARCH_ARM64
-#include <arm_neon.h>
+#include "neon_common.h"
 
-// ---- plain NEON: SDOT's lane sums built from widening multiplies ----
-// vmull gives the 16 products as int16; pairwise adds make lanes of (0+1), (2+3), ... and a
-// second pairwise add across both halves makes lane l = products 4l..4l+3.
-static inline int32x4_t neon_dot_s8_plain(int32x4_t acc, int8x16_t a, int8x16_t b) {
-    const int32x4_t lo = vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b)));
-    const int32x4_t hi = vpaddlq_s16(vmull_high_s8(a, b));
-    return vaddq_s32(acc, vpaddq_s32(lo, hi));
-}
-
+// ---- plain NEON (neon_dot_s8_plain: SDOT's lanes from widening multiplies) ----
 #define NEON_ATTR
 #define NEON_NAME(name) name##_neon
 #define neon_dot_s8 neon_dot_s8_plain
@@ -25,14 +17,6 @@ static inline int32x4_t neon_dot_s8_plain(int32x4_t acc, int8x16_t a, int8x16_t 
 #undef neon_dot_s8
 
 // ---- NEON with SDOT ----
-// GCC needs the architecture named in the target attribute ("+dotprod" alone does not let
-// vdotq_s32 inline); clang accepts the same spelling.
-#define SLM_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
-
-SLM_DOTPROD static inline int32x4_t neon_dot_s8_sdot(int32x4_t acc, int8x16_t a, int8x16_t b) {
-    return vdotq_s32(acc, a, b);
-}
-
 #define NEON_ATTR SLM_DOTPROD
 #define NEON_NAME(name) name##_neon_dotprod
 #define neon_dot_s8 neon_dot_s8_sdot

@@ -58,4 +58,29 @@ slm_vec_dot_fn slm_vec_dot_kernel_neon_dotprod(int type) {
     (void)type;
     return NULL;
 }
+
+slm_matmul_tile slm_matvec_tile_kernel_neon(int type) {
+    (void)type;
+    return (slm_matmul_tile){NULL, 0, 0};
+}
+
+slm_matmul_tile slm_matvec_tile_kernel_neon_dotprod(int type) {
+    (void)type;
+    return (slm_matmul_tile){NULL, 0, 0};
+}
+
+slm_matmul_tile slm_matmul_tile_kernel_neon(int type) {
+    (void)type;
+    return (slm_matmul_tile){NULL, 0, 0};
+}
+
+slm_matmul_tile slm_matmul_tile_kernel_neon_dotprod(int type) {
+    (void)type;
+    return (slm_matmul_tile){NULL, 0, 0};
+}
+
+slm_matmul_tile slm_matmul_tile_kernel_neon_i8mm(int type) {
+    (void)type;
+    return (slm_matmul_tile){NULL, 0, 0};
+}
 #endif

@@ -4,7 +4,9 @@
 //
 //   kernel                          x86-64 (x86/)                aarch64 (arm/)
 //   dot products (slm_vec_dot_*)    AVX2+FMA+F16C                NEON+SDOT, else NEON
-//   matmul / matvec tiles           AVX2+FMA+F16C (some types)   -
+//   matvec (decode) tiles           AVX2+FMA+F16C (some types)   NEON+SDOT, else NEON (some types)
+//   matmul (prompt) tiles           AVX2+FMA+F16C (some types)   SMMLA (K-quants), else NEON+SDOT,
+//                                                                else NEON (some types)
 //   K-quant batch orders            AVX2+FMA+F16C                -
 //   SwiGLU, attention               AVX2+FMA+F16C                -
 //   RoPE                            FMA                          -
@@ -13,11 +15,23 @@
 // slm_set_force_generic, runs the code in generic/.
 #include "arch.h"
 
+#include <stdio.h>
+
 #if SLM_ARCH_ARM64
 #include <sys/auxv.h>
 
+// Linux's bits, for C libraries whose headers predate them.
 #ifndef HWCAP_ASIMDDP
-#define HWCAP_ASIMDDP (1 << 20)  // Linux's bit for the dot-product instructions
+#define HWCAP_ASIMDDP (1 << 20)  // dot-product instructions (SDOT)
+#endif
+#ifndef HWCAP_SVE
+#define HWCAP_SVE (1 << 22)
+#endif
+#ifndef AT_HWCAP2
+#define AT_HWCAP2 26
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)  // int8 matrix multiply (SMMLA)
 #endif
 #endif
 
@@ -35,8 +49,12 @@ static unsigned detect_cpu_features(void) {
     if (__builtin_cpu_supports("fma")) features |= SLM_CPU_X86_FMA;
     if (__builtin_cpu_supports("f16c")) features |= SLM_CPU_X86_F16C;
 #elif SLM_ARCH_ARM64
+    // The kernel's word, not the ID registers: it says what user space may run.
     features |= SLM_CPU_ARM_NEON;
-    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) features |= SLM_CPU_ARM_DOTPROD;
+    const unsigned long hwcap = getauxval(AT_HWCAP), hwcap2 = getauxval(AT_HWCAP2);
+    if (hwcap & HWCAP_ASIMDDP) features |= SLM_CPU_ARM_DOTPROD;
+    if (hwcap & HWCAP_SVE) features |= SLM_CPU_ARM_SVE;
+    if (hwcap2 & HWCAP2_I8MM) features |= SLM_CPU_ARM_I8MM;
 #endif
     return features;
 }
@@ -50,6 +68,26 @@ unsigned slm_cpu_features(void) {
         __atomic_store_n(&cached, features, __ATOMIC_RELAXED);
     }
     return features & ~SLM_CPU_DETECTED;
+}
+
+void slm_cpu_feature_names(char *buf, size_t size) {
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {
+        {SLM_CPU_X86_AVX2, "avx2"}, {SLM_CPU_X86_FMA, "fma"},  {SLM_CPU_X86_F16C, "f16c"}, {SLM_CPU_ARM_NEON, "neon"},
+        {SLM_CPU_ARM_DOTPROD, "dotprod"}, {SLM_CPU_ARM_I8MM, "i8mm"}, {SLM_CPU_ARM_SVE, "sve"},
+    };
+    if (size == 0) return;
+    buf[0] = 0;
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; ++i) {
+        if (!slm_cpu_has(names[i].bit)) continue;
+        const int wrote = snprintf(buf + used, size - used, "%s%s", used ? "," : "", names[i].name);
+        if (wrote < 0 || (size_t)wrote >= size - used) return;
+        used += (size_t)wrote;
+    }
+    if (!used) snprintf(buf, size, "none");
 }
 
 // ---- forcing the twins -------------------------------------------------------------------------
@@ -96,12 +134,23 @@ slm_vec_dot_fn slm_vec_dot_kernel_for_batch(int type, int64_t n_tokens, int64_t 
 
 int slm_sum_order_depends_on_batch(int type) { return slm_sum_order_depends_on_batch_avx2(type); }
 
+// Tiles: each table answers an empty tile off its architecture, without its features or for a
+// type it lacks, so the first that answers is the best this CPU has for the type.
 slm_matmul_tile slm_matmul_tile_kernel(int type) {
-    return slm_force_generic ? (slm_matmul_tile){NULL, 0, 0} : slm_matmul_tile_kernel_avx2(type);
+    if (slm_force_generic) return (slm_matmul_tile){NULL, 0, 0};
+    slm_matmul_tile tile = slm_matmul_tile_kernel_avx2(type);
+    if (!tile.fn) tile = slm_matmul_tile_kernel_neon_i8mm(type);
+    if (!tile.fn) tile = slm_matmul_tile_kernel_neon_dotprod(type);
+    if (!tile.fn) tile = slm_matmul_tile_kernel_neon(type);
+    return tile;
 }
 
 slm_matmul_tile slm_matvec_tile_kernel(int type) {
-    return slm_force_generic ? (slm_matmul_tile){NULL, 0, 0} : slm_matvec_tile_kernel_avx2(type);
+    if (slm_force_generic) return (slm_matmul_tile){NULL, 0, 0};
+    slm_matmul_tile tile = slm_matvec_tile_kernel_avx2(type);
+    if (!tile.fn) tile = slm_matvec_tile_kernel_neon_dotprod(type);
+    if (!tile.fn) tile = slm_matvec_tile_kernel_neon(type);
+    return tile;
 }
 
 slm_matmul_tile slm_matmul_tile_kernel_for_batch(int type, int64_t batch_tokens, int64_t batch_offset,

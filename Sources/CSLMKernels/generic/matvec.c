@@ -80,21 +80,28 @@ static float *thread_scale_buffer(size_t count) {
 // What the tiles read of the activations, per block, as floats: the scale d of block i of token t
 // at [i * n_tokens + t]; for Q4_0 weights, followed (from [nb * n_tokens]) by the same layout of
 // 8 times the sum of each block's 32 quants (exact in a float), which turns the stored nibbles'
-// products into the centred ones: sum (q - 8) a = sum q a - 8 sum a. Every activation format the
-// tiles take (Q8_0, Q8_1) starts its 32-element blocks with d as F16. NULL without memory.
+// products into the centred ones: sum (q - 8) a = sum q a - 8 sum a. The 32-element activation
+// formats (Q8_0, Q8_1) start their blocks with d as F16; Q8_K (the K-quants' activations, whose
+// tiles exist on aarch64 and read d from the block themselves) starts its 256-element blocks
+// with d as a float. NULL without memory.
 static const float *activation_scales(int type, const uint8_t *act, size_t act_row_bytes, int64_t n_cols,
                                       int64_t n_tokens) {
-    const int64_t nb = n_cols / 32;
+    const int act_type = slm_type_activation_type(type);
+    const int64_t nb = n_cols / slm_type_block_elements(act_type);
     const int with_sums = type == SLM_TYPE_Q4_0;
     float *scales = thread_scale_buffer((size_t)(nb * n_tokens * (with_sums ? 2 : 1)));
     if (!scales) return NULL;
-    const size_t block_bytes = (size_t)slm_type_block_bytes(slm_type_activation_type(type));
+    const size_t block_bytes = (size_t)slm_type_block_bytes(act_type);
     for (int64_t t = 0; t < n_tokens; ++t) {
         const uint8_t *row = act + (size_t)t * act_row_bytes;
         for (int64_t i = 0; i < nb; ++i) {
-            uint16_t d;
-            memcpy(&d, row + (size_t)i * block_bytes, sizeof d);
-            scales[i * n_tokens + t] = slm_h2f_fast(d);
+            if (act_type == SLM_TYPE_Q8_K) {
+                memcpy(&scales[i * n_tokens + t], row + (size_t)i * block_bytes, sizeof(float));
+            } else {
+                uint16_t d;
+                memcpy(&d, row + (size_t)i * block_bytes, sizeof d);
+                scales[i * n_tokens + t] = slm_h2f_fast(d);
+            }
         }
         if (with_sums) {
             const slm_block_q8_0 *blocks = (const slm_block_q8_0 *)row;

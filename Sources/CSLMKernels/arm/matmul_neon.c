@@ -1,0 +1,363 @@
+// NEON tiles (aarch64), chosen at run time by generic/dispatch.c: decode tiles (several weight
+// rows per activation load, for slm_matvec) and prompt tiles (rows x tokens, for slm_matmul) for
+// Q4_0, Q4_1, Q5_0, Q8_0, Q4_K and Q6_K, built from matmul_neon_body.h for plain NEON and for
+// SDOT; and SMMLA (i8mm) prompt tiles for Q4_K and Q6_K, below.
+//
+// Every tile gives, for each (row, token), the bits of the NEON dot of that pair (dot_neon.c),
+// whose scalar twin is in generic/dot.c: the same integers, the same float operations in the
+// same order. Tests/CKernelTests/kernel_twins.c checks each tile against the dot bit for bit
+// (and against the generic twin within its tolerance), under qemu for the three CPU kinds.
+//
+// SMMLA only for the K-quants: their dots sum a whole super-block as one exact integer per pair,
+// which SMMLA's 2x2 blocks of 8-byte dot products give directly. The 32-element types' dots keep
+// four float lanes per pair, lane l summing elements 4l..4l+3 and 16+4l..16+4l+3; feeding SMMLA
+// those groups takes eight more permutes per row pair and per token pair and block, which costs
+// more than the SDOT instructions it saves (48 against 32 vector operations per 4 x 4 tile and
+// block), so on i8mm CPUs those types keep the SDOT tiles.
+#include "arch.h"
+
+#if SLM_ARCH_ARM64
+#include <stddef.h>
+
+#include "neon_common.h"
+
+// Shapes. NEON / SDOT prompt tiles: PROMPT_ROWS x PROMPT_TOKENS, whose accumulators, one weight
+// block per row and one activation block fit in the 32 vector registers (4 x 4 spilled a third of
+// its loop to the stack in GCC 12's code; 2 x 4 keeps all in registers at the same instructions per
+// pair). SMMLA tiles: 4 x 4, two row pairs by two token pairs. Decode tiles: DECODE_ROWS x 1.
+// TILE_MAX_* bound every shape.
+#define TILE_MAX_ROWS 4
+#define TILE_MAX_TOKENS 4
+#define PROMPT_ROWS 2
+#define PROMPT_TOKENS 4
+#define DECODE_ROWS 4
+_Static_assert(TILE_MAX_ROWS == 4 && TILE_MAX_TOKENS == 4, "per-row and per-token values are gathered in 4-lane vectors");
+
+// Decode tiles read their rows side by side, which the hardware prefetcher does not follow: each
+// block step prefetches the next slice of the following rows (the next tile's), as the x86 decode
+// tiles do. Prefetches never fault, past the matrix's end included.
+typedef struct {
+    const uint8_t *next;
+    size_t slice;
+} tile_prefetch;
+
+static inline tile_prefetch tile_prefetch_next_rows(const uint8_t *w, size_t row_stride, int rows, int64_t nb) {
+    return (tile_prefetch){w + (size_t)rows * row_stride, ((size_t)rows * row_stride + (size_t)nb - 1) / (size_t)nb};
+}
+
+static inline void tile_prefetch_step(tile_prefetch ahead, int64_t i) {
+    for (size_t o = 0; o < ahead.slice; o += 64) __builtin_prefetch(ahead.next + (size_t)i * ahead.slice + o);
+}
+
+// The F16 field at p (block fields are not aligned).
+static inline uint16_t tile_half(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return h;
+}
+
+// ---- block unpackers: the signed byte values each type's dot multiplies -------------------------
+// A 32-element block's values as elements 0..15 and 16..31 (plain NEON: both copies use them).
+typedef void (*block32_values_fn)(const uint8_t *block, int8x16_t *lo, int8x16_t *hi);
+
+static inline void q4_0_values(const uint8_t *block, int8x16_t *lo, int8x16_t *hi) {
+    const uint8x16_t q = vld1q_u8(((const slm_block_q4_0 *)block)->qs);
+    *lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0f))), vdupq_n_s8(8));
+    *hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), vdupq_n_s8(8));
+}
+
+static inline void q4_1_values(const uint8_t *block, int8x16_t *lo, int8x16_t *hi) {
+    const uint8x16_t q = vld1q_u8(((const slm_block_q4_1 *)block)->qs);
+    *lo = vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0f)));
+    *hi = vreinterpretq_s8_u8(vshrq_n_u8(q, 4));
+}
+
+// Fifth bits of 16 elements of a Q5 block as 0x10 bytes: lanes 0..7 from qh[0], 8..15 from qh[1].
+static inline uint8x16_t q5_fifth_bits(const uint8_t *qh) {
+    static const uint8_t bit_of_lane[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t bytes = vcombine_u8(vdup_n_u8(qh[0]), vdup_n_u8(qh[1]));
+    return vandq_u8(vtstq_u8(bytes, vld1q_u8(bit_of_lane)), vdupq_n_u8(0x10));
+}
+
+static inline void q5_0_values(const uint8_t *block, int8x16_t *lo, int8x16_t *hi) {
+    const slm_block_q5_0 *x = (const slm_block_q5_0 *)block;
+    const uint8x16_t q = vld1q_u8(x->qs);
+    const uint8x16_t u_lo = vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0f)), q5_fifth_bits(x->qh));
+    const uint8x16_t u_hi = vorrq_u8(vshrq_n_u8(q, 4), q5_fifth_bits(x->qh + 2));
+    *lo = vsubq_s8(vreinterpretq_s8_u8(u_lo), vdupq_n_s8(16));
+    *hi = vsubq_s8(vreinterpretq_s8_u8(u_hi), vdupq_n_s8(16));
+}
+
+static inline void q8_0_values(const uint8_t *block, int8x16_t *lo, int8x16_t *hi) {
+    const slm_block_q8_0 *x = (const slm_block_q8_0 *)block;
+    *lo = vld1q_s8(x->qs);
+    *hi = vld1q_s8(x->qs + 16);
+}
+
+// 32 bytes of a Q4_K chunk: low nibbles are one sub-block (elements 0..15, 16..31), high nibbles
+// the next.
+static inline void q4_K_nibbles(const uint8_t *qs, int8x16_t *lo0, int8x16_t *lo1, int8x16_t *hi0, int8x16_t *hi1) {
+    const uint8x16_t q0 = vld1q_u8(qs), q1 = vld1q_u8(qs + 16);
+    *lo0 = vreinterpretq_s8_u8(vandq_u8(q0, vdupq_n_u8(0x0f)));
+    *lo1 = vreinterpretq_s8_u8(vandq_u8(q1, vdupq_n_u8(0x0f)));
+    *hi0 = vreinterpretq_s8_u8(vshrq_n_u8(q0, 4));
+    *hi1 = vreinterpretq_s8_u8(vshrq_n_u8(q1, 4));
+}
+
+// Q6_K, one half at byte position p (0 or 16): element group k (elements 32k + p .. 32k + p + 15
+// of the half) from ql[p] (k = 0, 2) or ql[p + 32] (k = 1, 3), low nibbles for k < 2, high ones
+// after, with qh[p]'s bits 2k, 2k + 1 on top; minus 32.
+static inline int8x16_t q6_K_group(const uint8_t *ql, const uint8_t *qh, int k) {
+    const uint8x16_t l = vld1q_u8(ql + (k & 1) * 32), h = vld1q_u8(qh);
+    const uint8x16_t low = k < 2 ? vandq_u8(l, vdupq_n_u8(0x0f)) : vshrq_n_u8(l, 4);
+    uint8x16_t top;
+    switch (k) {
+    case 0: top = vandq_u8(h, vdupq_n_u8(0x03)); break;
+    case 1: top = vandq_u8(vshrq_n_u8(h, 2), vdupq_n_u8(0x03)); break;
+    case 2: top = vandq_u8(vshrq_n_u8(h, 4), vdupq_n_u8(0x03)); break;
+    default: top = vshrq_n_u8(h, 6); break;
+    }
+    return vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(low, vshlq_n_u8(top, 4))), vdupq_n_s8(32));
+}
+
+// All four groups of a half at p.
+static inline void q6_K_values(const uint8_t *ql, const uint8_t *qh, int8x16_t v[4]) {
+    for (int k = 0; k < 4; ++k) v[k] = q6_K_group(ql, qh, k);
+}
+
+// ---- plain NEON and SDOT copies ----
+#define NEON_ATTR
+#define NEON_NAME(name) name##_neon
+#define neon_dot_s8 neon_dot_s8_plain
+#include "matmul_neon_body.h"
+#undef NEON_ATTR
+#undef NEON_NAME
+#undef neon_dot_s8
+
+#define NEON_ATTR SLM_DOTPROD
+#define NEON_NAME(name) name##_neon_dotprod
+#define neon_dot_s8 neon_dot_s8_sdot
+#include "matmul_neon_body.h"
+#undef NEON_ATTR
+#undef NEON_NAME
+#undef neon_dot_s8
+
+// ---- SMMLA (i8mm) prompt tiles: Q4_K and Q6_K, 4 rows x 4 tokens ------------------------------
+// vmmlaq_s32(acc, a, b) adds the 2 x 2 dot products of a's two 8-byte halves (rows) with b's two
+// (tokens): lanes (r0, t0), (r0, t1), (r1, t0), (r1, t1). A row pair's (or token pair's) operand
+// holds bytes 8k..8k+7 of both rows, one zip of their 16-byte vectors. The tile is 2 x 2 such
+// pair blocks; each lane's integer is its pair's exact super-block sum, so the float steps are
+// the dot's, four pairs per vector instruction.
+
+// Lane (r, t) of a pair block's vector: row 2 rp + r, token 2 tp + t.
+#define MMLA_PAIRS 2
+
+// Operands for 16 bytes of two rows: bytes 0..7 of both, then 8..15 of both.
+SLM_I8MM static inline void mmla_zip(int8x16_t a, int8x16_t b, int8x16_t *first, int8x16_t *second) {
+    *first = vreinterpretq_s8_s64(vzip1q_s64(vreinterpretq_s64_s8(a), vreinterpretq_s64_s8(b)));
+    *second = vreinterpretq_s8_s64(vzip2q_s64(vreinterpretq_s64_s8(a), vreinterpretq_s64_s8(b)));
+}
+
+// The 2 x 2 integer dots of 32 elements: w[0..3] and a[0..3] are zipped operands of bytes 0..31.
+SLM_I8MM static inline int32x4_t mmla32(const int8x16_t w[4], const int8x16_t a[4]) {
+    int32x4_t m = vmmlaq_s32(vdupq_n_s32(0), w[0], a[0]);
+    m = vmmlaq_s32(m, w[1], a[1]);
+    m = vmmlaq_s32(m, w[2], a[2]);
+    return vmmlaq_s32(m, w[3], a[3]);
+}
+
+// Zipped operands of 32 activations at offset `at` of tokens 2 tp and 2 tp + 1.
+SLM_I8MM static inline void mmla_act32(const slm_block_q8_K *const *y, int tp, int at, int8x16_t a[4]) {
+    const int8_t *p0 = y[2 * tp]->qs + at, *p1 = y[2 * tp + 1]->qs + at;
+    mmla_zip(vld1q_s8(p0), vld1q_s8(p1), &a[0], &a[1]);
+    mmla_zip(vld1q_s8(p0 + 16), vld1q_s8(p1 + 16), &a[2], &a[3]);
+}
+
+// Lanes (r0, r0, r1, r1) of a row pair: the rows' values v0, v1.
+SLM_I8MM static inline int32x4_t mmla_row_lanes(int32_t v0, int32_t v1) {
+    return vcombine_s32(vdup_n_s32(v0), vdup_n_s32(v1));
+}
+
+// Lanes (t0, t1, t0, t1) of a token pair: v0, v1.
+SLM_I8MM static inline float32x4_t mmla_token_lanes(float v0, float v1) {
+    const float32x2_t pair = vset_lane_f32(v1, vdup_n_f32(v0), 1);
+    return vcombine_f32(pair, pair);
+}
+
+// Writes a pair block's four results.
+SLM_I8MM static inline void mmla_store(float32x4_t v, float *out, int64_t out_stride, int rp, int tp) {
+    float lanes[4];
+    vst1q_f32(lanes, v);
+    for (int r = 0; r < 2; ++r) {
+        for (int t = 0; t < 2; ++t) out[(2 * tp + t) * out_stride + 2 * rp + r] = lanes[2 * r + t];
+    }
+}
+
+SLM_I8MM static void mmla_q4_K(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                               size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                               int64_t out_stride) {
+    (void)act_d, (void)act_d_stride;
+    const int64_t nb = n / SLM_QK_K;
+    float32x4_t sum[MMLA_PAIRS][MMLA_PAIRS], sum_mins[MMLA_PAIRS][MMLA_PAIRS];
+    for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+        for (int tp = 0; tp < MMLA_PAIRS; ++tp) sum[rp][tp] = sum_mins[rp][tp] = vdupq_n_f32(0.0f);
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+        const slm_block_q4_K *x[TILE_MAX_ROWS];
+        const slm_block_q8_K *y[TILE_MAX_TOKENS];
+        uint8_t sc[TILE_MAX_ROWS][8], mn[TILE_MAX_ROWS][8];
+        for (int r = 0; r < TILE_MAX_ROWS; ++r) {
+            x[r] = (const slm_block_q4_K *)(w + (size_t)r * row_stride) + i;
+            slm_unpack_k_scales(x[r]->scales, sc[r], mn[r]);
+        }
+        for (int t = 0; t < TILE_MAX_TOKENS; ++t) y[t] = (const slm_block_q8_K *)(act + (size_t)t * act_row_bytes) + i;
+        int32x4_t isum[MMLA_PAIRS][MMLA_PAIRS];
+        for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+            for (int tp = 0; tp < MMLA_PAIRS; ++tp) isum[rp][tp] = vdupq_n_s32(0);
+        }
+        for (int c = 0; c < 4; ++c) {
+            // Each row pair's chunk c, zipped before unpacking: the nibbles keep their byte places.
+            int8x16_t lo[MMLA_PAIRS][4], hi[MMLA_PAIRS][4];
+            for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+                const uint8_t *q0 = x[2 * rp]->qs + 32 * c, *q1 = x[2 * rp + 1]->qs + 32 * c;
+                int8x16_t z[4];
+                mmla_zip(vld1q_s8((const int8_t *)q0), vld1q_s8((const int8_t *)q1), &z[0], &z[1]);
+                mmla_zip(vld1q_s8((const int8_t *)q0 + 16), vld1q_s8((const int8_t *)q1 + 16), &z[2], &z[3]);
+                for (int k = 0; k < 4; ++k) {
+                    const uint8x16_t u = vreinterpretq_u8_s8(z[k]);
+                    lo[rp][k] = vreinterpretq_s8_u8(vandq_u8(u, vdupq_n_u8(0x0f)));
+                    hi[rp][k] = vreinterpretq_s8_u8(vshrq_n_u8(u, 4));
+                }
+            }
+            for (int tp = 0; tp < MMLA_PAIRS; ++tp) {
+                int8x16_t a_lo[4], a_hi[4];
+                mmla_act32(y, tp, 64 * c, a_lo);
+                mmla_act32(y, tp, 64 * c + 32, a_hi);
+                for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+                    const int32x4_t sc_lo = mmla_row_lanes(sc[2 * rp][2 * c], sc[2 * rp + 1][2 * c]);
+                    const int32x4_t sc_hi = mmla_row_lanes(sc[2 * rp][2 * c + 1], sc[2 * rp + 1][2 * c + 1]);
+                    isum[rp][tp] = vmlaq_s32(isum[rp][tp], mmla32(lo[rp], a_lo), sc_lo);
+                    isum[rp][tp] = vmlaq_s32(isum[rp][tp], mmla32(hi[rp], a_hi), sc_hi);
+                }
+            }
+        }
+        // Min terms per pair as the dot makes them, gathered into the pair blocks' lanes.
+        int16x8_t pairs[TILE_MAX_TOKENS];
+        for (int t = 0; t < TILE_MAX_TOKENS; ++t) pairs[t] = vpaddq_s16(vld1q_s16(y[t]->bsums), vld1q_s16(y[t]->bsums + 8));
+        for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+            for (int tp = 0; tp < MMLA_PAIRS; ++tp) {
+                int32x4_t p[4];
+                for (int r = 0; r < 2; ++r) {
+                    const int16x8_t mins = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mn[2 * rp + r])));
+                    for (int t = 0; t < 2; ++t) {
+                        const int16x8_t bp = pairs[2 * tp + t];
+                        p[2 * r + t] = vmlal_s16(vmull_s16(vget_low_s16(bp), vget_low_s16(mins)), vget_high_s16(bp),
+                                                 vget_high_s16(mins));
+                    }
+                }
+                // Lane j: the sum of p[j]'s four lanes.
+                const int32x4_t min_terms = vpaddq_s32(vpaddq_s32(p[0], p[1]), vpaddq_s32(p[2], p[3]));
+                const float32x4_t yd = mmla_token_lanes(y[2 * tp]->d, y[2 * tp + 1]->d);
+                const float32x4_t d = vmulq_f32(vcombine_f32(vdup_n_f32(slm_h2f_fast(x[2 * rp]->d)),
+                                                             vdup_n_f32(slm_h2f_fast(x[2 * rp + 1]->d))),
+                                                yd);
+                const float32x4_t dmin = vmulq_f32(vcombine_f32(vdup_n_f32(slm_h2f_fast(x[2 * rp]->dmin)),
+                                                                vdup_n_f32(slm_h2f_fast(x[2 * rp + 1]->dmin))),
+                                                   yd);
+                sum[rp][tp] = vfmaq_f32(sum[rp][tp], vcvtq_f32_s32(isum[rp][tp]), d);
+                sum_mins[rp][tp] = vfmaq_f32(sum_mins[rp][tp], vcvtq_f32_s32(min_terms), dmin);
+            }
+        }
+    }
+    for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+        for (int tp = 0; tp < MMLA_PAIRS; ++tp) mmla_store(vsubq_f32(sum[rp][tp], sum_mins[rp][tp]), out, out_stride, rp, tp);
+    }
+}
+
+SLM_I8MM static void mmla_q6_K(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                               size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
+                               int64_t out_stride) {
+    (void)act_d, (void)act_d_stride;
+    const int64_t nb = n / SLM_QK_K;
+    float32x4_t sum[MMLA_PAIRS][MMLA_PAIRS];
+    for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+        for (int tp = 0; tp < MMLA_PAIRS; ++tp) sum[rp][tp] = vdupq_n_f32(0.0f);
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+        const slm_block_q6_K *x[TILE_MAX_ROWS];
+        const slm_block_q8_K *y[TILE_MAX_TOKENS];
+        for (int r = 0; r < TILE_MAX_ROWS; ++r) x[r] = (const slm_block_q6_K *)(w + (size_t)r * row_stride) + i;
+        for (int t = 0; t < TILE_MAX_TOKENS; ++t) y[t] = (const slm_block_q8_K *)(act + (size_t)t * act_row_bytes) + i;
+        int32x4_t isum[MMLA_PAIRS][MMLA_PAIRS];
+        for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+            for (int tp = 0; tp < MMLA_PAIRS; ++tp) isum[rp][tp] = vdupq_n_s32(0);
+        }
+        for (int half = 0; half < 2; ++half) {
+            for (int p = 0; p < 32; p += 16) {
+                // One group of 16 at a time (group 2k + p / 16 of the half), unpacked and zipped
+                // where it is used: the whole half's values would not fit in the registers.
+                for (int k = 0; k < 4; ++k) {
+                    const int g = 8 * half + (32 * k + p) / 16, e = 128 * half + 32 * k + p;
+                    int8x16_t wz[MMLA_PAIRS][2];
+                    int32x4_t scale[MMLA_PAIRS];
+                    for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+                        const int8x16_t v0 = q6_K_group(x[2 * rp]->ql + 64 * half + p, x[2 * rp]->qh + 32 * half + p, k);
+                        const int8x16_t v1 =
+                            q6_K_group(x[2 * rp + 1]->ql + 64 * half + p, x[2 * rp + 1]->qh + 32 * half + p, k);
+                        mmla_zip(v0, v1, &wz[rp][0], &wz[rp][1]);
+                        scale[rp] = mmla_row_lanes(x[2 * rp]->scales[g], x[2 * rp + 1]->scales[g]);
+                    }
+                    for (int tp = 0; tp < MMLA_PAIRS; ++tp) {
+                        int8x16_t a[2];
+                        mmla_zip(vld1q_s8(y[2 * tp]->qs + e), vld1q_s8(y[2 * tp + 1]->qs + e), &a[0], &a[1]);
+                        for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+                            const int32x4_t m = vmmlaq_s32(vmmlaq_s32(vdupq_n_s32(0), wz[rp][0], a[0]), wz[rp][1], a[1]);
+                            isum[rp][tp] = vmlaq_s32(isum[rp][tp], m, scale[rp]);
+                        }
+                    }
+                }
+            }
+        }
+        for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+            for (int tp = 0; tp < MMLA_PAIRS; ++tp) {
+                const float32x4_t yd = mmla_token_lanes(y[2 * tp]->d, y[2 * tp + 1]->d);
+                const float32x4_t d = vmulq_f32(vcombine_f32(vdup_n_f32(slm_h2f_fast(x[2 * rp]->d)),
+                                                             vdup_n_f32(slm_h2f_fast(x[2 * rp + 1]->d))),
+                                                yd);
+                sum[rp][tp] = vfmaq_f32(sum[rp][tp], vcvtq_f32_s32(isum[rp][tp]), d);
+            }
+        }
+    }
+    for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+        for (int tp = 0; tp < MMLA_PAIRS; ++tp) mmla_store(sum[rp][tp], out, out_stride, rp, tp);
+    }
+}
+
+// ---- the tables: each answers only on a CPU with its features ----
+
+slm_matmul_tile slm_matvec_tile_kernel_neon(int type) {
+    return slm_cpu_has(SLM_CPU_ARM_NEON) ? decode_table_neon(type) : (slm_matmul_tile){NULL, 0, 0};
+}
+
+slm_matmul_tile slm_matvec_tile_kernel_neon_dotprod(int type) {
+    return slm_cpu_has(SLM_CPU_ARM_DOTPROD) ? decode_table_neon_dotprod(type) : (slm_matmul_tile){NULL, 0, 0};
+}
+
+slm_matmul_tile slm_matmul_tile_kernel_neon(int type) {
+    return slm_cpu_has(SLM_CPU_ARM_NEON) ? prompt_table_neon(type) : (slm_matmul_tile){NULL, 0, 0};
+}
+
+slm_matmul_tile slm_matmul_tile_kernel_neon_dotprod(int type) {
+    return slm_cpu_has(SLM_CPU_ARM_DOTPROD) ? prompt_table_neon_dotprod(type) : (slm_matmul_tile){NULL, 0, 0};
+}
+
+// SMMLA tiles also use SDOT-era instructions, so they need both features.
+slm_matmul_tile slm_matmul_tile_kernel_neon_i8mm(int type) {
+    if (!slm_cpu_has(SLM_CPU_ARM_DOTPROD | SLM_CPU_ARM_I8MM)) return (slm_matmul_tile){NULL, 0, 0};
+    switch (type) {
+    case SLM_TYPE_Q4_K: return (slm_matmul_tile){mmla_q4_K, TILE_MAX_ROWS, TILE_MAX_TOKENS};
+    case SLM_TYPE_Q6_K: return (slm_matmul_tile){mmla_q6_K, TILE_MAX_ROWS, TILE_MAX_TOKENS};
+    default: return (slm_matmul_tile){NULL, 0, 0};
+    }
+}
+#endif

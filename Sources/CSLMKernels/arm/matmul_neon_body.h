@@ -1,0 +1,265 @@
+// The NEON tiles, compiled twice by matmul_neon.c like the dots of dot_neon_body.h: plain ARMv8-A
+// and with SDOT. The including file defines NEON_ATTR, NEON_NAME(name) and neon_dot_s8 as for
+// dot_neon_body.h, and the block unpackers (*_values, q4_K_nibbles, q6_K_values) both copies share.
+//
+// A tile is `rows` weight rows x `tokens` activation rows (slm_matmul_tile_fn). Every (row, token)
+// pair gets exactly the operations of its NEON dot (dot_neon_body.h), in the same order: the same
+// exact integer lanes (or super-block sums), the same d_w * d_a product, one FMA per block into
+// the pair's own accumulator, the same final fold. Only what is shared changes: a weight block is
+// unpacked once for all the tile's tokens and an activation block loaded once for all its rows.
+// So each output has the bits of slm_vec_dot for its pair (prompt logits equal decode's), and the
+// twin test checks exactly that.
+
+// Horizontal sum of four float lanes, (0 + 2) + (1 + 3): the dots' fold4.
+NEON_ATTR static inline float NEON_NAME(tile_fold4)(float32x4_t v) {
+    const float32x2_t pair = vadd_f32(vget_low_f32(v), vget_high_f32(v));
+    return vget_lane_f32(pair, 0) + vget_lane_f32(pair, 1);
+}
+
+// ---- 32-element blocks (Q4_0, Q4_1, Q5_0, Q8_0) ----------------------------------------------
+// Per block and pair: lanes = dot(dot(0, lo, a[0..15]), hi, a[16..31]); acc = fma(cvt(lanes),
+// d_w * d_a, acc); Q4_1 also offsets = fma(m_w, s_a, offsets). The result: fold4(acc) (+ offsets).
+// Always inlined with constant shapes and unpacker, so each type and shape gets its own loop.
+__attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_blocks32)(
+    const int rows, const int tokens, int64_t nb, size_t block_bytes, block32_values_fn values, const int with_min,
+    const uint8_t *w, size_t row_stride, const uint8_t *act, size_t act_row_bytes, const float *act_d,
+    int64_t act_d_stride, float *out, int64_t out_stride) {
+    // Activations: Q8_1 blocks (d, s, qs) beside weights with a minimum, else Q8_0 (d, qs).
+    const size_t act_block = with_min ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
+    const size_t act_qs = with_min ? offsetof(slm_block_q8_1, qs) : offsetof(slm_block_q8_0, qs);
+    float32x4_t acc[TILE_MAX_ROWS][TILE_MAX_TOKENS];
+    // Q4_1's m_w * s_a chains, four pairs per vector: lane r (decode: one token) or lane t (row r).
+    float32x4_t offsets_by_row = vdupq_n_f32(0.0f), offsets_by_token[TILE_MAX_ROWS];
+    for (int r = 0; r < rows; ++r) {
+        offsets_by_token[r] = vdupq_n_f32(0.0f);
+        for (int t = 0; t < tokens; ++t) acc[r][t] = vdupq_n_f32(0.0f);
+    }
+    const tile_prefetch ahead = tile_prefetch_next_rows(w, row_stride, rows, nb);
+    for (int64_t i = 0; i < nb; ++i) {
+        if (tokens == 1) tile_prefetch_step(ahead, i);
+        float dw[TILE_MAX_ROWS], mw[TILE_MAX_ROWS] = {0}, sa[TILE_MAX_TOKENS] = {0};
+        int8x16_t lo[TILE_MAX_ROWS], hi[TILE_MAX_ROWS];
+        for (int r = 0; r < rows; ++r) {
+            const uint8_t *block = w + (size_t)r * row_stride + (size_t)i * block_bytes;
+            dw[r] = slm_h2f_fast(tile_half(block));
+            if (with_min) mw[r] = slm_h2f_fast(tile_half(block + 2));
+            values(block, &lo[r], &hi[r]);
+        }
+        if (with_min) {
+            for (int t = 0; t < tokens; ++t) sa[t] = slm_h2f_fast(tile_half(act + (size_t)t * act_row_bytes + (size_t)i * act_block + 2));
+            // fma(m_w, s_a, offsets) per pair, as the dot's fmaf.
+            if (tokens == 1) {
+                offsets_by_row = vfmaq_n_f32(offsets_by_row, vld1q_f32(mw), sa[0]);
+            } else {
+                const float32x4_t sa_lanes = vld1q_f32(sa);
+                for (int r = 0; r < rows; ++r) offsets_by_token[r] = vfmaq_n_f32(offsets_by_token[r], sa_lanes, mw[r]);
+            }
+        }
+        for (int t = 0; t < tokens; ++t) {
+            const uint8_t *ablock = act + (size_t)t * act_row_bytes + (size_t)i * act_block;
+            const int8x16_t a0 = vld1q_s8((const int8_t *)(ablock + act_qs));
+            const int8x16_t a1 = vld1q_s8((const int8_t *)(ablock + act_qs + 16));
+            const float da = act_d[i * act_d_stride + t];
+            for (int r = 0; r < rows; ++r) {
+                const int32x4_t lanes = neon_dot_s8(neon_dot_s8(vdupq_n_s32(0), lo[r], a0), hi[r], a1);
+                acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(lanes), dw[r] * da);
+            }
+        }
+    }
+    float offsets[TILE_MAX_ROWS][TILE_MAX_TOKENS];
+    if (with_min) {
+        float lanes[TILE_MAX_TOKENS];
+        vst1q_f32(lanes, offsets_by_row);
+        for (int r = 0; r < rows; ++r) {
+            if (tokens == 1) {
+                offsets[r][0] = lanes[r];
+            } else {
+                vst1q_f32(offsets[r], offsets_by_token[r]);
+            }
+        }
+    }
+    for (int r = 0; r < rows; ++r) {
+        for (int t = 0; t < tokens; ++t) {
+            const float folded = NEON_NAME(tile_fold4)(acc[r][t]);
+            out[t * out_stride + r] = with_min ? folded + offsets[r][t] : folded;
+        }
+    }
+}
+
+// ---- K-quants against Q8_K ---------------------------------------------------------------------
+// Per super-block and pair, the dot's exact integer sum (sub-block scales times SDOT lanes, kept
+// in four int32 lanes and added up at the end of the super-block: the same integer), then
+// sum = fma((float)isum, d_w * d_a, sum); Q4_K also sum_mins = fma((float)min_term, dmin_w * d_a,
+// sum_mins), and the result sum - sum_mins.
+
+// The Q4_K / Q5_K min term of a pair: sum_j mins[j] * (bsums[2j] + bsums[2j + 1]), exact.
+NEON_ATTR static inline int32_t NEON_NAME(tile_min_term)(int16x8_t bsum_pairs, const uint8_t *mn) {
+    const int16x8_t mins = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mn)));
+    const int32x4_t prod = vmlal_s16(vmull_s16(vget_low_s16(bsum_pairs), vget_low_s16(mins)), vget_high_s16(bsum_pairs),
+                                     vget_high_s16(mins));
+    return vaddvq_s32(prod);
+}
+
+__attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_q4_K_shape)(
+    const int rows, const int tokens, int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+    size_t act_row_bytes, float *out, int64_t out_stride) {
+    const int64_t nb = n / SLM_QK_K;
+    float sum[TILE_MAX_ROWS][TILE_MAX_TOKENS], sum_mins[TILE_MAX_ROWS][TILE_MAX_TOKENS];
+    for (int r = 0; r < rows; ++r) {
+        for (int t = 0; t < tokens; ++t) sum[r][t] = sum_mins[r][t] = 0.0f;
+    }
+    const tile_prefetch ahead = tile_prefetch_next_rows(w, row_stride, rows, nb);
+    for (int64_t i = 0; i < nb; ++i) {
+        if (tokens == 1) tile_prefetch_step(ahead, i);
+        const slm_block_q4_K *x[TILE_MAX_ROWS];
+        const slm_block_q8_K *y[TILE_MAX_TOKENS];
+        uint8_t sc[TILE_MAX_ROWS][8], mn[TILE_MAX_ROWS][8];
+        for (int r = 0; r < rows; ++r) {
+            x[r] = (const slm_block_q4_K *)(w + (size_t)r * row_stride) + i;
+            slm_unpack_k_scales(x[r]->scales, sc[r], mn[r]);
+        }
+        for (int t = 0; t < tokens; ++t) y[t] = (const slm_block_q8_K *)(act + (size_t)t * act_row_bytes) + i;
+        int32x4_t isum[TILE_MAX_ROWS][TILE_MAX_TOKENS];
+        for (int r = 0; r < rows; ++r) {
+            for (int t = 0; t < tokens; ++t) isum[r][t] = vdupq_n_s32(0);
+        }
+        // Kept a loop: unrolled, GCC 12 spilled a sixth of the decode tile's super-block to the stack.
+        _Pragma("GCC unroll 1") for (int c = 0; c < 4; ++c) {
+            for (int r = 0; r < rows; ++r) {
+                int8x16_t lo0, lo1, hi0, hi1;  // sub-block 2c (low nibbles), 2c + 1 (high)
+                q4_K_nibbles(x[r]->qs + 32 * c, &lo0, &lo1, &hi0, &hi1);
+                for (int t = 0; t < tokens; ++t) {
+                    const int8_t *q8 = y[t]->qs + 64 * c;
+                    const int32x4_t l = neon_dot_s8(neon_dot_s8(vdupq_n_s32(0), lo0, vld1q_s8(q8)), lo1, vld1q_s8(q8 + 16));
+                    const int32x4_t h =
+                        neon_dot_s8(neon_dot_s8(vdupq_n_s32(0), hi0, vld1q_s8(q8 + 32)), hi1, vld1q_s8(q8 + 48));
+                    isum[r][t] = vmlaq_n_s32(vmlaq_n_s32(isum[r][t], l, sc[r][2 * c]), h, sc[r][2 * c + 1]);
+                }
+            }
+        }
+        for (int t = 0; t < tokens; ++t) {
+            const int16x8_t pairs = vpaddq_s16(vld1q_s16(y[t]->bsums), vld1q_s16(y[t]->bsums + 8));
+            for (int r = 0; r < rows; ++r) {
+                const int32_t min_term = NEON_NAME(tile_min_term)(pairs, mn[r]);
+                sum[r][t] = fmaf((float)vaddvq_s32(isum[r][t]), slm_h2f_fast(x[r]->d) * y[t]->d, sum[r][t]);
+                sum_mins[r][t] = fmaf((float)min_term, slm_h2f_fast(x[r]->dmin) * y[t]->d, sum_mins[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < rows; ++r) {
+        for (int t = 0; t < tokens; ++t) out[t * out_stride + r] = sum[r][t] - sum_mins[r][t];
+    }
+}
+
+__attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_q6_K_shape)(
+    const int rows, const int tokens, int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+    size_t act_row_bytes, float *out, int64_t out_stride) {
+    const int64_t nb = n / SLM_QK_K;
+    float sum[TILE_MAX_ROWS][TILE_MAX_TOKENS];
+    for (int r = 0; r < rows; ++r) {
+        for (int t = 0; t < tokens; ++t) sum[r][t] = 0.0f;
+    }
+    const tile_prefetch ahead = tile_prefetch_next_rows(w, row_stride, rows, nb);
+    for (int64_t i = 0; i < nb; ++i) {
+        if (tokens == 1) tile_prefetch_step(ahead, i);
+        const slm_block_q6_K *x[TILE_MAX_ROWS];
+        const slm_block_q8_K *y[TILE_MAX_TOKENS];
+        for (int r = 0; r < rows; ++r) x[r] = (const slm_block_q6_K *)(w + (size_t)r * row_stride) + i;
+        for (int t = 0; t < tokens; ++t) y[t] = (const slm_block_q8_K *)(act + (size_t)t * act_row_bytes) + i;
+        int32x4_t isum[TILE_MAX_ROWS][TILE_MAX_TOKENS];
+        for (int r = 0; r < rows; ++r) {
+            for (int t = 0; t < tokens; ++t) isum[r][t] = vdupq_n_s32(0);
+        }
+        for (int half = 0; half < 2; ++half) {
+            for (int p = 0; p < 32; p += 16) {
+                for (int r = 0; r < rows; ++r) {
+                    int8x16_t v[4];  // elements 32k + p .. 32k + p + 15 of the half, k = 0..3
+                    q6_K_values(x[r]->ql + 64 * half + p, x[r]->qh + 32 * half + p, v);
+                    const int8_t *scales = x[r]->scales + 8 * half;
+                    for (int t = 0; t < tokens; ++t) {
+                        const int8_t *q8 = y[t]->qs + 128 * half;
+                        for (int k = 0; k < 4; ++k) {
+                            const int e = 32 * k + p;
+                            const int32x4_t lanes = neon_dot_s8(vdupq_n_s32(0), v[k], vld1q_s8(q8 + e));
+                            isum[r][t] = vmlaq_n_s32(isum[r][t], lanes, scales[e / 16]);
+                        }
+                    }
+                }
+            }
+        }
+        for (int r = 0; r < rows; ++r) {
+            for (int t = 0; t < tokens; ++t) {
+                sum[r][t] = fmaf((float)vaddvq_s32(isum[r][t]), slm_h2f_fast(x[r]->d) * y[t]->d, sum[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < rows; ++r) {
+        for (int t = 0; t < tokens; ++t) out[t * out_stride + r] = sum[r][t];
+    }
+}
+
+// ---- the tiles of this copy: decode (DECODE_ROWS x 1) and prompt (TILE_MAX_ROWS x TILE_MAX_TOKENS)
+
+#define NEON_TILES32(name, values, block, with_min)                                                              \
+    NEON_ATTR static void NEON_NAME(decode_##name)(int64_t n, const uint8_t *w, size_t row_stride,             \
+                                                   const uint8_t *act, size_t act_row_bytes, const float *act_d, \
+                                                   int64_t act_d_stride, float *out, int64_t out_stride) {      \
+        NEON_NAME(tile_blocks32)(DECODE_ROWS, 1, n / 32, sizeof(block), values, with_min, w, row_stride, act,    \
+                                 act_row_bytes, act_d, act_d_stride, out, out_stride);                          \
+    }                                                                                                            \
+    NEON_ATTR static void NEON_NAME(prompt_##name)(int64_t n, const uint8_t *w, size_t row_stride,             \
+                                                   const uint8_t *act, size_t act_row_bytes, const float *act_d, \
+                                                   int64_t act_d_stride, float *out, int64_t out_stride) {      \
+        NEON_NAME(tile_blocks32)(PROMPT_ROWS, PROMPT_TOKENS, n / 32, sizeof(block), values, with_min, w,     \
+                                 row_stride, act, act_row_bytes, act_d, act_d_stride, out, out_stride);         \
+    }
+
+NEON_TILES32(q4_0, q4_0_values, slm_block_q4_0, 0)
+NEON_TILES32(q4_1, q4_1_values, slm_block_q4_1, 1)
+NEON_TILES32(q5_0, q5_0_values, slm_block_q5_0, 0)
+NEON_TILES32(q8_0, q8_0_values, slm_block_q8_0, 0)
+#undef NEON_TILES32
+
+// K-quant tiles read the activation scale from the Q8_K block itself (a float already).
+#define NEON_TILES_K(name)                                                                                       \
+    NEON_ATTR static void NEON_NAME(decode_##name)(int64_t n, const uint8_t *w, size_t row_stride,             \
+                                                   const uint8_t *act, size_t act_row_bytes, const float *act_d, \
+                                                   int64_t act_d_stride, float *out, int64_t out_stride) {      \
+        (void)act_d, (void)act_d_stride;                                                                         \
+        NEON_NAME(tile_##name##_shape)(DECODE_ROWS, 1, n, w, row_stride, act, act_row_bytes, out, out_stride);  \
+    }                                                                                                            \
+    NEON_ATTR static void NEON_NAME(prompt_##name)(int64_t n, const uint8_t *w, size_t row_stride,             \
+                                                   const uint8_t *act, size_t act_row_bytes, const float *act_d, \
+                                                   int64_t act_d_stride, float *out, int64_t out_stride) {      \
+        (void)act_d, (void)act_d_stride;                                                                         \
+        NEON_NAME(tile_##name##_shape)(PROMPT_ROWS, PROMPT_TOKENS, n, w, row_stride, act, act_row_bytes,   \
+                                       out, out_stride);                                                        \
+    }
+
+NEON_TILES_K(q4_K)
+NEON_TILES_K(q6_K)
+#undef NEON_TILES_K
+
+static slm_matmul_tile NEON_NAME(decode_table)(int type) {
+    switch (type) {
+    case SLM_TYPE_Q4_0: return (slm_matmul_tile){NEON_NAME(decode_q4_0), DECODE_ROWS, 1};
+    case SLM_TYPE_Q4_1: return (slm_matmul_tile){NEON_NAME(decode_q4_1), DECODE_ROWS, 1};
+    case SLM_TYPE_Q5_0: return (slm_matmul_tile){NEON_NAME(decode_q5_0), DECODE_ROWS, 1};
+    case SLM_TYPE_Q8_0: return (slm_matmul_tile){NEON_NAME(decode_q8_0), DECODE_ROWS, 1};
+    case SLM_TYPE_Q4_K: return (slm_matmul_tile){NEON_NAME(decode_q4_K), DECODE_ROWS, 1};
+    case SLM_TYPE_Q6_K: return (slm_matmul_tile){NEON_NAME(decode_q6_K), DECODE_ROWS, 1};
+    default: return (slm_matmul_tile){NULL, 0, 0};
+    }
+}
+
+static slm_matmul_tile NEON_NAME(prompt_table)(int type) {
+    switch (type) {
+    case SLM_TYPE_Q4_0: return (slm_matmul_tile){NEON_NAME(prompt_q4_0), PROMPT_ROWS, PROMPT_TOKENS};
+    case SLM_TYPE_Q4_1: return (slm_matmul_tile){NEON_NAME(prompt_q4_1), PROMPT_ROWS, PROMPT_TOKENS};
+    case SLM_TYPE_Q5_0: return (slm_matmul_tile){NEON_NAME(prompt_q5_0), PROMPT_ROWS, PROMPT_TOKENS};
+    case SLM_TYPE_Q8_0: return (slm_matmul_tile){NEON_NAME(prompt_q8_0), PROMPT_ROWS, PROMPT_TOKENS};
+    case SLM_TYPE_Q4_K: return (slm_matmul_tile){NEON_NAME(prompt_q4_K), PROMPT_ROWS, PROMPT_TOKENS};
+    case SLM_TYPE_Q6_K: return (slm_matmul_tile){NEON_NAME(prompt_q6_K), PROMPT_ROWS, PROMPT_TOKENS};
+    default: return (slm_matmul_tile){NULL, 0, 0};
+    }
+}
