@@ -10,6 +10,8 @@
 #   OUT            where objects, disassembly and tables go (default: a fresh temporary folder)
 #   COLS           row length of the products (default 1024)
 #   MODELS         GGUF files for the estimates (default: the three test models in ~/.cache/slm)
+#   SLM_CC         clang (default: the Swift toolchain's, as `swift build` compiles the kernels) or
+#                  gcc (aarch64-linux-gnu-gcc, as scripts/test-arm-kernels.sh does)
 #
 # Method (docs/arm.md says more):
 # - dynamic (the numbers the estimates use): each kernel multiplies ROWS x COLS weights by one
@@ -53,7 +55,7 @@ NICE=(nice -n 10)
 # ---- slm: every kernel source with Package.swift's flags (as scripts/test-arm-kernels.sh) ----
 mkdir -p "$OUT/slm"
 slm_cflags=(-std=gnu11 -O3 -fno-math-errno "-I$KDIR/include" "-I$KDIR")
-if [[ -n "$CLANG" ]]; then
+if [[ -n "$CLANG" && "${SLM_CC:-clang}" != gcc ]]; then
     slm_cc=("$CLANG" --target=aarch64-linux-gnu)
     slm_cc_name="$("$CLANG" --version | head -1)"
 else
