@@ -10,11 +10,14 @@
 //   RoPE                            FMA                          -
 //
 // (1) The quantized types run the build of x86/quant_body.h this CPU has: AVX512-VNNI (256-bit
-// EVEX), else AVX-VNNI, else AVX2 (the same bits from all three; slm_set_x86_quant_build forces one).
+// EVEX), else AVX-VNNI, else AVX2 (the same bits from all three; slm_set_x86_quant_build or the
+// environment's SLM_X86_QUANT forces one).
 //
 // Everything else (GELU / GeGLU, formats, quantization), and everything on other CPUs or under
 // slm_set_force_generic, runs the code in generic/.
 #include "arch.h"
+
+#include <stdlib.h>
 
 #if SLM_ARCH_X86
 #include <cpuid.h>
@@ -127,8 +130,28 @@ int slm_set_x86_quant_build(int build) {
     return 1;
 }
 
+// SLM_X86_QUANT=avx2|avxvnni|avx512vnni|vnni_emulated in the environment makes the same choice
+// as slm_set_x86_quant_build for the whole process (ignored where this CPU cannot run that
+// build): to compare the builds with one binary, or to run whole-model tests through one.
+// Read once; slm_set_x86_quant_build overrides it.
+static int environment_x86_quant_build(void) {
+    static int cached = -1;
+    int build = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (build < 0) {
+        static const char *const names[] = {"", "avx2", "avxvnni", "avx512vnni", "vnni_emulated"};
+        const char *wanted = getenv("SLM_X86_QUANT");
+        build = SLM_X86_QUANT_BEST;
+        for (int b = SLM_X86_QUANT_AVX2; wanted && b <= SLM_X86_QUANT_VNNI_EMULATED; ++b) {
+            if (strcmp(wanted, names[b]) == 0 && x86_quant_build_runs(b)) build = b;
+        }
+        __atomic_store_n(&cached, build, __ATOMIC_RELAXED);
+    }
+    return build;
+}
+
 int slm_x86_quant_build(void) {
-    const int forced = __atomic_load_n(&forced_x86_quant_build, __ATOMIC_RELAXED);
+    int forced = __atomic_load_n(&forced_x86_quant_build, __ATOMIC_RELAXED);
+    if (forced == SLM_X86_QUANT_BEST) forced = environment_x86_quant_build();
     if (forced != SLM_X86_QUANT_BEST) return forced;
     // The EVEX build first: same instructions, and 32 vector registers instead of 16.
     if (x86_quant_build_runs(SLM_X86_QUANT_AVX512VNNI)) return SLM_X86_QUANT_AVX512VNNI;
