@@ -45,8 +45,9 @@ typedef enum slm_x86_quant_build_id {
     SLM_X86_QUANT_AVX512VNNI = 3,
     SLM_X86_QUANT_VNNI_EMULATED = 4,  // tests only
 } slm_x86_quant_build_id;
-// Makes the dispatch use `build` (SLM_X86_QUANT_BEST: its own choice again). Returns 1, or 0
-// where this CPU cannot run that build (the choice is then left as it was).
+// Makes the dispatch use `build` (SLM_X86_QUANT_BEST: its own choice again, or the environment's
+// SLM_X86_QUANT, see generic/dispatch.c). Returns 1, or 0 where this CPU cannot run that build
+// (the choice is then left as it was).
 int slm_set_x86_quant_build(int build);
 // The build the dispatch uses now: SLM_X86_QUANT_AVX2 ... , or SLM_X86_QUANT_BEST (0) where none
 // applies (not x86, no AVX2+FMA+F16C).

@@ -149,15 +149,29 @@ static int environment_x86_quant_build(void) {
     return build;
 }
 
-int slm_x86_quant_build(void) {
-    int forced = __atomic_load_n(&forced_x86_quant_build, __ATOMIC_RELAXED);
-    if (forced == SLM_X86_QUANT_BEST) forced = environment_x86_quant_build();
-    if (forced != SLM_X86_QUANT_BEST) return forced;
+// The default choice: the environment's, else the best build this CPU runs.
+static int default_x86_quant_build(void) {
+    const int environment = environment_x86_quant_build();
+    if (environment != SLM_X86_QUANT_BEST) return environment;
     // The EVEX build first: same instructions, and 32 vector registers instead of 16.
     if (x86_quant_build_runs(SLM_X86_QUANT_AVX512VNNI)) return SLM_X86_QUANT_AVX512VNNI;
     if (x86_quant_build_runs(SLM_X86_QUANT_AVXVNNI)) return SLM_X86_QUANT_AVXVNNI;
     if (x86_quant_build_runs(SLM_X86_QUANT_AVX2)) return SLM_X86_QUANT_AVX2;
     return SLM_X86_QUANT_BEST;
+}
+
+// Asked once per token and row block of every matmul (slm_vec_dot_kernel_for_batch), so the
+// default is worked out once: two plain loads after the first call.
+int slm_x86_quant_build(void) {
+    static int cached_default = -1;
+    const int forced = __atomic_load_n(&forced_x86_quant_build, __ATOMIC_RELAXED);
+    if (forced != SLM_X86_QUANT_BEST) return forced;
+    int build = __atomic_load_n(&cached_default, __ATOMIC_RELAXED);
+    if (build < 0) {
+        build = default_x86_quant_build();
+        __atomic_store_n(&cached_default, build, __ATOMIC_RELAXED);
+    }
+    return build;
 }
 
 // The quantized dot of the chosen build (NULL for the float rows: the AVX2 table has those).
