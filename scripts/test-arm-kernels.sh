@@ -2,7 +2,9 @@
 # The C kernel twin test (Tests/CKernelTests/kernel_twins.c: every SIMD dot kernel against its
 # scalar twin, every aarch64 tile against its dot bit for bit) on every architecture we ship,
 # without a board:
-#   x86-64 native                 AVX2 vs generic (when this CPU has AVX2+FMA+F16C)
+#   x86-64 native                 AVX2 vs generic (when this CPU has AVX2+FMA+F16C); the VNNI
+#                                 builds (AVX-VNNI, AVX512-VNNI where the CPU has them, and the
+#                                 emulated one always) vs AVX2 bit for bit and vs generic
 #   aarch64 armv8-a, qemu max     NEON, SDOT and SMMLA (dotprod, i8mm, SVE: dispatch must find all)
 #   aarch64 armv8-a, cortex-a76   NEON and SDOT (dotprod, no i8mm: no SMMLA tiles offered)
 #   aarch64 armv8-a, cortex-a53   NEON (no dotprod: dispatch must offer neither SDOT nor SMMLA)
@@ -62,8 +64,17 @@ run() {
 
 if [[ "$(uname -m)" == x86_64 ]]; then
     cc "${cflags[@]}" "${sources[@]}" -lm -o "$out/x86"
+    # The tables this CPU must offer, in the harness's order: AVX2, then the VNNI builds it has,
+    # then the emulated VNNI build (any AVX2 CPU). Native VNNI builds it lacks are reported skipped.
     expect_x86=none
-    grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && grep -qw f16c /proc/cpuinfo && expect_x86=avx2
+    flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+    has() { for f in "$@"; do [[ "$flags" == *" $f "* ]] || return 1; done; }
+    if has avx2 fma f16c; then
+        expect_x86=avx2
+        has avx_vnni && expect_x86+=,avxvnni
+        has avx512f avx512bw avx512vl avx512_vnni && expect_x86+=,avx512vnni
+        expect_x86+=,vnni_emulated
+    fi
     run "x86-64 native" "$expect_x86" "" "$out/x86"
 fi
 

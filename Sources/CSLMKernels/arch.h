@@ -38,6 +38,10 @@ enum {
     SLM_CPU_ARM_DOTPROD = 1u << 4,  // SDOT (ARMv8.2-A dotprod, Linux's HWCAP_ASIMDDP)
     SLM_CPU_ARM_I8MM = 1u << 5,     // SMMLA (int8 matrix multiply, Linux's HWCAP2_I8MM)
     SLM_CPU_ARM_SVE = 1u << 6,      // SVE present (HWCAP_SVE): detected and reported, no kernel uses it yet
+    SLM_CPU_X86_AVXVNNI = 1u << 7,  // VEX vpdpbusd / vpdpwssd on 256 bits, with the OS saving AVX state
+    // EVEX vpdpbusd / vpdpwssd on 256-bit registers: AVX512F, VL, BW and VNNI, with the OS saving
+    // the AVX-512 state (opmask and ZMM registers) as well.
+    SLM_CPU_X86_AVX512VNNI = 1u << 8,
 };
 // What the x86/ kernels but RoPE's need (RoPE's FMA build needs only SLM_CPU_X86_FMA).
 #define SLM_CPU_X86_AVX2_FMA_F16C (SLM_CPU_X86_AVX2 | SLM_CPU_X86_FMA | SLM_CPU_X86_F16C)
@@ -54,7 +58,7 @@ SLM_INLINE int slm_cpu_has(unsigned features) { return (slm_cpu_features() & fea
 SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_for_batch(int type, int64_t batch_tokens, int64_t batch_offset,
                                                             int64_t n_tokens, int64_t *tile_tokens_end);
 
-// ---- x86/ (x86-64, AVX2 + FMA + F16C) --------------------------------------------------------
+// ---- x86/ (x86-64, AVX2 + FMA + F16C; the quantized kernels also with AVX-VNNI, AVX512-VNNI) ----
 // The SIMD tables (slm_vec_dot_kernel_avx2 and slm_vec_dot_kernel_avx2_for_batch are declared in
 // slm_kernels_testing.h) answer NULL or an empty tile where this CPU lacks the features.
 SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avx2(int type);
@@ -65,6 +69,25 @@ SLM_HIDDEN slm_matmul_tile slm_matvec_tile_kernel_avx2(int type);
 SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_tokens,
                                                                  int64_t batch_offset, int64_t n_tokens,
                                                                  int64_t *tile_tokens_end);
+// The same three tables from the VNNI builds of the quantized kernels (x86/quant_body.h), with
+// the bits of the AVX2 ones; empty where this CPU lacks the build's features.
+SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avxvnni(int type);
+SLM_HIDDEN slm_matmul_tile slm_matvec_tile_kernel_avxvnni(int type);
+SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avxvnni_for_batch(int type, int64_t batch_tokens,
+                                                                    int64_t batch_offset, int64_t n_tokens,
+                                                                    int64_t *tile_tokens_end);
+SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avx512vnni(int type);
+SLM_HIDDEN slm_matmul_tile slm_matvec_tile_kernel_avx512vnni(int type);
+SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avx512vnni_for_batch(int type, int64_t batch_tokens,
+                                                                       int64_t batch_offset, int64_t n_tokens,
+                                                                       int64_t *tile_tokens_end);
+SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_vnni_emulated(int type);
+SLM_HIDDEN slm_matmul_tile slm_matvec_tile_kernel_vnni_emulated(int type);
+SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_vnni_emulated_for_batch(int type, int64_t batch_tokens,
+                                                                          int64_t batch_offset, int64_t n_tokens,
+                                                                          int64_t *tile_tokens_end);
+// The quantized types of slm_vec_dot_kernel_avx2 (x86/quant_avx2.c), which adds the float rows.
+SLM_HIDDEN slm_vec_dot_fn slm_vec_dot_kernel_quant_avx2(int type);
 // Whether the AVX2 batch orders above apply to `type` for some batch (slm_sum_order_depends_on_batch).
 SLM_HIDDEN int slm_sum_order_depends_on_batch_avx2(int type);
 // F16 weights times F16 activations for rows [row_begin, row_end) and every token, with the bits of

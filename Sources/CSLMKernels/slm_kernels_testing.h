@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-// ---- Dot products (generic/dot.c, x86/dot_avx2.c, arm/dot_neon.c) ----
+// ---- Dot products (generic/dot.c, x86/dot_avx2.c, x86/quant_body.h, arm/dot_neon.c) ----
 // The scalar twins only, and each SIMD table of this CPU (NULL where the CPU or the build's
 // architecture has no such variant). x86-64: AVX2+FMA+F16C. aarch64: plain NEON (every aarch64
 // CPU) and NEON with the dot-product instructions (HWCAP_ASIMDDP).
@@ -24,8 +24,34 @@ slm_vec_dot_fn slm_vec_dot_kernel_neon(int type);
 slm_vec_dot_fn slm_vec_dot_kernel_neon_dotprod(int type);
 // The AVX2 batch orders of slm_vec_dot_kernel_for_batch alone: NULL where the one-token order applies.
 slm_vec_dot_fn slm_vec_dot_kernel_avx2_for_batch(int type, int64_t n_tokens, int64_t token);
+// The quantized types' tables of the VNNI builds (x86/quant_body.h): the same kernels as the
+// AVX2 table's for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K, with the same bits, NULL for
+// the other types and where this CPU lacks the build's features. vnni_emulated is the VNNI code
+// with its two instructions emulated in AVX2 (tests only; any AVX2 CPU runs it).
+slm_vec_dot_fn slm_vec_dot_kernel_avxvnni(int type);
+slm_vec_dot_fn slm_vec_dot_kernel_avx512vnni(int type);
+slm_vec_dot_fn slm_vec_dot_kernel_vnni_emulated(int type);
+slm_vec_dot_fn slm_vec_dot_kernel_avxvnni_for_batch(int type, int64_t n_tokens, int64_t token);
+slm_vec_dot_fn slm_vec_dot_kernel_avx512vnni_for_batch(int type, int64_t n_tokens, int64_t token);
+slm_vec_dot_fn slm_vec_dot_kernel_vnni_emulated_for_batch(int type, int64_t n_tokens, int64_t token);
 // Makes every dispatch point (generic/dispatch.c) choose the scalar twins.
 void slm_set_force_generic(int force);
+// Which x86 build runs the quantized dots and tiles (x86/quant_body.h). By default the dispatch
+// takes the best this CPU has: AVX512-VNNI, then AVX-VNNI, then AVX2.
+typedef enum slm_x86_quant_build_id {
+    SLM_X86_QUANT_BEST = 0,  // the default choice (or none: not x86, no AVX2)
+    SLM_X86_QUANT_AVX2 = 1,
+    SLM_X86_QUANT_AVXVNNI = 2,
+    SLM_X86_QUANT_AVX512VNNI = 3,
+    SLM_X86_QUANT_VNNI_EMULATED = 4,  // tests only
+} slm_x86_quant_build_id;
+// Makes the dispatch use `build` (SLM_X86_QUANT_BEST: its own choice again, or the environment's
+// SLM_X86_QUANT, see generic/dispatch.c). Returns 1, or 0 where this CPU cannot run that build
+// (the choice is then left as it was).
+int slm_set_x86_quant_build(int build);
+// The build the dispatch uses now: SLM_X86_QUANT_AVX2 ... , or SLM_X86_QUANT_BEST (0) where none
+// applies (not x86, no AVX2+FMA+F16C).
+int slm_x86_quant_build(void);
 
 // Scalar reference kernels (the "_generic" twins of any SIMD kernels).
 float slm_vec_dot_f32_f32_generic(int64_t n, const void *w, const void *a);
@@ -41,7 +67,7 @@ float slm_vec_dot_q4_K_q8_K_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q5_K_q8_K_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *a);
 
-// ---- Matmul tiles (x86/matmul_avx2.c, x86/dot_avx2.c, arm/matmul_neon.c; chosen in generic/dispatch.c) ----
+// ---- Matmul tiles (x86/quant_body.h, x86/dot_avx2.c, arm/matmul_neon.c; chosen in generic/dispatch.c) ----
 // A tile of slm_matmul: `rows` consecutive weight rows (from `weight`, row_stride apart) times
 // `tokens` consecutive activation rows (from `activations`, act_row_bytes apart), written to
 // out[t * out_row_stride + r] for the tile's own t and r; each type has its own shape.

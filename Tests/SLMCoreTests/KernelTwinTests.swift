@@ -55,6 +55,7 @@ final class KernelTwinTests: XCTestCase {
 
     override func tearDown() {
         slm_set_force_generic(0)
+        slm_set_x86_quant_build(Int32(SLM_X86_QUANT_BEST.rawValue))
         super.tearDown()
     }
 
@@ -439,6 +440,209 @@ final class KernelTwinTests: XCTestCase {
                 break
             }
         }
+    }
+
+    // MARK: - 1c. The VNNI builds of the quantized kernels: the AVX2 build's bits
+
+    /// The VNNI code (x86/quant_body.h) with vpdpbusd / vpdpwssd emulated exactly in AVX2: runs on
+    /// every AVX2 CPU, so the VNNI builds' logic is checked bit for bit where no VNNI CPU is at hand.
+    func testVNNIEmulatedBuildEqualsAVX2BitForBit() throws {
+        try assertQuantBuildEqualsAVX2(SLM_X86_QUANT_VNNI_EMULATED, "VNNI emulated in AVX2", flags: ["avx2", "fma", "f16c"])
+    }
+
+    /// The native AVX-VNNI build (VEX vpdpbusd): skipped, with the reason, where the CPU lacks it.
+    func testAVXVNNIBuildEqualsAVX2BitForBit() throws {
+        try assertQuantBuildEqualsAVX2(SLM_X86_QUANT_AVXVNNI, "AVX-VNNI", flags: ["avx_vnni"])
+    }
+
+    /// The native AVX512-VNNI build (EVEX vpdpbusd on 256-bit registers): skipped, with the reason,
+    /// where the CPU lacks it.
+    func testAVX512VNNIBuildEqualsAVX2BitForBit() throws {
+        try assertQuantBuildEqualsAVX2(
+            SLM_X86_QUANT_AVX512VNNI, "AVX512-VNNI", flags: ["avx512f", "avx512bw", "avx512vl", "avx512_vnni"])
+    }
+
+    static let quantTypes = [
+        SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0, SLM_TYPE_Q5_1, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K,
+        SLM_TYPE_Q6_K,
+    ]
+
+    /// The CPU flags of /proc/cpuinfo among `wanted`, for the skip message: "avx_vnni: no, ...".
+    private func cpuinfoFlags(_ wanted: [String]) -> String {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let line = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+        let flags = Set(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init))
+        return wanted.map { "\($0): \(flags.contains($0) ? "yes" : "no")" }.joined(separator: ", ")
+    }
+
+    /// One build against the AVX2 build, bit for bit: every quantized dot and batch-order dot on
+    /// random rows, rows at the extremes (all-max and all-min quants times activations of +-127)
+    /// and activation bytes drawn at random (-128 included, which no quantizer writes); then
+    /// slm_matvec / slm_matmul_in_batch with the dispatch forced to the build against the same
+    /// calls through AVX2; then the tile tests above, which check the build's tiles against its
+    /// own dots. Against the generic twins: the twin tolerance, as the AVX2 table.
+    private func assertQuantBuildEqualsAVX2(_ build: slm_x86_quant_build_id, _ what: String, flags: [String]) throws {
+        let buildID = Int32(build.rawValue)
+        guard slm_vec_dot_kernel_avx2(id(SLM_TYPE_Q8_0)) != nil else {
+            throw XCTSkip(
+                "not x86-64 with AVX2+FMA+F16C, nothing to compare the \(what) build with (cpuinfo flags: \(cpuinfoFlags(flags)))")
+        }
+        let dotTable: (Int32) -> slm_vec_dot_fn?
+        let batchTable: (Int32, Int64, Int64) -> slm_vec_dot_fn?
+        switch build {
+        case SLM_X86_QUANT_AVXVNNI:
+            dotTable = { slm_vec_dot_kernel_avxvnni($0) }
+            batchTable = { slm_vec_dot_kernel_avxvnni_for_batch($0, $1, $2) }
+        case SLM_X86_QUANT_AVX512VNNI:
+            dotTable = { slm_vec_dot_kernel_avx512vnni($0) }
+            batchTable = { slm_vec_dot_kernel_avx512vnni_for_batch($0, $1, $2) }
+        default:
+            dotTable = { slm_vec_dot_kernel_vnni_emulated($0) }
+            batchTable = { slm_vec_dot_kernel_vnni_emulated_for_batch($0, $1, $2) }
+        }
+        guard dotTable(id(SLM_TYPE_Q8_0)) != nil, slm_set_x86_quant_build(buildID) == 1 else {
+            throw XCTSkip("CPU lacks \(what) (cpuinfo flags: \(cpuinfoFlags(flags)))")
+        }
+        slm_set_x86_quant_build(Int32(SLM_X86_QUANT_BEST.rawValue))
+        defer { slm_set_x86_quant_build(Int32(SLM_X86_QUANT_BEST.rawValue)) }
+
+        // 1. Dots, bit for bit against AVX2, and within the twin tolerance of the generic twins.
+        var random = SeededGenerator(seed: 0x7EE1_2026)
+        var compared = 0
+        for type in Self.quantTypes.map(id) {
+            let name = String(cString: slm_type_name(type))
+            let dot = try XCTUnwrap(dotTable(type), "\(what) has no \(name) dot")
+            let avx2 = try XCTUnwrap(slm_vec_dot_kernel_avx2(type), name)
+            let batch = batchTable(type, 8, 0)
+            let avx2Batch = slm_vec_dot_kernel_avx2_for_batch(type, 8, 0)
+            XCTAssertEqual(batch == nil, avx2Batch == nil, "\(what) \(name): batch orders")
+            let actType = slm_type_activation_type(type)
+            for n in try XCTUnwrap(Self.dotSizes[slm_type_block_elements(type)]) {
+                for kind in 0..<8 {
+                    let (w, a) = quantBuildRows(type, n: n, kind: kind, &random)
+                    XCTAssertEqual(a.count, slm_row_bytes(actType, Int64(n)))
+                    var pairs: [(slm_vec_dot_fn, slm_vec_dot_fn, String)] = [(dot, avx2, "dot")]
+                    if let batch, let avx2Batch { pairs.append((batch, avx2Batch, "batch order")) }
+                    for (got, want, kernel) in pairs {
+                        let (g, v) = w.withUnsafeBytes { wp in
+                            a.withUnsafeBytes { ap in
+                                (got(Int64(n), wp.baseAddress, ap.baseAddress), want(Int64(n), wp.baseAddress, ap.baseAddress))
+                            }
+                        }
+                        XCTAssertEqual(g.bitPattern, v.bitPattern, "\(what) \(name) \(kernel) n=\(n) kind=\(kind): \(g), avx2 \(v)")
+                        compared += 1
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(compared, 400)
+        try assertKernelsMatchGeneric(seed: 0x7EE2_2026, types: Self.quantTypes.map(id), what) { dotTable($0) }
+
+        // 2. matvec / matmul through the build's tiles against the same through AVX2.
+        for type in Self.quantTypes.map(id) {
+            let name = String(cString: slm_type_name(type))
+            let actType = slm_type_activation_type(type)
+            let n = slm_type_block_elements(type) == 32 ? 576 : 512
+            let rowBytes = slm_row_bytes(type, Int64(n))
+            let actBytes = slm_row_bytes(actType, Int64(n))
+            let rows = 21
+            let tokens = 70
+            var weights: [UInt8] = []
+            for r in 0..<rows {
+                if r < 4 {
+                    weights += extremeWeightRow(type, n: n, max: r % 2 == 1, &random)
+                } else {
+                    weights += randomWeightRow(type, n: n, &random)
+                }
+            }
+            var acts: [UInt8] = []
+            for t in 0..<tokens {
+                var x = [Float](repeating: t % 2 == 0 ? 1 : -1, count: n)  // +-127 in every block
+                if t >= 4 { for i in 0..<n { x[i] = Float(uniform(-1, 1, &random)) } }
+                acts += quantize(actType, x)
+            }
+            var outs: [[Float]] = []
+            for b in [Int32(SLM_X86_QUANT_AVX2.rawValue), buildID] {
+                XCTAssertEqual(slm_set_x86_quant_build(b), 1)
+                var out = [Float](repeating: .nan, count: rows * (tokens + 1))
+                weights.withUnsafeBytes { w in
+                    acts.withUnsafeBytes { a in
+                        out.withUnsafeMutableBufferPointer { o in
+                            slm_matvec(
+                                type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, o.baseAddress! + rows * tokens, 1, Int64(rows))
+                            for (first, count) in [(0, 64), (64, 5), (69, 1)] {
+                                slm_matmul_in_batch(
+                                    type, w.baseAddress, rowBytes, Int64(n), a.baseAddress! + first * actBytes, actBytes,
+                                    Int64(count), Int64(tokens), Int64(first), o.baseAddress! + first * rows, Int64(rows), 1,
+                                    Int64(rows))
+                            }
+                        }
+                    }
+                }
+                outs.append(out)
+            }
+            assertSameBits(outs[1], outs[0], "\(what) \(name) matvec + matmul vs avx2")
+        }
+
+        // 3. The build's tiles against its own dots (the tests above, with the dispatch forced).
+        XCTAssertEqual(slm_set_x86_quant_build(buildID), 1)
+        XCTAssertEqual(slm_x86_quant_build(), buildID)
+        try testMatmulTilesEqualPairByPairDotsBitForBit()
+        try testMatvecTilesEqualDotsBitForBit()
+        try testQ4_0TilesAtExtremeBlockSums()
+        try testKQuantTilesEqualTheirBatchDotsBitForBit()
+        try testChunksOfABatchEqualTheWholeBatchBitForBit()
+        try testMatvecAndMatmulOddShapesMatchGeneric()
+    }
+
+    /// Rows for the build comparison: kind 0, 1 random; 2...5 extreme weights (all-min quants for
+    /// even kinds, all-max for odd) times activations all +127 (kinds 2, 3) or -127 (4, 5); 6, 7
+    /// random / all-max weights times activation bytes drawn at random, -128 included.
+    private func quantBuildRows(_ type: Int32, n: Int, kind: Int, _ random: inout SeededGenerator) -> ([UInt8], [UInt8]) {
+        let actType = slm_type_activation_type(type)
+        switch kind {
+        case 0, 1:
+            return randomDotRows(type, n: n, uniformScale: kind == 0, &random)
+        case 2...5:
+            return (
+                extremeWeightRow(type, n: n, max: kind % 2 == 1, &random),
+                quantize(actType, [Float](repeating: kind < 4 ? 1 : -1, count: n))
+            )
+        default:
+            let w = kind == 6 ? randomWeightRow(type, n: n, &random) : extremeWeightRow(type, n: n, max: true, &random)
+            var a = quantize(actType, [Float](repeating: 1, count: n))
+            // The quant bytes of each activation block: after d (Q8_0), d and s (Q8_1), the float d (Q8_K).
+            let (blockBytes, qsAt, count) =
+                actType == id(SLM_TYPE_Q8_K)
+                ? (Int(slm_type_block_bytes(actType)), 4, 256)
+                : actType == id(SLM_TYPE_Q8_1) ? (36, 4, 32) : (34, 2, 32)
+            for base in stride(from: 0, to: a.count, by: blockBytes) {
+                for j in 0..<count { a[base + qsAt + j] = UInt8(truncatingIfNeeded: random.next()) }
+            }
+            return (w, a)
+        }
+    }
+
+    /// A weight row whose quants are all at their largest (all bytes 0xFF: nibbles 15, 5-bit 31,
+    /// 6-bit 63; Q8_0 +127) or all at their smallest (0; Q8_0 -127), with valid scales.
+    private func extremeWeightRow(_ type: Int32, n: Int, max: Bool, _ random: inout SeededGenerator) -> [UInt8] {
+        if type == id(SLM_TYPE_Q8_0) { return quantize(type, [Float](repeating: max ? 1 : -1, count: n)) }
+        var row = randomWeightRow(type, n: n, &random)
+        let blockBytes = Int(slm_type_block_bytes(type))
+        // The quant bytes of each block (after / before its scale fields).
+        let quants: Range<Int>
+        switch type {
+        case id(SLM_TYPE_Q4_0): quants = 2..<18
+        case id(SLM_TYPE_Q4_1): quants = 4..<20
+        case id(SLM_TYPE_Q5_0): quants = 2..<22
+        case id(SLM_TYPE_Q5_1): quants = 4..<24
+        case id(SLM_TYPE_Q4_K), id(SLM_TYPE_Q5_K): quants = 16..<blockBytes
+        default: quants = 0..<192  // Q6_K: ql, qh
+        }
+        for base in stride(from: 0, to: row.count, by: blockBytes) {
+            for j in quants { row[base + j] = max ? 0xFF : 0 }
+        }
+        return row
     }
 
     /// A weight row and a matching activation row (quantized to the type's activation format).
@@ -830,7 +1034,8 @@ final class KernelTwinTests: XCTestCase {
         for t in types {
             let name = String(cString: slm_type_name(t))
             let expected =
-                address(slm_vec_dot_kernel_avx2(t)) ?? address(slm_vec_dot_kernel_neon_dotprod(t))
+                address(slm_vec_dot_kernel_avx512vnni(t)) ?? address(slm_vec_dot_kernel_avxvnni(t))
+                ?? address(slm_vec_dot_kernel_avx2(t)) ?? address(slm_vec_dot_kernel_neon_dotprod(t))
                 ?? address(slm_vec_dot_kernel_neon(t)) ?? address(slm_vec_dot_kernel_generic(t))
             XCTAssertEqual(address(slm_vec_dot_kernel(t)), expected, "restored: \(name)")
             if let simd = address(slm_vec_dot_kernel_avx2(t)) {

@@ -34,6 +34,40 @@ slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_to
     return (slm_matmul_tile){NULL, 0, 0};
 }
 
+// The VNNI builds' tables (x86/quant_body.h), empty in the same way.
+#define SLM_NO_QUANT_BUILD(build)                                                                          \
+    slm_vec_dot_fn slm_vec_dot_kernel_##build(int type) {                                                  \
+        (void)type;                                                                                        \
+        return NULL;                                                                                       \
+    }                                                                                                      \
+    slm_vec_dot_fn slm_vec_dot_kernel_##build##_for_batch(int type, int64_t n_tokens, int64_t token) {     \
+        (void)type, (void)n_tokens, (void)token;                                                           \
+        return NULL;                                                                                       \
+    }                                                                                                      \
+    slm_matmul_tile slm_matmul_tile_kernel_##build(int type) {                                             \
+        (void)type;                                                                                        \
+        return (slm_matmul_tile){NULL, 0, 0};                                                              \
+    }                                                                                                      \
+    slm_matmul_tile slm_matvec_tile_kernel_##build(int type) {                                             \
+        (void)type;                                                                                        \
+        return (slm_matmul_tile){NULL, 0, 0};                                                              \
+    }                                                                                                      \
+    slm_matmul_tile slm_matmul_tile_kernel_##build##_for_batch(int type, int64_t batch_tokens,             \
+                                                               int64_t batch_offset, int64_t n_tokens,     \
+                                                               int64_t *tile_tokens_end) {                 \
+        (void)type, (void)batch_tokens, (void)batch_offset, (void)n_tokens;                                \
+        *tile_tokens_end = 0;                                                                              \
+        return (slm_matmul_tile){NULL, 0, 0};                                                              \
+    }
+SLM_NO_QUANT_BUILD(avxvnni)
+SLM_NO_QUANT_BUILD(avx512vnni)
+SLM_NO_QUANT_BUILD(vnni_emulated)
+
+slm_vec_dot_fn slm_vec_dot_kernel_quant_avx2(int type) {
+    (void)type;
+    return NULL;
+}
+
 int slm_sum_order_depends_on_batch_avx2(int type) {
     (void)type;
     return 0;

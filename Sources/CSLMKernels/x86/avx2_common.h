@@ -1,4 +1,4 @@
-// AVX2 helpers shared by the x86 kernels (dot_avx2.c, matmul_avx2.c, attention_avx2.c, activation_avx2.c) (x86-64 only; include inside the
+// AVX2 helpers shared by the x86 kernels (dot_avx2.c, quant_body.h, attention_avx2.c, activation_avx2.c) (x86-64 only; include inside the
 // architecture guard, after kernels_internal.h). The tiles must repeat the dots' operations
 // exactly, so both files build them from these same pieces.
 #ifndef SLM_AVX2_COMMON_H
@@ -20,6 +20,12 @@ SLM_AVX2 static inline float hsum8(__m256 v) {
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));
     r = _mm_add_ss(r, _mm_movehdup_ps(r));
     return _mm_cvtss_f32(r);
+}
+
+// d_w * d_a as a broadcast vector.
+SLM_AVX2 static inline __m256 block_scale(uint16_t dw, uint16_t da) {
+    const __m128 both = h2f_pair(dw, da);
+    return _mm256_broadcastss_ps(_mm_mul_ss(both, _mm_movehdup_ps(both)));
 }
 
 // Sum of the eight int32 lanes.
