@@ -81,14 +81,17 @@ static bool reenter(const char *piece, size_t len, void *user_data) {
     return true;
 }
 
-/* Cancel from another thread: the callback announces the first piece, the thread cancels. */
-struct canceller { slm_session *session; pthread_mutex_t lock; pthread_cond_t started_cond; int started; };
+/* Cancel from another thread: the callback announces the first piece and waits until the thread
+ * has cancelled, so the test does not depend on how the threads are scheduled (valgrind runs one
+ * thread at a time and could let the generation finish before the other thread ran). */
+struct canceller { slm_session *session; pthread_mutex_t lock; pthread_cond_t started_cond; int started, cancelled; };
 static bool announce(const char *piece, size_t len, void *user_data) {
     struct canceller *c = user_data;
     (void)piece; (void)len;
     pthread_mutex_lock(&c->lock);
     c->started = 1;
-    pthread_cond_signal(&c->started_cond);
+    pthread_cond_broadcast(&c->started_cond);
+    while (!c->cancelled) pthread_cond_wait(&c->started_cond, &c->lock);
     pthread_mutex_unlock(&c->lock);
     return true;
 }
@@ -98,6 +101,10 @@ static void *cancel_when_started(void *arg) {
     while (!c->started) pthread_cond_wait(&c->started_cond, &c->lock);
     pthread_mutex_unlock(&c->lock);
     slm_session_cancel(c->session);
+    pthread_mutex_lock(&c->lock);
+    c->cancelled = 1;
+    pthread_cond_broadcast(&c->started_cond);
+    pthread_mutex_unlock(&c->lock);
     return NULL;
 }
 
@@ -423,6 +430,7 @@ int main(int argc, char **argv) {
     struct canceller c;
     c.session = session;
     c.started = 0;
+    c.cancelled = 0;
     pthread_mutex_init(&c.lock, NULL);
     pthread_cond_init(&c.started_cond, NULL);
     pthread_create(&thread, NULL, cancel_when_started, &c);
