@@ -635,31 +635,10 @@ static const tile_table tile_tables[] = {
 };
 #define TILE_TABLE_COUNT (int)(sizeof tile_tables / sizeof tile_tables[0])
 
-// The activation scales slm_matmul hands its tiles (generic/matvec.c, activation_scales): d of
-// block i of token t at [i * tokens + t], as a float; for Q4_0, 8 * (sum of the block's quants)
-// after them in the same layout.
+// The activation scales slm_matmul hands its tiles (slm_tile_activation_scales).
 static float *tile_act_d(int type, const uint8_t *act, size_t abytes, int64_t n, int64_t tokens) {
-    const int act_type = slm_type_activation_type(type);
-    const int64_t nb = n / slm_type_block_elements(act_type), block_bytes = slm_type_block_bytes(act_type);
-    const int with_sums = type == SLM_TYPE_Q4_0;
-    float *d = malloc(sizeof(float) * (size_t)(nb * tokens * (with_sums ? 2 : 1)));
-    for (int64_t t = 0; t < tokens; ++t) {
-        const uint8_t *row = act + t * abytes;
-        for (int64_t i = 0; i < nb; ++i) {
-            if (act_type == SLM_TYPE_Q8_K) {
-                memcpy(&d[i * tokens + t], row + i * block_bytes, sizeof(float));
-            } else {
-                uint16_t h;
-                memcpy(&h, row + i * block_bytes, 2);
-                d[i * tokens + t] = slm_fp16_to_fp32(h);
-            }
-            if (with_sums) {
-                int sum = 0;
-                for (int k = 0; k < 32; ++k) sum += (int8_t)row[i * block_bytes + 2 + k];
-                d[(nb + i) * tokens + t] = (float)(8 * sum);
-            }
-        }
-    }
+    float *d = malloc(sizeof(float) * slm_tile_activation_scale_count(type, n, tokens));
+    slm_tile_activation_scales(type, act, abytes, n, tokens, d);
     return d;
 }
 

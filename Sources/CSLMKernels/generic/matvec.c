@@ -77,23 +77,26 @@ static float *thread_scale_buffer(size_t count) {
     return buffer->values;
 }
 
-// What the tiles read of the activations, per block, as floats: the scale d of block i of token t
-// at [i * n_tokens + t]; for Q4_0 weights, followed (from [nb * n_tokens]) by the same layout of
-// 8 times the sum of each block's 32 quants (exact in a float), which turns the stored nibbles'
-// products into the centred ones: sum (q - 8) a = sum q a - 8 sum a. The 32-element activation
-// formats (Q8_0, Q8_1) start their blocks with d as F16; Q8_K (the K-quants' activations, whose
-// tiles exist on aarch64 and read d from the block themselves) starts its 256-element blocks
-// with d as a float. NULL without memory.
-static const float *activation_scales(int type, const uint8_t *act, size_t act_row_bytes, int64_t n_cols,
-                                      int64_t n_tokens) {
+// What the tiles read of the activations, per block, as floats (see slm_matmul_tile_fn): the
+// scale d of block i of token t at [i * n_tokens + t], then for Q4_0 weights 8 times the sum of
+// each block's 32 quants (exact in a float), which turns the stored nibbles' products into the
+// centred ones: sum (q - 8) a = sum q a - 8 sum a; for Q4_1 weights the block's s (d times that
+// sum, stored in the Q8_1 block as F16). The 32-element activation formats (Q8_0, Q8_1) start
+// their blocks with d as F16; Q8_K (the K-quants' activations, whose tiles exist on aarch64 and
+// read d from the block themselves) starts its 256-element blocks with d as a float.
+size_t slm_tile_activation_scale_count(int type, int64_t n_cols, int64_t n_tokens) {
+    const int64_t nb = n_cols / slm_type_block_elements(slm_type_activation_type(type));
+    const int with_second = type == SLM_TYPE_Q4_0 || type == SLM_TYPE_Q4_1;
+    return (size_t)(nb * n_tokens * (with_second ? 2 : 1));
+}
+
+void slm_tile_activation_scales(int type, const void *activations, size_t act_row_bytes, int64_t n_cols,
+                                int64_t n_tokens, float *scales) {
     const int act_type = slm_type_activation_type(type);
     const int64_t nb = n_cols / slm_type_block_elements(act_type);
-    const int with_sums = type == SLM_TYPE_Q4_0;
-    float *scales = thread_scale_buffer((size_t)(nb * n_tokens * (with_sums ? 2 : 1)));
-    if (!scales) return NULL;
     const size_t block_bytes = (size_t)slm_type_block_bytes(act_type);
     for (int64_t t = 0; t < n_tokens; ++t) {
-        const uint8_t *row = act + (size_t)t * act_row_bytes;
+        const uint8_t *row = (const uint8_t *)activations + (size_t)t * act_row_bytes;
         for (int64_t i = 0; i < nb; ++i) {
             if (act_type == SLM_TYPE_Q8_K) {
                 memcpy(&scales[i * n_tokens + t], row + (size_t)i * block_bytes, sizeof(float));
@@ -103,15 +106,26 @@ static const float *activation_scales(int type, const uint8_t *act, size_t act_r
                 scales[i * n_tokens + t] = slm_h2f_fast(d);
             }
         }
-        if (with_sums) {
+        if (type == SLM_TYPE_Q4_0) {
             const slm_block_q8_0 *blocks = (const slm_block_q8_0 *)row;
             for (int64_t i = 0; i < nb; ++i) {
                 int sum = 0;
                 for (int k = 0; k < SLM_QK8_0; ++k) sum += blocks[i].qs[k];
                 scales[(nb + i) * n_tokens + t] = (float)(8 * sum);
             }
+        } else if (type == SLM_TYPE_Q4_1) {
+            const slm_block_q8_1 *blocks = (const slm_block_q8_1 *)row;
+            for (int64_t i = 0; i < nb; ++i) scales[(nb + i) * n_tokens + t] = slm_h2f_fast(blocks[i].s);
         }
     }
+}
+
+// slm_tile_activation_scales into this thread's buffer; NULL without memory.
+static const float *activation_scales(int type, const uint8_t *act, size_t act_row_bytes, int64_t n_cols,
+                                      int64_t n_tokens) {
+    float *scales = thread_scale_buffer(slm_tile_activation_scale_count(type, n_cols, n_tokens));
+    if (!scales) return NULL;
+    slm_tile_activation_scales(type, act, act_row_bytes, n_cols, n_tokens, scales);
     return scales;
 }
 

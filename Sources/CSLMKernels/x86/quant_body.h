@@ -501,32 +501,58 @@ SLM_Q_TARGET static inline __m128 h2f_quad(uint16_t a, uint16_t b, uint16_t c, u
 // Activation block i of token t.
 #define ACT(type, t, i) (((const type *)(act + (size_t)(t) * act_row_bytes))[i])
 
+// The tiles below run through the blocks a chunk at a time: first they compute the chunk's
+// per-pair scales d_w * d_a (and Q4_1 its running m_w * s_a sums) and store them, then the
+// integer products of the chunk run with each pair's scale broadcast straight from memory (a
+// load, no vector ALU). Computing the scales inside the product loop let the compiler move them
+// into place with register shuffles, eight per block, which compete with the products for the
+// same ports: on Zen 3 that loop took 2.5 TSC ticks per 32-weight pair, the chunked one 2.0.
+#define TILE_CHUNK_BLOCKS 32
+// Scales of a chunk: [block - chunk start][pair], pair = TILE_TOKENS * row + token (Q5_0: token).
+typedef float tile_chunk_scales[TILE_CHUNK_BLOCKS][TILE_ROWS * TILE_TOKENS];
+
+// The chunk's scales, as the product loop reads them: the empty asm hides where the pointer comes
+// from, so the compiler loads each broadcast instead of rebuilding it from the stored vectors.
+SLM_Q_TARGET static inline const float *chunk_scales_for_loads(const tile_chunk_scales *scales) {
+    const float *p = &(*scales)[0][0];
+    __asm__("" : "+r"(p));
+    return p;
+}
+
+// act_d holds d_a of block i, token t at [i * act_d_stride + t] and, for Q4_1, s_a (d_a times the
+// sum of the block's quants, stored in the block as F16) at [(nb + i) * act_d_stride + t].
 SLM_Q_TARGET static void tile_q4_1(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
                                size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
                                int64_t out_stride) {
     const slm_block_q4_1 *x0 = (const slm_block_q4_1 *)w;
     const slm_block_q4_1 *x1 = (const slm_block_q4_1 *)(w + row_stride);
     const int64_t nb = n / SLM_QK4_1;
+    const float *act_s = act_d + nb * act_d_stride;
     __m256 acc[TILE_ROWS][TILE_TOKENS];
     for (int r = 0; r < TILE_ROWS; ++r)
         for (int t = 0; t < TILE_TOKENS; ++t) acc[r][t] = _mm256_setzero_ps();
     // Lane t: sum over blocks of m_w * s_a for token t, one fused step per block (as the dot).
     __m128 off0 = _mm_setzero_ps(), off1 = _mm_setzero_ps();
-    float scale[TILE_ROWS * TILE_TOKENS] __attribute__((aligned(16)));
-    for (int64_t i = 0; i < nb; ++i) {
-        const __m128 dm0 = h2f_pair(x0[i].d, x0[i].m), dm1 = h2f_pair(x1[i].d, x1[i].m);
-        const __m128 da = _mm_loadu_ps(act_d + i * act_d_stride);
-        const __m128 sa = h2f_quad(ACT(slm_block_q8_1, 0, i).s, ACT(slm_block_q8_1, 1, i).s,
-                                   ACT(slm_block_q8_1, 2, i).s, ACT(slm_block_q8_1, 3, i).s);
-        _mm_store_ps(scale, _mm_mul_ps(_mm_broadcastss_ps(dm0), da));
-        _mm_store_ps(scale + 4, _mm_mul_ps(_mm_broadcastss_ps(dm1), da));
-        off0 = _mm_fmadd_ps(_mm_permute_ps(dm0, 0x55), sa, off0);
-        off1 = _mm_fmadd_ps(_mm_permute_ps(dm1, 0x55), sa, off1);
-        const __m256i q0 = unpack_nibbles(x0[i].qs), q1 = unpack_nibbles(x1[i].qs);
-        for (int t = 0; t < TILE_TOKENS; ++t) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_1, t, i).qs);
-            acc[0][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + t), q_dot_u8_s8_lanes(q0, a), acc[0][t]);
-            acc[1][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + 4 + t), q_dot_u8_s8_lanes(q1, a), acc[1][t]);
+    tile_chunk_scales scales __attribute__((aligned(32)));
+    for (int64_t c0 = 0; c0 < nb; c0 += TILE_CHUNK_BLOCKS) {
+        const int64_t c1 = c0 + TILE_CHUNK_BLOCKS < nb ? c0 + TILE_CHUNK_BLOCKS : nb;
+        for (int64_t i = c0; i < c1; ++i) {
+            const __m128 dm0 = h2f_pair(x0[i].d, x0[i].m), dm1 = h2f_pair(x1[i].d, x1[i].m);
+            const __m128 da = _mm_loadu_ps(act_d + i * act_d_stride);
+            const __m128 sa = _mm_loadu_ps(act_s + i * act_d_stride);
+            _mm_store_ps(scales[i - c0], _mm_mul_ps(_mm_broadcastss_ps(dm0), da));
+            _mm_store_ps(scales[i - c0] + 4, _mm_mul_ps(_mm_broadcastss_ps(dm1), da));
+            off0 = _mm_fmadd_ps(_mm_permute_ps(dm0, 0x55), sa, off0);
+            off1 = _mm_fmadd_ps(_mm_permute_ps(dm1, 0x55), sa, off1);
+        }
+        const float *scale = chunk_scales_for_loads(&scales);
+        for (int64_t i = c0; i < c1; ++i, scale += TILE_ROWS * TILE_TOKENS) {
+            const __m256i q0 = unpack_nibbles(x0[i].qs), q1 = unpack_nibbles(x1[i].qs);
+            for (int t = 0; t < TILE_TOKENS; ++t) {
+                const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_1, t, i).qs);
+                acc[0][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + t), q_dot_u8_s8_lanes(q0, a), acc[0][t]);
+                acc[1][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + 4 + t), q_dot_u8_s8_lanes(q1, a), acc[1][t]);
+            }
         }
     }
     float offsets[TILE_ROWS * TILE_TOKENS] __attribute__((aligned(16)));
@@ -676,22 +702,27 @@ __attribute__((always_inline)) SLM_Q_TARGET static inline void tile_signed_block
     __m256 acc[TILE_ROWS][TILE_TOKENS];
     for (int r = 0; r < TILE_ROWS; ++r)
         for (int t = 0; t < TILE_TOKENS; ++t) acc[r][t] = _mm256_setzero_ps();
-    float scale[TILE_ROWS * TILE_TOKENS] __attribute__((aligned(16)));
-    for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t *b0 = x0 + (size_t)i * block_bytes, *b1 = x1 + (size_t)i * block_bytes;
-        uint16_t d0, d1;  // each block's F16 scale is its first field
-        memcpy(&d0, b0, sizeof d0);
-        memcpy(&d1, b1, sizeof d1);
-        const __m128 d = h2f_pair(d0, d1);
-        const __m128 da = _mm_loadu_ps(act_d + i * act_d_stride);
-        _mm_store_ps(scale, _mm_mul_ps(_mm_broadcastss_ps(d), da));
-        _mm_store_ps(scale + 4, _mm_mul_ps(_mm_broadcastss_ps(_mm_movehdup_ps(d)), da));
-        const __m256i q0 = values(b0), q1 = values(b1);
-        const __m256i abs0 = _mm256_sign_epi8(q0, q0), abs1 = _mm256_sign_epi8(q1, q1);
-        for (int t = 0; t < TILE_TOKENS; ++t) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_0, t, i).qs);
-            acc[0][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + t), q_dot_u8_s8_lanes(abs0, _mm256_sign_epi8(a, q0)), acc[0][t]);
-            acc[1][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + 4 + t), q_dot_u8_s8_lanes(abs1, _mm256_sign_epi8(a, q1)), acc[1][t]);
+    tile_chunk_scales scales __attribute__((aligned(32)));
+    for (int64_t c0 = 0; c0 < nb; c0 += TILE_CHUNK_BLOCKS) {
+        const int64_t c1 = c0 + TILE_CHUNK_BLOCKS < nb ? c0 + TILE_CHUNK_BLOCKS : nb;
+        for (int64_t i = c0; i < c1; ++i) {
+            uint16_t d0, d1;  // each block's F16 scale is its first field
+            memcpy(&d0, x0 + (size_t)i * block_bytes, sizeof d0);
+            memcpy(&d1, x1 + (size_t)i * block_bytes, sizeof d1);
+            const __m128 d = h2f_pair(d0, d1);
+            const __m128 da = _mm_loadu_ps(act_d + i * act_d_stride);
+            _mm_store_ps(scales[i - c0], _mm_mul_ps(_mm_broadcastss_ps(d), da));
+            _mm_store_ps(scales[i - c0] + 4, _mm_mul_ps(_mm_broadcastss_ps(_mm_movehdup_ps(d)), da));
+        }
+        const float *scale = chunk_scales_for_loads(&scales);
+        for (int64_t i = c0; i < c1; ++i, scale += TILE_ROWS * TILE_TOKENS) {
+            const __m256i q0 = values(x0 + (size_t)i * block_bytes), q1 = values(x1 + (size_t)i * block_bytes);
+            const __m256i abs0 = _mm256_sign_epi8(q0, q0), abs1 = _mm256_sign_epi8(q1, q1);
+            for (int t = 0; t < TILE_TOKENS; ++t) {
+                const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_0, t, i).qs);
+                acc[0][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + t), q_dot_u8_s8_lanes(abs0, _mm256_sign_epi8(a, q0)), acc[0][t]);
+                acc[1][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + 4 + t), q_dot_u8_s8_lanes(abs1, _mm256_sign_epi8(a, q1)), acc[1][t]);
+            }
         }
     }
     for (int t = 0; t < TILE_TOKENS; ++t) {
@@ -709,18 +740,25 @@ __attribute__((always_inline)) SLM_Q_TARGET static inline void row_signed_blocks
     enum { TOKENS = 8 };
     __m256 acc[TOKENS];
     for (int t = 0; t < TOKENS; ++t) acc[t] = _mm256_setzero_ps();
-    float scale[TOKENS] __attribute__((aligned(32)));
-    for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t *block = w + (size_t)i * block_bytes;
-        uint16_t dw;  // the block's F16 scale is its first field
-        memcpy(&dw, block, sizeof dw);
-        const __m256 d = _mm256_broadcastss_ps(h2f_pair(dw, 0));
-        _mm256_store_ps(scale, _mm256_mul_ps(d, _mm256_loadu_ps(act_d + i * act_d_stride)));
-        const __m256i q = values(block);
-        const __m256i abs = _mm256_sign_epi8(q, q);
-        for (int t = 0; t < TOKENS; ++t) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_0, t, i).qs);
-            acc[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + t), q_dot_u8_s8_lanes(abs, _mm256_sign_epi8(a, q)), acc[t]);
+    _Static_assert(TOKENS == TILE_ROWS * TILE_TOKENS, "a chunk's scales hold eight pairs per block");
+    tile_chunk_scales scales __attribute__((aligned(32)));
+    for (int64_t c0 = 0; c0 < nb; c0 += TILE_CHUNK_BLOCKS) {
+        const int64_t c1 = c0 + TILE_CHUNK_BLOCKS < nb ? c0 + TILE_CHUNK_BLOCKS : nb;
+        for (int64_t i = c0; i < c1; ++i) {
+            uint16_t dw;  // the block's F16 scale is its first field
+            memcpy(&dw, w + (size_t)i * block_bytes, sizeof dw);
+            const __m256 d = _mm256_broadcastss_ps(h2f_pair(dw, 0));
+            _mm256_store_ps(scales[i - c0], _mm256_mul_ps(d, _mm256_loadu_ps(act_d + i * act_d_stride)));
+        }
+        const float *scale = chunk_scales_for_loads(&scales);
+        for (int64_t i = c0; i < c1; ++i, scale += TOKENS) {
+            const uint8_t *block = w + (size_t)i * block_bytes;
+            const __m256i q = values(block);
+            const __m256i abs = _mm256_sign_epi8(q, q);
+            for (int t = 0; t < TOKENS; ++t) {
+                const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_0, t, i).qs);
+                acc[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + t), q_dot_u8_s8_lanes(abs, _mm256_sign_epi8(a, q)), acc[t]);
+            }
         }
     }
     for (int t = 0; t < TOKENS; ++t) out[t * out_stride] = hsum8(acc[t]);
