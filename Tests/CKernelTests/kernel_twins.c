@@ -3,8 +3,7 @@
 // (generic/dot_neon_order.c) bit for bit; and every aarch64 tile (decode and prompt, NEON / SDOT /
 // SMMLA) against the dot and the NEON-order twin of each of its (row, token) pairs, bit for bit;
 // in plain C so that it can be cross-compiled and run under qemu (scripts/test-arm-kernels.sh) as
-// well as natively. Hermetic: all inputs come from a fixed-seed
-// generator.
+// well as natively. Hermetic: all inputs come from a fixed-seed generator.
 //
 //   kernel_twins [--expect TABLES] [--expect-features FEATURES]
 //
