@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The C kernel twin test (Tests/CKernelTests/kernel_twins.c: every SIMD dot kernel against its
-# scalar twin, every aarch64 tile against its dot bit for bit) on every architecture we ship,
+# scalar twin, every aarch64 NEON / SDOT dot against its NEON-order scalar twin bit for bit, every
+# aarch64 tile against its dot and that twin bit for bit) on every architecture we ship,
 # without a board:
 #   x86-64 native                 AVX2 vs generic (when this CPU has AVX2+FMA+F16C); the VNNI
 #                                 builds (AVX-VNNI, AVX512-VNNI where the CPU has them, and the

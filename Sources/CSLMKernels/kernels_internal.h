@@ -120,6 +120,54 @@ SLM_INLINE void slm_unpack_k_scales(const uint8_t *SLM_RESTRICT packed, uint8_t 
     }
 }
 
+// The K-quants' weights as signed bytes and their min term, shared by the generic twins (dot.c)
+// and the NEON-order twins (dot_neon_order.c).
+
+// sum over the 16 groups of 16 activations of bsums[g] * mins[g / 2] (the min term of Q4_K/Q5_K).
+static inline int slm_k_min_term(const int16_t *SLM_RESTRICT bsums, const uint8_t *SLM_RESTRICT mn) {
+    int s = 0;
+    for (int g = 0; g < 16; ++g) s += bsums[g] * mn[g / 2];
+    return s;
+}
+
+// Q4_K / Q5_K: 4 chunks of 64 elements; byte p of chunk c holds element 64c + p (low nibble,
+// sub-block 2c) and 64c + 32 + p (high nibble, sub-block 2c + 1). Q5_K's fifth bits are bit 2c
+// and 2c + 1 of qh[p].
+static inline void slm_unpack_q4_K_values(const uint8_t *SLM_RESTRICT q, int8_t *SLM_RESTRICT v) {
+    for (int c = 0; c < 4; ++c, q += 32, v += 64) {
+        for (int p = 0; p < 32; ++p) {
+            v[p] = (int8_t)(q[p] & 0x0f);
+            v[p + 32] = (int8_t)(q[p] >> 4);
+        }
+    }
+}
+
+static inline void slm_unpack_q5_K_values(const uint8_t *SLM_RESTRICT q, const uint8_t *SLM_RESTRICT qh,
+                                          int8_t *SLM_RESTRICT v) {
+    for (int c = 0; c < 4; ++c, q += 32, v += 64) {
+        const uint8_t m_lo = (uint8_t)(1u << (2 * c)), m_hi = (uint8_t)(2u << (2 * c));
+        for (int p = 0; p < 32; ++p) {
+            v[p] = (int8_t)((q[p] & 0x0f) | ((qh[p] & m_lo) ? 16 : 0));
+            v[p + 32] = (int8_t)((q[p] >> 4) | ((qh[p] & m_hi) ? 16 : 0));
+        }
+    }
+}
+
+// Q6_K: per half of 128 elements, byte position p < 32 gives elements p, p + 32 (low nibbles of
+// ql[p], ql[p + 32]) and p + 64, p + 96 (their high nibbles), with top bits from qh[p] at shifts
+// 0, 2, 4, 6; values are u - 32.
+static inline void slm_unpack_q6_K_values(const uint8_t *SLM_RESTRICT ql, const uint8_t *SLM_RESTRICT qh,
+                                          int8_t *SLM_RESTRICT v) {
+    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, v += 128) {
+        for (int p = 0; p < 32; ++p) {
+            v[p] = (int8_t)(((ql[p] & 0x0f) | (((qh[p] >> 0) & 3) << 4)) - 32);
+            v[p + 32] = (int8_t)(((ql[p + 32] & 0x0f) | (((qh[p] >> 2) & 3) << 4)) - 32);
+            v[p + 64] = (int8_t)(((ql[p] >> 4) | (((qh[p] >> 4) & 3) << 4)) - 32);
+            v[p + 96] = (int8_t)(((ql[p + 32] >> 4) | (((qh[p] >> 6) & 3) << 4)) - 32);
+        }
+    }
+}
+
 // e^x by the fast approximation llama.cpp's CPU backend also uses (see activation.c); callers
 // compiled for FMA get the fused operations it is defined with.
 // Constants of the approximation: round-to-int bias 1.5 * 2^23; log2(e); ln(2) split in a high

@@ -66,6 +66,22 @@ float slm_vec_dot_q4_0_q8_0_lanes_generic(int64_t n, const void *w, const void *
 float slm_vec_dot_q4_K_q8_K_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q5_K_q8_K_generic(int64_t n, const void *w, const void *a);
 float slm_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *a);
+// Scalar twins of the aarch64 NEON dots in their exact float order (generic/dot_neon_order.c):
+// the same lanes of exact integer sums, the same conversions, products, FMAs and folds, so both
+// NEON copies (plain and SDOT), and through them the aarch64 tiles, return these bits exactly.
+// Plain C on every architecture; NULL for types the NEON table lacks.
+slm_vec_dot_fn slm_vec_dot_kernel_neon_order_generic(int type);
+float slm_vec_dot_f32_f32_neon_order_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_f16_f16_neon_order_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_bf16_bf16_neon_order_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q4_0_q8_0_neon_order_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q4_1_q8_1_neon_order_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q5_0_q8_0_neon_order_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q5_1_q8_1_neon_order_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q8_0_q8_0_neon_order_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q4_K_q8_K_neon_order_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q5_K_q8_K_neon_order_generic(int64_t n, const void *w, const void *a);
+float slm_vec_dot_q6_K_q8_K_neon_order_generic(int64_t n, const void *w, const void *a);
 
 // ---- Matmul tiles (x86/quant_body.h, x86/dot_avx2.c, arm/matmul_neon.c; chosen in generic/dispatch.c) ----
 // A tile of slm_matmul: `rows` consecutive weight rows (from `weight`, row_stride apart) times

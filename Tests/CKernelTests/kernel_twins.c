@@ -1,8 +1,9 @@
-// Every SIMD dot kernel of this CPU against its scalar `_generic` twin, for every weight type,
-// and every aarch64 tile (decode and prompt, NEON / SDOT / SMMLA) against the dot of each of its
-// (row, token) pairs, bit for bit; in plain C so that it can be cross-compiled and run under qemu
-// (scripts/test-arm-kernels.sh) as well as natively. Hermetic: all inputs come from a fixed-seed
-// generator.
+// Every SIMD dot kernel of this CPU against its scalar `_generic` twin, for every weight type;
+// both aarch64 NEON dot tables (plain and SDOT) against their scalar NEON-order twins
+// (generic/dot_neon_order.c) bit for bit; and every aarch64 tile (decode and prompt, NEON / SDOT /
+// SMMLA) against the dot and the NEON-order twin of each of its (row, token) pairs, bit for bit;
+// in plain C so that it can be cross-compiled and run under qemu (scripts/test-arm-kernels.sh) as
+// well as natively. Hermetic: all inputs come from a fixed-seed generator.
 //
 //   kernel_twins [--expect TABLES] [--expect-features FEATURES]
 //
@@ -17,8 +18,9 @@
 // vnni_emulated (the VNNI code with its instructions emulated in AVX2) runs on any AVX2 CPU; the
 // native builds where the CPU has them, and are reported as skipped where it does not. Prints one
 // line per (table, type) and per tile, and ends with "kernel_twins: P passed, F failed" (counting
-// cases: one per (table, type), per tile, per type for the matrix shapes and the NEON copies, plus
-// dispatch and the CPU detection); exits 1 on any failure.
+// cases: one per (table, type), per tile, per type for the matrix shapes, the NEON copies, the
+// NEON-order twin against the generic one (every architecture) and each NEON table against the
+// NEON-order twin, plus dispatch and the CPU detection); exits 1 on any failure.
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -377,6 +379,12 @@ static const int quant_types[] = {SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0, S
                                   SLM_TYPE_Q8_0, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K};
 #define QUANT_TYPE_COUNT (int)(sizeof quant_types / sizeof quant_types[0])
 
+static unsigned bits_of(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (unsigned)u;
+}
+
 static int same_bits(float a, float b) {
     uint32_t ua, ub;
     memcpy(&ua, &a, 4);
@@ -557,6 +565,57 @@ static void check_vnni_builds(void) {
     }
 }
 
+// ---- aarch64 NEON dots: the bits of their NEON-order twins ------------------------------------
+// slm_vec_dot_kernel_neon_order_generic repeats the NEON dots' float order operation for
+// operation (generic/dot_neon_order.c), so each NEON table (plain and SDOT) must return its bits
+// exactly, for every type, on random rows, maximal rows, zero activations and, for the quantized
+// types, all-minimal and all-maximal quants against activations of +-127 and activation bytes
+// scrambled over the whole int8 range (-128 included). The twin itself is checked against the
+// generic twin within the tolerance on every architecture (main).
+#define NEON_ORDER_ROWS 7
+
+static void check_neon_order_bits(const char *name, slm_vec_dot_fn (*lookup)(int type), int type) {
+    const slm_vec_dot_fn neon = lookup(type), twin = slm_vec_dot_kernel_neon_order_generic(type);
+    if (!neon) return;
+    begin_case();
+    char what[256];
+    snprintf(what, sizeof what, "%s %s has a neon-order twin", name, slm_type_name(type));
+    check(twin != NULL, what);
+    const int quantized = slm_type_block_elements(type) > 1, act_type = slm_type_activation_type(type);
+    const int64_t *sizes;
+    int count, rows = 0;
+    sizes_of(type, &sizes, &count);
+    for (int s = 0; s < count && twin; ++s) {
+        const int64_t n = sizes[s];
+        for (int k = 0; k < (quantized ? NEON_ORDER_ROWS : 4); ++k) {
+            test_row r;
+            if (k < 4) {
+                r = make_row(type, n, k < 2 ? ROW_RANDOM : k == 2 ? ROW_EXTREME : ROW_ZERO_ACTIVATIONS);
+            } else {
+                r.w = malloc(slm_row_bytes(type, n));
+                r.act = malloc(slm_row_bytes(act_type, n));
+                if (k < 6) {
+                    extreme_weights(type, n, r.w, k & 1);
+                    constant_activations(act_type, r.act, n, k == 4 ? 1.0f : -1.0f);
+                } else {
+                    random_weights(type, n, r.w, ROW_RANDOM);
+                    constant_activations(act_type, r.act, n, 1.0f);
+                    scramble_activation_quants(act_type, r.act, n);
+                }
+            }
+            const float got = neon(n, r.w, r.act), want = twin(n, r.w, r.act);
+            snprintf(what, sizeof what, "%s %s n=%lld row=%d: neon %.9g (0x%08x), neon-order twin %.9g (0x%08x)", name,
+                     slm_type_name(type), (long long)n, k, got, bits_of(got), want, bits_of(want));
+            check(same_bits(got, want), what);
+            ++rows;
+            free_row(r);
+        }
+    }
+    const int ok = end_case();
+    printf("%-12s %-5s %s  bit-identical to the neon-order twin on %d rows\n", name, slm_type_name(type),
+           ok ? "ok  " : "FAIL", ok ? rows : 0);
+}
+
 // The two NEON copies give the same bits (same lanes, same float operations).
 static void check_neon_copies(int type) {
     const slm_vec_dot_fn plain = slm_vec_dot_kernel_neon(type), sdot = slm_vec_dot_kernel_neon_dotprod(type);
@@ -652,6 +711,7 @@ static const int64_t tile_block256_sizes[] = {256, 768, 4864};
 static void check_tile(const tile_table *table, int type, slm_matmul_tile tile) {
     begin_case();
     const slm_vec_dot_fn dot = table->dot(type), generic = slm_vec_dot_kernel_generic(type);
+    const slm_vec_dot_fn neon_order = slm_vec_dot_kernel_neon_order_generic(type);
     const int act_type = slm_type_activation_type(type);
     const int big = slm_type_block_elements(type) == 256;
     const int64_t *sizes = big ? tile_block256_sizes : tile_block32_sizes;
@@ -693,11 +753,13 @@ static void check_tile(const tile_table *table, int type, slm_matmul_tile tile) 
                         continue;
                     }
                     const uint8_t *wr = w + r * wstride, *ar = act + t * astride;
-                    const float want = dot(n, wr, ar), twin = generic(n, wr, ar);
+                    const float want = dot(n, wr, ar), twin = generic(n, wr, ar), ordered = neon_order(n, wr, ar);
                     const double tol = tolerance(type, n, dot_magnitude(type, n, wr, ar));
-                    snprintf(what, sizeof what, "%s %s n=%lld mix=%d row %lld token %d: tile %.9g dot %.9g generic %.9g",
-                             table->name, slm_type_name(type), (long long)n, mix, (long long)r, t, got, want, twin);
-                    check(memcmp(&got, &want, sizeof got) == 0 && fabs((double)got - twin) <= tol, what);
+                    snprintf(what, sizeof what,
+                             "%s %s n=%lld mix=%d row %lld token %d: tile %.9g dot %.9g neon-order twin %.9g generic %.9g",
+                             table->name, slm_type_name(type), (long long)n, mix, (long long)r, t, got, want, ordered,
+                             twin);
+                    check(same_bits(got, want) && same_bits(got, ordered) && fabs((double)got - twin) <= tol, what);
                     ++checked;
                 }
             }
@@ -708,8 +770,8 @@ static void check_tile(const tile_table *table, int type, slm_matmul_tile tile) 
         }
     }
     const int ok = end_case();
-    printf("%-12s %-5s %s  %dx%d tile, %d pairs bit-identical to the dot\n", table->name, slm_type_name(type),
-           ok ? "ok  " : "FAIL", tile.rows, tile.tokens, ok ? checked : 0);
+    printf("%-12s %-5s %s  %dx%d tile, %d pairs bit-identical to the dot and its neon-order twin\n", table->name,
+           slm_type_name(type), ok ? "ok  " : "FAIL", tile.rows, tile.tokens, ok ? checked : 0);
 }
 
 static void check_tiles(void) {
@@ -806,6 +868,24 @@ int main(int argc, char **argv) {
             printf("%-12s %-5s %s  worst |diff| / tolerance = %.3f\n", tables[t].name, slm_type_name(type),
                    ok ? "ok  " : "FAIL", worst);
         }
+    }
+    // The NEON-order twins against the generic twins within the tolerance, on every architecture.
+    const simd_table neon_order = {"neon_order", slm_vec_dot_kernel_neon_order_generic, 0};
+    for (int i = 0; i < TYPE_COUNT; ++i) {
+        const int type = weight_types[i];
+        const slm_vec_dot_fn twin = neon_order.lookup(type), generic = slm_vec_dot_kernel_generic(type);
+        begin_case();
+        char what[96];
+        snprintf(what, sizeof what, "neon_order has a %s twin", slm_type_name(type));
+        check(twin != NULL && generic != NULL && twin != generic, what);
+        const double worst = twin && generic ? check_dots(&neon_order, type, twin, generic) : 0;
+        const int ok = end_case();
+        printf("%-12s %-5s %s  worst |diff| / tolerance = %.3f (scalar twin in NEON order)\n", neon_order.name,
+               slm_type_name(type), ok ? "ok  " : "FAIL", worst);
+    }
+    for (int i = 0; i < TYPE_COUNT; ++i) {
+        check_neon_order_bits("neon", slm_vec_dot_kernel_neon, weight_types[i]);
+        check_neon_order_bits("neon_dotprod", slm_vec_dot_kernel_neon_dotprod, weight_types[i]);
     }
     for (int i = 0; i < TYPE_COUNT; ++i) check_neon_copies(weight_types[i]);
     check_vnni_builds();

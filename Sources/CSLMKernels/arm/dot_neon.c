@@ -1,7 +1,8 @@
 // NEON dot products (aarch64), chosen at run time by slm_vec_dot_kernel: a plain ARMv8-A copy
 // and one using the dot-product instructions (SDOT, ARMv8.2-A+dotprod), both built from
-// dot_neon_body.h. Each has a scalar `_generic` twin in generic/dot.c and a test against it
-// (Tests/CKernelTests/kernel_twins.c, run under qemu by scripts/test-arm-kernels.sh).
+// dot_neon_body.h. Each has a scalar `_generic` twin in generic/dot.c (ggml's order, compared
+// within a tolerance) and one in the NEON float order in generic/dot_neon_order.c (compared bit
+// for bit): Tests/CKernelTests/kernel_twins.c, run under qemu by scripts/test-arm-kernels.sh.
 #include "arch.h"
 
 #if SLM_ARCH_ARM64

@@ -12,6 +12,8 @@
 // four lanes are converted to float and added with one FMA by d_w * d_a into four float lanes,
 // folded at the end; K-quants add one FMA per super-block into a scalar sum (the mins into a
 // second one, subtracted at the end), the order llama.cpp's repacked Q4_K kernels use on x86.
+// generic/dot_neon_order.c repeats this order in scalar C and the tests require its bits: a
+// change of lanes or float steps here must be made there too.
 
 // Horizontal sum of four float lanes, (0 + 2) + (1 + 3), written out so the order is fixed.
 NEON_ATTR static inline float NEON_NAME(fold4)(float32x4_t v) {

@@ -193,51 +193,6 @@ static inline float k_finish(const float *lanes, float sum) {
     return sum;
 }
 
-// sum over the 16 groups of 16 activations of bsums[g] * mins[g / 2] (the min term of Q4_K/Q5_K).
-static inline int k_min_term(const int16_t *SLM_RESTRICT bsums, const uint8_t *SLM_RESTRICT mn) {
-    int s = 0;
-    for (int g = 0; g < 16; ++g) s += bsums[g] * mn[g / 2];
-    return s;
-}
-
-// Q4_K / Q5_K: 4 chunks of 64 elements; byte p of chunk c holds element 64c + p (low nibble,
-// sub-block 2c) and 64c + 32 + p (high nibble, sub-block 2c + 1). Q5_K's fifth bits are bit 2c
-// and 2c + 1 of qh[p].
-static inline void unpack_q4_K(const uint8_t *SLM_RESTRICT q, int8_t *SLM_RESTRICT v) {
-    for (int c = 0; c < 4; ++c, q += 32, v += 64) {
-        for (int p = 0; p < 32; ++p) {
-            v[p] = (int8_t)(q[p] & 0x0f);
-            v[p + 32] = (int8_t)(q[p] >> 4);
-        }
-    }
-}
-
-static inline void unpack_q5_K(const uint8_t *SLM_RESTRICT q, const uint8_t *SLM_RESTRICT qh,
-                               int8_t *SLM_RESTRICT v) {
-    for (int c = 0; c < 4; ++c, q += 32, v += 64) {
-        const uint8_t m_lo = (uint8_t)(1u << (2 * c)), m_hi = (uint8_t)(2u << (2 * c));
-        for (int p = 0; p < 32; ++p) {
-            v[p] = (int8_t)((q[p] & 0x0f) | ((qh[p] & m_lo) ? 16 : 0));
-            v[p + 32] = (int8_t)((q[p] >> 4) | ((qh[p] & m_hi) ? 16 : 0));
-        }
-    }
-}
-
-// Q6_K: per half of 128 elements, byte position p < 32 gives elements p, p + 32 (low nibbles of
-// ql[p], ql[p + 32]) and p + 64, p + 96 (their high nibbles), with top bits from qh[p] at shifts
-// 0, 2, 4, 6; values are u - 32.
-static inline void unpack_q6_K(const uint8_t *SLM_RESTRICT ql, const uint8_t *SLM_RESTRICT qh,
-                               int8_t *SLM_RESTRICT v) {
-    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, v += 128) {
-        for (int p = 0; p < 32; ++p) {
-            v[p] = (int8_t)(((ql[p] & 0x0f) | (((qh[p] >> 0) & 3) << 4)) - 32);
-            v[p + 32] = (int8_t)(((ql[p + 32] & 0x0f) | (((qh[p] >> 2) & 3) << 4)) - 32);
-            v[p + 64] = (int8_t)(((ql[p] >> 4) | (((qh[p] >> 4) & 3) << 4)) - 32);
-            v[p + 96] = (int8_t)(((ql[p + 32] >> 4) | (((qh[p] >> 6) & 3) << 4)) - 32);
-        }
-    }
-}
-
 float slm_vec_dot_q4_K_q8_K_generic(int64_t n, const void *w, const void *a) {
     const slm_block_q4_K *SLM_RESTRICT x = (const slm_block_q4_K *)w;
     const slm_block_q8_K *SLM_RESTRICT y = (const slm_block_q8_K *)a;
@@ -248,13 +203,13 @@ float slm_vec_dot_q4_K_q8_K_generic(int64_t n, const void *w, const void *a) {
     for (int64_t i = 0; i < nb; ++i) {
         uint8_t sc[8], mn[8];
         slm_unpack_k_scales(x[i].scales, sc, mn);
-        unpack_q4_K(x[i].qs, v);
+        slm_unpack_q4_K_values(x[i].qs, v);
         int32_t acc[SLM_K_LANES] = {0};
         for (int j = 0; j < 8; ++j) k_lane_dot(acc, (int16_t)sc[j], v + 32 * j, y[i].qs + 32 * j, 32);
         const float d = slm_h2f_fast(x[i].d) * y[i].d;
         for (int l = 0; l < SLM_K_LANES; ++l) lanes[l] += d * (float)acc[l];
         const float dmin = slm_h2f_fast(x[i].dmin) * y[i].d;
-        sum -= dmin * (float)k_min_term(y[i].bsums, mn);
+        sum -= dmin * (float)slm_k_min_term(y[i].bsums, mn);
     }
     return k_finish(lanes, sum);
 }
@@ -269,13 +224,13 @@ float slm_vec_dot_q5_K_q8_K_generic(int64_t n, const void *w, const void *a) {
     for (int64_t i = 0; i < nb; ++i) {
         uint8_t sc[8], mn[8];
         slm_unpack_k_scales(x[i].scales, sc, mn);
-        unpack_q5_K(x[i].qs, x[i].qh, v);
+        slm_unpack_q5_K_values(x[i].qs, x[i].qh, v);
         int32_t acc[SLM_K_LANES] = {0};
         for (int j = 0; j < 8; ++j) k_lane_dot(acc, (int16_t)sc[j], v + 32 * j, y[i].qs + 32 * j, 32);
         const float d = slm_h2f_fast(x[i].d) * y[i].d;
         for (int l = 0; l < SLM_K_LANES; ++l) lanes[l] += d * (float)acc[l];
         const float dmin = slm_h2f_fast(x[i].dmin) * y[i].d;
-        sum -= dmin * (float)k_min_term(y[i].bsums, mn);
+        sum -= dmin * (float)slm_k_min_term(y[i].bsums, mn);
     }
     return k_finish(lanes, sum);
 }
@@ -287,7 +242,7 @@ float slm_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *a) {
     float lanes[SLM_K_LANES] = {0};
     int8_t v[SLM_QK_K];
     for (int64_t i = 0; i < nb; ++i) {
-        unpack_q6_K(x[i].ql, x[i].qh, v);
+        slm_unpack_q6_K_values(x[i].ql, x[i].qh, v);
         int32_t acc[SLM_K_LANES] = {0};
         for (int g = 0; g < 16; ++g) k_lane_dot(acc, x[i].scales[g], v + 16 * g, y[i].qs + 16 * g, 16);
         const float d = slm_h2f_fast(x[i].d) * y[i].d;
