@@ -90,7 +90,8 @@ float slm_vec_dot_q6_K_q8_K_neon_order_generic(int64_t n, const void *w, const v
 // act_d[i * act_d_stride + t] is the scale d of activation block i of the tile's token t, as a
 // float (converted once per matmul instead of once per tile). For Q4_0, act_d continues with
 // 8 * (sum of the block's 32 quants) in the same layout from act_d[nb * act_d_stride], nb = n_cols / 32;
-// for Q4_1, with the blocks' s (d times that sum) as floats. slm_tile_activation_scales writes it.
+// for Q4_1, with the blocks' s (d times that sum) as floats. slm_tile_activation_scales (slm_kernels.h)
+// writes it.
 // For the K-quants (Q8_K activations, 256-element blocks) it holds each block's float d; their
 // tiles read d from the blocks themselves. Bit-identical to slm_vec_dot of each pair. fn is NULL where this CPU or type has none
 // (slm_matmul then computes pair by pair); SIMD only, its scalar twin is that pair-by-pair loop.
@@ -102,11 +103,6 @@ typedef struct {
     int rows, tokens;
 } slm_matmul_tile;
 slm_matmul_tile slm_matmul_tile_kernel(int type);
-// The act_d a matmul hands its tiles for `type` (above), for n_tokens activation rows
-// (act_d_stride = n_tokens): slm_tile_activation_scale_count floats, written to `scales`.
-size_t slm_tile_activation_scale_count(int type, int64_t n_cols, int64_t n_tokens);
-void slm_tile_activation_scales(int type, const void *activations, size_t act_row_bytes, int64_t n_cols,
-                                int64_t n_tokens, float *scales);
 // Decode (one token) tiles for slm_matvec: `rows` rows x 1 token, same contract.
 slm_matmul_tile slm_matvec_tile_kernel(int type);
 // aarch64's tile tables one by one (arm/matmul_neon.c; empty elsewhere and on CPUs without the

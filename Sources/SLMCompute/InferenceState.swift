@@ -126,6 +126,9 @@ extension StateShape {
     /// Bytes of one row of quantized activations: F32 activations are the widest format any
     /// weight type dots with.
     var activationRowBytes: Int { (maxActivationColumns * MemoryLayout<Float>.size + 63) / 64 * 64 }
+    /// Floats of the prompt tiles' per-block activation values for one token: at most two per
+    /// 32-column block (`slm_tile_activation_scales`: d, and Q4_0's / Q4_1's second value).
+    var activationScalesPerToken: Int { (maxActivationColumns + 31) / 32 * 2 }
     /// Attention scratch of one worker thread.
     var attentionScratchBytes: Int { (Int(slm_attention_scratch_bytes(Int64(headDim))) + 63) / 64 * 64 }
     /// Positions the F32-mode attention buffers hold: the context in whole tiles of 64.
@@ -139,6 +142,7 @@ extension StateShape {
         let floatSize = MemoryLayout<Float>.size
         let padded = Self.paddedContext(contextLength)
         return scratchWidths.reduce(0) { $0 + maxBatch * $1 * floatSize } + maxBatch * activationRowBytes
+            + maxBatch * activationScalesPerToken * floatSize
             + (keyWidth + valueWidth) * padded * floatSize + threads * attentionScratchBytes
     }
 }
@@ -173,6 +177,9 @@ public final class InferenceState: @unchecked Sendable {
     /// Quantized activations, (maxBatch, row bytes of maxActivationColumns in the widest format).
     let activations: AnonymousBuffer
     let activationRowBytes: Int
+    /// The prompt tiles' per-block values of `activations` (`slm_tile_activation_scales`),
+    /// (maxBatch × activationScalesPerToken) floats.
+    let activationScales: AnonymousBuffer
     /// Attention scratch, `attentionScratchBytes` per worker thread.
     let attentionScratch: AnonymousBuffer
     let attentionScratchBytes: Int
@@ -196,6 +203,7 @@ public final class InferenceState: @unchecked Sendable {
         scratch = try shape.scratchWidths.map { try AnonymousBuffer(byteCount: maxBatch * $0 * floatSize) }
         activationRowBytes = shape.activationRowBytes
         activations = try AnonymousBuffer(byteCount: maxBatch * activationRowBytes)
+        activationScales = try AnonymousBuffer(byteCount: maxBatch * shape.activationScalesPerToken * floatSize)
         attentionScratchBytes = shape.attentionScratchBytes
         let paddedContext = StateShape.paddedContext(contextLength)
         transposedKeys = try AnonymousBuffer(byteCount: shape.keyWidth * paddedContext * floatSize)
@@ -310,7 +318,7 @@ public final class InferenceState: @unchecked Sendable {
     /// use): an idle session then costs address space, not memory.
     public func releaseMemory() {
         position = 0
-        for buffer in [keys, values, activations, attentionScratch, transposedKeys, widenedValues] + scratch {
+        for buffer in [keys, values, activations, activationScales, attentionScratch, transposedKeys, widenedValues] + scratch {
             buffer.discardPages()
         }
     }

@@ -66,46 +66,9 @@ public enum Ops {
         output: UnsafeMutablePointer<Float>, outputStride: Int,
         state: InferenceState, pool: ThreadPool
     ) {
-        let act = quantizeActivations(for: w, input: input, inputStride: inputStride, tokens: tokens, state: state)
-        multiply(w, activations: act, tokens: tokens, output: output, outputStride: outputStride, state: state, pool: pool)
-    }
-
-    /// Quantizes `tokens` rows for weights of `w`'s type into the state's activation buffer.
-    @discardableResult
-    package static func quantizeActivations(
-        for w: WeightMatrix, input: UnsafePointer<Float>, inputStride: Int,
-        tokens: Int, state: InferenceState
-    ) -> UnsafeRawPointer {
-        let activationType = Int32(w.type.activationType.rawValue)
-        let base = state.activations.base
-        for t in 0..<tokens {
-            slm_quantize_row(activationType, input + t * inputStride, base + t * state.activationRowBytes, Int64(w.columns))
-        }
-        return UnsafeRawPointer(base)
-    }
-
-    /// Matmul against activations already quantized by `quantizeActivations` for the same type
-    /// and column count (so Q, K and V can share one quantization).
-    package static func multiply(
-        _ w: WeightMatrix, activations: UnsafeRawPointer, tokens: Int,
-        output: UnsafeMutablePointer<Float>, outputStride: Int,
-        state: InferenceState, pool: ThreadPool
-    ) {
-        let type = Int32(w.type.rawValue)
-        let rowBytes = state.activationRowBytes
-        let batch = state.batchPlacement ?? BatchPlacement(tokens: tokens, offset: 0)
-        pool.parallelFor(w.rows) { rows in
-            if batch.tokens == 1 {
-                slm_matvec(
-                    type, w.data, w.rowBytes, Int64(w.columns), activations, output,
-                    Int64(rows.lowerBound), Int64(rows.upperBound))
-            } else {
-                slm_matmul_in_batch(
-                    type, w.data, w.rowBytes, Int64(w.columns), activations, rowBytes, Int64(tokens),
-                    Int64(batch.tokens), Int64(batch.offset),
-                    output, Int64(outputStride), Int64(rows.lowerBound), Int64(rows.upperBound))
-            }
-        }
+        multiply(
+            [MatmulTarget(weight: w, output: output, outputStride: outputStride)], input: input,
+            inputStride: inputStride, tokens: tokens, state: state, pool: pool)
     }
 
     /// One matrix of a fused multiply: W and where its (tokens, W.rows) output goes.
@@ -131,41 +94,80 @@ public enum Ops {
         input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
         state: InferenceState, pool: ThreadPool
     ) {
-        let format = a.weight.type.activationType
-        guard b.weight.type.activationType == format, c.map({ $0.weight.type.activationType == format }) ?? true,
-            b.weight.columns == a.weight.columns, c.map({ $0.weight.columns == a.weight.columns }) ?? true
+        let targets = [a, b] + (c.map { [$0] } ?? [])
+        let first = a.weight
+        guard targets.allSatisfy({ $0.weight.type.activationType == first.type.activationType && $0.weight.columns == first.columns })
         else {
-            for t in [a, b] + (c.map { [$0] } ?? []) {
-                linear(
-                    t.weight, input: input, inputStride: inputStride, tokens: tokens, output: t.output,
-                    outputStride: t.outputStride, state: state, pool: pool)
-            }
+            for t in targets { multiply([t], input: input, inputStride: inputStride, tokens: tokens, state: state, pool: pool) }
             return
         }
-        let act = quantizeActivations(for: a.weight, input: input, inputStride: inputStride, tokens: tokens, state: state)
-        let rowsA = a.weight.rows
-        let rowsAB = rowsA + b.weight.rows
-        let total = rowsAB + (c?.weight.rows ?? 0)
+        multiply(targets, input: input, inputStride: inputStride, tokens: tokens, state: state, pool: pool)
+    }
+
+    /// `targets` (same columns, same activation format) times the `tokens` input rows, in one
+    /// parallel section. A prompt batch is quantized inside it, each worker taking a share of the
+    /// tokens (with the tiles' per-block activation values), then, after a barrier, each worker
+    /// multiplies its share of all the targets' rows: the quantization no longer runs on one
+    /// thread while the others wait. One token (decode) is quantized before the section: a
+    /// barrier would cost more than the row.
+    private static func multiply(
+        _ targets: [MatmulTarget], input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
+        state: InferenceState, pool: ThreadPool
+    ) {
+        let w = targets[0].weight
+        let type = Int32(w.type.rawValue)
+        let activationType = Int32(w.type.activationType.rawValue)
+        let columns = Int64(w.columns)
         let rowBytes = state.activationRowBytes
+        let act = state.activations.base
         let batch = state.batchPlacement ?? BatchPlacement(tokens: tokens, offset: 0)
-        func part(_ t: MatmulTarget, _ offset: Int, _ rows: Range<Int>) {
-            let lo = max(rows.lowerBound, offset) - offset
-            let hi = min(rows.upperBound, offset + t.weight.rows) - offset
-            guard lo < hi else { return }
-            let type = Int32(t.weight.type.rawValue)
-            if batch.tokens == 1 {
-                slm_matvec(type, t.weight.data, t.weight.rowBytes, Int64(t.weight.columns), act, t.output, Int64(lo), Int64(hi))
-            } else {
-                slm_matmul_in_batch(
-                    type, t.weight.data, t.weight.rowBytes, Int64(t.weight.columns), act, rowBytes,
-                    Int64(tokens), Int64(batch.tokens), Int64(batch.offset),
-                    t.output, Int64(t.outputStride), Int64(lo), Int64(hi))
+        let totalRows = targets.reduce(0) { $0 + $1.weight.rows }
+
+        func quantize(_ range: Range<Int>) {
+            for t in range {
+                slm_quantize_row(activationType, input + t * inputStride, act + t * rowBytes, columns)
             }
         }
-        pool.parallelFor(total) { rows in
-            part(a, 0, rows)
-            part(b, rowsA, rows)
-            if let c { part(c, rowsAB, rows) }
+        /// This worker's share of the rows of all targets, listed one after another.
+        func multiplyRows(_ rows: Range<Int>, scales: UnsafePointer<Float>?) {
+            var offset = 0
+            for t in targets {
+                let lo = max(rows.lowerBound, offset) - offset
+                let hi = min(rows.upperBound, offset + t.weight.rows) - offset
+                offset += t.weight.rows
+                guard lo < hi else { continue }
+                let tw = t.weight
+                if batch.tokens == 1 {
+                    slm_matvec(Int32(tw.type.rawValue), tw.data, tw.rowBytes, columns, act, t.output, Int64(lo), Int64(hi))
+                } else {
+                    slm_matmul_in_batch_scaled(
+                        Int32(tw.type.rawValue), tw.data, tw.rowBytes, columns, act, rowBytes, Int64(tokens),
+                        Int64(batch.tokens), Int64(batch.offset), scales,
+                        t.output, Int64(t.outputStride), Int64(lo), Int64(hi))
+                }
+            }
+        }
+
+        if tokens == 1 || batch.tokens == 1 {
+            quantize(0..<tokens)
+            pool.parallelFor(totalRows) { rows in multiplyRows(rows, scales: nil) }
+            return
+        }
+        // The tiles' per-block values, when this format has them and they fit the state's buffer.
+        let scaleCount = Int(slm_tile_activation_scale_count(type, columns, Int64(tokens)))
+        let scales: UnsafeMutablePointer<Float>? =
+            scaleCount > 0 && scaleCount <= state.maxBatch * state.shape.activationScalesPerToken
+            ? state.activationScales.floats() : nil
+        pool.run { worker, workers in
+            let mine = ThreadPool.chunk(tokens, index: worker, of: workers)
+            quantize(mine)
+            if let scales, !mine.isEmpty {
+                slm_tile_activation_scales(
+                    type, act, rowBytes, columns, Int64(tokens), Int64(mine.lowerBound), Int64(mine.upperBound), scales)
+            }
+            pool.barrier(workers)
+            let rows = ThreadPool.chunk(totalRows, index: worker, of: workers)
+            if !rows.isEmpty { multiplyRows(rows, scales: scales.map { UnsafePointer($0) }) }
         }
     }
 

@@ -40,6 +40,9 @@ public final class ThreadPool: @unchecked Sendable {
     private var pinnedCaller: pthread_t?
     /// Next chunk to hand out in `parallelForDynamic`.
     private let nextChunk = Atomic<Int>(0)
+    /// `barrier`: workers arrived at the current one, and how many have been passed.
+    private let barrierArrivals = Atomic<Int>(0)
+    private let barrierGeneration = Atomic<Int>(0)
     private var workers: [pthread_t] = []
 
     /// - Parameters:
@@ -143,6 +146,26 @@ public final class ThreadPool: @unchecked Sendable {
                 if c >= chunks { return }
                 body((c * grain)..<min(count, (c + 1) * grain))
             }
+        }
+    }
+
+    /// Inside a `run` body: returns once all `workers` workers of the job (the body's second
+    /// argument) have called it, so what each wrote before is visible to all after. Every worker
+    /// must call it equally often. Spins, with the same yield as `run`'s wait: the phases it
+    /// separates (quantizing a batch, then multiplying it) last microseconds.
+    public func barrier(_ workers: Int) {
+        guard workers > 1 else { return }
+        let passed = barrierGeneration.load(ordering: .acquiring)
+        if barrierArrivals.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue == workers {
+            // Last to arrive: reset for the next barrier before anyone can pass this one.
+            barrierArrivals.store(0, ordering: .relaxed)
+            barrierGeneration.wrappingAdd(1, ordering: .releasing)
+            return
+        }
+        var spins = 0
+        while barrierGeneration.load(ordering: .acquiring) == passed {
+            spins += 1
+            if spins > Self.spinLimit { sched_yield() }
         }
     }
 

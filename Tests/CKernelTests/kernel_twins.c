@@ -697,7 +697,7 @@ static const tile_table tile_tables[] = {
 // The activation scales slm_matmul hands its tiles (slm_tile_activation_scales).
 static float *tile_act_d(int type, const uint8_t *act, size_t abytes, int64_t n, int64_t tokens) {
     float *d = malloc(sizeof(float) * slm_tile_activation_scale_count(type, n, tokens));
-    slm_tile_activation_scales(type, act, abytes, n, tokens, d);
+    slm_tile_activation_scales(type, act, abytes, n, tokens, 0, tokens, d);
     return d;
 }
 

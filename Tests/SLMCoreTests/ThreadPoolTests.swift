@@ -20,6 +20,32 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertEqual((0..<4).map { counts[$0] }, [2000, 2000, 2000, 2000])
     }
 
+    /// What a worker writes before `barrier` is seen by every worker after it, barrier after
+    /// barrier in one job and across jobs (the prompt matmuls quantize, meet, then multiply).
+    func testBarrierSeparatesPhases() {
+        for threads in [1, 2, 3, 4] {
+            let pool = ThreadPool(threads: threads)
+            let slots = UnsafeMutablePointer<Int>.allocate(capacity: threads)
+            defer { slots.deallocate() }
+            slots.initialize(repeating: -1, count: threads)
+            let mismatches = UnsafeMutablePointer<Int>.allocate(capacity: threads)
+            defer { mismatches.deallocate() }
+            mismatches.initialize(repeating: 0, count: threads)
+            for job in 0..<300 {
+                pool.run { worker, workers in
+                    for phase in 0..<3 {
+                        let stamp = job * 3 + phase
+                        slots[worker] = stamp
+                        pool.barrier(workers)
+                        for other in 0..<workers where slots[other] != stamp { mismatches[worker] += 1 }
+                        pool.barrier(workers)
+                    }
+                }
+            }
+            XCTAssertEqual((0..<threads).map { mismatches[$0] }, Array(repeating: 0, count: threads), "\(threads) threads")
+        }
+    }
+
     func testParallelForCoversTheRangeExactlyOnce() {
         let pool = ThreadPool(threads: 3)
         for count in [0, 1, 2, 3, 7, 100, 1001] {

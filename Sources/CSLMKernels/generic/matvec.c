@@ -84,18 +84,28 @@ static float *thread_scale_buffer(size_t count) {
 // sum, stored in the Q8_1 block as F16). The 32-element activation formats (Q8_0, Q8_1) start
 // their blocks with d as F16; Q8_K (the K-quants' activations, whose tiles exist on aarch64 and
 // read d from the block themselves) starts its 256-element blocks with d as a float.
+// Whether the activation format `act_type` has per-block scales the tiles read.
+static int has_block_scales(int act_type) {
+    return act_type == SLM_TYPE_Q8_0 || act_type == SLM_TYPE_Q8_1 || act_type == SLM_TYPE_Q8_K;
+}
+
 size_t slm_tile_activation_scale_count(int type, int64_t n_cols, int64_t n_tokens) {
-    const int64_t nb = n_cols / slm_type_block_elements(slm_type_activation_type(type));
+    const int act_type = slm_type_activation_type(type);
+    if (!has_block_scales(act_type) || n_cols <= 0 || n_tokens <= 0) return 0;
+    const int64_t nb = n_cols / slm_type_block_elements(act_type);
     const int with_second = type == SLM_TYPE_Q4_0 || type == SLM_TYPE_Q4_1;
     return (size_t)(nb * n_tokens * (with_second ? 2 : 1));
 }
 
 void slm_tile_activation_scales(int type, const void *activations, size_t act_row_bytes, int64_t n_cols,
-                                int64_t n_tokens, float *scales) {
+                                int64_t n_tokens, int64_t token_begin, int64_t token_end, float *scales) {
     const int act_type = slm_type_activation_type(type);
+    if (!has_block_scales(act_type)) return;
     const int64_t nb = n_cols / slm_type_block_elements(act_type);
     const size_t block_bytes = (size_t)slm_type_block_bytes(act_type);
-    for (int64_t t = 0; t < n_tokens; ++t) {
+    if (token_begin < 0) token_begin = 0;
+    if (token_end > n_tokens) token_end = n_tokens;
+    for (int64_t t = token_begin; t < token_end; ++t) {
         const uint8_t *row = (const uint8_t *)activations + (size_t)t * act_row_bytes;
         for (int64_t i = 0; i < nb; ++i) {
             if (act_type == SLM_TYPE_Q8_K) {
@@ -125,7 +135,7 @@ static const float *activation_scales(int type, const uint8_t *act, size_t act_r
                                       int64_t n_tokens) {
     float *scales = thread_scale_buffer(slm_tile_activation_scale_count(type, n_cols, n_tokens));
     if (!scales) return NULL;
-    slm_tile_activation_scales(type, act, act_row_bytes, n_cols, n_tokens, scales);
+    slm_tile_activation_scales(type, act, act_row_bytes, n_cols, n_tokens, 0, n_tokens, scales);
     return scales;
 }
 
@@ -133,6 +143,14 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
                          const void *activations, size_t act_row_bytes, int64_t n_tokens,
                          int64_t batch_tokens, int64_t batch_offset,
                          float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end) {
+    slm_matmul_in_batch_scaled(type, weight, row_stride, n_cols, activations, act_row_bytes, n_tokens, batch_tokens,
+                               batch_offset, NULL, out, out_row_stride, row_begin, row_end);
+}
+
+void slm_matmul_in_batch_scaled(int type, const void *weight, size_t row_stride, int64_t n_cols,
+                                const void *activations, size_t act_row_bytes, int64_t n_tokens,
+                                int64_t batch_tokens, int64_t batch_offset, const float *act_scales,
+                                float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end) {
     // F16 weights: blocks converted once, every pair with the F16 dot's bits (x86/dot_avx2.c).
     if (type == SLM_TYPE_F16 && n_tokens > 1 && !slm_force_generic &&
         slm_matmul_f16_avx2(weight, row_stride, n_cols, activations, act_row_bytes, n_tokens, out, out_row_stride,
@@ -149,7 +167,7 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
     if (dot && !slm_force_generic) {
         shape = slm_matmul_tile_kernel(type);
         if (shape.fn) {
-            act_d = activation_scales(type, act, act_row_bytes, n_cols, n_tokens);
+            act_d = act_scales ? act_scales : activation_scales(type, act, act_row_bytes, n_cols, n_tokens);
             if (!act_d) shape.fn = NULL;  // no memory for the scales: the pair-by-pair path needs none
         } else {
             shape = slm_matmul_tile_kernel_for_batch(type, batch_tokens, batch_offset, n_tokens, &tile_tokens_end);

@@ -246,6 +246,23 @@ void slm_matmul_in_batch(int type, const void *weight, size_t row_stride, int64_
                          int64_t batch_tokens, int64_t batch_offset,
                          float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end);
 
+// The same, with the per-block activation values the prompt tiles read (their scales d, and
+// what Q4_0 / Q4_1 tiles add from the activations) already computed by
+// slm_tile_activation_scales for these activations; NULL computes them here, per call.
+// Computing them once per batch, split across the workers with the quantization, saves each
+// worker (and each matrix of a fused call) from repeating it.
+void slm_matmul_in_batch_scaled(int type, const void *weight, size_t row_stride, int64_t n_cols,
+                                const void *activations, size_t act_row_bytes, int64_t n_tokens,
+                                int64_t batch_tokens, int64_t batch_offset, const float *act_scales,
+                                float *out, int64_t out_row_stride, int64_t row_begin, int64_t row_end);
+// Floats of those values for n_tokens activation rows of n_cols columns quantized for `type`
+// (0 where the activation format has no block scales: F16 / F32 weights).
+size_t slm_tile_activation_scale_count(int type, int64_t n_cols, int64_t n_tokens);
+// Writes the entries of tokens [token_begin, token_end) of the n_tokens rows, in the layout of all
+// n_tokens, so workers can split the tokens between them.
+void slm_tile_activation_scales(int type, const void *activations, size_t act_row_bytes, int64_t n_cols,
+                                int64_t n_tokens, int64_t token_begin, int64_t token_end, float *scales);
+
 // ---- Activations (generic/activation.c, generic/gelu.c) ----
 // out[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + e^-x). out may alias gate.
 void slm_swiglu(const float *gate, const float *up, float *out, int64_t n);
