@@ -61,14 +61,17 @@ public enum Ops {
     /// weight type dots with, then splits W's rows across the pool.
     /// input: (tokens, W.columns) with `inputStride` floats per row;
     /// output: (tokens, W.rows) with `outputStride` floats per row.
+    /// `prepare`, if given, computes input rows first (a norm, a residual add, an activation):
+    /// it is called with disjoint token ranges covering `0..<tokens`, on the workers in parallel
+    /// for a prompt batch, and must touch only its rows.
     public static func linear(
         _ w: WeightMatrix, input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
         output: UnsafeMutablePointer<Float>, outputStride: Int,
-        state: InferenceState, pool: ThreadPool
+        state: InferenceState, pool: ThreadPool, prepare: ((Range<Int>) -> Void)? = nil
     ) {
         multiply(
             [MatmulTarget(weight: w, output: output, outputStride: outputStride)], input: input,
-            inputStride: inputStride, tokens: tokens, state: state, pool: pool)
+            inputStride: inputStride, tokens: tokens, state: state, pool: pool, prepare: prepare)
     }
 
     /// One matrix of a fused multiply: W and where its (tokens, W.rows) output goes.
@@ -92,27 +95,28 @@ public enum Ops {
     package static func linearFused(
         _ a: MatmulTarget, _ b: MatmulTarget, _ c: MatmulTarget? = nil,
         input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
-        state: InferenceState, pool: ThreadPool
+        state: InferenceState, pool: ThreadPool, prepare: ((Range<Int>) -> Void)? = nil
     ) {
         let targets = [a, b] + (c.map { [$0] } ?? [])
         let first = a.weight
         guard targets.allSatisfy({ $0.weight.type.activationType == first.type.activationType && $0.weight.columns == first.columns })
         else {
+            prepare?(0..<tokens)
             for t in targets { multiply([t], input: input, inputStride: inputStride, tokens: tokens, state: state, pool: pool) }
             return
         }
-        multiply(targets, input: input, inputStride: inputStride, tokens: tokens, state: state, pool: pool)
+        multiply(targets, input: input, inputStride: inputStride, tokens: tokens, state: state, pool: pool, prepare: prepare)
     }
 
     /// `targets` (same columns, same activation format) times the `tokens` input rows, in one
-    /// parallel section. A prompt batch is quantized inside it, each worker taking a share of the
-    /// tokens (with the tiles' per-block activation values), then, after a barrier, each worker
+    /// parallel section. A prompt batch is prepared and quantized inside it, each worker taking a
+    /// share of the tokens (with the tiles' per-block activation values), then, after a barrier, each worker
     /// multiplies its share of all the targets' rows: the quantization no longer runs on one
     /// thread while the others wait. One token (decode) is quantized before the section: a
     /// barrier would cost more than the row.
     private static func multiply(
         _ targets: [MatmulTarget], input: UnsafePointer<Float>, inputStride: Int, tokens: Int,
-        state: InferenceState, pool: ThreadPool
+        state: InferenceState, pool: ThreadPool, prepare: ((Range<Int>) -> Void)? = nil
     ) {
         let w = targets[0].weight
         let type = Int32(w.type.rawValue)
@@ -149,6 +153,7 @@ public enum Ops {
         }
 
         if tokens == 1 || batch.tokens == 1 {
+            prepare?(0..<tokens)
             quantize(0..<tokens)
             pool.parallelFor(totalRows) { rows in multiplyRows(rows, scales: nil) }
             return
@@ -160,6 +165,7 @@ public enum Ops {
             ? state.activationScales.floats() : nil
         pool.run { worker, workers in
             let mine = ThreadPool.chunk(tokens, index: worker, of: workers)
+            if !mine.isEmpty { prepare?(mine) }
             quantize(mine)
             if let scales, !mine.isEmpty {
                 slm_tile_activation_scales(

@@ -205,20 +205,32 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
             } ?? fillAngles(angles, table: table, factors: nil, start: start, tokens: n)
         }
 
+        // The per-token work before a projection (norms, residual adds) is handed to the
+        // projection as its `prepare` step, so a prompt's tokens go through it on all workers
+        // inside the projection's parallel section instead of on one thread before it.
         for (index, layer) in layers.enumerated() {
-            layer.attentionNorm.apply(rows: n, x, count: dim, stride: dim, into: xn)
+            let normForAttention: (Range<Int>) -> Void = { rows in
+                let at = rows.lowerBound * dim
+                layer.attentionNorm.apply(rows: rows.count, x + at, count: dim, stride: dim, into: xn + at)
+            }
             attention(
                 layer, index: index, input: xn, output: attnOut, tokens: n, start: start, scratch: scratch,
-                state: state, pool: pool)
+                state: state, pool: pool, prepareInput: normForAttention)
             if c.parallelBlock {
                 feedForward(layer, input: xn, output: ffnOut, tokens: n, scratch: scratch, state: state, pool: pool)
                 for i in 0..<(n * dim) { x[i] += attnOut[i] + ffnOut[i] }
                 continue
             }
-            layer.postAttentionNorm?.apply(rows: n, attnOut, count: dim, stride: dim, into: attnOut)
-            for i in 0..<(n * dim) { x[i] += attnOut[i] }
-            (layer.ffnNorm ?? layer.attentionNorm).apply(rows: n, x, count: dim, stride: dim, into: xn)
-            feedForward(layer, input: xn, output: ffnOut, tokens: n, scratch: scratch, state: state, pool: pool)
+            let ffnNorm = layer.ffnNorm ?? layer.attentionNorm
+            let residualAndNorm: (Range<Int>) -> Void = { rows in
+                let at = rows.lowerBound * dim
+                layer.postAttentionNorm?.apply(rows: rows.count, attnOut + at, count: dim, stride: dim, into: attnOut + at)
+                for i in at..<(at + rows.count * dim) { x[i] += attnOut[i] }
+                ffnNorm.apply(rows: rows.count, x + at, count: dim, stride: dim, into: xn + at)
+            }
+            feedForward(
+                layer, input: xn, output: ffnOut, tokens: n, scratch: scratch, state: state, pool: pool,
+                prepareInput: residualAndNorm)
             layer.postFFNNorm?.apply(rows: n, ffnOut, count: dim, stride: dim, into: ffnOut)
             for i in 0..<(n * dim) { x[i] += ffnOut[i] }
         }
@@ -239,11 +251,12 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
 
     /// Self-attention of one layer: projections (+ biases), QK-norm, RoPE, query scaling, the KV
     /// cache write, attention (windowed on local layers) and the output projection.
-    /// input: (n, dim) normed; output: (n, dim).
+    /// input: (n, dim) normed, or computed by `prepareInput` (the projections' prepare step);
+    /// output: (n, dim).
     private func attention(
         _ layer: DecoderLayer, index: Int, input: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>, tokens n: Int, start: Int, scratch: DecoderScratch,
-        state: InferenceState, pool: ThreadPool
+        state: InferenceState, pool: ThreadPool, prepareInput: ((Range<Int>) -> Void)? = nil
     ) {
         let c = config
         let dim = c.embeddingLength
@@ -261,7 +274,7 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
                 .init(weight: query.weight, output: q, outputStride: qWidth),
                 .init(weight: key.weight, output: k, outputStride: kvWidth),
                 .init(weight: value.weight, output: v, outputStride: kvWidth),
-                input: input, inputStride: dim, tokens: n, state: state, pool: pool)
+                input: input, inputStride: dim, tokens: n, state: state, pool: pool, prepare: prepareInput)
             query.addBias(q, tokens: n, stride: qWidth)
             key.addBias(k, tokens: n, stride: kvWidth)
             value.addBias(v, tokens: n, stride: kvWidth)
@@ -270,7 +283,7 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
             let width = qkv.outputs
             Ops.linear(
                 qkv.weight, input: input, inputStride: dim, tokens: n, output: fused, outputStride: width,
-                state: state, pool: pool)
+                state: state, pool: pool, prepare: prepareInput)
             qkv.addBias(fused, tokens: n, stride: width)
             for t in 0..<n {
                 let row = fused + t * width
@@ -326,7 +339,8 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
     /// up → GELU → down MLP, with biases where the file has them. input: (n, dim); output: (n, dim).
     private func feedForward(
         _ layer: DecoderLayer, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-        tokens n: Int, scratch: DecoderScratch, state: InferenceState, pool: ThreadPool
+        tokens n: Int, scratch: DecoderScratch, state: InferenceState, pool: ThreadPool,
+        prepareInput: ((Range<Int>) -> Void)? = nil
     ) {
         let dim = config.embeddingLength
         let ffn = config.feedForwardLength
@@ -334,34 +348,42 @@ final class DecoderModel: LanguageModel, @unchecked Sendable {
         let up = scratch.up
         var hidden = gate  // what the down projection reads, (n, ffn) `hiddenStride` apart
         var hiddenStride = ffn
+        // Biases and the activation, per token: the down projection's prepare step.
+        let activateRows: (Range<Int>) -> Void
 
         if layer.fusedGateUp {
             // One (2 ffn, dim) matrix: the first ffn outputs are the gate, the rest are up.
             Ops.linear(
                 layer.up.weight, input: input, inputStride: dim, tokens: n, output: gate,
-                outputStride: 2 * ffn, state: state, pool: pool)
-            layer.up.addBias(gate, tokens: n, stride: 2 * ffn)
-            for t in 0..<n { activate(gate + t * 2 * ffn, up: gate + t * 2 * ffn + ffn, count: ffn) }
+                outputStride: 2 * ffn, state: state, pool: pool, prepare: prepareInput)
+            activateRows = { rows in
+                layer.up.addBias(gate + rows.lowerBound * 2 * ffn, tokens: rows.count, stride: 2 * ffn)
+                for t in rows { self.activate(gate + t * 2 * ffn, up: gate + t * 2 * ffn + ffn, count: ffn) }
+            }
             hiddenStride = 2 * ffn
         } else if let gateProjection = layer.gate {
             Ops.linearFused(
                 .init(weight: gateProjection.weight, output: gate, outputStride: ffn),
                 .init(weight: layer.up.weight, output: up, outputStride: ffn),
-                input: input, inputStride: dim, tokens: n, state: state, pool: pool)
-            gateProjection.addBias(gate, tokens: n, stride: ffn)
-            layer.up.addBias(up, tokens: n, stride: ffn)
-            for t in 0..<n { activate(gate + t * ffn, up: up + t * ffn, count: ffn) }
+                input: input, inputStride: dim, tokens: n, state: state, pool: pool, prepare: prepareInput)
+            activateRows = { rows in
+                gateProjection.addBias(gate + rows.lowerBound * ffn, tokens: rows.count, stride: ffn)
+                layer.up.addBias(up + rows.lowerBound * ffn, tokens: rows.count, stride: ffn)
+                for t in rows { self.activate(gate + t * ffn, up: up + t * ffn, count: ffn) }
+            }
         } else {
             Ops.linear(
                 layer.up.weight, input: input, inputStride: dim, tokens: n, output: up, outputStride: ffn,
-                state: state, pool: pool)
-            layer.up.addBias(up, tokens: n, stride: ffn)
-            Ops.gelu(up, count: n * ffn)
+                state: state, pool: pool, prepare: prepareInput)
+            activateRows = { rows in
+                layer.up.addBias(up + rows.lowerBound * ffn, tokens: rows.count, stride: ffn)
+                Ops.gelu(up + rows.lowerBound * ffn, count: rows.count * ffn)
+            }
             hidden = up
         }
         Ops.linear(
             layer.down.weight, input: hidden, inputStride: hiddenStride, tokens: n, output: output,
-            outputStride: dim, state: state, pool: pool)
+            outputStride: dim, state: state, pool: pool, prepare: activateRows)
         layer.down.addBias(output, tokens: n, stride: dim)
     }
 
