@@ -17,7 +17,8 @@ final class MemoryPlanTests: XCTestCase {
         XCTAssertEqual(state.copyRows(count: 1024).count, plan.kvBytesPerContext)
         let threads = engine.pool.effectiveCount
         let allocatedScratch =
-            state.activations.byteCount + state.transposedKeys.byteCount + state.widenedValues.byteCount
+            state.activations.byteCount + state.activationScales.byteCount + state.transposedKeys.byteCount
+            + state.widenedValues.byteCount
             + threads * state.attentionScratchBytes
             + (0..<state.shape.scratchWidths.count).reduce(0) { sum, i in
                 sum + Engine.promptBatch * state.shape.scratchWidths[i] * 4
