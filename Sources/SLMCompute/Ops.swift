@@ -144,9 +144,11 @@ public enum Ops {
                 if batch.tokens == 1 {
                     slm_matvec(Int32(tw.type.rawValue), tw.data, tw.rowBytes, columns, act, t.output, Int64(lo), Int64(hi))
                 } else {
+                    // The precomputed values follow the first target's type (Q4_0 and Q4_1 add their
+                    // own second half); a target of another type computes its own.
                     slm_matmul_in_batch_scaled(
                         Int32(tw.type.rawValue), tw.data, tw.rowBytes, columns, act, rowBytes, Int64(tokens),
-                        Int64(batch.tokens), Int64(batch.offset), scales,
+                        Int64(batch.tokens), Int64(batch.offset), tw.type == w.type ? scales : nil,
                         t.output, Int64(t.outputStride), Int64(lo), Int64(hi))
                 }
             }

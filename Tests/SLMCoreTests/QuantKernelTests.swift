@@ -555,8 +555,8 @@ private enum ActivationShape: CaseIterable, CustomStringConvertible {
     }
 }
 
-/// Deterministic generator, so failures reproduce.
-private struct SplitMix64 {
+/// Deterministic generator, so failures reproduce (also FusedProjectionTests').
+struct SplitMix64 {
     var state: UInt64
     init(seed: UInt64) { state = seed }
 
