@@ -8,10 +8,12 @@
 // Both copies put the same integers in the same lanes and do the same float operations, so they
 // return the same bits.
 //
-// Float order (the same for every quantized type): per 32-element block, the integer sums of
-// four lanes are converted to float and added with one FMA by d_w * d_a into four float lanes,
-// folded at the end; K-quants add one FMA per super-block into a scalar sum (the mins into a
-// second one, subtracted at the end), the order llama.cpp's repacked Q4_K kernels use on x86.
+// Float order. 32-element types: per block, the exact integer dot of the block (the SDOT lanes
+// added up), converted to float and added with one FMA by d_w * d_a into the pair's single sum;
+// Q4_1 / Q5_1 add m_w * s_a with a second FMA chain, added last. A block sum per pair is what
+// SMMLA gives four pairs at a time, so the SMMLA tiles (matmul_neon.c) repeat these bits with no
+// lane shuffles. K-quants add one FMA per super-block into a scalar sum (the mins into a second
+// one, subtracted at the end), the order llama.cpp's repacked Q4_K kernels use on x86.
 // generic/dot_neon_order.c repeats this order in scalar C and the tests require its bits: a
 // change of lanes or float steps here must be made there too.
 
@@ -29,15 +31,16 @@ NEON_ATTR static inline uint8x16_t NEON_NAME(q5_high)(const uint8_t *qh) {
     return vandq_u8(vtstq_u8(bytes, vld1q_u8(bit_of_lane)), vdupq_n_u8(0x10));
 }
 
-NEON_ATTR static inline float32x4_t NEON_NAME(block_fma)(float32x4_t acc, int32x4_t lanes, float scale) {
-    return vfmaq_n_f32(acc, vcvtq_f32_s32(lanes), scale);
+// One block's step of a pair's sum: fma((float)(exact integer dot), d_w * d_a, sum).
+NEON_ATTR static inline float NEON_NAME(block_fma)(float sum, int32x4_t lanes, float scale) {
+    return fmaf((float)vaddvq_s32(lanes), scale, sum);
 }
 
 NEON_ATTR static float NEON_NAME(slm_vec_dot_q4_0_q8_0)(int64_t n, const void *w, const void *a) {
     const slm_block_q4_0 *SLM_RESTRICT x = (const slm_block_q4_0 *)w;
     const slm_block_q8_0 *SLM_RESTRICT y = (const slm_block_q8_0 *)a;
     const int64_t nb = n / SLM_QK8_0;
-    float32x4_t acc = vdupq_n_f32(0.0f);
+    float acc = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
         const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0f))), vdupq_n_s8(8));
@@ -46,14 +49,14 @@ NEON_ATTR static float NEON_NAME(slm_vec_dot_q4_0_q8_0)(int64_t n, const void *w
         lanes = neon_dot_s8(lanes, hi, vld1q_s8(y[i].qs + 16));
         acc = NEON_NAME(block_fma)(acc, lanes, slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d));
     }
-    return NEON_NAME(fold4)(acc);
+    return acc;
 }
 
 NEON_ATTR static float NEON_NAME(slm_vec_dot_q4_1_q8_1)(int64_t n, const void *w, const void *a) {
     const slm_block_q4_1 *SLM_RESTRICT x = (const slm_block_q4_1 *)w;
     const slm_block_q8_1 *SLM_RESTRICT y = (const slm_block_q8_1 *)a;
     const int64_t nb = n / SLM_QK8_1;
-    float32x4_t acc = vdupq_n_f32(0.0f);
+    float acc = 0.0f;
     float offsets = 0.0f;  // sum of m * s: the weights' block minimum times the activation sums
     for (int64_t i = 0; i < nb; ++i) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
@@ -64,14 +67,14 @@ NEON_ATTR static float NEON_NAME(slm_vec_dot_q4_1_q8_1)(int64_t n, const void *w
         offsets = fmaf(slm_h2f_fast(x[i].m), slm_h2f_fast(y[i].s), offsets);
         acc = NEON_NAME(block_fma)(acc, lanes, slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d));
     }
-    return NEON_NAME(fold4)(acc) + offsets;
+    return acc + offsets;
 }
 
 NEON_ATTR static float NEON_NAME(slm_vec_dot_q5_0_q8_0)(int64_t n, const void *w, const void *a) {
     const slm_block_q5_0 *SLM_RESTRICT x = (const slm_block_q5_0 *)w;
     const slm_block_q8_0 *SLM_RESTRICT y = (const slm_block_q8_0 *)a;
     const int64_t nb = n / SLM_QK5_0;
-    float32x4_t acc = vdupq_n_f32(0.0f);
+    float acc = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
         const uint8x16_t u_lo = vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0f)), NEON_NAME(q5_high)(x[i].qh));
@@ -82,14 +85,14 @@ NEON_ATTR static float NEON_NAME(slm_vec_dot_q5_0_q8_0)(int64_t n, const void *w
         lanes = neon_dot_s8(lanes, hi, vld1q_s8(y[i].qs + 16));
         acc = NEON_NAME(block_fma)(acc, lanes, slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d));
     }
-    return NEON_NAME(fold4)(acc);
+    return acc;
 }
 
 NEON_ATTR static float NEON_NAME(slm_vec_dot_q5_1_q8_1)(int64_t n, const void *w, const void *a) {
     const slm_block_q5_1 *SLM_RESTRICT x = (const slm_block_q5_1 *)w;
     const slm_block_q8_1 *SLM_RESTRICT y = (const slm_block_q8_1 *)a;
     const int64_t nb = n / SLM_QK5_1;
-    float32x4_t acc = vdupq_n_f32(0.0f);
+    float acc = 0.0f;
     float offsets = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
@@ -100,20 +103,20 @@ NEON_ATTR static float NEON_NAME(slm_vec_dot_q5_1_q8_1)(int64_t n, const void *w
         offsets = fmaf(slm_h2f_fast(x[i].m), slm_h2f_fast(y[i].s), offsets);
         acc = NEON_NAME(block_fma)(acc, lanes, slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d));
     }
-    return NEON_NAME(fold4)(acc) + offsets;
+    return acc + offsets;
 }
 
 NEON_ATTR static float NEON_NAME(slm_vec_dot_q8_0_q8_0)(int64_t n, const void *w, const void *a) {
     const slm_block_q8_0 *SLM_RESTRICT x = (const slm_block_q8_0 *)w;
     const slm_block_q8_0 *SLM_RESTRICT y = (const slm_block_q8_0 *)a;
     const int64_t nb = n / SLM_QK8_0;
-    float32x4_t acc = vdupq_n_f32(0.0f);
+    float acc = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         int32x4_t lanes = neon_dot_s8(vdupq_n_s32(0), vld1q_s8(x[i].qs), vld1q_s8(y[i].qs));
         lanes = neon_dot_s8(lanes, vld1q_s8(x[i].qs + 16), vld1q_s8(y[i].qs + 16));
         acc = NEON_NAME(block_fma)(acc, lanes, slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d));
     }
-    return NEON_NAME(fold4)(acc);
+    return acc;
 }
 
 // ---- K-quants: exact integer sum per super-block, then one scalar FMA ---------------------------

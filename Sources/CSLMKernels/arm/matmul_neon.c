@@ -1,19 +1,18 @@
 // NEON tiles (aarch64), chosen at run time by generic/dispatch.c: decode tiles (several weight
 // rows per activation load, for slm_matvec) and prompt tiles (rows x tokens, for slm_matmul) for
 // Q4_0, Q4_1, Q5_0, Q8_0, Q4_K and Q6_K, built from matmul_neon_body.h for plain NEON and for
-// SDOT; and SMMLA (i8mm) prompt tiles for Q4_K and Q6_K, below.
+// SDOT; and SMMLA (i8mm) prompt tiles for the same six types, below.
 //
 // Every tile gives, for each (row, token), the bits of the NEON dot of that pair (dot_neon.c),
-// whose scalar twin is in generic/dot.c: the same integers, the same float operations in the
-// same order. Tests/CKernelTests/kernel_twins.c checks each tile against the dot bit for bit
-// (and against the generic twin within its tolerance), under qemu for the three CPU kinds.
+// whose scalar twin in the NEON float order is generic/dot_neon_order.c: the same integers, the
+// same float operations in the same order. Tests/CKernelTests/kernel_twins.c checks each tile
+// against the dot and that twin bit for bit (and against the ggml-order generic twin of
+// generic/dot.c within its tolerance), under qemu for the three CPU kinds.
 //
-// SMMLA only for the K-quants: their dots sum a whole super-block as one exact integer per pair,
-// which SMMLA's 2x2 blocks of 8-byte dot products give directly. The 32-element types' dots keep
-// four float lanes per pair, lane l summing elements 4l..4l+3 and 16+4l..16+4l+3; feeding SMMLA
-// those groups takes eight more permutes per row pair and per token pair and block, which costs
-// more than the SDOT instructions it saves (48 against 32 vector operations per 4 x 4 tile and
-// block), so on i8mm CPUs those types keep the SDOT tiles.
+// The NEON order sums each 32-element block (each K-quant super-block) into one exact integer per
+// pair before any float step, which is what SMMLA's 2 x 2 blocks of 8-byte dot products give: an
+// SMMLA tile's vector holds four pairs' block sums, and its float steps are the dot's, four pairs
+// per instruction, with no lane shuffles.
 #include "arch.h"
 
 #if SLM_ARCH_ARM64
@@ -142,7 +141,7 @@ static inline void q6_K_values(const uint8_t *ql, const uint8_t *qh, int8x16_t v
 #undef NEON_NAME
 #undef neon_dot_s8
 
-// ---- SMMLA (i8mm) prompt tiles: Q4_K and Q6_K, 4 rows x 4 tokens ------------------------------
+// ---- SMMLA (i8mm) prompt tiles: 4 rows x 4 tokens ---------------------------------------------
 // vmmlaq_s32(acc, a, b) adds the 2 x 2 dot products of a's two 8-byte halves (rows) with b's two
 // (tokens): lanes (r0, t0), (r0, t1), (r1, t0), (r1, t1). A row pair's (or token pair's) operand
 // holds bytes 8k..8k+7 of both rows, one zip of their 16-byte vectors. The tile is 2 x 2 such
@@ -192,6 +191,81 @@ SLM_I8MM static inline void mmla_store(float32x4_t v, float *out, int64_t out_st
         for (int t = 0; t < 2; ++t) out[(2 * tp + t) * out_stride + 2 * rp + r] = lanes[2 * r + t];
     }
 }
+
+// 32-element blocks. Per block: each row pair's values zipped into four operands (elements
+// 8k..8k+7 of both rows), each token pair's activations likewise; four SMMLA give the pair block's
+// four exact block sums; then acc = fma(cvt(sums), d_w * d_a, acc) lane by lane, Q4_1 also
+// offsets = fma(m_w, s_a, offsets): the dot's steps (dot_neon_body.h).
+__attribute__((always_inline)) SLM_I8MM static inline void mmla_blocks32(
+    int64_t nb, size_t block_bytes, block32_values_fn values, const int with_min, const uint8_t *w, size_t row_stride,
+    const uint8_t *act, size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out, int64_t out_stride) {
+    const size_t act_block = with_min ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
+    const size_t act_qs = with_min ? offsetof(slm_block_q8_1, qs) : offsetof(slm_block_q8_0, qs);
+    float32x4_t acc[MMLA_PAIRS][MMLA_PAIRS], offsets[MMLA_PAIRS][MMLA_PAIRS];
+    for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+        for (int tp = 0; tp < MMLA_PAIRS; ++tp) acc[rp][tp] = offsets[rp][tp] = vdupq_n_f32(0.0f);
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+        int8x16_t wz[MMLA_PAIRS][4];
+        float32x4_t dw[MMLA_PAIRS], mw[MMLA_PAIRS];  // lanes (r0, r0, r1, r1) of a row pair
+        for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+            const uint8_t *b0 = w + (size_t)(2 * rp) * row_stride + (size_t)i * block_bytes;
+            const uint8_t *b1 = b0 + row_stride;
+            int8x16_t lo0, hi0, lo1, hi1;
+            values(b0, &lo0, &hi0);
+            values(b1, &lo1, &hi1);
+            mmla_zip(lo0, lo1, &wz[rp][0], &wz[rp][1]);
+            mmla_zip(hi0, hi1, &wz[rp][2], &wz[rp][3]);
+            dw[rp] = vcombine_f32(vdup_n_f32(slm_h2f_fast(tile_half(b0))), vdup_n_f32(slm_h2f_fast(tile_half(b1))));
+            if (with_min) {
+                mw[rp] = vcombine_f32(vdup_n_f32(slm_h2f_fast(tile_half(b0 + 2))),
+                                      vdup_n_f32(slm_h2f_fast(tile_half(b1 + 2))));
+            }
+        }
+        const float32x4_t da = vld1q_f32(act_d + i * act_d_stride);  // tokens 0..3
+        float sa[TILE_MAX_TOKENS] = {0};
+        const uint8_t *ablock[TILE_MAX_TOKENS];
+        for (int t = 0; t < TILE_MAX_TOKENS; ++t) {
+            ablock[t] = act + (size_t)t * act_row_bytes + (size_t)i * act_block;
+            if (with_min) sa[t] = slm_h2f_fast(tile_half(ablock[t] + 2));
+        }
+        const float32x4_t sa_all = vld1q_f32(sa);
+        for (int tp = 0; tp < MMLA_PAIRS; ++tp) {
+            // Lanes (t0, t1, t0, t1) of the token pair.
+            const float32x4_t da_lanes = tp == 0 ? vcombine_f32(vget_low_f32(da), vget_low_f32(da))
+                                                 : vcombine_f32(vget_high_f32(da), vget_high_f32(da));
+            const float32x4_t sa_lanes = tp == 0 ? vcombine_f32(vget_low_f32(sa_all), vget_low_f32(sa_all))
+                                                 : vcombine_f32(vget_high_f32(sa_all), vget_high_f32(sa_all));
+            const int8_t *q0 = (const int8_t *)(ablock[2 * tp] + act_qs), *q1 = (const int8_t *)(ablock[2 * tp + 1] + act_qs);
+            int8x16_t a[4];
+            mmla_zip(vld1q_s8(q0), vld1q_s8(q1), &a[0], &a[1]);
+            mmla_zip(vld1q_s8(q0 + 16), vld1q_s8(q1 + 16), &a[2], &a[3]);
+            for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+                acc[rp][tp] = vfmaq_f32(acc[rp][tp], vcvtq_f32_s32(mmla32(wz[rp], a)), vmulq_f32(dw[rp], da_lanes));
+                if (with_min) offsets[rp][tp] = vfmaq_f32(offsets[rp][tp], mw[rp], sa_lanes);
+            }
+        }
+    }
+    for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
+        for (int tp = 0; tp < MMLA_PAIRS; ++tp) {
+            mmla_store(with_min ? vaddq_f32(acc[rp][tp], offsets[rp][tp]) : acc[rp][tp], out, out_stride, rp, tp);
+        }
+    }
+}
+
+#define MMLA_TILE32(name, values, block, with_min)                                                            \
+    SLM_I8MM static void mmla_##name(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,       \
+                                     size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out, \
+                                     int64_t out_stride) {                                                     \
+        mmla_blocks32(n / 32, sizeof(block), values, with_min, w, row_stride, act, act_row_bytes, act_d,     \
+                      act_d_stride, out, out_stride);                                                          \
+    }
+
+MMLA_TILE32(q4_0, q4_0_values, slm_block_q4_0, 0)
+MMLA_TILE32(q4_1, q4_1_values, slm_block_q4_1, 1)
+MMLA_TILE32(q5_0, q5_0_values, slm_block_q5_0, 0)
+MMLA_TILE32(q8_0, q8_0_values, slm_block_q8_0, 0)
+#undef MMLA_TILE32
 
 SLM_I8MM static void mmla_q4_K(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
                                size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out,
@@ -355,6 +429,10 @@ slm_matmul_tile slm_matmul_tile_kernel_neon_dotprod(int type) {
 slm_matmul_tile slm_matmul_tile_kernel_neon_i8mm(int type) {
     if (!slm_cpu_has(SLM_CPU_ARM_DOTPROD | SLM_CPU_ARM_I8MM)) return (slm_matmul_tile){NULL, 0, 0};
     switch (type) {
+    case SLM_TYPE_Q4_0: return (slm_matmul_tile){mmla_q4_0, TILE_MAX_ROWS, TILE_MAX_TOKENS};
+    case SLM_TYPE_Q4_1: return (slm_matmul_tile){mmla_q4_1, TILE_MAX_ROWS, TILE_MAX_TOKENS};
+    case SLM_TYPE_Q5_0: return (slm_matmul_tile){mmla_q5_0, TILE_MAX_ROWS, TILE_MAX_TOKENS};
+    case SLM_TYPE_Q8_0: return (slm_matmul_tile){mmla_q8_0, TILE_MAX_ROWS, TILE_MAX_TOKENS};
     case SLM_TYPE_Q4_K: return (slm_matmul_tile){mmla_q4_K, TILE_MAX_ROWS, TILE_MAX_TOKENS};
     case SLM_TYPE_Q6_K: return (slm_matmul_tile){mmla_q6_K, TILE_MAX_ROWS, TILE_MAX_TOKENS};
     default: return (slm_matmul_tile){NULL, 0, 0};

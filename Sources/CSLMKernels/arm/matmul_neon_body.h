@@ -4,22 +4,27 @@
 //
 // A tile is `rows` weight rows x `tokens` activation rows (slm_matmul_tile_fn). Every (row, token)
 // pair gets exactly the operations of its NEON dot (dot_neon_body.h), in the same order: the same
-// exact integer lanes (or super-block sums), the same d_w * d_a product, one FMA per block into
-// the pair's own accumulator, the same final fold. Only what is shared changes: a weight block is
+// exact integer block (or super-block) sums, the same d_w * d_a product, one FMA per block into
+// the pair's own sum (a lane of a vector shared by four pairs). Only what is shared changes: a weight block is
 // unpacked once for all the tile's tokens and an activation block loaded once for all its rows.
 // So each output has the bits of slm_vec_dot for its pair (prompt logits equal decode's), and the
 // twin test checks exactly that.
 
-// Horizontal sum of four float lanes, (0 + 2) + (1 + 3): the dots' fold4.
-NEON_ATTR static inline float NEON_NAME(tile_fold4)(float32x4_t v) {
-    const float32x2_t pair = vadd_f32(vget_low_f32(v), vget_high_f32(v));
-    return vget_lane_f32(pair, 0) + vget_lane_f32(pair, 1);
+// ---- 32-element blocks (Q4_0, Q4_1, Q5_0, Q8_0) ----------------------------------------------
+// Per block and pair: isum = the block's exact integer dot (SDOT lanes of both halves, added up);
+// acc = fma((float)isum, d_w * d_a, acc); Q4_1 also offsets = fma(m_w, s_a, offsets). The result:
+// acc (+ offsets). Four pairs share each vector step: the decode tile keeps lane r for row r, the
+// prompt tile one vector per row with lane t for token t; one pairwise-add tree turns four pairs'
+// SDOT lanes into their four block sums.
+_Static_assert(DECODE_ROWS == 4 && PROMPT_TOKENS == 4, "a tile's pairs fill 4-lane vectors");
+
+// Lane k: the sum of v[k]'s four lanes (exact).
+NEON_ATTR static inline int32x4_t NEON_NAME(block_sums4)(const int32x4_t v[4]) {
+    return vpaddq_s32(vpaddq_s32(v[0], v[1]), vpaddq_s32(v[2], v[3]));
 }
 
-// ---- 32-element blocks (Q4_0, Q4_1, Q5_0, Q8_0) ----------------------------------------------
-// Per block and pair: lanes = dot(dot(0, lo, a[0..15]), hi, a[16..31]); acc = fma(cvt(lanes),
-// d_w * d_a, acc); Q4_1 also offsets = fma(m_w, s_a, offsets). The result: fold4(acc) (+ offsets).
 // Always inlined with constant shapes and unpacker, so each type and shape gets its own loop.
+// Decode: rows == 4, tokens == 1. Prompt: tokens == 4, rows <= TILE_MAX_ROWS.
 __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_blocks32)(
     const int rows, const int tokens, int64_t nb, size_t block_bytes, block32_values_fn values, const int with_min,
     const uint8_t *w, size_t row_stride, const uint8_t *act, size_t act_row_bytes, const float *act_d,
@@ -27,13 +32,9 @@ __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_block
     // Activations: Q8_1 blocks (d, s, qs) beside weights with a minimum, else Q8_0 (d, qs).
     const size_t act_block = with_min ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
     const size_t act_qs = with_min ? offsetof(slm_block_q8_1, qs) : offsetof(slm_block_q8_0, qs);
-    float32x4_t acc[TILE_MAX_ROWS][TILE_MAX_TOKENS];
-    // Q4_1's m_w * s_a chains, four pairs per vector: lane r (decode: one token) or lane t (row r).
-    float32x4_t offsets_by_row = vdupq_n_f32(0.0f), offsets_by_token[TILE_MAX_ROWS];
-    for (int r = 0; r < rows; ++r) {
-        offsets_by_token[r] = vdupq_n_f32(0.0f);
-        for (int t = 0; t < tokens; ++t) acc[r][t] = vdupq_n_f32(0.0f);
-    }
+    const int vectors = tokens == 1 ? 1 : rows;
+    float32x4_t acc[TILE_MAX_ROWS], offsets[TILE_MAX_ROWS];
+    for (int v = 0; v < vectors; ++v) acc[v] = offsets[v] = vdupq_n_f32(0.0f);
     const tile_prefetch ahead = tile_prefetch_next_rows(w, row_stride, rows, nb);
     for (int64_t i = 0; i < nb; ++i) {
         if (tokens == 1) tile_prefetch_step(ahead, i);
@@ -45,43 +46,39 @@ __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_block
             if (with_min) mw[r] = slm_h2f_fast(tile_half(block + 2));
             values(block, &lo[r], &hi[r]);
         }
-        if (with_min) {
-            for (int t = 0; t < tokens; ++t) sa[t] = slm_h2f_fast(tile_half(act + (size_t)t * act_row_bytes + (size_t)i * act_block + 2));
-            // fma(m_w, s_a, offsets) per pair, as the dot's fmaf.
-            if (tokens == 1) {
-                offsets_by_row = vfmaq_n_f32(offsets_by_row, vld1q_f32(mw), sa[0]);
-            } else {
-                const float32x4_t sa_lanes = vld1q_f32(sa);
-                for (int r = 0; r < rows; ++r) offsets_by_token[r] = vfmaq_n_f32(offsets_by_token[r], sa_lanes, mw[r]);
-            }
-        }
+        int8x16_t a0[TILE_MAX_TOKENS], a1[TILE_MAX_TOKENS];
         for (int t = 0; t < tokens; ++t) {
             const uint8_t *ablock = act + (size_t)t * act_row_bytes + (size_t)i * act_block;
-            const int8x16_t a0 = vld1q_s8((const int8_t *)(ablock + act_qs));
-            const int8x16_t a1 = vld1q_s8((const int8_t *)(ablock + act_qs + 16));
-            const float da = act_d[i * act_d_stride + t];
+            a0[t] = vld1q_s8((const int8_t *)(ablock + act_qs));
+            a1[t] = vld1q_s8((const int8_t *)(ablock + act_qs + 16));
+            if (with_min) sa[t] = slm_h2f_fast(tile_half(ablock + 2));
+        }
+        if (tokens == 1) {
+            int32x4_t lanes[DECODE_ROWS];
+            for (int r = 0; r < DECODE_ROWS; ++r) lanes[r] = neon_dot_s8(neon_dot_s8(vdupq_n_s32(0), lo[r], a0[0]), hi[r], a1[0]);
+            const float32x4_t scale = vmulq_n_f32(vld1q_f32(dw), act_d[i * act_d_stride]);  // d_w * d_a
+            acc[0] = vfmaq_f32(acc[0], vcvtq_f32_s32(NEON_NAME(block_sums4)(lanes)), scale);
+            if (with_min) offsets[0] = vfmaq_n_f32(offsets[0], vld1q_f32(mw), sa[0]);
+        } else {
+            const float32x4_t da = vld1q_f32(act_d + i * act_d_stride);
+            const float32x4_t sa_lanes = vld1q_f32(sa);
             for (int r = 0; r < rows; ++r) {
-                const int32x4_t lanes = neon_dot_s8(neon_dot_s8(vdupq_n_s32(0), lo[r], a0), hi[r], a1);
-                acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(lanes), dw[r] * da);
+                int32x4_t lanes[PROMPT_TOKENS];
+                for (int t = 0; t < PROMPT_TOKENS; ++t) lanes[t] = neon_dot_s8(neon_dot_s8(vdupq_n_s32(0), lo[r], a0[t]), hi[r], a1[t]);
+                acc[r] = vfmaq_f32(acc[r], vcvtq_f32_s32(NEON_NAME(block_sums4)(lanes)), vmulq_n_f32(da, dw[r]));
+                if (with_min) offsets[r] = vfmaq_n_f32(offsets[r], sa_lanes, mw[r]);
             }
         }
     }
-    float offsets[TILE_MAX_ROWS][TILE_MAX_TOKENS];
-    if (with_min) {
-        float lanes[TILE_MAX_TOKENS];
-        vst1q_f32(lanes, offsets_by_row);
-        for (int r = 0; r < rows; ++r) {
+    for (int v = 0; v < vectors; ++v) {
+        float lanes[4];
+        vst1q_f32(lanes, with_min ? vaddq_f32(acc[v], offsets[v]) : acc[v]);
+        for (int k = 0; k < 4; ++k) {
             if (tokens == 1) {
-                offsets[r][0] = lanes[r];
+                out[k] = lanes[k];  // row k of the one token
             } else {
-                vst1q_f32(offsets[r], offsets_by_token[r]);
+                out[k * out_stride + v] = lanes[k];  // row v, token k
             }
-        }
-    }
-    for (int r = 0; r < rows; ++r) {
-        for (int t = 0; t < tokens; ++t) {
-            const float folded = NEON_NAME(tile_fold4)(acc[r][t]);
-            out[t * out_stride + r] = with_min ? folded + offsets[r][t] : folded;
         }
     }
 }

@@ -5,7 +5,7 @@
 //   kernel                          x86-64 (x86/)                aarch64 (arm/)
 //   dot products (slm_vec_dot_*)    AVX2+FMA+F16C (1)            NEON+SDOT, else NEON
 //   matvec (decode) tiles           AVX2+FMA+F16C (1) some types NEON+SDOT, else NEON (some types)
-//   matmul (prompt) tiles           AVX2+FMA+F16C (1) some types SMMLA (K-quants), else NEON+SDOT,
+//   matmul (prompt) tiles           AVX2+FMA+F16C (1) SMMLA, else NEON+SDOT,
 //                                                                else NEON (some types)
 //   K-quant batch orders            AVX2+FMA+F16C (1)            -
 //   SwiGLU, attention               AVX2+FMA+F16C                -

@@ -32,14 +32,10 @@ static inline float neon_fold4(const float *v) {
 
 // ---- 32-element blocks --------------------------------------------------------------------------
 //
-// The NEON kernels dot a block as two 16-byte halves (elements 0..15, then 16..31) into the same
-// four int32 lanes, each lane taking four consecutive bytes of a half (SDOT's layout; the plain
-// copy builds the same sums from widening multiplies). Per block, each lane is converted to float
-// and added with one FMA by (weight d * activation d) into a float lane; the four float lanes are
-// folded at the end. Q4_1 / Q5_1 add m * s per block with a scalar FMA and add that sum last.
-#define NEON_BLOCK_LANES 4
-
-static inline int neon_lane_of_element(int e) { return (e % 16) / 4; }
+// Per block: the exact integer dot of the block, converted to float and added with one FMA by
+// (weight d * activation d) into the pair's single sum. Q4_1 / Q5_1 add m * s per block with a
+// second FMA chain and add that sum last. (The NEON kernels build the integer from SDOT lanes or
+// widening multiplies, and the SMMLA tiles four pairs at a time; the integer is the same.)
 
 // One weight block as integers in element order, with its fp16 scale and (Q4_1 / Q5_1) minimum.
 typedef struct {
@@ -102,7 +98,7 @@ static inline void unpack_q8_0(const void *row, int64_t i, block32_ints *b) {
 SLM_INLINE float dot_block32_neon_order(int64_t n, const void *w, const void *a,
                                         void (*unpack)(const void *, int64_t, block32_ints *), int with_min) {
     const int64_t nb = n / 32;
-    float acc[NEON_BLOCK_LANES] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float acc = 0.0f;
     float offsets = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         block32_ints b;
@@ -119,15 +115,13 @@ SLM_INLINE float dot_block32_neon_order(int64_t n, const void *w, const void *a,
             qa = y->qs;
             d_a = slm_h2f_fast(y->d);
         }
-        int32_t lanes[NEON_BLOCK_LANES] = {0, 0, 0, 0};
-        for (int e = 0; e < 32; ++e) lanes[neon_lane_of_element(e)] += b.q[e] * qa[e];
+        int32_t isum = 0;
+        for (int e = 0; e < 32; ++e) isum += b.q[e] * qa[e];
         if (with_min) offsets = fmaf(b.m, s_a, offsets);
-        const float scale = b.d * d_a;  // rounded once, then the multiplier of the lanes' FMAs
-        for (int l = 0; l < NEON_BLOCK_LANES; ++l) acc[l] = fmaf((float)lanes[l], scale, acc[l]);
+        acc = fmaf((float)isum, b.d * d_a, acc);  // the scale product rounded once, then the FMA
     }
-    const float folded = neon_fold4(acc);
-    // Without a minimum the NEON code returns the fold itself (adding 0.0f could turn -0 into +0).
-    return with_min ? folded + offsets : folded;
+    // Without a minimum the NEON code returns the sum itself (adding 0.0f could turn -0 into +0).
+    return with_min ? acc + offsets : acc;
 }
 
 float slm_vec_dot_q4_0_q8_0_neon_order_generic(int64_t n, const void *w, const void *a) {
