@@ -281,7 +281,8 @@ extension Daemon {
                 return ollamaLoadOnly(model, keepAlive: keepAlive, from: connection)
             }
             kind = .generate(prompt: text)
-        case .messages(let messages): kind = .messages(messages.map { ChatMessage(role: $0.role, content: $0.content) })
+        case .messages(let messages):
+            kind = .messages(messages.map { ChatMessage(role: $0.role, content: $0.content) }, windowed: path == "/api/chat")
         case .conversation(let id, let message):
             guard store != nil else {
                 return fail(APIError(status: 501, "this daemon runs without a conversation store", param: "conversation"))

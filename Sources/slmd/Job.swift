@@ -9,8 +9,10 @@ final class Job: @unchecked Sendable {
     enum Kind {
         case generate(prompt: String)
         /// A whole conversation sent with the request (OpenAI and Ollama chat), rendered with
-        /// the model's chat template; nothing is stored.
-        case messages([ChatMessage])
+        /// the model's chat template; nothing is stored. `windowed`: a history too long for the
+        /// context loses its oldest turns (`ChatWindow`, as Ollama's `/api/chat` does) instead of
+        /// being refused (OpenAI's chat, as OpenAI and llama.cpp's server refuse it).
+        case messages([ChatMessage], windowed: Bool)
         case chat(conversation: Int64?, message: String)
         /// Embeddings of texts or token ids; one reply when all are done.
         case embed(EmbedRequest.Inputs, EmbeddingOptions)

@@ -495,12 +495,21 @@ final class Scheduler: @unchecked Sendable {
             try session.checkFits(promptBytes: prompt.utf8.count)
             let tokens = engine.tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)
             job.generation = try startFromPromptCache(tokens, session: session, job: job)
-        case .messages(let messages):
+        case .messages(let messages, let windowed):
             session.reset()
-            let (text, addSpecial) = try chatFormat().prompt(for: messages)
-            try session.checkFits(promptBytes: text.utf8.count)
-            let tokens = engine.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true)
-            job.generation = try startFromPromptCache(tokens, session: session, job: job)
+            if windowed {
+                let window = try ChatWindow.choose(
+                    messages: messages, for: session, format: try chatFormat(), maxTokens: job.options.maxTokens,
+                    previousOmission: nil)
+                let generation = try startFromPromptCache(window.tokens, session: session, job: job)
+                generation.noteTruncatedTurns(window.omittedTurns)
+                job.generation = generation
+            } else {
+                let (text, addSpecial) = try chatFormat().prompt(for: messages)
+                try session.checkFits(promptBytes: text.utf8.count)
+                let tokens = engine.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true)
+                job.generation = try startFromPromptCache(tokens, session: session, job: job)
+            }
         case .chat(let conversation, let message):
             guard let backend = chatBackend else { throw DaemonError.store("the daemon runs without a conversation store") }
             let (turn, generation) = try backend.startTurn(

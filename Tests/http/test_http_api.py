@@ -492,6 +492,76 @@ def as_float32(v):
     return [struct.unpack("<f", struct.pack("<f", x))[0] for x in v]
 
 
+class LongChatHistoryTests(unittest.TestCase):
+    """A chat history longer than the context (docs/http.md): Ollama's /api/chat leaves the
+    oldest turns out (system messages and the newest message stay), as Ollama does; OpenAI's chat
+    refuses it, as OpenAI and llama.cpp's server do; a newest message that alone does not fit is
+    a 400 on both."""
+
+    CONTEXT = 256
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon("-c", str(cls.CONTEXT), models=[("smollm2", SMOLLM2)])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+
+    SYSTEM = {"role": "system", "content": "You are a terse assistant who answers sums."}
+    NEWEST = {"role": "user", "content": "And what is 7 plus 8?"}
+
+    @staticmethod
+    def turn(i):
+        return [{"role": "user", "content": f"Question {i}: what is {i} plus {i}? Explain the arithmetic in a sentence."},
+                {"role": "assistant", "content": f"{i} plus {i} is {2 * i}, since adding a number to itself doubles it."}]
+
+    def ollama_chat(self, messages):
+        return self.d.ollama().chat(model="smollm2", messages=messages, options={"num_predict": 6, "temperature": 0})
+
+    def test_ollama_chat_leaves_the_oldest_turns_out(self):
+        turns = [self.turn(i) for i in range(20)]
+        whole = [self.SYSTEM] + [m for t in turns for m in t] + [self.NEWEST]
+        reply = self.ollama_chat(whole)
+        self.assertTrue(reply["done"])
+        self.assertLess(reply["prompt_eval_count"] + 6, self.CONTEXT)
+        # The prompt is the system message and the newest whole turns: the same messages sent
+        # through OpenAI's chat (which never leaves anything out) give the same prompt length
+        # and the same greedy reply. Longer windows than the daemon's are refused there or longer.
+        for kept in range(len(turns) - 1, -1, -1):
+            window = [self.SYSTEM] + [m for t in turns[len(turns) - kept:] for m in t] + [self.NEWEST]
+            try:
+                alone = self.d.openai().chat.completions.create(
+                    model="smollm2", messages=window, max_tokens=6, temperature=0)
+            except openai.BadRequestError:
+                continue
+            if alone.usage.prompt_tokens > reply["prompt_eval_count"]:
+                continue
+            self.assertEqual(alone.usage.prompt_tokens, reply["prompt_eval_count"], kept)
+            self.assertEqual(alone.choices[0].message.content, reply["message"]["content"])
+            break
+        else:
+            self.fail("no window of the newest turns gives the daemon's prompt")
+
+    def test_openai_chat_refuses_a_history_longer_than_the_context(self):
+        whole = [self.SYSTEM] + [m for i in range(20) for m in self.turn(i)] + [self.NEWEST]
+        with self.assertRaises(openai.BadRequestError) as caught:
+            self.d.openai().chat.completions.create(model="smollm2", messages=whole, max_tokens=6, temperature=0)
+        self.assertEqual(caught.exception.status_code, 400)
+        self.assertEqual(caught.exception.code, "too_large")
+
+    def test_a_newest_message_longer_than_the_context_is_400_on_both(self):
+        huge = {"role": "user", "content": " ".join(f"word{i}" for i in range(600))}
+        with self.assertRaises(ollama.ResponseError) as caught:
+            self.ollama_chat([self.SYSTEM] + self.turn(1) + [huge])
+        self.assertEqual(caught.exception.status_code, 400)
+        self.assertIn("context", caught.exception.error)
+        with self.assertRaises(openai.BadRequestError):
+            self.d.openai().chat.completions.create(model="smollm2", messages=[huge], max_tokens=6, temperature=0)
+        # The daemon still answers.
+        self.assertTrue(self.ollama_chat([self.NEWEST])["done"])
+
+
 class EmbeddingTests(unittest.TestCase):
     """Embeddings (docs/embeddings.md) from slmd serving all-MiniLM-L6-v2 (a BERT encoder, 384
     dims) beside SmolLM2 (a decoder, 576 dims): OpenAI's SDK, Ollama's client, the NDJSON op,

@@ -22,17 +22,9 @@ public final class ChatSession: @unchecked Sendable {
     /// The prompt for the history and `userMessage`, with the oldest turns left out when it
     /// would not fit with room for the reply (`ChatWindow`).
     public func windowedPrompt(userMessage: String, maxTokens: Int?) throws -> ChatWindow.Choice {
-        let tokenizer = session.engine.tokenizer
-        return try ChatWindow.choose(
-            messages: messages + [ChatMessage(role: "user", content: userMessage)],
-            contextLength: session.contextLength,
-            replyReserve: ChatWindow.replyReserve(contextLength: session.contextLength, maxTokens: maxTokens),
-            cachedTokens: session.cachedTokens, previousOmission: session.chatWindowOmittedTurns,
-            fewestTokens: { tokenizer.fewestTokens(forBytes: $0) },
-            render: { window in
-                let (text, addSpecial) = try format.prompt(for: window)
-                return tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true)
-            })
+        try ChatWindow.choose(
+            messages: messages + [ChatMessage(role: "user", content: userMessage)], for: session, format: format,
+            maxTokens: maxTokens, previousOmission: session.chatWindowOmittedTurns)
     }
 
     /// Starts the assistant's reply to `userMessage`. The history is rendered whole when it fits,

@@ -117,6 +117,24 @@ public enum ChatWindow {
         return Choice(tokens: alone, omittedTurns: turnCount)
     }
 
+    /// The prompt for `messages` (the last one the new message) on `session`: its context, its
+    /// cached tokens, the model's template and tokenizer. A stored chat passes the turns its
+    /// previous turn left out; a whole chat sent with one request (Ollama's `/api/chat`) nil.
+    public static func choose(
+        messages: [ChatMessage], for session: Session, format: ModelChatFormat, maxTokens: Int?, previousOmission: Int?
+    ) throws -> Choice {
+        let tokenizer = session.engine.tokenizer
+        return try choose(
+            messages: messages, contextLength: session.contextLength,
+            replyReserve: replyReserve(contextLength: session.contextLength, maxTokens: maxTokens),
+            cachedTokens: session.cachedTokens, previousOmission: previousOmission,
+            fewestTokens: { tokenizer.fewestTokens(forBytes: $0) },
+            render: { window in
+                let (text, addSpecial) = try format.prompt(for: window)
+                return tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true)
+            })
+    }
+
     static func commonPrefix(_ a: [Int32], _ b: [Int32]) -> Int {
         var n = 0
         let limit = min(a.count, b.count)

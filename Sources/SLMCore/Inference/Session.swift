@@ -251,7 +251,7 @@ public final class Generation: @unchecked Sendable {
     }
 
     /// Records how many turns of a chat's history the prompt left out.
-    func noteTruncatedTurns(_ count: Int) { stats.truncatedTurns = count }
+    public func noteTruncatedTurns(_ count: Int) { stats.truncatedTurns = count }
 
     /// Asks the generation to end; safe from any thread.
     public func cancel() { cancelled.store(true, ordering: .relaxed) }
