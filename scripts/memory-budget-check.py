@@ -18,13 +18,13 @@ import argparse
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from slmd_client import Daemon  # noqa: E402
 
 SETTINGS = [(1024, 2), (4096, 1), (4096, 4)]  # (context length, filled contexts)
 SETTINGS_ARG_HELP = "CTXxPARALLEL,... (default 1024x2,4096x1,4096x4)"
@@ -39,53 +39,8 @@ def predict(args, ctx, parallel):
     return int(m.group(1)), out
 
 
-class Daemon:
-    def __init__(self, args, extra):
-        self.dir = tempfile.mkdtemp(prefix="slmd-mem-")
-        self.sock = os.path.join(self.dir, "slmd.sock")
-        self.log = open(os.path.join(self.dir, "slmd.log"), "w")
-        cmd = [args.slmd, "-m", args.model, "--socket", self.sock, "--db", os.path.join(self.dir, "c.db"),
-               "-t", args.threads] + extra
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"slmd exited: {open(self.log.name).read()}")
-            try:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(self.sock)
-                s.close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit("slmd did not start")
-
-    def request(self, fields):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(self.sock)
-        f = s.makefile("rwb", buffering=0)
-        f.write((json.dumps(fields) + "\n").encode())
-        events = []
-        for raw in f:
-            e = json.loads(raw)
-            events.append(e)
-            if e.get("event") != "token":
-                break
-        s.close()
-        return events
-
-    def hwm(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-        return -1
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=60)
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+def start_daemon(args, extra):
+    return Daemon(args.slmd, args.model, ["-t", args.threads, *extra])
 
 
 def filler(words):
@@ -95,7 +50,7 @@ def filler(words):
 def prompt_of(daemon, tokens):
     """A prompt of at most about `tokens` tokens: the filler's tokens per item measured on a
     short probe (the filler is regular, so its length scales), with a 2 % margin."""
-    probe = daemon.request({"id": 0, "op": "generate", "prompt": filler(100), "max_tokens": 1})
+    probe = daemon.events({"id": 0, "op": "generate", "prompt": filler(100), "max_tokens": 1})
     per_item = probe[-1]["prompt_tokens"] / 100
     return filler(int(tokens / per_item * 0.98))
 
@@ -105,7 +60,7 @@ def fill(daemon, ctx, count, prompt):
     results = [None] * count
 
     def one(i):
-        results[i] = daemon.request({"id": i, "op": "generate", "prompt": prompt, "max_tokens": ctx,
+        results[i] = daemon.events({"id": i, "op": "generate", "prompt": prompt, "max_tokens": ctx,
                                      "temperature": 0.7, "seed": i, "repeat_penalty": 1.3})[-1]
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
@@ -135,7 +90,7 @@ def main():
             settings = [tuple(int(x) for x in item.split("x")) for item in args.settings.split(",")]
         for ctx, parallel in settings:
             predicted, _ = predict(args, ctx, parallel)
-            d = Daemon(args, ["-c", str(ctx), "--max-active", str(parallel), "--prompt-cache-bytes", "0"])
+            d = start_daemon(args, ["-c", str(ctx), "--max-active", str(parallel), "--prompt-cache-bytes", "0"])
             try:
                 prompt = prompt_of(d, ctx - 48)
                 threads, results = fill(d, ctx, parallel, prompt)
@@ -161,7 +116,7 @@ def main():
     budget = int(four * BUDGET_FACTOR)
     print(f"\nbudget run: 4 x {ctx} contexts predicted {four / 2**20:.1f} MiB; --memory-budget {budget} "
           f"({budget / 2**20:.1f} MiB, 20 % below)", flush=True)
-    d = Daemon(args, ["-c", str(ctx), "--max-active", "4", "--memory-budget", str(budget)])
+    d = start_daemon(args, ["-c", str(ctx), "--max-active", "4", "--memory-budget", str(budget)])
     try:
         prompt = prompt_of(d, ctx - 48)
         threads, results = fill(d, ctx, 8, prompt)

@@ -19,13 +19,12 @@ Exit status: 0 when every check passed, 1 when one failed, 2 on a usage or start
 import argparse
 import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import slmd_client  # noqa: E402
+from slmd_client import Daemon  # noqa: E402
 
 OTHER_UID = 65534
 REQUESTS = 20
@@ -79,40 +78,18 @@ def prompt_for(question):
             "<|im_start|>assistant\n")
 
 
-def request_line(i, question):
+def request_fields(i, question):
     fields = {"id": i, "op": "generate", "prompt": prompt_for(question), "max_tokens": MAX_TOKENS}
     if i % 2 == 0:
         fields["temperature"] = 0
     else:
         fields.update({"temperature": 0.8, "seed": 1000 + i})
-    return json.dumps(fields) + "\n"
+    return fields
 
 
 def generate(sock_path, i, question):
     """One request on its own connection: (client TTFT s, text, done event)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sock_path)
-    f = s.makefile("rwb", buffering=0)
-    start = time.monotonic()
-    f.write(request_line(i, question).encode())
-    first = None
-    text = ""
-    done = None
-    for raw in f:
-        event = json.loads(raw)
-        if event.get("event") == "token":
-            if first is None:
-                first = time.monotonic() - start
-            text += event["text"]
-        elif event.get("event") == "done":
-            done = event
-            break
-        elif event.get("event") == "error":
-            raise RuntimeError(f"request {i}: {event}")
-    s.close()
-    if first is None:
-        first = time.monotonic() - start
-    return first, text, done
+    return slmd_client.generate(sock_path, request_fields(i, question))
 
 
 def as_other_uid(sock_path, i, question):
@@ -145,44 +122,6 @@ def as_other_uid(sock_path, i, question):
     return reply["ok"]
 
 
-class Daemon:
-    def __init__(self, slmd, model, extra):
-        self.dir = tempfile.mkdtemp(prefix="slmd-pcache-")
-        os.chmod(self.dir, 0o755)
-        self.sock = os.path.join(self.dir, "slmd.sock")
-        self.log = open(os.path.join(self.dir, "slmd.log"), "w")
-        cmd = [slmd, "-m", model, "--socket", self.sock, "--db", os.path.join(self.dir, "c.db"), "-c", "2048"] + extra
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"slmd exited: see {self.log.name}")
-            try:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(self.sock)
-                s.close()
-                os.chmod(self.sock, 0o666)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit("slmd did not start")
-
-    def stats(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(self.sock)
-        f = s.makefile("rwb", buffering=0)
-        f.write(b'{"id":"s","op":"stats"}\n')
-        line = json.loads(f.readline())
-        s.close()
-        return line
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def run_series(daemon):
     results = []
     for i, q in enumerate(QUESTIONS[:REQUESTS]):
@@ -204,7 +143,7 @@ def main():
         print(f"no slmd at {args.slmd}", file=sys.stderr)
         return 2
     failures = []
-    base = ["-t", args.threads]
+    base = ["-c", "2048", "-t", args.threads]
 
     on = Daemon(args.slmd, args.model, base)
     try:

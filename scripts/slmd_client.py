@@ -47,9 +47,36 @@ class Daemon:
         s.close()
         return line
 
+    def events(self, fields):
+        """One request on its own connection; its replies up to the first that is not a `token`
+        event (a generation's `done` or error, or any other op's one reply)."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.sock)
+        f = s.makefile("rwb", buffering=0)
+        f.write((json.dumps(fields) + "\n").encode())
+        events = []
+        for raw in f:
+            events.append(json.loads(raw))
+            if events[-1].get("event") != "token":
+                break
+        s.close()
+        return events
+
+    def stats(self):
+        """The `stats` op's reply."""
+        return self.request({"id": "stats", "op": "stats"})
+
+    def hwm(self):
+        """The daemon's peak resident memory in bytes (VmHWM), -1 when unreadable."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        return -1
+
     def stop(self):
         self.proc.terminate()
-        self.proc.wait(timeout=30)
+        self.proc.wait(timeout=60)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -23,14 +23,6 @@ NEON_ATTR static inline float NEON_NAME(fold4)(float32x4_t v) {
     return vget_lane_f32(pair, 0) + vget_lane_f32(pair, 1);
 }
 
-// Fifth bits of 16 elements of a Q5 block as bytes: 0x10 where the element's bit is set. Lanes
-// 0..7 are bits 0..7 of qh[0], lanes 8..15 bits 0..7 of qh[1].
-NEON_ATTR static inline uint8x16_t NEON_NAME(q5_high)(const uint8_t *qh) {
-    static const uint8_t bit_of_lane[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-    const uint8x16_t bytes = vcombine_u8(vdup_n_u8(qh[0]), vdup_n_u8(qh[1]));
-    return vandq_u8(vtstq_u8(bytes, vld1q_u8(bit_of_lane)), vdupq_n_u8(0x10));
-}
-
 // One block's step of a pair's sum: fma((float)(exact integer dot), d_w * d_a, sum).
 NEON_ATTR static inline float NEON_NAME(block_fma)(float sum, int32x4_t lanes, float scale) {
     return fmaf((float)vaddvq_s32(lanes), scale, sum);
@@ -77,10 +69,10 @@ NEON_ATTR static float NEON_NAME(slm_vec_dot_q5_0_q8_0)(int64_t n, const void *w
     float acc = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
-        const uint8x16_t u_lo = vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0f)), NEON_NAME(q5_high)(x[i].qh));
-        const uint8x16_t u_hi = vorrq_u8(vshrq_n_u8(q, 4), NEON_NAME(q5_high)(x[i].qh + 2));
-        const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(u_lo), vdupq_n_s8(16));
-        const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(u_hi), vdupq_n_s8(16));
+        uint8x16_t fifth_lo, fifth_hi;
+        neon_q5_fifth_masks(x[i].qh, &fifth_lo, &fifth_hi);
+        const int8x16_t lo = neon_q5_0_values(vandq_u8(q, vdupq_n_u8(0x0f)), fifth_lo);
+        const int8x16_t hi = neon_q5_0_values(vshrq_n_u8(q, 4), fifth_hi);
         int32x4_t lanes = neon_dot_s8(vdupq_n_s32(0), lo, vld1q_s8(y[i].qs));
         lanes = neon_dot_s8(lanes, hi, vld1q_s8(y[i].qs + 16));
         acc = NEON_NAME(block_fma)(acc, lanes, slm_h2f_fast(x[i].d) * slm_h2f_fast(y[i].d));
@@ -96,8 +88,10 @@ NEON_ATTR static float NEON_NAME(slm_vec_dot_q5_1_q8_1)(int64_t n, const void *w
     float offsets = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
-        const int8x16_t lo = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0f)), NEON_NAME(q5_high)(x[i].qh)));
-        const int8x16_t hi = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), NEON_NAME(q5_high)(x[i].qh + 2)));
+        uint8x16_t fifth_lo, fifth_hi;
+        neon_q5_fifth_masks(x[i].qh, &fifth_lo, &fifth_hi);
+        const int8x16_t lo = neon_q5_1_values(vandq_u8(q, vdupq_n_u8(0x0f)), fifth_lo);
+        const int8x16_t hi = neon_q5_1_values(vshrq_n_u8(q, 4), fifth_hi);
         int32x4_t lanes = neon_dot_s8(vdupq_n_s32(0), lo, vld1q_s8(y[i].qs));
         lanes = neon_dot_s8(lanes, hi, vld1q_s8(y[i].qs + 16));
         offsets = fmaf(slm_h2f_fast(x[i].m), slm_h2f_fast(y[i].s), offsets);

@@ -71,20 +71,13 @@ static inline void q4_1_values(const uint8_t *block, int8x16_t *lo, int8x16_t *h
     *hi = vreinterpretq_s8_u8(vshrq_n_u8(q, 4));
 }
 
-// Fifth bits of 16 elements of a Q5 block as 0x10 bytes: lanes 0..7 from qh[0], 8..15 from qh[1].
-static inline uint8x16_t q5_fifth_bits(const uint8_t *qh) {
-    static const uint8_t bit_of_lane[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-    const uint8x16_t bytes = vcombine_u8(vdup_n_u8(qh[0]), vdup_n_u8(qh[1]));
-    return vandq_u8(vtstq_u8(bytes, vld1q_u8(bit_of_lane)), vdupq_n_u8(0x10));
-}
-
 static inline void q5_0_values(const uint8_t *block, int8x16_t *lo, int8x16_t *hi) {
     const slm_block_q5_0 *x = (const slm_block_q5_0 *)block;
     const uint8x16_t q = vld1q_u8(x->qs);
-    const uint8x16_t u_lo = vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0f)), q5_fifth_bits(x->qh));
-    const uint8x16_t u_hi = vorrq_u8(vshrq_n_u8(q, 4), q5_fifth_bits(x->qh + 2));
-    *lo = vsubq_s8(vreinterpretq_s8_u8(u_lo), vdupq_n_s8(16));
-    *hi = vsubq_s8(vreinterpretq_s8_u8(u_hi), vdupq_n_s8(16));
+    uint8x16_t fifth_lo, fifth_hi;
+    neon_q5_fifth_masks(x->qh, &fifth_lo, &fifth_hi);
+    *lo = neon_q5_0_values(vandq_u8(q, vdupq_n_u8(0x0f)), fifth_lo);
+    *hi = neon_q5_0_values(vshrq_n_u8(q, 4), fifth_hi);
 }
 
 static inline void q8_0_values(const uint8_t *block, int8x16_t *lo, int8x16_t *hi) {

@@ -5,6 +5,8 @@
 #define SLM_NEON_COMMON_H
 
 #include <arm_neon.h>
+#include <stdint.h>
+#include <string.h>
 
 // GCC needs the architecture named in the target attribute ("+dotprod" alone does not let
 // vdotq_s32 inline); clang accepts the same spelling. The i8mm copy keeps SDOT too, since the
@@ -23,6 +25,33 @@ static inline int32x4_t neon_dot_s8_plain(int32x4_t acc, int8x16_t a, int8x16_t 
 
 SLM_DOTPROD static inline int32x4_t neon_dot_s8_sdot(int32x4_t acc, int8x16_t a, int8x16_t b) {
     return vdotq_s32(acc, a, b);
+}
+
+// The fifth bits of a Q5 block as byte masks (0xff where set): lo for elements 0..15, hi for
+// 16..31. Element e's bit is bit e of the little-endian 32-bit qh, so byte lane k of lo takes
+// qh byte k / 8 and tests bit k % 8. One table lookup per half spreads the four qh bytes over
+// the lanes (the older code built each half from two byte broadcasts and a combine).
+static inline void neon_q5_fifth_masks(const uint8_t *qh, uint8x16_t *lo, uint8x16_t *hi) {
+    static const uint8_t byte_lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+    static const uint8_t byte_hi[16] = {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+    static const uint8_t bit_of_lane[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    uint32_t word;
+    memcpy(&word, qh, sizeof word);
+    const uint8x16_t bytes = vreinterpretq_u8_u32(vdupq_n_u32(word));
+    const uint8x16_t bits = vld1q_u8(bit_of_lane);
+    *lo = vtstq_u8(vqtbl1q_u8(bytes, vld1q_u8(byte_lo)), bits);
+    *hi = vtstq_u8(vqtbl1q_u8(bytes, vld1q_u8(byte_hi)), bits);
+}
+
+// Q5_0 values (v - 16, v = nibble + 16 * fifth bit) of 16 nibbles: where the bit is clear, the
+// nibble plus 0xf0 (-16); where set, the nibble itself.
+static inline int8x16_t neon_q5_0_values(uint8x16_t nibbles, uint8x16_t fifth_mask) {
+    return vreinterpretq_s8_u8(vaddq_u8(nibbles, vbicq_u8(vdupq_n_u8(0xf0), fifth_mask)));
+}
+
+// Q5_1 values (nibble + 16 * fifth bit, unsigned) of 16 nibbles.
+static inline int8x16_t neon_q5_1_values(uint8x16_t nibbles, uint8x16_t fifth_mask) {
+    return vreinterpretq_s8_u8(vorrq_u8(nibbles, vandq_u8(fifth_mask, vdupq_n_u8(0x10))));
 }
 
 #endif // SLM_NEON_COMMON_H
