@@ -23,6 +23,44 @@ NEON_ATTR static inline int32x4_t NEON_NAME(block_sums4)(const int32x4_t v[4]) {
     return vpaddq_s32(vpaddq_s32(v[0], v[1]), vpaddq_s32(v[2], v[3]));
 }
 
+// A tile's pairs four to a vector: decode tiles (rows == 4, tokens == 1) one vector, lane r for
+// row r; prompt tiles (tokens == 4) vector r, lane t for token t. Every float step below is one
+// lane per pair, the same operation as the dot's scalar one.
+#define TILE_PAIR_VECTORS(rows, tokens) ((tokens) == 1 ? 1 : (rows))
+
+// acc += cvt(the pairs' exact integers) * (w[r] * a[t]): lanes[r][t] holds the integer of pair
+// (r, t) spread over four lanes (their sum); w and a the row and token scales.
+__attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(pairs_fma)(
+    const int rows, const int tokens, int32x4_t lanes[TILE_MAX_ROWS][TILE_MAX_TOKENS], const float *w, const float *a,
+    float32x4_t *acc) {
+    if (tokens == 1) {
+        const int32x4_t by_row[DECODE_ROWS] = {lanes[0][0], lanes[1][0], lanes[2][0], lanes[3][0]};
+        acc[0] = vfmaq_f32(acc[0], vcvtq_f32_s32(NEON_NAME(block_sums4)(by_row)), vmulq_n_f32(vld1q_f32(w), a[0]));
+    } else {
+        const float32x4_t a_lanes = vld1q_f32(a);
+        for (int r = 0; r < rows; ++r) {
+            acc[r] = vfmaq_f32(acc[r], vcvtq_f32_s32(NEON_NAME(block_sums4)(lanes[r])), vmulq_n_f32(a_lanes, w[r]));
+        }
+    }
+}
+
+// Writes the pairs' results, one vector per TILE_PAIR_VECTORS.
+__attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(pairs_store)(const int rows, const int tokens,
+                                                                                   const float32x4_t *result, float *out,
+                                                                                   int64_t out_stride) {
+    for (int v = 0; v < TILE_PAIR_VECTORS(rows, tokens); ++v) {
+        float lanes[4];
+        vst1q_f32(lanes, result[v]);
+        for (int k = 0; k < 4; ++k) {
+            if (tokens == 1) {
+                out[k] = lanes[k];  // row k of the one token
+            } else {
+                out[k * out_stride + v] = lanes[k];  // row v, token k
+            }
+        }
+    }
+}
+
 // Always inlined with constant shapes and unpacker, so each type and shape gets its own loop.
 // Decode: rows == 4, tokens == 1. Prompt: tokens == 4, rows <= TILE_MAX_ROWS.
 __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_blocks32)(
@@ -32,7 +70,7 @@ __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_block
     // Activations: Q8_1 blocks (d, s, qs) beside weights with a minimum, else Q8_0 (d, qs).
     const size_t act_block = with_min ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
     const size_t act_qs = with_min ? offsetof(slm_block_q8_1, qs) : offsetof(slm_block_q8_0, qs);
-    const int vectors = tokens == 1 ? 1 : rows;
+    const int vectors = TILE_PAIR_VECTORS(rows, tokens);
     float32x4_t acc[TILE_MAX_ROWS], offsets[TILE_MAX_ROWS];
     for (int v = 0; v < vectors; ++v) acc[v] = offsets[v] = vdupq_n_f32(0.0f);
     const tile_prefetch ahead = tile_prefetch_next_rows(w, row_stride, rows, nb);
@@ -53,34 +91,24 @@ __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_block
             a1[t] = vld1q_s8((const int8_t *)(ablock + act_qs + 16));
             if (with_min) sa[t] = slm_h2f_fast(tile_half(ablock + 2));
         }
-        if (tokens == 1) {
-            int32x4_t lanes[DECODE_ROWS];
-            for (int r = 0; r < DECODE_ROWS; ++r) lanes[r] = neon_dot_s8(neon_dot_s8(vdupq_n_s32(0), lo[r], a0[0]), hi[r], a1[0]);
-            const float32x4_t scale = vmulq_n_f32(vld1q_f32(dw), act_d[i * act_d_stride]);  // d_w * d_a
-            acc[0] = vfmaq_f32(acc[0], vcvtq_f32_s32(NEON_NAME(block_sums4)(lanes)), scale);
-            if (with_min) offsets[0] = vfmaq_n_f32(offsets[0], vld1q_f32(mw), sa[0]);
-        } else {
-            const float32x4_t da = vld1q_f32(act_d + i * act_d_stride);
-            const float32x4_t sa_lanes = vld1q_f32(sa);
-            for (int r = 0; r < rows; ++r) {
-                int32x4_t lanes[PROMPT_TOKENS];
-                for (int t = 0; t < PROMPT_TOKENS; ++t) lanes[t] = neon_dot_s8(neon_dot_s8(vdupq_n_s32(0), lo[r], a0[t]), hi[r], a1[t]);
-                acc[r] = vfmaq_f32(acc[r], vcvtq_f32_s32(NEON_NAME(block_sums4)(lanes)), vmulq_n_f32(da, dw[r]));
-                if (with_min) offsets[r] = vfmaq_n_f32(offsets[r], sa_lanes, mw[r]);
-            }
+        int32x4_t lanes[TILE_MAX_ROWS][TILE_MAX_TOKENS];
+        for (int r = 0; r < rows; ++r) {
+            for (int t = 0; t < tokens; ++t) lanes[r][t] = neon_dot_s8(neon_dot_s8(vdupq_n_s32(0), lo[r], a0[t]), hi[r], a1[t]);
         }
-    }
-    for (int v = 0; v < vectors; ++v) {
-        float lanes[4];
-        vst1q_f32(lanes, with_min ? vaddq_f32(acc[v], offsets[v]) : acc[v]);
-        for (int k = 0; k < 4; ++k) {
+        NEON_NAME(pairs_fma)(rows, tokens, lanes, dw, act_d + i * act_d_stride, acc);  // d_w * d_a
+        if (with_min) {
             if (tokens == 1) {
-                out[k] = lanes[k];  // row k of the one token
+                offsets[0] = vfmaq_n_f32(offsets[0], vld1q_f32(mw), sa[0]);
             } else {
-                out[k * out_stride + v] = lanes[k];  // row v, token k
+                const float32x4_t sa_lanes = vld1q_f32(sa);
+                for (int r = 0; r < rows; ++r) offsets[r] = vfmaq_n_f32(offsets[r], sa_lanes, mw[r]);
             }
         }
     }
+    if (with_min) {
+        for (int v = 0; v < vectors; ++v) acc[v] = vaddq_f32(acc[v], offsets[v]);
+    }
+    NEON_NAME(pairs_store)(rows, tokens, acc, out, out_stride);
 }
 
 // ---- K-quants against Q8_K ---------------------------------------------------------------------
@@ -89,33 +117,36 @@ __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_block
 // sum = fma((float)isum, d_w * d_a, sum); Q4_K also sum_mins = fma((float)min_term, dmin_w * d_a,
 // sum_mins), and the result sum - sum_mins.
 
-// The Q4_K / Q5_K min term of a pair: sum_j mins[j] * (bsums[2j] + bsums[2j + 1]), exact.
-NEON_ATTR static inline int32_t NEON_NAME(tile_min_term)(int16x8_t bsum_pairs, const uint8_t *mn) {
-    const int16x8_t mins = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mn)));
-    const int32x4_t prod = vmlal_s16(vmull_s16(vget_low_s16(bsum_pairs), vget_low_s16(mins)), vget_high_s16(bsum_pairs),
-                                     vget_high_s16(mins));
-    return vaddvq_s32(prod);
+// The lanes of the Q4_K / Q5_K min term of a pair (their sum: sum_j mins[j] * (bsums[2j] +
+// bsums[2j + 1]), exact), as the dot's k_min_term makes them before its horizontal add.
+NEON_ATTR static inline int32x4_t NEON_NAME(tile_min_lanes)(int16x8_t bsum_pairs, int16x8_t mins) {
+    return vmlal_s16(vmull_s16(vget_low_s16(bsum_pairs), vget_low_s16(mins)), vget_high_s16(bsum_pairs), vget_high_s16(mins));
 }
 
 __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_q4_K_shape)(
     const int rows, const int tokens, int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
     size_t act_row_bytes, float *out, int64_t out_stride) {
     const int64_t nb = n / SLM_QK_K;
-    float sum[TILE_MAX_ROWS][TILE_MAX_TOKENS], sum_mins[TILE_MAX_ROWS][TILE_MAX_TOKENS];
-    for (int r = 0; r < rows; ++r) {
-        for (int t = 0; t < tokens; ++t) sum[r][t] = sum_mins[r][t] = 0.0f;
-    }
+    const int vectors = TILE_PAIR_VECTORS(rows, tokens);
+    float32x4_t sum[TILE_MAX_ROWS], sum_mins[TILE_MAX_ROWS];
+    for (int v = 0; v < vectors; ++v) sum[v] = sum_mins[v] = vdupq_n_f32(0.0f);
     const tile_prefetch ahead = tile_prefetch_next_rows(w, row_stride, rows, nb);
     for (int64_t i = 0; i < nb; ++i) {
         if (tokens == 1) tile_prefetch_step(ahead, i);
         const slm_block_q4_K *x[TILE_MAX_ROWS];
         const slm_block_q8_K *y[TILE_MAX_TOKENS];
         uint8_t sc[TILE_MAX_ROWS][8], mn[TILE_MAX_ROWS][8];
+        float dw[TILE_MAX_ROWS], dmin[TILE_MAX_ROWS], da[TILE_MAX_TOKENS];
         for (int r = 0; r < rows; ++r) {
             x[r] = (const slm_block_q4_K *)(w + (size_t)r * row_stride) + i;
             slm_unpack_k_scales(x[r]->scales, sc[r], mn[r]);
+            dw[r] = slm_h2f_fast(x[r]->d);
+            dmin[r] = slm_h2f_fast(x[r]->dmin);
         }
-        for (int t = 0; t < tokens; ++t) y[t] = (const slm_block_q8_K *)(act + (size_t)t * act_row_bytes) + i;
+        for (int t = 0; t < tokens; ++t) {
+            y[t] = (const slm_block_q8_K *)(act + (size_t)t * act_row_bytes) + i;
+            da[t] = y[t]->d;
+        }
         int32x4_t isum[TILE_MAX_ROWS][TILE_MAX_TOKENS];
         for (int r = 0; r < rows; ++r) {
             for (int t = 0; t < tokens; ++t) isum[r][t] = vdupq_n_s32(0);
@@ -134,35 +165,41 @@ __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_q4_K_
                 }
             }
         }
+        int32x4_t min_lanes[TILE_MAX_ROWS][TILE_MAX_TOKENS];
         for (int t = 0; t < tokens; ++t) {
             const int16x8_t pairs = vpaddq_s16(vld1q_s16(y[t]->bsums), vld1q_s16(y[t]->bsums + 8));
             for (int r = 0; r < rows; ++r) {
-                const int32_t min_term = NEON_NAME(tile_min_term)(pairs, mn[r]);
-                sum[r][t] = fmaf((float)vaddvq_s32(isum[r][t]), slm_h2f_fast(x[r]->d) * y[t]->d, sum[r][t]);
-                sum_mins[r][t] = fmaf((float)min_term, slm_h2f_fast(x[r]->dmin) * y[t]->d, sum_mins[r][t]);
+                min_lanes[r][t] = NEON_NAME(tile_min_lanes)(pairs, vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mn[r]))));
             }
         }
+        NEON_NAME(pairs_fma)(rows, tokens, isum, dw, da, sum);          // d_w * d_a
+        NEON_NAME(pairs_fma)(rows, tokens, min_lanes, dmin, da, sum_mins);  // dmin_w * d_a
     }
-    for (int r = 0; r < rows; ++r) {
-        for (int t = 0; t < tokens; ++t) out[t * out_stride + r] = sum[r][t] - sum_mins[r][t];
-    }
+    for (int v = 0; v < vectors; ++v) sum[v] = vsubq_f32(sum[v], sum_mins[v]);
+    NEON_NAME(pairs_store)(rows, tokens, sum, out, out_stride);
 }
 
 __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_q6_K_shape)(
     const int rows, const int tokens, int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
     size_t act_row_bytes, float *out, int64_t out_stride) {
     const int64_t nb = n / SLM_QK_K;
-    float sum[TILE_MAX_ROWS][TILE_MAX_TOKENS];
-    for (int r = 0; r < rows; ++r) {
-        for (int t = 0; t < tokens; ++t) sum[r][t] = 0.0f;
-    }
+    const int vectors = TILE_PAIR_VECTORS(rows, tokens);
+    float32x4_t sum[TILE_MAX_ROWS];
+    for (int v = 0; v < vectors; ++v) sum[v] = vdupq_n_f32(0.0f);
     const tile_prefetch ahead = tile_prefetch_next_rows(w, row_stride, rows, nb);
     for (int64_t i = 0; i < nb; ++i) {
         if (tokens == 1) tile_prefetch_step(ahead, i);
         const slm_block_q6_K *x[TILE_MAX_ROWS];
         const slm_block_q8_K *y[TILE_MAX_TOKENS];
-        for (int r = 0; r < rows; ++r) x[r] = (const slm_block_q6_K *)(w + (size_t)r * row_stride) + i;
-        for (int t = 0; t < tokens; ++t) y[t] = (const slm_block_q8_K *)(act + (size_t)t * act_row_bytes) + i;
+        float dw[TILE_MAX_ROWS], da[TILE_MAX_TOKENS];
+        for (int r = 0; r < rows; ++r) {
+            x[r] = (const slm_block_q6_K *)(w + (size_t)r * row_stride) + i;
+            dw[r] = slm_h2f_fast(x[r]->d);
+        }
+        for (int t = 0; t < tokens; ++t) {
+            y[t] = (const slm_block_q8_K *)(act + (size_t)t * act_row_bytes) + i;
+            da[t] = y[t]->d;
+        }
         int32x4_t isum[TILE_MAX_ROWS][TILE_MAX_TOKENS];
         for (int r = 0; r < rows; ++r) {
             for (int t = 0; t < tokens; ++t) isum[r][t] = vdupq_n_s32(0);
@@ -184,15 +221,9 @@ __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_q6_K_
                 }
             }
         }
-        for (int r = 0; r < rows; ++r) {
-            for (int t = 0; t < tokens; ++t) {
-                sum[r][t] = fmaf((float)vaddvq_s32(isum[r][t]), slm_h2f_fast(x[r]->d) * y[t]->d, sum[r][t]);
-            }
-        }
+        NEON_NAME(pairs_fma)(rows, tokens, isum, dw, da, sum);  // d_w * d_a
     }
-    for (int r = 0; r < rows; ++r) {
-        for (int t = 0; t < tokens; ++t) out[t * out_stride + r] = sum[r][t];
-    }
+    NEON_NAME(pairs_store)(rows, tokens, sum, out, out_stride);
 }
 
 // ---- the tiles of this copy: decode (DECODE_ROWS x 1) and prompt (TILE_MAX_ROWS x TILE_MAX_TOKENS)
