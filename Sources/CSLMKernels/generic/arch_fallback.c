@@ -27,6 +27,11 @@ slm_matmul_tile slm_matvec_tile_kernel_avx2(int type) {
     return (slm_matmul_tile){NULL, 0, 0};
 }
 
+slm_matmul_panel slm_matmul_panel_kernel_avx2(int type) {
+    (void)type;
+    return (slm_matmul_panel){NULL, 0, 0};
+}
+
 slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_tokens, int64_t batch_offset,
                                                       int64_t n_tokens, int64_t *tile_tokens_end) {
     (void)type, (void)batch_tokens, (void)batch_offset, (void)n_tokens;
@@ -51,6 +56,10 @@ slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_to
     slm_matmul_tile slm_matvec_tile_kernel_##build(int type) {                                             \
         (void)type;                                                                                        \
         return (slm_matmul_tile){NULL, 0, 0};                                                              \
+    }                                                                                                      \
+    slm_matmul_panel slm_matmul_panel_kernel_##build(int type) {                                           \
+        (void)type;                                                                                        \
+        return (slm_matmul_panel){NULL, 0, 0};                                                             \
     }                                                                                                      \
     slm_matmul_tile slm_matmul_tile_kernel_##build##_for_batch(int type, int64_t batch_tokens,             \
                                                                int64_t batch_offset, int64_t n_tokens,     \

@@ -284,6 +284,17 @@ slm_matmul_tile slm_matmul_tile_kernel(int type) {
     return tile;
 }
 
+// Panels: x86 only (aarch64 has none yet), by the same build choice as the tiles.
+slm_matmul_panel slm_matmul_panel_kernel(int type) {
+    if (slm_force_generic) return (slm_matmul_panel){NULL, 0, 0};
+    switch (slm_x86_quant_build()) {
+    case SLM_X86_QUANT_AVXVNNI: return slm_matmul_panel_kernel_avxvnni(type);
+    case SLM_X86_QUANT_AVX512VNNI: return slm_matmul_panel_kernel_avx512vnni(type);
+    case SLM_X86_QUANT_VNNI_EMULATED: return slm_matmul_panel_kernel_vnni_emulated(type);
+    default: return slm_matmul_panel_kernel_avx2(type);
+    }
+}
+
 slm_matmul_tile slm_matvec_tile_kernel(int type) {
     if (slm_force_generic) return (slm_matmul_tile){NULL, 0, 0};
     switch (slm_x86_quant_build()) {

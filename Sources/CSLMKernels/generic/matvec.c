@@ -160,6 +160,17 @@ void slm_matmul_in_batch_scaled(int type, const void *weight, size_t row_stride,
     const slm_vec_dot_fn dot = slm_vec_dot_kernel(type);
     const uint8_t *w = (const uint8_t *)weight;
     const uint8_t *act = (const uint8_t *)activations;
+    // A panel takes whole groups of rows for all the tokens; the rows it leaves go on below.
+    const slm_matmul_panel panel = dot && !slm_force_generic ? slm_matmul_panel_kernel(type) : (slm_matmul_panel){NULL, 0, 0};
+    if (panel.fn && n_tokens >= panel.min_tokens && row_end - row_begin >= panel.rows) {
+        const float *panel_d = act_scales ? act_scales : activation_scales(type, act, act_row_bytes, n_cols, n_tokens);
+        for (; panel_d && row_begin + panel.rows <= row_end; row_begin += panel.rows) {
+            panel.fn(n_cols, w + (size_t)row_begin * row_stride, row_stride, act, act_row_bytes, n_tokens, panel_d, n_tokens,
+                     out + row_begin, out_row_stride);
+        }
+        if (row_begin == row_end) return;
+        act_scales = panel_d;  // computed once for the rows left too
+    }
     // The tile for this type (and batch order), and the first tokens it may take.
     slm_matmul_tile shape = {NULL, 0, 0};
     int64_t tile_tokens_end = n_tokens;

@@ -54,6 +54,13 @@ SLM_AVX2 static inline __m256i unpack_nibbles(const uint8_t *qs) {
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
+// Four bytes at p (unaligned) as one int32, for a broadcast straight from memory.
+static inline int32_t load_i32(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 // The 32 fifth bits of a Q5 block (bit j of the little-endian qh is element j) as 32 bytes:
 // 0xFF where the bit is set, 0 where it is clear.
 SLM_AVX2 static inline __m256i expand_bits(const uint8_t *qh) {

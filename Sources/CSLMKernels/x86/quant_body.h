@@ -642,6 +642,91 @@ SLM_Q_TARGET static void tile_q4_0(int64_t n, const uint8_t *w, size_t row_strid
     }
 }
 
+// ---- Q4_0 prompt panel: 8 rows by any number of tokens ------------------------------------------
+//
+// Q4_0's order is an exact integer block sum per pair, then one fma(sum, d_w * d_a, acc) (the
+// dot above), so the integers may be formed any way. The panel turns each block of its 8 rows on
+// its side once (group k: elements 4k..4k+3 of rows 0..7, four bytes per row) and keeps it in
+// registers while it runs through the tokens: per token, eight maddubs against the token's four
+// bytes broadcast (a load, no shuffle) give lane r = row r's pair sums, so no horizontal sums
+// are left, and one conversion, one scale product and one FMA finish eight pairs. The tile above
+// spends a transposed horizontal sum (seven hadds) per block and 2 x 4 pairs; here the turn costs
+// about as much once per block for all the panel's tokens. llama.cpp gets the same effect by
+// repacking Q4_0 rows at load time; this needs no second copy of the weights.
+//
+// The stored nibbles q go unsigned into maddubs; the block's 8 * sum(a) (act_d's second half, an
+// exact integer in a float) is subtracted after the conversion, which is exact: both are
+// integers far below 2^24. Eight groups of pair sums add up in int16 without wrapping (at most
+// 8 x 2 x 15 x 127 = 30480), then one madd with ones gives each row's int32.
+#define PANEL_ROWS 8
+// Tokens per pass over the blocks: their activations and outputs stay in L1 while a block's
+// groups serve them (the groups are rebuilt once per pass).
+#define PANEL_TOKEN_CHUNK 64
+
+// Block i of the panel's rows, turned: group[k] lane r = the four stored nibbles 4k..4k+3 of row r.
+SLM_Q_TARGET static inline void q4_0_panel_groups(const uint8_t *w, size_t row_stride, int64_t i, __m256i group[8]) {
+    __m256i u[PANEL_ROWS];  // row r's 32 nibbles as bytes: dword k is its group k
+    for (int r = 0; r < PANEL_ROWS; ++r) u[r] = unpack_nibbles(((const slm_block_q4_0 *)(w + (size_t)r * row_stride))[i].qs);
+    // An 8 x 8 transpose of dwords: pairs of rows, then quads, then the 128-bit halves.
+    __m256i pairs[PANEL_ROWS], quads[PANEL_ROWS];
+    for (int p = 0; p < 4; ++p) {
+        pairs[2 * p] = _mm256_unpacklo_epi32(u[2 * p], u[2 * p + 1]);      // groups 0, 1 | 4, 5
+        pairs[2 * p + 1] = _mm256_unpackhi_epi32(u[2 * p], u[2 * p + 1]);  // groups 2, 3 | 6, 7
+    }
+    for (int h = 0; h < 2; ++h) {  // rows 0..3, then 4..7
+        const __m256i *p = pairs + 4 * h;
+        quads[4 * h + 0] = _mm256_unpacklo_epi64(p[0], p[2]);  // group 0 | 4 of four rows
+        quads[4 * h + 1] = _mm256_unpackhi_epi64(p[0], p[2]);  // group 1 | 5
+        quads[4 * h + 2] = _mm256_unpacklo_epi64(p[1], p[3]);  // group 2 | 6
+        quads[4 * h + 3] = _mm256_unpackhi_epi64(p[1], p[3]);  // group 3 | 7
+    }
+    for (int k = 0; k < 4; ++k) {
+        group[k] = _mm256_permute2x128_si256(quads[k], quads[4 + k], 0x20);
+        group[k + 4] = _mm256_permute2x128_si256(quads[k], quads[4 + k], 0x31);
+    }
+}
+
+// Row r's integer sum of stored nibbles times token activations `a` (32 bytes) in lane r.
+SLM_Q_TARGET static inline __m256i q4_0_panel_sums(const __m256i group[8], const int8_t *a) {
+#if SLM_Q_VNNI
+    __m256i sums = _mm256_setzero_si256();
+    for (int k = 0; k < 8; ++k) sums = SLM_Q_DPBUSD(sums, group[k], _mm256_set1_epi32(load_i32(a + 4 * k)));
+    return sums;
+#else
+    __m256i pair_sums = _mm256_maddubs_epi16(group[0], _mm256_set1_epi32(load_i32(a)));
+    for (int k = 1; k < 8; ++k) {
+        pair_sums = _mm256_add_epi16(pair_sums, _mm256_maddubs_epi16(group[k], _mm256_set1_epi32(load_i32(a + 4 * k))));
+    }
+    return _mm256_madd_epi16(pair_sums, _mm256_set1_epi16(1));
+#endif
+}
+
+SLM_Q_TARGET static void panel_q4_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                    size_t act_row_bytes, int64_t n_tokens, const float *act_d, int64_t act_d_stride,
+                                    float *out, int64_t out_stride) {
+    const int64_t nb = n / SLM_QK4_0;
+    const float *act_sum8 = act_d + nb * act_d_stride;
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += PANEL_TOKEN_CHUNK) {
+        const int64_t t1 = t0 + PANEL_TOKEN_CHUNK < n_tokens ? t0 + PANEL_TOKEN_CHUNK : n_tokens;
+        // Each pair's running sum lives in its output until the last block.
+        for (int64_t t = t0; t < t1; ++t) _mm256_storeu_ps(out + t * out_stride, _mm256_setzero_ps());
+        for (int64_t i = 0; i < nb; ++i) {
+            __m256i group[8];
+            q4_0_panel_groups(w, row_stride, i, group);
+            float dw[PANEL_ROWS] __attribute__((aligned(32)));
+            for (int r = 0; r < PANEL_ROWS; ++r) dw[r] = slm_h2f_fast(((const slm_block_q4_0 *)(w + (size_t)r * row_stride))[i].d);
+            const __m256 d_w = _mm256_load_ps(dw);
+            for (int64_t t = t0; t < t1; ++t) {
+                const __m256i sums = q4_0_panel_sums(group, ACT(slm_block_q8_0, t, i).qs);
+                const __m256 centred = _mm256_sub_ps(_mm256_cvtepi32_ps(sums), _mm256_broadcast_ss(act_sum8 + i * act_d_stride + t));
+                const __m256 scale = _mm256_mul_ps(d_w, _mm256_broadcast_ss(act_d + i * act_d_stride + t));
+                float *o = out + t * out_stride;
+                _mm256_storeu_ps(o, _mm256_fmadd_ps(centred, scale, _mm256_loadu_ps(o)));
+            }
+        }
+    }
+}
+
 // The decode tiles read their rows side by side, which the hardware prefetcher does not follow:
 // each block step prefetches the next slice of the following rows (the next tile's), so its
 // lines arrive while this tile runs (measured: single-thread SmolLM2 Q4_0 decode 47 -> 57 t/s
@@ -933,6 +1018,15 @@ slm_matmul_tile SLM_Q_NAME(slm_matmul_tile_kernel_, )(int type) {
     case SLM_TYPE_Q4_1: return (slm_matmul_tile){tile_q4_1, Q4_1_TILE_ROWS, TILE_TOKENS};
     case SLM_TYPE_Q5_0: return (slm_matmul_tile){tile_q5_0, 1, 8};
     case SLM_TYPE_Q8_0: return (slm_matmul_tile){tile_q8_0, TILE_ROWS, TILE_TOKENS};
+    default: return none;
+    }
+}
+
+slm_matmul_panel SLM_Q_NAME(slm_matmul_panel_kernel_, )(int type) {
+    const slm_matmul_panel none = {NULL, 0, 0};
+    if (!slm_cpu_has(SLM_Q_FEATURES)) return none;
+    switch (type) {
+    case SLM_TYPE_Q4_0: return (slm_matmul_panel){panel_q4_0, PANEL_ROWS, 4};
     default: return none;
     }
 }
