@@ -63,7 +63,8 @@ SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_for_batch(int type, int64_t ba
 // slm_kernels_testing.h) answer NULL or an empty tile where this CPU lacks the features.
 SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avx2(int type);
 SLM_HIDDEN slm_matmul_tile slm_matvec_tile_kernel_avx2(int type);
-SLM_HIDDEN slm_matmul_panel slm_matmul_panel_kernel_avx2(int type);
+SLM_HIDDEN slm_matmul_panel slm_matmul_panel_kernel_avx2(int type, int64_t batch_tokens, int64_t batch_offset,
+                                                     int64_t n_tokens, int64_t *tokens_end);
 // The K-quant tiles of slm_vec_dot_kernel_for_batch's batch orders: for a chunk of n_tokens
 // tokens at batch_offset in a batch of batch_tokens, the tile and, in *tile_tokens_end, how many
 // of the chunk's tokens (from its first) take that order.
@@ -74,19 +75,22 @@ SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64
 // the bits of the AVX2 ones; empty where this CPU lacks the build's features.
 SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avxvnni(int type);
 SLM_HIDDEN slm_matmul_tile slm_matvec_tile_kernel_avxvnni(int type);
-SLM_HIDDEN slm_matmul_panel slm_matmul_panel_kernel_avxvnni(int type);
+SLM_HIDDEN slm_matmul_panel slm_matmul_panel_kernel_avxvnni(int type, int64_t batch_tokens, int64_t batch_offset,
+                                                     int64_t n_tokens, int64_t *tokens_end);
 SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avxvnni_for_batch(int type, int64_t batch_tokens,
                                                                     int64_t batch_offset, int64_t n_tokens,
                                                                     int64_t *tile_tokens_end);
 SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avx512vnni(int type);
 SLM_HIDDEN slm_matmul_tile slm_matvec_tile_kernel_avx512vnni(int type);
-SLM_HIDDEN slm_matmul_panel slm_matmul_panel_kernel_avx512vnni(int type);
+SLM_HIDDEN slm_matmul_panel slm_matmul_panel_kernel_avx512vnni(int type, int64_t batch_tokens, int64_t batch_offset,
+                                                     int64_t n_tokens, int64_t *tokens_end);
 SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_avx512vnni_for_batch(int type, int64_t batch_tokens,
                                                                        int64_t batch_offset, int64_t n_tokens,
                                                                        int64_t *tile_tokens_end);
 SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_vnni_emulated(int type);
 SLM_HIDDEN slm_matmul_tile slm_matvec_tile_kernel_vnni_emulated(int type);
-SLM_HIDDEN slm_matmul_panel slm_matmul_panel_kernel_vnni_emulated(int type);
+SLM_HIDDEN slm_matmul_panel slm_matmul_panel_kernel_vnni_emulated(int type, int64_t batch_tokens, int64_t batch_offset,
+                                                     int64_t n_tokens, int64_t *tokens_end);
 SLM_HIDDEN slm_matmul_tile slm_matmul_tile_kernel_vnni_emulated_for_batch(int type, int64_t batch_tokens,
                                                                           int64_t batch_offset, int64_t n_tokens,
                                                                           int64_t *tile_tokens_end);

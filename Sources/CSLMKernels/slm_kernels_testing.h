@@ -104,9 +104,11 @@ typedef struct {
 } slm_matmul_tile;
 slm_matmul_tile slm_matmul_tile_kernel(int type);
 // Prompt panels: `rows` weight rows by any number of tokens (at least `min_tokens`) per call, for
-// types whose order allows it (x86 Q4_0: each block of the rows is rearranged once and serves
-// every token of the call). Same contract as the tiles otherwise; slm_matmul prefers a panel to
-// the tile where there is one.
+// types whose order allows it (x86 Q4_0 and Q4_K's batch order: each block of the rows is
+// rearranged once and serves every token of the call). Same contract as the tiles otherwise;
+// slm_matmul prefers a panel to the tile where there is one. For a chunk of n_tokens tokens at
+// batch_offset in a batch of batch_tokens, *tokens_end is how many of them (from the first) the
+// panel takes (the others keep the order slm_vec_dot_kernel_for_batch gives them).
 typedef void (*slm_matmul_panel_fn)(int64_t n_cols, const uint8_t *weight, size_t row_stride,
                                     const uint8_t *activations, size_t act_row_bytes, int64_t n_tokens,
                                     const float *act_d, int64_t act_d_stride, float *out, int64_t out_row_stride);
@@ -114,7 +116,8 @@ typedef struct {
     slm_matmul_panel_fn fn;
     int rows, min_tokens;
 } slm_matmul_panel;
-slm_matmul_panel slm_matmul_panel_kernel(int type);
+slm_matmul_panel slm_matmul_panel_kernel(int type, int64_t batch_tokens, int64_t batch_offset, int64_t n_tokens,
+                                         int64_t *tokens_end);
 // Decode (one token) tiles for slm_matvec: `rows` rows x 1 token, same contract.
 slm_matmul_tile slm_matvec_tile_kernel(int type);
 // aarch64's tile tables one by one (arm/matmul_neon.c; empty elsewhere and on CPUs without the

@@ -355,46 +355,48 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
-    /// The K-quant tiles (one row x 4 tokens in llama.cpp's batch orders) must give, for every
-    /// pair, the bits of the batch-order dot slm_vec_dot_kernel_for_batch picks for that token:
-    /// whole batches and chunks placed anywhere in one, including tokens past the last full group
-    /// of 4 (Q4_K) and batches under 8 tokens (Q6_K), where no tile applies.
+    /// The K-quant tiles (one row x 4 tokens in llama.cpp's batch orders) and the Q4_K panel (8
+    /// rows by the batch order's tokens) must give, for every pair, the bits of the batch-order dot
+    /// slm_vec_dot_kernel_for_batch picks for that token: whole batches and chunks placed anywhere
+    /// in one, including tokens past the last full group of 4 (Q4_K) and batches under 8 tokens
+    /// (Q6_K), where no tile applies; 7 rows (tiles only) and 20 (two panels and three rows left).
     func testKQuantTilesEqualTheirBatchDotsBitForBit() throws {
         var random = SeededGenerator(seed: 0x4B71_2026)
         let n = 512
-        let rows = 7
-        for type in [SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K].map(id) {
-            let name = String(cString: slm_type_name(type))
-            let actType = slm_type_activation_type(type)
-            let rowBytes = slm_row_bytes(type, Int64(n))
-            let actBytes = slm_row_bytes(actType, Int64(n))
-            var weights: [UInt8] = []
-            for _ in 0..<rows { weights += randomWeightRow(type, n: n, &random) }
-            // (tokens of the chunk, its offset, tokens of the batch)
-            for (tokens, offset, batch) in [(70, 0, 70), (64, 0, 70), (5, 64, 70), (9, 3, 13), (6, 0, 6), (17, 0, 17)] {
-                var acts: [UInt8] = []
-                for _ in 0..<tokens { acts += quantize(actType, (0..<n).map { _ in Float(uniform(-1, 1, &random)) }) }
-                let begin = 1
-                var out = [Float](repeating: -7, count: tokens * rows)
-                var want = out
-                weights.withUnsafeBytes { w in
-                    acts.withUnsafeBytes { a in
-                        slm_matmul_in_batch(
-                            type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
-                            Int64(batch), Int64(offset), &out, Int64(rows), Int64(begin), Int64(rows))
-                        for t in 0..<tokens {
-                            let dot = slm_vec_dot_kernel_for_batch(type, Int64(batch), Int64(offset + t))!
-                            for r in begin..<rows {
-                                want[t * rows + r] = dot(Int64(n), w.baseAddress! + r * rowBytes, a.baseAddress! + t * actBytes)
+        for rows in [7, 20] {
+            for type in [SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K].map(id) {
+                let name = String(cString: slm_type_name(type))
+                let actType = slm_type_activation_type(type)
+                let rowBytes = slm_row_bytes(type, Int64(n))
+                let actBytes = slm_row_bytes(actType, Int64(n))
+                var weights: [UInt8] = []
+                for _ in 0..<rows { weights += randomWeightRow(type, n: n, &random) }
+                // (tokens of the chunk, its offset, tokens of the batch)
+                for (tokens, offset, batch) in [(70, 0, 70), (64, 0, 70), (5, 64, 70), (9, 3, 13), (6, 0, 6), (17, 0, 17)] {
+                    var acts: [UInt8] = []
+                    for _ in 0..<tokens { acts += quantize(actType, (0..<n).map { _ in Float(uniform(-1, 1, &random)) }) }
+                    let begin = 1
+                    var out = [Float](repeating: -7, count: tokens * rows)
+                    var want = out
+                    weights.withUnsafeBytes { w in
+                        acts.withUnsafeBytes { a in
+                            slm_matmul_in_batch(
+                                type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
+                                Int64(batch), Int64(offset), &out, Int64(rows), Int64(begin), Int64(rows))
+                            for t in 0..<tokens {
+                                let dot = slm_vec_dot_kernel_for_batch(type, Int64(batch), Int64(offset + t))!
+                                for r in begin..<rows {
+                                    want[t * rows + r] = dot(Int64(n), w.baseAddress! + r * rowBytes, a.baseAddress! + t * actBytes)
+                                }
                             }
                         }
                     }
-                }
-                for i in 0..<out.count where out[i].bitPattern != want[i].bitPattern {
-                    XCTFail(
-                        "\(name) tokens=\(tokens) at \(offset) of \(batch): token \(i / rows) row \(i % rows): tile \(out[i]), dot \(want[i])"
-                    )
-                    break
+                    for i in 0..<out.count where out[i].bitPattern != want[i].bitPattern {
+                        XCTFail(
+                            "\(name) rows=\(rows) tokens=\(tokens) at \(offset) of \(batch): token \(i / rows) row \(i % rows): tile \(out[i]), dot \(want[i])"
+                        )
+                        break
+                    }
                 }
             }
         }
@@ -403,41 +405,42 @@ final class KernelTwinTests: XCTestCase {
     /// A prompt fed in chunks must sum every pair as the whole batch would: for each type (the
     /// K-quants' batch order depends on the batch size and the token's place in it), the chunks of
     /// a 70-token batch multiplied with slm_matmul_in_batch give the bits of one slm_matmul over
-    /// all 70, including a 6-token last chunk and a 1-token one.
+    /// all 70, including a 6-token last chunk and a 1-token one; 6 rows and 19 (panels too).
     func testChunksOfABatchEqualTheWholeBatchBitForBit() throws {
         var random = SeededGenerator(seed: 0xC4A2_2026)
         let n = 512
-        let rows = 6
         let tokens = 70
-        for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K].map(id) {
-            let name = String(cString: slm_type_name(type))
-            let actType = slm_type_activation_type(type)
-            let rowBytes = slm_row_bytes(type, Int64(n))
-            let actBytes = slm_row_bytes(actType, Int64(n))
-            var weights: [UInt8] = []
-            for _ in 0..<rows { weights += randomWeightRow(type, n: n, &random) }
-            var acts: [UInt8] = []
-            for _ in 0..<tokens { acts += quantize(actType, (0..<n).map { _ in Float(uniform(-1, 1, &random)) }) }
-            var whole = [Float](repeating: 0, count: tokens * rows)
-            var chunked = [Float](repeating: -7, count: tokens * rows)
-            weights.withUnsafeBytes { w in
-                acts.withUnsafeBytes { a in
-                    slm_matmul(
-                        type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
-                        &whole, Int64(rows), 0, Int64(rows))
-                    for (first, count) in [(0, 64), (64, 5), (69, 1)] {
-                        chunked.withUnsafeMutableBufferPointer { out in
-                            slm_matmul_in_batch(
-                                type, w.baseAddress, rowBytes, Int64(n), a.baseAddress! + first * actBytes,
-                                actBytes, Int64(count), Int64(tokens), Int64(first),
-                                out.baseAddress! + first * rows, Int64(rows), 0, Int64(rows))
+        for rows in [6, 19] {
+            for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q8_0, SLM_TYPE_Q4_K, SLM_TYPE_Q5_K, SLM_TYPE_Q6_K].map(id) {
+                let name = String(cString: slm_type_name(type))
+                let actType = slm_type_activation_type(type)
+                let rowBytes = slm_row_bytes(type, Int64(n))
+                let actBytes = slm_row_bytes(actType, Int64(n))
+                var weights: [UInt8] = []
+                for _ in 0..<rows { weights += randomWeightRow(type, n: n, &random) }
+                var acts: [UInt8] = []
+                for _ in 0..<tokens { acts += quantize(actType, (0..<n).map { _ in Float(uniform(-1, 1, &random)) }) }
+                var whole = [Float](repeating: 0, count: tokens * rows)
+                var chunked = [Float](repeating: -7, count: tokens * rows)
+                weights.withUnsafeBytes { w in
+                    acts.withUnsafeBytes { a in
+                        slm_matmul(
+                            type, w.baseAddress, rowBytes, Int64(n), a.baseAddress, actBytes, Int64(tokens),
+                            &whole, Int64(rows), 0, Int64(rows))
+                        for (first, count) in [(0, 64), (64, 5), (69, 1)] {
+                            chunked.withUnsafeMutableBufferPointer { out in
+                                slm_matmul_in_batch(
+                                    type, w.baseAddress, rowBytes, Int64(n), a.baseAddress! + first * actBytes,
+                                    actBytes, Int64(count), Int64(tokens), Int64(first),
+                                    out.baseAddress! + first * rows, Int64(rows), 0, Int64(rows))
+                            }
                         }
                     }
                 }
-            }
-            for i in 0..<whole.count where whole[i].bitPattern != chunked[i].bitPattern {
-                XCTFail("\(name): token \(i / rows) row \(i % rows): chunked \(chunked[i]), whole batch \(whole[i])")
-                break
+                for i in 0..<whole.count where whole[i].bitPattern != chunked[i].bitPattern {
+                    XCTFail("\(name) rows=\(rows): token \(i / rows) row \(i % rows): chunked \(chunked[i]), whole batch \(whole[i])")
+                    break
+                }
             }
         }
     }

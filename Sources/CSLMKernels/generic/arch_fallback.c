@@ -27,8 +27,10 @@ slm_matmul_tile slm_matvec_tile_kernel_avx2(int type) {
     return (slm_matmul_tile){NULL, 0, 0};
 }
 
-slm_matmul_panel slm_matmul_panel_kernel_avx2(int type) {
-    (void)type;
+slm_matmul_panel slm_matmul_panel_kernel_avx2(int type, int64_t batch_tokens, int64_t batch_offset, int64_t n_tokens,
+                                              int64_t *tokens_end) {
+    (void)type, (void)batch_tokens, (void)batch_offset, (void)n_tokens;
+    *tokens_end = 0;
     return (slm_matmul_panel){NULL, 0, 0};
 }
 
@@ -57,8 +59,10 @@ slm_matmul_tile slm_matmul_tile_kernel_avx2_for_batch(int type, int64_t batch_to
         (void)type;                                                                                        \
         return (slm_matmul_tile){NULL, 0, 0};                                                              \
     }                                                                                                      \
-    slm_matmul_panel slm_matmul_panel_kernel_##build(int type) {                                           \
-        (void)type;                                                                                        \
+    slm_matmul_panel slm_matmul_panel_kernel_##build(int type, int64_t batch_tokens, int64_t batch_offset,  \
+                                                     int64_t n_tokens, int64_t *tokens_end) {              \
+        (void)type, (void)batch_tokens, (void)batch_offset, (void)n_tokens;                                \
+        *tokens_end = 0;                                                                                   \
         return (slm_matmul_panel){NULL, 0, 0};                                                             \
     }                                                                                                      \
     slm_matmul_tile slm_matmul_tile_kernel_##build##_for_batch(int type, int64_t batch_tokens,             \

@@ -285,13 +285,18 @@ slm_matmul_tile slm_matmul_tile_kernel(int type) {
 }
 
 // Panels: x86 only (aarch64 has none yet), by the same build choice as the tiles.
-slm_matmul_panel slm_matmul_panel_kernel(int type) {
+slm_matmul_panel slm_matmul_panel_kernel(int type, int64_t batch_tokens, int64_t batch_offset, int64_t n_tokens,
+                                         int64_t *tokens_end) {
+    *tokens_end = 0;
     if (slm_force_generic) return (slm_matmul_panel){NULL, 0, 0};
     switch (slm_x86_quant_build()) {
-    case SLM_X86_QUANT_AVXVNNI: return slm_matmul_panel_kernel_avxvnni(type);
-    case SLM_X86_QUANT_AVX512VNNI: return slm_matmul_panel_kernel_avx512vnni(type);
-    case SLM_X86_QUANT_VNNI_EMULATED: return slm_matmul_panel_kernel_vnni_emulated(type);
-    default: return slm_matmul_panel_kernel_avx2(type);
+    case SLM_X86_QUANT_AVXVNNI:
+        return slm_matmul_panel_kernel_avxvnni(type, batch_tokens, batch_offset, n_tokens, tokens_end);
+    case SLM_X86_QUANT_AVX512VNNI:
+        return slm_matmul_panel_kernel_avx512vnni(type, batch_tokens, batch_offset, n_tokens, tokens_end);
+    case SLM_X86_QUANT_VNNI_EMULATED:
+        return slm_matmul_panel_kernel_vnni_emulated(type, batch_tokens, batch_offset, n_tokens, tokens_end);
+    default: return slm_matmul_panel_kernel_avx2(type, batch_tokens, batch_offset, n_tokens, tokens_end);
     }
 }
 

@@ -160,16 +160,30 @@ void slm_matmul_in_batch_scaled(int type, const void *weight, size_t row_stride,
     const slm_vec_dot_fn dot = slm_vec_dot_kernel(type);
     const uint8_t *w = (const uint8_t *)weight;
     const uint8_t *act = (const uint8_t *)activations;
-    // A panel takes whole groups of rows for all the tokens; the rows it leaves go on below.
-    const slm_matmul_panel panel = dot && !slm_force_generic ? slm_matmul_panel_kernel(type) : (slm_matmul_panel){NULL, 0, 0};
-    if (panel.fn && n_tokens >= panel.min_tokens && row_end - row_begin >= panel.rows) {
+    // A panel takes whole groups of rows for its tokens (all, or the first panel_tokens); the
+    // tokens after those on the panel's rows and the rows it leaves go on as below.
+    int64_t panel_tokens = 0;
+    const slm_matmul_panel panel = dot ? slm_matmul_panel_kernel(type, batch_tokens, batch_offset, n_tokens, &panel_tokens)
+                                       : (slm_matmul_panel){NULL, 0, 0};
+    if (panel.fn && panel_tokens >= panel.min_tokens && row_end - row_begin >= panel.rows) {
         const float *panel_d = act_scales ? act_scales : activation_scales(type, act, act_row_bytes, n_cols, n_tokens);
-        for (; panel_d && row_begin + panel.rows <= row_end; row_begin += panel.rows) {
-            panel.fn(n_cols, w + (size_t)row_begin * row_stride, row_stride, act, act_row_bytes, n_tokens, panel_d, n_tokens,
-                     out + row_begin, out_row_stride);
+        const int64_t panel_rows_end = row_begin + (row_end - row_begin) / panel.rows * panel.rows;
+        if (panel_d) {
+            for (int64_t r = row_begin; r < panel_rows_end; r += panel.rows) {
+                panel.fn(n_cols, w + (size_t)r * row_stride, row_stride, act, act_row_bytes, panel_tokens, panel_d, n_tokens,
+                         out + r, out_row_stride);
+            }
+            if (panel_tokens < n_tokens) {
+                // Fewer tokens than a panel takes: this call's other paths, on their own scales.
+                slm_matmul_in_batch_scaled(type, weight, row_stride, n_cols, act + (size_t)panel_tokens * act_row_bytes,
+                                           act_row_bytes, n_tokens - panel_tokens, batch_tokens, batch_offset + panel_tokens,
+                                           NULL, out + panel_tokens * out_row_stride, out_row_stride, row_begin,
+                                           panel_rows_end);
+            }
+            row_begin = panel_rows_end;
+            if (row_begin == row_end) return;
+            act_scales = panel_d;  // computed once for the rows left too
         }
-        if (row_begin == row_end) return;
-        act_scales = panel_d;  // computed once for the rows left too
     }
     // The tile for this type (and batch order), and the first tokens it may take.
     slm_matmul_tile shape = {NULL, 0, 0};

@@ -663,11 +663,9 @@ SLM_Q_TARGET static void tile_q4_0(int64_t n, const uint8_t *w, size_t row_strid
 // groups serve them (the groups are rebuilt once per pass).
 #define PANEL_TOKEN_CHUNK 64
 
-// Block i of the panel's rows, turned: group[k] lane r = the four stored nibbles 4k..4k+3 of row r.
-SLM_Q_TARGET static inline void q4_0_panel_groups(const uint8_t *w, size_t row_stride, int64_t i, __m256i group[8]) {
-    __m256i u[PANEL_ROWS];  // row r's 32 nibbles as bytes: dword k is its group k
-    for (int r = 0; r < PANEL_ROWS; ++r) u[r] = unpack_nibbles(((const slm_block_q4_0 *)(w + (size_t)r * row_stride))[i].qs);
-    // An 8 x 8 transpose of dwords: pairs of rows, then quads, then the 128-bit halves.
+// Eight rows' 32 bytes turned on their side: group[k] lane r = dword k (bytes 4k..4k+3) of u[r].
+// An 8 x 8 transpose of dwords: pairs of rows, then quads, then the 128-bit halves.
+SLM_Q_TARGET static inline void panel_turn(const __m256i u[PANEL_ROWS], __m256i group[8]) {
     __m256i pairs[PANEL_ROWS], quads[PANEL_ROWS];
     for (int p = 0; p < 4; ++p) {
         pairs[2 * p] = _mm256_unpacklo_epi32(u[2 * p], u[2 * p + 1]);      // groups 0, 1 | 4, 5
@@ -686,6 +684,23 @@ SLM_Q_TARGET static inline void q4_0_panel_groups(const uint8_t *w, size_t row_s
     }
 }
 
+// Block i of the panel's rows, turned: group[k] lane r = the four stored nibbles 4k..4k+3 of row r.
+SLM_Q_TARGET static inline void q4_0_panel_groups(const uint8_t *w, size_t row_stride, int64_t i, __m256i group[8]) {
+    __m256i u[PANEL_ROWS];  // row r's 32 nibbles as bytes: dword k is its group k
+    for (int r = 0; r < PANEL_ROWS; ++r) u[r] = unpack_nibbles(((const slm_block_q4_0 *)(w + (size_t)r * row_stride))[i].qs);
+    panel_turn(u, group);
+}
+
+// Lane r: row r's pair sums (int16) of turned unsigned values times 32 activation bytes `a`,
+// summed over the eight groups; exact while they stay within int16 (the callers' bounds).
+SLM_Q_TARGET static inline __m256i panel_pair_sums(const __m256i group[8], const int8_t *a) {
+    __m256i pair_sums = _mm256_maddubs_epi16(group[0], _mm256_set1_epi32(load_i32(a)));
+    for (int k = 1; k < 8; ++k) {
+        pair_sums = _mm256_add_epi16(pair_sums, _mm256_maddubs_epi16(group[k], _mm256_set1_epi32(load_i32(a + 4 * k))));
+    }
+    return pair_sums;
+}
+
 // Row r's integer sum of stored nibbles times token activations `a` (32 bytes) in lane r.
 SLM_Q_TARGET static inline __m256i q4_0_panel_sums(const __m256i group[8], const int8_t *a) {
 #if SLM_Q_VNNI
@@ -693,11 +708,7 @@ SLM_Q_TARGET static inline __m256i q4_0_panel_sums(const __m256i group[8], const
     for (int k = 0; k < 8; ++k) sums = SLM_Q_DPBUSD(sums, group[k], _mm256_set1_epi32(load_i32(a + 4 * k)));
     return sums;
 #else
-    __m256i pair_sums = _mm256_maddubs_epi16(group[0], _mm256_set1_epi32(load_i32(a)));
-    for (int k = 1; k < 8; ++k) {
-        pair_sums = _mm256_add_epi16(pair_sums, _mm256_maddubs_epi16(group[k], _mm256_set1_epi32(load_i32(a + 4 * k))));
-    }
-    return _mm256_madd_epi16(pair_sums, _mm256_set1_epi16(1));
+    return _mm256_madd_epi16(panel_pair_sums(group, a), _mm256_set1_epi16(1));
 #endif
 }
 
@@ -723,6 +734,84 @@ SLM_Q_TARGET static void panel_q4_0(int64_t n, const uint8_t *w, size_t row_stri
                 float *o = out + t * out_stride;
                 _mm256_storeu_ps(o, _mm256_fmadd_ps(centred, scale, _mm256_loadu_ps(o)));
             }
+        }
+    }
+}
+
+// ---- Q4_K prompt panel, in the batch order of llama.cpp's repacked gemm --------------------------
+//
+// The same panel for Q4_K's batch order (q4_K_batch_tokens above): per 64-element chunk, each
+// pair's exact integer sc[2c] * (sub-block 2c) + sc[2c + 1] * (sub-block 2c + 1) and one
+// fma(that, d_w * d_a, sum); the chunk's min term likewise into sum_mins; the result sum -
+// sum_mins. Per chunk the two sub-blocks of the 8 rows are turned once; per token, sixteen maddubs
+// against broadcast activation bytes give lane r = row r's int16 pair sums (at most 8 x 2 x 15 x
+// 127 = 30480 per sub-block), one madd with the rows' scales (int16 lanes, two per row) makes
+// the int32s, and one madd of the rows' two mins against the token's two bsum pairs the min term.
+SLM_Q_TARGET static void panel_q4_K(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                    size_t act_row_bytes, int64_t n_tokens, const float *act_d, int64_t act_d_stride,
+                                    float *out, int64_t out_stride) {
+    (void)act_d, (void)act_d_stride;  // Q8_K blocks carry their d
+    const int64_t nb = n / SLM_QK_K;
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    float mins[PANEL_TOKEN_CHUNK][PANEL_ROWS] __attribute__((aligned(32)));  // each pair's sum_mins
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += PANEL_TOKEN_CHUNK) {
+        const int64_t t1 = t0 + PANEL_TOKEN_CHUNK < n_tokens ? t0 + PANEL_TOKEN_CHUNK : n_tokens;
+        for (int64_t t = t0; t < t1; ++t) {
+            _mm256_storeu_ps(out + t * out_stride, _mm256_setzero_ps());
+            _mm256_store_ps(mins[t - t0], _mm256_setzero_ps());
+        }
+        for (int64_t i = 0; i < nb; ++i) {
+            const slm_block_q4_K *x[PANEL_ROWS];
+            uint8_t sc[PANEL_ROWS][8], mn[PANEL_ROWS][8];
+            float dw[PANEL_ROWS] __attribute__((aligned(32))), dminw[PANEL_ROWS] __attribute__((aligned(32)));
+            for (int r = 0; r < PANEL_ROWS; ++r) {
+                x[r] = (const slm_block_q4_K *)(w + (size_t)r * row_stride) + i;
+                slm_unpack_k_scales(x[r]->scales, sc[r], mn[r]);
+                dw[r] = slm_h2f_fast(x[r]->d);
+                dminw[r] = slm_h2f_fast(x[r]->dmin);
+            }
+            const __m256 d_w = _mm256_load_ps(dw), dmin_w = _mm256_load_ps(dminw);
+            for (int c = 0; c < 4; ++c) {
+                // Sub-blocks 2c (low nibbles) and 2c + 1 (high) of the 8 rows, turned.
+                __m256i lo[8], hi[8], u[PANEL_ROWS];
+                for (int r = 0; r < PANEL_ROWS; ++r) u[r] = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x[r]->qs + 32 * c)), low4);
+                panel_turn(u, lo);
+                for (int r = 0; r < PANEL_ROWS; ++r) {
+                    u[r] = _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)(x[r]->qs + 32 * c)), 4), low4);
+                }
+                panel_turn(u, hi);
+                // Per row, int16 lanes 2r and 2r + 1: its scales of the two sub-blocks, and its two mins.
+                int16_t scale_lo[16], scale_hi[16], min_pair[16];
+                for (int r = 0; r < PANEL_ROWS; ++r) {
+                    scale_lo[2 * r] = scale_lo[2 * r + 1] = sc[r][2 * c];
+                    scale_hi[2 * r] = scale_hi[2 * r + 1] = sc[r][2 * c + 1];
+                    min_pair[2 * r] = mn[r][2 * c];
+                    min_pair[2 * r + 1] = mn[r][2 * c + 1];
+                }
+                const __m256i s_lo = _mm256_loadu_si256((const __m256i *)scale_lo);
+                const __m256i s_hi = _mm256_loadu_si256((const __m256i *)scale_hi);
+                const __m256i m_pair = _mm256_loadu_si256((const __m256i *)min_pair);
+                for (int64_t t = t0; t < t1; ++t) {
+                    const slm_block_q8_K *y = K_ACT(t, i);
+                    const int8_t *a = y->qs + 64 * c;
+                    const __m256i chunk = q_add_scaled_pairs(_mm256_madd_epi16(s_lo, panel_pair_sums(lo, a)), s_hi,
+                                                             panel_pair_sums(hi, a + 32));
+                    // The token's two bsum pairs of the chunk, (b0 + b1, b2 + b3), in every int32 lane.
+                    const int16_t *bs = y->bsums + 4 * c;
+                    const __m256i bsum_pairs = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)(bs[0] + bs[1]) |
+                                                                           (uint32_t)(uint16_t)(bs[2] + bs[3]) << 16));
+                    const __m256i min_term = _mm256_madd_epi16(m_pair, bsum_pairs);
+                    const __m256 da = _mm256_set1_ps(y->d);
+                    float *o = out + t * out_stride;
+                    _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(chunk), _mm256_mul_ps(d_w, da), _mm256_loadu_ps(o)));
+                    _mm256_store_ps(mins[t - t0], _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_term), _mm256_mul_ps(dmin_w, da),
+                                                                  _mm256_load_ps(mins[t - t0])));
+                }
+            }
+        }
+        for (int64_t t = t0; t < t1; ++t) {
+            float *o = out + t * out_stride;
+            _mm256_storeu_ps(o, _mm256_sub_ps(_mm256_loadu_ps(o), _mm256_load_ps(mins[t - t0])));
         }
     }
 }
@@ -1022,11 +1111,19 @@ slm_matmul_tile SLM_Q_NAME(slm_matmul_tile_kernel_, )(int type) {
     }
 }
 
-slm_matmul_panel SLM_Q_NAME(slm_matmul_panel_kernel_, )(int type) {
+slm_matmul_panel SLM_Q_NAME(slm_matmul_panel_kernel_, )(int type, int64_t batch_tokens, int64_t batch_offset,
+                                                         int64_t n_tokens, int64_t *tokens_end) {
     const slm_matmul_panel none = {NULL, 0, 0};
+    *tokens_end = 0;
     if (!slm_cpu_has(SLM_Q_FEATURES)) return none;
     switch (type) {
-    case SLM_TYPE_Q4_0: return (slm_matmul_panel){panel_q4_0, PANEL_ROWS, 4};
+    case SLM_TYPE_Q4_0: *tokens_end = n_tokens; return (slm_matmul_panel){panel_q4_0, PANEL_ROWS, 4};
+    case SLM_TYPE_Q4_K: {
+        // The batch order's tokens (as slm_matmul_tile_kernel_for_batch), from the chunk's first.
+        const int64_t end = batch_tokens - batch_tokens % 4 - batch_offset;
+        *tokens_end = end < 0 ? 0 : end > n_tokens ? n_tokens : end;
+        return (slm_matmul_panel){panel_q4_K, PANEL_ROWS, 4};
+    }
     default: return none;
     }
 }
