@@ -174,11 +174,13 @@ void slm_matmul_in_batch_scaled(int type, const void *weight, size_t row_stride,
                          out + r, out_row_stride);
             }
             if (panel_tokens < n_tokens) {
-                // Fewer tokens than a panel takes: this call's other paths, on their own scales.
+                // The tokens after the panel's (the last of a batch, in another order): the other paths.
                 slm_matmul_in_batch_scaled(type, weight, row_stride, n_cols, act + (size_t)panel_tokens * act_row_bytes,
                                            act_row_bytes, n_tokens - panel_tokens, batch_tokens, batch_offset + panel_tokens,
                                            NULL, out + panel_tokens * out_row_stride, out_row_stride, row_begin,
                                            panel_rows_end);
+                // That call reused this thread's scale buffer: the rows left need these tokens' again.
+                if (!act_scales) panel_d = activation_scales(type, act, act_row_bytes, n_cols, n_tokens);
             }
             row_begin = panel_rows_end;
             if (row_begin == row_end) return;
