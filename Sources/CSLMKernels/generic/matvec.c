@@ -166,21 +166,19 @@ void slm_matmul_in_batch_scaled(int type, const void *weight, size_t row_stride,
     const slm_matmul_panel panel = dot ? slm_matmul_panel_kernel(type, batch_tokens, batch_offset, n_tokens, &panel_tokens)
                                        : (slm_matmul_panel){NULL, 0, 0};
     if (panel.fn && panel_tokens >= panel.min_tokens && row_end - row_begin >= panel.rows) {
-        const float *panel_d = act_scales ? act_scales : activation_scales(type, act, act_row_bytes, n_cols, n_tokens);
         const int64_t panel_rows_end = row_begin + (row_end - row_begin) / panel.rows * panel.rows;
+        if (panel_tokens < n_tokens) {
+            // The tokens after the panel's (the last of a batch, in another order) on its rows:
+            // the other paths. First, since that call fills this thread's scale buffer with its own.
+            slm_matmul_in_batch_scaled(type, weight, row_stride, n_cols, act + (size_t)panel_tokens * act_row_bytes,
+                                       act_row_bytes, n_tokens - panel_tokens, batch_tokens, batch_offset + panel_tokens,
+                                       NULL, out + panel_tokens * out_row_stride, out_row_stride, row_begin, panel_rows_end);
+        }
+        const float *panel_d = act_scales ? act_scales : activation_scales(type, act, act_row_bytes, n_cols, n_tokens);
         if (panel_d) {
             for (int64_t r = row_begin; r < panel_rows_end; r += panel.rows) {
                 panel.fn(n_cols, w + (size_t)r * row_stride, row_stride, act, act_row_bytes, panel_tokens, panel_d, n_tokens,
                          out + r, out_row_stride);
-            }
-            if (panel_tokens < n_tokens) {
-                // The tokens after the panel's (the last of a batch, in another order): the other paths.
-                slm_matmul_in_batch_scaled(type, weight, row_stride, n_cols, act + (size_t)panel_tokens * act_row_bytes,
-                                           act_row_bytes, n_tokens - panel_tokens, batch_tokens, batch_offset + panel_tokens,
-                                           NULL, out + panel_tokens * out_row_stride, out_row_stride, row_begin,
-                                           panel_rows_end);
-                // That call reused this thread's scale buffer: the rows left need these tokens' again.
-                if (!act_scales) panel_d = activation_scales(type, act, act_row_bytes, n_cols, n_tokens);
             }
             row_begin = panel_rows_end;
             if (row_begin == row_end) return;
