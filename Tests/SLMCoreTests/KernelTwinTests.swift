@@ -199,7 +199,7 @@ final class KernelTwinTests: XCTestCase {
 
     // MARK: - 1b. Matmul tiles: bit-identical to the pair-by-pair dots
 
-    /// slm_matmul through the AVX2 tiles (2 rows x 4 tokens) must give exactly the bits of
+    /// slm_matmul through the AVX2 tiles (2 rows x 4 tokens) and panels must give exactly the bits of
     /// slm_vec_dot for every pair (prompt logits then equal decode's and llama.cpp's), including
     /// ragged edges: row and token counts that are not multiples of the tile, the smallest K
     /// (one block) and a row range that starts at an odd row.
@@ -207,9 +207,14 @@ final class KernelTwinTests: XCTestCase {
         var random = SeededGenerator(seed: 0x7113_2026)
         for type in [SLM_TYPE_Q4_0, SLM_TYPE_Q4_1, SLM_TYPE_Q5_0, SLM_TYPE_Q8_0].map(id) {
             let name = String(cString: slm_type_name(type))
-            guard slm_matmul_tile_kernel(type).fn != nil else { throw XCTSkip("no matmul tile for \(name) on this CPU") }
+            var panelTokens: Int64 = 0
+            guard slm_matmul_tile_kernel(type).fn != nil || slm_matmul_panel_kernel(type, 8, 0, 8, &panelTokens).fn != nil else {
+                throw XCTSkip("no matmul tile or panel for \(name) on this CPU")
+            }
             let actType = slm_type_activation_type(type)
-            for (n, rows, tokens) in [(32, 2, 4), (576, 5, 9), (1536, 18, 17), (96, 33, 3), (64, 4, 64)] {
+            // Q4_1's panel (4 rows): 70 tokens cross its 64-token passes; 2,080 columns (65 blocks)
+            // its 32-block chunks, with a one-block tail.
+            for (n, rows, tokens) in [(32, 2, 4), (576, 5, 9), (1536, 18, 17), (96, 33, 3), (64, 4, 64), (128, 9, 70), (2080, 5, 13)] {
                 let rowBytes = slm_row_bytes(type, Int64(n))
                 let actBytes = slm_row_bytes(actType, Int64(n))
                 var weights: [UInt8] = []
