@@ -479,7 +479,8 @@ SLM_Q_TARGET static void tile_q4_K_batch(int64_t n, const uint8_t *w, size_t row
 //
 // For prompt batches, 2 weight rows x 4 tokens per call (Q5_0: 1 x 8), so each unpacked weight
 // block serves several tokens and each activation block several rows, instead of one dot product
-// re-reading and re-unpacking both per pair (Q4_0, Q5_0, Q8_0; Q4_1 has the panel further down).
+// re-reading and re-unpacking both per pair (Q4_0, Q5_0, Q8_0; Q4_1 and Q5_0 have panels further
+// down, and Q5_0's tile takes the rows they leave).
 // Decode tiles (several rows x 1 token) for slm_matvec: Q4_0, Q4_1, Q5_0, Q8_0.
 //
 // Bit-identical to the dots above for every (row, token): each of the pairs keeps its own
@@ -758,120 +759,6 @@ SLM_Q_TARGET static void panel_q4_K(int64_t n, const uint8_t *w, size_t row_stri
     }
 }
 
-// ---- Q4_1 prompt panel: 4 rows by any number of tokens ------------------------------------------
-//
-// Q4_1 keeps the eight-float-lane order (per block one FMA into each pair's eight lanes, and the
-// m_w * s_a sum beside it), so unlike Q4_0's panel it cannot share an FMA among rows. What it
-// shares is the work per weight block: a tile unpacks a block's nibbles and converts its d and m
-// once per 4 tokens, the panel once per PANEL_TOKEN_CHUNK tokens. A chunk of the 4 rows' blocks
-// goes into a buffer (unpacked bytes and d, m as floats; 5 KB, in L1), then each group of 8 tokens
-// runs over it: a scale pass (d_w * d_a and the m_w * s_a chains of 8 tokens per 256-bit op, four
-// independent chains) and, per row pair and token quad, the product loop reading the unpacked
-// bytes and broadcasting each pair's scale from memory. Each pair gets the dot's operations in
-// the dot's order. Measured on Zen 3 against the 4 x 4 tile it replaces (L1-resident rows, 28
-// tokens): 1.96 -> 1.84 TSC ticks per 32-weight pair at 576 columns, 1.87 -> 1.76 at 1,536.
-#define Q4_1_PANEL_ROWS 4
-#define Q4_1_PANEL_BLOCKS 32
-// Tokens per scale pass: one 256-bit lane each.
-#define Q4_1_PANEL_GROUP 8
-
-// Rows 2p, 2p + 1 times `tokens` (1..4, a constant where inlined) tokens over a chunk's blocks.
-// unpacked[block][row]; scale points at the chunk's scale of (row 2p, the quad's first token), and
-// pair (row 2p + k, token t) is at scale[block * Q4_1_PANEL_ROWS * Q4_1_PANEL_GROUP + k * Q4_1_PANEL_GROUP + t].
-// The pairs' lanes: acc[t][row], carried over from the chunk before (zeros for the first chunk).
-__attribute__((always_inline)) SLM_Q_TARGET static inline void q4_1_panel_products(
-    const __m256i (*unpacked)[Q4_1_PANEL_ROWS], int p, const float *scale, const uint8_t *act, size_t act_row_bytes,
-    int64_t c0, int64_t c1, int tokens, __m256 (*acc)[Q4_1_PANEL_ROWS]) {
-    __m256 acc0[4], acc1[4];
-    for (int t = 0; t < tokens; ++t) {
-        acc0[t] = c0 == 0 ? _mm256_setzero_ps() : acc[t][2 * p];
-        acc1[t] = c0 == 0 ? _mm256_setzero_ps() : acc[t][2 * p + 1];
-    }
-    scale = chunk_scales_for_loads(scale);
-    for (int64_t i = c0; i < c1; ++i, scale += Q4_1_PANEL_ROWS * Q4_1_PANEL_GROUP) {
-        const __m256i q0 = _mm256_load_si256(&unpacked[i - c0][2 * p]), q1 = _mm256_load_si256(&unpacked[i - c0][2 * p + 1]);
-        for (int t = 0; t < tokens; ++t) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)ACT(slm_block_q8_1, t, i).qs);
-            acc0[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + t), q_dot_u8_s8_lanes(q0, a), acc0[t]);
-            acc1[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + Q4_1_PANEL_GROUP + t), q_dot_u8_s8_lanes(q1, a), acc1[t]);
-        }
-    }
-    for (int t = 0; t < tokens; ++t) acc[t][2 * p] = acc0[t], acc[t][2 * p + 1] = acc1[t];
-}
-
-// act_d as the tiles': d_a of block i, token t at [i * act_d_stride + t], s_a (d_a times the sum
-// of the block's quants, stored in the Q8_1 block as F16) at [(nb + i) * act_d_stride + t].
-SLM_Q_TARGET static void panel_q4_1(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
-                                    size_t act_row_bytes, int64_t n_tokens, const float *act_d, int64_t act_d_stride,
-                                    float *out, int64_t out_stride) {
-    enum { ROWS = Q4_1_PANEL_ROWS, GROUP = Q4_1_PANEL_GROUP, GROUPS = PANEL_TOKEN_CHUNK / Q4_1_PANEL_GROUP };
-    const slm_block_q4_1 *x[ROWS];
-    for (int r = 0; r < ROWS; ++r) x[r] = (const slm_block_q4_1 *)(w + (size_t)r * row_stride);
-    const int64_t nb = n / SLM_QK4_1;
-    const float *act_s = act_d + nb * act_d_stride;
-    __m256i unpacked[Q4_1_PANEL_BLOCKS][ROWS];                                        // the chunk's nibbles as bytes
-    float dm[Q4_1_PANEL_BLOCKS][ROWS][2];                                             // the chunk's d_w, m_w
-    float scales[Q4_1_PANEL_BLOCKS][ROWS * GROUP] __attribute__((aligned(32)));      // a group's d_w * d_a
-    __m256 acc[PANEL_TOKEN_CHUNK][ROWS];  // each pair's eight lanes between chunks: [token][row] (set by the first)
-    __m256 off[GROUPS][ROWS];             // lane t: the m_w * s_a sum of the group's token t
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += PANEL_TOKEN_CHUNK) {
-        const int64_t t1 = t0 + PANEL_TOKEN_CHUNK < n_tokens ? t0 + PANEL_TOKEN_CHUNK : n_tokens;
-        for (int64_t c0 = 0; c0 < nb; c0 += Q4_1_PANEL_BLOCKS) {
-            const int64_t c1 = c0 + Q4_1_PANEL_BLOCKS < nb ? c0 + Q4_1_PANEL_BLOCKS : nb;
-            for (int64_t i = c0; i < c1; ++i) {
-                for (int r = 0; r < ROWS; ++r) {
-                    unpacked[i - c0][r] = unpack_nibbles(x[r][i].qs);
-                    _mm_storel_pi((__m64 *)dm[i - c0][r], h2f_pair(x[r][i].d, x[r][i].m));
-                }
-            }
-            if (t0 == 0) {
-                // The same blocks of the next 4 rows (the caller's next panel), which arrive while
-                // this chunk computes: else the loads above wait on memory with nothing to overlap.
-                for (int r = 0; r < ROWS; ++r) {
-                    const uint8_t *next = (const uint8_t *)&x[r][c0] + ROWS * row_stride, *end = (const uint8_t *)&x[r][c1] + ROWS * row_stride;
-                    for (; next < end; next += 64) _mm_prefetch((const char *)next, _MM_HINT_T0);
-                }
-            }
-            for (int64_t g0 = t0; g0 < t1; g0 += GROUP) {
-                const int tokens = t1 - g0 < GROUP ? (int)(t1 - g0) : GROUP;
-                // Lanes past the last token stay zero and unused: no read past act_d's rows.
-                const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(tokens), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-                __m256 *group_off = off[(g0 - t0) / GROUP];
-                if (c0 == 0)
-                    for (int r = 0; r < ROWS; ++r) group_off[r] = _mm256_setzero_ps();
-                for (int64_t i = c0; i < c1; ++i) {
-                    const __m256 da = _mm256_maskload_ps(act_d + i * act_d_stride + g0, live);
-                    const __m256 sa = _mm256_maskload_ps(act_s + i * act_d_stride + g0, live);
-                    for (int r = 0; r < ROWS; ++r) {
-                        _mm256_store_ps(scales[i - c0] + GROUP * r, _mm256_mul_ps(_mm256_broadcast_ss(&dm[i - c0][r][0]), da));
-                        group_off[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dm[i - c0][r][1]), sa, group_off[r]);
-                    }
-                }
-                for (int q = 0; q * 4 < tokens; ++q) {
-                    const int quad = tokens - 4 * q < 4 ? tokens - 4 * q : 4;
-                    const uint8_t *quad_act = act + (size_t)(g0 + 4 * q) * act_row_bytes;
-                    __m256(*quad_acc)[ROWS] = acc + (g0 - t0 + 4 * q);
-                    for (int p = 0; p < ROWS / 2; ++p) {
-                        const float *scale = &scales[0][0] + 2 * p * GROUP + 4 * q;
-                        switch (quad) {  // a loop per token count, each with its accumulators in registers
-                        case 4: q4_1_panel_products(unpacked, p, scale, quad_act, act_row_bytes, c0, c1, 4, quad_acc); break;
-                        case 3: q4_1_panel_products(unpacked, p, scale, quad_act, act_row_bytes, c0, c1, 3, quad_acc); break;
-                        case 2: q4_1_panel_products(unpacked, p, scale, quad_act, act_row_bytes, c0, c1, 2, quad_acc); break;
-                        default: q4_1_panel_products(unpacked, p, scale, quad_act, act_row_bytes, c0, c1, 1, quad_acc); break;
-                        }
-                    }
-                }
-            }
-        }
-        for (int64_t g0 = t0; g0 < t1; g0 += GROUP) {
-            float offsets[ROWS][GROUP] __attribute__((aligned(32)));
-            for (int r = 0; r < ROWS; ++r) _mm256_store_ps(offsets[r], off[(g0 - t0) / GROUP][r]);
-            for (int64_t t = g0; t < t1 && t < g0 + GROUP; ++t)
-                for (int r = 0; r < ROWS; ++r) out[t * out_stride + r] = hsum8(acc[t - t0][r]) + offsets[r][t - g0];
-        }
-    }
-}
-
 // The decode tiles read their rows side by side, which the hardware prefetcher does not follow:
 // each block step prefetches the next slice of the following rows (the next tile's), so its
 // lines arrive while this tile runs (measured: single-thread SmolLM2 Q4_0 decode 47 -> 57 t/s
@@ -1026,6 +913,162 @@ SLM_Q_TARGET static void tile_q5_0(int64_t n, const uint8_t *w, size_t row_strid
                       out, out_stride);
 }
 
+// ---- Prompt panels in the eight-float-lane order (Q4_1, Q5_0): 4 rows by any number of tokens --
+//
+// These types keep the eight-float-lane order (per block one FMA into each pair's eight lanes;
+// Q4_1 also the m_w * s_a sum beside it), so unlike Q4_0's panel they cannot share an FMA among
+// rows. What they share is the work per weight block: a tile unpacks a block (Q5_0: nibbles,
+// fifth bits, the sign trick's |q|) and converts its scales once per 4 or 8 tokens, the panel once
+// per PANEL_TOKEN_CHUNK tokens. A chunk of the 4 rows' blocks goes into a buffer (values and
+// scales as floats; at most 9 KB, in L1), then each group of 8 tokens runs over it: a scale pass
+// (d_w * d_a for 8 tokens per 256-bit op and, for Q4_1, the m_w * s_a chains, four independent
+// ones) and, per row pair and token quad, the 2 x 4 product loop reading the buffered values and
+// broadcasting each pair's scale from memory. Each pair gets its dot's operations in its dot's
+// order. The next 4 rows' blocks are prefetched while a chunk computes: without that the buffer
+// fill waits on memory with nothing to overlap, which cost the whole gain end to end.
+// Measured on Zen 3 against the 4 x 4 Q4_1 tile (L1-resident rows, 28 tokens): 1.96 -> 1.84 TSC
+// ticks per 32-weight pair at 576 columns, 1.87 -> 1.76 at 1,536.
+#define LANE_PANEL_ROWS 4
+#define LANE_PANEL_BLOCKS 32
+// Tokens per scale pass: one 256-bit lane each.
+#define LANE_PANEL_GROUP 8
+
+// A chunk's blocks as the product loops read them: [block][row][0] the values (Q4_1: unsigned
+// nibbles; Q5_0: q - 16, signed), [block][row][1] Q5_0's |q - 16| (the sign trick's unsigned side).
+typedef __m256i lane_panel_values[LANE_PANEL_BLOCKS][LANE_PANEL_ROWS][2];
+
+// Rows 2p, 2p + 1 times `tokens` (1..4, a constant where inlined) tokens over a chunk's blocks.
+// scale points at the chunk's scale of (row 2p, the quad's first token), and pair (row 2p + k,
+// token t) is at scale[block * LANE_PANEL_ROWS * LANE_PANEL_GROUP + k * LANE_PANEL_GROUP + t].
+// The pairs' lanes: acc[t][row], carried over from the chunk before (zeros for the first chunk).
+__attribute__((always_inline)) SLM_Q_TARGET static inline void lane_panel_products(
+    int type, const lane_panel_values values, int p, const float *scale, const uint8_t *act, size_t act_row_bytes,
+    int64_t c0, int64_t c1, int tokens, __m256 (*acc)[LANE_PANEL_ROWS]) {
+    const size_t act_block_bytes = type == SLM_TYPE_Q4_1 ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
+    const size_t act_qs = type == SLM_TYPE_Q4_1 ? offsetof(slm_block_q8_1, qs) : offsetof(slm_block_q8_0, qs);
+    __m256 acc0[4], acc1[4];
+    for (int t = 0; t < tokens; ++t) {
+        acc0[t] = c0 == 0 ? _mm256_setzero_ps() : acc[t][2 * p];
+        acc1[t] = c0 == 0 ? _mm256_setzero_ps() : acc[t][2 * p + 1];
+    }
+    scale = chunk_scales_for_loads(scale);
+    for (int64_t i = c0; i < c1; ++i, scale += LANE_PANEL_ROWS * LANE_PANEL_GROUP) {
+        const __m256i q0 = _mm256_load_si256(&values[i - c0][2 * p][0]), q1 = _mm256_load_si256(&values[i - c0][2 * p + 1][0]);
+        for (int t = 0; t < tokens; ++t) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(act + (size_t)t * act_row_bytes + (size_t)i * act_block_bytes + act_qs));
+            __m256 lanes0, lanes1;
+            if (type == SLM_TYPE_Q4_1) {
+                lanes0 = q_dot_u8_s8_lanes(q0, a), lanes1 = q_dot_u8_s8_lanes(q1, a);
+            } else {
+                lanes0 = q_dot_u8_s8_lanes(_mm256_load_si256(&values[i - c0][2 * p][1]), _mm256_sign_epi8(a, q0));
+                lanes1 = q_dot_u8_s8_lanes(_mm256_load_si256(&values[i - c0][2 * p + 1][1]), _mm256_sign_epi8(a, q1));
+            }
+            acc0[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + t), lanes0, acc0[t]);
+            acc1[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(scale + LANE_PANEL_GROUP + t), lanes1, acc1[t]);
+        }
+    }
+    for (int t = 0; t < tokens; ++t) acc[t][2 * p] = acc0[t], acc[t][2 * p + 1] = acc1[t];
+}
+
+// act_d as the tiles': d_a of block i, token t at [i * act_d_stride + t]; for Q4_1, s_a (d_a times
+// the sum of the block's quants, stored in the Q8_1 block as F16) at [(nb + i) * act_d_stride + t].
+__attribute__((always_inline)) SLM_Q_TARGET static inline void lane_panel(int type, int64_t n, const uint8_t *w,
+                                                                    size_t row_stride, const uint8_t *act,
+                                                                    size_t act_row_bytes, int64_t n_tokens,
+                                                                    const float *act_d, int64_t act_d_stride,
+                                                                    float *out, int64_t out_stride) {
+    enum { ROWS = LANE_PANEL_ROWS, GROUP = LANE_PANEL_GROUP, GROUPS = PANEL_TOKEN_CHUNK / LANE_PANEL_GROUP };
+    const int q4_1 = type == SLM_TYPE_Q4_1;
+    const size_t block_bytes = q4_1 ? sizeof(slm_block_q4_1) : sizeof(slm_block_q5_0);
+    const int64_t nb = n / 32;
+    const float *act_s = act_d + nb * act_d_stride;
+    lane_panel_values values __attribute__((aligned(32)));
+    float dm[LANE_PANEL_BLOCKS][ROWS][2];                                        // the chunk's d_w (and Q4_1's m_w)
+    float scales[LANE_PANEL_BLOCKS][ROWS * GROUP] __attribute__((aligned(32)));  // a group's d_w * d_a
+    __m256 acc[PANEL_TOKEN_CHUNK][ROWS];  // each pair's eight lanes between chunks: [token][row] (set by the first)
+    __m256 off[GROUPS][ROWS];             // Q4_1, lane t: the m_w * s_a sum of the group's token t
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += PANEL_TOKEN_CHUNK) {
+        const int64_t t1 = t0 + PANEL_TOKEN_CHUNK < n_tokens ? t0 + PANEL_TOKEN_CHUNK : n_tokens;
+        for (int64_t c0 = 0; c0 < nb; c0 += LANE_PANEL_BLOCKS) {
+            const int64_t c1 = c0 + LANE_PANEL_BLOCKS < nb ? c0 + LANE_PANEL_BLOCKS : nb;
+            for (int64_t i = c0; i < c1; ++i) {
+                for (int r = 0; r < ROWS; ++r) {
+                    const uint8_t *block = w + (size_t)r * row_stride + (size_t)i * block_bytes;
+                    if (q4_1) {
+                        const slm_block_q4_1 *x = (const slm_block_q4_1 *)block;
+                        values[i - c0][r][0] = unpack_nibbles(x->qs);
+                        _mm_storel_pi((__m64 *)dm[i - c0][r], h2f_pair(x->d, x->m));
+                    } else {
+                        const __m256i q = q5_0_values(block);
+                        values[i - c0][r][0] = q;
+                        values[i - c0][r][1] = _mm256_sign_epi8(q, q);
+                        _mm_storel_pi((__m64 *)dm[i - c0][r], h2f_pair(((const slm_block_q5_0 *)block)->d, 0));
+                    }
+                }
+            }
+            if (t0 == 0) {
+                // The same blocks of the next 4 rows (the caller's next panel), arriving while this chunk computes.
+                for (int r = 0; r < ROWS; ++r) {
+                    const uint8_t *next = w + (size_t)(ROWS + r) * row_stride + (size_t)c0 * block_bytes;
+                    const uint8_t *end = w + (size_t)(ROWS + r) * row_stride + (size_t)c1 * block_bytes;
+                    for (; next < end; next += 64) _mm_prefetch((const char *)next, _MM_HINT_T0);
+                }
+            }
+            for (int64_t g0 = t0; g0 < t1; g0 += GROUP) {
+                const int tokens = t1 - g0 < GROUP ? (int)(t1 - g0) : GROUP;
+                // Lanes past the last token stay zero and unused: no read past act_d's rows.
+                const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(tokens), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                __m256 *group_off = off[(g0 - t0) / GROUP];
+                if (q4_1 && c0 == 0)
+                    for (int r = 0; r < ROWS; ++r) group_off[r] = _mm256_setzero_ps();
+                for (int64_t i = c0; i < c1; ++i) {
+                    const __m256 da = _mm256_maskload_ps(act_d + i * act_d_stride + g0, live);
+                    for (int r = 0; r < ROWS; ++r)
+                        _mm256_store_ps(scales[i - c0] + GROUP * r, _mm256_mul_ps(_mm256_broadcast_ss(&dm[i - c0][r][0]), da));
+                    if (q4_1) {
+                        const __m256 sa = _mm256_maskload_ps(act_s + i * act_d_stride + g0, live);
+                        for (int r = 0; r < ROWS; ++r)
+                            group_off[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dm[i - c0][r][1]), sa, group_off[r]);
+                    }
+                }
+                for (int q = 0; q * 4 < tokens; ++q) {
+                    const int quad = tokens - 4 * q < 4 ? tokens - 4 * q : 4;
+                    const uint8_t *quad_act = act + (size_t)(g0 + 4 * q) * act_row_bytes;
+                    __m256(*quad_acc)[ROWS] = acc + (g0 - t0 + 4 * q);
+                    for (int p = 0; p < ROWS / 2; ++p) {
+                        const float *scale = &scales[0][0] + 2 * p * GROUP + 4 * q;
+                        switch (quad) {  // a loop per token count, each with its accumulators in registers
+                        case 4: lane_panel_products(type, values, p, scale, quad_act, act_row_bytes, c0, c1, 4, quad_acc); break;
+                        case 3: lane_panel_products(type, values, p, scale, quad_act, act_row_bytes, c0, c1, 3, quad_acc); break;
+                        case 2: lane_panel_products(type, values, p, scale, quad_act, act_row_bytes, c0, c1, 2, quad_acc); break;
+                        default: lane_panel_products(type, values, p, scale, quad_act, act_row_bytes, c0, c1, 1, quad_acc); break;
+                        }
+                    }
+                }
+            }
+        }
+        for (int64_t g0 = t0; g0 < t1; g0 += GROUP) {
+            float offsets[ROWS][GROUP] __attribute__((aligned(32)));
+            for (int r = 0; r < ROWS; ++r) _mm256_store_ps(offsets[r], q4_1 ? off[(g0 - t0) / GROUP][r] : _mm256_setzero_ps());
+            for (int64_t t = g0; t < t1 && t < g0 + GROUP; ++t)
+                for (int r = 0; r < ROWS; ++r)
+                    out[t * out_stride + r] = q4_1 ? hsum8(acc[t - t0][r]) + offsets[r][t - g0] : hsum8(acc[t - t0][r]);
+        }
+    }
+}
+
+SLM_Q_TARGET static void panel_q4_1(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                    size_t act_row_bytes, int64_t n_tokens, const float *act_d, int64_t act_d_stride,
+                                    float *out, int64_t out_stride) {
+    lane_panel(SLM_TYPE_Q4_1, n, w, row_stride, act, act_row_bytes, n_tokens, act_d, act_d_stride, out, out_stride);
+}
+
+SLM_Q_TARGET static void panel_q5_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                    size_t act_row_bytes, int64_t n_tokens, const float *act_d, int64_t act_d_stride,
+                                    float *out, int64_t out_stride) {
+    lane_panel(SLM_TYPE_Q5_0, n, w, row_stride, act, act_row_bytes, n_tokens, act_d, act_d_stride, out, out_stride);
+}
+
 // Decode tiles for the types whose dot sums in eight float lanes per row (llama.cpp's x86 order;
 // Q4_1, Q5_0, Q8_0): DECODE_ROWS rows x 1 token. Each row keeps its own accumulator and gets
 // exactly its dot's operations in its dot's order (so the same bits); the rows share the
@@ -1173,7 +1216,8 @@ slm_matmul_panel SLM_Q_NAME(slm_matmul_panel_kernel_, )(int type, int64_t batch_
     if (!slm_cpu_has(SLM_Q_FEATURES)) return none;
     switch (type) {
     case SLM_TYPE_Q4_0: *tokens_end = n_tokens; return (slm_matmul_panel){panel_q4_0, PANEL_ROWS, 4};
-    case SLM_TYPE_Q4_1: *tokens_end = n_tokens; return (slm_matmul_panel){panel_q4_1, Q4_1_PANEL_ROWS, 4};
+    case SLM_TYPE_Q4_1: *tokens_end = n_tokens; return (slm_matmul_panel){panel_q4_1, LANE_PANEL_ROWS, 4};
+    case SLM_TYPE_Q5_0: *tokens_end = n_tokens; return (slm_matmul_panel){panel_q5_0, LANE_PANEL_ROWS, 4};
     case SLM_TYPE_Q4_K: {
         // The batch order's tokens (as slm_matmul_tile_kernel_for_batch), from the chunk's first.
         const int64_t end = batch_tokens - batch_tokens % 4 - batch_offset;
