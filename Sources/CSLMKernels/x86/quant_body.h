@@ -479,8 +479,8 @@ SLM_Q_TARGET static void tile_q4_K_batch(int64_t n, const uint8_t *w, size_t row
 //
 // For prompt batches, 2 weight rows x 4 tokens per call (Q5_0: 1 x 8), so each unpacked weight
 // block serves several tokens and each activation block several rows, instead of one dot product
-// re-reading and re-unpacking both per pair (Q4_0, Q5_0, Q8_0; Q4_1 and Q5_0 have panels further
-// down, and Q5_0's tile takes the rows they leave).
+// re-reading and re-unpacking both per pair (Q4_0, Q5_0, Q8_0; Q4_1, Q5_0 and Q8_0 have panels
+// further down, and the Q5_0 and Q8_0 tiles take the rows those leave).
 // Decode tiles (several rows x 1 token) for slm_matvec: Q4_0, Q4_1, Q5_0, Q8_0.
 //
 // Bit-identical to the dots above for every (row, token): each of the pairs keeps its own
@@ -913,28 +913,30 @@ SLM_Q_TARGET static void tile_q5_0(int64_t n, const uint8_t *w, size_t row_strid
                       out, out_stride);
 }
 
-// ---- Prompt panels in the eight-float-lane order (Q4_1, Q5_0): 4 rows by any number of tokens --
+// ---- Prompt panels in the eight-float-lane order (Q4_1, Q5_0, Q8_0): 4 rows by any number of tokens
 //
 // These types keep the eight-float-lane order (per block one FMA into each pair's eight lanes;
 // Q4_1 also the m_w * s_a sum beside it), so unlike Q4_0's panel they cannot share an FMA among
-// rows. What they share is the work per weight block: a tile unpacks a block (Q5_0: nibbles,
-// fifth bits, the sign trick's |q|) and converts its scales once per 4 or 8 tokens, the panel once
-// per PANEL_TOKEN_CHUNK tokens. A chunk of the 4 rows' blocks goes into a buffer (values and
-// scales as floats; at most 9 KB, in L1), then each group of 8 tokens runs over it: a scale pass
-// (d_w * d_a for 8 tokens per 256-bit op and, for Q4_1, the m_w * s_a chains, four independent
-// ones) and, per row pair and token quad, the 2 x 4 product loop reading the buffered values and
-// broadcasting each pair's scale from memory. Each pair gets its dot's operations in its dot's
-// order. The next 4 rows' blocks are prefetched while a chunk computes: without that the buffer
-// fill waits on memory with nothing to overlap, which cost the whole gain end to end.
-// Measured on Zen 3 against the 4 x 4 Q4_1 tile (L1-resident rows, 28 tokens): 1.96 -> 1.84 TSC
-// ticks per 32-weight pair at 576 columns, 1.87 -> 1.76 at 1,536.
+// rows. What they share is the work per weight block: a tile unpacks a block (Q5_0: nibbles and
+// fifth bits; Q5_0 and Q8_0: the sign trick's |q|) and converts its scales once per 4 or 8
+// tokens, the panel once per PANEL_TOKEN_CHUNK tokens. A chunk of the 4 rows' blocks goes into a
+// buffer (values and scales as floats; at most 9 KB, in L1), then each group of 8 tokens runs
+// over it: a scale pass (d_w * d_a for 8 tokens per 256-bit op and, for Q4_1, the m_w * s_a
+// chains, four independent ones) and, per row pair and token quad, the 2 x 4 product loop
+// reading the buffered values and broadcasting each pair's scale from memory. Each pair gets its
+// dot's operations in its dot's order. The next 4 rows' blocks are prefetched while a chunk
+// computes: without that the buffer fill waits on memory with nothing to overlap, which cost the
+// whole gain end to end. Measured on Zen 3 through slm_matmul (64 rows x 28 tokens, TSC ticks
+// per 32-weight pair, best of 5, tiles -> panels): at 576 columns Q4_1 2.03 -> 1.73, Q5_0 2.99 ->
+// 1.99, Q8_0 2.22 -> 1.97; at 1,536 columns 1.92 -> 1.70, 2.82 -> 1.95, 2.09 -> 1.94.
 #define LANE_PANEL_ROWS 4
 #define LANE_PANEL_BLOCKS 32
 // Tokens per scale pass: one 256-bit lane each.
 #define LANE_PANEL_GROUP 8
 
 // A chunk's blocks as the product loops read them: [block][row][0] the values (Q4_1: unsigned
-// nibbles; Q5_0: q - 16, signed), [block][row][1] Q5_0's |q - 16| (the sign trick's unsigned side).
+// nibbles; Q5_0: q - 16 and Q8_0: q, signed), [block][row][1] the signed ones' magnitudes (the
+// sign trick's unsigned side).
 typedef __m256i lane_panel_values[LANE_PANEL_BLOCKS][LANE_PANEL_ROWS][2];
 
 // Rows 2p, 2p + 1 times `tokens` (1..4, a constant where inlined) tokens over a chunk's blocks.
@@ -979,7 +981,7 @@ __attribute__((always_inline)) SLM_Q_TARGET static inline void lane_panel(int ty
                                                                     float *out, int64_t out_stride) {
     enum { ROWS = LANE_PANEL_ROWS, GROUP = LANE_PANEL_GROUP, GROUPS = PANEL_TOKEN_CHUNK / LANE_PANEL_GROUP };
     const int q4_1 = type == SLM_TYPE_Q4_1;
-    const size_t block_bytes = q4_1 ? sizeof(slm_block_q4_1) : sizeof(slm_block_q5_0);
+    const size_t block_bytes = q4_1 ? sizeof(slm_block_q4_1) : type == SLM_TYPE_Q5_0 ? sizeof(slm_block_q5_0) : sizeof(slm_block_q8_0);
     const int64_t nb = n / 32;
     const float *act_s = act_d + nb * act_d_stride;
     lane_panel_values values __attribute__((aligned(32)));
@@ -999,10 +1001,12 @@ __attribute__((always_inline)) SLM_Q_TARGET static inline void lane_panel(int ty
                         values[i - c0][r][0] = unpack_nibbles(x->qs);
                         _mm_storel_pi((__m64 *)dm[i - c0][r], h2f_pair(x->d, x->m));
                     } else {
-                        const __m256i q = q5_0_values(block);
+                        const __m256i q = type == SLM_TYPE_Q5_0 ? q5_0_values(block) : q8_0_values(block);
                         values[i - c0][r][0] = q;
                         values[i - c0][r][1] = _mm256_sign_epi8(q, q);
-                        _mm_storel_pi((__m64 *)dm[i - c0][r], h2f_pair(((const slm_block_q5_0 *)block)->d, 0));
+                        uint16_t d;  // the block's F16 scale is its first field
+                        memcpy(&d, block, sizeof d);
+                        _mm_storel_pi((__m64 *)dm[i - c0][r], h2f_pair(d, 0));
                     }
                 }
             }
@@ -1067,6 +1071,12 @@ SLM_Q_TARGET static void panel_q5_0(int64_t n, const uint8_t *w, size_t row_stri
                                     size_t act_row_bytes, int64_t n_tokens, const float *act_d, int64_t act_d_stride,
                                     float *out, int64_t out_stride) {
     lane_panel(SLM_TYPE_Q5_0, n, w, row_stride, act, act_row_bytes, n_tokens, act_d, act_d_stride, out, out_stride);
+}
+
+SLM_Q_TARGET static void panel_q8_0(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                    size_t act_row_bytes, int64_t n_tokens, const float *act_d, int64_t act_d_stride,
+                                    float *out, int64_t out_stride) {
+    lane_panel(SLM_TYPE_Q8_0, n, w, row_stride, act, act_row_bytes, n_tokens, act_d, act_d_stride, out, out_stride);
 }
 
 // Decode tiles for the types whose dot sums in eight float lanes per row (llama.cpp's x86 order;
@@ -1218,6 +1228,7 @@ slm_matmul_panel SLM_Q_NAME(slm_matmul_panel_kernel_, )(int type, int64_t batch_
     case SLM_TYPE_Q4_0: *tokens_end = n_tokens; return (slm_matmul_panel){panel_q4_0, PANEL_ROWS, 4};
     case SLM_TYPE_Q4_1: *tokens_end = n_tokens; return (slm_matmul_panel){panel_q4_1, LANE_PANEL_ROWS, 4};
     case SLM_TYPE_Q5_0: *tokens_end = n_tokens; return (slm_matmul_panel){panel_q5_0, LANE_PANEL_ROWS, 4};
+    case SLM_TYPE_Q8_0: *tokens_end = n_tokens; return (slm_matmul_panel){panel_q8_0, LANE_PANEL_ROWS, 4};
     case SLM_TYPE_Q4_K: {
         // The batch order's tokens (as slm_matmul_tile_kernel_for_batch), from the chunk's first.
         const int64_t end = batch_tokens - batch_tokens % 4 - batch_offset;
