@@ -212,8 +212,8 @@ final class KernelTwinTests: XCTestCase {
                 throw XCTSkip("no matmul tile or panel for \(name) on this CPU")
             }
             let actType = slm_type_activation_type(type)
-            // Q4_1's panel (4 rows): 70 tokens cross its 64-token passes; 2,080 columns (65 blocks)
-            // its 32-block chunks, with a one-block tail.
+            // The x86 panels of Q4_1, Q5_0 and Q8_0 (4 rows): 70 tokens cross their 64-token passes;
+            // 2,080 columns (65 blocks) their 32-block chunks, with a one-block tail.
             for (n, rows, tokens) in [(32, 2, 4), (576, 5, 9), (1536, 18, 17), (96, 33, 3), (64, 4, 64), (128, 9, 70), (2080, 5, 13)] {
                 let rowBytes = slm_row_bytes(type, Int64(n))
                 let actBytes = slm_row_bytes(actType, Int64(n))

@@ -1052,8 +1052,9 @@ __attribute__((always_inline)) SLM_Q_TARGET static inline void lane_panel(int ty
             }
         }
         for (int64_t g0 = t0; g0 < t1; g0 += GROUP) {
-            float offsets[ROWS][GROUP] __attribute__((aligned(32)));
-            for (int r = 0; r < ROWS; ++r) _mm256_store_ps(offsets[r], q4_1 ? off[(g0 - t0) / GROUP][r] : _mm256_setzero_ps());
+            float offsets[ROWS][GROUP] __attribute__((aligned(32)));  // Q4_1's only
+            if (q4_1)
+                for (int r = 0; r < ROWS; ++r) _mm256_store_ps(offsets[r], off[(g0 - t0) / GROUP][r]);
             for (int64_t t = g0; t < t1 && t < g0 + GROUP; ++t)
                 for (int r = 0; r < ROWS; ++r)
                     out[t * out_stride + r] = q4_1 ? hsum8(acc[t - t0][r]) + offsets[r][t - g0] : hsum8(acc[t - t0][r]);
