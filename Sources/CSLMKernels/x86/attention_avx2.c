@@ -104,8 +104,71 @@ SLM_AVX2 static inline void tile_softmax_avx2(float *weights, float tile_max, fl
     *sum_io = (float)((double)*sum_io + tile_sum);
 }
 
-// F32 mode over transposed keys: each position's score is still one sequential FMA chain over the
-// head, computed for 8 positions at once.
+// A tile's 64 scores: each position's score is the portable code's sequential FMA chain over the
+// head, eight positions per vector and all eight vectors in flight, which covers the FMA latency
+// (four cycles, two units) that fewer chains left idle. A partial tile is scored whole too: the
+// lanes past its end cost nothing extra (a single chain would have waited as long) and the
+// masking below discards them, whatever stale values they hold.
+SLM_AVX2 static inline void tile_scores_avx2(const float *query, const float *kt, int64_t head_dim, __m256 scale,
+                                             float *weights) {
+    __m256 s[8];
+    for (int j = 0; j < 8; j++) s[j] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < head_dim; d++) {
+        const __m256 q = _mm256_set1_ps(query[d]);
+        const float *k = kt + d * ATTENTION_TILE;
+        for (int j = 0; j < 8; j++) s[j] = _mm256_fmadd_ps(q, _mm256_loadu_ps(k + 8 * j), s[j]);
+    }
+    for (int j = 0; j < 8; j++) _mm256_storeu_ps(weights + 8 * j, _mm256_mul_ps(s[j], scale));
+}
+
+// Positions outside [first, count) become -inf and the tile's max is returned, as the portable
+// loop does one position at a time. Soft-capping stays scalar (libm's tanhf) on the visible ones.
+SLM_AVX2 static inline float tile_mask_avx2(float *weights, int64_t first, int64_t count, float softcap) {
+    if (softcap != 0.0f) {
+        for (int64_t t = first; t < count; t++) weights[t] = softcap * tanhf(weights[t]);
+    }
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i below = _mm256_set1_epi32((int)first - 1), end = _mm256_set1_epi32((int)count);
+    const __m256 masked = _mm256_set1_ps(-INFINITY);
+    __m256 top = masked;
+    for (int j = 0; j < 8; j++) {
+        const __m256i t = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * j));
+        const __m256 visible = _mm256_castsi256_ps(_mm256_and_si256(_mm256_cmpgt_epi32(t, below), _mm256_cmpgt_epi32(end, t)));
+        const __m256 w = _mm256_blendv_ps(masked, _mm256_loadu_ps(weights + 8 * j), visible);
+        _mm256_storeu_ps(weights + 8 * j, w);
+        top = _mm256_max_ps(w, top);  // a NaN score is skipped, as the scalar comparison skips it
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(top), _mm256_extractf128_ps(top, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+// acc[d] += weights[p] · values[p][d] for p in [first, count), each element's chain in position
+// order as in the portable loop; 64 elements at a time stay in registers across the positions.
+SLM_AVX2 static inline void tile_accumulate_avx2(const float *weights, const float *values, int64_t value_stride,
+                                                 int64_t first, int64_t count, int64_t head_dim, float *acc) {
+    int64_t c = 0;
+    for (; c + 64 <= head_dim; c += 64) {
+        __m256 a[8];
+        for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(acc + c + 8 * j);
+        for (int64_t p = first; p < count; p++) {
+            const float *v = values + p * value_stride + c;
+            const __m256 w = _mm256_set1_ps(weights[p]);
+            for (int j = 0; j < 8; j++) a[j] = _mm256_fmadd_ps(_mm256_loadu_ps(v + 8 * j), w, a[j]);
+        }
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps(acc + c + 8 * j, a[j]);
+    }
+    for (int64_t p = first; c < head_dim && p < count; p++) {
+        const float *v = values + p * value_stride;
+        const __m256 w = _mm256_set1_ps(weights[p]);
+        for (int64_t d = c; d < head_dim; d += 8) {
+            _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(_mm256_loadu_ps(v + d), w, _mm256_loadu_ps(acc + d)));
+        }
+    }
+}
+
+// F32 mode over transposed keys: attention_f32_transposed's steps per tile, in vectors.
 SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const float *keys_t, const float *values,
                                                    int64_t value_stride, int64_t begin, int64_t n_positions,
                                                    int64_t head_dim, float scale, float softcap, float *out,
@@ -117,59 +180,10 @@ SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const flo
     for (int64_t tile = begin / ATTENTION_TILE * ATTENTION_TILE; tile < n_positions; tile += ATTENTION_TILE) {
         const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
         const int64_t first = begin > tile ? begin - tile : 0;
-        const int64_t lanes = (count + 7) & ~(int64_t)7;
-        const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
-        // Four groups of 8 positions at once: each chain is latency-bound (one FMA per head
-        // element), so independent chains in flight multiply throughput without reordering any.
-        int64_t t = 0;
-        for (; t + 32 <= lanes; t += 32) {
-            __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-            for (int64_t d = 0; d < head_dim; d++) {
-                const __m256 q = _mm256_set1_ps(query[d]);
-                const float *k = kt + d * ATTENTION_TILE + t;
-                s0 = _mm256_fmadd_ps(q, _mm256_loadu_ps(k), s0);
-                s1 = _mm256_fmadd_ps(q, _mm256_loadu_ps(k + 8), s1);
-                s2 = _mm256_fmadd_ps(q, _mm256_loadu_ps(k + 16), s2);
-                s3 = _mm256_fmadd_ps(q, _mm256_loadu_ps(k + 24), s3);
-            }
-            _mm256_storeu_ps(weights + t, _mm256_mul_ps(s0, vscale));
-            _mm256_storeu_ps(weights + t + 8, _mm256_mul_ps(s1, vscale));
-            _mm256_storeu_ps(weights + t + 16, _mm256_mul_ps(s2, vscale));
-            _mm256_storeu_ps(weights + t + 24, _mm256_mul_ps(s3, vscale));
-        }
-        for (; t < lanes; t += 8) {
-            __m256 s = _mm256_setzero_ps();
-            for (int64_t d = 0; d < head_dim; d++) {
-                s = _mm256_fmadd_ps(_mm256_set1_ps(query[d]), _mm256_loadu_ps(kt + d * ATTENTION_TILE + t), s);
-            }
-            _mm256_storeu_ps(weights + t, _mm256_mul_ps(s, vscale));
-        }
-        float tile_max = -INFINITY;
-        for (int64_t t = 0; t < ATTENTION_TILE; t++) {
-            if (softcap != 0.0f) weights[t] = softcap * tanhf(weights[t]);
-            if (t >= count || t < first) weights[t] = -INFINITY;  // stale keys, or outside the window
-            tile_max = weights[t] > tile_max ? weights[t] : tile_max;
-        }
+        tile_scores_avx2(query, keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE, head_dim, vscale, weights);
+        const float tile_max = tile_mask_avx2(weights, first, count, softcap);
         tile_softmax_avx2(weights, tile_max, &max_score, &sum, acc, head_dim);
-        if (head_dim == 64) {
-            // The whole accumulator in registers for the common head size (same FMAs, same order).
-            __m256 a[8];
-            for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(acc + 8 * j);
-            for (int64_t p = first; p < count; p++) {
-                const float *v = values + (tile + p) * value_stride;
-                const __m256 w = _mm256_set1_ps(weights[p]);
-                for (int j = 0; j < 8; j++) a[j] = _mm256_fmadd_ps(_mm256_loadu_ps(v + 8 * j), w, a[j]);
-            }
-            for (int j = 0; j < 8; j++) _mm256_storeu_ps(acc + 8 * j, a[j]);
-            continue;
-        }
-        for (int64_t t = first; t < count; t++) {
-            const float *v = values + (tile + t) * value_stride;
-            const __m256 w = _mm256_set1_ps(weights[t]);
-            for (int64_t d = 0; d < head_dim; d += 8) {
-                _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(_mm256_loadu_ps(v + d), w, _mm256_loadu_ps(acc + d)));
-            }
-        }
+        tile_accumulate_avx2(weights, values + tile * value_stride, value_stride, first, count, head_dim, acc);
     }
     const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
     for (int64_t d = 0; d < head_dim; d++) out[d] = acc[d] * inv;
