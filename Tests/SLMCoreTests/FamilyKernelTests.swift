@@ -143,6 +143,56 @@ final class FamilyKernelTests: XCTestCase {
         }
     }
 
+    /// Two heads of a KV group through the pair kernel: exactly two single windowed runs (SIMD and
+    /// generic), for head sizes that take the vector paths (multiples of 32 and of 8 only) and
+    /// one that does not, partial and whole tiles, windows and soft-capping.
+    func testHeadPairAttentionEqualsTwoSingleHeadsBitForBit() {
+        var random = SeededGenerator(seed: 0xA77E_0007)
+        var cases = 0
+        for headDim in [36, 40, 64, 80, 256] {
+            for positions in [1, 63, 64, 65, 300] {
+                let keys = (0..<(positions * headDim)).map { _ in slm_fp32_to_fp16(Float(random.nextUnit() * 4 - 2)) }
+                let values = (0..<(positions * headDim)).map { _ in
+                    Float(slm_fp16_to_fp32(slm_fp32_to_fp16(Float(random.nextUnit() * 4 - 2))))
+                }
+                let queries = (0..<(2 * headDim)).map { _ in Float(random.nextUnit() * 2 - 1) }
+                // Stale NaNs in the last tile's unused lanes must not reach the result.
+                var keysT = [Float](repeating: .nan, count: (positions + 63) / 64 * 64 * headDim)
+                slm_attention_transpose_keys(keys, Int64(headDim), 0, Int64(positions), Int64(headDim), &keysT)
+                let scratch = UnsafeMutableRawPointer.allocate(byteCount: slm_attention_scratch_bytes(Int64(headDim)), alignment: 64)
+                defer { scratch.deallocate() }
+                for (begin, softcap) in [(0, Float(0)), (positions / 3, 0), (positions - 1, 0), (positions / 2, 2)] {
+                    let scale = 1 / Float(headDim).squareRoot() / (softcap == 0 ? 1 : softcap)
+                    var pair = [Float](repeating: .nan, count: 2 * headDim)
+                    var pairGeneric = pair
+                    var singles = pair
+                    slm_attention_head_pair_f32_window(
+                        queries, keysT, values, Int64(headDim), Int64(begin), Int64(positions), Int64(headDim),
+                        scale, softcap, &pair, scratch)
+                    slm_attention_head_pair_f32_window_generic(
+                        queries, keysT, values, Int64(headDim), Int64(begin), Int64(positions), Int64(headDim),
+                        scale, softcap, &pairGeneric, scratch)
+                    singles.withUnsafeMutableBufferPointer { out in
+                        queries.withUnsafeBufferPointer { q in
+                            for i in 0..<2 {
+                                slm_attention_head_f32_window_generic(
+                                    q.baseAddress! + i * headDim, keysT, values, Int64(headDim), Int64(begin),
+                                    Int64(positions), Int64(headDim), scale, softcap, out.baseAddress! + i * headDim,
+                                    scratch)
+                            }
+                        }
+                    }
+                    let what = "pair head_dim=\(headDim) n=\(positions) begin=\(begin) softcap=\(softcap)"
+                    XCTAssertFalse(singles.contains { $0.isNaN }, what)
+                    XCTAssertEqual(pair.map(\.bitPattern), singles.map(\.bitPattern), what)
+                    XCTAssertEqual(pairGeneric.map(\.bitPattern), singles.map(\.bitPattern), what + " (generic)")
+                    cases += 1
+                }
+            }
+        }
+        XCTAssertEqual(cases, 5 * 5 * 4)
+    }
+
     /// Soft-capped attention (Gemma 2), both modes: SIMD == generic bit for bit and the result is
     /// softmax over cap·tanh(scale·q·k). The F16 mode is checked through a one-slice merge, as
     /// Ops.attention runs it, with the F16 tolerance of KernelTwinTests (query rounded to F16).

@@ -36,6 +36,16 @@ void slm_attention_head_f32_window_generic(const float *query, const float *keys
                              (float *)scratch);
 }
 
+void slm_attention_head_pair_f32_window_generic(const float *queries, const float *keys_t, const float *values,
+                                                int64_t value_stride, int64_t begin, int64_t n_positions,
+                                                int64_t head_dim, float scale, float softcap, float *out,
+                                                void *scratch) {
+    for (int i = 0; i < 2; i++) {
+        attention_f32_transposed(queries + i * head_dim, keys_t, values, value_stride, begin, n_positions, head_dim,
+                                 scale, softcap, out + i * head_dim, (float *)scratch);
+    }
+}
+
 void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const float *values,
                                                int64_t value_stride, int64_t n_positions, int64_t head_dim,
                                                float scale, float *out, void *scratch) {
@@ -44,7 +54,7 @@ void slm_attention_head_f32_transposed_generic(const float *query, const float *
 }
 
 size_t slm_attention_scratch_bytes(int64_t head_dim) {
-    // F32 accumulator, or F16 query + F16 accumulator; the typed mode: query, accumulator and one
+    // F32 accumulator (two for a head pair), or F16 query + F16 accumulator; the typed mode: query, accumulator and one
     // dequantized value row.
     return 3 * typed_scratch_part(head_dim) + 64;
 }

@@ -202,6 +202,95 @@ SLM_AVX2 void slm_attention_head_f32_window_avx2(const float *query, const float
     }
 }
 
+// Two queries of one KV group (same keys, values and visible range) through the tiles together:
+// each key and value vector loaded once feeds both queries' chains, which halves the loads per
+// FMA of two single runs. Per query, every step is the single run's, in its order.
+SLM_AVX2 static inline void tile_scores_pair_avx2(const float *query0, const float *query1, const float *kt,
+                                                  int64_t head_dim, __m256 scale, float *weights0, float *weights1) {
+    for (int half = 0; half < ATTENTION_TILE; half += 32) {
+        __m256 s0[4], s1[4];
+        for (int j = 0; j < 4; j++) s0[j] = s1[j] = _mm256_setzero_ps();
+        for (int64_t d = 0; d < head_dim; d++) {
+            const __m256 q0 = _mm256_set1_ps(query0[d]), q1 = _mm256_set1_ps(query1[d]);
+            const float *k = kt + d * ATTENTION_TILE + half;
+            for (int j = 0; j < 4; j++) {
+                const __m256 key = _mm256_loadu_ps(k + 8 * j);
+                s0[j] = _mm256_fmadd_ps(q0, key, s0[j]);
+                s1[j] = _mm256_fmadd_ps(q1, key, s1[j]);
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            _mm256_storeu_ps(weights0 + half + 8 * j, _mm256_mul_ps(s0[j], scale));
+            _mm256_storeu_ps(weights1 + half + 8 * j, _mm256_mul_ps(s1[j], scale));
+        }
+    }
+}
+
+SLM_AVX2 static inline void tile_accumulate_pair_avx2(const float *weights0, const float *weights1,
+                                                      const float *values, int64_t value_stride, int64_t first,
+                                                      int64_t count, int64_t head_dim, float *acc0, float *acc1) {
+    int64_t c = 0;
+    for (; c + 32 <= head_dim; c += 32) {
+        __m256 a0[4], a1[4];
+        for (int j = 0; j < 4; j++) {
+            a0[j] = _mm256_loadu_ps(acc0 + c + 8 * j);
+            a1[j] = _mm256_loadu_ps(acc1 + c + 8 * j);
+        }
+        for (int64_t p = first; p < count; p++) {
+            const float *v = values + p * value_stride + c;
+            const __m256 w0 = _mm256_set1_ps(weights0[p]), w1 = _mm256_set1_ps(weights1[p]);
+            for (int j = 0; j < 4; j++) {
+                const __m256 value = _mm256_loadu_ps(v + 8 * j);
+                a0[j] = _mm256_fmadd_ps(value, w0, a0[j]);
+                a1[j] = _mm256_fmadd_ps(value, w1, a1[j]);
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            _mm256_storeu_ps(acc0 + c + 8 * j, a0[j]);
+            _mm256_storeu_ps(acc1 + c + 8 * j, a1[j]);
+        }
+    }
+    if (c < head_dim) {
+        tile_accumulate_avx2(weights0, values + c, value_stride, first, count, head_dim - c, acc0 + c);
+        tile_accumulate_avx2(weights1, values + c, value_stride, first, count, head_dim - c, acc1 + c);
+    }
+}
+
+// queries and out: the two heads' rows side by side (2 · head_dim floats); acc: 2 · head_dim.
+SLM_AVX2 void slm_attention_head_pair_f32_window_avx2(const float *queries, const float *keys_t, const float *values,
+                                                      int64_t value_stride, int64_t begin, int64_t n_positions,
+                                                      int64_t head_dim, float scale, float softcap, float *out,
+                                                      void *scratch) {
+    if (head_dim % 8 != 0) {
+        for (int i = 0; i < 2; i++) {
+            attention_f32_transposed(queries + i * head_dim, keys_t, values, value_stride, begin, n_positions, head_dim,
+                                     scale, softcap, out + i * head_dim, (float *)scratch);
+        }
+        return;
+    }
+    float *acc[2] = {(float *)scratch, (float *)scratch + head_dim};
+    float weights[2][ATTENTION_TILE];
+    float max_score[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
+    for (int64_t d = 0; d < 2 * head_dim; d++) acc[0][d] = 0.0f;
+    const __m256 vscale = _mm256_set1_ps(scale);
+    for (int64_t tile = begin / ATTENTION_TILE * ATTENTION_TILE; tile < n_positions; tile += ATTENTION_TILE) {
+        const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
+        const int64_t first = begin > tile ? begin - tile : 0;
+        tile_scores_pair_avx2(queries, queries + head_dim, keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE,
+                              head_dim, vscale, weights[0], weights[1]);
+        for (int i = 0; i < 2; i++) {
+            const float tile_max = tile_mask_avx2(weights[i], first, count, softcap);
+            tile_softmax_avx2(weights[i], tile_max, &max_score[i], &sum[i], acc[i], head_dim);
+        }
+        tile_accumulate_pair_avx2(weights[0], weights[1], values + tile * value_stride, value_stride, first, count,
+                                  head_dim, acc[0], acc[1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        const float inv = sum[i] == 0.0f ? 0.0f : 1.0f / sum[i];
+        for (int64_t d = 0; d < head_dim; d++) out[i * head_dim + d] = acc[i][d] * inv;
+    }
+}
+
 SLM_AVX2
 void slm_attention_partial_capped_avx2(const float *query, const uint16_t *keys, int64_t key_stride,
                                        const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
