@@ -131,10 +131,10 @@ SLM_HIDDEN void slm_attention_head_f32_window_avx2(const float *query, const flo
                                                    int64_t value_stride, int64_t begin, int64_t n_positions,
                                                    int64_t head_dim, float scale, float softcap, float *out,
                                                    void *scratch);
-SLM_HIDDEN void slm_attention_head_pair_f32_window_avx2(const float *queries, const float *keys_t,
-                                                        const float *values, int64_t value_stride, int64_t begin,
-                                                        int64_t n_positions, int64_t head_dim, float scale,
-                                                        float softcap, float *out, void *scratch);
+SLM_HIDDEN void slm_attention_head_group_f32_window_avx2(const float *queries, int64_t n_heads, const float *keys_t,
+                                                         const float *values, int64_t value_stride, int64_t begin,
+                                                         int64_t n_positions, int64_t head_dim, float scale,
+                                                         float softcap, float *out, void *scratch);
 #endif
 
 // ---- arm/ (aarch64: NEON, NEON with SDOT, SMMLA) ---------------------------------------------

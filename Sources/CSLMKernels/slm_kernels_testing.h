@@ -159,10 +159,10 @@ void slm_attention_head_typed_generic(const float *query, int key_type, const vo
 void slm_attention_head_f32_window_generic(const float *query, const float *keys_t, const float *values,
                                            int64_t value_stride, int64_t begin, int64_t n_positions,
                                            int64_t head_dim, float scale, float softcap, float *out, void *scratch);
-void slm_attention_head_pair_f32_window_generic(const float *queries, const float *keys_t, const float *values,
-                                                int64_t value_stride, int64_t begin, int64_t n_positions,
-                                                int64_t head_dim, float scale, float softcap, float *out,
-                                                void *scratch);
+void slm_attention_head_group_f32_window_generic(const float *queries, int64_t n_heads, const float *keys_t,
+                                                 const float *values, int64_t value_stride, int64_t begin,
+                                                 int64_t n_positions, int64_t head_dim, float scale, float softcap,
+                                                 float *out, void *scratch);
 void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_t key_stride,
                                 const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                 int64_t head_dim, float scale, int mode, float *out, void *scratch);

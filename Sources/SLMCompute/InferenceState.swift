@@ -129,8 +129,12 @@ extension StateShape {
     /// Floats of the prompt tiles' per-block activation values for one token: at most two per
     /// 32-column block (`slm_tile_activation_scales`: d, and Q4_0's / Q4_1's second value).
     var activationScalesPerToken: Int { (maxActivationColumns + 31) / 32 * 2 }
-    /// Attention scratch of one worker thread.
-    var attentionScratchBytes: Int { (Int(slm_attention_scratch_bytes(Int64(headDim))) + 63) / 64 * 64 }
+    /// Attention scratch of one worker thread: enough for one head, or for one KV group's heads
+    /// at once (the F32 mode of prompt batches).
+    var attentionScratchBytes: Int {
+        let groupSize = heads / max(1, keyWidth / max(1, headDim))
+        return (Int(slm_attention_group_scratch_bytes(Int64(headDim), Int64(max(1, groupSize)))) + 63) / 64 * 64
+    }
     /// Positions the F32-mode attention buffers hold: the context in whole tiles of 64.
     static func paddedContext(_ contextLength: Int) -> Int { (contextLength + 63) / 64 * 64 }
 

@@ -284,40 +284,24 @@ public enum Ops {
             let paddedVisible = (visible + 63) / 64 * 64
             let (keysT, valuesF32) = widenKeysAndValues(
                 layer: layer, positions: visible, kvHeads: kvHeads, headDim: headDim, state: state, pool: pool)
-            // Heads of one KV group run in pairs (same keys, values and visible range), so each
-            // key and value load serves two heads; an odd group's last head runs alone. Jobs go
-            // KV head by KV head (tokens dealt round-robin within one, as later tokens see more),
-            // so a worker keeps re-reading one KV head's keys and values from its own cache
-            // instead of cycling through all of them (pp512 SmolLM2: 4-5 % faster).
-            let pairsPerGroup = (groupSize + 1) / 2
+            // The heads of one KV group run together (same keys, values and visible range): each
+            // tile is read once for the group, and two heads share each key and value load. Jobs
+            // go KV head by KV head (tokens dealt round-robin within one, as later tokens see
+            // more), so a worker keeps re-reading one KV head's keys and values from its own cache
+            // instead of cycling through all of them.
+            precondition(
+                Int(slm_attention_group_scratch_bytes(Int64(headDim), Int64(groupSize))) <= scratchBytes,
+                "attention scratch sized for a smaller KV group")
             pool.run { worker, workerCount in
-                for job in stride(from: worker, to: tokens * kvHeads * pairsPerGroup, by: workerCount) {
-                    let kv = job / (tokens * pairsPerGroup)
-                    let t = job / pairsPerGroup % tokens
-                    let h = kv * groupSize + 2 * (job % pairsPerGroup)
-                    let keys = keysT + kv * paddedVisible * headDim
-                    let values = valuesF32 + kv * paddedVisible * headDim
-                    if h + 1 < (kv + 1) * groupSize {
-                        slm_attention_head_pair_f32_window(
-                            query + t * queryWidth + h * headDim, keys, values, Int64(headDim),
-                            Int64(firstVisible(start + t)), Int64(start + t + 1),
-                            Int64(headDim), scale, softcap,
-                            output + t * queryWidth + h * headDim,
-                            scratch + worker * scratchBytes)
-                        continue
-                    }
-                    if window > 0 || softcap != 0 {
-                        slm_attention_head_f32_window(
-                            query + t * queryWidth + h * headDim, keys, values, Int64(headDim),
-                            Int64(firstVisible(start + t)), Int64(start + t + 1),
-                            Int64(headDim), scale, softcap,
-                            output + t * queryWidth + h * headDim,
-                            scratch + worker * scratchBytes)
-                        continue
-                    }
-                    slm_attention_head_f32_transposed(
-                        query + t * queryWidth + h * headDim, keys, values,
-                        Int64(headDim), Int64(start + t + 1), Int64(headDim), scale,
+                for job in stride(from: worker, to: tokens * kvHeads, by: workerCount) {
+                    let kv = job / tokens
+                    let t = job % tokens
+                    let h = kv * groupSize
+                    slm_attention_head_group_f32_window(
+                        query + t * queryWidth + h * headDim, Int64(groupSize),
+                        keysT + kv * paddedVisible * headDim, valuesF32 + kv * paddedVisible * headDim,
+                        Int64(headDim), Int64(firstVisible(start + t)), Int64(start + t + 1),
+                        Int64(headDim), scale, softcap,
                         output + t * queryWidth + h * headDim,
                         scratch + worker * scratchBytes)
                 }

@@ -143,54 +143,58 @@ final class FamilyKernelTests: XCTestCase {
         }
     }
 
-    /// Two heads of a KV group through the pair kernel: exactly two single windowed runs (SIMD and
-    /// generic), for head sizes that take the vector paths (multiples of 32 and of 8 only) and
-    /// one that does not, partial and whole tiles, windows and soft-capping.
-    func testHeadPairAttentionEqualsTwoSingleHeadsBitForBit() {
+    /// The heads of a KV group through the group kernel: exactly one single windowed run per head
+    /// (SIMD and generic), for groups of 1 to 7 heads (pairs and a last single), head sizes that
+    /// take the vector paths (multiples of 32, of 8 only) and one that does not, partial and
+    /// whole tiles, windows and soft-capping.
+    func testHeadGroupAttentionEqualsSingleHeadsBitForBit() {
         var random = SeededGenerator(seed: 0xA77E_0007)
         var cases = 0
         for headDim in [36, 40, 64, 80, 256] {
             for positions in [1, 63, 64, 65, 300] {
                 let keys = (0..<(positions * headDim)).map { _ in slm_fp32_to_fp16(Float(random.nextUnit() * 4 - 2)) }
                 let values = (0..<(positions * headDim)).map { _ in
-                    Float(slm_fp16_to_fp32(slm_fp32_to_fp16(Float(random.nextUnit() * 4 - 2))))
+                    slm_fp16_to_fp32(slm_fp32_to_fp16(Float(random.nextUnit() * 4 - 2)))
                 }
-                let queries = (0..<(2 * headDim)).map { _ in Float(random.nextUnit() * 2 - 1) }
                 // Stale NaNs in the last tile's unused lanes must not reach the result.
                 var keysT = [Float](repeating: .nan, count: (positions + 63) / 64 * 64 * headDim)
                 slm_attention_transpose_keys(keys, Int64(headDim), 0, Int64(positions), Int64(headDim), &keysT)
-                let scratch = UnsafeMutableRawPointer.allocate(byteCount: slm_attention_scratch_bytes(Int64(headDim)), alignment: 64)
-                defer { scratch.deallocate() }
-                for (begin, softcap) in [(0, Float(0)), (positions / 3, 0), (positions - 1, 0), (positions / 2, 2)] {
-                    let scale = 1 / Float(headDim).squareRoot() / (softcap == 0 ? 1 : softcap)
-                    var pair = [Float](repeating: .nan, count: 2 * headDim)
-                    var pairGeneric = pair
-                    var singles = pair
-                    slm_attention_head_pair_f32_window(
-                        queries, keysT, values, Int64(headDim), Int64(begin), Int64(positions), Int64(headDim),
-                        scale, softcap, &pair, scratch)
-                    slm_attention_head_pair_f32_window_generic(
-                        queries, keysT, values, Int64(headDim), Int64(begin), Int64(positions), Int64(headDim),
-                        scale, softcap, &pairGeneric, scratch)
-                    singles.withUnsafeMutableBufferPointer { out in
-                        queries.withUnsafeBufferPointer { q in
-                            for i in 0..<2 {
-                                slm_attention_head_f32_window_generic(
-                                    q.baseAddress! + i * headDim, keysT, values, Int64(headDim), Int64(begin),
-                                    Int64(positions), Int64(headDim), scale, softcap, out.baseAddress! + i * headDim,
-                                    scratch)
+                for heads in [1, 2, 3, 4, 7] {
+                    let queries = (0..<(heads * headDim)).map { _ in Float(random.nextUnit() * 2 - 1) }
+                    let scratchBytes = slm_attention_group_scratch_bytes(Int64(headDim), Int64(heads))
+                    let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
+                    defer { scratch.deallocate() }
+                    for (begin, softcap) in [(0, Float(0)), (positions / 3, 0), (positions - 1, 0), (positions / 2, 2)] {
+                        let scale = 1 / Float(headDim).squareRoot() / (softcap == 0 ? 1 : softcap)
+                        var group = [Float](repeating: .nan, count: heads * headDim)
+                        var groupGeneric = group
+                        var singles = group
+                        slm_attention_head_group_f32_window(
+                            queries, Int64(heads), keysT, values, Int64(headDim), Int64(begin), Int64(positions),
+                            Int64(headDim), scale, softcap, &group, scratch)
+                        slm_attention_head_group_f32_window_generic(
+                            queries, Int64(heads), keysT, values, Int64(headDim), Int64(begin), Int64(positions),
+                            Int64(headDim), scale, softcap, &groupGeneric, scratch)
+                        singles.withUnsafeMutableBufferPointer { out in
+                            queries.withUnsafeBufferPointer { q in
+                                for i in 0..<heads {
+                                    slm_attention_head_f32_window_generic(
+                                        q.baseAddress! + i * headDim, keysT, values, Int64(headDim), Int64(begin),
+                                        Int64(positions), Int64(headDim), scale, softcap,
+                                        out.baseAddress! + i * headDim, scratch)
+                                }
                             }
                         }
+                        let what = "group of \(heads) head_dim=\(headDim) n=\(positions) begin=\(begin) softcap=\(softcap)"
+                        XCTAssertFalse(singles.contains { $0.isNaN }, what)
+                        XCTAssertEqual(group.map(\.bitPattern), singles.map(\.bitPattern), what)
+                        XCTAssertEqual(groupGeneric.map(\.bitPattern), singles.map(\.bitPattern), what + " (generic)")
+                        cases += 1
                     }
-                    let what = "pair head_dim=\(headDim) n=\(positions) begin=\(begin) softcap=\(softcap)"
-                    XCTAssertFalse(singles.contains { $0.isNaN }, what)
-                    XCTAssertEqual(pair.map(\.bitPattern), singles.map(\.bitPattern), what)
-                    XCTAssertEqual(pairGeneric.map(\.bitPattern), singles.map(\.bitPattern), what + " (generic)")
-                    cases += 1
                 }
             }
         }
-        XCTAssertEqual(cases, 5 * 5 * 4)
+        XCTAssertEqual(cases, 5 * 5 * 5 * 4)
     }
 
     /// Soft-capped attention (Gemma 2), both modes: SIMD == generic bit for bit and the result is

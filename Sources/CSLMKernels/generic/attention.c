@@ -36,14 +36,21 @@ void slm_attention_head_f32_window_generic(const float *query, const float *keys
                              (float *)scratch);
 }
 
-void slm_attention_head_pair_f32_window_generic(const float *queries, const float *keys_t, const float *values,
-                                                int64_t value_stride, int64_t begin, int64_t n_positions,
-                                                int64_t head_dim, float scale, float softcap, float *out,
-                                                void *scratch) {
-    for (int i = 0; i < 2; i++) {
+void slm_attention_head_group_f32_window_generic(const float *queries, int64_t n_heads, const float *keys_t,
+                                                 const float *values, int64_t value_stride, int64_t begin,
+                                                 int64_t n_positions, int64_t head_dim, float scale, float softcap,
+                                                 float *out, void *scratch) {
+    for (int64_t i = 0; i < n_heads; i++) {
         attention_f32_transposed(queries + i * head_dim, keys_t, values, value_stride, begin, n_positions, head_dim,
                                  scale, softcap, out + i * head_dim, (float *)scratch);
     }
+}
+
+size_t slm_attention_group_scratch_bytes(int64_t head_dim, int64_t n_heads) {
+    // Per head: its F32 accumulator, one tile's weights, its running max and sum.
+    const size_t group = (size_t)n_heads * ((size_t)head_dim + ATTENTION_TILE + 2) * sizeof(float) + 64;
+    const size_t single = slm_attention_scratch_bytes(head_dim);
+    return group > single ? group : single;
 }
 
 void slm_attention_head_f32_transposed_generic(const float *query, const float *keys_t, const float *values,

@@ -418,18 +418,18 @@ void slm_attention_head_f32_window(const float *query, const float *keys_t, cons
                                           softcap, out, scratch);
 }
 
-void slm_attention_head_pair_f32_window(const float *queries, const float *keys_t, const float *values,
-                                        int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
-                                        float scale, float softcap, float *out, void *scratch) {
+void slm_attention_head_group_f32_window(const float *queries, int64_t n_heads, const float *keys_t, const float *values,
+                                         int64_t value_stride, int64_t begin, int64_t n_positions,
+                                         int64_t head_dim, float scale, float softcap, float *out, void *scratch) {
 #if SLM_ARCH_X86
     if (use_simd(SLM_CPU_X86_AVX2_FMA_F16C)) {
-        slm_attention_head_pair_f32_window_avx2(queries, keys_t, values, value_stride, begin, n_positions, head_dim,
-                                                scale, softcap, out, scratch);
+        slm_attention_head_group_f32_window_avx2(queries, n_heads, keys_t, values, value_stride, begin, n_positions, head_dim,
+                                                 scale, softcap, out, scratch);
         return;
     }
 #endif
-    slm_attention_head_pair_f32_window_generic(queries, keys_t, values, value_stride, begin, n_positions, head_dim,
-                                               scale, softcap, out, scratch);
+    slm_attention_head_group_f32_window_generic(queries, n_heads, keys_t, values, value_stride, begin, n_positions, head_dim,
+                                                scale, softcap, out, scratch);
 }
 
 void slm_attention_head(const float *query, const uint16_t *keys, int64_t key_stride,

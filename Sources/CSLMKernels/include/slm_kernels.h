@@ -328,12 +328,15 @@ void slm_attention_head_f32_transposed(const float *query, const float *keys_t, 
 void slm_attention_head_f32_window(const float *query, const float *keys_t, const float *values,
                                    int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
                                    float scale, float softcap, float *out, void *scratch);
-// slm_attention_head_f32_window for two heads of one KV group at once: `queries` and `out` hold
-// the two heads' rows side by side (2 · head_dim floats each). The results are those of two
-// single calls, bit for bit; the pair shares each key and value load between the two heads.
-void slm_attention_head_pair_f32_window(const float *queries, const float *keys_t, const float *values,
-                                        int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
-                                        float scale, float softcap, float *out, void *scratch);
+// slm_attention_head_f32_window for the n_heads query heads of one KV group at once (they share
+// keys, values and the visible range): `queries` and `out` hold the heads' rows side by side
+// (n_heads · head_dim floats each); scratch: slm_attention_group_scratch_bytes(head_dim, n_heads).
+// The results are those of n_heads single calls, bit for bit; the group goes through the tiles
+// together, two heads per key and value load, while a tile is in cache.
+size_t slm_attention_group_scratch_bytes(int64_t head_dim, int64_t n_heads);
+void slm_attention_head_group_f32_window(const float *queries, int64_t n_heads, const float *keys_t, const float *values,
+                                         int64_t value_stride, int64_t begin, int64_t n_positions,
+                                         int64_t head_dim, float scale, float softcap, float *out, void *scratch);
 
 // ---- Hadamard rotation of a quantized KV cache (generic/hadamard.c) ----
 // x[0..n) := H·x block by block, H the orthonormal Sylvester-Hadamard matrix of `block` rows

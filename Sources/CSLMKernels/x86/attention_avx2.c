@@ -202,9 +202,11 @@ SLM_AVX2 void slm_attention_head_f32_window_avx2(const float *query, const float
     }
 }
 
-// Two queries of one KV group (same keys, values and visible range) through the tiles together:
-// each key and value vector loaded once feeds both queries' chains, which halves the loads per
-// FMA of two single runs. Per query, every step is the single run's, in its order.
+// The heads of one KV group (same keys, values and visible range) go through the tiles together:
+// a tile's keys and values are read from memory once for the group and stay in cache for its
+// other heads, and within the group two heads share each key and value vector loaded, feeding
+// both chains (half the loads per FMA of single runs). Per head, every step is the single run's,
+// in its order.
 SLM_AVX2 static inline void tile_scores_pair_avx2(const float *query0, const float *query1, const float *kt,
                                                   int64_t head_dim, __m256 scale, float *weights0, float *weights1) {
     for (int half = 0; half < ATTENTION_TILE; half += 32) {
@@ -256,38 +258,53 @@ SLM_AVX2 static inline void tile_accumulate_pair_avx2(const float *weights0, con
     }
 }
 
-// queries and out: the two heads' rows side by side (2 · head_dim floats); acc: 2 · head_dim.
-SLM_AVX2 void slm_attention_head_pair_f32_window_avx2(const float *queries, const float *keys_t, const float *values,
-                                                      int64_t value_stride, int64_t begin, int64_t n_positions,
-                                                      int64_t head_dim, float scale, float softcap, float *out,
-                                                      void *scratch) {
+// queries and out: the heads' rows side by side (n_heads · head_dim floats); scratch: the heads'
+// accumulators, their tile weights, running maxima and sums (slm_attention_group_scratch_bytes).
+SLM_AVX2 void slm_attention_head_group_f32_window_avx2(const float *queries, int64_t n_heads, const float *keys_t,
+                                                       const float *values, int64_t value_stride, int64_t begin,
+                                                       int64_t n_positions, int64_t head_dim, float scale,
+                                                       float softcap, float *out, void *scratch) {
     if (head_dim % 8 != 0) {
-        for (int i = 0; i < 2; i++) {
+        for (int64_t i = 0; i < n_heads; i++) {
             attention_f32_transposed(queries + i * head_dim, keys_t, values, value_stride, begin, n_positions, head_dim,
                                      scale, softcap, out + i * head_dim, (float *)scratch);
         }
         return;
     }
-    float *acc[2] = {(float *)scratch, (float *)scratch + head_dim};
-    float weights[2][ATTENTION_TILE];
-    float max_score[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
-    for (int64_t d = 0; d < 2 * head_dim; d++) acc[0][d] = 0.0f;
+    float *acc = (float *)scratch;                    // (n_heads, head_dim)
+    float *weights = acc + n_heads * head_dim;        // (n_heads, ATTENTION_TILE)
+    float *max_score = weights + n_heads * ATTENTION_TILE, *sum = max_score + n_heads;  // (n_heads) each
+    for (int64_t i = 0; i < n_heads; i++) max_score[i] = -INFINITY, sum[i] = 0.0f;
+    for (int64_t d = 0; d < n_heads * head_dim; d++) acc[d] = 0.0f;
     const __m256 vscale = _mm256_set1_ps(scale);
     for (int64_t tile = begin / ATTENTION_TILE * ATTENTION_TILE; tile < n_positions; tile += ATTENTION_TILE) {
         const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
         const int64_t first = begin > tile ? begin - tile : 0;
-        tile_scores_pair_avx2(queries, queries + head_dim, keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE,
-                              head_dim, vscale, weights[0], weights[1]);
-        for (int i = 0; i < 2; i++) {
-            const float tile_max = tile_mask_avx2(weights[i], first, count, softcap);
-            tile_softmax_avx2(weights[i], tile_max, &max_score[i], &sum[i], acc[i], head_dim);
+        const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
+        const float *v = values + tile * value_stride;
+        int64_t i = 0;
+        for (; i + 2 <= n_heads; i += 2) {
+            tile_scores_pair_avx2(queries + i * head_dim, queries + (i + 1) * head_dim, kt, head_dim, vscale,
+                                  weights + i * ATTENTION_TILE, weights + (i + 1) * ATTENTION_TILE);
         }
-        tile_accumulate_pair_avx2(weights[0], weights[1], values + tile * value_stride, value_stride, first, count,
-                                  head_dim, acc[0], acc[1]);
+        if (i < n_heads) tile_scores_avx2(queries + i * head_dim, kt, head_dim, vscale, weights + i * ATTENTION_TILE);
+        for (i = 0; i < n_heads; i++) {
+            float *w = weights + i * ATTENTION_TILE;
+            const float tile_max = tile_mask_avx2(w, first, count, softcap);
+            tile_softmax_avx2(w, tile_max, &max_score[i], &sum[i], acc + i * head_dim, head_dim);
+        }
+        for (i = 0; i + 2 <= n_heads; i += 2) {
+            tile_accumulate_pair_avx2(weights + i * ATTENTION_TILE, weights + (i + 1) * ATTENTION_TILE, v, value_stride,
+                                      first, count, head_dim, acc + i * head_dim, acc + (i + 1) * head_dim);
+        }
+        if (i < n_heads) {
+            tile_accumulate_avx2(weights + i * ATTENTION_TILE, v, value_stride, first, count, head_dim,
+                                 acc + i * head_dim);
+        }
     }
-    for (int i = 0; i < 2; i++) {
+    for (int64_t i = 0; i < n_heads; i++) {
         const float inv = sum[i] == 0.0f ? 0.0f : 1.0f / sum[i];
-        for (int64_t d = 0; d < head_dim; d++) out[i * head_dim + d] = acc[i][d] * inv;
+        for (int64_t d = 0; d < head_dim; d++) out[i * head_dim + d] = acc[i * head_dim + d] * inv;
     }
 }
 
