@@ -811,6 +811,70 @@ static void check_tile_dispatch(void) {
     end_case();
 }
 
+// F32-mode prompt attention (x86: AVX2; aarch64: NEON): the group kernel and the one-head kernel
+// against the generic one-head twin run head by head, bit for bit. Head sizes on and off the
+// vector paths (multiples of 64, 32, 8, 4, and none), partial and whole tiles, windows,
+// soft-capping, NaN in the last tile's spare lanes, and keys wide enough that the exp
+// approximation takes its split path (|n| > 126).
+static void check_attention(void) {
+    static const int64_t head_dims[] = {6, 4, 36, 40, 64, 80, 256};
+    static const int64_t lengths[] = {1, 63, 64, 65, 300};
+    static const int64_t groups[] = {1, 2, 3, 7};
+    for (size_t hi = 0; hi < sizeof head_dims / sizeof *head_dims; ++hi) {
+        const int64_t hd = head_dims[hi];
+        for (size_t li = 0; li < sizeof lengths / sizeof *lengths; ++li) {
+            const int64_t n = lengths[li], padded = (n + 63) / 64 * 64;
+            for (int wide = 0; wide < 2; ++wide) {
+                begin_case();
+                uint16_t *keys = malloc(sizeof(uint16_t) * n * hd);
+                float *keys_t = malloc(sizeof(float) * padded * hd), *values = malloc(sizeof(float) * n * hd);
+                float *queries = malloc(sizeof(float) * 7 * hd);
+                float *got = malloc(sizeof(float) * 7 * hd), *one = malloc(sizeof(float) * 7 * hd);
+                float *want = malloc(sizeof(float) * 7 * hd);
+                void *scratch = malloc(slm_attention_group_scratch_bytes(hd, 7));
+                for (int64_t i = 0; i < n * hd; ++i) {
+                    keys[i] = slm_fp32_to_fp16((float)uniform(-2, 2) * (wide ? 40.0f : 1.0f));
+                    values[i] = slm_fp16_to_fp32(slm_fp32_to_fp16((float)uniform(-2, 2)));
+                }
+                for (int64_t i = 0; i < 7 * hd; ++i) queries[i] = (float)uniform(-1, 1);
+                for (int64_t i = 0; i < padded * hd; ++i) keys_t[i] = NAN;
+                slm_attention_transpose_keys(keys, hd, 0, n, hd, keys_t);
+                const int64_t begins[] = {0, n / 3, n - 1};
+                for (size_t g = 0; g < sizeof groups / sizeof *groups; ++g) {
+                    for (int b = 0; b < 3; ++b) {
+                        for (int capped = 0; capped < 2; ++capped) {
+                            const float cap = capped ? 2.0f : 0.0f;
+                            const float scale = 1.0f / sqrtf((float)hd) / (capped ? cap : 1.0f);
+                            const int64_t heads = groups[g];
+                            for (int64_t h = 0; h < heads; ++h) {
+                                slm_attention_head_f32_window_generic(queries + h * hd, keys_t, values, hd, begins[b], n,
+                                                                      hd, scale, cap, want + h * hd, scratch);
+                                slm_attention_head_f32_window(queries + h * hd, keys_t, values, hd, begins[b], n, hd,
+                                                              scale, cap, one + h * hd, scratch);
+                            }
+                            slm_attention_head_group_f32_window(queries, heads, keys_t, values, hd, begins[b], n, hd,
+                                                                scale, cap, got, scratch);
+                            char what[160];
+                            snprintf(what, sizeof what, "attention head_dim=%lld n=%lld heads=%lld begin=%lld softcap=%g%s",
+                                     (long long)hd, (long long)n, (long long)heads, (long long)begins[b], cap,
+                                     wide ? " wide keys" : "");
+                            int finite = 1;
+                            for (int64_t i = 0; i < heads * hd; ++i) finite &= isfinite(want[i]) != 0;
+                            check(finite, what);
+                            check(memcmp(got, want, sizeof(float) * heads * hd) == 0, what);
+                            check(memcmp(one, want, sizeof(float) * heads * hd) == 0, what);
+                        }
+                    }
+                }
+                const int ok = end_case();
+                printf("attention    head_dim=%-3lld n=%-3lld%s %s\n", (long long)hd, (long long)n, wide ? " wide" : "     ",
+                       ok ? "ok" : "FAIL");
+                free(keys), free(keys_t), free(values), free(queries), free(got), free(one), free(want), free(scratch);
+            }
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     const char *expect = NULL, *expect_features = NULL;
     for (int i = 1; i < argc; ++i) {
@@ -896,6 +960,7 @@ int main(int argc, char **argv) {
     check_tiles();
     check_dispatch();
     check_tile_dispatch();
+    check_attention();
 
     printf("kernel_twins: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

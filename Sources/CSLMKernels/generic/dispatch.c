@@ -400,6 +400,12 @@ void slm_attention_head_f32_transposed(const float *query, const float *keys_t, 
                                            scratch);
         return;
     }
+#elif SLM_ARCH_ARM64
+    if (use_simd(SLM_CPU_ARM_NEON)) {
+        slm_attention_head_f32_window_neon(query, keys_t, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out,
+                                           scratch);
+        return;
+    }
 #endif
     slm_attention_head_f32_transposed_generic(query, keys_t, values, value_stride, n_positions, head_dim, scale, out, scratch);
 }
@@ -410,6 +416,12 @@ void slm_attention_head_f32_window(const float *query, const float *keys_t, cons
 #if SLM_ARCH_X86
     if (use_simd(SLM_CPU_X86_AVX2_FMA_F16C)) {
         slm_attention_head_f32_window_avx2(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale,
+                                           softcap, out, scratch);
+        return;
+    }
+#elif SLM_ARCH_ARM64
+    if (use_simd(SLM_CPU_ARM_NEON)) {
+        slm_attention_head_f32_window_neon(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale,
                                            softcap, out, scratch);
         return;
     }
@@ -424,6 +436,12 @@ void slm_attention_head_group_f32_window(const float *queries, int64_t n_heads, 
 #if SLM_ARCH_X86
     if (use_simd(SLM_CPU_X86_AVX2_FMA_F16C)) {
         slm_attention_head_group_f32_window_avx2(queries, n_heads, keys_t, values, value_stride, begin, n_positions, head_dim,
+                                                 scale, softcap, out, scratch);
+        return;
+    }
+#elif SLM_ARCH_ARM64
+    if (use_simd(SLM_CPU_ARM_NEON)) {
+        slm_attention_head_group_f32_window_neon(queries, n_heads, keys_t, values, value_stride, begin, n_positions, head_dim,
                                                  scale, softcap, out, scratch);
         return;
     }

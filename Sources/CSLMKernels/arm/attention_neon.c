@@ -1,0 +1,223 @@
+// F32-mode prompt attention over transposed keys (generic/attention_body.h's
+// attention_f32_transposed) in NEON vectors for aarch64, chosen by generic/dispatch.c: the one
+// head and KV-group entry points. GCC and clang leave the portable loops scalar here (each score
+// is a chain over the head with a stride of 64 floats), so a 512-token prompt spent its attention
+// in scalar FMAs.
+//
+// Same operations in the same order as the portable code, four lanes at a time: each score is one
+// fused multiply-add chain over the head (vfmaq is one rounding, as fmaf), the softmax is the
+// portable exp approximation and fold, and each accumulator element is one chain over the
+// positions. Tests/CKernelTests/kernel_twins.c checks the results against the generic twins bit
+// for bit under qemu.
+#include "arch.h"
+
+#if SLM_ARCH_ARM64
+#include <arm_neon.h>
+#include <math.h>
+
+#include "generic/attention_body.h"
+
+// slm_exp_approx, four lanes: the same fused steps, the same split of 2^n past |n| > 126.
+static inline float32x4_t exp_approx_neon(float32x4_t x) {
+    const float32x4_t shift = vdupq_n_f32(EXP_SHIFT);
+    const float32x4_t z = vfmaq_f32(shift, x, vdupq_n_f32(EXP_LOG2E));
+    const float32x4_t n = vsubq_f32(z, shift);
+    // fmaf(-n, c, x) is x - n·c with one rounding: vfmsq.
+    const float32x4_t b = vfmsq_f32(vfmsq_f32(x, n, vdupq_n_f32(EXP_LN2_HI)), n, vdupq_n_f32(EXP_LN2_LO));
+    const uint32x4_t e = vshlq_n_u32(vreinterpretq_u32_f32(z), 23);
+    const float32x4_t k = vreinterpretq_f32_u32(vaddq_u32(e, vreinterpretq_u32_f32(vdupq_n_f32(1.0f))));
+    const float32x4_t u = vmulq_f32(b, b);
+    const float32x4_t j = vfmaq_f32(vmulq_f32(vdupq_n_f32(EXP_C1), b),
+                                    vfmaq_f32(vfmaq_f32(vdupq_n_f32(EXP_C2), vdupq_n_f32(EXP_C3), b),
+                                              vfmaq_f32(vdupq_n_f32(EXP_C4), vdupq_n_f32(EXP_C5), b), u),
+                                    u);
+    const float32x4_t normal = vfmaq_f32(k, k, j);
+    const uint32x4_t big = vcagtq_f32(n, vdupq_n_f32(126.0f));  // false for NaN, as !(|n| > 126)
+    if (vmaxvq_u32(big) == 0) return normal;
+    const uint32x4_t g = vandq_u32(vcleq_f32(n, vdupq_n_f32(0.0f)), vdupq_n_u32(0x82000000u));
+    const float32x4_t s1 = vreinterpretq_f32_u32(vaddq_u32(g, vdupq_n_u32(0x7f000000u)));
+    const float32x4_t s2 = vreinterpretq_f32_u32(vsubq_u32(e, g));
+    const uint32x4_t huge = vcagtq_f32(n, vdupq_n_f32(192.0f));
+    const float32x4_t split = vmulq_f32(vfmaq_f32(s2, s2, j), s1);
+    return vbslq_f32(huge, vmulq_f32(s1, s1), vbslq_f32(big, split, normal));
+}
+
+// tile_softmax with eight weights per step, folded as the portable code folds them: lane l + 4
+// onto lane l, then (0 + 2) + (1 + 3).
+static inline void tile_softmax_neon(float *weights, float tile_max, float *max_io, float *sum_io, float *acc,
+                                     int64_t head_dim) {
+    const float new_max = raise_running_max(tile_max, max_io, sum_io, acc, head_dim);
+    const float32x4_t max4 = vdupq_n_f32(new_max);
+    double tile_sum = 0.0;
+    for (int64_t t = 0; t < ATTENTION_TILE; t += 8) {
+        const float32x4_t lo = exp_approx_neon(vsubq_f32(vld1q_f32(weights + t), max4));
+        const float32x4_t hi = exp_approx_neon(vsubq_f32(vld1q_f32(weights + t + 4), max4));
+        vst1q_f32(weights + t, lo);
+        vst1q_f32(weights + t + 4, hi);
+        const float32x4_t h = vaddq_f32(hi, lo);
+        const float32x2_t pair = vadd_f32(vget_low_f32(h), vget_high_f32(h));
+        tile_sum += (double)(vget_lane_f32(pair, 0) + vget_lane_f32(pair, 1));
+    }
+    *sum_io = (float)((double)*sum_io + tile_sum);
+}
+
+// A tile's 64 scores for one head: sixteen chains of four lanes in flight.
+static inline void tile_scores_neon(const float *query, const float *kt, int64_t head_dim, float scale,
+                                    float *weights) {
+    float32x4_t s[16];
+    for (int j = 0; j < 16; j++) s[j] = vdupq_n_f32(0.0f);
+    for (int64_t d = 0; d < head_dim; d++) {
+        const float q = query[d];
+        const float *k = kt + d * ATTENTION_TILE;
+        for (int j = 0; j < 16; j++) s[j] = vfmaq_n_f32(s[j], vld1q_f32(k + 4 * j), q);
+    }
+    for (int j = 0; j < 16; j++) vst1q_f32(weights + 4 * j, vmulq_n_f32(s[j], scale));
+}
+
+// Two heads' scores, 32 positions at a time: each key vector loaded once feeds both heads.
+static inline void tile_scores_pair_neon(const float *query0, const float *query1, const float *kt, int64_t head_dim,
+                                         float scale, float *weights0, float *weights1) {
+    for (int half = 0; half < ATTENTION_TILE; half += 32) {
+        float32x4_t s0[8], s1[8];
+        for (int j = 0; j < 8; j++) s0[j] = s1[j] = vdupq_n_f32(0.0f);
+        for (int64_t d = 0; d < head_dim; d++) {
+            const float q0 = query0[d], q1 = query1[d];
+            const float *k = kt + d * ATTENTION_TILE + half;
+            for (int j = 0; j < 8; j++) {
+                const float32x4_t key = vld1q_f32(k + 4 * j);
+                s0[j] = vfmaq_n_f32(s0[j], key, q0);
+                s1[j] = vfmaq_n_f32(s1[j], key, q1);
+            }
+        }
+        for (int j = 0; j < 8; j++) {
+            vst1q_f32(weights0 + half + 4 * j, vmulq_n_f32(s0[j], scale));
+            vst1q_f32(weights1 + half + 4 * j, vmulq_n_f32(s1[j], scale));
+        }
+    }
+}
+
+// Soft-capping, masking of positions outside [first, count) and the tile's max, as the portable
+// loop does them.
+static inline float tile_mask(float *weights, int64_t first, int64_t count, float softcap) {
+    float tile_max = -INFINITY;
+    for (int64_t t = 0; t < ATTENTION_TILE; t++) {
+        if (t < first || t >= count) {
+            weights[t] = -INFINITY;
+        } else if (softcap != 0.0f) {
+            weights[t] = softcap * tanhf(weights[t]);
+        }
+        tile_max = weights[t] > tile_max ? weights[t] : tile_max;
+    }
+    return tile_max;
+}
+
+// acc[d] += weights[p] · values[p][d] for p in [first, count): 64 elements of one head, or 32 of
+// two heads, in registers across the positions; the rest four at a time through memory.
+static inline void tile_accumulate_neon(const float *weights, const float *values, int64_t value_stride,
+                                        int64_t first, int64_t count, int64_t head_dim, float *acc) {
+    int64_t c = 0;
+    for (; c + 64 <= head_dim; c += 64) {
+        float32x4_t a[16];
+        for (int j = 0; j < 16; j++) a[j] = vld1q_f32(acc + c + 4 * j);
+        for (int64_t p = first; p < count; p++) {
+            const float *v = values + p * value_stride + c;
+            const float w = weights[p];
+            for (int j = 0; j < 16; j++) a[j] = vfmaq_n_f32(a[j], vld1q_f32(v + 4 * j), w);
+        }
+        for (int j = 0; j < 16; j++) vst1q_f32(acc + c + 4 * j, a[j]);
+    }
+    for (int64_t p = first; c < head_dim && p < count; p++) {
+        const float *v = values + p * value_stride;
+        const float w = weights[p];
+        for (int64_t d = c; d < head_dim; d += 4) vst1q_f32(acc + d, vfmaq_n_f32(vld1q_f32(acc + d), vld1q_f32(v + d), w));
+    }
+}
+
+static inline void tile_accumulate_pair_neon(const float *weights0, const float *weights1, const float *values,
+                                             int64_t value_stride, int64_t first, int64_t count, int64_t head_dim,
+                                             float *acc0, float *acc1) {
+    int64_t c = 0;
+    for (; c + 32 <= head_dim; c += 32) {
+        float32x4_t a0[8], a1[8];
+        for (int j = 0; j < 8; j++) {
+            a0[j] = vld1q_f32(acc0 + c + 4 * j);
+            a1[j] = vld1q_f32(acc1 + c + 4 * j);
+        }
+        for (int64_t p = first; p < count; p++) {
+            const float *v = values + p * value_stride + c;
+            const float w0 = weights0[p], w1 = weights1[p];
+            for (int j = 0; j < 8; j++) {
+                const float32x4_t value = vld1q_f32(v + 4 * j);
+                a0[j] = vfmaq_n_f32(a0[j], value, w0);
+                a1[j] = vfmaq_n_f32(a1[j], value, w1);
+            }
+        }
+        for (int j = 0; j < 8; j++) {
+            vst1q_f32(acc0 + c + 4 * j, a0[j]);
+            vst1q_f32(acc1 + c + 4 * j, a1[j]);
+        }
+    }
+    if (c < head_dim) {
+        tile_accumulate_neon(weights0, values + c, value_stride, first, count, head_dim - c, acc0 + c);
+        tile_accumulate_neon(weights1, values + c, value_stride, first, count, head_dim - c, acc1 + c);
+    }
+}
+
+// The x86 group kernel's structure (x86/attention_avx2.c): the group's heads through each tile
+// together, two heads per key and value load. Scratch as slm_attention_group_scratch_bytes says.
+void slm_attention_head_group_f32_window_neon(const float *queries, int64_t n_heads, const float *keys_t,
+                                              const float *values, int64_t value_stride, int64_t begin,
+                                              int64_t n_positions, int64_t head_dim, float scale, float softcap,
+                                              float *out, void *scratch) {
+    if (head_dim % 4 != 0) {
+        for (int64_t i = 0; i < n_heads; i++) {
+            attention_f32_transposed(queries + i * head_dim, keys_t, values, value_stride, begin, n_positions, head_dim,
+                                     scale, softcap, out + i * head_dim, (float *)scratch);
+        }
+        return;
+    }
+    float *acc = (float *)scratch;              // (n_heads, head_dim)
+    float *weights = acc + n_heads * head_dim;  // (n_heads, ATTENTION_TILE)
+    float *max_score = weights + n_heads * ATTENTION_TILE, *sum = max_score + n_heads;  // (n_heads) each
+    for (int64_t i = 0; i < n_heads; i++) max_score[i] = -INFINITY, sum[i] = 0.0f;
+    for (int64_t d = 0; d < n_heads * head_dim; d++) acc[d] = 0.0f;
+    for (int64_t tile = begin / ATTENTION_TILE * ATTENTION_TILE; tile < n_positions; tile += ATTENTION_TILE) {
+        const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
+        const int64_t first = begin > tile ? begin - tile : 0;
+        const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
+        const float *v = values + tile * value_stride;
+        int64_t i = 0;
+        for (; i + 2 <= n_heads; i += 2) {
+            tile_scores_pair_neon(queries + i * head_dim, queries + (i + 1) * head_dim, kt, head_dim, scale,
+                                  weights + i * ATTENTION_TILE, weights + (i + 1) * ATTENTION_TILE);
+        }
+        if (i < n_heads) tile_scores_neon(queries + i * head_dim, kt, head_dim, scale, weights + i * ATTENTION_TILE);
+        for (i = 0; i < n_heads; i++) {
+            float *w = weights + i * ATTENTION_TILE;
+            const float tile_max = tile_mask(w, first, count, softcap);
+            tile_softmax_neon(w, tile_max, &max_score[i], &sum[i], acc + i * head_dim, head_dim);
+        }
+        for (i = 0; i + 2 <= n_heads; i += 2) {
+            tile_accumulate_pair_neon(weights + i * ATTENTION_TILE, weights + (i + 1) * ATTENTION_TILE, v, value_stride,
+                                      first, count, head_dim, acc + i * head_dim, acc + (i + 1) * head_dim);
+        }
+        if (i < n_heads) {
+            tile_accumulate_neon(weights + i * ATTENTION_TILE, v, value_stride, first, count, head_dim,
+                                 acc + i * head_dim);
+        }
+    }
+    for (int64_t i = 0; i < n_heads; i++) {
+        const float inv = sum[i] == 0.0f ? 0.0f : 1.0f / sum[i];
+        for (int64_t d = 0; d < head_dim; d++) out[i * head_dim + d] = acc[i * head_dim + d] * inv;
+    }
+}
+
+// One head: a group of one (the single kernel's scratch holds one head's accumulator, weights
+// and running values).
+void slm_attention_head_f32_window_neon(const float *query, const float *keys_t, const float *values,
+                                        int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
+                                        float scale, float softcap, float *out, void *scratch) {
+    slm_attention_head_group_f32_window_neon(query, 1, keys_t, values, value_stride, begin, n_positions, head_dim, scale,
+                                             softcap, out, scratch);
+}
+#endif
