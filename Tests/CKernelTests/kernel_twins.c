@@ -875,6 +875,78 @@ static void check_attention(void) {
     }
 }
 
+// The F16 mode (decode, short prompts, split decode) and the typed caches' F16 steps: the
+// SIMD kernels against their generic twins, bit for bit. Head sizes on and off the vector paths,
+// positions sliced as the split decode slices them, soft-capping, and every pairing of F16, Q8_0
+// and Q4_0 keys and values (quantized rows as the KV cache stores them).
+static void check_attention_f16(void) {
+    static const int64_t head_dims[] = {8, 40, 64, 256};
+    static const int kv_types[] = {SLM_TYPE_F16, SLM_TYPE_Q8_0, SLM_TYPE_Q4_0};
+    const int64_t n = 300;
+    for (size_t hi = 0; hi < sizeof head_dims / sizeof *head_dims; ++hi) {
+        const int64_t hd = head_dims[hi];
+        begin_case();
+        uint16_t *keys = malloc(sizeof(uint16_t) * n * hd), *values = malloc(sizeof(uint16_t) * n * hd);
+        float *kf = malloc(sizeof(float) * n * hd), *vf = malloc(sizeof(float) * n * hd);
+        float *query = malloc(sizeof(float) * hd), *got = malloc(sizeof(float) * (hd + 2)), *want = malloc(sizeof(float) * (hd + 2));
+        void *scratch = malloc(slm_attention_scratch_bytes(hd));
+        for (int64_t i = 0; i < n * hd; ++i) {
+            kf[i] = (float)uniform(-2, 2);
+            vf[i] = (float)uniform(-2, 2);
+            keys[i] = slm_fp32_to_fp16(kf[i]);
+            values[i] = slm_fp32_to_fp16(vf[i]);
+        }
+        for (int64_t i = 0; i < hd; ++i) query[i] = (float)uniform(-1, 1);
+        const float scale = 1.0f / sqrtf((float)hd);
+        char what[160];
+        for (int64_t len = 1; len <= n; len += 37) {
+            slm_attention_head(query, keys, hd, values, hd, len, hd, scale, SLM_ATTENTION_F16_ACCUMULATE, got, scratch);
+            slm_attention_head_generic(query, keys, hd, values, hd, len, hd, scale, SLM_ATTENTION_F16_ACCUMULATE, want,
+                                       scratch);
+            snprintf(what, sizeof what, "F16 attention head_dim=%lld n=%lld", (long long)hd, (long long)len);
+            check(memcmp(got, want, sizeof(float) * hd) == 0, what);
+            for (int capped = 0; capped < 2; ++capped) {
+                const int64_t begin = len / 3;
+                slm_attention_partial_capped(query, keys, hd, values, hd, begin, len, hd, scale, capped ? 2.0f : 0.0f, got,
+                                             scratch);
+                slm_attention_partial_capped_generic(query, keys, hd, values, hd, begin, len, hd, scale,
+                                                     capped ? 2.0f : 0.0f, want, scratch);
+                snprintf(what, sizeof what, "F16 partial head_dim=%lld [%lld, %lld) softcap=%d", (long long)hd,
+                         (long long)begin, (long long)len, capped * 2);
+                check(memcmp(got, want, sizeof(float) * (hd + 2)) == 0, what);
+            }
+        }
+        if (hd % 32 == 0) {
+            for (int ki = 0; ki < 3; ++ki) {
+                for (int vi = 0; vi < 3; ++vi) {
+                    const int kt = kv_types[ki], vt = kv_types[vi];
+                    const size_t kb = slm_row_bytes(kt, hd), vb = slm_row_bytes(vt, hd);
+                    uint8_t *kq = malloc(kb * n), *vq = malloc(vb * n);
+                    for (int64_t p = 0; p < n; ++p) {
+                        if (kt == SLM_TYPE_F16) memcpy(kq + p * kb, keys + p * hd, kb);
+                        else slm_quantize_row(kt, kf + p * hd, kq + p * kb, hd);
+                        if (vt == SLM_TYPE_F16) memcpy(vq + p * vb, values + p * hd, vb);
+                        else slm_quantize_row(vt, vf + p * hd, vq + p * vb, hd);
+                    }
+                    for (int capped = 0; capped < 2; ++capped) {
+                        const float cap = capped ? 2.0f : 0.0f;
+                        slm_attention_head_typed(query, kt, kq, kb, vt, vq, vb, 7, n, hd, scale, cap, got, scratch);
+                        slm_attention_head_typed_generic(query, kt, kq, kb, vt, vq, vb, 7, n, hd, scale, cap, want,
+                                                         scratch);
+                        snprintf(what, sizeof what, "typed attention head_dim=%lld K %s V %s softcap=%g", (long long)hd,
+                                 slm_type_name(kt), slm_type_name(vt), cap);
+                        check(memcmp(got, want, sizeof(float) * hd) == 0, what);
+                    }
+                    free(kq), free(vq);
+                }
+            }
+        }
+        const int ok = end_case();
+        printf("attention    F16 mode, head_dim=%-3lld %s\n", (long long)hd, ok ? "ok" : "FAIL");
+        free(keys), free(values), free(kf), free(vf), free(query), free(got), free(want), free(scratch);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *expect = NULL, *expect_features = NULL;
     for (int i = 1; i < argc; ++i) {
@@ -961,6 +1033,7 @@ int main(int argc, char **argv) {
     check_dispatch();
     check_tile_dispatch();
     check_attention();
+    check_attention_f16();
 
     printf("kernel_twins: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

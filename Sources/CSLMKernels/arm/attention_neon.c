@@ -1,14 +1,15 @@
-// F32-mode prompt attention over transposed keys (generic/attention_body.h's
-// attention_f32_transposed) in NEON vectors for aarch64, chosen by generic/dispatch.c: the one
-// head and KV-group entry points. GCC and clang leave the portable loops scalar here (each score
-// is a chain over the head with a stride of 64 floats), so a 512-token prompt spent its attention
-// in scalar FMAs.
+// Attention (generic/attention_body.h) in NEON vectors for aarch64, chosen by
+// generic/dispatch.c. GCC and clang leave the portable loops scalar here: the F32 mode's scores
+// are chains over the head with a stride of 64 floats, and the F16 mode converts every element
+// in software. So prompts, decode and split decode all spent their attention in scalar code.
+// - F32 mode (prompt batches over transposed keys): the one-head and KV-group entry points.
+// - F16 mode (decode, short prompts, the split decode's partials, quantized caches' F16 steps).
 //
 // Same operations in the same order as the portable code, four lanes at a time: each score is one
-// fused multiply-add chain over the head (vfmaq is one rounding, as fmaf), the softmax is the
-// portable exp approximation and fold, and each accumulator element is one chain over the
-// positions. Tests/CKernelTests/kernel_twins.c checks the results against the generic twins bit
-// for bit under qemu.
+// fused multiply-add chain (vfmaq is one rounding, as fmaf), the softmax is the portable exp
+// approximation and fold, and each accumulator element is one chain over the positions.
+// Tests/CKernelTests/kernel_twins.c checks the results against the generic twins bit for bit
+// under qemu.
 #include "arch.h"
 
 #if SLM_ARCH_ARM64
@@ -210,6 +211,118 @@ void slm_attention_head_group_f32_window_neon(const float *queries, int64_t n_he
         const float inv = sum[i] == 0.0f ? 0.0f : 1.0f / sum[i];
         for (int64_t d = 0; d < head_dim; d++) out[i * head_dim + d] = acc[i * head_dim + d] * inv;
     }
+}
+
+// ---- The F16 mode (decode, short prompts, split decode): keys, values and accumulator in F16 ----
+//
+// The portable code converts F16 in software, one element at a time; NEON's FCVTL / FCVTN convert
+// four at a time with the same results (F16 to F32 is exact; F32 to F16 rounds to nearest even,
+// the default mode, subnormals kept). Same steps and order as generic/attention_body.h.
+
+static inline float32x4_t load_f16x4(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+static inline void store_f16x4(uint16_t *p, float32x4_t x) { vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(x))); }
+
+// dot_f16_f16 for n a multiple of 32: its 32 strided partial sums as eight vectors, folded as it
+// folds them (lanes 16..31 onto 0..15, 8..15 onto 0..7, 4..7 onto 0..3, then (0 + 1) + (2 + 3)).
+static inline float dot_f16_f16_neon(const uint16_t *a, const uint16_t *b, int64_t n) {
+    float32x4_t acc[8];
+    for (int j = 0; j < 8; j++) acc[j] = vdupq_n_f32(0.0f);
+    for (int64_t i = 0; i < n; i += 32) {
+        for (int j = 0; j < 8; j++) acc[j] = vfmaq_f32(acc[j], load_f16x4(a + i + 4 * j), load_f16x4(b + i + 4 * j));
+    }
+    for (int j = 0; j < 4; j++) acc[j] = vaddq_f32(acc[j], acc[j + 4]);
+    acc[0] = vaddq_f32(acc[0], acc[2]);
+    acc[1] = vaddq_f32(acc[1], acc[3]);
+    const float32x4_t t = vaddq_f32(acc[0], acc[1]);
+    const float32x2_t pair = vpadd_f32(vget_low_f32(t), vget_high_f32(t));
+    return (float)(double)(vget_lane_f32(pair, 0) + vget_lane_f32(pair, 1));
+}
+
+// acc16 = f16(acc16 · rescale) when `rescaled`, then acc16 = f16(fma(v, weight, acc16)).
+static inline void f16_update_neon(uint16_t *acc16, const uint16_t *v, int rescaled, float rescale, float weight,
+                                   int64_t n) {
+    if (rescaled) {
+        for (int64_t d = 0; d < n; d += 4) store_f16x4(acc16 + d, vmulq_n_f32(load_f16x4(acc16 + d), rescale));
+    }
+    for (int64_t d = 0; d < n; d += 4) {
+        store_f16x4(acc16 + d, vfmaq_n_f32(load_f16x4(acc16 + d), load_f16x4(v + d), weight));
+    }
+}
+
+static void attention_f16_neon(const float *query, const uint16_t *keys, int64_t key_stride, const uint16_t *values,
+                               int64_t value_stride, int64_t begin, int64_t end, int64_t head_dim, float scale,
+                               float softcap, float *out, float *partial, void *scratch) {
+    uint16_t *q16 = (uint16_t *)scratch;
+    uint16_t *acc16 = q16 + head_dim;
+    float max_score = -INFINITY, sum = 0.0f;
+    for (int64_t d = 0; d < head_dim; d += 4) {
+        store_f16x4(q16 + d, vld1q_f32(query + d));
+        vst1_u16(acc16 + d, vdup_n_u16(0));
+    }
+    for (int64_t p = begin; p < end; p++) {
+        float s = dot_f16_f16_neon(keys + p * key_stride, q16, head_dim) * scale;
+        if (softcap != 0.0f) s = softcap * tanhf(s);
+        float rescale = 1.0f, weight = 1.0f;
+        const int rescaled = s > max_score;
+        if (rescaled) {
+            rescale = expf(max_score - s);
+            max_score = s;
+        } else {
+            weight = expf(s - max_score);
+        }
+        f16_update_neon(acc16, values + p * value_stride, rescaled, rescale, weight, head_dim);
+        sum = fmaf(sum, rescale, weight);
+    }
+    if (partial) {
+        partial[0] = max_score;
+        partial[1] = sum;
+        for (int64_t d = 0; d < head_dim; d += 4) vst1q_f32(partial + 2 + d, load_f16x4(acc16 + d));
+        return;
+    }
+    const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+    for (int64_t d = 0; d < head_dim; d += 4) vst1q_f32(out + d, vmulq_n_f32(load_f16x4(acc16 + d), inv));
+}
+
+void slm_attention_head_neon(const float *query, const uint16_t *keys, int64_t key_stride, const uint16_t *values,
+                             int64_t value_stride, int64_t n_positions, int64_t head_dim, float scale, int mode,
+                             float *out, void *scratch) {
+    if (mode == SLM_ATTENTION_F16_ACCUMULATE && head_dim % 32 == 0) {
+        attention_f16_neon(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out, NULL,
+                           scratch);
+    } else if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out,
+                                 NULL, scratch);
+    } else {
+        attention_f32(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
+    }
+}
+
+void slm_attention_partial_capped_neon(const float *query, const uint16_t *keys, int64_t key_stride,
+                                       const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
+                                       int64_t head_dim, float scale, float softcap, float *partial, void *scratch) {
+    if (head_dim % 32 == 0) {
+        attention_f16_neon(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL,
+                           partial, scratch);
+        return;
+    }
+    attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL,
+                             partial, scratch);
+}
+
+// The typed body (quantized K/V caches) with the F16 steps in NEON (head sizes there are whole
+// 32-element blocks) and the quantized keys dotted by this CPU's kernel, as on x86.
+void slm_attention_head_typed_neon(const float *query, int key_type, const void *keys, size_t key_row_bytes,
+                                   int value_type, const void *values, size_t value_row_bytes, int64_t begin,
+                                   int64_t end, int64_t head_dim, float scale, float softcap, float *out, void *scratch) {
+    if (head_dim % 32 != 0) {
+        attention_typed(query, key_type, (const uint8_t *)keys, key_row_bytes, value_type, (const uint8_t *)values,
+                        value_row_bytes, begin, end, head_dim, scale, softcap, out, scratch,
+                        slm_kv_key_dot_kernel(key_type), dot_f16_f16, f16_update);
+        return;
+    }
+    attention_typed(query, key_type, (const uint8_t *)keys, key_row_bytes, value_type, (const uint8_t *)values,
+                    value_row_bytes, begin, end, head_dim, scale, softcap, out, scratch,
+                    slm_kv_key_dot_kernel(key_type), dot_f16_f16_neon, f16_update_neon);
 }
 
 // One head: a group of one (the single kernel's scratch holds one head's accumulator, weights

@@ -376,6 +376,12 @@ void slm_attention_partial_capped(const float *query, const uint16_t *keys, int6
                                           softcap, partial, scratch);
         return;
     }
+#elif SLM_ARCH_ARM64
+    if (use_simd(SLM_CPU_ARM_NEON)) {
+        slm_attention_partial_capped_neon(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale,
+                                          softcap, partial, scratch);
+        return;
+    }
 #endif
     slm_attention_partial_capped_generic(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale,
                                          softcap, partial, scratch);
@@ -458,6 +464,11 @@ void slm_attention_head(const float *query, const uint16_t *keys, int64_t key_st
         slm_attention_head_avx2(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, mode, out, scratch);
         return;
     }
+#elif SLM_ARCH_ARM64
+    if (use_simd(SLM_CPU_ARM_NEON)) {
+        slm_attention_head_neon(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, mode, out, scratch);
+        return;
+    }
 #endif
     slm_attention_head_generic(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, mode, out, scratch);
 }
@@ -468,6 +479,12 @@ void slm_attention_head_typed(const float *query, int key_type, const void *keys
 #if SLM_ARCH_X86
     if (use_simd(SLM_CPU_X86_AVX2_FMA_F16C)) {
         slm_attention_head_typed_avx2(query, key_type, keys, key_row_bytes, value_type, values, value_row_bytes, begin,
+                                      end, head_dim, scale, softcap, out, scratch);
+        return;
+    }
+#elif SLM_ARCH_ARM64
+    if (use_simd(SLM_CPU_ARM_NEON)) {
+        slm_attention_head_typed_neon(query, key_type, keys, key_row_bytes, value_type, values, value_row_bytes, begin,
                                       end, head_dim, scale, softcap, out, scratch);
         return;
     }
