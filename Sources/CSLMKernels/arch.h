@@ -140,13 +140,15 @@ SLM_HIDDEN void slm_attention_head_group_f32_window_avx2(const float *queries, i
 // ---- arm/ (aarch64: NEON, NEON with SDOT, SMMLA) ---------------------------------------------
 // The dot tables (slm_vec_dot_kernel_neon, _neon_dotprod) and the tile tables
 // (slm_matvec_tile_kernel_neon, _neon_dotprod; slm_matmul_tile_kernel_neon, _neon_dotprod,
-// _neon_i8mm), all declared in slm_kernels_testing.h; attention in both modes below
-// (attention_neon.c); everything else runs the generic code, which the compiler vectorizes.
+// _neon_i8mm), all declared in slm_kernels_testing.h; attention in both modes
+// (attention_neon.c) and SwiGLU (activation_neon.c) below, whose portable loops the compilers
+// leave scalar; everything else runs the generic code, which the compiler vectorizes.
 #if SLM_ARCH_ARM64
 SLM_HIDDEN void slm_attention_head_f32_window_neon(const float *query, const float *keys_t, const float *values,
                                                    int64_t value_stride, int64_t begin, int64_t n_positions,
                                                    int64_t head_dim, float scale, float softcap, float *out,
                                                    void *scratch);
+SLM_HIDDEN void slm_swiglu_neon(const float *gate, const float *up, float *out, int64_t n);
 SLM_HIDDEN void slm_attention_head_neon(const float *query, const uint16_t *keys, int64_t key_stride,
                                         const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                         int64_t head_dim, float scale, int mode, float *out, void *scratch);

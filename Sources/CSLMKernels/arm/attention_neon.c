@@ -17,31 +17,7 @@
 #include <math.h>
 
 #include "generic/attention_body.h"
-
-// slm_exp_approx, four lanes: the same fused steps, the same split of 2^n past |n| > 126.
-static inline float32x4_t exp_approx_neon(float32x4_t x) {
-    const float32x4_t shift = vdupq_n_f32(EXP_SHIFT);
-    const float32x4_t z = vfmaq_f32(shift, x, vdupq_n_f32(EXP_LOG2E));
-    const float32x4_t n = vsubq_f32(z, shift);
-    // fmaf(-n, c, x) is x - n·c with one rounding: vfmsq.
-    const float32x4_t b = vfmsq_f32(vfmsq_f32(x, n, vdupq_n_f32(EXP_LN2_HI)), n, vdupq_n_f32(EXP_LN2_LO));
-    const uint32x4_t e = vshlq_n_u32(vreinterpretq_u32_f32(z), 23);
-    const float32x4_t k = vreinterpretq_f32_u32(vaddq_u32(e, vreinterpretq_u32_f32(vdupq_n_f32(1.0f))));
-    const float32x4_t u = vmulq_f32(b, b);
-    const float32x4_t j = vfmaq_f32(vmulq_f32(vdupq_n_f32(EXP_C1), b),
-                                    vfmaq_f32(vfmaq_f32(vdupq_n_f32(EXP_C2), vdupq_n_f32(EXP_C3), b),
-                                              vfmaq_f32(vdupq_n_f32(EXP_C4), vdupq_n_f32(EXP_C5), b), u),
-                                    u);
-    const float32x4_t normal = vfmaq_f32(k, k, j);
-    const uint32x4_t big = vcagtq_f32(n, vdupq_n_f32(126.0f));  // false for NaN, as !(|n| > 126)
-    if (vmaxvq_u32(big) == 0) return normal;
-    const uint32x4_t g = vandq_u32(vcleq_f32(n, vdupq_n_f32(0.0f)), vdupq_n_u32(0x82000000u));
-    const float32x4_t s1 = vreinterpretq_f32_u32(vaddq_u32(g, vdupq_n_u32(0x7f000000u)));
-    const float32x4_t s2 = vreinterpretq_f32_u32(vsubq_u32(e, g));
-    const uint32x4_t huge = vcagtq_f32(n, vdupq_n_f32(192.0f));
-    const float32x4_t split = vmulq_f32(vfmaq_f32(s2, s2, j), s1);
-    return vbslq_f32(huge, vmulq_f32(s1, s1), vbslq_f32(big, split, normal));
-}
+#include "neon_common.h"
 
 // tile_softmax with eight weights per step, folded as the portable code folds them: lane l + 4
 // onto lane l, then (0 + 2) + (1 + 3).

@@ -341,6 +341,11 @@ void slm_swiglu(const float *gate, const float *up, float *out, int64_t n) {
         slm_swiglu_avx2(gate, up, out, n);
         return;
     }
+#elif SLM_ARCH_ARM64
+    if (use_simd(SLM_CPU_ARM_NEON)) {
+        slm_swiglu_neon(gate, up, out, n);
+        return;
+    }
 #endif
     slm_swiglu_generic(gate, up, out, n);
 }
