@@ -140,53 +140,20 @@ static inline void tile_accumulate_pair_neon(const float *weights0, const float 
     }
 }
 
-// The x86 group kernel's structure (x86/attention_avx2.c): the group's heads through each tile
-// together, two heads per key and value load. Scratch as slm_attention_group_scratch_bytes says.
+// The F32 mode through the group body (generic/attention_body.h) with the steps above; head sizes
+// that are not multiples of 4 run the portable code, head by head.
 void slm_attention_head_group_f32_window_neon(const float *queries, int64_t n_heads, const float *keys_t,
                                               const float *values, int64_t value_stride, int64_t begin,
                                               int64_t n_positions, int64_t head_dim, float scale, float softcap,
                                               float *out, void *scratch) {
     if (head_dim % 4 != 0) {
-        for (int64_t i = 0; i < n_heads; i++) {
-            attention_f32_transposed(queries + i * head_dim, keys_t, values, value_stride, begin, n_positions, head_dim,
-                                     scale, softcap, out + i * head_dim, (float *)scratch);
-        }
+        attention_heads_f32_transposed(queries, n_heads, keys_t, values, value_stride, begin, n_positions, head_dim,
+                                       scale, softcap, out, scratch);
         return;
     }
-    float *acc = (float *)scratch;              // (n_heads, head_dim)
-    float *weights = acc + n_heads * head_dim;  // (n_heads, ATTENTION_TILE)
-    float *max_score = weights + n_heads * ATTENTION_TILE, *sum = max_score + n_heads;  // (n_heads) each
-    for (int64_t i = 0; i < n_heads; i++) max_score[i] = -INFINITY, sum[i] = 0.0f;
-    for (int64_t d = 0; d < n_heads * head_dim; d++) acc[d] = 0.0f;
-    for (int64_t tile = begin / ATTENTION_TILE * ATTENTION_TILE; tile < n_positions; tile += ATTENTION_TILE) {
-        const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
-        const int64_t first = begin > tile ? begin - tile : 0;
-        const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
-        const float *v = values + tile * value_stride;
-        int64_t i = 0;
-        for (; i + 2 <= n_heads; i += 2) {
-            tile_scores_pair_neon(queries + i * head_dim, queries + (i + 1) * head_dim, kt, head_dim, scale,
-                                  weights + i * ATTENTION_TILE, weights + (i + 1) * ATTENTION_TILE);
-        }
-        if (i < n_heads) tile_scores_neon(queries + i * head_dim, kt, head_dim, scale, weights + i * ATTENTION_TILE);
-        for (i = 0; i < n_heads; i++) {
-            float *w = weights + i * ATTENTION_TILE;
-            const float tile_max = tile_mask(w, first, count, softcap);
-            tile_softmax_neon(w, tile_max, &max_score[i], &sum[i], acc + i * head_dim, head_dim);
-        }
-        for (i = 0; i + 2 <= n_heads; i += 2) {
-            tile_accumulate_pair_neon(weights + i * ATTENTION_TILE, weights + (i + 1) * ATTENTION_TILE, v, value_stride,
-                                      first, count, head_dim, acc + i * head_dim, acc + (i + 1) * head_dim);
-        }
-        if (i < n_heads) {
-            tile_accumulate_neon(weights + i * ATTENTION_TILE, v, value_stride, first, count, head_dim,
-                                 acc + i * head_dim);
-        }
-    }
-    for (int64_t i = 0; i < n_heads; i++) {
-        const float inv = sum[i] == 0.0f ? 0.0f : 1.0f / sum[i];
-        for (int64_t d = 0; d < head_dim; d++) out[i * head_dim + d] = acc[i * head_dim + d] * inv;
-    }
+    attention_group_f32(queries, n_heads, keys_t, values, value_stride, begin, n_positions, head_dim, scale, softcap, out,
+                        scratch, tile_scores_neon, tile_scores_pair_neon, tile_mask, tile_softmax_neon,
+                        tile_accumulate_neon, tile_accumulate_pair_neon);
 }
 
 // ---- The F16 mode (decode, short prompts, split decode): keys, values and accumulator in F16 ----
@@ -238,14 +205,8 @@ static void attention_f16_neon(const float *query, const uint16_t *keys, int64_t
     for (int64_t p = begin; p < end; p++) {
         float s = dot_f16_f16_neon(keys + p * key_stride, q16, head_dim) * scale;
         if (softcap != 0.0f) s = softcap * tanhf(s);
-        float rescale = 1.0f, weight = 1.0f;
-        const int rescaled = s > max_score;
-        if (rescaled) {
-            rescale = expf(max_score - s);
-            max_score = s;
-        } else {
-            weight = expf(s - max_score);
-        }
+        float rescale, weight;
+        const int rescaled = softmax_step(s, &max_score, &rescale, &weight);
         f16_update_neon(acc16, values + p * value_stride, rescaled, rescale, weight, head_dim);
         sum = fmaf(sum, rescale, weight);
     }

@@ -40,10 +40,8 @@ void slm_attention_head_group_f32_window_generic(const float *queries, int64_t n
                                                  const float *values, int64_t value_stride, int64_t begin,
                                                  int64_t n_positions, int64_t head_dim, float scale, float softcap,
                                                  float *out, void *scratch) {
-    for (int64_t i = 0; i < n_heads; i++) {
-        attention_f32_transposed(queries + i * head_dim, keys_t, values, value_stride, begin, n_positions, head_dim,
-                                 scale, softcap, out + i * head_dim, (float *)scratch);
-    }
+    attention_heads_f32_transposed(queries, n_heads, keys_t, values, value_stride, begin, n_positions, head_dim, scale,
+                                   softcap, out, scratch);
 }
 
 size_t slm_attention_group_scratch_bytes(int64_t head_dim, int64_t n_heads) {

@@ -27,6 +27,21 @@ SLM_INLINE float dot_f16_f16(const uint16_t *SLM_RESTRICT a, const uint16_t *SLM
     return (float)sum;
 }
 
+// One position's score s into the F16 mode's running max: when s raises it, returns 1 with the
+// factor the accumulator and sum are rescaled by (the position's own weight is then 1); else
+// returns 0 with the position's weight. Every build's F16 loop takes this step, libm's expf.
+SLM_INLINE int softmax_step(float s, float *max_score, float *rescale, float *weight) {
+    *rescale = 1.0f;
+    *weight = 1.0f;
+    if (s > *max_score) {
+        *rescale = expf(*max_score - s);
+        *max_score = s;
+        return 1;
+    }
+    *weight = expf(s - *max_score);
+    return 0;
+}
+
 // Runs positions [begin, end) into a running (max, sum, F16 accumulator).
 SLM_INLINE void f16_accumulate_range(const uint16_t *q16, const uint16_t *keys, int64_t key_stride,
                                      const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
@@ -37,13 +52,9 @@ SLM_INLINE void f16_accumulate_range(const uint16_t *q16, const uint16_t *keys, 
         const uint16_t *v = values + p * value_stride;
         float s = dot_f16_f16(keys + p * key_stride, q16, head_dim) * scale;
         if (softcap != 0.0f) s = softcap * tanhf(s);
-        float rescale = 1.0f, weight = 1.0f;
-        if (s > max_score) {
-            rescale = expf(max_score - s);
-            max_score = s;
+        float rescale, weight;
+        if (softmax_step(s, &max_score, &rescale, &weight)) {
             for (int64_t d = 0; d < head_dim; d++) acc16[d] = slm_f2h(slm_h2f(acc16[d]) * rescale);
-        } else {
-            weight = expf(s - max_score);
         }
         for (int64_t d = 0; d < head_dim; d++) acc16[d] = slm_f2h(fmaf(slm_h2f(v[d]), weight, slm_h2f(acc16[d])));
         sum = fmaf(sum, rescale, weight);
@@ -263,14 +274,8 @@ SLM_INLINE void attention_typed(const float *query, int key_type, const uint8_t 
                            : quantized_key_dot(head_dim, k, q);
         s *= scale;
         if (softcap != 0.0f) s = softcap * tanhf(s);
-        float rescale = 1.0f, weight = 1.0f;
-        const int rescaled = s > max_score;
-        if (rescaled) {
-            rescale = expf(max_score - s);
-            max_score = s;
-        } else {
-            weight = expf(s - max_score);
-        }
+        float rescale, weight;
+        const int rescaled = softmax_step(s, &max_score, &rescale, &weight);
         if (f16_values) {
             update_f16(acc16, (const uint16_t *)v, rescaled, rescale, weight, head_dim);
         } else {
@@ -285,5 +290,78 @@ SLM_INLINE void attention_typed(const float *query, int key_type, const uint8_t 
     const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
     for (int64_t d = 0; d < head_dim; d++) out[d] = (f16_values ? slm_h2f(acc16[d]) : acc[d]) * inv;
 }
+
+// attention_f32_transposed head after head: the generic group twin, and the SIMD builds' path for
+// head sizes their vectors do not divide.
+SLM_INLINE void attention_heads_f32_transposed(const float *queries, int64_t n_heads, const float *keys_t,
+                                               const float *values, int64_t value_stride, int64_t begin,
+                                               int64_t n_positions, int64_t head_dim, float scale, float softcap,
+                                               float *out, void *scratch) {
+    for (int64_t i = 0; i < n_heads; i++) {
+        attention_f32_transposed(queries + i * head_dim, keys_t, values, value_stride, begin, n_positions, head_dim,
+                                 scale, softcap, out + i * head_dim, (float *)scratch);
+    }
+}
+
+// ---- The F32 mode for a KV group's heads at once (x86/attention_avx2.c, arm/attention_neon.c) ----
+
+// A build's vector steps for one 64-position tile (each the portable loop's operations in its
+// order, per head): scores of one head or of two heads sharing each key load; masking of positions
+// outside [first, count) (soft-capping the rest) returning the tile's max; the softmax into the
+// running max and sum; the value sums of one head or of two sharing each value load.
+typedef void (*tile_scores_fn)(const float *query, const float *kt, int64_t head_dim, float scale, float *weights);
+typedef void (*tile_scores_pair_fn)(const float *query0, const float *query1, const float *kt, int64_t head_dim,
+                                    float scale, float *weights0, float *weights1);
+typedef float (*tile_mask_fn)(float *weights, int64_t first, int64_t count, float softcap);
+typedef void (*tile_softmax_fn)(float *weights, float tile_max, float *max_io, float *sum_io, float *acc,
+                                int64_t head_dim);
+typedef void (*tile_accumulate_fn)(const float *weights, const float *values, int64_t value_stride, int64_t first,
+                                   int64_t count, int64_t head_dim, float *acc);
+typedef void (*tile_accumulate_pair_fn)(const float *weights0, const float *weights1, const float *values,
+                                        int64_t value_stride, int64_t first, int64_t count, int64_t head_dim,
+                                        float *acc0, float *acc1);
+
+// attention_f32_transposed for n_heads heads that share keys, values and the visible range: the
+// heads go through each tile together (the tile is read from memory once for the group), two at a
+// time through the pair steps. queries and out: the heads' rows side by side; scratch: the heads'
+// accumulators, tile weights, running maxima and sums (slm_attention_group_scratch_bytes). The
+// steps are constant arguments, which inlining turns into direct code.
+SLM_INLINE void attention_group_f32(const float *queries, int64_t n_heads, const float *keys_t, const float *values,
+                                    int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
+                                    float scale, float softcap, float *out, void *scratch, tile_scores_fn scores,
+                                    tile_scores_pair_fn scores_pair, tile_mask_fn mask, tile_softmax_fn softmax,
+                                    tile_accumulate_fn accumulate, tile_accumulate_pair_fn accumulate_pair) {
+    float *acc = (float *)scratch;                                                      // (n_heads, head_dim)
+    float *weights = acc + n_heads * head_dim;                                          // (n_heads, ATTENTION_TILE)
+    float *max_score = weights + n_heads * ATTENTION_TILE, *sum = max_score + n_heads;  // (n_heads) each
+    for (int64_t i = 0; i < n_heads; i++) max_score[i] = -INFINITY, sum[i] = 0.0f;
+    for (int64_t d = 0; d < n_heads * head_dim; d++) acc[d] = 0.0f;
+    for (int64_t tile = begin / ATTENTION_TILE * ATTENTION_TILE; tile < n_positions; tile += ATTENTION_TILE) {
+        const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
+        const int64_t first = begin > tile ? begin - tile : 0;
+        const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
+        const float *v = values + tile * value_stride;
+        int64_t i = 0;
+        for (; i + 2 <= n_heads; i += 2) {
+            scores_pair(queries + i * head_dim, queries + (i + 1) * head_dim, kt, head_dim, scale,
+                        weights + i * ATTENTION_TILE, weights + (i + 1) * ATTENTION_TILE);
+        }
+        if (i < n_heads) scores(queries + i * head_dim, kt, head_dim, scale, weights + i * ATTENTION_TILE);
+        for (i = 0; i < n_heads; i++) {
+            float *w = weights + i * ATTENTION_TILE;
+            softmax(w, mask(w, first, count, softcap), &max_score[i], &sum[i], acc + i * head_dim, head_dim);
+        }
+        for (i = 0; i + 2 <= n_heads; i += 2) {
+            accumulate_pair(weights + i * ATTENTION_TILE, weights + (i + 1) * ATTENTION_TILE, v, value_stride, first,
+                            count, head_dim, acc + i * head_dim, acc + (i + 1) * head_dim);
+        }
+        if (i < n_heads) accumulate(weights + i * ATTENTION_TILE, v, value_stride, first, count, head_dim, acc + i * head_dim);
+    }
+    for (int64_t i = 0; i < n_heads; i++) {
+        const float inv = sum[i] == 0.0f ? 0.0f : 1.0f / sum[i];
+        for (int64_t d = 0; d < head_dim; d++) out[i * head_dim + d] = acc[i * head_dim + d] * inv;
+    }
+}
+
 
 #endif // SLM_ATTENTION_BODY_H

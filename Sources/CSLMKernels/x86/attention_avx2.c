@@ -29,33 +29,34 @@ SLM_AVX2 static inline float dot_f16_f16_avx2(const uint16_t *a, const uint16_t 
     return (float)(double)_mm_cvtss_f32(_mm_hadd_ps(pairs, pairs));
 }
 
+SLM_AVX2 static void f16_update_avx2(uint16_t *acc16, const uint16_t *v, int rescaled, float rescale, float weight,
+                                     int64_t n) {
+    if (rescaled) {
+        const __m256 r = _mm256_set1_ps(rescale);
+        for (int64_t d = 0; d < n; d += 8) {
+            const __m256 a = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d))), r);
+            _mm_storeu_si128((__m128i *)(acc16 + d), _mm256_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT));
+        }
+    }
+    const __m256 w = _mm256_set1_ps(weight);
+    for (int64_t d = 0; d < n; d += 8) {
+        const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d)));
+        const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
+        _mm_storeu_si128((__m128i *)(acc16 + d), _mm256_cvtps_ph(_mm256_fmadd_ps(x, w, a), _MM_FROUND_TO_NEAREST_INT));
+    }
+}
+
 SLM_AVX2 static void f16_accumulate_range_avx2(const uint16_t *q16, const uint16_t *keys, int64_t key_stride,
                                                const uint16_t *values, int64_t value_stride, int64_t begin,
                                                int64_t end, int64_t head_dim, float scale, float softcap,
                                                float *max_io, float *sum_io, uint16_t *acc16) {
     float max_score = *max_io, sum = *sum_io;
     for (int64_t p = begin; p < end; p++) {
-        const uint16_t *v = values + p * value_stride;
         float s = dot_f16_f16_avx2(keys + p * key_stride, q16, head_dim) * scale;
         if (softcap != 0.0f) s = softcap * tanhf(s);
-        float rescale = 1.0f, weight = 1.0f;
-        if (s > max_score) {
-            rescale = expf(max_score - s);
-            max_score = s;
-            const __m256 r = _mm256_set1_ps(rescale);
-            for (int64_t d = 0; d < head_dim; d += 8) {
-                const __m256 a = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d))), r);
-                _mm_storeu_si128((__m128i *)(acc16 + d), _mm256_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT));
-            }
-        } else {
-            weight = expf(s - max_score);
-        }
-        const __m256 w = _mm256_set1_ps(weight);
-        for (int64_t d = 0; d < head_dim; d += 8) {
-            const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d)));
-            const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
-            _mm_storeu_si128((__m128i *)(acc16 + d), _mm256_cvtps_ph(_mm256_fmadd_ps(x, w, a), _MM_FROUND_TO_NEAREST_INT));
-        }
+        float rescale, weight;
+        const int rescaled = softmax_step(s, &max_score, &rescale, &weight);
+        f16_update_avx2(acc16, values + p * value_stride, rescaled, rescale, weight, head_dim);
         sum = fmaf(sum, rescale, weight);
     }
     *max_io = max_score;
@@ -109,8 +110,9 @@ SLM_AVX2 static inline void tile_softmax_avx2(float *weights, float tile_max, fl
 // (four cycles, two units) that fewer chains left idle. A partial tile is scored whole too: the
 // lanes past its end cost nothing extra (a single chain would have waited as long) and the
 // masking below discards them, whatever stale values they hold.
-SLM_AVX2 static inline void tile_scores_avx2(const float *query, const float *kt, int64_t head_dim, __m256 scale,
+SLM_AVX2 static inline void tile_scores_avx2(const float *query, const float *kt, int64_t head_dim, float scale,
                                              float *weights) {
+    const __m256 vscale = _mm256_set1_ps(scale);
     __m256 s[8];
     for (int j = 0; j < 8; j++) s[j] = _mm256_setzero_ps();
     for (int64_t d = 0; d < head_dim; d++) {
@@ -118,7 +120,7 @@ SLM_AVX2 static inline void tile_scores_avx2(const float *query, const float *kt
         const float *k = kt + d * ATTENTION_TILE;
         for (int j = 0; j < 8; j++) s[j] = _mm256_fmadd_ps(q, _mm256_loadu_ps(k + 8 * j), s[j]);
     }
-    for (int j = 0; j < 8; j++) _mm256_storeu_ps(weights + 8 * j, _mm256_mul_ps(s[j], scale));
+    for (int j = 0; j < 8; j++) _mm256_storeu_ps(weights + 8 * j, _mm256_mul_ps(s[j], vscale));
 }
 
 // Positions outside [first, count) become -inf and the tile's max is returned, as the portable
@@ -168,47 +170,12 @@ SLM_AVX2 static inline void tile_accumulate_avx2(const float *weights, const flo
     }
 }
 
-// F32 mode over transposed keys: attention_f32_transposed's steps per tile, in vectors.
-SLM_AVX2 static void attention_f32_transposed_avx2(const float *query, const float *keys_t, const float *values,
-                                                   int64_t value_stride, int64_t begin, int64_t n_positions,
-                                                   int64_t head_dim, float scale, float softcap, float *out,
-                                                   float *acc) {
-    float weights[ATTENTION_TILE];
-    float max_score = -INFINITY, sum = 0.0f;
-    for (int64_t d = 0; d < head_dim; d++) acc[d] = 0.0f;
-    const __m256 vscale = _mm256_set1_ps(scale);
-    for (int64_t tile = begin / ATTENTION_TILE * ATTENTION_TILE; tile < n_positions; tile += ATTENTION_TILE) {
-        const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
-        const int64_t first = begin > tile ? begin - tile : 0;
-        tile_scores_avx2(query, keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE, head_dim, vscale, weights);
-        const float tile_max = tile_mask_avx2(weights, first, count, softcap);
-        tile_softmax_avx2(weights, tile_max, &max_score, &sum, acc, head_dim);
-        tile_accumulate_avx2(weights, values + tile * value_stride, value_stride, first, count, head_dim, acc);
-    }
-    const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
-    for (int64_t d = 0; d < head_dim; d++) out[d] = acc[d] * inv;
-}
-
-SLM_AVX2 void slm_attention_head_f32_window_avx2(const float *query, const float *keys_t, const float *values,
-                                                 int64_t value_stride, int64_t begin, int64_t n_positions,
-                                                 int64_t head_dim, float scale, float softcap, float *out,
-                                                 void *scratch) {
-    if (head_dim % 8 == 0) {
-        attention_f32_transposed_avx2(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale, softcap, out,
-                                      (float *)scratch);
-    } else {
-        attention_f32_transposed(query, keys_t, values, value_stride, begin, n_positions, head_dim, scale, softcap, out,
-                                 (float *)scratch);
-    }
-}
-
-// The heads of one KV group (same keys, values and visible range) go through the tiles together:
-// a tile's keys and values are read from memory once for the group and stay in cache for its
-// other heads, and within the group two heads share each key and value vector loaded, feeding
-// both chains (half the loads per FMA of single runs). Per head, every step is the single run's,
-// in its order.
+// Two heads of a KV group at once (the group body's pair steps): each key and value vector loaded
+// feeds both heads' chains, half the loads per FMA of two single runs. Per head, every operation
+// is the single step's, in its order.
 SLM_AVX2 static inline void tile_scores_pair_avx2(const float *query0, const float *query1, const float *kt,
-                                                  int64_t head_dim, __m256 scale, float *weights0, float *weights1) {
+                                                  int64_t head_dim, float scale, float *weights0, float *weights1) {
+    const __m256 vscale = _mm256_set1_ps(scale);
     for (int half = 0; half < ATTENTION_TILE; half += 32) {
         __m256 s0[4], s1[4];
         for (int j = 0; j < 4; j++) s0[j] = s1[j] = _mm256_setzero_ps();
@@ -222,8 +189,8 @@ SLM_AVX2 static inline void tile_scores_pair_avx2(const float *query0, const flo
             }
         }
         for (int j = 0; j < 4; j++) {
-            _mm256_storeu_ps(weights0 + half + 8 * j, _mm256_mul_ps(s0[j], scale));
-            _mm256_storeu_ps(weights1 + half + 8 * j, _mm256_mul_ps(s1[j], scale));
+            _mm256_storeu_ps(weights0 + half + 8 * j, _mm256_mul_ps(s0[j], vscale));
+            _mm256_storeu_ps(weights1 + half + 8 * j, _mm256_mul_ps(s1[j], vscale));
         }
     }
 }
@@ -258,54 +225,29 @@ SLM_AVX2 static inline void tile_accumulate_pair_avx2(const float *weights0, con
     }
 }
 
-// queries and out: the heads' rows side by side (n_heads · head_dim floats); scratch: the heads'
-// accumulators, their tile weights, running maxima and sums (slm_attention_group_scratch_bytes).
+// The F32 mode through the group body (generic/attention_body.h) with the steps above; one head
+// is a group of one (slm_attention_scratch_bytes covers that). Head sizes that are not multiples
+// of 8 run the portable code, head by head.
 SLM_AVX2 void slm_attention_head_group_f32_window_avx2(const float *queries, int64_t n_heads, const float *keys_t,
                                                        const float *values, int64_t value_stride, int64_t begin,
                                                        int64_t n_positions, int64_t head_dim, float scale,
                                                        float softcap, float *out, void *scratch) {
     if (head_dim % 8 != 0) {
-        for (int64_t i = 0; i < n_heads; i++) {
-            attention_f32_transposed(queries + i * head_dim, keys_t, values, value_stride, begin, n_positions, head_dim,
-                                     scale, softcap, out + i * head_dim, (float *)scratch);
-        }
+        attention_heads_f32_transposed(queries, n_heads, keys_t, values, value_stride, begin, n_positions, head_dim,
+                                       scale, softcap, out, scratch);
         return;
     }
-    float *acc = (float *)scratch;                    // (n_heads, head_dim)
-    float *weights = acc + n_heads * head_dim;        // (n_heads, ATTENTION_TILE)
-    float *max_score = weights + n_heads * ATTENTION_TILE, *sum = max_score + n_heads;  // (n_heads) each
-    for (int64_t i = 0; i < n_heads; i++) max_score[i] = -INFINITY, sum[i] = 0.0f;
-    for (int64_t d = 0; d < n_heads * head_dim; d++) acc[d] = 0.0f;
-    const __m256 vscale = _mm256_set1_ps(scale);
-    for (int64_t tile = begin / ATTENTION_TILE * ATTENTION_TILE; tile < n_positions; tile += ATTENTION_TILE) {
-        const int64_t count = n_positions - tile < ATTENTION_TILE ? n_positions - tile : ATTENTION_TILE;
-        const int64_t first = begin > tile ? begin - tile : 0;
-        const float *kt = keys_t + (tile / ATTENTION_TILE) * head_dim * ATTENTION_TILE;
-        const float *v = values + tile * value_stride;
-        int64_t i = 0;
-        for (; i + 2 <= n_heads; i += 2) {
-            tile_scores_pair_avx2(queries + i * head_dim, queries + (i + 1) * head_dim, kt, head_dim, vscale,
-                                  weights + i * ATTENTION_TILE, weights + (i + 1) * ATTENTION_TILE);
-        }
-        if (i < n_heads) tile_scores_avx2(queries + i * head_dim, kt, head_dim, vscale, weights + i * ATTENTION_TILE);
-        for (i = 0; i < n_heads; i++) {
-            float *w = weights + i * ATTENTION_TILE;
-            const float tile_max = tile_mask_avx2(w, first, count, softcap);
-            tile_softmax_avx2(w, tile_max, &max_score[i], &sum[i], acc + i * head_dim, head_dim);
-        }
-        for (i = 0; i + 2 <= n_heads; i += 2) {
-            tile_accumulate_pair_avx2(weights + i * ATTENTION_TILE, weights + (i + 1) * ATTENTION_TILE, v, value_stride,
-                                      first, count, head_dim, acc + i * head_dim, acc + (i + 1) * head_dim);
-        }
-        if (i < n_heads) {
-            tile_accumulate_avx2(weights + i * ATTENTION_TILE, v, value_stride, first, count, head_dim,
-                                 acc + i * head_dim);
-        }
-    }
-    for (int64_t i = 0; i < n_heads; i++) {
-        const float inv = sum[i] == 0.0f ? 0.0f : 1.0f / sum[i];
-        for (int64_t d = 0; d < head_dim; d++) out[i * head_dim + d] = acc[i * head_dim + d] * inv;
-    }
+    attention_group_f32(queries, n_heads, keys_t, values, value_stride, begin, n_positions, head_dim, scale, softcap, out,
+                        scratch, tile_scores_avx2, tile_scores_pair_avx2, tile_mask_avx2, tile_softmax_avx2,
+                        tile_accumulate_avx2, tile_accumulate_pair_avx2);
+}
+
+SLM_AVX2 void slm_attention_head_f32_window_avx2(const float *query, const float *keys_t, const float *values,
+                                                 int64_t value_stride, int64_t begin, int64_t n_positions,
+                                                 int64_t head_dim, float scale, float softcap, float *out,
+                                                 void *scratch) {
+    slm_attention_head_group_f32_window_avx2(query, 1, keys_t, values, value_stride, begin, n_positions, head_dim, scale,
+                                             softcap, out, scratch);
 }
 
 SLM_AVX2
@@ -324,22 +266,6 @@ void slm_attention_merge_avx2(const float *partials, int64_t count, int64_t head
     merge_partials(partials, count, head_dim, out);
 }
 
-SLM_AVX2 static void f16_update_avx2(uint16_t *acc16, const uint16_t *v, int rescaled, float rescale, float weight,
-                                     int64_t n) {
-    if (rescaled) {
-        const __m256 r = _mm256_set1_ps(rescale);
-        for (int64_t d = 0; d < n; d += 8) {
-            const __m256 a = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d))), r);
-            _mm_storeu_si128((__m128i *)(acc16 + d), _mm256_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT));
-        }
-    }
-    const __m256 w = _mm256_set1_ps(weight);
-    for (int64_t d = 0; d < n; d += 8) {
-        const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d)));
-        const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d)));
-        _mm_storeu_si128((__m128i *)(acc16 + d), _mm256_cvtps_ph(_mm256_fmadd_ps(x, w, a), _MM_FROUND_TO_NEAREST_INT));
-    }
-}
 
 // The typed body with the F16 steps in vectors (head_dim is a multiple of 32) and the quantized
 // keys dotted by this CPU's kernel (bit-identical to its twin); the F32 loops vectorize as written.
