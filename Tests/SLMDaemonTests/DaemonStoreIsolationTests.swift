@@ -48,9 +48,7 @@ final class DaemonStoreIsolationTests: XCTestCase {
             d.removeFiles()
         }
         XCTAssertEqual(try d.request(#"{"id":1,"op":"info"}"#).first?.name, "info")
-        // The daemon's stderr arrives through a pipe read on another thread: give it a moment.
-        for _ in 0..<100 where !d.log.contains("is accessible to other users") { usleep(20_000) }
-        XCTAssertTrue(d.log.contains("is accessible to other users (mode 755)"), d.log)
+        XCTAssertTrue(d.logShows("is accessible to other users (mode 755)"), d.log)
         XCTAssertEqual(Self.mode(folder), 0o755, "an existing folder is left as it is")
     }
 

@@ -22,7 +22,7 @@ final class DaemonSystemdTests: XCTestCase {
         XCTAssertTrue(try XCTUnwrap(notify.receive()).contains("READY=1"))
         XCTAssertEqual(try d.request(#"{"id":1,"op":"info"}"#)[0].name, "info")
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/unused.sock"), "bound its own socket")
-        XCTAssertTrue(d.log.contains("socket from systemd"), d.log)
+        XCTAssertTrue(d.logShows("socket from systemd"), d.log)
         let (status, _) = d.terminate()
         XCTAssertEqual(status, 0)
         XCTAssertTrue(try XCTUnwrap(notify.receive()).contains("STOPPING=1"))

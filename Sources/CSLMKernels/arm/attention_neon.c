@@ -262,8 +262,7 @@ void slm_attention_head_typed_neon(const float *query, int key_type, const void 
                     slm_kv_key_dot_kernel(key_type), dot_f16_f16_neon, f16_update_neon);
 }
 
-// One head: a group of one (the single kernel's scratch holds one head's accumulator, weights
-// and running values).
+// One head: a group of one (slm_attention_scratch_bytes covers that).
 void slm_attention_head_f32_window_neon(const float *query, const float *keys_t, const float *values,
                                         int64_t value_stride, int64_t begin, int64_t n_positions, int64_t head_dim,
                                         float scale, float softcap, float *out, void *scratch) {

@@ -60,7 +60,7 @@ void slm_attention_head_f32_transposed_generic(const float *query, const float *
 
 size_t slm_attention_scratch_bytes(int64_t head_dim) {
     // F32 accumulator, or F16 query + F16 accumulator; the typed mode: query, accumulator and one
-    // dequantized value row. The NEON F32 kernel runs one head as a group of one (accumulator, a
+    // dequantized value row. The SIMD F32 kernels run one head as a group of one (accumulator, a
     // tile's weights, max and sum), which is more than those three parts for heads below 33.
     const size_t typed = 3 * typed_scratch_part(head_dim) + 64;
     const size_t group_of_one = ((size_t)head_dim + ATTENTION_TILE + 2) * sizeof(float) + 64;

@@ -363,5 +363,4 @@ SLM_INLINE void attention_group_f32(const float *queries, int64_t n_heads, const
     }
 }
 
-
 #endif // SLM_ATTENTION_BODY_H

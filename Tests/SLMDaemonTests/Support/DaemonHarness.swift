@@ -88,6 +88,17 @@ final class DaemonHarness {
         return stderrText
     }
 
+    /// Whether slmd's log shows `text` within `seconds`: its stderr arrives through a pipe read on
+    /// another thread, so a line written before a response may be read after it.
+    func logShows(_ text: String, within seconds: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !log.contains(text) {
+            if Date() >= deadline { return false }
+            usleep(20_000)
+        }
+        return true
+    }
+
     private func waitUntilServing() throws {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
