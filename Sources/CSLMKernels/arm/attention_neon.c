@@ -192,43 +192,15 @@ static inline void f16_update_neon(uint16_t *acc16, const uint16_t *v, int resca
     }
 }
 
-static void attention_f16_neon(const float *query, const uint16_t *keys, int64_t key_stride, const uint16_t *values,
-                               int64_t value_stride, int64_t begin, int64_t end, int64_t head_dim, float scale,
-                               float softcap, float *out, float *partial, void *scratch) {
-    uint16_t *q16 = (uint16_t *)scratch;
-    uint16_t *acc16 = q16 + head_dim;
-    float max_score = -INFINITY, sum = 0.0f;
-    for (int64_t d = 0; d < head_dim; d += 4) {
-        store_f16x4(q16 + d, vld1q_f32(query + d));
-        vst1_u16(acc16 + d, vdup_n_u16(0));
-    }
-    for (int64_t p = begin; p < end; p++) {
-        float s = dot_f16_f16_neon(keys + p * key_stride, q16, head_dim) * scale;
-        if (softcap != 0.0f) s = softcap * tanhf(s);
-        float rescale, weight;
-        const int rescaled = softmax_step(s, &max_score, &rescale, &weight);
-        f16_update_neon(acc16, values + p * value_stride, rescaled, rescale, weight, head_dim);
-        sum = fmaf(sum, rescale, weight);
-    }
-    if (partial) {
-        partial[0] = max_score;
-        partial[1] = sum;
-        for (int64_t d = 0; d < head_dim; d += 4) vst1q_f32(partial + 2 + d, load_f16x4(acc16 + d));
-        return;
-    }
-    const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
-    for (int64_t d = 0; d < head_dim; d += 4) vst1q_f32(out + d, vmulq_n_f32(load_f16x4(acc16 + d), inv));
-}
-
 void slm_attention_head_neon(const float *query, const uint16_t *keys, int64_t key_stride, const uint16_t *values,
                              int64_t value_stride, int64_t n_positions, int64_t head_dim, float scale, int mode,
                              float *out, void *scratch) {
     if (mode == SLM_ATTENTION_F16_ACCUMULATE && head_dim % 32 == 0) {
-        attention_f16_neon(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out, NULL,
-                           scratch);
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out,
+                                 NULL, scratch, dot_f16_f16_neon, f16_update_neon);
     } else if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
         attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out,
-                                 NULL, scratch);
+                                 NULL, scratch, dot_f16_f16, f16_update);
     } else {
         attention_f32(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
     }
@@ -238,12 +210,12 @@ void slm_attention_partial_capped_neon(const float *query, const uint16_t *keys,
                                        const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
                                        int64_t head_dim, float scale, float softcap, float *partial, void *scratch) {
     if (head_dim % 32 == 0) {
-        attention_f16_neon(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL,
-                           partial, scratch);
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL,
+                                 partial, scratch, dot_f16_f16_neon, f16_update_neon);
         return;
     }
     attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL,
-                             partial, scratch);
+                             partial, scratch, dot_f16_f16, f16_update);
 }
 
 // The typed body (quantized K/V caches) with the F16 steps in NEON (head sizes there are whole

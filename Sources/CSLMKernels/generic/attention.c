@@ -86,7 +86,8 @@ void slm_attention_head_generic(const float *query, const uint16_t *keys, int64_
                                 const uint16_t *values, int64_t value_stride, int64_t n_positions,
                                 int64_t head_dim, float scale, int mode, float *out, void *scratch) {
     if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
-        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out, NULL, scratch);
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out, NULL, scratch,
+                                 dot_f16_f16, f16_update);
     } else {
         attention_f32(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
     }
@@ -103,7 +104,8 @@ void slm_attention_partial_capped_generic(const float *query, const uint16_t *ke
                                           const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
                                           int64_t head_dim, float scale, float softcap, float *partial,
                                           void *scratch) {
-    attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL, partial, scratch);
+    attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL, partial, scratch,
+                             dot_f16_f16, f16_update);
 }
 
 void slm_attention_merge_generic(const float *partials, int64_t count, int64_t head_dim, float *out) {

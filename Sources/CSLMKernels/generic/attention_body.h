@@ -42,31 +42,28 @@ SLM_INLINE int softmax_step(float s, float *max_score, float *rescale, float *we
     return 0;
 }
 
-// Runs positions [begin, end) into a running (max, sum, F16 accumulator).
-SLM_INLINE void f16_accumulate_range(const uint16_t *q16, const uint16_t *keys, int64_t key_stride,
-                                     const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
-                                     int64_t head_dim, float scale, float softcap, float *max_io, float *sum_io,
-                                     uint16_t *acc16) {
-    float max_score = *max_io, sum = *sum_io;
-    for (int64_t p = begin; p < end; p++) {
-        const uint16_t *v = values + p * value_stride;
-        float s = dot_f16_f16(keys + p * key_stride, q16, head_dim) * scale;
-        if (softcap != 0.0f) s = softcap * tanhf(s);
-        float rescale, weight;
-        if (softmax_step(s, &max_score, &rescale, &weight)) {
-            for (int64_t d = 0; d < head_dim; d++) acc16[d] = slm_f2h(slm_h2f(acc16[d]) * rescale);
-        }
-        for (int64_t d = 0; d < head_dim; d++) acc16[d] = slm_f2h(fmaf(slm_h2f(v[d]), weight, slm_h2f(acc16[d])));
-        sum = fmaf(sum, rescale, weight);
+// The two F16 steps a build supplies (scalar here, vectors in x86/attention_avx2.c and
+// arm/attention_neon.c); the F16 and typed bodies take them as constant arguments, which inlining
+// turns into direct code.
+typedef float (*attention_f16_dot_fn)(const uint16_t *a, const uint16_t *b, int64_t n);
+// acc16 = f16(acc16 · rescale) when `rescaled`, then acc16 = f16(fma(v, weight, acc16)).
+typedef void (*attention_f16_update_fn)(uint16_t *acc16, const uint16_t *v, int rescaled, float rescale, float weight,
+                                        int64_t n);
+
+SLM_INLINE void f16_update(uint16_t *acc16, const uint16_t *v, int rescaled, float rescale, float weight, int64_t n) {
+    if (rescaled) {
+        for (int64_t d = 0; d < n; d++) acc16[d] = slm_f2h(slm_h2f(acc16[d]) * rescale);
     }
-    *max_io = max_score;
-    *sum_io = sum;
+    for (int64_t d = 0; d < n; d++) acc16[d] = slm_f2h(fmaf(slm_h2f(v[d]), weight, slm_h2f(acc16[d])));
 }
 
+// The F16 mode over positions [begin, end): query rounded to F16, running (max, sum, F16
+// accumulator), then the output row or the partial (max, sum, accumulator as floats).
 SLM_INLINE void attention_f16_accumulate(const float *query, const uint16_t *keys, int64_t key_stride,
                                          const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
                                          int64_t head_dim, float scale, float softcap, float *out, float *partial,
-                                         void *scratch) {
+                                         void *scratch, attention_f16_dot_fn f16_dot,
+                                         attention_f16_update_fn update_f16) {
     uint16_t *q16 = (uint16_t *)scratch;
     uint16_t *acc16 = q16 + head_dim;
     float max_score = -INFINITY, sum = 0.0f;
@@ -74,8 +71,14 @@ SLM_INLINE void attention_f16_accumulate(const float *query, const uint16_t *key
         q16[d] = slm_f2h(query[d]);
         acc16[d] = 0;
     }
-    f16_accumulate_range(q16, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, &max_score,
-                         &sum, acc16);
+    for (int64_t p = begin; p < end; p++) {
+        float s = f16_dot(keys + p * key_stride, q16, head_dim) * scale;
+        if (softcap != 0.0f) s = softcap * tanhf(s);
+        float rescale, weight;
+        const int rescaled = softmax_step(s, &max_score, &rescale, &weight);
+        update_f16(acc16, values + p * value_stride, rescaled, rescale, weight, head_dim);
+        sum = fmaf(sum, rescale, weight);
+    }
     if (partial) {
         partial[0] = max_score;
         partial[1] = sum;
@@ -205,20 +208,6 @@ SLM_INLINE void merge_partials(const float *partials, int64_t count, int64_t hea
 }
 
 // ---- Typed caches (slm_attention_head_typed): K and V rows F16, Q8_0 or Q4_0 ----
-
-// The two F16 steps a build supplies (scalar here, F16C vectors in x86/attention_avx2.c); the
-// typed body below takes them as constant arguments, which inlining turns into direct code.
-typedef float (*attention_f16_dot_fn)(const uint16_t *a, const uint16_t *b, int64_t n);
-// acc16 = f16(acc16 · rescale) when `rescaled`, then acc16 = f16(fma(v, weight, acc16)).
-typedef void (*attention_f16_update_fn)(uint16_t *acc16, const uint16_t *v, int rescaled, float rescale, float weight,
-                                        int64_t n);
-
-SLM_INLINE void f16_update(uint16_t *acc16, const uint16_t *v, int rescaled, float rescale, float weight, int64_t n) {
-    if (rescaled) {
-        for (int64_t d = 0; d < n; d++) acc16[d] = slm_f2h(slm_h2f(acc16[d]) * rescale);
-    }
-    for (int64_t d = 0; d < n; d++) acc16[d] = slm_f2h(fmaf(slm_h2f(v[d]), weight, slm_h2f(acc16[d])));
-}
 
 // One value row of a quantized cache as floats, as ggml's reference dequantizers give it.
 SLM_INLINE void dequantize_value_row(int type, const uint8_t *row, float *SLM_RESTRICT dst, int64_t n) {

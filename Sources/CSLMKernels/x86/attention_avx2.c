@@ -46,50 +46,6 @@ SLM_AVX2 static void f16_update_avx2(uint16_t *acc16, const uint16_t *v, int res
     }
 }
 
-SLM_AVX2 static void f16_accumulate_range_avx2(const uint16_t *q16, const uint16_t *keys, int64_t key_stride,
-                                               const uint16_t *values, int64_t value_stride, int64_t begin,
-                                               int64_t end, int64_t head_dim, float scale, float softcap,
-                                               float *max_io, float *sum_io, uint16_t *acc16) {
-    float max_score = *max_io, sum = *sum_io;
-    for (int64_t p = begin; p < end; p++) {
-        float s = dot_f16_f16_avx2(keys + p * key_stride, q16, head_dim) * scale;
-        if (softcap != 0.0f) s = softcap * tanhf(s);
-        float rescale, weight;
-        const int rescaled = softmax_step(s, &max_score, &rescale, &weight);
-        f16_update_avx2(acc16, values + p * value_stride, rescaled, rescale, weight, head_dim);
-        sum = fmaf(sum, rescale, weight);
-    }
-    *max_io = max_score;
-    *sum_io = sum;
-}
-
-SLM_AVX2 static void attention_f16_avx2(const float *query, const uint16_t *keys, int64_t key_stride,
-                                        const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
-                                        int64_t head_dim, float scale, float softcap, float *out, float *partial,
-                                        void *scratch) {
-    uint16_t *q16 = (uint16_t *)scratch;
-    uint16_t *acc16 = q16 + head_dim;
-    float max_score = -INFINITY, sum = 0.0f;
-    for (int64_t d = 0; d < head_dim; d += 8) {
-        _mm_storeu_si128((__m128i *)(q16 + d), _mm256_cvtps_ph(_mm256_loadu_ps(query + d), _MM_FROUND_TO_NEAREST_INT));
-        _mm_storeu_si128((__m128i *)(acc16 + d), _mm_setzero_si128());
-    }
-    f16_accumulate_range_avx2(q16, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap,
-                              &max_score, &sum, acc16);
-    if (partial) {
-        partial[0] = max_score;
-        partial[1] = sum;
-        for (int64_t d = 0; d < head_dim; d += 8) {
-            _mm256_storeu_ps(partial + 2 + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d))));
-        }
-        return;
-    }
-    const __m256 inv = _mm256_set1_ps(sum == 0.0f ? 0.0f : 1.0f / sum);
-    for (int64_t d = 0; d < head_dim; d += 8) {
-        _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc16 + d))), inv));
-    }
-}
-
 // tile_softmax with the weights computed and summed eight lanes at a time: hsum8 folds a group
 // of eight exactly as tile_softmax does (upper half onto lower, then (0+2)+(1+3)).
 SLM_AVX2 static inline void tile_softmax_avx2(float *weights, float tile_max, float *max_io, float *sum_io, float *acc,
@@ -255,10 +211,12 @@ void slm_attention_partial_capped_avx2(const float *query, const uint16_t *keys,
                                        const uint16_t *values, int64_t value_stride, int64_t begin, int64_t end,
                                        int64_t head_dim, float scale, float softcap, float *partial, void *scratch) {
     if (head_dim % 32 == 0) {
-        attention_f16_avx2(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL, partial, scratch);
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL,
+                                 partial, scratch, dot_f16_f16_avx2, f16_update_avx2);
         return;
     }
-    attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL, partial, scratch);
+    attention_f16_accumulate(query, keys, key_stride, values, value_stride, begin, end, head_dim, scale, softcap, NULL, partial,
+                             scratch, dot_f16_f16, f16_update);
 }
 
 __attribute__((target("avx2,fma,f16c")))
@@ -285,11 +243,13 @@ void slm_attention_head_avx2(const float *query, const uint16_t *keys, int64_t k
                              const uint16_t *values, int64_t value_stride, int64_t n_positions,
                              int64_t head_dim, float scale, int mode, float *out, void *scratch) {
     if (mode == SLM_ATTENTION_F16_ACCUMULATE && head_dim % 32 == 0) {
-        attention_f16_avx2(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out, NULL, scratch);
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out,
+                                 NULL, scratch, dot_f16_f16_avx2, f16_update_avx2);
         return;
     }
     if (mode == SLM_ATTENTION_F16_ACCUMULATE) {
-        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out, NULL, scratch);
+        attention_f16_accumulate(query, keys, key_stride, values, value_stride, 0, n_positions, head_dim, scale, 0.0f, out, NULL,
+                                 scratch, dot_f16_f16, f16_update);
     } else {
         attention_f32(query, keys, key_stride, values, value_stride, n_positions, head_dim, scale, out, scratch);
     }
