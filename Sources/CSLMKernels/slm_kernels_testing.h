@@ -104,8 +104,8 @@ typedef struct {
 } slm_matmul_tile;
 slm_matmul_tile slm_matmul_tile_kernel(int type);
 // Prompt panels: `rows` weight rows by any number of tokens (at least `min_tokens`) per call, for
-// x86 Q4_0 and Q4_K's batch order (each block of the rows is rearranged once and serves every
-// token of the call), Q4_1, Q5_0 and Q8_0 (their blocks unpacked once per 64 tokens). Same contract as the tiles otherwise;
+// x86 Q4_0 and the batch orders of Q4_K and Q6_K (each block of the rows is rearranged once and
+// serves every token of the call), Q4_1, Q5_0 and Q8_0 (their blocks unpacked once per 64 tokens). Same contract as the tiles otherwise;
 // slm_matmul prefers a panel to the tile where there is one. For a chunk of n_tokens tokens at
 // batch_offset in a batch of batch_tokens, *tokens_end is how many of them (from the first) the
 // panel takes (the others keep the order slm_vec_dot_kernel_for_batch gives them).

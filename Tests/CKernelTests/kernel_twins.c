@@ -547,6 +547,68 @@ static void check_build_matrices(const quant_build *b, int type) {
     end_case();
 }
 
+// slm_matmul (prompt tiles and panels, whichever the dispatch picks) against the batch-order dot of
+// every pair, bit for bit, at the edges of the panels' integer bounds: all-maximal and
+// all-minimal quants (Q6_K also with every sub-block scale at -128) against activations of +-127
+// and activation bytes scrambled over the whole int8 range (-128 included), over 17 rows (two
+// 8-row panels, one row left) and 12 tokens (a batch order's full groups and the tail).
+static void check_matmul_extremes(int type) {
+    begin_case();
+    const int act_type = slm_type_activation_type(type);
+    const int64_t n = slm_type_block_elements(type) == 32 ? 576 : 512;
+    const size_t wbytes = slm_row_bytes(type, n), abytes = slm_row_bytes(act_type, n);
+    enum { ROWS = 17, TOKENS = 12 };
+    uint8_t *w = malloc(wbytes * ROWS), *act = malloc(abytes * TOKENS);
+    for (int64_t r = 0; r < ROWS; ++r) {
+        uint8_t *row = w + r * wbytes;
+        if (r % 3 == 2) {
+            random_weights(type, n, row, ROW_RANDOM);
+        } else {
+            extreme_weights(type, n, row, r % 3 == 0);
+            if (type == SLM_TYPE_Q6_K && r >= 8)
+                for (int64_t b = 0; b < n / SLM_QK_K; ++b)
+                    memset(row + b * sizeof(slm_block_q6_K) + offsetof(slm_block_q6_K, scales), 0x80, 16);
+        }
+    }
+    float *x = malloc((size_t)n * sizeof *x);
+    for (int64_t t = 0; t < TOKENS; ++t) {
+        if (t % 3 < 2) {
+            constant_activations(act_type, act + t * abytes, n, t % 3 ? -1.0f : 1.0f);
+        } else {
+            random_floats(x, n, ROW_RANDOM);
+            slm_quantize_row(act_type, x, act + t * abytes, n);
+            scramble_activation_quants(act_type, act + t * abytes, n);
+            // Q4_0's AVX2 panels and tiles are exact for legal Q8_0 activations only (|a| <= 127,
+            // x86/quant_body.h), which is all the quantizer writes.
+            if (type == SLM_TYPE_Q4_0)
+                for (int64_t b = 0; b < n / SLM_QK8_0; ++b)
+                    for (int k = 0; k < SLM_QK8_0; ++k) {
+                        int8_t *q = ((slm_block_q8_0 *)(act + t * abytes))[b].qs + k;
+                        if (*q == -128) *q = -127;
+                    }
+        }
+    }
+    free(x);
+    float *out = malloc(sizeof(float) * ROWS * TOKENS);
+    slm_matmul(type, w, wbytes, n, act, abytes, TOKENS, out, ROWS, 0, ROWS);
+    int mismatches = 0;
+    char what[200] = "";
+    for (int64_t t = 0; t < TOKENS; ++t) {
+        const slm_vec_dot_fn dot = slm_vec_dot_kernel_for_batch(type, TOKENS, t);
+        for (int64_t r = 0; r < ROWS; ++r) {
+            const float want = dot(n, w + r * wbytes, act + t * abytes), got = out[t * ROWS + r];
+            if (!same_bits(got, want) && mismatches++ == 0)
+                snprintf(what, sizeof what, "%s matmul at the integer bounds: token %lld row %lld: %.9g, dot %.9g",
+                         slm_type_name(type), (long long)t, (long long)r, got, want);
+        }
+    }
+    check(mismatches == 0, what);
+    free(out);
+    free(w);
+    free(act);
+    end_case();
+}
+
 static void check_vnni_builds(void) {
     for (size_t k = 0; k < sizeof vnni_builds / sizeof *vnni_builds; ++k) {
         const quant_build *b = &vnni_builds[k];
@@ -1051,6 +1113,7 @@ int main(int argc, char **argv) {
         const int type = weight_types[i];
         check_matrix(type, slm_type_block_elements(type) == 1 ? 33 : slm_type_block_elements(type) * 3);
     }
+    for (int i = 0; i < QUANT_TYPE_COUNT; ++i) check_matmul_extremes(quant_types[i]);
     check_tiles();
     check_dispatch();
     check_tile_dispatch();

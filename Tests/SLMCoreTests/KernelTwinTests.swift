@@ -360,8 +360,8 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
-    /// The K-quant tiles (one row x 4 tokens in llama.cpp's batch orders) and the Q4_K panel (8
-    /// rows by the batch order's tokens) must give, for every pair, the bits of the batch-order dot
+    /// The K-quant tiles (one row x 4 tokens in llama.cpp's batch orders) and the Q4_K and Q6_K
+    /// panels (8 rows by the batch order's tokens) must give, for every pair, the bits of the batch-order dot
     /// slm_vec_dot_kernel_for_batch picks for that token: whole batches and chunks placed anywhere
     /// in one, including tokens past the last full group of 4 (Q4_K) and batches under 8 tokens
     /// (Q6_K), where no tile applies; 7 rows (tiles only) and 20 (two panels and three rows left).

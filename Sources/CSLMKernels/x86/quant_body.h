@@ -1080,6 +1080,79 @@ SLM_Q_TARGET static void panel_q8_0(int64_t n, const uint8_t *w, size_t row_stri
     lane_panel(SLM_TYPE_Q8_0, n, w, row_stride, act, act_row_bytes, n_tokens, act_d, act_d_stride, out, out_stride);
 }
 
+// ---- Q6_K prompt panel, in the order of llama.cpp's tiled batch kernel ----------------------------
+//
+// Q6_K's batch order (q6_K_tiled_tokens above) rounds nothing before each pair's exact integer
+// super-block sum isum, then block = d_w * (float)isum and sum = fmaf(block, d_a, sum), so the
+// integers may be formed any way and the two float steps run for 8 rows in one vector (lane r =
+// row r; a vector multiply and FMA round each lane as the scalar ones do). Per 32-element chunk
+// the 8 rows' unsigned values u (0..63) are turned once (panel_turn) and serve every token of the
+// call: per token, four maddubs against broadcast activation bytes cover a 16-element sub-block,
+// added two by two in int16 (four products each, at most 4 x 63 x 128 = 32256: no wrap), then
+// the rows' sub-block scales (int16 lanes) make the int32s. The values' offset, u - 32, comes in
+// once per chunk: the token's two bsums (one per sub-block) against the rows' scales times -32
+// (at most 32 x 128 = 4096 in magnitude, an int16). The tile above spends a horizontal sum and
+// the offset's shifts per pair and super-block, and unpacks each block once per 4 tokens.
+SLM_Q_TARGET static void panel_q6_K(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                    size_t act_row_bytes, int64_t n_tokens, const float *act_d, int64_t act_d_stride,
+                                    float *out, int64_t out_stride) {
+    (void)act_d, (void)act_d_stride;  // Q8_K blocks carry their d
+    const int64_t nb = n / SLM_QK_K;
+    // Duplicates int16 lane 2j (low) or 2j + 1 (high) of each int32 lane into both halves.
+    const __m256i dup_low = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13,
+                                             0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
+    const __m256i dup_high = _mm256_setr_epi8(2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15,
+                                              2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15);
+    __m256i sums[PANEL_TOKEN_CHUNK];  // each token's 8 rows' isum of the super-block, lane r = row r
+    __m256i values[PANEL_ROWS][8];    // the super-block's 8 chunks of u, per row
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += PANEL_TOKEN_CHUNK) {
+        const int64_t t1 = t0 + PANEL_TOKEN_CHUNK < n_tokens ? t0 + PANEL_TOKEN_CHUNK : n_tokens;
+        for (int64_t t = t0; t < t1; ++t) _mm256_storeu_ps(out + t * out_stride, _mm256_setzero_ps());
+        for (int64_t i = 0; i < nb; ++i) {
+            float dw[PANEL_ROWS] __attribute__((aligned(32)));
+            __m256i scale_rows[PANEL_ROWS], scale_pairs[8];  // row r's 16 scales as int16; turned: lane r = scales 2c, 2c + 1
+            for (int r = 0; r < PANEL_ROWS; ++r) {
+                const slm_block_q6_K *x = (const slm_block_q6_K *)(w + (size_t)r * row_stride) + i;
+                q6_K_half_values(x, 0, values[r]);
+                q6_K_half_values(x, 1, values[r] + 4);
+                scale_rows[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+                dw[r] = slm_h2f_fast(x->d);
+            }
+            panel_turn(scale_rows, scale_pairs);
+            for (int c = 0; c < 8; ++c) {
+                __m256i u[PANEL_ROWS], group[8];
+                for (int r = 0; r < PANEL_ROWS; ++r) u[r] = values[r][c];
+                panel_turn(u, group);
+                const __m256i scale_lo = _mm256_shuffle_epi8(scale_pairs[c], dup_low);    // sub-block 2c, both halves
+                const __m256i scale_hi = _mm256_shuffle_epi8(scale_pairs[c], dup_high);   // sub-block 2c + 1
+                const __m256i offset_scales = _mm256_mullo_epi16(scale_pairs[c], _mm256_set1_epi16(-32));
+                for (int64_t t = t0; t < t1; ++t) {
+                    const slm_block_q8_K *y = K_ACT(t, i);
+                    const int8_t *a = y->qs + 32 * c;
+                    __m256i pairs[4];
+                    for (int k = 0; k < 4; ++k) {
+                        pairs[k] = _mm256_add_epi16(_mm256_maddubs_epi16(group[2 * k], _mm256_set1_epi32(load_i32(a + 8 * k))),
+                                                    _mm256_maddubs_epi16(group[2 * k + 1], _mm256_set1_epi32(load_i32(a + 8 * k + 4))));
+                    }
+                    // The token's bsums of sub-blocks 2c and 2c + 1, one int16 pair in every lane.
+                    __m256i lanes = _mm256_madd_epi16(offset_scales, _mm256_set1_epi32(load_i32((const int8_t *)(y->bsums + 2 * c))));
+                    lanes = q_add_scaled_pairs(lanes, scale_lo, pairs[0]);
+                    lanes = q_add_scaled_pairs(lanes, scale_lo, pairs[1]);
+                    lanes = q_add_scaled_pairs(lanes, scale_hi, pairs[2]);
+                    lanes = q_add_scaled_pairs(lanes, scale_hi, pairs[3]);
+                    sums[t - t0] = c == 0 ? lanes : _mm256_add_epi32(sums[t - t0], lanes);
+                }
+            }
+            const __m256 d_w = _mm256_load_ps(dw);
+            for (int64_t t = t0; t < t1; ++t) {
+                float *o = out + t * out_stride;
+                const __m256 block = _mm256_mul_ps(d_w, _mm256_cvtepi32_ps(sums[t - t0]));
+                _mm256_storeu_ps(o, _mm256_fmadd_ps(block, _mm256_set1_ps(K_ACT(t, i)->d), _mm256_loadu_ps(o)));
+            }
+        }
+    }
+}
+
 // Decode tiles for the types whose dot sums in eight float lanes per row (llama.cpp's x86 order;
 // Q4_1, Q5_0, Q8_0): DECODE_ROWS rows x 1 token. Each row keeps its own accumulator and gets
 // exactly its dot's operations in its dot's order (so the same bits); the rows share the
@@ -1236,6 +1309,10 @@ slm_matmul_panel SLM_Q_NAME(slm_matmul_panel_kernel_, )(int type, int64_t batch_
         *tokens_end = end < 0 ? 0 : end > n_tokens ? n_tokens : end;
         return (slm_matmul_panel){panel_q4_K, PANEL_ROWS, 4};
     }
+    case SLM_TYPE_Q6_K:
+        // The tiled order holds for every token of a batch of 8 or more (as the tile's rule).
+        *tokens_end = batch_tokens >= 8 ? n_tokens : 0;
+        return (slm_matmul_panel){panel_q6_K, PANEL_ROWS, 4};
     default: return none;
     }
 }
