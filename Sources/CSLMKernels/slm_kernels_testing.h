@@ -129,6 +129,9 @@ slm_matmul_tile slm_matvec_tile_kernel_neon_dotprod(int type);
 slm_matmul_tile slm_matmul_tile_kernel_neon(int type);
 slm_matmul_tile slm_matmul_tile_kernel_neon_dotprod(int type);
 slm_matmul_tile slm_matmul_tile_kernel_neon_i8mm(int type);
+// aarch64's SDOT prompt panels (arm/matmul_neon.c): 4 rows by any number of tokens for Q4_0,
+// Q4_1, Q5_0 and Q8_0, each output with the bits of the NEON dot of its pair; empty elsewhere.
+slm_matmul_panel slm_matmul_panel_kernel_neon_dotprod(int type);
 // The CPU features the dispatch found (slm_cpu_features), as comma-separated names in the
 // order avx2, fma, f16c, neon, dotprod, i8mm, sve ("none" if none), written to buf.
 void slm_cpu_feature_names(char *buf, size_t size);

@@ -609,6 +609,49 @@ static void check_matmul_extremes(int type) {
     end_case();
 }
 
+// slm_matmul against the batch-order dot of every pair, bit for bit, in the shapes that cross the
+// prompt panels' inner chunks: 70 tokens (a 64-token pass, then 6: a full and a partial quad),
+// 65 blocks of 32 (two 32-block chunks and a one-block tail; K-quants 9 super-blocks), 10 rows
+// from row 1 (two 4-row panels, one 8-row panel, and rows left for the tiles). Whatever the
+// dispatch picks on this CPU (x86 panels, aarch64 SDOT panels) is what is checked.
+static void check_matmul_panel_shapes(int type) {
+    begin_case();
+    const int act_type = slm_type_activation_type(type);
+    const int64_t n = slm_type_block_elements(type) == 32 ? 65 * 32 : 9 * 256;
+    const size_t wbytes = slm_row_bytes(type, n), abytes = slm_row_bytes(act_type, n);
+    enum { ROWS = 11, BEGIN = 1, TOKENS = 70 };
+    uint8_t *w = malloc(wbytes * ROWS), *act = malloc(abytes * TOKENS);
+    for (int64_t r = 0; r < ROWS; ++r) random_weights(type, n, w + r * wbytes, ROW_RANDOM);
+    float *x = malloc((size_t)n * sizeof *x);
+    for (int64_t t = 0; t < TOKENS; ++t) {
+        random_floats(x, n, ROW_RANDOM);
+        slm_quantize_row(act_type, x, act + t * abytes, n);
+    }
+    free(x);
+    float *out = malloc(sizeof(float) * ROWS * TOKENS);
+    for (int64_t i = 0; i < ROWS * TOKENS; ++i) out[i] = NAN;
+    slm_matmul(type, w, wbytes, n, act, abytes, TOKENS, out, ROWS, BEGIN, ROWS);
+    int mismatches = 0;
+    char what[200] = "";
+    for (int64_t t = 0; t < TOKENS; ++t) {
+        const slm_vec_dot_fn dot = slm_vec_dot_kernel_for_batch(type, TOKENS, t);
+        for (int64_t r = 0; r < ROWS; ++r) {
+            const float got = out[t * ROWS + r];
+            const float want = r < BEGIN ? NAN : dot(n, w + r * wbytes, act + t * abytes);
+            if (r < BEGIN ? !isnan(got) : !same_bits(got, want)) {
+                if (mismatches++ == 0)
+                    snprintf(what, sizeof what, "%s matmul across panel chunks: token %lld row %lld: %.9g, dot %.9g",
+                             slm_type_name(type), (long long)t, (long long)r, got, want);
+            }
+        }
+    }
+    check(mismatches == 0, what);
+    free(out);
+    free(w);
+    free(act);
+    end_case();
+}
+
 static void check_vnni_builds(void) {
     for (size_t k = 0; k < sizeof vnni_builds / sizeof *vnni_builds; ++k) {
         const quant_build *b = &vnni_builds[k];
@@ -866,8 +909,17 @@ static void check_tile_dispatch(void) {
             const slm_matmul_tile got = slm_matvec_tile_kernel(type);
             check(got.fn == decode.fn && got.rows == decode.rows && got.tokens == decode.tokens, what);
         }
+        // The SDOT panels take every token of a prompt chunk where the CPU has SDOT.
+        const slm_matmul_panel panel = slm_matmul_panel_kernel_neon_dotprod(type);
+        if (panel.fn) {
+            int64_t tokens_end = -1;
+            const slm_matmul_panel got = slm_matmul_panel_kernel(type, 70, 64, 6, &tokens_end);
+            check(got.fn == panel.fn && got.rows == panel.rows && tokens_end == 6, what);
+        }
         slm_set_force_generic(1);
         check(slm_matmul_tile_kernel(type).fn == NULL && slm_matvec_tile_kernel(type).fn == NULL, what);
+        int64_t forced_end = -1;
+        check(slm_matmul_panel_kernel(type, 8, 0, 8, &forced_end).fn == NULL && forced_end == 0, what);
         slm_set_force_generic(0);
     }
     end_case();
@@ -1113,7 +1165,10 @@ int main(int argc, char **argv) {
         const int type = weight_types[i];
         check_matrix(type, slm_type_block_elements(type) == 1 ? 33 : slm_type_block_elements(type) * 3);
     }
-    for (int i = 0; i < QUANT_TYPE_COUNT; ++i) check_matmul_extremes(quant_types[i]);
+    for (int i = 0; i < QUANT_TYPE_COUNT; ++i) {
+        check_matmul_extremes(quant_types[i]);
+        check_matmul_panel_shapes(quant_types[i]);
+    }
     check_tiles();
     check_dispatch();
     check_tile_dispatch();

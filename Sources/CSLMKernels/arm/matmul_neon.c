@@ -400,6 +400,183 @@ SLM_I8MM static void mmla_q6_K(int64_t n, const uint8_t *w, size_t row_stride, c
     }
 }
 
+// ---- SDOT prompt panels (32-element types): 4 rows by any number of tokens -------------------
+// What llama.cpp's load-time repacking buys (its 4-row interleaved Q4_0 / Q8_0 layouts for SDOT),
+// without a second copy of the weights: a chunk of the 4 rows' blocks is unpacked and turned once
+// per PANEL_TOKEN_CHUNK tokens into a buffer in L1 (group k of a block: lane r = values 4k..4k+3
+// of row r), and each token's block then takes eight SDOTs by element (activation bytes 4k..4k+3
+// from its two registers, no broadcast) whose lanes are the 4 rows' exact block sums: no
+// pairwise-add tree, and the float steps (convert, d_w * d_a, FMA; Q4_1's m_w * s_a chain) run
+// for the 4 rows in one instruction each. Each pair gets its dot's integers and float steps in
+// its dot's order (dot_neon_body.h), so the same bits. The next rows' blocks are prefetched while
+// a chunk computes, as on x86.
+#define PANEL_ROWS_NEON 4
+#define PANEL_BLOCKS_NEON 32
+#define PANEL_TOKEN_CHUNK_NEON 64
+
+// A chunk of the panel's blocks as the product loop reads them: [block][k] the turned groups,
+// [block] the rows' d_w (and Q4_1's m_w) as 4-lane vectors.
+typedef struct {
+    int8x16_t group[PANEL_BLOCKS_NEON][8];
+    float32x4_t dw[PANEL_BLOCKS_NEON], mw[PANEL_BLOCKS_NEON];
+} neon_panel_chunk;
+
+// Four rows' 16 values (one vector each) turned: group[k] lane r = bytes 4k..4k+3 of row r.
+static inline void neon_panel_turn(const int8x16_t row[4], int8x16_t group[4]) {
+    const int32x4_t t0 = vtrn1q_s32(vreinterpretq_s32_s8(row[0]), vreinterpretq_s32_s8(row[1]));  // words 0, 2
+    const int32x4_t t1 = vtrn2q_s32(vreinterpretq_s32_s8(row[0]), vreinterpretq_s32_s8(row[1]));  // words 1, 3
+    const int32x4_t t2 = vtrn1q_s32(vreinterpretq_s32_s8(row[2]), vreinterpretq_s32_s8(row[3]));
+    const int32x4_t t3 = vtrn2q_s32(vreinterpretq_s32_s8(row[2]), vreinterpretq_s32_s8(row[3]));
+    group[0] = vreinterpretq_s8_s64(vtrn1q_s64(vreinterpretq_s64_s32(t0), vreinterpretq_s64_s32(t2)));
+    group[1] = vreinterpretq_s8_s64(vtrn1q_s64(vreinterpretq_s64_s32(t1), vreinterpretq_s64_s32(t3)));
+    group[2] = vreinterpretq_s8_s64(vtrn2q_s64(vreinterpretq_s64_s32(t0), vreinterpretq_s64_s32(t2)));
+    group[3] = vreinterpretq_s8_s64(vtrn2q_s64(vreinterpretq_s64_s32(t1), vreinterpretq_s64_s32(t3)));
+}
+
+// The 4 rows' exact block sums with one token's 32 activations a0 (elements 0..15), a1 (16..31).
+SLM_DOTPROD static inline int32x4_t neon_panel_block_sums(const int8x16_t group[8], int8x16_t a0, int8x16_t a1) {
+    int32x4_t sums = vdotq_laneq_s32(vdupq_n_s32(0), group[0], a0, 0);
+    sums = vdotq_laneq_s32(sums, group[1], a0, 1);
+    sums = vdotq_laneq_s32(sums, group[2], a0, 2);
+    sums = vdotq_laneq_s32(sums, group[3], a0, 3);
+    sums = vdotq_laneq_s32(sums, group[4], a1, 0);
+    sums = vdotq_laneq_s32(sums, group[5], a1, 1);
+    sums = vdotq_laneq_s32(sums, group[6], a1, 2);
+    return vdotq_laneq_s32(sums, group[7], a1, 3);
+}
+
+// `tokens` (1..4, a constant where inlined) tokens from `act` (their first) over a chunk's blocks
+// [c0, c1): acc[t] and off[t] (lane r = row r) carried in and out. act_d / act_s point at the
+// tokens' first scale of block 0 (stride act_d_stride per block).
+__attribute__((always_inline)) SLM_DOTPROD static inline void neon_panel_products(
+    const neon_panel_chunk *chunk, const int with_min, const int tokens, int64_t c0, int64_t c1, const uint8_t *act,
+    size_t act_row_bytes, size_t act_block, size_t act_qs, const float *act_d, const float *act_s,
+    int64_t act_d_stride, float32x4_t *acc, float32x4_t *off) {
+    float32x4_t a_acc[4], a_off[4];
+    for (int t = 0; t < tokens; ++t) a_acc[t] = acc[t], a_off[t] = off[t];
+    for (int64_t i = c0; i < c1; ++i) {
+        const int8x16_t *group = chunk->group[i - c0];
+        float32x4_t da, sa = vdupq_n_f32(0.0f);  // lane t: token t's d_a (s_a)
+        if (tokens == 4) {
+            da = vld1q_f32(act_d + i * act_d_stride);
+            if (with_min) sa = vld1q_f32(act_s + i * act_d_stride);
+        } else {  // no reading past the last token's scale
+            float d_lanes[4] = {0}, s_lanes[4] = {0};
+            for (int t = 0; t < tokens; ++t) {
+                d_lanes[t] = act_d[i * act_d_stride + t];
+                if (with_min) s_lanes[t] = act_s[i * act_d_stride + t];
+            }
+            da = vld1q_f32(d_lanes), sa = vld1q_f32(s_lanes);
+        }
+        for (int t = 0; t < tokens; ++t) {
+            const int8_t *a = (const int8_t *)(act + (size_t)t * act_row_bytes + (size_t)i * act_block + act_qs);
+            const int32x4_t sums = neon_panel_block_sums(group, vld1q_s8(a), vld1q_s8(a + 16));
+            // fma(cvt(isum), d_w * d_a, acc), lane r = row r: the dot's block_fma.
+            float32x4_t scale;
+            switch (t) {  // the lane index must be a constant
+            case 0: scale = vmulq_laneq_f32(chunk->dw[i - c0], da, 0); break;
+            case 1: scale = vmulq_laneq_f32(chunk->dw[i - c0], da, 1); break;
+            case 2: scale = vmulq_laneq_f32(chunk->dw[i - c0], da, 2); break;
+            default: scale = vmulq_laneq_f32(chunk->dw[i - c0], da, 3); break;
+            }
+            a_acc[t] = vfmaq_f32(a_acc[t], vcvtq_f32_s32(sums), scale);
+            if (with_min) {
+                switch (t) {  // fma(m_w, s_a, offsets)
+                case 0: a_off[t] = vfmaq_laneq_f32(a_off[t], chunk->mw[i - c0], sa, 0); break;
+                case 1: a_off[t] = vfmaq_laneq_f32(a_off[t], chunk->mw[i - c0], sa, 1); break;
+                case 2: a_off[t] = vfmaq_laneq_f32(a_off[t], chunk->mw[i - c0], sa, 2); break;
+                default: a_off[t] = vfmaq_laneq_f32(a_off[t], chunk->mw[i - c0], sa, 3); break;
+                }
+            }
+        }
+    }
+    for (int t = 0; t < tokens; ++t) acc[t] = a_acc[t], off[t] = a_off[t];
+}
+
+// act_d as the tiles': d_a of block i, token t at [i * act_d_stride + t]; for Q4_1, s_a at
+// [(nb + i) * act_d_stride + t] (slm_tile_activation_scales).
+__attribute__((always_inline)) SLM_DOTPROD static inline void neon_panel_blocks32(
+    int64_t nb, size_t block_bytes, block32_values_fn values, const int with_min, const uint8_t *w, size_t row_stride,
+    const uint8_t *act, size_t act_row_bytes, int64_t n_tokens, const float *act_d, int64_t act_d_stride, float *out,
+    int64_t out_stride) {
+    enum { ROWS = PANEL_ROWS_NEON, BLOCKS = PANEL_BLOCKS_NEON, CHUNK = PANEL_TOKEN_CHUNK_NEON };
+    const size_t act_block = with_min ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
+    const size_t act_qs = with_min ? offsetof(slm_block_q8_1, qs) : offsetof(slm_block_q8_0, qs);
+    const float *act_s = act_d + nb * act_d_stride;
+    neon_panel_chunk chunk;
+    float32x4_t acc[CHUNK], off[CHUNK];  // each token's 4 rows, between chunks of blocks
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += CHUNK) {
+        const int64_t t1 = t0 + CHUNK < n_tokens ? t0 + CHUNK : n_tokens;
+        for (int64_t t = t0; t < t1; ++t) acc[t - t0] = off[t - t0] = vdupq_n_f32(0.0f);
+        for (int64_t c0 = 0; c0 < nb; c0 += BLOCKS) {
+            const int64_t c1 = c0 + BLOCKS < nb ? c0 + BLOCKS : nb;
+            for (int64_t i = c0; i < c1; ++i) {
+                int8x16_t lo[ROWS], hi[ROWS];
+                float dw[ROWS], mw[ROWS] = {0};
+                for (int r = 0; r < ROWS; ++r) {
+                    const uint8_t *block = w + (size_t)r * row_stride + (size_t)i * block_bytes;
+                    values(block, &lo[r], &hi[r]);
+                    dw[r] = slm_h2f_fast(tile_half(block));
+                    if (with_min) mw[r] = slm_h2f_fast(tile_half(block + 2));
+                }
+                neon_panel_turn(lo, chunk.group[i - c0]);
+                neon_panel_turn(hi, chunk.group[i - c0] + 4);
+                chunk.dw[i - c0] = vld1q_f32(dw);
+                chunk.mw[i - c0] = vld1q_f32(mw);
+            }
+            if (t0 == 0) {
+                // The same blocks of the next 4 rows (the caller's next panel), arriving while this chunk computes.
+                for (int r = 0; r < ROWS; ++r) {
+                    const uint8_t *next = w + (size_t)(ROWS + r) * row_stride + (size_t)c0 * block_bytes;
+                    const uint8_t *end = w + (size_t)(ROWS + r) * row_stride + (size_t)c1 * block_bytes;
+                    for (; next < end; next += 64) __builtin_prefetch(next);
+                }
+            }
+            for (int64_t q = t0; q < t1; q += 4) {
+                const int tokens = t1 - q < 4 ? (int)(t1 - q) : 4;
+                const uint8_t *quad_act = act + (size_t)q * act_row_bytes;
+                float32x4_t *quad_acc = acc + (q - t0), *quad_off = off + (q - t0);
+                switch (tokens) {  // a loop per token count, each with its accumulators in registers
+                case 4:
+                    neon_panel_products(&chunk, with_min, 4, c0, c1, quad_act, act_row_bytes, act_block, act_qs,
+                                        act_d + q, act_s + q, act_d_stride, quad_acc, quad_off);
+                    break;
+                case 3:
+                    neon_panel_products(&chunk, with_min, 3, c0, c1, quad_act, act_row_bytes, act_block, act_qs,
+                                        act_d + q, act_s + q, act_d_stride, quad_acc, quad_off);
+                    break;
+                case 2:
+                    neon_panel_products(&chunk, with_min, 2, c0, c1, quad_act, act_row_bytes, act_block, act_qs,
+                                        act_d + q, act_s + q, act_d_stride, quad_acc, quad_off);
+                    break;
+                default:
+                    neon_panel_products(&chunk, with_min, 1, c0, c1, quad_act, act_row_bytes, act_block, act_qs,
+                                        act_d + q, act_s + q, act_d_stride, quad_acc, quad_off);
+                    break;
+                }
+            }
+        }
+        for (int64_t t = t0; t < t1; ++t) {
+            vst1q_f32(out + t * out_stride, with_min ? vaddq_f32(acc[t - t0], off[t - t0]) : acc[t - t0]);
+        }
+    }
+}
+
+#define NEON_PANEL32(name, values, block, with_min)                                                            \
+    SLM_DOTPROD static void panel_##name##_neon_dotprod(int64_t n, const uint8_t *w, size_t row_stride,         \
+                                                        const uint8_t *act, size_t act_row_bytes, int64_t n_tokens, \
+                                                        const float *act_d, int64_t act_d_stride, float *out,   \
+                                                        int64_t out_stride) {                                   \
+        neon_panel_blocks32(n / 32, sizeof(block), values, with_min, w, row_stride, act, act_row_bytes, n_tokens, \
+                            act_d, act_d_stride, out, out_stride);                                              \
+    }
+
+NEON_PANEL32(q4_0, q4_0_values, slm_block_q4_0, 0)
+NEON_PANEL32(q4_1, q4_1_values, slm_block_q4_1, 1)
+NEON_PANEL32(q5_0, q5_0_values, slm_block_q5_0, 0)
+NEON_PANEL32(q8_0, q8_0_values, slm_block_q8_0, 0)
+#undef NEON_PANEL32
+
 // ---- the tables: each answers only on a CPU with its features ----
 
 slm_matmul_tile slm_matvec_tile_kernel_neon(int type) {
@@ -429,6 +606,16 @@ slm_matmul_tile slm_matmul_tile_kernel_neon_i8mm(int type) {
     case SLM_TYPE_Q4_K: return (slm_matmul_tile){mmla_q4_K, TILE_MAX_ROWS, TILE_MAX_TOKENS};
     case SLM_TYPE_Q6_K: return (slm_matmul_tile){mmla_q6_K, TILE_MAX_ROWS, TILE_MAX_TOKENS};
     default: return (slm_matmul_tile){NULL, 0, 0};
+    }
+}
+slm_matmul_panel slm_matmul_panel_kernel_neon_dotprod(int type) {
+    if (!slm_cpu_has(SLM_CPU_ARM_DOTPROD)) return (slm_matmul_panel){NULL, 0, 0};
+    switch (type) {
+    case SLM_TYPE_Q4_0: return (slm_matmul_panel){panel_q4_0_neon_dotprod, PANEL_ROWS_NEON, 4};
+    case SLM_TYPE_Q4_1: return (slm_matmul_panel){panel_q4_1_neon_dotprod, PANEL_ROWS_NEON, 4};
+    case SLM_TYPE_Q5_0: return (slm_matmul_panel){panel_q5_0_neon_dotprod, PANEL_ROWS_NEON, 4};
+    case SLM_TYPE_Q8_0: return (slm_matmul_panel){panel_q8_0_neon_dotprod, PANEL_ROWS_NEON, 4};
+    default: return (slm_matmul_panel){NULL, 0, 0};
     }
 }
 #endif

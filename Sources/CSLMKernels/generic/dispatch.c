@@ -284,7 +284,8 @@ slm_matmul_tile slm_matmul_tile_kernel(int type) {
     return tile;
 }
 
-// Panels: x86 only (aarch64 has none yet), by the same build choice as the tiles.
+// Panels: x86 by the same build choice as the tiles; aarch64's SDOT panels where the CPU has SDOT
+// (the 32-element types; their sums do not depend on the batch, so they take every token).
 slm_matmul_panel slm_matmul_panel_kernel(int type, int64_t batch_tokens, int64_t batch_offset, int64_t n_tokens,
                                          int64_t *tokens_end) {
     *tokens_end = 0;
@@ -296,8 +297,13 @@ slm_matmul_panel slm_matmul_panel_kernel(int type, int64_t batch_tokens, int64_t
         return slm_matmul_panel_kernel_avx512vnni(type, batch_tokens, batch_offset, n_tokens, tokens_end);
     case SLM_X86_QUANT_VNNI_EMULATED:
         return slm_matmul_panel_kernel_vnni_emulated(type, batch_tokens, batch_offset, n_tokens, tokens_end);
-    default: return slm_matmul_panel_kernel_avx2(type, batch_tokens, batch_offset, n_tokens, tokens_end);
+    default: break;  // AVX2, or not x86
     }
+    const slm_matmul_panel panel = slm_matmul_panel_kernel_avx2(type, batch_tokens, batch_offset, n_tokens, tokens_end);
+    if (panel.fn) return panel;
+    const slm_matmul_panel neon = slm_matmul_panel_kernel_neon_dotprod(type);
+    *tokens_end = neon.fn ? n_tokens : 0;
+    return neon;
 }
 
 slm_matmul_tile slm_matvec_tile_kernel(int type) {
