@@ -577,6 +577,158 @@ NEON_PANEL32(q5_0, q5_0_values, slm_block_q5_0, 0)
 NEON_PANEL32(q8_0, q8_0_values, slm_block_q8_0, 0)
 #undef NEON_PANEL32
 
+// ---- SDOT prompt panels for Q4_K and Q6_K: 4 rows by any number of tokens ------------------------
+// The same idea for the K-quants: a chunk of the 4 rows' super-blocks is unpacked and turned once
+// per PANEL_TOKEN_CHUNK_NEON tokens (group g lane r = elements 4g..4g+3 of row r's super-block, in
+// element order; both types have 64 groups), and the rows' sub-block scales (and Q4_K's mins) are
+// laid out as int32 lanes. Per token and sub-block (Q4_K 32 elements, Q6_K 16), SDOTs by element
+// give the 4 rows' exact sub-block sums, one multiply-add by the scales adds them to the rows'
+// isum; Q4_K's min term is the mins times the token's bsum pairs, one multiply-add by element
+// each. Then the dot's float steps (dot_neon_body.h): sum = fma((float)isum, d_w * d_a, sum),
+// Q4_K also sum_mins = fma((float)min_term, dmin_w * d_a, sum_mins) and sum - sum_mins, for 4
+// rows per instruction. The same integers and float steps per pair as the dot: the same bits.
+#define K_PANEL_SUPER_BLOCKS 4
+
+typedef struct {
+    int8x16_t group[K_PANEL_SUPER_BLOCKS][64];
+    int32x4_t scale[K_PANEL_SUPER_BLOCKS][16];  // lane r: row r's scale of sub-block j (Q4_K: j < 8)
+    int32x4_t min[K_PANEL_SUPER_BLOCKS][8];     // Q4_K: lane r, row r's min of sub-block j
+    float32x4_t dw[K_PANEL_SUPER_BLOCKS], dmin[K_PANEL_SUPER_BLOCKS];
+} neon_k_panel_chunk;
+
+// Super-block i of the 4 rows into slot b of the chunk.
+static inline void neon_k_panel_fill(int type, const uint8_t *w, size_t row_stride, int64_t i, neon_k_panel_chunk *chunk,
+                                     int b) {
+    int8x16_t rows[4][16];  // row r's 256 values in element order, 16 per vector
+    int32_t scale[16][4], min[8][4];
+    float dw[4], dmin[4] = {0};
+    for (int r = 0; r < 4; ++r) {
+        if (type == SLM_TYPE_Q4_K) {
+            const slm_block_q4_K *x = (const slm_block_q4_K *)(w + (size_t)r * row_stride) + i;
+            uint8_t sc[8], mn[8];
+            slm_unpack_k_scales(x->scales, sc, mn);
+            for (int c = 0; c < 4; ++c) q4_K_nibbles(x->qs + 32 * c, &rows[r][4 * c], &rows[r][4 * c + 1], &rows[r][4 * c + 2], &rows[r][4 * c + 3]);
+            for (int j = 0; j < 8; ++j) scale[j][r] = sc[j], min[j][r] = mn[j];
+            dw[r] = slm_h2f_fast(x->d);
+            dmin[r] = slm_h2f_fast(x->dmin);
+        } else {
+            const slm_block_q6_K *x = (const slm_block_q6_K *)(w + (size_t)r * row_stride) + i;
+            for (int half = 0; half < 2; ++half) {
+                for (int p = 0; p < 32; p += 16) {
+                    int8x16_t v[4];  // elements 128 half + 32 k + p ..
+                    q6_K_values(x->ql + 64 * half + p, x->qh + 32 * half + p, v);
+                    for (int k = 0; k < 4; ++k) rows[r][8 * half + 2 * k + p / 16] = v[k];
+                }
+            }
+            for (int j = 0; j < 16; ++j) scale[j][r] = x->scales[j];
+            dw[r] = slm_h2f_fast(x->d);
+        }
+    }
+    for (int v = 0; v < 16; ++v) {
+        const int8x16_t four[4] = {rows[0][v], rows[1][v], rows[2][v], rows[3][v]};
+        neon_panel_turn(four, chunk->group[b] + 4 * v);
+    }
+    for (int j = 0; j < 16; ++j) chunk->scale[b][j] = vld1q_s32(scale[j]);
+    if (type == SLM_TYPE_Q4_K)
+        for (int j = 0; j < 8; ++j) chunk->min[b][j] = vld1q_s32(min[j]);
+    chunk->dw[b] = vld1q_f32(dw);
+    chunk->dmin[b] = vld1q_f32(dmin);
+}
+
+// The 4 rows' exact super-block sum (isum) with one token's activations.
+__attribute__((always_inline)) SLM_DOTPROD static inline int32x4_t neon_k_panel_isum(const int type,
+                                                                                    const int8x16_t *group,
+                                                                                    const int32x4_t *scale,
+                                                                                    const int8_t *qs) {
+    const int sub_groups = type == SLM_TYPE_Q4_K ? 8 : 4, sub_blocks = 64 / sub_groups;
+    int32x4_t isum = vdupq_n_s32(0);
+    for (int j = 0; j < sub_blocks; ++j) {
+        int32x4_t sums = vdupq_n_s32(0);
+        for (int v = 0; v < sub_groups / 4; ++v) {
+            const int g = j * sub_groups + 4 * v;
+            const int8x16_t a = vld1q_s8(qs + 4 * g);
+            sums = vdotq_laneq_s32(sums, group[g], a, 0);
+            sums = vdotq_laneq_s32(sums, group[g + 1], a, 1);
+            sums = vdotq_laneq_s32(sums, group[g + 2], a, 2);
+            sums = vdotq_laneq_s32(sums, group[g + 3], a, 3);
+        }
+        isum = vmlaq_s32(isum, sums, scale[j]);
+    }
+    return isum;
+}
+
+// Q4_K's min term of the 4 rows: sum_j min_j * (bsums[2j] + bsums[2j + 1]).
+SLM_DOTPROD static inline int32x4_t neon_k_panel_min_term(const int32x4_t *min, const int16_t *bsums) {
+    const int16x8_t pairs = vpaddq_s16(vld1q_s16(bsums), vld1q_s16(bsums + 8));
+    const int32x4_t lo = vmovl_s16(vget_low_s16(pairs)), hi = vmovl_high_s16(pairs);
+    int32x4_t term = vmulq_laneq_s32(min[0], lo, 0);
+    term = vmlaq_laneq_s32(term, min[1], lo, 1);
+    term = vmlaq_laneq_s32(term, min[2], lo, 2);
+    term = vmlaq_laneq_s32(term, min[3], lo, 3);
+    term = vmlaq_laneq_s32(term, min[4], hi, 0);
+    term = vmlaq_laneq_s32(term, min[5], hi, 1);
+    term = vmlaq_laneq_s32(term, min[6], hi, 2);
+    return vmlaq_laneq_s32(term, min[7], hi, 3);
+}
+
+__attribute__((always_inline)) SLM_DOTPROD static inline void neon_k_panel(const int type, int64_t n, const uint8_t *w,
+                                                                           size_t row_stride, const uint8_t *act,
+                                                                           size_t act_row_bytes, int64_t n_tokens,
+                                                                           float *out, int64_t out_stride) {
+    enum { CHUNK = PANEL_TOKEN_CHUNK_NEON, SUPER = K_PANEL_SUPER_BLOCKS };
+    const int64_t nb = n / SLM_QK_K;
+    const size_t block_bytes = type == SLM_TYPE_Q4_K ? sizeof(slm_block_q4_K) : sizeof(slm_block_q6_K);
+    neon_k_panel_chunk chunk;
+    float32x4_t sum[CHUNK], sum_mins[CHUNK];  // each token's 4 rows, between chunks of super-blocks
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += CHUNK) {
+        const int64_t t1 = t0 + CHUNK < n_tokens ? t0 + CHUNK : n_tokens;
+        for (int64_t t = t0; t < t1; ++t) sum[t - t0] = sum_mins[t - t0] = vdupq_n_f32(0.0f);
+        for (int64_t c0 = 0; c0 < nb; c0 += SUPER) {
+            const int64_t c1 = c0 + SUPER < nb ? c0 + SUPER : nb;
+            for (int64_t i = c0; i < c1; ++i) neon_k_panel_fill(type, w, row_stride, i, &chunk, (int)(i - c0));
+            if (t0 == 0) {
+                // The same super-blocks of the next 4 rows (the caller's next panel).
+                for (int r = 0; r < 4; ++r) {
+                    const uint8_t *next = w + (size_t)(4 + r) * row_stride + (size_t)c0 * block_bytes;
+                    const uint8_t *end = w + (size_t)(4 + r) * row_stride + (size_t)c1 * block_bytes;
+                    for (; next < end; next += 64) __builtin_prefetch(next);
+                }
+            }
+            for (int64_t t = t0; t < t1; ++t) {
+                const slm_block_q8_K *y = (const slm_block_q8_K *)(act + (size_t)t * act_row_bytes);
+                float32x4_t s = sum[t - t0], s_mins = sum_mins[t - t0];
+                for (int64_t i = c0; i < c1; ++i) {
+                    const int b = (int)(i - c0);
+                    const int32x4_t isum = neon_k_panel_isum(type, chunk.group[b], chunk.scale[b], y[i].qs);
+                    s = vfmaq_f32(s, vcvtq_f32_s32(isum), vmulq_n_f32(chunk.dw[b], y[i].d));
+                    if (type == SLM_TYPE_Q4_K) {
+                        const int32x4_t term = neon_k_panel_min_term(chunk.min[b], y[i].bsums);
+                        s_mins = vfmaq_f32(s_mins, vcvtq_f32_s32(term), vmulq_n_f32(chunk.dmin[b], y[i].d));
+                    }
+                }
+                sum[t - t0] = s, sum_mins[t - t0] = s_mins;
+            }
+        }
+        for (int64_t t = t0; t < t1; ++t) {
+            vst1q_f32(out + t * out_stride, type == SLM_TYPE_Q4_K ? vsubq_f32(sum[t - t0], sum_mins[t - t0]) : sum[t - t0]);
+        }
+    }
+}
+
+SLM_DOTPROD static void panel_q4_K_neon_dotprod(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                                size_t act_row_bytes, int64_t n_tokens, const float *act_d,
+                                                int64_t act_d_stride, float *out, int64_t out_stride) {
+    (void)act_d, (void)act_d_stride;  // Q8_K blocks carry their d
+    neon_k_panel(SLM_TYPE_Q4_K, n, w, row_stride, act, act_row_bytes, n_tokens, out, out_stride);
+}
+
+SLM_DOTPROD static void panel_q6_K_neon_dotprod(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act,
+                                                size_t act_row_bytes, int64_t n_tokens, const float *act_d,
+                                                int64_t act_d_stride, float *out, int64_t out_stride) {
+    (void)act_d, (void)act_d_stride;
+    neon_k_panel(SLM_TYPE_Q6_K, n, w, row_stride, act, act_row_bytes, n_tokens, out, out_stride);
+}
+
 // ---- the tables: each answers only on a CPU with its features ----
 
 slm_matmul_tile slm_matvec_tile_kernel_neon(int type) {
@@ -615,6 +767,8 @@ slm_matmul_panel slm_matmul_panel_kernel_neon_dotprod(int type) {
     case SLM_TYPE_Q4_1: return (slm_matmul_panel){panel_q4_1_neon_dotprod, PANEL_ROWS_NEON, 4};
     case SLM_TYPE_Q5_0: return (slm_matmul_panel){panel_q5_0_neon_dotprod, PANEL_ROWS_NEON, 4};
     case SLM_TYPE_Q8_0: return (slm_matmul_panel){panel_q8_0_neon_dotprod, PANEL_ROWS_NEON, 4};
+    case SLM_TYPE_Q4_K: return (slm_matmul_panel){panel_q4_K_neon_dotprod, PANEL_ROWS_NEON, 4};
+    case SLM_TYPE_Q6_K: return (slm_matmul_panel){panel_q6_K_neon_dotprod, PANEL_ROWS_NEON, 4};
     default: return (slm_matmul_panel){NULL, 0, 0};
     }
 }
