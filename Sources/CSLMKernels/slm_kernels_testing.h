@@ -103,8 +103,8 @@ typedef struct {
     int rows, tokens;
 } slm_matmul_tile;
 slm_matmul_tile slm_matmul_tile_kernel(int type);
-// Prompt panels: `rows` weight rows by any number of tokens (at least `min_tokens`) per call, for
-// x86 Q4_0 and the batch orders of Q4_K and Q6_K (each block of the rows is rearranged once and
+// Prompt panels: `rows` weight rows by any number of tokens (at least `min_tokens`) per call (and
+// aarch64's SDOT panels, below), for x86 Q4_0 and the batch orders of Q4_K and Q6_K (each block of the rows is rearranged once and
 // serves every token of the call), Q4_1, Q5_0 and Q8_0 (their blocks unpacked once per 64 tokens). Same contract as the tiles otherwise;
 // slm_matmul prefers a panel to the tile where there is one. For a chunk of n_tokens tokens at
 // batch_offset in a batch of batch_tokens, *tokens_end is how many of them (from the first) the
@@ -130,7 +130,8 @@ slm_matmul_tile slm_matmul_tile_kernel_neon(int type);
 slm_matmul_tile slm_matmul_tile_kernel_neon_dotprod(int type);
 slm_matmul_tile slm_matmul_tile_kernel_neon_i8mm(int type);
 // aarch64's SDOT prompt panels (arm/matmul_neon.c): 4 rows by any number of tokens for Q4_0,
-// Q4_1, Q5_0 and Q8_0, each output with the bits of the NEON dot of its pair; empty elsewhere.
+// Q4_1, Q5_0, Q8_0, Q4_K and Q6_K, each output with the bits of the NEON dot of its pair; empty
+// elsewhere and on CPUs without SDOT.
 slm_matmul_panel slm_matmul_panel_kernel_neon_dotprod(int type);
 // The CPU features the dispatch found (slm_cpu_features), as comma-separated names in the
 // order avx2, fma, f16c, neon, dotprod, i8mm, sve ("none" if none), written to buf.

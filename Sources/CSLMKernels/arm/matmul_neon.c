@@ -1,7 +1,9 @@
 // NEON tiles (aarch64), chosen at run time by generic/dispatch.c: decode tiles (several weight
 // rows per activation load, for slm_matvec) and prompt tiles (rows x tokens, for slm_matmul) for
 // Q4_0, Q4_1, Q5_0, Q8_0, Q4_K and Q6_K, built from matmul_neon_body.h for plain NEON and for
-// SDOT; and SMMLA (i8mm) prompt tiles for the same six types, below.
+// SDOT; SMMLA (i8mm) prompt tiles for the same six types; and SDOT prompt panels (4 rows by any
+// number of tokens, from blocks unpacked once per 64 tokens), which the dispatch prefers for
+// prompts wherever the CPU has SDOT, below.
 //
 // Every tile gives, for each (row, token), the bits of the NEON dot of that pair (dot_neon.c),
 // whose scalar twin in the NEON float order is generic/dot_neon_order.c: the same integers, the
