@@ -547,6 +547,30 @@ static void check_build_matrices(const quant_build *b, int type) {
     end_case();
 }
 
+// slm_matmul of rows [begin, rows) by `tokens` activation rows against the batch-order dot of every
+// pair, bit for bit (nothing written to the rows before begin); `label` names the case.
+static void check_matmul_against_dots(int type, int64_t n, const uint8_t *w, size_t wbytes, int64_t rows,
+                                      int64_t begin, const uint8_t *act, size_t abytes, int64_t tokens,
+                                      const char *label) {
+    float *out = malloc(sizeof(float) * (size_t)(rows * tokens));
+    for (int64_t i = 0; i < rows * tokens; ++i) out[i] = NAN;
+    slm_matmul(type, w, wbytes, n, act, abytes, tokens, out, rows, begin, rows);
+    int mismatches = 0;
+    char what[200] = "";
+    for (int64_t t = 0; t < tokens; ++t) {
+        const slm_vec_dot_fn dot = slm_vec_dot_kernel_for_batch(type, tokens, t);
+        for (int64_t r = 0; r < rows; ++r) {
+            const float got = out[t * rows + r];
+            const float want = r < begin ? NAN : dot(n, w + r * wbytes, act + t * abytes);
+            if ((r < begin ? !isnan(got) : !same_bits(got, want)) && mismatches++ == 0)
+                snprintf(what, sizeof what, "%s matmul %s: token %lld row %lld: %.9g, dot %.9g", slm_type_name(type),
+                         label, (long long)t, (long long)r, got, want);
+        }
+    }
+    check(mismatches == 0, what);
+    free(out);
+}
+
 // slm_matmul (prompt tiles and panels, whichever the dispatch picks) against the batch-order dot of
 // every pair, bit for bit, at the edges of the panels' integer bounds: all-maximal and
 // all-minimal quants (Q6_K also with every sub-block scale at -128) against activations of +-127
@@ -589,21 +613,7 @@ static void check_matmul_extremes(int type) {
         }
     }
     free(x);
-    float *out = malloc(sizeof(float) * ROWS * TOKENS);
-    slm_matmul(type, w, wbytes, n, act, abytes, TOKENS, out, ROWS, 0, ROWS);
-    int mismatches = 0;
-    char what[200] = "";
-    for (int64_t t = 0; t < TOKENS; ++t) {
-        const slm_vec_dot_fn dot = slm_vec_dot_kernel_for_batch(type, TOKENS, t);
-        for (int64_t r = 0; r < ROWS; ++r) {
-            const float want = dot(n, w + r * wbytes, act + t * abytes), got = out[t * ROWS + r];
-            if (!same_bits(got, want) && mismatches++ == 0)
-                snprintf(what, sizeof what, "%s matmul at the integer bounds: token %lld row %lld: %.9g, dot %.9g",
-                         slm_type_name(type), (long long)t, (long long)r, got, want);
-        }
-    }
-    check(mismatches == 0, what);
-    free(out);
+    check_matmul_against_dots(type, n, w, wbytes, ROWS, 0, act, abytes, TOKENS, "at the integer bounds");
     free(w);
     free(act);
     end_case();
@@ -628,25 +638,7 @@ static void check_matmul_panel_shapes(int type) {
         slm_quantize_row(act_type, x, act + t * abytes, n);
     }
     free(x);
-    float *out = malloc(sizeof(float) * ROWS * TOKENS);
-    for (int64_t i = 0; i < ROWS * TOKENS; ++i) out[i] = NAN;
-    slm_matmul(type, w, wbytes, n, act, abytes, TOKENS, out, ROWS, BEGIN, ROWS);
-    int mismatches = 0;
-    char what[200] = "";
-    for (int64_t t = 0; t < TOKENS; ++t) {
-        const slm_vec_dot_fn dot = slm_vec_dot_kernel_for_batch(type, TOKENS, t);
-        for (int64_t r = 0; r < ROWS; ++r) {
-            const float got = out[t * ROWS + r];
-            const float want = r < BEGIN ? NAN : dot(n, w + r * wbytes, act + t * abytes);
-            if (r < BEGIN ? !isnan(got) : !same_bits(got, want)) {
-                if (mismatches++ == 0)
-                    snprintf(what, sizeof what, "%s matmul across panel chunks: token %lld row %lld: %.9g, dot %.9g",
-                             slm_type_name(type), (long long)t, (long long)r, got, want);
-            }
-        }
-    }
-    check(mismatches == 0, what);
-    free(out);
+    check_matmul_against_dots(type, n, w, wbytes, ROWS, BEGIN, act, abytes, TOKENS, "across panel chunks");
     free(w);
     free(act);
     end_case();

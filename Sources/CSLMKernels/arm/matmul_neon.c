@@ -435,16 +435,17 @@ static inline void neon_panel_turn(const int8x16_t row[4], int8x16_t group[4]) {
     group[3] = vreinterpretq_s8_s64(vtrn2q_s64(vreinterpretq_s64_s32(t1), vreinterpretq_s64_s32(t3)));
 }
 
+// sums + the 4 rows' exact sums over 16 elements: groups g[0..3] against activation bytes a.
+SLM_DOTPROD static inline int32x4_t neon_panel_sums16(int32x4_t sums, const int8x16_t g[4], int8x16_t a) {
+    sums = vdotq_laneq_s32(sums, g[0], a, 0);
+    sums = vdotq_laneq_s32(sums, g[1], a, 1);
+    sums = vdotq_laneq_s32(sums, g[2], a, 2);
+    return vdotq_laneq_s32(sums, g[3], a, 3);
+}
+
 // The 4 rows' exact block sums with one token's 32 activations a0 (elements 0..15), a1 (16..31).
 SLM_DOTPROD static inline int32x4_t neon_panel_block_sums(const int8x16_t group[8], int8x16_t a0, int8x16_t a1) {
-    int32x4_t sums = vdotq_laneq_s32(vdupq_n_s32(0), group[0], a0, 0);
-    sums = vdotq_laneq_s32(sums, group[1], a0, 1);
-    sums = vdotq_laneq_s32(sums, group[2], a0, 2);
-    sums = vdotq_laneq_s32(sums, group[3], a0, 3);
-    sums = vdotq_laneq_s32(sums, group[4], a1, 0);
-    sums = vdotq_laneq_s32(sums, group[5], a1, 1);
-    sums = vdotq_laneq_s32(sums, group[6], a1, 2);
-    return vdotq_laneq_s32(sums, group[7], a1, 3);
+    return neon_panel_sums16(neon_panel_sums16(vdupq_n_s32(0), group, a0), group + 4, a1);
 }
 
 // `tokens` (1..4, a constant where inlined) tokens from `act` (their first) over a chunk's blocks
@@ -646,14 +647,7 @@ __attribute__((always_inline)) SLM_DOTPROD static inline int32x4_t neon_k_panel_
     int32x4_t isum = vdupq_n_s32(0);
     for (int j = 0; j < sub_blocks; ++j) {
         int32x4_t sums = vdupq_n_s32(0);
-        for (int v = 0; v < sub_groups / 4; ++v) {
-            const int g = j * sub_groups + 4 * v;
-            const int8x16_t a = vld1q_s8(qs + 4 * g);
-            sums = vdotq_laneq_s32(sums, group[g], a, 0);
-            sums = vdotq_laneq_s32(sums, group[g + 1], a, 1);
-            sums = vdotq_laneq_s32(sums, group[g + 2], a, 2);
-            sums = vdotq_laneq_s32(sums, group[g + 3], a, 3);
-        }
+        for (int g = j * sub_groups; g < (j + 1) * sub_groups; g += 4) sums = neon_panel_sums16(sums, group + g, vld1q_s8(qs + 4 * g));
         isum = vmlaq_s32(isum, sums, scale[j]);
     }
     return isum;
