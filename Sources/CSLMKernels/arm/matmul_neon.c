@@ -610,7 +610,10 @@ static inline void neon_k_panel_fill(int type, const uint8_t *w, size_t row_stri
             const slm_block_q4_K *x = (const slm_block_q4_K *)(w + (size_t)r * row_stride) + i;
             uint8_t sc[8], mn[8];
             slm_unpack_k_scales(x->scales, sc, mn);
-            for (int c = 0; c < 4; ++c) q4_K_nibbles(x->qs + 32 * c, &rows[r][4 * c], &rows[r][4 * c + 1], &rows[r][4 * c + 2], &rows[r][4 * c + 3]);
+            for (int c = 0; c < 4; ++c) {
+                int8x16_t *v = rows[r] + 4 * c;  // elements 64c .. 64c + 63: low nibbles, then high
+                q4_K_nibbles(x->qs + 32 * c, &v[0], &v[1], &v[2], &v[3]);
+            }
             for (int j = 0; j < 8; ++j) scale[j][r] = sc[j], min[j][r] = mn[j];
             dw[r] = slm_h2f_fast(x->d);
             dmin[r] = slm_h2f_fast(x->dmin);
@@ -647,7 +650,9 @@ __attribute__((always_inline)) SLM_DOTPROD static inline int32x4_t neon_k_panel_
     int32x4_t isum = vdupq_n_s32(0);
     for (int j = 0; j < sub_blocks; ++j) {
         int32x4_t sums = vdupq_n_s32(0);
-        for (int g = j * sub_groups; g < (j + 1) * sub_groups; g += 4) sums = neon_panel_sums16(sums, group + g, vld1q_s8(qs + 4 * g));
+        for (int g = j * sub_groups; g < (j + 1) * sub_groups; g += 4) {
+            sums = neon_panel_sums16(sums, group + g, vld1q_s8(qs + 4 * g));
+        }
         isum = vmlaq_s32(isum, sums, scale[j]);
     }
     return isum;
@@ -706,7 +711,8 @@ __attribute__((always_inline)) SLM_DOTPROD static inline void neon_k_panel(const
             }
         }
         for (int64_t t = t0; t < t1; ++t) {
-            vst1q_f32(out + t * out_stride, type == SLM_TYPE_Q4_K ? vsubq_f32(sum[t - t0], sum_mins[t - t0]) : sum[t - t0]);
+            const float32x4_t result = type == SLM_TYPE_Q4_K ? vsubq_f32(sum[t - t0], sum_mins[t - t0]) : sum[t - t0];
+            vst1q_f32(out + t * out_stride, result);
         }
     }
 }
@@ -756,6 +762,7 @@ slm_matmul_tile slm_matmul_tile_kernel_neon_i8mm(int type) {
     default: return (slm_matmul_tile){NULL, 0, 0};
     }
 }
+
 slm_matmul_panel slm_matmul_panel_kernel_neon_dotprod(int type) {
     if (!slm_cpu_has(SLM_CPU_ARM_DOTPROD)) return (slm_matmul_panel){NULL, 0, 0};
     switch (type) {

@@ -285,7 +285,7 @@ slm_matmul_tile slm_matmul_tile_kernel(int type) {
 }
 
 // Panels: x86 by the same build choice as the tiles; aarch64's SDOT panels where the CPU has SDOT
-// (the 32-element types; their sums do not depend on the batch, so they take every token).
+// (aarch64 has no batch orders: every token of the chunk takes the panel).
 slm_matmul_panel slm_matmul_panel_kernel(int type, int64_t batch_tokens, int64_t batch_offset, int64_t n_tokens,
                                          int64_t *tokens_end) {
     *tokens_end = 0;
