@@ -133,6 +133,9 @@ slm_matmul_tile slm_matmul_tile_kernel_neon_i8mm(int type);
 // Q4_1, Q5_0, Q8_0, Q4_K and Q6_K, each output with the bits of the NEON dot of its pair; empty
 // elsewhere and on CPUs without SDOT.
 slm_matmul_panel slm_matmul_panel_kernel_neon_dotprod(int type);
+// The SMMLA (i8mm) prompt panels: 8 rows by any number of tokens for Q4_0, Q4_1, Q5_0 and Q8_0,
+// the same bits; the dispatch prefers them where the CPU has i8mm.
+slm_matmul_panel slm_matmul_panel_kernel_neon_i8mm(int type);
 // The CPU features the dispatch found (slm_cpu_features), as comma-separated names in the
 // order avx2, fma, f16c, neon, dotprod, i8mm, sve ("none" if none), written to buf.
 void slm_cpu_feature_names(char *buf, size_t size);

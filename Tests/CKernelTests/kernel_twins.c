@@ -880,6 +880,63 @@ static void check_tiles(void) {
     }
 }
 
+// Each aarch64 panel table called directly (whatever the dispatch prefers), against the pair dots
+// bit for bit: one panel's rows by 70 tokens (a 64-token pass and 6 more) and by 5 (an odd count:
+// SMMLA's last token pairs with itself), over 65 blocks of 32 (9 K-quant super-blocks), random
+// rows and activations, with the activation scales slm_matmul hands the panels.
+static void check_panel_tables(void) {
+    static const struct {
+        const char *name;
+        slm_matmul_panel (*lookup)(int type);
+    } tables[] = {{"sdot panel", slm_matmul_panel_kernel_neon_dotprod},
+                  {"smmla panel", slm_matmul_panel_kernel_neon_i8mm}};
+    for (size_t k = 0; k < sizeof tables / sizeof *tables; ++k) {
+        for (int i = 0; i < QUANT_TYPE_COUNT; ++i) {
+            const int type = quant_types[i];
+            const slm_matmul_panel panel = tables[k].lookup(type);
+            if (!panel.fn) continue;
+            begin_case();
+            const int act_type = slm_type_activation_type(type);
+            const int64_t n = slm_type_block_elements(type) == 32 ? 65 * 32 : 9 * 256;
+            const size_t wbytes = slm_row_bytes(type, n), abytes = slm_row_bytes(act_type, n);
+            enum { TOKENS = 70 };
+            uint8_t *w = malloc(wbytes * (size_t)panel.rows), *act = malloc(abytes * TOKENS);
+            for (int r = 0; r < panel.rows; ++r) random_weights(type, n, w + r * wbytes, ROW_RANDOM);
+            float *x = malloc((size_t)n * sizeof *x);
+            for (int64_t t = 0; t < TOKENS; ++t) {
+                random_floats(x, n, ROW_RANDOM);
+                slm_quantize_row(act_type, x, act + t * abytes, n);
+            }
+            free(x);
+            char what[200] = "";
+            int mismatches = 0;
+            for (int pass = 0; pass < 2; ++pass) {
+                const int64_t tokens = pass == 0 ? TOKENS : 5;
+                float *d = tile_act_d(type, act, abytes, n, tokens);
+                float *out = malloc(sizeof(float) * (size_t)(tokens * panel.rows));
+                panel.fn(n, w, wbytes, act, abytes, tokens, d, tokens, out, panel.rows);
+                for (int64_t t = 0; t < tokens; ++t) {
+                    for (int r = 0; r < panel.rows; ++r) {
+                        const float want = slm_vec_dot(type, n, w + r * wbytes, act + t * abytes);
+                        if (!same_bits(out[t * panel.rows + r], want) && mismatches++ == 0)
+                            snprintf(what, sizeof what, "%s %s, %lld tokens: token %lld row %d: %.9g, dot %.9g",
+                                     tables[k].name, slm_type_name(type), (long long)tokens, (long long)t, r,
+                                     out[t * panel.rows + r], want);
+                    }
+                }
+                free(out);
+                free(d);
+            }
+            check(mismatches == 0, what);
+            const int ok = end_case();
+            printf("%-12s %-5s %s  %d rows x 70 and 5 tokens bit-identical to the dot\n", tables[k].name,
+                   slm_type_name(type), ok ? "ok  " : "FAIL", panel.rows);
+            free(w);
+            free(act);
+        }
+    }
+}
+
 // slm_matmul_tile_kernel / slm_matvec_tile_kernel pick SMMLA, then SDOT, then plain NEON on
 // aarch64 (x86's tables are checked by the Swift tests), and nothing when the twins are forced.
 static void check_tile_dispatch(void) {
@@ -901,8 +958,9 @@ static void check_tile_dispatch(void) {
             const slm_matmul_tile got = slm_matvec_tile_kernel(type);
             check(got.fn == decode.fn && got.rows == decode.rows && got.tokens == decode.tokens, what);
         }
-        // The SDOT panels take every token of a prompt chunk where the CPU has SDOT.
-        const slm_matmul_panel panel = slm_matmul_panel_kernel_neon_dotprod(type);
+        // The SMMLA panels, else the SDOT panels, take every token of a prompt chunk.
+        slm_matmul_panel panel = slm_matmul_panel_kernel_neon_i8mm(type);
+        if (!panel.fn) panel = slm_matmul_panel_kernel_neon_dotprod(type);
         if (panel.fn) {
             int64_t tokens_end = -1;
             const slm_matmul_panel got = slm_matmul_panel_kernel(type, 70, 64, 6, &tokens_end);
@@ -1162,6 +1220,7 @@ int main(int argc, char **argv) {
         check_matmul_panel_shapes(quant_types[i]);
     }
     check_tiles();
+    check_panel_tables();
     check_dispatch();
     check_tile_dispatch();
     check_attention();

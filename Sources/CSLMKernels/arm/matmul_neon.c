@@ -1,9 +1,9 @@
 // NEON tiles (aarch64), chosen at run time by generic/dispatch.c: decode tiles (several weight
 // rows per activation load, for slm_matvec) and prompt tiles (rows x tokens, for slm_matmul) for
 // Q4_0, Q4_1, Q5_0, Q8_0, Q4_K and Q6_K, built from matmul_neon_body.h for plain NEON and for
-// SDOT; SMMLA (i8mm) prompt tiles for the same six types; and SDOT prompt panels (4 rows by any
-// number of tokens, from blocks unpacked once per 64 tokens), which the dispatch prefers for
-// prompts wherever the CPU has SDOT, below.
+// SDOT; SMMLA (i8mm) prompt tiles for the same six types; and prompt panels (rows by any number
+// of tokens, from blocks unpacked once per 64 tokens): SDOT for all six types, SMMLA for the
+// 32-element ones, which the dispatch prefers for prompts (SMMLA, then SDOT), below.
 //
 // Every tile gives, for each (row, token), the bits of the NEON dot of that pair (dot_neon.c),
 // whose scalar twin in the NEON float order is generic/dot_neon_order.c: the same integers, the
@@ -423,6 +423,17 @@ typedef struct {
     float32x4_t dw[PANEL_BLOCKS_NEON], mw[PANEL_BLOCKS_NEON];
 } neon_panel_chunk;
 
+// A panel of `rows` rows prefetches blocks [c0, c1) of the next `rows` rows (the caller's next
+// panel) while it computes on its own: without it the next chunk's unpacking waits on memory.
+static inline void panel_prefetch_next_rows(const uint8_t *w, size_t row_stride, int rows, int64_t c0, int64_t c1,
+                                            size_t block_bytes) {
+    for (int r = 0; r < rows; ++r) {
+        const uint8_t *next = w + (size_t)(rows + r) * row_stride + (size_t)c0 * block_bytes;
+        const uint8_t *end = w + (size_t)(rows + r) * row_stride + (size_t)c1 * block_bytes;
+        for (; next < end; next += 64) __builtin_prefetch(next);
+    }
+}
+
 // Four rows' 16 values (one vector each) turned: group[k] lane r = bytes 4k..4k+3 of row r.
 static inline void neon_panel_turn(const int8x16_t row[4], int8x16_t group[4]) {
     const int32x4_t t0 = vtrn1q_s32(vreinterpretq_s32_s8(row[0]), vreinterpretq_s32_s8(row[1]));  // words 0, 2
@@ -527,14 +538,7 @@ __attribute__((always_inline)) SLM_DOTPROD static inline void neon_panel_blocks3
                 chunk.dw[i - c0] = vld1q_f32(dw);
                 chunk.mw[i - c0] = vld1q_f32(mw);
             }
-            if (t0 == 0) {
-                // The same blocks of the next 4 rows (the caller's next panel), arriving while this chunk computes.
-                for (int r = 0; r < ROWS; ++r) {
-                    const uint8_t *next = w + (size_t)(ROWS + r) * row_stride + (size_t)c0 * block_bytes;
-                    const uint8_t *end = w + (size_t)(ROWS + r) * row_stride + (size_t)c1 * block_bytes;
-                    for (; next < end; next += 64) __builtin_prefetch(next);
-                }
-            }
+            if (t0 == 0) panel_prefetch_next_rows(w, row_stride, ROWS, c0, c1, block_bytes);
             for (int64_t q = t0; q < t1; q += 4) {
                 const int tokens = t1 - q < 4 ? (int)(t1 - q) : 4;
                 const uint8_t *quad_act = act + (size_t)q * act_row_bytes;
@@ -565,20 +569,21 @@ __attribute__((always_inline)) SLM_DOTPROD static inline void neon_panel_blocks3
     }
 }
 
-#define NEON_PANEL32(name, values, block, with_min)                                                            \
-    SLM_DOTPROD static void panel_##name##_neon_dotprod(int64_t n, const uint8_t *w, size_t row_stride,         \
-                                                        const uint8_t *act, size_t act_row_bytes, int64_t n_tokens, \
-                                                        const float *act_d, int64_t act_d_stride, float *out,   \
-                                                        int64_t out_stride) {                                   \
-        neon_panel_blocks32(n / 32, sizeof(block), values, with_min, w, row_stride, act, act_row_bytes, n_tokens, \
-                            act_d, act_d_stride, out, out_stride);                                              \
+// The four 32-element panels of one build (suffix: neon_dotprod, neon_i8mm) from its body.
+#define PANELS32(suffix, attr, body)                                                                          \
+    PANEL32(q4_0, suffix, attr, body, q4_0_values, slm_block_q4_0, 0)                                          \
+    PANEL32(q4_1, suffix, attr, body, q4_1_values, slm_block_q4_1, 1)                                          \
+    PANEL32(q5_0, suffix, attr, body, q5_0_values, slm_block_q5_0, 0)                                          \
+    PANEL32(q8_0, suffix, attr, body, q8_0_values, slm_block_q8_0, 0)
+#define PANEL32(name, suffix, attr, body, values, block, with_min)                                             \
+    attr static void panel_##name##_##suffix(int64_t n, const uint8_t *w, size_t row_stride, const uint8_t *act, \
+                                             size_t act_row_bytes, int64_t n_tokens, const float *act_d,         \
+                                             int64_t act_d_stride, float *out, int64_t out_stride) {             \
+        body(n / 32, sizeof(block), values, with_min, w, row_stride, act, act_row_bytes, n_tokens, act_d,        \
+             act_d_stride, out, out_stride);                                                                     \
     }
 
-NEON_PANEL32(q4_0, q4_0_values, slm_block_q4_0, 0)
-NEON_PANEL32(q4_1, q4_1_values, slm_block_q4_1, 1)
-NEON_PANEL32(q5_0, q5_0_values, slm_block_q5_0, 0)
-NEON_PANEL32(q8_0, q8_0_values, slm_block_q8_0, 0)
-#undef NEON_PANEL32
+PANELS32(neon_dotprod, SLM_DOTPROD, neon_panel_blocks32)
 
 // ---- SDOT prompt panels for Q4_K and Q6_K: 4 rows by any number of tokens ------------------------
 // The same idea for the K-quants: a chunk of the 4 rows' super-blocks is unpacked and turned once
@@ -687,14 +692,7 @@ __attribute__((always_inline)) SLM_DOTPROD static inline void neon_k_panel(const
         for (int64_t c0 = 0; c0 < nb; c0 += SUPER) {
             const int64_t c1 = c0 + SUPER < nb ? c0 + SUPER : nb;
             for (int64_t i = c0; i < c1; ++i) neon_k_panel_fill(type, w, row_stride, i, &chunk, (int)(i - c0));
-            if (t0 == 0) {
-                // The same super-blocks of the next 4 rows (the caller's next panel).
-                for (int r = 0; r < 4; ++r) {
-                    const uint8_t *next = w + (size_t)(4 + r) * row_stride + (size_t)c0 * block_bytes;
-                    const uint8_t *end = w + (size_t)(4 + r) * row_stride + (size_t)c1 * block_bytes;
-                    for (; next < end; next += 64) __builtin_prefetch(next);
-                }
-            }
+            if (t0 == 0) panel_prefetch_next_rows(w, row_stride, 4, c0, c1, block_bytes);
             for (int64_t t = t0; t < t1; ++t) {
                 const slm_block_q8_K *y = (const slm_block_q8_K *)(act + (size_t)t * act_row_bytes);
                 float32x4_t s = sum[t - t0], s_mins = sum_mins[t - t0];
@@ -730,6 +728,103 @@ SLM_DOTPROD static void panel_q6_K_neon_dotprod(int64_t n, const uint8_t *w, siz
     (void)act_d, (void)act_d_stride;
     neon_k_panel(SLM_TYPE_Q6_K, n, w, row_stride, act, act_row_bytes, n_tokens, out, out_stride);
 }
+
+// ---- SMMLA (i8mm) prompt panels (32-element types): 8 rows by any number of tokens -----------
+// The SDOT panel's buffer, laid out for SMMLA: per block, each of the 4 row pairs' values zipped
+// into four operands (bytes 8k..8k+7 of both rows), once per PANEL_TOKEN_CHUNK_NEON tokens. Per
+// token pair and block, the two tokens' activations are zipped once and serve the 4 row pairs:
+// four SMMLA give a row pair's 2 x 2 block sums, lanes (r0, t0), (r0, t1), (r1, t0), (r1, t1),
+// and the dot's float steps run on those four pairs at once (as the SMMLA tiles). A last single
+// token pairs with itself and only its lanes are written. Same bits as the NEON dot per pair.
+#define MMLA_PANEL_ROW_PAIRS 4
+#define MMLA_PANEL_BLOCKS 16
+
+typedef struct {
+    int8x16_t w[MMLA_PANEL_BLOCKS][MMLA_PANEL_ROW_PAIRS][4];
+    // A row pair's d_w and m_w in the lanes of its block sums: (r0, r0, r1, r1).
+    float32x4_t dw[MMLA_PANEL_BLOCKS][MMLA_PANEL_ROW_PAIRS], mw[MMLA_PANEL_BLOCKS][MMLA_PANEL_ROW_PAIRS];
+} mmla_panel_chunk;
+
+__attribute__((always_inline)) SLM_I8MM static inline void mmla_panel_blocks32(
+    int64_t nb, size_t block_bytes, block32_values_fn values, const int with_min, const uint8_t *w, size_t row_stride,
+    const uint8_t *act, size_t act_row_bytes, int64_t n_tokens, const float *act_d, int64_t act_d_stride, float *out,
+    int64_t out_stride) {
+    enum { PAIRS = MMLA_PANEL_ROW_PAIRS, BLOCKS = MMLA_PANEL_BLOCKS, CHUNK = PANEL_TOKEN_CHUNK_NEON };
+    const size_t act_block = with_min ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
+    const size_t act_qs = with_min ? offsetof(slm_block_q8_1, qs) : offsetof(slm_block_q8_0, qs);
+    const float *act_s = act_d + nb * act_d_stride;
+    mmla_panel_chunk chunk;
+    float32x4_t acc[CHUNK / 2][PAIRS], off[CHUNK / 2][PAIRS];  // [token pair][row pair], between chunks of blocks
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += CHUNK) {
+        const int64_t t1 = t0 + CHUNK < n_tokens ? t0 + CHUNK : n_tokens;
+        const int64_t token_pairs = (t1 - t0 + 1) / 2;
+        for (int64_t tp = 0; tp < token_pairs; ++tp)
+            for (int rp = 0; rp < PAIRS; ++rp) acc[tp][rp] = off[tp][rp] = vdupq_n_f32(0.0f);
+        for (int64_t c0 = 0; c0 < nb; c0 += BLOCKS) {
+            const int64_t c1 = c0 + BLOCKS < nb ? c0 + BLOCKS : nb;
+            for (int64_t i = c0; i < c1; ++i) {
+                for (int rp = 0; rp < PAIRS; ++rp) {
+                    const uint8_t *b0 = w + (size_t)(2 * rp) * row_stride + (size_t)i * block_bytes, *b1 = b0 + row_stride;
+                    int8x16_t lo0, hi0, lo1, hi1;
+                    values(b0, &lo0, &hi0);
+                    values(b1, &lo1, &hi1);
+                    int8x16_t *z = chunk.w[i - c0][rp];
+                    mmla_zip(lo0, lo1, &z[0], &z[1]);
+                    mmla_zip(hi0, hi1, &z[2], &z[3]);
+                    chunk.dw[i - c0][rp] =
+                        vcombine_f32(vdup_n_f32(slm_h2f_fast(tile_half(b0))), vdup_n_f32(slm_h2f_fast(tile_half(b1))));
+                    chunk.mw[i - c0][rp] = with_min ? vcombine_f32(vdup_n_f32(slm_h2f_fast(tile_half(b0 + 2))),
+                                                                   vdup_n_f32(slm_h2f_fast(tile_half(b1 + 2))))
+                                                    : vdupq_n_f32(0.0f);
+                }
+            }
+            if (t0 == 0) panel_prefetch_next_rows(w, row_stride, 2 * PAIRS, c0, c1, block_bytes);
+            for (int64_t tp = 0; tp < token_pairs; ++tp) {
+                const int64_t ta = t0 + 2 * tp, tb = ta + 1 < t1 ? ta + 1 : ta;  // a single last token pairs with itself
+                const uint8_t *row_a = act + (size_t)ta * act_row_bytes, *row_b = act + (size_t)tb * act_row_bytes;
+                float32x4_t pair_acc[PAIRS], pair_off[PAIRS];
+                for (int rp = 0; rp < PAIRS; ++rp) pair_acc[rp] = acc[tp][rp], pair_off[rp] = off[tp][rp];
+                for (int64_t i = c0; i < c1; ++i) {
+                    const int8_t *qa = (const int8_t *)(row_a + (size_t)i * act_block + act_qs);
+                    const int8_t *qb = (const int8_t *)(row_b + (size_t)i * act_block + act_qs);
+                    int8x16_t a[4];
+                    mmla_zip(vld1q_s8(qa), vld1q_s8(qb), &a[0], &a[1]);
+                    mmla_zip(vld1q_s8(qa + 16), vld1q_s8(qb + 16), &a[2], &a[3]);
+                    // Lanes (t0, t1, t0, t1): the two tokens' scales are adjacent (one load) unless single.
+                    const float *d_at = act_d + i * act_d_stride + ta, *s_at = act_s + i * act_d_stride + ta;
+                    const float32x2_t d2 = tb != ta ? vld1_f32(d_at) : vdup_n_f32(*d_at);
+                    const float32x4_t da = vcombine_f32(d2, d2);
+                    float32x4_t sa = vdupq_n_f32(0.0f);
+                    if (with_min) {
+                        const float32x2_t s2 = tb != ta ? vld1_f32(s_at) : vdup_n_f32(*s_at);
+                        sa = vcombine_f32(s2, s2);
+                    }
+                    for (int rp = 0; rp < PAIRS; ++rp) {
+                        const int32x4_t sums = mmla32(chunk.w[i - c0][rp], a);
+                        pair_acc[rp] = vfmaq_f32(pair_acc[rp], vcvtq_f32_s32(sums), vmulq_f32(chunk.dw[i - c0][rp], da));
+                        if (with_min) pair_off[rp] = vfmaq_f32(pair_off[rp], chunk.mw[i - c0][rp], sa);
+                    }
+                }
+                for (int rp = 0; rp < PAIRS; ++rp) acc[tp][rp] = pair_acc[rp], off[tp][rp] = pair_off[rp];
+            }
+        }
+        for (int64_t tp = 0; tp < token_pairs; ++tp) {
+            const int64_t ta = t0 + 2 * tp;
+            for (int rp = 0; rp < PAIRS; ++rp) {
+                float lanes[4];
+                vst1q_f32(lanes, with_min ? vaddq_f32(acc[tp][rp], off[tp][rp]) : acc[tp][rp]);
+                for (int r = 0; r < 2; ++r) {
+                    out[ta * out_stride + 2 * rp + r] = lanes[2 * r];
+                    if (ta + 1 < t1) out[(ta + 1) * out_stride + 2 * rp + r] = lanes[2 * r + 1];
+                }
+            }
+        }
+    }
+}
+
+PANELS32(neon_i8mm, SLM_I8MM, mmla_panel_blocks32)
+#undef PANEL32
+#undef PANELS32
 
 // ---- the tables: each answers only on a CPU with its features ----
 
@@ -772,6 +867,17 @@ slm_matmul_panel slm_matmul_panel_kernel_neon_dotprod(int type) {
     case SLM_TYPE_Q8_0: return (slm_matmul_panel){panel_q8_0_neon_dotprod, PANEL_ROWS_NEON, 4};
     case SLM_TYPE_Q4_K: return (slm_matmul_panel){panel_q4_K_neon_dotprod, PANEL_ROWS_NEON, 4};
     case SLM_TYPE_Q6_K: return (slm_matmul_panel){panel_q6_K_neon_dotprod, PANEL_ROWS_NEON, 4};
+    default: return (slm_matmul_panel){NULL, 0, 0};
+    }
+}
+
+slm_matmul_panel slm_matmul_panel_kernel_neon_i8mm(int type) {
+    if (!slm_cpu_has(SLM_CPU_ARM_DOTPROD | SLM_CPU_ARM_I8MM)) return (slm_matmul_panel){NULL, 0, 0};
+    switch (type) {
+    case SLM_TYPE_Q4_0: return (slm_matmul_panel){panel_q4_0_neon_i8mm, 2 * MMLA_PANEL_ROW_PAIRS, 4};
+    case SLM_TYPE_Q4_1: return (slm_matmul_panel){panel_q4_1_neon_i8mm, 2 * MMLA_PANEL_ROW_PAIRS, 4};
+    case SLM_TYPE_Q5_0: return (slm_matmul_panel){panel_q5_0_neon_i8mm, 2 * MMLA_PANEL_ROW_PAIRS, 4};
+    case SLM_TYPE_Q8_0: return (slm_matmul_panel){panel_q8_0_neon_i8mm, 2 * MMLA_PANEL_ROW_PAIRS, 4};
     default: return (slm_matmul_panel){NULL, 0, 0};
     }
 }

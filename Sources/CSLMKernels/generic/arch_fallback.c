@@ -135,4 +135,9 @@ slm_matmul_panel slm_matmul_panel_kernel_neon_dotprod(int type) {
     (void)type;
     return (slm_matmul_panel){NULL, 0, 0};
 }
+
+slm_matmul_panel slm_matmul_panel_kernel_neon_i8mm(int type) {
+    (void)type;
+    return (slm_matmul_panel){NULL, 0, 0};
+}
 #endif

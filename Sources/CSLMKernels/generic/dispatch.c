@@ -284,8 +284,9 @@ slm_matmul_tile slm_matmul_tile_kernel(int type) {
     return tile;
 }
 
-// Panels: x86 by the same build choice as the tiles; aarch64's SDOT panels where the CPU has SDOT
-// (aarch64 has no batch orders: every token of the chunk takes the panel).
+// Panels: x86 by the same build choice as the tiles; aarch64's SMMLA panels where the CPU has i8mm,
+// else its SDOT panels where it has SDOT (aarch64 has no batch orders: every token of the chunk
+// takes the panel).
 slm_matmul_panel slm_matmul_panel_kernel(int type, int64_t batch_tokens, int64_t batch_offset, int64_t n_tokens,
                                          int64_t *tokens_end) {
     *tokens_end = 0;
@@ -301,7 +302,8 @@ slm_matmul_panel slm_matmul_panel_kernel(int type, int64_t batch_tokens, int64_t
     }
     const slm_matmul_panel panel = slm_matmul_panel_kernel_avx2(type, batch_tokens, batch_offset, n_tokens, tokens_end);
     if (panel.fn) return panel;
-    const slm_matmul_panel neon = slm_matmul_panel_kernel_neon_dotprod(type);
+    slm_matmul_panel neon = slm_matmul_panel_kernel_neon_i8mm(type);
+    if (!neon.fn) neon = slm_matmul_panel_kernel_neon_dotprod(type);
     *tokens_end = neon.fn ? n_tokens : 0;
     return neon;
 }
