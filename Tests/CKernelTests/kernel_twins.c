@@ -623,7 +623,7 @@ static void check_matmul_extremes(int type) {
 // prompt panels' inner chunks: 70 tokens (a 64-token pass, then 6: a full and a partial quad),
 // 65 blocks of 32 (two 32-block chunks and a one-block tail; K-quants 9 super-blocks), 10 rows
 // from row 1 (two 4-row panels, one 8-row panel, and rows left for the tiles). Whatever the
-// dispatch picks on this CPU (x86 panels, aarch64 SDOT panels) is what is checked.
+// dispatch picks on this CPU (x86 panels, aarch64 SDOT or SMMLA panels) is what is checked.
 static void check_matmul_panel_shapes(int type) {
     begin_case();
     const int act_type = slm_type_activation_type(type);
