@@ -119,6 +119,16 @@ static inline void q6_K_values(const uint8_t *ql, const uint8_t *qh, int8x16_t v
     for (int k = 0; k < 4; ++k) v[k] = q6_K_group(ql, qh, k);
 }
 
+// The activation blocks beside a 32-element weight type: Q8_1 (d, s, qs) beside weights with a
+// minimum (Q4_1), else Q8_0 (d, qs). Every tile and panel below reads them through these two.
+static inline size_t act32_block_bytes(int with_min) {
+    return with_min ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
+}
+
+static inline size_t act32_qs_offset(int with_min) {
+    return with_min ? offsetof(slm_block_q8_1, qs) : offsetof(slm_block_q8_0, qs);
+}
+
 // ---- plain NEON and SDOT copies ----
 #define NEON_ATTR
 #define NEON_NAME(name) name##_neon
@@ -194,8 +204,8 @@ SLM_I8MM static inline void mmla_store(float32x4_t v, float *out, int64_t out_st
 __attribute__((always_inline)) SLM_I8MM static inline void mmla_blocks32(
     int64_t nb, size_t block_bytes, block32_values_fn values, const int with_min, const uint8_t *w, size_t row_stride,
     const uint8_t *act, size_t act_row_bytes, const float *act_d, int64_t act_d_stride, float *out, int64_t out_stride) {
-    const size_t act_block = with_min ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
-    const size_t act_qs = with_min ? offsetof(slm_block_q8_1, qs) : offsetof(slm_block_q8_0, qs);
+    const size_t act_block = act32_block_bytes(with_min);
+    const size_t act_qs = act32_qs_offset(with_min);
     float32x4_t acc[MMLA_PAIRS][MMLA_PAIRS], offsets[MMLA_PAIRS][MMLA_PAIRS];
     for (int rp = 0; rp < MMLA_PAIRS; ++rp) {
         for (int tp = 0; tp < MMLA_PAIRS; ++tp) acc[rp][tp] = offsets[rp][tp] = vdupq_n_f32(0.0f);
@@ -514,8 +524,8 @@ __attribute__((always_inline)) SLM_DOTPROD static inline void neon_panel_blocks3
     const uint8_t *act, size_t act_row_bytes, int64_t n_tokens, const float *act_d, int64_t act_d_stride, float *out,
     int64_t out_stride) {
     enum { ROWS = PANEL_ROWS_NEON, BLOCKS = PANEL_BLOCKS_NEON, CHUNK = PANEL_TOKEN_CHUNK_NEON };
-    const size_t act_block = with_min ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
-    const size_t act_qs = with_min ? offsetof(slm_block_q8_1, qs) : offsetof(slm_block_q8_0, qs);
+    const size_t act_block = act32_block_bytes(with_min);
+    const size_t act_qs = act32_qs_offset(with_min);
     const float *act_s = act_d + nb * act_d_stride;
     neon_panel_chunk chunk;
     float32x4_t acc[CHUNK], off[CHUNK];  // each token's 4 rows, between chunks of blocks
@@ -750,8 +760,8 @@ __attribute__((always_inline)) SLM_I8MM static inline void mmla_panel_blocks32(
     const uint8_t *act, size_t act_row_bytes, int64_t n_tokens, const float *act_d, int64_t act_d_stride, float *out,
     int64_t out_stride) {
     enum { PAIRS = MMLA_PANEL_ROW_PAIRS, BLOCKS = MMLA_PANEL_BLOCKS, CHUNK = PANEL_TOKEN_CHUNK_NEON };
-    const size_t act_block = with_min ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
-    const size_t act_qs = with_min ? offsetof(slm_block_q8_1, qs) : offsetof(slm_block_q8_0, qs);
+    const size_t act_block = act32_block_bytes(with_min);
+    const size_t act_qs = act32_qs_offset(with_min);
     const float *act_s = act_d + nb * act_d_stride;
     mmla_panel_chunk chunk;
     float32x4_t acc[CHUNK / 2][PAIRS], off[CHUNK / 2][PAIRS];  // [token pair][row pair], between chunks of blocks

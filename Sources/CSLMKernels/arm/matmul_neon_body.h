@@ -67,9 +67,7 @@ __attribute__((always_inline)) NEON_ATTR static inline void NEON_NAME(tile_block
     const int rows, const int tokens, int64_t nb, size_t block_bytes, block32_values_fn values, const int with_min,
     const uint8_t *w, size_t row_stride, const uint8_t *act, size_t act_row_bytes, const float *act_d,
     int64_t act_d_stride, float *out, int64_t out_stride) {
-    // Activations: Q8_1 blocks (d, s, qs) beside weights with a minimum, else Q8_0 (d, qs).
-    const size_t act_block = with_min ? sizeof(slm_block_q8_1) : sizeof(slm_block_q8_0);
-    const size_t act_qs = with_min ? offsetof(slm_block_q8_1, qs) : offsetof(slm_block_q8_0, qs);
+    const size_t act_block = act32_block_bytes(with_min), act_qs = act32_qs_offset(with_min);
     const int vectors = TILE_PAIR_VECTORS(rows, tokens);
     float32x4_t acc[TILE_MAX_ROWS], offsets[TILE_MAX_ROWS];
     for (int v = 0; v < vectors; ++v) acc[v] = offsets[v] = vdupq_n_f32(0.0f);
